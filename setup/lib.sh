@@ -1,0 +1,369 @@
+# shellcheck shell=bash
+# Shared bootstrap for setup/run, setup/test and setup/lint.
+#
+# Source it from a script that has `set -euo pipefail`. It defines functions only;
+# the caller decides what to bootstrap. State lives in .venv/ and .local/ (both
+# ignored by git); Odoo's source and the PostgreSQL binaries stay outside the repo.
+#
+# Environment knobs (all optional):
+#   ODOO_SRC            Odoo 18.0 source tree (has odoo-bin); else the cache below
+#   EINVOICE_CACHE      cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/einvoice-connectors)
+#   EINVOICE_PYTHON     interpreter for .venv (default: first of python3, python3.12/11/10 in 3.10-3.12)
+#   PGHOST/PGPORT/PGUSER/PGPASSWORD  use that PostgreSQL server instead of the private cluster
+#   EINVOICE_PG_PORT    port of the private cluster (default: a free one from 54329 up)
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+LOCAL="$REPO/.local"
+VENV="$REPO/.venv"
+PY="$VENV/bin/python"
+LOG_DIR="$LOCAL/logs"
+STATE_DIR="$LOCAL/state"
+EINVOICE_CACHE="${EINVOICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/einvoice-connectors}"
+ODOO=""            # set by find_odoo
+PG_STARTED_HERE=0  # set by ensure_pg when this process started the cluster
+TS="$(date +%Y%m%d-%H%M%S)"
+
+mkdir -p "$LOG_DIR" "$STATE_DIR"
+
+# ---------------------------------------------------------------- output helpers
+_t_start=0
+_t_label=""
+say() { printf '%s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# step "label": announce a slow step; step_done closes it with its duration.
+step() { _t_label="$*"; _t_start="$(now)"; say "==> $_t_label ..."; }
+step_done() { say "    done in $(elapsed "$_t_start")s${1:+ ($1)}"; }
+# with_lock NAME cmd...: serialise bootstrap steps between concurrent runs.
+with_lock() {
+    local name="$1"; shift
+    (
+        flock 9
+        "$@"
+    ) 9>"$LOCAL/$name.lock"
+}
+# quiet LOGNAME cmd...: run cmd with output to a log file, show its tail on failure.
+quiet() {
+    local log="$LOG_DIR/$1-$TS.log"; shift
+    if ! "$@" >"$log" 2>&1; then
+        warn "command failed: $*"
+        grep -v 'is ignored' "$log" | tail -n 40 >&2 || true
+        die "full output in $log"
+    fi
+}
+free_port() {
+    # free_port [start]: first free TCP port on 127.0.0.1 from start, or any if no start.
+    python3 - "${1:-0}" <<'EOF'
+import socket, sys
+start = int(sys.argv[1])
+for port in ([0] if not start else range(start, start + 500)):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    if not port:
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    print(port)
+    break
+else:
+    sys.exit("no free port")
+EOF
+}
+short_hash() { printf '%s' "$1" | sha256sum | cut -c1-10; }
+is_interactive() { [[ -t 0 && -z "${CI:-}" ]]; }
+
+# ---------------------------------------------------------------- Odoo source
+is_odoo18() {
+    [[ -f "$1/odoo-bin" && -f "$1/odoo/release.py" ]] &&
+        grep -q '^version_info = (18, 0' "$1/odoo/release.py"
+}
+
+find_odoo() {
+    local cached="$EINVOICE_CACHE/odoo-18.0"
+    if [[ -n "${ODOO_SRC:-}" ]]; then
+        is_odoo18 "$ODOO_SRC" || die "ODOO_SRC=$ODOO_SRC is not an Odoo 18.0 source tree"
+        ODOO="$(cd "$ODOO_SRC" && pwd -P)"
+    elif is_odoo18 "$cached"; then
+        ODOO="$cached"
+    elif [[ "${1:-}" == offer ]] && is_interactive && command -v git >/dev/null; then
+        say "No Odoo 18.0 source found (ODOO_SRC unset, nothing in $cached)."
+        local answer
+        read -r -p "Download the official Odoo 18.0 source into $cached (about 1 GB, git clone --depth 1)? [y/N] " answer
+        if [[ "$answer" == [yY]* ]]; then
+            step "Cloning Odoo 18.0 into $cached"
+            mkdir -p "$EINVOICE_CACHE"
+            rm -rf "$cached.partial"
+            git clone -q --depth 1 -b 18.0 https://github.com/odoo/odoo "$cached.partial"
+            mv "$cached.partial" "$cached"
+            step_done
+            ODOO="$cached"
+        fi
+    fi
+    if [[ -n "$ODOO" ]]; then
+        say "Odoo 18.0 source: $ODOO"
+        return 0
+    fi
+    return 1
+}
+
+odoo_missing_message() {
+    cat <<EOF
+No Odoo 18.0 source found. Provide it in one of these ways:
+  - export ODOO_SRC=/path/to/odoo   (an Odoo 18.0 checkout with odoo-bin)
+  - put it in $EINVOICE_CACHE/odoo-18.0
+    e.g. git clone --depth 1 -b 18.0 https://github.com/odoo/odoo $EINVOICE_CACHE/odoo-18.0
+  - run setup/run from a terminal (outside CI) and accept the download offer
+EOF
+}
+
+# ---------------------------------------------------------------- virtualenv
+pick_python() {
+    local c
+    for c in ${EINVOICE_PYTHON:-} python3 python3.12 python3.11 python3.10; do
+        command -v "$c" >/dev/null || continue
+        if "$c" -c 'import sys, venv; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    die "need Python 3.10-3.12 with the venv module (set EINVOICE_PYTHON)"
+}
+
+requirements_hash() {
+    {
+        "$1" -c 'import sys; print(sys.version)'
+        cat "$REPO/requirements.txt" "$REPO/test-requirements.txt" "$REPO/setup/odoo_requirements.py" 2>/dev/null
+        if [[ -n "$ODOO" ]]; then cat "$ODOO/requirements.txt"; else echo "no-odoo"; fi
+        printf '%s\n' "${EINVOICE_EXTRA_PIP:-}"
+    } | sha256sum | cut -d' ' -f1
+}
+
+_ensure_venv_locked() {
+    local python hash_file="$VENV/.einvoice-requirements.sha256" want have=""
+    if [[ -x "$PY" ]] && "$PY" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then
+        python="$PY"
+    else
+        python="$(pick_python)"
+        rm -rf "$VENV"
+    fi
+    want="$(requirements_hash "$python")"
+    [[ -f "$hash_file" ]] && have="$(cat "$hash_file")"
+    if [[ "$want" == "$have" ]]; then
+        say "==> virtualenv .venv is up to date ($("$PY" -V))"
+        return 0
+    fi
+    step "Creating/refreshing virtualenv .venv with $("$python" -V) (pip output in .local/logs/pip-$TS.log)"
+    [[ -x "$PY" ]] || quiet venv "$python" -m venv "$VENV"
+    quiet pip "$PY" -m pip install -q packaging
+    local reqs=(-r "$REPO/requirements.txt" -r "$REPO/test-requirements.txt")
+    if [[ -n "$ODOO" ]]; then
+        "$PY" "$REPO/setup/odoo_requirements.py" "$ODOO/requirements.txt" >"$LOCAL/odoo-pins.txt"
+        reqs=(-r "$LOCAL/odoo-pins.txt" "${reqs[@]}")
+    fi
+    # shellcheck disable=SC2086
+    quiet pip "$PY" -m pip install -q "${reqs[@]}" ${EINVOICE_EXTRA_PIP:-}
+    echo "$want" >"$hash_file"
+    step_done
+}
+ensure_venv() { with_lock venv _ensure_venv_locked; }
+
+# ---------------------------------------------------------------- addons
+# Addon folders at the top level of the repo with "installable" not False.
+list_addons() {
+    python3 - "$REPO" <<'EOF'
+import ast, pathlib, sys
+for manifest in sorted(pathlib.Path(sys.argv[1]).glob("*/__manifest__.py")):
+    try:
+        data = ast.literal_eval(manifest.read_text(encoding="utf-8"))
+    except (SyntaxError, ValueError) as exc:
+        sys.exit(f"cannot read {manifest}: {exc}")
+    if data.get("installable", True):
+        print(manifest.parent.name)
+EOF
+}
+
+# Hash of the addons' files that matter for an installed database: everything but
+# their tests/ folders and byte code. Test-only edits keep the database reusable.
+addons_hash() {
+    (
+        cd "$REPO"
+        printf '%s\n' "$@" "$ODOO"
+        find "$@" -type f ! -path '*/tests/*' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
+            LC_ALL=C sort -z | xargs -0 -r sha256sum
+    ) | sha256sum | cut -d' ' -f1
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+# After ensure_pg: DB_HOST DB_PORT DB_USER DB_PASSWORD describe the server; psql_ runs a client.
+PG_BIN=""
+find_pg_bin() {
+    local d
+    if command -v pg_config >/dev/null && d="$(pg_config --bindir 2>/dev/null)" && [[ -x "$d/initdb" ]]; then
+        PG_BIN="$d"
+    else
+        for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+            [[ -x "$d/initdb" ]] && { PG_BIN="$d"; break; }
+        done
+    fi
+    if [[ -z "$PG_BIN" ]]; then
+        command -v initdb >/dev/null && PG_BIN="$(dirname "$(command -v initdb)")"
+    fi
+    [[ -n "$PG_BIN" ]] || die "PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian package postgresql (apt-get install postgresql)"
+}
+
+PG_OS_USER=""
+as_pg() {
+    if [[ "$(id -u)" == 0 ]]; then
+        runuser -u "$PG_OS_USER" -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_choose_user_and_dir() {
+    if [[ "$(id -u)" == 0 ]]; then
+        PG_OS_USER=postgres
+        if ! id -u postgres >/dev/null 2>&1; then
+            PG_OS_USER=einvoice-pg
+            id -u "$PG_OS_USER" >/dev/null 2>&1 ||
+                useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER"
+        fi
+        mkdir -p "$LOCAL"
+        chmod 755 "$LOCAL" 2>/dev/null || true
+        if runuser -u "$PG_OS_USER" -- test -x "$LOCAL" 2>/dev/null; then
+            PG_BASE="$LOCAL/pg"
+        else
+            PG_BASE="/var/tmp/einvoice-connectors/pg-$(short_hash "$REPO")"
+            mkdir -p /var/tmp/einvoice-connectors
+            chmod 755 /var/tmp/einvoice-connectors
+        fi
+        mkdir -p "$PG_BASE"
+        chown "$PG_OS_USER" "$PG_BASE"
+        chmod 700 "$PG_BASE"
+    else
+        PG_OS_USER="$(id -un)"
+        PG_BASE="$LOCAL/pg"
+        mkdir -p "$PG_BASE"
+    fi
+    PGDATA_DIR="$PG_BASE/data"
+}
+
+pg_running_port() {
+    # prints the port of the running cluster, or fails
+    as_pg "$PG_BIN/pg_ctl" status -D "$PGDATA_DIR" >/dev/null 2>&1 || return 1
+    sed -n 4p "$PGDATA_DIR/postmaster.pid"
+}
+
+_ensure_pg_locked() {
+    find_pg_bin
+    pg_choose_user_and_dir
+    if [[ ! -f "$PGDATA_DIR/PG_VERSION" ]]; then
+        step "Initialising a private PostgreSQL cluster in $PGDATA_DIR (as OS user $PG_OS_USER)"
+        rm -rf "$PGDATA_DIR"
+        quiet initdb as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U odoo --auth=trust -E UTF8 --locale=C.UTF-8
+        cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+# einvoice-connectors private cluster
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+EOF
+        step_done
+    fi
+    local port
+    if port="$(pg_running_port)"; then
+        say "==> PostgreSQL already running on 127.0.0.1:$port ($PGDATA_DIR)"
+    else
+        port="${EINVOICE_PG_PORT:-$(free_port 54329)}"
+        step "Starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+        quiet pg_ctl as_pg "$PG_BIN/pg_ctl" start -w -t 60 -D "$PGDATA_DIR" \
+            -l "$PG_BASE/server.log" -o "-p $port"
+        echo 1 >"$LOCAL/pg.started.$$"
+        step_done "log: $PG_BASE/server.log"
+    fi
+    printf 'PGDATA_DIR=%q\nPG_OS_USER=%q\nPG_BIN=%q\nPORT=%q\n' \
+        "$PGDATA_DIR" "$PG_OS_USER" "$PG_BIN" "$port" >"$STATE_DIR/pg.env"
+}
+
+ensure_pg() {
+    if [[ -n "${PGHOST:-}${PGPORT:-}${PGUSER:-}" ]]; then
+        DB_HOST="${PGHOST:-localhost}" DB_PORT="${PGPORT:-5432}"
+        DB_USER="${PGUSER:-$(id -un)}" DB_PASSWORD="${PGPASSWORD:-}"
+        find_pg_bin 2>/dev/null || true
+        say "==> Using the existing PostgreSQL server $DB_USER@$DB_HOST:$DB_PORT (from PGHOST/PGPORT/PGUSER)"
+        return 0
+    fi
+    with_lock pg _ensure_pg_locked
+    # shellcheck disable=SC1091
+    source "$STATE_DIR/pg.env"
+    if [[ -f "$LOCAL/pg.started.$$" ]]; then
+        PG_STARTED_HERE=1
+        rm -f "$LOCAL/pg.started.$$"
+    fi
+    DB_HOST=127.0.0.1 DB_PORT="$PORT" DB_USER=odoo DB_PASSWORD=""
+}
+
+stop_pg() {
+    [[ -n "${PGDATA_DIR:-}" ]] || return 0
+    say "==> Stopping PostgreSQL ($PGDATA_DIR)"
+    as_pg "$PG_BIN/pg_ctl" stop -D "$PGDATA_DIR" -m fast >/dev/null 2>&1 || true
+}
+
+psql_() {
+    PGPASSWORD="$DB_PASSWORD" "${PG_BIN:+$PG_BIN/}psql" -X -q -v ON_ERROR_STOP=1 \
+        -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres "$@"
+}
+db_exists() {
+    [[ "$(psql_ -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'")" == 1 ]]
+}
+drop_db() {
+    psql_ -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)"
+    rm -rf "$LOCAL/data/filestore/$1"
+}
+
+# ---------------------------------------------------------------- Odoo config
+addons_path() {
+    printf '%s' "$ODOO/odoo/addons,$ODOO/addons,$REPO${EINVOICE_EXTRA_ADDONS:+,$EINVOICE_EXTRA_ADDONS}"
+}
+
+write_odoo_cfg() {
+    local tmp="$LOCAL/odoo.cfg.$$"
+    cat >"$tmp" <<EOF
+; generated by setup/ (overwritten on every run)
+[options]
+addons_path = $(addons_path)
+data_dir = $LOCAL/data
+db_host = $DB_HOST
+db_port = $DB_PORT
+db_user = $DB_USER
+db_password = ${DB_PASSWORD:-False}
+db_name = ${EINVOICE_DB:-einvoice}
+list_db = False
+http_interface = 127.0.0.1
+http_port = ${EINVOICE_HTTP_PORT:-8069}
+admin_passwd = admin
+EOF
+    mv "$tmp" "$LOCAL/odoo.cfg"
+}
+
+odoo_bin() { "$PY" "$ODOO/odoo-bin" -c "$LOCAL/odoo.cfg" "$@"; }
+
+# Full bootstrap shared by run and test: Odoo source, venv, database server, config.
+bootstrap() {
+    local offer="${1:-}"
+    if ! find_odoo "$offer"; then
+        ODOO=""
+    fi
+    ensure_venv
+    if [[ -n "$ODOO" ]]; then
+        ensure_pg
+        write_odoo_cfg
+    fi
+}
