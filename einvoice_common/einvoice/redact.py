@@ -1,0 +1,72 @@
+"""Remove secrets from anything that is logged or stored in the exchange log."""
+
+import json
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+# Keys whose values are secrets wherever they appear (JSON, form, query string).
+SECRET_KEY_RE = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|authorization|^code$|^assertion$|signature)",
+    re.IGNORECASE,
+)
+TEXT_LIMIT = 20000
+
+
+def is_secret_key(key):
+    return bool(SECRET_KEY_RE.search(str(key)))
+
+
+def headers(values):
+    return {k: (MASK if k.lower() in SECRET_HEADERS else v) for k, v in (values or {}).items()}
+
+
+def _walk(value):
+    if isinstance(value, dict):
+        return {k: (MASK if is_secret_key(k) and v not in (None, "") else _walk(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v) for v in value]
+    return value
+
+
+def url(raw):
+    parts = urlsplit(raw)
+    if not parts.query:
+        return raw
+    query = [(k, MASK if is_secret_key(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def text(body, secrets=(), content_type=""):
+    """Return a printable, redacted, bounded rendering of a body."""
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{len(body)} bytes of binary data>"
+    body = str(body)
+    stripped = body.lstrip()
+    if stripped[:1] in "{[":
+        try:
+            body = json.dumps(_walk(json.loads(body)), ensure_ascii=False)
+        except ValueError:
+            pass
+    elif "x-www-form-urlencoded" in (content_type or "") or re.fullmatch(r"[\w.\-%+]+=[^\s<]*(&[\w.\-%+]+=[^\s<]*)*", stripped):
+        pairs = parse_qsl(stripped, keep_blank_values=True)
+        if pairs:
+            body = urlencode([(k, MASK if is_secret_key(k) else v) for k, v in pairs], safe="*")
+    body = values(body, secrets)
+    if len(body) > TEXT_LIMIT:
+        body = body[:TEXT_LIMIT] + f"... <{len(body) - TEXT_LIMIT} more characters>"
+    return body
+
+
+def values(body, secrets=()):
+    """Mask every occurrence of each known secret value (tokens, passwords)."""
+    for secret in secrets or ():
+        if secret and len(str(secret)) >= 4:
+            body = body.replace(str(secret), MASK)
+    return body
