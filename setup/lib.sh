@@ -317,7 +317,7 @@ stop_pg() {
 }
 
 psql_() {
-    PGPASSWORD="$DB_PASSWORD" "${PG_BIN:+$PG_BIN/}psql" -X -q -v ON_ERROR_STOP=1 \
+    PGOPTIONS="-c client_min_messages=warning" PGPASSWORD="$DB_PASSWORD" "${PG_BIN:+$PG_BIN/}psql" -X -q -v ON_ERROR_STOP=1 \
         -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres "$@"
 }
 db_exists() {
