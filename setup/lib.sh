@@ -193,6 +193,7 @@ addons_hash() {
     (
         cd "$REPO"
         printf '%s\n' "$@" "$ODOO"
+        (($#)) || exit 0
         find "$@" -type f ! -path '*/tests/*' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
             LC_ALL=C sort -z | xargs -0 -r sha256sum
     ) | sha256sum | cut -d' ' -f1
@@ -351,6 +352,21 @@ http_port = ${EINVOICE_HTTP_PORT:-8069}
 admin_passwd = admin
 EOF
     mv "$tmp" "$LOCAL/odoo.cfg"
+}
+
+# watch_odoo_log LOG PID T0: while PID runs, print one line per module installed / tested.
+watch_odoo_log() {
+    local log="$1" pid="$2" t0="$3" last="" cur
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        cur="$(grep -oE 'module [a-z0-9_]+: creating or updating database tables|Starting post tests|odoo\.addons\.[a-z0-9_]+\.tests|HTTP service \(werkzeug\) running' "$log" 2>/dev/null |
+            sed -E 's/: creating or updating database tables/: installing/; s/odoo\.addons\.([a-z0-9_]+)\.tests/running tests of \1/' |
+            tail -n1 || true)"
+        if [[ -n "$cur" && "$cur" != "$last" ]]; then
+            say "    ... $cur ($(elapsed "$t0")s)"
+            last="$cur"
+        fi
+    done
 }
 
 odoo_bin() { "$PY" "$ODOO/odoo-bin" -c "$LOCAL/odoo.cfg" "$@"; }
