@@ -1,0 +1,15 @@
+{
+    "name": "Colombia - LaFactura.co received documents",
+    "summary": "Receive supplier e-invoices, credit and debit notes from LaFactura.co by webhook "
+    "and turn them into verified vendor bills",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Localizations/EDI",
+    "author": "einvoice-connectors contributors",
+    "website": "https://github.com/einvoice-connectors/einvoice-connectors",
+    "license": "LGPL-3",
+    "countries": ["co"],
+    "depends": ["einvoice_common", "l10n_co", "account_debit_note"],
+    "external_dependencies": {"python": ["requests", "lxml"]},
+    "data": [],
+    "installable": True,
+}
