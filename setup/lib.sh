@@ -40,7 +40,10 @@ step_done() { say "    done in $(elapsed "$_t_start")s${1:+ ($1)}"; }
 with_lock() {
     local name="$1"; shift
     (
-        flock 9
+        if ! flock -n 9; then
+            say "    (waiting for another setup run holding .local/$name.lock ...)"
+            flock 9
+        fi
         "$@"
     ) 9>"$LOCAL/$name.lock"
 }
@@ -284,8 +287,9 @@ EOF
     else
         port="${EINVOICE_PG_PORT:-$(free_port 54329)}"
         step "Starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+        # 9>&-: the server must not inherit the lock's descriptor, or it holds the lock forever.
         quiet pg_ctl as_pg "$PG_BIN/pg_ctl" start -w -t 60 -D "$PGDATA_DIR" \
-            -l "$PG_BASE/server.log" -o "-p $port"
+            -l "$PG_BASE/server.log" -o "-p $port" 9>&-  # the server must not inherit the lock 9>&-
         echo 1 >"$LOCAL/pg.started.$$"
         step_done "log: $PG_BASE/server.log"
     fi
