@@ -289,7 +289,7 @@ EOF
         step "Starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
         # 9>&-: the server must not inherit the lock's descriptor, or it holds the lock forever.
         quiet pg_ctl as_pg "$PG_BIN/pg_ctl" start -w -t 60 -D "$PGDATA_DIR" \
-            -l "$PG_BASE/server.log" -o "-p $port" 9>&-  # the server must not inherit the lock 9>&-
+            -l "$PG_BASE/server.log" -o "-p $port" 9>&-
         echo 1 >"$LOCAL/pg.started.$$"
         step_done "log: $PG_BASE/server.log"
     fi
