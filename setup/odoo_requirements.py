@@ -12,11 +12,17 @@ import sys
 from packaging.requirements import Requirement
 
 SKIP = {"python-ldap", "gevent", "greenlet", "pypiwin32", "rl-renderpm"}
-ENV = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux"}
+ENV = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.0",
+    "sys_platform": "linux",
+}
 
 
 def pins(path):
-    for raw in open(path, encoding="utf-8"):
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.readlines()
+    for raw in lines:
         line = re.sub(r"\s+#.*$", "", raw).strip()
         if not line or line.startswith("#"):
             continue
