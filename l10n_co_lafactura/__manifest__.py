@@ -10,6 +10,15 @@
     "countries": ["co"],
     "depends": ["einvoice_common", "l10n_co", "account_debit_note"],
     "external_dependencies": {"python": ["requests", "lxml"]},
-    "data": [],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/l10n_co_lafactura_security.xml",
+        "data/ir_cron.xml",
+        "views/l10n_co_lafactura_inbox_views.xml",
+        "views/einvoice_credential_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/account_move_views.xml",
+    ],
+    "demo": ["demo/l10n_co_lafactura_demo.xml"],
     "installable": True,
 }

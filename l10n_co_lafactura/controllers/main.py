@@ -1,0 +1,53 @@
+import logging
+
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from odoo import http
+from odoo.http import request
+
+from ..lafactura import documents as lf_docs
+
+_logger = logging.getLogger(__name__)
+
+
+class LaFacturaWebhook(http.Controller):
+    """LaFactura.co's hook: store first, answer at once, process in the cron.
+
+    The URL carries a per-connection secret (the hook has no signature). Unknown secret:
+    404 and nothing stored. Not POST / not JSON / too large: 405 / 415 / 413, nothing
+    stored. Empty or malformed JSON: stored as rejected with the reason, 400. A document:
+    stored (identical bodies once, counted), 200 at once, also for a duplicate.
+    """
+
+    @http.route(
+        "/l10n_co_lafactura/hook/<string:secret>",
+        type="http", auth="public", methods=None, csrf=False, save_session=False,
+    )
+    def l10n_co_lafactura_hook(self, secret, **kwargs):
+        env = request.env
+        credential = env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
+        if not credential:
+            return request.make_json_response({"ok": False, "error": "not found"}, status=404)
+        httprequest = request.httprequest
+        cap = max(1, credential.l10n_co_lafactura_max_body_kb or 1) * 1024
+        length = httprequest.content_length
+        body = b""
+        if httprequest.method == "POST" and (length is None or length <= cap):
+            httprequest.max_content_length = cap  # also bounds a chunked body
+            try:
+                body = httprequest.get_data(cache=False)
+            except RequestEntityTooLarge:
+                length = cap + 1
+        result = lf_docs.inspect_delivery(
+            httprequest.method, httprequest.headers.get("Content-Type", ""), body, max_bytes=cap, content_length=length,
+        )
+        if not result.state:
+            headers = [("Allow", "POST")] if result.http_status == 405 else None
+            return request.make_json_response({"ok": False, "error": result.reason}, status=result.http_status, headers=headers)
+        row_id, inserted = env["l10n_co_lafactura.inbox"].sudo()._l10n_co_lafactura_store(
+            credential, result, body, remote_addr=httprequest.remote_addr,
+            content_type=httprequest.headers.get("Content-Type", ""),
+        )
+        if result.state == "rejected":
+            return request.make_json_response({"ok": False, "id": row_id, "error": result.reason}, status=400)
+        return request.make_json_response({"ok": True, "id": row_id, "duplicate": not inserted}, status=200)

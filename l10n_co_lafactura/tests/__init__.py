@@ -1,0 +1,2 @@
+from . import test_processing
+from . import test_webhook
