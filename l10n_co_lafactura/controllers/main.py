@@ -21,13 +21,21 @@ class LaFacturaWebhook(http.Controller):
 
     @http.route(
         "/l10n_co_lafactura/hook/<string:secret>",
-        type="http", auth="public", methods=None, csrf=False, save_session=False,
+        type="http",
+        auth="public",
+        methods=None,
+        csrf=False,
+        save_session=False,
     )
     def l10n_co_lafactura_hook(self, secret, **kwargs):
         env = request.env
-        credential = env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
+        credential = (
+            env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
+        )
         if not credential:
-            return request.make_json_response({"ok": False, "error": "not found"}, status=404)
+            return request.make_json_response(
+                {"ok": False, "error": "not found"}, status=404
+            )
         httprequest = request.httprequest
         cap = max(1, credential.l10n_co_lafactura_max_body_kb or 1) * 1024
         length = httprequest.content_length
@@ -39,15 +47,34 @@ class LaFacturaWebhook(http.Controller):
             except RequestEntityTooLarge:
                 length = cap + 1
         result = lf_docs.inspect_delivery(
-            httprequest.method, httprequest.headers.get("Content-Type", ""), body, max_bytes=cap, content_length=length,
+            httprequest.method,
+            httprequest.headers.get("Content-Type", ""),
+            body,
+            max_bytes=cap,
+            content_length=length,
         )
         if not result.state:
             headers = [("Allow", "POST")] if result.http_status == 405 else None
-            return request.make_json_response({"ok": False, "error": result.reason}, status=result.http_status, headers=headers)
-        row_id, inserted = env["l10n_co_lafactura.inbox"].sudo()._l10n_co_lafactura_store(
-            credential, result, body, remote_addr=httprequest.remote_addr,
-            content_type=httprequest.headers.get("Content-Type", ""),
+            return request.make_json_response(
+                {"ok": False, "error": result.reason},
+                status=result.http_status,
+                headers=headers,
+            )
+        row_id, inserted = (
+            env["l10n_co_lafactura.inbox"]
+            .sudo()
+            ._l10n_co_lafactura_store(
+                credential,
+                result,
+                body,
+                remote_addr=httprequest.remote_addr,
+                content_type=httprequest.headers.get("Content-Type", ""),
+            )
         )
         if result.state == "rejected":
-            return request.make_json_response({"ok": False, "id": row_id, "error": result.reason}, status=400)
-        return request.make_json_response({"ok": True, "id": row_id, "duplicate": not inserted}, status=200)
+            return request.make_json_response(
+                {"ok": False, "id": row_id, "error": result.reason}, status=400
+            )
+        return request.make_json_response(
+            {"ok": True, "id": row_id, "duplicate": not inserted}, status=200
+        )

@@ -35,7 +35,10 @@ class RequestShape:
         parts = (text or "").split()
         defaults = cls()
         names = ("path", "method_key", "param", "http_method", "result_key")
-        values = {name: (parts[i] if i < len(parts) else getattr(defaults, name)) for i, name in enumerate(names)}
+        values = {
+            name: (parts[i] if i < len(parts) else getattr(defaults, name))
+            for i, name in enumerate(names)
+        }
         values["http_method"] = values["http_method"].upper()
         return cls(**values)
 
@@ -64,7 +67,9 @@ class LaFacturaClient:
         self.transport = transport
         self.shape = shape or RequestShape()
 
-    def call(self, path, method_key, params, operation, http_method="POST", reference=""):
+    def call(
+        self, path, method_key, params, operation, http_method="POST", reference=""
+    ):
         """One RPC; returns the decoded answer when status.code == 200, else raises."""
         response = self.transport.request(
             http_method,
@@ -81,14 +86,20 @@ class LaFacturaClient:
             return data
         if not code:
             raise self.transport.ProtocolError(
-                f"LaFactura answered without a status block: {str(data)[:200]!r}", status=response.status_code
+                f"LaFactura answered without a status block: {str(data)[:200]!r}",
+                status=response.status_code,
             )
         kind, message = lf_errors.describe(code, text)
         exc_class = {
             "auth": self.transport.AuthError,
             "transient": self.transport.TransientError,
         }.get(kind, self.transport.RejectedError)
-        raise exc_class(message, code=code, status=response.status_code, details=[text] if text else [])
+        raise exc_class(
+            message,
+            code=code,
+            status=response.status_code,
+            details=[text] if text else [],
+        )
 
     def get_document_info(self, cufe):
         """The `document` object for a CUFE, with its `dian` and `customer` blocks.
@@ -107,6 +118,10 @@ class LaFacturaClient:
         )
         payload = data.get(shape.result_key) if shape.result_key else data
         try:
-            return documents.hook_document({"document": payload} if isinstance(payload, dict) else payload)
+            return documents.hook_document(
+                {"document": payload} if isinstance(payload, dict) else payload
+            )
         except documents.DocumentError as exc:
-            raise self.transport.ProtocolError(f"LaFactura's getDocumentInfo answer is unreadable: {exc.message}")
+            raise self.transport.ProtocolError(
+                f"LaFactura's getDocumentInfo answer is unreadable: {exc.message}"
+            ) from exc

@@ -22,7 +22,15 @@ from decimal import Decimal, InvalidOperation
 from . import nit as nitlib
 
 TEXT_KEYS = ("#text", "_", "$", "value", "_text", "_value", "#value", "__text", "text")
-ATTR_CONTAINERS = ("@attributes", "_attributes", "$", "attributes", "@", "_attrs", "$attributes")
+ATTR_CONTAINERS = (
+    "@attributes",
+    "_attributes",
+    "$",
+    "attributes",
+    "@",
+    "_attrs",
+    "$attributes",
+)
 KINDS = {"fc": "Invoice", "nc": "CreditNote", "nd": "DebitNote"}
 ROOT_KINDS = {v: k for k, v in KINDS.items()}
 CUFE_RE = re.compile(r"^[0-9a-f]{96}$")
@@ -53,7 +61,7 @@ class DocumentError(ValueError):
 class Node:
     """One UBL element: local name, text, attributes, children (in order)."""
 
-    __slots__ = ("name", "text", "attrs", "children")
+    __slots__ = ("attrs", "children", "name", "text")
 
     def __init__(self, name, text="", attrs=None, children=None):
         self.name = name
@@ -67,7 +75,9 @@ class Node:
     def findall(self, path):
         nodes = [self]
         for part in path.split("/"):
-            nodes = [child for node in nodes for child in node.children if child.name == part]
+            nodes = [
+                child for node in nodes for child in node.children if child.name == part
+            ]
         return nodes
 
     def find(self, path):
@@ -141,18 +151,24 @@ def xml_to_node(xml_text):
     data = xml_text.encode() if isinstance(xml_text, str) else xml_text
     if b"<!DOCTYPE" in data[:2048].upper():
         raise DocumentError("json_not_ubl", "The embedded XML has a DOCTYPE; refused.")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
     try:
         root = etree.fromstring(data.strip(), parser)
     except etree.XMLSyntaxError as exc:
-        raise DocumentError("json_not_ubl", f"The embedded XML cannot be read: {exc}") from exc
+        raise DocumentError(
+            "json_not_ubl", f"The embedded XML cannot be read: {exc}"
+        ) from exc
     if root.getroottree().docinfo.doctype:
         raise DocumentError("json_not_ubl", "The embedded XML has a DOCTYPE; refused.")
 
     def convert(element):
         node = Node(etree.QName(element).localname, (element.text or "").strip())
         node.attrs = {etree.QName(k).localname: v for k, v in element.attrib.items()}
-        node.children = [convert(child) for child in element if isinstance(child.tag, str)]
+        node.children = [
+            convert(child) for child in element if isinstance(child.tag, str)
+        ]
         return node
 
     return convert(root)
@@ -236,7 +252,10 @@ class HookDocument:
             value = [f"{k}: {v}" for k, v in value.items()]
         if not isinstance(value, list):
             value = [value]
-        return [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in value]
+        return [
+            v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            for v in value
+        ]
 
 
 def _party(value):
@@ -255,7 +274,9 @@ def load_json(body):
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise DocumentError("invalid_json", f"The body is not valid JSON: {exc}") from exc
+        raise DocumentError(
+            "invalid_json", f"The body is not valid JSON: {exc}"
+        ) from exc
 
 
 def hook_document(data):
@@ -268,13 +289,18 @@ def hook_document(data):
     if isinstance(data, dict) and isinstance(data.get("document"), dict):
         data = data["document"]
     if not isinstance(data, dict):
-        raise DocumentError("not_a_document", "The JSON is not a LaFactura document object.")
+        raise DocumentError(
+            "not_a_document", "The JSON is not a LaFactura document object."
+        )
     general = data.get("general")
     if not isinstance(general, dict):
         raise DocumentError("not_a_document", "The document has no `general` block.")
     missing = [k for k in ("type", "mode", "num", "cufe") if not _text(general.get(k))]
     if missing:
-        raise DocumentError("not_a_document", "The document's `general` block lacks: %s." % ", ".join(missing))
+        raise DocumentError(
+            "not_a_document",
+            "The document's `general` block lacks: %s." % ", ".join(missing),
+        )
     totals = data.get("totals") if isinstance(data.get("totals"), dict) else {}
     json_value = general.get("json")
     if isinstance(json_value, (dict, list)):  # already decoded by someone on the way
@@ -287,8 +313,12 @@ def hook_document(data):
         json_text=json_value if isinstance(json_value, str) else "",
         provider=_party(data.get("provider")),
         totals={k: _text(v) for k, v in totals.items() if _scalar(v)},
-        customer=_party(data["customer"]) if isinstance(data.get("customer"), dict) else None,
-        dian={k: v for k, v in data["dian"].items()} if isinstance(data.get("dian"), dict) else None,
+        customer=_party(data["customer"])
+        if isinstance(data.get("customer"), dict)
+        else None,
+        dian={k: v for k, v in data["dian"].items()}
+        if isinstance(data.get("dian"), dict)
+        else None,
         raw=data,
     )
 
@@ -306,7 +336,9 @@ class Delivery:
     keys: dict = field(default_factory=dict)  # cufe, type, mode, num, provider_id
 
 
-def inspect_delivery(method, content_type, body, max_bytes=DEFAULT_MAX_BODY, content_length=None):
+def inspect_delivery(
+    method, content_type, body, max_bytes=DEFAULT_MAX_BODY, content_length=None
+):
     """Check one webhook request; the caller stores it unless `state` is empty.
 
     Not POST -> 405, not JSON -> 415, too large -> 413: nothing stored (no body worth
@@ -317,8 +349,18 @@ def inspect_delivery(method, content_type, body, max_bytes=DEFAULT_MAX_BODY, con
         return Delivery(405, "", "Only POST is accepted.", "method")
     mime = (content_type or "").split(";")[0].strip().lower()
     if mime != "application/json" and not mime.endswith("+json"):
-        return Delivery(415, "", f"Content type {mime or 'none'} refused; application/json expected.", "content_type")
-    if content_length is not None and content_length > max_bytes or body is not None and len(body) > max_bytes:
+        return Delivery(
+            415,
+            "",
+            f"Content type {mime or 'none'} refused; application/json expected.",
+            "content_type",
+        )
+    if (
+        content_length is not None
+        and content_length > max_bytes
+        or body is not None
+        and len(body) > max_bytes
+    ):
         return Delivery(413, "", f"Body larger than {max_bytes} bytes.", "too_large")
     body = body or b""
     digest = hashlib.sha256(body).hexdigest()
@@ -452,26 +494,43 @@ def ubl_root(json_text):
     try:
         data = json.loads(json_text) if isinstance(json_text, str) else json_text
     except ValueError as exc:
-        raise DocumentError("json_not_json", f"general.json is not JSON: {exc}") from exc
+        raise DocumentError(
+            "json_not_json", f"general.json is not JSON: {exc}"
+        ) from exc
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict) or not data:
         raise DocumentError("json_not_ubl", "general.json is not a UBL document.")
-    roots = [k for k in data if local(k) in ROOT_KINDS or local(k) == "AttachedDocument"]
+    roots = [
+        k for k in data if local(k) in ROOT_KINDS or local(k) == "AttachedDocument"
+    ]
     if roots:
         root = to_node(roots[0], data[roots[0]])[0]
-    elif any(local(k) in ("InvoiceLine", "CreditNoteLine", "DebitNoteLine") for k in data):
-        line_key = next(local(k) for k in data if local(k).endswith("Line") and local(k) != "BillingReference")
+    elif any(
+        local(k) in ("InvoiceLine", "CreditNoteLine", "DebitNoteLine") for k in data
+    ):
+        line_key = next(
+            local(k)
+            for k in data
+            if local(k).endswith("Line") and local(k) != "BillingReference"
+        )
         root = to_node(line_key[: -len("Line")], data)[0]
     else:
-        raise DocumentError("json_not_ubl", "general.json holds no Invoice, CreditNote or DebitNote.")
+        raise DocumentError(
+            "json_not_ubl", "general.json holds no Invoice, CreditNote or DebitNote."
+        )
     if root.name == "AttachedDocument":
         embedded = root.get("Attachment/ExternalReference/Description")
         if not embedded:
-            raise DocumentError("json_not_ubl", "The AttachedDocument carries no embedded document.")
+            raise DocumentError(
+                "json_not_ubl", "The AttachedDocument carries no embedded document."
+            )
         root = xml_to_node(embedded)
         if root.name not in ROOT_KINDS:
-            raise DocumentError("json_not_ubl", f"The AttachedDocument holds a {root.name}, not an invoice or note.")
+            raise DocumentError(
+                "json_not_ubl",
+                f"The AttachedDocument holds a {root.name}, not an invoice or note.",
+            )
     return root.name, root
 
 
@@ -479,8 +538,14 @@ def parse_ubl(json_text):
     """UblDocument from general.json."""
     name, root = ubl_root(json_text)
     kind = ROOT_KINDS[name]
-    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[kind]
-    qty_tag = {"fc": "InvoicedQuantity", "nc": "CreditedQuantity", "nd": "DebitedQuantity"}[kind]
+    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[
+        kind
+    ]
+    qty_tag = {
+        "fc": "InvoicedQuantity",
+        "nc": "CreditedQuantity",
+        "nd": "DebitedQuantity",
+    }[kind]
     lines = []
     for line in root.findall(line_tag):
         quantity = line.amount(qty_tag, Decimal(1))
@@ -499,7 +564,10 @@ def parse_ubl(json_text):
             discount = ((gross - subtotal) / gross * 100).quantize(Decimal("0.0001"))
         lines.append(
             Line(
-                description=line.get("Item/Description") or line.get("Item/Name") or line.get("Note") or "",
+                description=line.get("Item/Description")
+                or line.get("Item/Name")
+                or line.get("Note")
+                or "",
                 quantity=quantity,
                 unit_code=line.attr(qty_tag, "unitCode"),
                 price_unit=price,
@@ -513,7 +581,9 @@ def parse_ubl(json_text):
     monetary = root.find("LegalMonetaryTotal") or root.find("RequestedMonetaryTotal")
     totals = {}
     if monetary is not None:
-        totals = {key: monetary.get(key) for key in TOTAL_KEYS if monetary.get(key) != ""}
+        totals = {
+            key: monetary.get(key) for key in TOTAL_KEYS if monetary.get(key) != ""
+        }
     uuid = root.find("UUID")
     notes = [n.text for n in root.findall("Note") if n.text]
     return UblDocument(
@@ -532,7 +602,9 @@ def parse_ubl(json_text):
         lines=lines,
         tax_totals=_taxes_of(root),
         totals=totals,
-        reference_uuid=normalise_cufe(root.get("BillingReference/InvoiceDocumentReference/UUID")),
+        reference_uuid=normalise_cufe(
+            root.get("BillingReference/InvoiceDocumentReference/UUID")
+        ),
         reference_number=root.get("BillingReference/InvoiceDocumentReference/ID")
         or root.get("DiscrepancyResponse/ReferenceID"),
         note=notes[0] if notes else "",
@@ -564,9 +636,19 @@ def expected_move_totals(totals):
     (PrepaidAmount is not subtracted); tax = total - untaxed.
     """
     d = {k: to_decimal(totals.get(k), Decimal(0)) for k in TOTAL_KEYS}
-    untaxed = d["LineExtensionAmount"] - d["AllowanceTotalAmount"] + d["ChargeTotalAmount"]
-    total = d["PayableAmount"] if totals.get("PayableAmount") not in (None, "") else d["TaxInclusiveAmount"]
-    return {"amount_untaxed": untaxed, "amount_tax": total - untaxed, "amount_total": total}
+    untaxed = (
+        d["LineExtensionAmount"] - d["AllowanceTotalAmount"] + d["ChargeTotalAmount"]
+    )
+    total = (
+        d["PayableAmount"]
+        if totals.get("PayableAmount") not in (None, "")
+        else d["TaxInclusiveAmount"]
+    )
+    return {
+        "amount_untaxed": untaxed,
+        "amount_tax": total - untaxed,
+        "amount_total": total,
+    }
 
 
 # --------------------------------------------------------------------------- tax mapping
@@ -589,7 +671,12 @@ class TaxTable:
         return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
 
     def add(self, scheme, percent, key):
-        self.rows[(str(scheme).zfill(2) if str(scheme).isdigit() else str(scheme), self._percent(percent))] = key
+        self.rows[
+            (
+                str(scheme).zfill(2) if str(scheme).isdigit() else str(scheme),
+                self._percent(percent),
+            )
+        ] = key
 
     def lookup(self, scheme, percent):
         scheme = str(scheme).zfill(2) if str(scheme).isdigit() else str(scheme)
@@ -636,7 +723,15 @@ class Refusal(Exception):
         self.state, self.code, self.message = state, code, message
 
 
-def plan(hook, info=None, company_nit="", company_mode="1", tax_table=None, accept_test=False, tolerance="0.01"):
+def plan(
+    hook,
+    info=None,
+    company_nit="",
+    company_mode="1",
+    tax_table=None,
+    accept_test=False,
+    tolerance="0.01",
+):
     """Verify one document and say what bill to create, or raise Refusal.
 
     `hook` is the delivered document; `info` the getDocumentInfo answer (None when the
@@ -646,39 +741,69 @@ def plan(hook, info=None, company_nit="", company_mode="1", tax_table=None, acce
     tolerance = Decimal(str(tolerance))
     warnings = []
     if hook.type not in KINDS:
-        raise Refusal("ignored", "unsupported_type", f"Document type {hook.type!r} is not an invoice or a note.")
+        raise Refusal(
+            "ignored",
+            "unsupported_type",
+            f"Document type {hook.type!r} is not an invoice or a note.",
+        )
     if not cufe_shape_ok(hook.cufe):
         raise Refusal(
-            "rejected", "bad_cufe", f"CUFE/CUDE {hook.cufe[:120]!r} is not 96 hexadecimal characters (SHA-384)."
+            "rejected",
+            "bad_cufe",
+            f"CUFE/CUDE {hook.cufe[:120]!r} is not 96 hexadecimal characters (SHA-384).",
         )
     source = info or hook
     if info is not None:
         if normalise_cufe(info.cufe) != hook.cufe:
-            raise Refusal("rejected", "cufe_mismatch", "LaFactura answered for another CUFE than the one delivered.")
+            raise Refusal(
+                "rejected",
+                "cufe_mismatch",
+                "LaFactura answered for another CUFE than the one delivered.",
+            )
         if info.dian_approved is False:
             messages = "; ".join(info.dian_messages()) or "no reason given"
-            raise Refusal("rejected", "dian_rejected", f"DIAN did not approve this document: {messages}")
+            raise Refusal(
+                "rejected",
+                "dian_rejected",
+                f"DIAN did not approve this document: {messages}",
+            )
         if info.dian_approved is None:
-            raise Refusal("error", "dian_unknown", "LaFactura did not say whether DIAN approved the document.")
+            raise Refusal(
+                "error",
+                "dian_unknown",
+                "LaFactura did not say whether DIAN approved the document.",
+            )
     try:
         ubl = parse_ubl(source.json_text or hook.json_text)
     except DocumentError as exc:
         raise Refusal("rejected", exc.code, exc.message) from exc
     if ubl.kind != hook.type:
         raise Refusal(
-            "rejected", "type_mismatch", f"The hook says {hook.type!r} but general.json holds a {ubl.root}."
+            "rejected",
+            "type_mismatch",
+            f"The hook says {hook.type!r} but general.json holds a {ubl.root}.",
         )
     if ubl.uuid and ubl.uuid != hook.cufe:
-        raise Refusal("rejected", "cufe_mismatch", "general.json's UUID differs from the delivered CUFE.")
-    addressee = (info.customer.id if info is not None and info.customer and info.customer.id else "") or ubl.customer.nit
+        raise Refusal(
+            "rejected",
+            "cufe_mismatch",
+            "general.json's UUID differs from the delivered CUFE.",
+        )
+    addressee = (
+        info.customer.id
+        if info is not None and info.customer and info.customer.id
+        else ""
+    ) or ubl.customer.nit
     if company_nit and not (addressee and nitlib.same(company_nit, addressee)):
         raise Refusal(
             "rejected",
             "other_company",
             f"The document is addressed to {addressee or 'nobody'}, not to our NIT {company_nit}.",
         )
-    modes = {m for m in (hook.mode, getattr(info, "mode", ""), ubl.profile_execution_id) if m}
-    if (info is not None and info.dian and info.dian.get("mode")):
+    modes = {
+        m for m in (hook.mode, getattr(info, "mode", ""), ubl.profile_execution_id) if m
+    }
+    if info is not None and info.dian and info.dian.get("mode"):
         modes.add(str(info.dian["mode"]))
     if "2" in modes or (company_mode and company_mode not in modes and modes):
         if not accept_test:
@@ -689,12 +814,20 @@ def plan(hook, info=None, company_nit="", company_mode="1", tax_table=None, acce
                 % ("/".join(sorted(modes)), company_mode),
             )
         warnings.append("test_mode")
-    differences = compare_totals(hook.totals, ubl.totals, tolerance) if hook.totals else []
+    differences = (
+        compare_totals(hook.totals, ubl.totals, tolerance) if hook.totals else []
+    )
     if info is not None and info.totals:
-        differences += [d for d in compare_totals(info.totals, ubl.totals, tolerance) if d not in differences]
+        differences += [
+            d
+            for d in compare_totals(info.totals, ubl.totals, tolerance)
+            if d not in differences
+        ]
     if nitlib.dv_mismatch(ubl.supplier.nit, ubl.supplier.dv):
         warnings.append("supplier_dv_mismatch")
-    if preimage_matches(ubl.note, ubl.uuid) is False and ubl.note.startswith(ubl.number or "\0"):
+    if preimage_matches(ubl.note, ubl.uuid) is False and ubl.note.startswith(
+        ubl.number or "\0"
+    ):
         warnings.append("cufe_preimage_mismatch")
     table = tax_table or TaxTable()
     planned, unknown = [], []

@@ -28,7 +28,12 @@ class E:
     """A tiny element tree used to render UBL in each JSON dialect."""
 
     def __init__(self, tag, text=None, attrs=None, *children):
-        self.tag, self.text, self.attrs, self.children = tag, text, attrs or {}, list(children)
+        self.tag, self.text, self.attrs, self.children = (
+            tag,
+            text,
+            attrs or {},
+            list(children),
+        )
 
 
 def render(element, dialect):
@@ -74,7 +79,9 @@ def render(element, dialect):
     return {key(element): rendered[0] if dialect == "xml2js" else rendered}
 
 
-def cufe_preimage(number, date, time, untaxed, iva, inc, ica, total, supplier, customer, mode):
+def cufe_preimage(
+    number, date, time, untaxed, iva, inc, ica, total, supplier, customer, mode
+):
     return f"{number}{date}{time}{untaxed}01{iva}04{inc}03{ica}{total}{supplier}{customer}{CLTEC}{mode}"
 
 
@@ -101,7 +108,12 @@ def _party(role, nit, name, scheme="31"):
                 E("cbc:CompanyID", nit, attrs),
                 E("cac:TaxScheme", None, None, E("cbc:ID", "01"), E("cbc:Name", "IVA")),
             ),
-            E("cac:Contact", None, None, E("cbc:ElectronicMail", f"facturacion@{nit}.example.co")),
+            E(
+                "cac:Contact",
+                None,
+                None,
+                E("cbc:ElectronicMail", f"facturacion@{nit}.example.co"),
+            ),
         ),
     )
 
@@ -121,12 +133,24 @@ def _tax_total(entries):
                 None,
                 None,
                 E("cbc:Percent", f"{e[1]:.2f}"),
-                E("cac:TaxScheme", None, None, E("cbc:ID", e[0]), E("cbc:Name", {"01": "IVA", "04": "INC"}.get(e[0], e[0]))),
+                E(
+                    "cac:TaxScheme",
+                    None,
+                    None,
+                    E("cbc:ID", e[0]),
+                    E("cbc:Name", {"01": "IVA", "04": "INC"}.get(e[0], e[0])),
+                ),
             ),
         )
         for e in entries
     ]
-    return E("cac:TaxTotal", None, None, E("cbc:TaxAmount", f"{amount:.2f}", {"currencyID": "COP"}), *subtotals)
+    return E(
+        "cac:TaxTotal",
+        None,
+        None,
+        E("cbc:TaxAmount", f"{amount:.2f}", {"currencyID": "COP"}),
+        *subtotals,
+    )
 
 
 def make_document(
@@ -151,8 +175,14 @@ def make_document(
     `reference`: the referenced document (dict from make_document) for nc/nd.
     """
     root = {"fc": "Invoice", "nc": "CreditNote", "nd": "DebitNote"}[kind]
-    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[kind]
-    qty_tag = {"fc": "InvoicedQuantity", "nc": "CreditedQuantity", "nd": "DebitedQuantity"}[kind]
+    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[
+        kind
+    ]
+    qty_tag = {
+        "fc": "InvoicedQuantity",
+        "nc": "CreditedQuantity",
+        "nd": "DebitedQuantity",
+    }[kind]
     line_elements, per_tax = [], {}
     untaxed = Decimal(0)
     for index, (description, quantity, price, scheme, percent) in enumerate(lines, 1):
@@ -165,8 +195,12 @@ def make_document(
         ]
         if scheme:
             amount = q(subtotal * Decimal(str(percent)) / 100)
-            children.append(_tax_total([(scheme, Decimal(str(percent)), subtotal, amount)]))
-            slot = per_tax.setdefault((scheme, Decimal(str(percent))), [Decimal(0), Decimal(0)])
+            children.append(
+                _tax_total([(scheme, Decimal(str(percent)), subtotal, amount)])
+            )
+            slot = per_tax.setdefault(
+                (scheme, Decimal(str(percent))), [Decimal(0), Decimal(0)]
+            )
             slot[0] += subtotal
             slot[1] += amount
         children += [
@@ -175,9 +209,20 @@ def make_document(
                 None,
                 None,
                 E("cbc:Description", description),
-                E("cac:SellersItemIdentification", None, None, E("cbc:ID", f"SKU-{index}")),
+                E(
+                    "cac:SellersItemIdentification",
+                    None,
+                    None,
+                    E("cbc:ID", f"SKU-{index}"),
+                ),
             ),
-            E("cac:Price", None, None, E("cbc:PriceAmount", str(price), {"currencyID": "COP"}), E("cbc:BaseQuantity", "1", {"unitCode": "94"})),
+            E(
+                "cac:Price",
+                None,
+                None,
+                E("cbc:PriceAmount", str(price), {"currencyID": "COP"}),
+                E("cbc:BaseQuantity", "1", {"unitCode": "94"}),
+            ),
         ]
         line_elements.append(E(f"cac:{line_tag}", None, None, *children))
     tax_entries = [(s, p, t[0], t[1]) for (s, p), t in sorted(per_tax.items())]
@@ -188,8 +233,17 @@ def make_document(
     iva = q(sum((e[3] for e in tax_entries if e[0] == "01"), Decimal(0)))
     inc = q(sum((e[3] for e in tax_entries if e[0] == "04"), Decimal(0)))
     preimage = cufe_preimage(
-        number, issue_date, "10:00:00-05:00", f"{untaxed:.2f}", f"{iva:.2f}", f"{inc:.2f}", "0.00", f"{total:.2f}",
-        supplier_nit, customer_nit, mode,
+        number,
+        issue_date,
+        "10:00:00-05:00",
+        f"{untaxed:.2f}",
+        f"{iva:.2f}",
+        f"{inc:.2f}",
+        "0.00",
+        f"{total:.2f}",
+        supplier_nit,
+        customer_nit,
+        mode,
     )
     cufe = hashlib.sha384(preimage.encode()).hexdigest()
     totals = {
@@ -201,14 +255,25 @@ def make_document(
         "PrepaidAmount": "0.00",
         "PayableAmount": f"{total:.2f}",
     }
-    customization = {"fc": "10", "nc": "20" if reference else "22", "nd": "30" if reference else "32"}[kind]
+    customization = {
+        "fc": "10",
+        "nc": "20" if reference else "22",
+        "nd": "30" if reference else "32",
+    }[kind]
     children = [
         E("cbc:UBLVersionID", "UBL 2.1"),
         E("cbc:CustomizationID", customization),
         E("cbc:ProfileID", f"DIAN 2.1: {root}"),
         E("cbc:ProfileExecutionID", mode),
         E("cbc:ID", number),
-        E("cbc:UUID", cufe, {"schemeID": mode, "schemeName": "CUFE-SHA384" if kind == "fc" else "CUDE-SHA384"}),
+        E(
+            "cbc:UUID",
+            cufe,
+            {
+                "schemeID": mode,
+                "schemeName": "CUFE-SHA384" if kind == "fc" else "CUDE-SHA384",
+            },
+        ),
         E("cbc:IssueDate", issue_date),
         E("cbc:IssueTime", "10:00:00-05:00"),
     ]
@@ -246,16 +311,32 @@ def make_document(
     children += [
         _party("AccountingSupplierParty", supplier_nit, supplier_name),
         _party("AccountingCustomerParty", customer_nit, customer_name),
-        E("cac:PaymentMeans", None, None, E("cbc:ID", "2"), E("cbc:PaymentMeansCode", "10")),
+        E(
+            "cac:PaymentMeans",
+            None,
+            None,
+            E("cbc:ID", "2"),
+            E("cbc:PaymentMeansCode", "10"),
+        ),
     ]
     if tax_entries:
         children.append(_tax_total(tax_entries))
-    monetary_tag = "cac:RequestedMonetaryTotal" if kind == "nd" else "cac:LegalMonetaryTotal"
+    monetary_tag = (
+        "cac:RequestedMonetaryTotal" if kind == "nd" else "cac:LegalMonetaryTotal"
+    )
     children.append(
-        E(monetary_tag, None, None, *[E(f"cbc:{k}", v, {"currencyID": "COP"}) for k, v in totals.items()])
+        E(
+            monetary_tag,
+            None,
+            None,
+            *[E(f"cbc:{k}", v, {"currencyID": "COP"}) for k, v in totals.items()],
+        )
     )
     children += line_elements
-    ubl = render(E(f"fe:{root}" if dialect == "xmltodict" else root, None, None, *children), dialect)
+    ubl = render(
+        E(f"fe:{root}" if dialect == "xmltodict" else root, None, None, *children),
+        dialect,
+    )
     hook_totals = dict(totals)
     hook_totals.update(hook_totals_override or {})
     return {
@@ -266,7 +347,13 @@ def make_document(
             "email": f"facturacion@{supplier_nit}.example.co",
         },
         "totals": hook_totals,
-        "general": {"type": kind, "mode": mode, "num": number, "cufe": cufe, "json": json.dumps(ubl, ensure_ascii=False)},
+        "general": {
+            "type": kind,
+            "mode": mode,
+            "num": number,
+            "cufe": cufe,
+            "json": json.dumps(ubl, ensure_ascii=False),
+        },
         "dian": {
             "mode": mode,
             "num": number,
@@ -274,16 +361,30 @@ def make_document(
             "msg": json.dumps(list(dian_messages), ensure_ascii=False),
             "approved": "true" if approved else "false",
         },
-        "customer": {"name": customer_name, "id": customer_nit, "telephone": "", "email": "compras@example.co"},
+        "customer": {
+            "name": customer_name,
+            "id": customer_nit,
+            "telephone": "",
+            "email": "compras@example.co",
+        },
     }
 
 
 def hook_body(document):
     """What the hook delivers: the document without its dian and customer blocks."""
-    return {"document": {k: v for k, v in document.items() if k not in ("dian", "customer")}}
+    return {
+        "document": {k: v for k, v in document.items() if k not in ("dian", "customer")}
+    }
 
 
-def scenario(count, seed=0, customer_nit=OUR_NIT, credit_every=7, debit_every=11, dialects=DIALECTS):
+def scenario(
+    count,
+    seed=0,
+    customer_nit=OUR_NIT,
+    credit_every=7,
+    debit_every=11,
+    dialects=DIALECTS,
+):
     """`count` distinct documents: invoices, with credit/debit notes referring to earlier ones."""
     import random
 
@@ -293,19 +394,37 @@ def scenario(count, seed=0, customer_nit=OUR_NIT, credit_every=7, debit_every=11
         dialect = dialects[index % len(dialects)]
         if invoices and index % credit_every == credit_every - 1:
             ref = rng.choice(invoices)
-            doc = make_document("nc", f"NC{index}", lines=(("Devolución", 1, "10000.00", "01", 19),),
-                                reference=ref, customer_nit=customer_nit, dialect=dialect)
+            doc = make_document(
+                "nc",
+                f"NC{index}",
+                lines=(("Devolución", 1, "10000.00", "01", 19),),
+                reference=ref,
+                customer_nit=customer_nit,
+                dialect=dialect,
+            )
         elif invoices and index % debit_every == debit_every - 1:
             ref = rng.choice(invoices)
-            doc = make_document("nd", f"ND{index}", lines=(("Intereses", 1, "5000.00", None, 0),),
-                                reference=ref, customer_nit=customer_nit, dialect=dialect)
+            doc = make_document(
+                "nd",
+                f"ND{index}",
+                lines=(("Intereses", 1, "5000.00", None, 0),),
+                reference=ref,
+                customer_nit=customer_nit,
+                dialect=dialect,
+            )
         else:
             rate = rng.choice([19, 5, 0])
             doc = make_document(
                 "fc",
                 f"FE{index}",
                 lines=(
-                    ("Papelería", rng.randint(1, 5), f"{rng.randint(1000, 90000)}.00", "01", rate),
+                    (
+                        "Papelería",
+                        rng.randint(1, 5),
+                        f"{rng.randint(1000, 90000)}.00",
+                        "01",
+                        rate,
+                    ),
                     ("Transporte", 1, "25000.00", "01", 19),
                 ),
                 customer_nit=customer_nit,

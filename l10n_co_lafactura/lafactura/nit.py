@@ -36,7 +36,7 @@ def check_digit(base):
     number = digits(base)
     if not number or len(number) > len(WEIGHTS):
         raise ValueError(f"Not a NIT: {base!r}")
-    total = sum(int(d) * w for d, w in zip(reversed(number), WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(reversed(number), WEIGHTS, strict=False))
     s = total % 11
     return str(s if s in (0, 1) else 11 - s)
 
@@ -48,8 +48,7 @@ def split(value, dv=None):
     otherwise the whole number is the base (what DIAN documents carry) and the DV is computed.
     """
     text = str(value or "").strip().upper()
-    if text.startswith("CO"):
-        text = text[2:]
+    text = text.removeprefix("CO")
     if "-" in text:
         base, _, given = text.rpartition("-")
         base, given = digits(base), digits(given)
@@ -82,8 +81,7 @@ def candidates(value):
     when its last digit is the DV of the rest (a NIT typed with its DV and no dash).
     """
     text = str(value or "").strip().upper()
-    if text.startswith("CO"):
-        text = text[2:]
+    text = text.removeprefix("CO")
     found = set()
     if "-" in text:
         base, given = split(text)

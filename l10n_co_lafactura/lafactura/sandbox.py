@@ -48,7 +48,11 @@ class State:
 
 def _json(status_code, data, headers=()):
     body = json.dumps(data).encode()
-    return status_code, [("Content-Type", "application/json; charset=utf-8"), *headers], body
+    return (
+        status_code,
+        [("Content-Type", "application/json; charset=utf-8"), *headers],
+        body,
+    )
 
 
 def _status(code, text):
@@ -56,7 +60,14 @@ def _status(code, text):
 
 
 class LaFacturaSandbox:
-    def __init__(self, users=None, documents=(), prefix="/facturacion.v30", max_body=1024 * 1024, shape=None):
+    def __init__(
+        self,
+        users=None,
+        documents=(),
+        prefix="/facturacion.v30",
+        max_body=1024 * 1024,
+        shape=None,
+    ):
         self.users = dict(users or DEFAULT_USERS)
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body = max_body
@@ -68,25 +79,39 @@ class LaFacturaSandbox:
     # -- WSGI ---------------------------------------------------------------
     def __call__(self, environ, start_response):
         status, headers, body = self.handle(environ)
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-                  413: "Payload Too Large"}.get(status, "Status")
-        start_response(f"{status} {reason}", headers + [("Content-Length", str(len(body)))])
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            413: "Payload Too Large",
+        }.get(status, "Status")
+        start_response(
+            f"{status} {reason}", headers + [("Content-Length", str(len(body)))]
+        )
         return [body]
 
     def handle(self, environ):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(self.prefix + "/"):
             return _json(404, _status(404, "Servicio no encontrado"))
-        service = path[len(self.prefix) + 1:].strip("/")
+        service = path[len(self.prefix) + 1 :].strip("/")
         if service not in SERVICES:
             return _json(404, _status(404, "Servicio no encontrado"))
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("POST", "GET"):
-            return _json(405, _status(405, "Método HTTP no permitido"), [("Allow", "POST, GET")])
+            return _json(
+                405, _status(405, "Método HTTP no permitido"), [("Allow", "POST, GET")]
+            )
         if not self._authorised(environ.get("HTTP_AUTHORIZATION", "")):
             with self.state.lock:
                 self.state.auth_failures += 1
-            return _json(401, _status(401, "Usuario o clave incorrectos"), [("WWW-Authenticate", 'Basic realm="LaFactura"')])
+            return _json(
+                401,
+                _status(401, "Usuario o clave incorrectos"),
+                [("WWW-Authenticate", 'Basic realm="LaFactura"')],
+            )
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > self.max_body:
             return _json(413, _status(413, "Solicitud demasiado grande"))
@@ -97,10 +122,12 @@ class LaFacturaSandbox:
             return _json(400, _status(400, "JSON inválido"))
         if not isinstance(data, dict) or len(data) != 1:
             return _json(400, _status(400, "Debe enviar un único método"))
-        (key, params), = data.items()
+        ((key, params),) = data.items()
         with self.state.lock:
             self.state.calls.append((key, params))
-        handler = {(self.shape.path.strip("/"), self.shape.method_key): self.get_document_info}.get((service, key))
+        handler = {
+            (self.shape.path.strip("/"), self.shape.method_key): self.get_document_info
+        }.get((service, key))
         if handler is None:
             return _json(400, _status(400, f"Método {key} desconocido en {service}"))
         if not isinstance(params, dict):
@@ -146,7 +173,9 @@ def schedule(documents, total=None, duplicate_rate=0.3, seed=0, adjacent_rate=0.
     dups = round(total * duplicate_rate)
     unique = total - dups
     if unique > len(documents):
-        raise ValueError(f"{total} deliveries with {duplicate_rate:.0%} duplicates need {unique} documents")
+        raise ValueError(
+            f"{total} deliveries with {duplicate_rate:.0%} duplicates need {unique} documents"
+        )
     order = list(documents[:unique])
     for _ in range(dups):
         if rng.random() < adjacent_rate:
@@ -163,14 +192,19 @@ class HookSender:
     Results: `self.results` = [(cufe, attempts, final HTTP status or 0, seconds of the last attempt)].
     """
 
-    def __init__(self, url, retries=2, timeout=30, wrap=True, headers=None, session_factory=None):
+    def __init__(
+        self, url, retries=2, timeout=30, wrap=True, headers=None, session_factory=None
+    ):
         import requests
 
         self.url = url
         self.retries = retries
         self.timeout = timeout
         self.wrap = wrap
-        self.headers = {"Content-Type": "application/json", "User-Agent": "LaFactura.co/4.0"}
+        self.headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "LaFactura.co/4.0",
+        }
         self.headers.update(headers or {})
         self.session_factory = session_factory or requests.Session
         self._local = threading.local()
@@ -184,7 +218,11 @@ class HookSender:
         return session
 
     def body(self, document):
-        payload = docs_hook_body(document) if self.wrap else docs_hook_body(document)["document"]
+        payload = (
+            docs_hook_body(document)
+            if self.wrap
+            else docs_hook_body(document)["document"]
+        )
         return json.dumps(payload).encode()
 
     def post(self, data, headers=None):
@@ -193,7 +231,12 @@ class HookSender:
 
         start = time.perf_counter()
         try:
-            response = self._session().post(self.url, data=data, headers=headers or self.headers, timeout=self.timeout)
+            response = self._session().post(
+                self.url,
+                data=data,
+                headers=headers or self.headers,
+                timeout=self.timeout,
+            )
             status = response.status_code
         except requests.RequestException:
             status = 0
@@ -208,7 +251,9 @@ class HookSender:
             if 200 <= status < 300 or status in (400, 404, 413, 415):
                 break  # answered: a provider does not retry a refusal
         with self.lock:
-            self.results.append((document["general"]["cufe"], attempts, status, seconds))
+            self.results.append(
+                (document["general"]["cufe"], attempts, status, seconds)
+            )
         return status
 
     def flood(self, order, concurrency=10):

@@ -1,15 +1,15 @@
-import base64
 import json
 import logging
 from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL, float_compare, float_round
+from odoo.tools import SQL, float_round
+
+from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..lafactura import documents as lf_docs
 from ..lafactura import nit as lf_nit
-from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 _logger = logging.getLogger(__name__)
 
@@ -39,28 +39,44 @@ class L10nCoLafacturaInbox(models.Model):
     _rec_name = "display_label"
     _check_company_auto = True
 
-    credential_id = fields.Many2one("einvoice.credential", required=True, ondelete="restrict", index=True)
+    credential_id = fields.Many2one(
+        "einvoice.credential", required=True, ondelete="restrict", index=True
+    )
     company_id = fields.Many2one("res.company", required=True, index=True)
     received_at = fields.Datetime(required=True, readonly=True, index=True)
     last_received_at = fields.Datetime(readonly=True)
-    delivery_count = fields.Integer(default=1, readonly=True, help="Deliveries of this exact body.")
+    delivery_count = fields.Integer(
+        default=1, readonly=True, help="Deliveries of this exact body."
+    )
     remote_addr = fields.Char("Remote address", readonly=True)
     content_type = fields.Char(readonly=True)
     body = fields.Text(readonly=True, help="The delivered body as received (UTF-8).")
     body_sha256 = fields.Char("Body SHA-256", required=True, readonly=True)
     body_size = fields.Integer(readonly=True)
     cufe = fields.Char("CUFE/CUDE", index=True, readonly=True)
-    doc_type = fields.Selection([("fc", "Invoice"), ("nc", "Credit note"), ("nd", "Debit note")], "Type", readonly=True)
+    doc_type = fields.Selection(
+        [("fc", "Invoice"), ("nc", "Credit note"), ("nd", "Debit note")],
+        "Type",
+        readonly=True,
+    )
     doc_type_raw = fields.Char(readonly=True)
     mode = fields.Selection([("1", "Production"), ("2", "Test")], readonly=True)
     number = fields.Char(readonly=True, index=True)
     provider_vat = fields.Char("Supplier NIT", readonly=True)
     provider_name = fields.Char("Supplier", readonly=True)
     reference_cufe = fields.Char("Referenced CUFE", readonly=True, index=True)
-    state = fields.Selection(STATES, required=True, default="received", index=True, readonly=True)
+    state = fields.Selection(
+        STATES, required=True, default="received", index=True, readonly=True
+    )
     reason = fields.Text(readonly=True)
     reason_code = fields.Char(readonly=True, index=True)
-    move_id = fields.Many2one("account.move", "Bill", readonly=True, index="btree_not_null", check_company=True)
+    move_id = fields.Many2one(
+        "account.move",
+        "Bill",
+        readonly=True,
+        index="btree_not_null",
+        check_company=True,
+    )
     attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime(readonly=True)
     processed_at = fields.Datetime(readonly=True)
@@ -69,16 +85,30 @@ class L10nCoLafacturaInbox(models.Model):
     display_label = fields.Char(compute="_compute_display_label")
 
     _sql_constraints = [
-        ("unique_body", "unique(credential_id, body_sha256)", "This exact delivery is already stored."),
+        (
+            "unique_body",
+            "unique(credential_id, body_sha256)",
+            "This exact delivery is already stored.",
+        ),
     ]
 
     def _compute_display_label(self):
         for row in self:
-            row.display_label = " ".join(p for p in (KIND_LABELS.get(row.doc_type, ""), row.number or "", row.provider_name or "") if p) or _("Delivery %s", row.id)
+            row.display_label = " ".join(
+                p
+                for p in (
+                    KIND_LABELS.get(row.doc_type, ""),
+                    row.number or "",
+                    row.provider_name or "",
+                )
+                if p
+            ) or _("Delivery %s", row.id)
 
     # ------------------------------------------------------------------------------ receive
     @api.model
-    def _l10n_co_lafactura_store(self, credential, delivery, body, remote_addr="", content_type=""):
+    def _l10n_co_lafactura_store(
+        self, credential, delivery, body, remote_addr="", content_type=""
+    ):
         """Store one delivery (one row per distinct body); returns (id, inserted).
 
         INSERT ... ON CONFLICT so concurrent identical deliveries never fail nor double.
@@ -103,17 +133,36 @@ class L10nCoLafacturaInbox(models.Model):
                         last_received_at = EXCLUDED.last_received_at
                 RETURNING id, (xmax = 0)
                 """,
-                credential.id, credential.company_id.id, now, now, (remote_addr or "")[:64],
-                (content_type or "")[:128], body.decode("utf-8", "replace"), delivery.sha256, len(body),
-                keys.get("cufe") or None, kind, (keys.get("type") or "")[:16] or None, mode,
-                (keys.get("num") or "")[:64] or None, (keys.get("provider_id") or "")[:32] or None,
-                (keys.get("provider_name") or "")[:256] or None, delivery.state, delivery.reason or None,
-                delivery.code or None, uid, now, uid, now,
+                credential.id,
+                credential.company_id.id,
+                now,
+                now,
+                (remote_addr or "")[:64],
+                (content_type or "")[:128],
+                body.decode("utf-8", "replace"),
+                delivery.sha256,
+                len(body),
+                keys.get("cufe") or None,
+                kind,
+                (keys.get("type") or "")[:16] or None,
+                mode,
+                (keys.get("num") or "")[:64] or None,
+                (keys.get("provider_id") or "")[:32] or None,
+                (keys.get("provider_name") or "")[:256] or None,
+                delivery.state,
+                delivery.reason or None,
+                delivery.code or None,
+                uid,
+                now,
+                uid,
+                now,
             )
         )
         row_id, inserted = self.env.cr.fetchone()
         if inserted and delivery.state == "received":
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
+            self.env.ref(
+                "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
+            ).sudo()._trigger()
         return row_id, inserted
 
     # ------------------------------------------------------------------------------ process
@@ -124,7 +173,9 @@ class L10nCoLafacturaInbox(models.Model):
         domain = [
             "|",
             ("state", "=", "received"),
-            "&", "&", "&",
+            "&",
+            "&",
+            "&",
             ("state", "=", "error"),
             ("reason_code", "in", RETRYABLE),
             ("attempts", "<", MAX_ATTEMPTS),
@@ -142,14 +193,30 @@ class L10nCoLafacturaInbox(models.Model):
             done += 1
             self.env["einvoice.credential"]._einvoice_commit()
         if len(rows) == limit:
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")._trigger()
+            self.env.ref(
+                "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
+            )._trigger()
         return done
 
     def action_l10n_co_lafactura_process_again(self):
         for row in self:
             if row.state == "processed" and row.move_id:
-                raise UserError(_("%(row)s already made the bill %(bill)s.", row=row.display_label, bill=row.move_id.display_name))
-        self.write({"state": "received", "reason": False, "reason_code": False, "attempts": 0, "next_attempt_at": False})
+                raise UserError(
+                    _(
+                        "%(row)s already made the bill %(bill)s.",
+                        row=row.display_label,
+                        bill=row.move_id.display_name,
+                    )
+                )
+        self.write(
+            {
+                "state": "received",
+                "reason": False,
+                "reason_code": False,
+                "attempts": 0,
+                "next_attempt_at": False,
+            }
+        )
         self.sudo()._l10n_co_lafactura_process_rows()
         return True
 
@@ -188,23 +255,55 @@ class L10nCoLafacturaInbox(models.Model):
             if getattr(refusal, "reference_cufe", None):
                 self.reference_cufe = refusal.reference_cufe
         except common_errors.TransientError as exc:
-            self._l10n_co_lafactura_finish("error", "transient", _("LaFactura.co could not be reached; retried later: %s", exc))
+            self._l10n_co_lafactura_finish(
+                "error",
+                "transient",
+                _("LaFactura.co could not be reached; retried later: %s", exc),
+            )
         except common_errors.AuthError as exc:
-            self._l10n_co_lafactura_finish("error", "auth", _("LaFactura.co refused the API credentials (%s): fix them, then process again.", exc))
+            self._l10n_co_lafactura_finish(
+                "error",
+                "auth",
+                _(
+                    "LaFactura.co refused the API credentials (%s): fix them, then process again.",
+                    exc,
+                ),
+            )
         except common_errors.RejectedError as exc:
             if exc.code == "404":
                 self._l10n_co_lafactura_finish(
-                    "rejected", "not_found",
-                    _("LaFactura.co does not know this CUFE: the delivery is not trusted (%s).", exc))
+                    "rejected",
+                    "not_found",
+                    _(
+                        "LaFactura.co does not know this CUFE: the delivery is not trusted (%s).",
+                        exc,
+                    ),
+                )
             else:
-                self._l10n_co_lafactura_finish("error", "rejected", _("LaFactura.co refused getDocumentInfo: %s", exc))
+                self._l10n_co_lafactura_finish(
+                    "error",
+                    "rejected",
+                    _("LaFactura.co refused getDocumentInfo: %s", exc),
+                )
         except common_errors.EInvoiceError as exc:
-            self._l10n_co_lafactura_finish("error", "transient", _("LaFactura.co answered something unreadable; retried later: %s", exc))
+            self._l10n_co_lafactura_finish(
+                "error",
+                "transient",
+                _("LaFactura.co answered something unreadable; retried later: %s", exc),
+            )
         except (UserError, ValidationError) as exc:
-            self._l10n_co_lafactura_finish("error", "odoo", str(exc.args[0] if exc.args else exc))
-        except Exception as exc:  # a bad document must not stop the batch; recorded on the row
-            _logger.warning("LaFactura inbox %s: processing failed", self.id, exc_info=True)
-            self._l10n_co_lafactura_finish("error", "internal", _("Unexpected error: %s", exc))
+            self._l10n_co_lafactura_finish(
+                "error", "odoo", str(exc.args[0] if exc.args else exc)
+            )
+        except (
+            Exception
+        ) as exc:  # a bad document must not stop the batch; recorded on the row
+            _logger.warning(
+                "LaFactura inbox %s: processing failed", self.id, exc_info=True
+            )
+            self._l10n_co_lafactura_finish(
+                "error", "internal", _("Unexpected error: %s", exc)
+            )
 
     def _l10n_co_lafactura_prepare(self):
         """(hook, info) to book, or None when the row is finished (duplicate); raises Refusal."""
@@ -217,18 +316,42 @@ class L10nCoLafacturaInbox(models.Model):
         cufe = hook.cufe
         if cufe:
             # One document at a time per company and CUFE, across workers (released at commit).
-            self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"lafactura:{company.id}:{cufe}"))
+            self.env.cr.execute(
+                SQL(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                    f"lafactura:{company.id}:{cufe}",
+                )
+            )
         Move = self.env["account.move"].sudo().with_company(company)
-        existing = Move.search([("company_id", "=", company.id), ("l10n_co_lafactura_cufe", "=", cufe)], limit=1) if cufe else Move
+        existing = (
+            Move.search(
+                [
+                    ("company_id", "=", company.id),
+                    ("l10n_co_lafactura_cufe", "=", cufe),
+                ],
+                limit=1,
+            )
+            if cufe
+            else Move
+        )
         if existing:
             self._l10n_co_lafactura_finish(
-                "duplicate", "duplicate",
-                _("The document %(cufe)s was already booked as %(bill)s.", cufe=cufe[:16], bill=existing.display_name),
+                "duplicate",
+                "duplicate",
+                _(
+                    "The document %(cufe)s was already booked as %(bill)s.",
+                    cufe=cufe[:16],
+                    bill=existing.display_name,
+                ),
                 existing,
             )
             return None
         info = None
-        if credential.l10n_co_lafactura_confirm and hook.type in lf_docs.KINDS and lf_docs.cufe_shape_ok(cufe):
+        if (
+            credential.l10n_co_lafactura_confirm
+            and hook.type in lf_docs.KINDS
+            and lf_docs.cufe_shape_ok(cufe)
+        ):
             client = credential._l10n_co_lafactura_client(record=self)
             try:
                 info = client.get_document_info(cufe)
@@ -250,47 +373,77 @@ class L10nCoLafacturaInbox(models.Model):
             company_nit=company.vat or company.partner_id.vat or "",
             company_mode=credential._l10n_co_lafactura_expected_mode(),
             tax_table=table,
-            accept_test=credential.l10n_co_lafactura_accept_test and bool(credential.l10n_co_lafactura_test_journal_id),
+            accept_test=credential.l10n_co_lafactura_accept_test
+            and bool(credential.l10n_co_lafactura_test_journal_id),
             tolerance=company.currency_id.rounding,
         )
         origin = self.env["account.move"]
-        if plan.kind in ("nc", "nd") and (plan.reference_cufe or plan.ubl.reference_number):
+        if plan.kind in ("nc", "nd") and (
+            plan.reference_cufe or plan.ubl.reference_number
+        ):
             origin = self._l10n_co_lafactura_find_origin(plan, company)
             if not origin:
                 refusal = lf_docs.Refusal(
-                    "error", "original_unknown",
-                    _("The %(kind)s refers to %(number)s (CUFE %(cufe)s), which has no bill here yet; it is "
-                      "processed again when the original arrives.",
-                      kind=KIND_LABELS[plan.kind].lower(), number=plan.ubl.reference_number or "?",
-                      cufe=(plan.reference_cufe or "?")[:16]),
+                    "error",
+                    "original_unknown",
+                    _(
+                        "The %(kind)s refers to %(number)s (CUFE %(cufe)s), which has no bill here yet; it is "
+                        "processed again when the original arrives.",
+                        kind=KIND_LABELS[plan.kind].lower(),
+                        number=plan.ubl.reference_number or "?",
+                        cufe=(plan.reference_cufe or "?")[:16],
+                    ),
                 )
                 refusal.reference_cufe = plan.reference_cufe
                 raise refusal
-        partner = self.env["res.partner"]._l10n_co_lafactura_find_or_create(plan.ubl.supplier, hook.provider, company, credential)
+        partner = self.env["res.partner"]._l10n_co_lafactura_find_or_create(
+            plan.ubl.supplier, hook.provider, company, credential
+        )
         move = self._l10n_co_lafactura_create_move(plan, partner, origin, credential)
         self._l10n_co_lafactura_finish("processed", "", "", move)
         # Notes that waited for this document can go now.
-        waiting = self.search([
-            ("company_id", "=", company.id), ("state", "=", "error"),
-            ("reason_code", "=", "original_unknown"), ("reference_cufe", "=", cufe),
-        ])
+        waiting = self.search(
+            [
+                ("company_id", "=", company.id),
+                ("state", "=", "error"),
+                ("reason_code", "=", "original_unknown"),
+                ("reference_cufe", "=", cufe),
+            ]
+        )
         if waiting:
             waiting.write({"state": "received", "next_attempt_at": False})
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
+            self.env.ref(
+                "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
+            ).sudo()._trigger()
 
     def _l10n_co_lafactura_find_origin(self, plan, company):
         Move = self.env["account.move"].sudo()
         if plan.reference_cufe:
-            origin = Move.search([("company_id", "=", company.id), ("l10n_co_lafactura_cufe", "=", plan.reference_cufe)], limit=1)
+            origin = Move.search(
+                [
+                    ("company_id", "=", company.id),
+                    ("l10n_co_lafactura_cufe", "=", plan.reference_cufe),
+                ],
+                limit=1,
+            )
             if origin:
                 return origin
         if plan.ubl.reference_number:
-            candidates = Move.search([
-                ("company_id", "=", company.id), ("move_type", "=", "in_invoice"),
-                ("ref", "=", plan.ubl.reference_number), ("state", "!=", "cancel"),
-            ])
+            candidates = Move.search(
+                [
+                    ("company_id", "=", company.id),
+                    ("move_type", "=", "in_invoice"),
+                    ("ref", "=", plan.ubl.reference_number),
+                    ("state", "!=", "cancel"),
+                ]
+            )
             supplier_nits = lf_nit.candidates(plan.ubl.supplier.nit)
-            candidates = candidates.filtered(lambda m: lf_nit.digits(m.partner_id.commercial_partner_id.vat) in supplier_nits)
+            candidates = candidates.filtered(
+                lambda m: (
+                    lf_nit.digits(m.partner_id.commercial_partner_id.vat)
+                    in supplier_nits
+                )
+            )
             if len(candidates) == 1:
                 return candidates
         return Move
@@ -298,24 +451,47 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_create_move(self, plan, partner, origin, credential):
         company = self.company_id
         test = "test_mode" in plan.warnings
-        journal = credential.l10n_co_lafactura_test_journal_id if test else credential.l10n_co_lafactura_journal_id
+        journal = (
+            credential.l10n_co_lafactura_test_journal_id
+            if test
+            else credential.l10n_co_lafactura_journal_id
+        )
         if not journal:
-            journal = self.env["account.journal"].sudo().search(
-                [("company_id", "=", company.id), ("type", "=", "purchase")], limit=1)
+            journal = (
+                self.env["account.journal"]
+                .sudo()
+                .search(
+                    [("company_id", "=", company.id), ("type", "=", "purchase")],
+                    limit=1,
+                )
+            )
         if not journal.default_account_id:
-            raise UserError(_(
-                "The purchase journal %(journal)s of %(company)s has no default expense account: set one.",
-                journal=journal.name or "-", company=company.name))
-        currency = self.env["res.currency"].sudo().with_context(active_test=False).search([("name", "=", plan.ubl.currency or "COP")], limit=1)
+            raise UserError(
+                _(
+                    "The purchase journal %(journal)s of %(company)s has no default expense account: set one.",
+                    journal=journal.name or "-",
+                    company=company.name,
+                )
+            )
+        currency = (
+            self.env["res.currency"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("name", "=", plan.ubl.currency or "COP")], limit=1)
+        )
         lines = []
         for line, tax_ids in plan.lines:
-            lines.append(fields.Command.create({
-                "name": line.description or plan.number,
-                "quantity": float(line.quantity),
-                "price_unit": float(line.price_unit),
-                "discount": float(line.discount_percent or 0),
-                "tax_ids": [fields.Command.set(tax_ids)],
-            }))
+            lines.append(
+                fields.Command.create(
+                    {
+                        "name": line.description or plan.number,
+                        "quantity": float(line.quantity),
+                        "price_unit": float(line.price_unit),
+                        "discount": float(line.discount_percent or 0),
+                        "tax_ids": [fields.Command.set(tax_ids)],
+                    }
+                )
+            )
         values = {
             "move_type": plan.move_type,
             "company_id": company.id,
@@ -336,19 +512,32 @@ class L10nCoLafacturaInbox(models.Model):
             values["reversed_entry_id"] = origin.id
         if plan.kind == "nd" and origin:
             values["debit_origin_id"] = origin.id
-        Move = self.env["account.move"].sudo().with_company(company).with_context(
-            default_move_type=plan.move_type)
+        Move = (
+            self.env["account.move"]
+            .sudo()
+            .with_company(company)
+            .with_context(default_move_type=plan.move_type)
+        )
         move = Move.create(values)
         self._l10n_co_lafactura_attach(move, plan)
         differences = self._l10n_co_lafactura_three_way(move, plan)
         if differences:
-            lines_html = "".join(f"<li>{label}: {expected} / {found}</li>" for label, expected, found in differences)
-            note = _("The totals of this document do not agree (expected / found):") + f"<ul>{lines_html}</ul>"
+            lines_html = "".join(
+                f"<li>{label}: {expected} / {found}</li>"
+                for label, expected, found in differences
+            )
+            note = (
+                _("The totals of this document do not agree (expected / found):")
+                + f"<ul>{lines_html}</ul>"
+            )
             move.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=_("LaFactura.co: totals differ"),
                 note=note,
-                user_id=(self.env.ref("base.user_admin", raise_if_not_found=False) or self.env.user).id,
+                user_id=(
+                    self.env.ref("base.user_admin", raise_if_not_found=False)
+                    or self.env.user
+                ).id,
             )
             move.message_post(body=note)
         elif credential.l10n_co_lafactura_auto_post and not test:
@@ -357,36 +546,81 @@ class L10nCoLafacturaInbox(models.Model):
 
     def _l10n_co_lafactura_three_way(self, move, plan):
         """Hook totals vs UBL totals (already in the plan) vs what Odoo computed, within rounding."""
-        differences = [(f"{key} (hook / UBL)", expected, found) for key, expected, found in plan.total_differences]
+        differences = [
+            (f"{key} (hook / UBL)", expected, found)
+            for key, expected, found in plan.total_differences
+        ]
         expected = lf_docs.expected_move_totals(plan.ubl.totals)
         currency = move.currency_id
-        for field_name, label in (("amount_untaxed", _("Untaxed")), ("amount_tax", _("Taxes")), ("amount_total", _("Total"))):
+        for field_name, label in (
+            ("amount_untaxed", _("Untaxed")),
+            ("amount_tax", _("Taxes")),
+            ("amount_total", _("Total")),
+        ):
             want = float(expected[field_name])
             got = move[field_name]
             if currency.compare_amounts(want, got) != 0:
-                differences.append((f"{label} (UBL / Odoo)", float_round(want, precision_rounding=currency.rounding), got))
+                differences.append(
+                    (
+                        f"{label} (UBL / Odoo)",
+                        float_round(want, precision_rounding=currency.rounding),
+                        got,
+                    )
+                )
         return differences
 
     def _l10n_co_lafactura_attach(self, move, plan):
         name = f"lafactura_{plan.cufe[:24]}.json"
         try:
-            pretty = json.dumps(json.loads(plan.hook.json_text), indent=1, ensure_ascii=False)
+            pretty = json.dumps(
+                json.loads(plan.hook.json_text), indent=1, ensure_ascii=False
+            )
         except ValueError:
             pretty = plan.hook.json_text
-        attachments = self.env["ir.attachment"].sudo().create([
-            {"name": name, "raw": (self.body or "").encode(), "mimetype": "application/json",
-             "res_model": "account.move", "res_id": move.id, "company_id": move.company_id.id},
-            {"name": f"ubl_{plan.number or plan.cufe[:16]}.json", "raw": (pretty or "").encode(), "mimetype": "application/json",
-             "res_model": "account.move", "res_id": move.id, "company_id": move.company_id.id},
-        ])
+        attachments = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                [
+                    {
+                        "name": name,
+                        "raw": (self.body or "").encode(),
+                        "mimetype": "application/json",
+                        "res_model": "account.move",
+                        "res_id": move.id,
+                        "company_id": move.company_id.id,
+                    },
+                    {
+                        "name": f"ubl_{plan.number or plan.cufe[:16]}.json",
+                        "raw": (pretty or "").encode(),
+                        "mimetype": "application/json",
+                        "res_model": "account.move",
+                        "res_id": move.id,
+                        "company_id": move.company_id.id,
+                    },
+                ]
+            )
+        )
         link = lf_docs.dian_link(plan.cufe, plan.mode)
         warnings = {
-            "test_mode": _("Test-mode document: booked in the test journal, never posted."),
-            "supplier_dv_mismatch": _("The supplier's check digit in the document does not match its NIT."),
-            "cufe_preimage_mismatch": _("The CUFE does not match the document's own pre-image note."),
+            "test_mode": _(
+                "Test-mode document: booked in the test journal, never posted."
+            ),
+            "supplier_dv_mismatch": _(
+                "The supplier's check digit in the document does not match its NIT."
+            ),
+            "cufe_preimage_mismatch": _(
+                "The CUFE does not match the document's own pre-image note."
+            ),
         }
-        items = [_("From LaFactura.co: %(kind)s %(number)s of %(supplier)s.", kind=KIND_LABELS[plan.kind],
-                   number=plan.number, supplier=plan.hook.provider.name or plan.ubl.supplier.name)]
+        items = [
+            _(
+                "From LaFactura.co: %(kind)s %(number)s of %(supplier)s.",
+                kind=KIND_LABELS[plan.kind],
+                number=plan.number,
+                supplier=plan.hook.provider.name or plan.ubl.supplier.name,
+            )
+        ]
         items.append(_("CUFE/CUDE: %s", plan.cufe))
         if self.dian_approved:
             items.append(_("DIAN approved it (confirmed with LaFactura.co)."))
@@ -394,5 +628,8 @@ class L10nCoLafacturaInbox(models.Model):
         from markupsafe import Markup, escape
 
         body = Markup("<br/>").join(escape(i) for i in items)
-        body += Markup('<br/><a href="%s" target="_blank" rel="noopener">%s</a>') % (link, _("Check it on DIAN's site"))
+        body += Markup('<br/><a href="%s" target="_blank" rel="noopener">%s</a>') % (
+            link,
+            _("Check it on DIAN's site"),
+        )
         move.message_post(body=body, attachment_ids=attachments.ids)

@@ -14,7 +14,11 @@ SCHEMES = [
     ("ZZ", "ZZ No aplica"),
 ]
 # (scheme, percent, l10n_co purchase tax template xmlid)
-DEFAULTS = [("01", 19.0, "l10n_co_tax_1"), ("01", 5.0, "l10n_co_tax_0"), ("01", 0.0, "l10n_co_tax_7")]
+DEFAULTS = [
+    ("01", 19.0, "l10n_co_tax_1"),
+    ("01", 5.0, "l10n_co_tax_0"),
+    ("01", 0.0, "l10n_co_tax_7"),
+]
 
 
 class L10nCoLafacturaTaxMap(models.Model):
@@ -25,20 +29,30 @@ class L10nCoLafacturaTaxMap(models.Model):
     _order = "company_id, scheme, percent"
     _check_company_auto = True
 
-    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company, index=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
     scheme = fields.Selection(SCHEMES, "DIAN tax", required=True, default="01")
     any_rate = fields.Boolean("Any rate", help="Match every rate of this tax scheme.")
     percent = fields.Float("Rate (%)", digits=(16, 2))
     action = fields.Selection(
-        [("tax", "Apply the purchase tax"), ("ignore", "Ignore (no tax on the bill)")], required=True, default="tax"
+        [("tax", "Apply the purchase tax"), ("ignore", "Ignore (no tax on the bill)")],
+        required=True,
+        default="tax",
     )
     tax_id = fields.Many2one(
-        "account.tax", "Purchase tax", check_company=True,
+        "account.tax",
+        "Purchase tax",
+        check_company=True,
         domain="[('type_tax_use', '=', 'purchase'), ('company_id', 'parent_of', company_id)]",
     )
 
     _sql_constraints = [
-        ("unique_rate", "unique(company_id, scheme, any_rate, percent)", "This DIAN tax and rate is already mapped."),
+        (
+            "unique_rate",
+            "unique(company_id, scheme, any_rate, percent)",
+            "This DIAN tax and rate is already mapped.",
+        ),
     ]
 
     @api.constrains("action", "tax_id")
@@ -47,13 +61,22 @@ class L10nCoLafacturaTaxMap(models.Model):
             if row.action == "tax" and not row.tax_id:
                 from odoo.exceptions import ValidationError
 
-                raise ValidationError(_("Choose the purchase tax of %(scheme)s, or ignore it.", scheme=row.scheme))
+                raise ValidationError(
+                    _(
+                        "Choose the purchase tax of %(scheme)s, or ignore it.",
+                        scheme=row.scheme,
+                    )
+                )
 
     @api.model
     def _l10n_co_lafactura_table(self, company):
         rows = self.sudo().search([("company_id", "=", company.id)])
         return TaxTable(
-            (row.scheme, None if row.any_rate else row.percent, row.tax_id.id if row.action == "tax" else False)
+            (
+                row.scheme,
+                None if row.any_rate else row.percent,
+                row.tax_id.id if row.action == "tax" else False,
+            )
             for row in rows
         )
 
@@ -67,10 +90,24 @@ class L10nCoLafacturaTaxMap(models.Model):
         for scheme, percent, xmlid in DEFAULTS:
             tax = template.ref(xmlid, raise_if_not_found=False)
             if tax:
-                values.append({"company_id": company.id, "scheme": scheme, "percent": percent, "tax_id": tax.id})
+                values.append(
+                    {
+                        "company_id": company.id,
+                        "scheme": scheme,
+                        "percent": percent,
+                        "tax_id": tax.id,
+                    }
+                )
         inc = self._l10n_co_lafactura_inc_tax(company, 8.0)
         if inc:
-            values.append({"company_id": company.id, "scheme": "04", "percent": 8.0, "tax_id": inc.id})
+            values.append(
+                {
+                    "company_id": company.id,
+                    "scheme": "04",
+                    "percent": 8.0,
+                    "tax_id": inc.id,
+                }
+            )
         self.sudo().create(values)
 
     @api.model
@@ -82,15 +119,25 @@ class L10nCoLafacturaTaxMap(models.Model):
             return self.env["account.tax"]
         Tax = self.env["account.tax"].sudo().with_company(company)
         name = _("INC %(rate)s%% (non-deductible)", rate=int(percent))
-        existing = Tax.search([("company_id", "=", company.id), ("name", "=", name), ("type_tax_use", "=", "purchase")], limit=1)
+        existing = Tax.search(
+            [
+                ("company_id", "=", company.id),
+                ("name", "=", name),
+                ("type_tax_use", "=", "purchase"),
+            ],
+            limit=1,
+        )
         if existing:
             return existing
-        return Tax.create({
-            "name": name,
-            "company_id": company.id,
-            "amount": percent,
-            "amount_type": "percent",
-            "type_tax_use": "purchase",
-            "tax_group_id": group.id,
-            "country_id": company.account_fiscal_country_id.id or self.env.ref("base.co").id,
-        })
+        return Tax.create(
+            {
+                "name": name,
+                "company_id": company.id,
+                "amount": percent,
+                "amount_type": "percent",
+                "type_tax_use": "purchase",
+                "tax_group_id": group.id,
+                "country_id": company.account_fiscal_country_id.id
+                or self.env.ref("base.co").id,
+            }
+        )

@@ -9,7 +9,8 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     l10n_co_lafactura_to_review = fields.Boolean(
-        "To review (LaFactura.co)", copy=False,
+        "To review (LaFactura.co)",
+        copy=False,
         help="Created automatically from a received document: check its data, then untick.",
     )
 
@@ -19,15 +20,18 @@ class ResPartner(models.Model):
         candidates = tuple(lf_nit.candidates(value))
         if not candidates:
             return self.browse()
-        self.env.cr.execute(SQL(
-            """SELECT id FROM res_partner
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM res_partner
                 WHERE active AND vat IS NOT NULL
                   AND regexp_replace(vat, '\\D', '', 'g') IN %s
                   AND (company_id IS NULL OR company_id = %s)
              ORDER BY (parent_id IS NULL) DESC, supplier_rank DESC, id
                 LIMIT 1""",
-            candidates, company.id,
-        ))
+                candidates,
+                company.id,
+            )
+        )
         row = self.env.cr.fetchone()
         return self.browse(row[0]).commercial_partner_id if row else self.browse()
 
@@ -43,13 +47,24 @@ class ResPartner(models.Model):
         if not credential.l10n_co_lafactura_create_partners:
             from ..lafactura.documents import Refusal
 
-            raise Refusal("error", "unknown_supplier", _(
-                "No supplier has the NIT %(nit)s; create it (or allow creating suppliers), then process again.",
-                nit=party.nit or provider.id))
+            raise Refusal(
+                "error",
+                "unknown_supplier",
+                _(
+                    "No supplier has the NIT %(nit)s; create it (or allow creating suppliers), then process again.",
+                    nit=party.nit or provider.id,
+                ),
+            )
         scheme = party.scheme_name or "31"
-        id_type = self.env.ref(lf_nit.ID_TYPE_XMLIDS.get(scheme, "l10n_co.rut"), raise_if_not_found=False)
+        id_type = self.env.ref(
+            lf_nit.ID_TYPE_XMLIDS.get(scheme, "l10n_co.rut"), raise_if_not_found=False
+        )
         number = party.nit or provider.id
-        vat = lf_nit.formatted(number, party.dv or None) if scheme == "31" else lf_nit.digits(number) or number
+        vat = (
+            lf_nit.formatted(number, party.dv or None)
+            if scheme == "31"
+            else lf_nit.digits(number) or number
+        )
         values = {
             "name": party.name or provider.name or number,
             "is_company": party.additional_account_id != "2",
@@ -66,7 +81,11 @@ class ResPartner(models.Model):
                 partner = Partner.create(values)
         except ValidationError:
             values["vat"] = False
-            values["comment"] = _("NIT from the document: %s (refused by the VAT check).", number)
+            values["comment"] = _(
+                "NIT from the document: %s (refused by the VAT check).", number
+            )
             partner = Partner.create(values)
-        partner.message_post(body=_("Created from a LaFactura.co document: review its data."))
+        partner.message_post(
+            body=_("Created from a LaFactura.co document: review its data.")
+        )
         return partner

@@ -24,16 +24,18 @@ class LaFacturaCommon(AccountTestInvoicingCommon):
         cls.company = cls.company_data["company"]
         cls.company.partner_id.vat = "900373044-9"
         user, password = next(iter(sandbox.DEFAULT_USERS.items()))
-        cls.credential = cls.env["einvoice.credential"].create({
-            "name": "LaFactura test",
-            "service": "lafactura",
-            "environment": "sandbox",
-            "company_id": cls.company.id,
-            "company_ids": [(6, 0, cls.company.ids)],
-            "username": user,
-            "password": password,
-            "max_retries": 0,
-        })
+        cls.credential = cls.env["einvoice.credential"].create(
+            {
+                "name": "LaFactura test",
+                "service": "lafactura",
+                "environment": "sandbox",
+                "company_id": cls.company.id,
+                "company_ids": [(6, 0, cls.company.ids)],
+                "username": user,
+                "password": password,
+                "max_retries": 0,
+            }
+        )
         cls.credential.base_url = cls.server.url + "/facturacion.v30/"
         cls.Inbox = cls.env["l10n_co_lafactura.inbox"]
         cls.tax_19 = cls.env["account.chart.template"].ref("l10n_co_tax_1")
@@ -56,7 +58,9 @@ class LaFacturaCommon(AccountTestInvoicingCommon):
         """What the controller does, without HTTP: returns the inbox row."""
         raw = body if body is not None else json.dumps(fixtures.hook_body(doc)).encode()
         delivery = lf_docs.inspect_delivery("POST", "application/json", raw)
-        row_id, _inserted = self.Inbox._l10n_co_lafactura_store(self.credential, delivery, raw, "127.0.0.1")
+        row_id, _inserted = self.Inbox._l10n_co_lafactura_store(
+            self.credential, delivery, raw, "127.0.0.1"
+        )
         return self.Inbox.browse(row_id)
 
     def process(self):
@@ -64,5 +68,9 @@ class LaFacturaCommon(AccountTestInvoicingCommon):
         return self.Inbox._cron_l10n_co_lafactura_process(limit=1000)
 
     def bill_of(self, doc):
-        return self.env["account.move"].search([
-            ("company_id", "=", self.company.id), ("l10n_co_lafactura_cufe", "=", doc["general"]["cufe"])])
+        return self.env["account.move"].search(
+            [
+                ("company_id", "=", self.company.id),
+                ("l10n_co_lafactura_cufe", "=", doc["general"]["cufe"]),
+            ]
+        )

@@ -7,35 +7,71 @@ from odoo.tools import mute_logger
 from ..lafactura import fixtures
 from .common import LaFacturaCommon
 
-LINES = (("Papel", 3, "1000.00", "01", 19), ("Leche", 2, "500.00", "01", 5), ("Libro", 1, "20000.00", "01", 0))
+LINES = (
+    ("Papel", 3, "1000.00", "01", 19),
+    ("Leche", 2, "500.00", "01", 5),
+    ("Libro", 1, "20000.00", "01", 0),
+)
 
 
 @tagged("post_install", "-at_install", "post_install_l10n")
 class TestLaFacturaProcessing(LaFacturaCommon):
-
     def test_invoice_becomes_posted_bill(self):
         doc = self.document(lines=LINES)
         row = self.deliver(doc)
-        self.assertEqual((row.state, row.cufe, row.doc_type, row.number, row.mode), ("received", doc["general"]["cufe"], "fc", "FE1", "1"))
+        self.assertEqual(
+            (row.state, row.cufe, row.doc_type, row.number, row.mode),
+            ("received", doc["general"]["cufe"], "fc", "FE1", "1"),
+        )
         self.process()
         bill = self.bill_of(doc)
         self.assertEqual(row.state, "processed", row.reason)
         self.assertEqual(row.move_id, bill)
-        self.assertEqual((bill.move_type, bill.state, bill.ref), ("in_invoice", "posted", "FE1"))
-        self.assertEqual(bill.invoice_line_ids.mapped("tax_ids"), self.tax_19 | self.tax_5 | self.tax_0)
-        self.assertEqual([(l.quantity, l.price_unit) for l in bill.invoice_line_ids], [(3, 1000), (2, 500), (1, 20000)])
+        self.assertEqual(
+            (bill.move_type, bill.state, bill.ref), ("in_invoice", "posted", "FE1")
+        )
+        self.assertEqual(
+            bill.invoice_line_ids.mapped("tax_ids"),
+            self.tax_19 | self.tax_5 | self.tax_0,
+        )
+        self.assertEqual(
+            [(l.quantity, l.price_unit) for l in bill.invoice_line_ids],
+            [(3, 1000), (2, 500), (1, 20000)],
+        )
         self.assertAlmostEqual(bill.amount_total, float(doc["totals"]["PayableAmount"]))
         partner = bill.partner_id
-        self.assertEqual((partner.vat, partner.l10n_latam_identification_type_id), ("830122566-1", self.env.ref("l10n_co.rut")))
+        self.assertEqual(
+            (partner.vat, partner.l10n_latam_identification_type_id),
+            ("830122566-1", self.env.ref("l10n_co.rut")),
+        )
         self.assertTrue(partner.l10n_co_lafactura_to_review)
-        self.assertEqual(len(self.env["ir.attachment"].search([("res_model", "=", "account.move"), ("res_id", "=", bill.id)])), 2)
-        self.assertIn("catalogo-vpfe.dian.gov.co", bill.message_ids[0].body + "".join(bill.message_ids.mapped("body")))
+        self.assertEqual(
+            len(
+                self.env["ir.attachment"].search(
+                    [("res_model", "=", "account.move"), ("res_id", "=", bill.id)]
+                )
+            ),
+            2,
+        )
+        self.assertIn(
+            "catalogo-vpfe.dian.gov.co",
+            bill.message_ids[0].body + "".join(bill.message_ids.mapped("body")),
+        )
         self.assertTrue(row.dian_approved)
         self.assertEqual(self.lafactura.state.calls[-1][0], "getDocumentInfo")
 
     def test_supplier_found_by_nit_in_any_format(self):
-        for index, typed in enumerate(("830.122.566-1", "8301225661", "830122566", "CO830122566")):
-            partner = self.env["res.partner"].create({"name": f"Andino {index}", "vat": typed, "is_company": True, "country_id": self.env.ref("base.co").id})
+        for index, typed in enumerate(
+            ("830.122.566-1", "8301225661", "830122566", "CO830122566")
+        ):
+            partner = self.env["res.partner"].create(
+                {
+                    "name": f"Andino {index}",
+                    "vat": typed,
+                    "is_company": True,
+                    "country_id": self.env.ref("base.co").id,
+                }
+            )
             doc = self.document(number=f"FE-P{index}")
             self.deliver(doc)
             self.process()
@@ -45,10 +81,14 @@ class TestLaFacturaProcessing(LaFacturaCommon):
     def test_credit_and_debit_notes_linked_even_out_of_order(self):
         fc = self.document(number="FE10", lines=LINES)
         nc = self.document("nc", "NC10", reference=fc)
-        nd = self.document("nd", "ND10", reference=fc, lines=(("Intereses", 1, "5000.00", None, 0),))
+        nd = self.document(
+            "nd", "ND10", reference=fc, lines=(("Intereses", 1, "5000.00", None, 0),)
+        )
         nc_row, nd_row = self.deliver(nc), self.deliver(nd)
         self.process()
-        self.assertEqual((nc_row.state, nc_row.reason_code), ("error", "original_unknown"))
+        self.assertEqual(
+            (nc_row.state, nc_row.reason_code), ("error", "original_unknown")
+        )
         self.assertIn("FE10", nc_row.reason)
         self.assertFalse(self.bill_of(nc))
         self.deliver(fc)
@@ -56,7 +96,9 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.process()
         bill, refund, debit = self.bill_of(fc), self.bill_of(nc), self.bill_of(nd)
         self.assertEqual((nc_row.state, nd_row.state), ("processed", "processed"))
-        self.assertEqual((refund.move_type, refund.reversed_entry_id), ("in_refund", bill))
+        self.assertEqual(
+            (refund.move_type, refund.reversed_entry_id), ("in_refund", bill)
+        )
         self.assertEqual((debit.move_type, debit.debit_origin_id), ("in_invoice", bill))
         self.assertAlmostEqual(refund.amount_total, 119000.0)
 
@@ -66,7 +108,9 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual(self.deliver(doc), first)  # identical body: same row, counted
         self.assertEqual(first.delivery_count, 2)
         other_body = fixtures.hook_body(doc)
-        other_body["document"]["provider"]["email"] = "otro@example.co"  # same CUFE, other body
+        other_body["document"]["provider"]["email"] = (
+            "otro@example.co"  # same CUFE, other body
+        )
         second = self.deliver(doc, json.dumps(other_body).encode())
         self.process()
         self.assertEqual((first.state, second.state), ("processed", "duplicate"))
@@ -82,18 +126,35 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual((row.state, row.reason_code), ("ignored", "test_mode"))
         self.assertFalse(self.bill_of(doc))
         purchase = self.company_data["default_journal_purchase"]
-        journal = purchase.copy({"name": "LaFactura pruebas", "code": "LFP", "default_account_id": purchase.default_account_id.id})
-        self.credential.write({"l10n_co_lafactura_accept_test": True, "l10n_co_lafactura_test_journal_id": journal.id})
+        journal = purchase.copy(
+            {
+                "name": "LaFactura pruebas",
+                "code": "LFP",
+                "default_account_id": purchase.default_account_id.id,
+            }
+        )
+        self.credential.write(
+            {
+                "l10n_co_lafactura_accept_test": True,
+                "l10n_co_lafactura_test_journal_id": journal.id,
+            }
+        )
         row.action_l10n_co_lafactura_process_again()
         bill = self.bill_of(doc)
-        self.assertEqual((row.state, bill.state, bill.journal_id), ("processed", "draft", journal))
+        self.assertEqual(
+            (row.state, bill.state, bill.journal_id), ("processed", "draft", journal)
+        )
         self.assertTrue(bill.l10n_co_lafactura_test_mode)
         with self.assertRaises(UserError):
             bill.action_post()
 
     def test_refusals_are_recorded_without_bill(self):
         cases = {}
-        cases["dian_rejected"] = self.document(number="R1", approved=False, dian_messages=["Regla: 90, Rechazo: Documento procesado anteriormente."])
+        cases["dian_rejected"] = self.document(
+            number="R1",
+            approved=False,
+            dian_messages=["Regla: 90, Rechazo: Documento procesado anteriormente."],
+        )
         cases["other_company"] = self.document(number="R2", customer_nit="800197268")
         cases["not_found"] = self.document(number="R3", publish=False)
         bad_cufe = self.document(number="R4")
@@ -103,16 +164,27 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         not_json["general"]["json"] = "<Invoice>no JSON</Invoice>"
         cases["json_not_json"] = not_json
         not_invoice = self.document(number="R6")
-        not_invoice["general"]["json"] = json.dumps({"ApplicationResponse": {"ID": "1"}})
+        not_invoice["general"]["json"] = json.dumps(
+            {"ApplicationResponse": {"ID": "1"}}
+        )
         cases["json_not_ubl"] = not_invoice
         rows = {code: self.deliver(doc) for code, doc in cases.items()}
         self.process()
         for code, row in rows.items():
-            self.assertEqual((row.state, row.reason_code), ("rejected", code), row.reason)
+            self.assertEqual(
+                (row.state, row.reason_code), ("rejected", code), row.reason
+            )
             self.assertTrue(row.reason)
             self.assertFalse(row.move_id)
         self.assertIn("Documento procesado anteriormente", rows["dian_rejected"].reason)
-        self.assertFalse(self.env["account.move"].search([("l10n_co_lafactura_cufe", "!=", False), ("company_id", "=", self.company.id)]))
+        self.assertFalse(
+            self.env["account.move"].search(
+                [
+                    ("l10n_co_lafactura_cufe", "!=", False),
+                    ("company_id", "=", self.company.id),
+                ]
+            )
+        )
 
     def test_unknown_tax_then_mapped(self):
         doc = self.document(number="T1", lines=(("Servicio", 1, "1000.00", "01", 16),))
@@ -122,13 +194,22 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertIn("16", row.reason)
         self.assertFalse(self.bill_of(doc))
         tax_16 = self.env["account.chart.template"].ref("l10n_co_tax_2")
-        self.env["l10n_co_lafactura.tax.map"].create({"company_id": self.company.id, "scheme": "01", "percent": 16, "tax_id": tax_16.id})
+        self.env["l10n_co_lafactura.tax.map"].create(
+            {
+                "company_id": self.company.id,
+                "scheme": "01",
+                "percent": 16,
+                "tax_id": tax_16.id,
+            }
+        )
         row.action_l10n_co_lafactura_process_again()
         self.assertEqual(row.state, "processed")
         self.assertEqual(self.bill_of(doc).invoice_line_ids.tax_ids, tax_16)
 
     def test_inc_is_mapped_to_a_non_deductible_tax(self):
-        doc = self.document(number="INC1", lines=(("Almuerzo", 2, "10000.00", "04", 8),))
+        doc = self.document(
+            number="INC1", lines=(("Almuerzo", 2, "10000.00", "04", 8),)
+        )
         row = self.deliver(doc)
         self.process()
         bill = self.bill_of(doc)
@@ -137,7 +218,9 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertAlmostEqual(bill.amount_total, 21600.0)
 
     def test_totals_mismatch_keeps_draft_with_activity(self):
-        doc = self.document(number="M1", hook_totals_override={"PayableAmount": "120000.00"})
+        doc = self.document(
+            number="M1", hook_totals_override={"PayableAmount": "120000.00"}
+        )
         row = self.deliver(doc)
         self.process()
         bill = self.bill_of(doc)
@@ -162,4 +245,9 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.faults.clear()
         row.action_l10n_co_lafactura_process_again()
         self.assertEqual(row.state, "processed")
-        self.assertGreaterEqual(self.env["einvoice.exchange"].search_count([("res_model", "=", row._name), ("res_id", "=", row.id)]), 3)
+        self.assertGreaterEqual(
+            self.env["einvoice.exchange"].search_count(
+                [("res_model", "=", row._name), ("res_id", "=", row.id)]
+            ),
+            3,
+        )

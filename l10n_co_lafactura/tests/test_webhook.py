@@ -11,32 +11,45 @@ JSON = {"Content-Type": "application/json"}
 
 @tagged("post_install", "-at_install", "post_install_l10n")
 class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
-
     def url(self, secret=None):
-        return "/l10n_co_lafactura/hook/" + (secret or self.credential.sudo().l10n_co_lafactura_webhook_secret)
+        return "/l10n_co_lafactura/hook/" + (
+            secret or self.credential.sudo().l10n_co_lafactura_webhook_secret
+        )
 
-    def post(self, data, headers=JSON, secret=None):
-        return self.opener.post(self.base_url() + self.url(secret), data=data, headers=headers, timeout=30)
+    def post(self, data, headers=None, secret=None):
+        return self.opener.post(
+            self.base_url() + self.url(secret), data=data, headers=JSON if headers is None else headers, timeout=30
+        )
 
     def count(self):
         return self.Inbox.search_count([("credential_id", "=", self.credential.id)])
 
     def test_unknown_secret_404_nothing_stored(self):
         body = json.dumps(fixtures.hook_body(self.document())).encode()
-        for secret in ("x" * 64, "short", self.credential.sudo().l10n_co_lafactura_webhook_secret[:-1] + "!"):
+        for secret in (
+            "x" * 64,
+            "short",
+            self.credential.sudo().l10n_co_lafactura_webhook_secret[:-1] + "!",
+        ):
             self.assertEqual(self.post(body, secret=secret).status_code, 404)
         self.assertEqual(self.count(), 0)
 
     def test_refused_requests_store_nothing(self):
         self.credential.l10n_co_lafactura_max_body_kb = 1
         self.assertEqual(self.url_open(self.url()).status_code, 405)
-        self.assertEqual(self.post(b"{}", headers={"Content-Type": "text/plain"}).status_code, 415)
+        self.assertEqual(
+            self.post(b"{}", headers={"Content-Type": "text/plain"}).status_code, 415
+        )
         self.assertEqual(self.post(b"{}", headers={}).status_code, 415)
         self.assertEqual(self.post(b'{"a": "' + b"x" * 2048 + b'"}').status_code, 413)
         self.assertEqual(self.count(), 0)
 
     def test_malformed_bodies_stored_as_rejected(self):
-        for body, code in ((b"", "empty_body"), (b"{not json", "invalid_json"), (b'{"document": {}}', "not_a_document")):
+        for body, code in (
+            (b"", "empty_body"),
+            (b"{not json", "invalid_json"),
+            (b'{"document": {}}', "not_a_document"),
+        ):
             response = self.post(body)
             self.assertEqual(response.status_code, 400)
             row = self.Inbox.browse(response.json()["id"])
@@ -50,13 +63,21 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["duplicate"], False)
         row = self.Inbox.browse(response.json()["id"])
-        self.assertEqual((row.state, row.cufe, row.number, row.provider_vat, row.remote_addr), ("received", doc["general"]["cufe"], "FE1", self.SUPPLIER, "127.0.0.1"))
+        self.assertEqual(
+            (row.state, row.cufe, row.number, row.provider_vat, row.remote_addr),
+            ("received", doc["general"]["cufe"], "FE1", self.SUPPLIER, "127.0.0.1"),
+        )
         self.assertEqual(len(row.body_sha256), 64)
         self.assertFalse(row.move_id)  # the answer did not wait for the bill
         cron = self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")
-        self.assertTrue(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]))
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        )
         again = self.post(body)
-        self.assertEqual((again.status_code, again.json()["duplicate"], again.json()["id"]), (200, True, row.id))
+        self.assertEqual(
+            (again.status_code, again.json()["duplicate"], again.json()["id"]),
+            (200, True, row.id),
+        )
         self.assertEqual(row.delivery_count, 2)
 
     def test_regenerated_secret_stops_old_url(self):
@@ -68,7 +89,10 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
         self.assertEqual(self.post(body, secret=old).status_code, 404)
         self.assertEqual(self.post(body).status_code, 200)
         settings = self.env["res.config.settings"].with_company(self.company).create({})
-        self.assertEqual(settings.l10n_co_lafactura_webhook_url, self.credential.l10n_co_lafactura_webhook_url)
+        self.assertEqual(
+            settings.l10n_co_lafactura_webhook_url,
+            self.credential.l10n_co_lafactura_webhook_url,
+        )
 
     def test_hundred_deliveries_thirty_percent_duplicates_ten_at_a_time(self):
         documents = fixtures.scenario(70, seed=7)
@@ -76,25 +100,58 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
             self.lafactura.state.add(doc)
         order = sandbox.schedule(documents, total=100, duplicate_rate=0.3, seed=8)
         bodies = [json.dumps(fixtures.hook_body(doc)).encode() for doc in order]
-        url = self.base_url() + self.url()  # the ORM is not used from the sender threads
+        url = (
+            self.base_url() + self.url()
+        )  # the ORM is not used from the sender threads
         with ThreadPoolExecutor(max_workers=10) as pool:
-            statuses = list(pool.map(lambda body: self.opener.post(url, data=body, headers=JSON, timeout=60).status_code, bodies))
+            statuses = list(
+                pool.map(
+                    lambda body: (
+                        self.opener.post(
+                            url, data=body, headers=JSON, timeout=60
+                        ).status_code
+                    ),
+                    bodies,
+                )
+            )
         self.assertEqual(statuses, [200] * 100)
         rows = self.Inbox.search([("credential_id", "=", self.credential.id)])
         self.assertEqual((len(rows), sum(rows.mapped("delivery_count"))), (70, 100))
         self.process()
         self.process()
-        self.assertEqual(set(rows.mapped("state")), {"processed"}, rows.filtered(lambda r: r.state != "processed").mapped("reason"))
+        self.assertEqual(
+            set(rows.mapped("state")),
+            {"processed"},
+            rows.filtered(lambda r: r.state != "processed").mapped("reason"),
+        )
         moves = rows.move_id
         self.assertEqual(len(moves), 70)
-        self.assertEqual(set(moves.mapped("l10n_co_lafactura_cufe")), {d["general"]["cufe"] for d in documents})
+        self.assertEqual(
+            set(moves.mapped("l10n_co_lafactura_cufe")),
+            {d["general"]["cufe"] for d in documents},
+        )
         kinds = {d["general"]["cufe"]: d["general"]["type"] for d in documents}
         for move in moves:
             kind = kinds[move.l10n_co_lafactura_cufe]
             if kind == "nc":
-                self.assertEqual((move.move_type, kinds[move.reversed_entry_id.l10n_co_lafactura_cufe]), ("in_refund", "fc"))
+                self.assertEqual(
+                    (
+                        move.move_type,
+                        kinds[move.reversed_entry_id.l10n_co_lafactura_cufe],
+                    ),
+                    ("in_refund", "fc"),
+                )
             elif kind == "nd":
-                self.assertEqual((move.move_type, kinds[move.debit_origin_id.l10n_co_lafactura_cufe]), ("in_invoice", "fc"))
+                self.assertEqual(
+                    (
+                        move.move_type,
+                        kinds[move.debit_origin_id.l10n_co_lafactura_cufe],
+                    ),
+                    ("in_invoice", "fc"),
+                )
             else:
                 self.assertEqual((move.move_type, move.state), ("in_invoice", "posted"))
-        self.assertEqual({kinds[c] for c in moves.mapped("l10n_co_lafactura_cufe")}, {"fc", "nc", "nd"})
+        self.assertEqual(
+            {kinds[c] for c in moves.mapped("l10n_co_lafactura_cufe")},
+            {"fc", "nc", "nd"},
+        )

@@ -23,8 +23,14 @@ def service(serve_app):
 
 
 def _client(server, password=PASSWORD, shape=None, retries=2):
-    transport = Transport(server.url + "/facturacion.v30/", service="lafactura", auth=BasicAuth(USER, password),
-                          retries=retries, sleep=lambda s: None, timeout=(2, 5))
+    transport = Transport(
+        server.url + "/facturacion.v30/",
+        service="lafactura",
+        auth=BasicAuth(USER, password),
+        retries=retries,
+        sleep=lambda s: None,
+        timeout=(2, 5),
+    )
     return lf_client.LaFacturaClient(transport, shape)
 
 
@@ -32,7 +38,11 @@ def test_get_document_info(service):
     app, _, server = service
     doc = app.state.add(f.make_document())
     info = _client(server).get_document_info(doc["general"]["cufe"].upper())
-    assert info.cufe == doc["general"]["cufe"] and info.dian_approved is True and info.customer.id == f.OUR_NIT
+    assert (
+        info.cufe == doc["general"]["cufe"]
+        and info.dian_approved is True
+        and info.customer.id == f.OUR_NIT
+    )
     assert app.state.calls[-1] == ("getDocumentInfo", {"cufe": doc["general"]["cufe"]})
 
 
@@ -53,8 +63,13 @@ def test_wrong_password_is_auth_error(service):
 def test_transient_faults_are_retried(service):
     app, faults, server = service
     doc = app.state.add(f.make_document())
-    faults.inject("status", status=503).inject("lost").inject("rate_limit", retry_after=0)
-    assert _client(server, retries=3).get_document_info(doc["general"]["cufe"]).num == "FE1"
+    faults.inject("status", status=503).inject("lost").inject(
+        "rate_limit", retry_after=0
+    )
+    assert (
+        _client(server, retries=3).get_document_info(doc["general"]["cufe"]).num
+        == "FE1"
+    )
     assert faults.calls_to("/general/", "POST") == 4
 
 
@@ -68,12 +83,22 @@ def test_html_page_is_protocol_error(service):
 
 def test_request_shape_is_configurable(serve_app):
     shape = lf_client.RequestShape.from_text("invoice/ documentInfo CUFE")
-    assert (shape.path, shape.method_key, shape.param, shape.http_method) == ("invoice/", "documentInfo", "CUFE", "POST")
+    assert (shape.path, shape.method_key, shape.param, shape.http_method) == (
+        "invoice/",
+        "documentInfo",
+        "CUFE",
+        "POST",
+    )
     app = sandbox.make_app(shape=shape)
     server = serve_app(app)
     doc = app.state.add(f.make_document())
-    assert _client(server, shape=shape).get_document_info(doc["general"]["cufe"]).num == "FE1"
-    with pytest.raises(Transport.RejectedError) as info:  # the default shape is unknown there
+    assert (
+        _client(server, shape=shape).get_document_info(doc["general"]["cufe"]).num
+        == "FE1"
+    )
+    with pytest.raises(
+        Transport.RejectedError
+    ) as info:  # the default shape is unknown there
         _client(server).get_document_info(doc["general"]["cufe"])
     assert info.value.code == "400"
 
@@ -83,12 +108,24 @@ def test_sandbox_protocol_rules(service):
     url = server.url + "/facturacion.v30/general/"
     auth = (USER, PASSWORD)
     assert requests.post(url, data=b"{x", auth=auth).json()["status"]["code"] == 400
-    assert requests.post(url, json={"a": {}, "b": {}}, auth=auth).json()["status"]["code"] == 400
-    assert requests.post(url, json={"nope": {}}, auth=auth).json()["status"]["code"] == 400
+    assert (
+        requests.post(url, json={"a": {}, "b": {}}, auth=auth).json()["status"]["code"]
+        == 400
+    )
+    assert (
+        requests.post(url, json={"nope": {}}, auth=auth).json()["status"]["code"] == 400
+    )
     assert requests.put(url, json={}, auth=auth).status_code == 405
     assert requests.post(server.url + "/other/", json={}, auth=auth).status_code == 404
-    assert requests.post(url, json={"getDocumentInfo": {}}, auth=auth).json()["status"]["code"] == 400
-    assert requests.post(url, data=b"x" * (2 * 1024 * 1024), auth=auth).status_code == 413
+    assert (
+        requests.post(url, json={"getDocumentInfo": {}}, auth=auth).json()["status"][
+            "code"
+        ]
+        == 400
+    )
+    assert (
+        requests.post(url, data=b"x" * (2 * 1024 * 1024), auth=auth).status_code == 413
+    )
 
 
 def test_sender_posts_like_the_service(serve_app):
@@ -96,7 +133,13 @@ def test_sender_posts_like_the_service(serve_app):
 
     def hook(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        received.append((environ["REQUEST_METHOD"], environ.get("CONTENT_TYPE"), environ["wsgi.input"].read(length)))
+        received.append(
+            (
+                environ["REQUEST_METHOD"],
+                environ.get("CONTENT_TYPE"),
+                environ["wsgi.input"].read(length),
+            )
+        )
         status = "503 Busy" if len(received) == 1 else "200 OK"
         start_response(status, [("Content-Type", "application/json")])
         return [b"{}"]

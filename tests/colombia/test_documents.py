@@ -13,13 +13,30 @@ from l10n_co_lafactura.lafactura import nit
 # ----------------------------------------------------------------------------- NIT
 @pytest.mark.parametrize(
     "base,dv",
-    [("900373044", "9"), ("800197268", "4"), ("860034313", "7"), ("900900900", "0"), ("1018419008", "5"), ("90010828", "1")],
+    [
+        ("900373044", "9"),
+        ("800197268", "4"),
+        ("860034313", "7"),
+        ("900900900", "0"),
+        ("1018419008", "5"),
+        ("90010828", "1"),
+    ],
 )
 def test_check_digit_vectors(base, dv):
     assert nit.check_digit(base) == dv
 
 
-@pytest.mark.parametrize("typed", ["900373044", "900373044-9", "900.373.044-9", "CO900373044", "9003730449", " 900 373 044 - 9 "])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "900373044",
+        "900373044-9",
+        "900.373.044-9",
+        "CO900373044",
+        "9003730449",
+        " 900 373 044 - 9 ",
+    ],
+)
 def test_nit_any_format_matches(typed):
     assert nit.same("900373044-9", typed)
     assert {"900373044", "9003730449"} & nit.candidates(typed)
@@ -55,24 +72,44 @@ def test_cufe_preimage_check():
 
 
 # ----------------------------------------------------------------------------- tolerant reader
-LINES = (("Papel", 3, "1000.00", "01", 19), ("Leche", 2, "500.00", "01", 5), ("Libro", 1, "20000.00", "01", 0))
+LINES = (
+    ("Papel", 3, "1000.00", "01", 19),
+    ("Leche", 2, "500.00", "01", 5),
+    ("Libro", 1, "20000.00", "01", 0),
+)
 
 
 @pytest.mark.parametrize("dialect", f.DIALECTS)
 @pytest.mark.parametrize("kind", ["fc", "nc", "nd"])
 def test_reader_every_dialect(dialect, kind):
     original = f.make_document("fc", "FE9", lines=LINES)
-    doc = f.make_document(kind, "X1", lines=LINES, dialect=dialect, reference=None if kind == "fc" else original)
+    doc = f.make_document(
+        kind,
+        "X1",
+        lines=LINES,
+        dialect=dialect,
+        reference=None if kind == "fc" else original,
+    )
     ubl = d.parse_ubl(doc["general"]["json"])
     assert ubl.kind == kind
     assert ubl.uuid == doc["general"]["cufe"]
-    assert ubl.supplier.nit == f.SUPPLIER_NIT and ubl.supplier.dv == "7" and ubl.supplier.scheme_name == "31"
+    assert (
+        ubl.supplier.nit == f.SUPPLIER_NIT
+        and ubl.supplier.dv == "7"
+        and ubl.supplier.scheme_name == "31"
+    )
     assert ubl.supplier.vat == "860034313-7"
     assert ubl.customer.nit == f.OUR_NIT
     assert [(str(l.quantity), l.price_unit, l.unit_code) for l in ubl.lines] == [
-        ("3", Decimal("1000.00"), "94"), ("2", Decimal("500.00"), "94"), ("1", Decimal("20000.00"), "94")]
+        ("3", Decimal("1000.00"), "94"),
+        ("2", Decimal("500.00"), "94"),
+        ("1", Decimal("20000.00"), "94"),
+    ]
     assert [(t.scheme, t.percent) for l in ubl.lines for t in l.taxes] == [
-        ("01", Decimal("19.00")), ("01", Decimal("5.00")), ("01", Decimal("0.00"))]
+        ("01", Decimal("19.00")),
+        ("01", Decimal("5.00")),
+        ("01", Decimal("0.00")),
+    ]
     assert ubl.totals["PayableAmount"] == doc["totals"]["PayableAmount"]
     assert ubl.mode == "1"
     if kind != "fc":
@@ -85,8 +122,17 @@ def test_reader_single_line_object_and_json_numbers():
         "Invoice": {
             "ID": "N1",
             "UUID": {"_attributes": {"schemeID": "1"}, "_text": "A" * 96},
-            "AccountingCustomerParty": {"Party": {"PartyTaxScheme": {"CompanyID": {"@attributes": {"schemeID": 9}, "$": 900373044}}}},
-            "LegalMonetaryTotal": {"PayableAmount": 119.0, "LineExtensionAmount": "100,00"},
+            "AccountingCustomerParty": {
+                "Party": {
+                    "PartyTaxScheme": {
+                        "CompanyID": {"@attributes": {"schemeID": 9}, "$": 900373044}
+                    }
+                }
+            },
+            "LegalMonetaryTotal": {
+                "PayableAmount": 119.0,
+                "LineExtensionAmount": "100,00",
+            },
             "InvoiceLine": {
                 "InvoicedQuantity": {"-unitCode": "94", "#text": 1},
                 "LineExtensionAmount": 100,
@@ -98,7 +144,11 @@ def test_reader_single_line_object_and_json_numbers():
     ubl = d.parse_ubl(json.dumps(data))
     assert ubl.uuid == "a" * 96 and ubl.uuid_scheme_id == "1"
     assert ubl.customer.nit == "900373044" and ubl.customer.dv == "9"
-    assert len(ubl.lines) == 1 and ubl.lines[0].unit_code == "94" and ubl.lines[0].price_unit == 100
+    assert (
+        len(ubl.lines) == 1
+        and ubl.lines[0].unit_code == "94"
+        and ubl.lines[0].price_unit == 100
+    )
     assert d.to_decimal(ubl.totals["PayableAmount"]) == Decimal("119.0")
     assert d.to_decimal(ubl.totals["LineExtensionAmount"]) == Decimal("100.00")
 
@@ -111,9 +161,17 @@ def test_reader_root_without_wrapper_and_list_root():
 
 
 def test_reader_line_allowance_uses_line_amount():
-    data = {"Invoice": {"InvoiceLine": {"InvoicedQuantity": "4", "LineExtensionAmount": "90.00",
-                                         "AllowanceCharge": {"ChargeIndicator": "false", "Amount": "10.00"},
-                                         "Price": {"PriceAmount": "25.00"}, "Item": {"Description": "x"}}}}
+    data = {
+        "Invoice": {
+            "InvoiceLine": {
+                "InvoicedQuantity": "4",
+                "LineExtensionAmount": "90.00",
+                "AllowanceCharge": {"ChargeIndicator": "false", "Amount": "10.00"},
+                "Price": {"PriceAmount": "25.00"},
+                "Item": {"Description": "x"},
+            }
+        }
+    }
     line = d.parse_ubl(json.dumps(data)).lines[0]
     assert line.price_unit == Decimal("22.5")
 
@@ -124,21 +182,39 @@ def test_reader_attached_document_unwrapped():
         'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2" '
         'xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2">'
         '<cbc:ID>AD1</cbc:ID><cac:InvoiceLine><cbc:InvoicedQuantity unitCode="94">2</cbc:InvoicedQuantity>'
-        '<cbc:LineExtensionAmount>20.00</cbc:LineExtensionAmount><cac:Item><cbc:Description>x</cbc:Description></cac:Item>'
-        '<cac:Price><cbc:PriceAmount>10.00</cbc:PriceAmount></cac:Price></cac:InvoiceLine></Invoice>'
+        "<cbc:LineExtensionAmount>20.00</cbc:LineExtensionAmount><cac:Item><cbc:Description>x</cbc:Description></cac:Item>"
+        "<cac:Price><cbc:PriceAmount>10.00</cbc:PriceAmount></cac:Price></cac:InvoiceLine></Invoice>"
     )
-    data = {"AttachedDocument": {"cac:Attachment": {"cac:ExternalReference": {"cbc:Description": xml}}}}
+    data = {
+        "AttachedDocument": {
+            "cac:Attachment": {"cac:ExternalReference": {"cbc:Description": xml}}
+        }
+    }
     ubl = d.parse_ubl(json.dumps(data))
     assert ubl.number == "AD1" and ubl.lines[0].quantity == 2
     evil = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Invoice><ID>&e;</ID></Invoice>'
     with pytest.raises(d.DocumentError):
-        d.parse_ubl(json.dumps({"AttachedDocument": {"Attachment": {"ExternalReference": {"Description": evil}}}}))
+        d.parse_ubl(
+            json.dumps(
+                {
+                    "AttachedDocument": {
+                        "Attachment": {"ExternalReference": {"Description": evil}}
+                    }
+                }
+            )
+        )
 
 
 @pytest.mark.parametrize(
     "text,code",
-    [("", "json_not_json"), ("{not json", "json_not_json"), ('{"Order": {"ID": "1"}}', "json_not_ubl"),
-     ("[]", "json_not_ubl"), ('"Invoice"', "json_not_ubl"), ('{"ApplicationResponse": {}}', "json_not_ubl")],
+    [
+        ("", "json_not_json"),
+        ("{not json", "json_not_json"),
+        ('{"Order": {"ID": "1"}}', "json_not_ubl"),
+        ("[]", "json_not_ubl"),
+        ('"Invoice"', "json_not_ubl"),
+        ('{"ApplicationResponse": {}}', "json_not_ubl"),
+    ],
 )
 def test_reader_refuses_non_invoices(text, code):
     with pytest.raises(d.DocumentError) as info:
@@ -152,12 +228,20 @@ def test_hook_document_shapes():
     body = f.hook_body(doc)
     for data in (body, body["document"], [body]):
         hook = d.hook_document(data)
-        assert hook.type == "fc" and hook.cufe == doc["general"]["cufe"] and hook.provider.id == f.SUPPLIER_NIT
+        assert (
+            hook.type == "fc"
+            and hook.cufe == doc["general"]["cufe"]
+            and hook.provider.id == f.SUPPLIER_NIT
+        )
         assert hook.dian is None and hook.customer is None
     full = d.hook_document({"document": doc})
     assert full.dian_approved is True and full.customer.id == f.OUR_NIT
-    rejected = d.hook_document(f.make_document(approved=False, dian_messages=["Regla: 90, Rechazo: X"]))
-    assert rejected.dian_approved is False and rejected.dian_messages() == ["Regla: 90, Rechazo: X"]
+    rejected = d.hook_document(
+        f.make_document(approved=False, dian_messages=["Regla: 90, Rechazo: X"])
+    )
+    assert rejected.dian_approved is False and rejected.dian_messages() == [
+        "Regla: 90, Rechazo: X"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -171,7 +255,14 @@ def test_hook_document_shapes():
         ("POST", "application/json", b"{oops", 400, "rejected", "invalid_json"),
         ("POST", "application/json", b"\xff\xfe", 400, "rejected", "invalid_json"),
         ("POST", "application/json", b'{"a": 1}', 400, "rejected", "not_a_document"),
-        ("POST", "application/json", b'{"document": {"general": {"type": "fc"}}}', 400, "rejected", "not_a_document"),
+        (
+            "POST",
+            "application/json",
+            b'{"document": {"general": {"type": "fc"}}}',
+            400,
+            "rejected",
+            "not_a_document",
+        ),
     ],
 )
 def test_inspect_delivery_bad_input(method, ctype, body, status, state, code):
@@ -187,27 +278,64 @@ def test_inspect_delivery_good():
     assert result.http_status == 200 and result.state == "received"
     assert result.keys["cufe"] == doc["general"]["cufe"] and result.keys["type"] == "fc"
     assert len(result.sha256) == 64
-    assert d.inspect_delivery("POST", "application/json", b"", content_length=10**9).http_status == 413
+    assert (
+        d.inspect_delivery(
+            "POST", "application/json", b"", content_length=10**9
+        ).http_status
+        == 413
+    )
 
 
 # ----------------------------------------------------------------------------- totals, taxes
 def test_compare_totals():
     a = {"LineExtensionAmount": "100.00", "PayableAmount": "119.00"}
-    assert d.compare_totals(a, {"LineExtensionAmount": "100.00", "PayableAmount": "119.004"}) == []
-    assert d.compare_totals(a, {"LineExtensionAmount": "100.00", "PayableAmount": "120.00"}) == [
-        ("PayableAmount", Decimal("119.00"), Decimal("120.00"))]
-    assert d.compare_totals(a, {"LineExtensionAmount": "100.00"}) == [("PayableAmount", Decimal("119.00"), Decimal(0))]
-    expected = d.expected_move_totals({"LineExtensionAmount": "100", "AllowanceTotalAmount": "10",
-                                       "ChargeTotalAmount": "5", "PayableAmount": "113.05", "PrepaidAmount": "50"})
-    assert expected == {"amount_untaxed": Decimal(95), "amount_tax": Decimal("18.05"), "amount_total": Decimal("113.05")}
+    assert (
+        d.compare_totals(
+            a, {"LineExtensionAmount": "100.00", "PayableAmount": "119.004"}
+        )
+        == []
+    )
+    assert d.compare_totals(
+        a, {"LineExtensionAmount": "100.00", "PayableAmount": "120.00"}
+    ) == [("PayableAmount", Decimal("119.00"), Decimal("120.00"))]
+    assert d.compare_totals(a, {"LineExtensionAmount": "100.00"}) == [
+        ("PayableAmount", Decimal("119.00"), Decimal(0))
+    ]
+    expected = d.expected_move_totals(
+        {
+            "LineExtensionAmount": "100",
+            "AllowanceTotalAmount": "10",
+            "ChargeTotalAmount": "5",
+            "PayableAmount": "113.05",
+            "PrepaidAmount": "50",
+        }
+    )
+    assert expected == {
+        "amount_untaxed": Decimal(95),
+        "amount_tax": Decimal("18.05"),
+        "amount_total": Decimal("113.05"),
+    }
 
 
 def test_tax_table():
-    table = d.TaxTable([("01", 19, "iva19"), ("1", "5.00", "iva5"), ("01", 0, "iva0"), ("04", None, "inc"), ("ZZ", None, False)])
+    table = d.TaxTable(
+        [
+            ("01", 19, "iva19"),
+            ("1", "5.00", "iva5"),
+            ("01", 0, "iva0"),
+            ("04", None, "inc"),
+            ("ZZ", None, False),
+        ]
+    )
     T = d.TaxLine
-    assert table.map_taxes([T("01", Decimal("19.00"), 1), T("04", Decimal(8), 1)]) == (["iva19", "inc"], [])
-    assert table.map_taxes([T("01", Decimal("5"), 1), T("06", Decimal("2.5"), 1), T("ZZ", Decimal(0), 0)]) == (["iva5"], [])
-    assert table.map_taxes([T("01", Decimal("16"), 1)]) == ([], [("01", Decimal("16"))])
+    assert table.map_taxes([T("01", Decimal("19.00"), 1), T("04", Decimal(8), 1)]) == (
+        ["iva19", "inc"],
+        [],
+    )
+    assert table.map_taxes(
+        [T("01", Decimal(5), 1), T("06", Decimal("2.5"), 1), T("ZZ", Decimal(0), 0)]
+    ) == (["iva5"], [])
+    assert table.map_taxes([T("01", Decimal(16), 1)]) == ([], [("01", Decimal(16))])
 
 
 # ----------------------------------------------------------------------------- plan
@@ -225,13 +353,23 @@ def _plan(doc, **kw):
 def test_plan_invoice_and_notes():
     fc = f.make_document("fc", "FE1", lines=LINES)
     p = _plan(fc)
-    assert p.move_type == "in_invoice" and p.kind == "fc" and [k for _, k in p.lines] == [[1], [2], [3]]
+    assert (
+        p.move_type == "in_invoice"
+        and p.kind == "fc"
+        and [k for _, k in p.lines] == [[1], [2], [3]]
+    )
     assert p.total_differences == [] and p.warnings == []
     nc = _plan(f.make_document("nc", "NC1", reference=fc))
     assert nc.move_type == "in_refund" and nc.reference_cufe == fc["general"]["cufe"]
     nd = _plan(f.make_document("nd", "ND1", reference=fc))
-    assert nd.move_type == "in_invoice" and nd.kind == "nd" and nd.reference_cufe == fc["general"]["cufe"]
-    assert _plan(f.make_document("nc", "NC2")).reference_cufe == ""  # CustomizationID 22: no reference
+    assert (
+        nd.move_type == "in_invoice"
+        and nd.kind == "nd"
+        and nd.reference_cufe == fc["general"]["cufe"]
+    )
+    assert (
+        _plan(f.make_document("nc", "NC2")).reference_cufe == ""
+    )  # CustomizationID 22: no reference
 
 
 def _refusal(doc, **kw):
@@ -242,10 +380,16 @@ def _refusal(doc, **kw):
 
 def test_plan_refusals():
     assert _refusal(f.make_document(approved=False)) == ("rejected", "dian_rejected")
-    assert _refusal(f.make_document(customer_nit="800197268")) == ("rejected", "other_company")
+    assert _refusal(f.make_document(customer_nit="800197268")) == (
+        "rejected",
+        "other_company",
+    )
     assert _refusal(f.make_document(mode="2")) == ("ignored", "test_mode")
     assert _refusal(f.make_document(), company_mode="2") == ("ignored", "test_mode")
-    assert _refusal(f.make_document(lines=(("x", 1, "10.00", "01", 16),))) == ("error", "unknown_tax")
+    assert _refusal(f.make_document(lines=(("x", 1, "10.00", "01", 16),))) == (
+        "error",
+        "unknown_tax",
+    )
     bad = f.make_document()
     bad["general"]["cufe"] = "0c35d069" * 13 + "e"
     assert _refusal(bad) == ("rejected", "bad_cufe")

@@ -34,14 +34,32 @@ class Receiver:
             return [b'{"error": "not found"}']
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(min(length, 1024 * 1024 + 1))
-        result = d.inspect_delivery(environ["REQUEST_METHOD"], environ.get("CONTENT_TYPE"), body,
-                                    max_bytes=1024 * 1024, content_length=length)
+        result = d.inspect_delivery(
+            environ["REQUEST_METHOD"],
+            environ.get("CONTENT_TYPE"),
+            body,
+            max_bytes=1024 * 1024,
+            content_length=length,
+        )
         if result.state:
             with self.lock:
-                duplicate = any(r["keys"].get("cufe") == result.keys.get("cufe") for r in self.inbox if result.keys)
-                self.inbox.append({"state": result.state, "keys": result.keys, "body": body, "dup": duplicate,
-                                   "reason": result.reason})
-        start_response(f"{result.http_status} X", [("Content-Type", "application/json")])
+                duplicate = any(
+                    r["keys"].get("cufe") == result.keys.get("cufe")
+                    for r in self.inbox
+                    if result.keys
+                )
+                self.inbox.append(
+                    {
+                        "state": result.state,
+                        "keys": result.keys,
+                        "body": body,
+                        "dup": duplicate,
+                        "reason": result.reason,
+                    }
+                )
+        start_response(
+            f"{result.http_status} X", [("Content-Type", "application/json")]
+        )
         return [b'{"ok": true}' if result.http_status == 200 else b'{"ok": false}']
 
 
@@ -75,10 +93,18 @@ class Books:
             if p.reference_cufe:
                 origin = self.bills.get(p.reference_cufe)
                 if origin is None:
-                    row["state"] = "waiting"  # original not booked yet: processed again later
+                    row["state"] = (
+                        "waiting"  # original not booked yet: processed again later
+                    )
                     return
-            self.bills[hook.cufe] = {"type": p.move_type, "kind": p.kind, "origin": origin and origin["cufe"],
-                                     "cufe": hook.cufe, "lines": len(p.lines), "diff": p.total_differences}
+            self.bills[hook.cufe] = {
+                "type": p.move_type,
+                "kind": p.kind,
+                "origin": origin and origin["cufe"],
+                "cufe": hook.cufe,
+                "lines": len(p.lines),
+                "diff": p.total_differences,
+            }
             row["state"] = "processed"
 
 
@@ -94,10 +120,16 @@ def test_thousand_deliveries_thirty_percent_duplicates(serve_app):
     sender = sandbox.HookSender(f"{hook.url}/lafactura/hook/{SECRET}")
     statuses = sender.flood(order, concurrency=10)
     assert statuses == [200] * 1000
-    assert len(receiver.inbox) == 1000 and all(r["state"] == "received" for r in receiver.inbox)
+    assert len(receiver.inbox) == 1000 and all(
+        r["state"] == "received" for r in receiver.inbox
+    )
     assert sum(r["dup"] for r in receiver.inbox) == 300
 
-    transport = Transport(api.url + "/facturacion.v30/", service="lafactura", auth=BasicAuth(*next(iter(sandbox.DEFAULT_USERS.items()))))
+    transport = Transport(
+        api.url + "/facturacion.v30/",
+        service="lafactura",
+        auth=BasicAuth(*next(iter(sandbox.DEFAULT_USERS.items()))),
+    )
     books = Books(lf_client.LaFacturaClient(transport))
     pending = list(receiver.inbox)
     for _ in range(5):  # notes whose original was not booked yet wait for the next run
@@ -117,7 +149,9 @@ def test_thousand_deliveries_thirty_percent_duplicates(serve_app):
             assert bill["origin"] is None and bill["type"] == "in_invoice"
         else:
             assert kinds[bill["origin"]] == "fc"
-            assert bill["type"] == ("in_refund" if bill["kind"] == "nc" else "in_invoice")
+            assert bill["type"] == (
+                "in_refund" if bill["kind"] == "nc" else "in_invoice"
+            )
     assert {b["kind"] for b in books.bills.values()} == {"fc", "nc", "nd"}
 
 
@@ -138,4 +172,6 @@ def test_bad_deliveries_answered_and_recorded(serve_app):
     assert receiver.inbox == []
     assert sender.post(b"", headers=json_headers)[0] == 400
     assert sender.post(b"{bad", headers=json_headers)[0] == 400
-    assert [(r["state"], bool(r["reason"])) for r in receiver.inbox] == [("rejected", True)] * 2
+    assert [(r["state"], bool(r["reason"])) for r in receiver.inbox] == [
+        ("rejected", True)
+    ] * 2
