@@ -9,6 +9,13 @@
     "license": "LGPL-3",
     "depends": ["account", "mail"],
     "external_dependencies": {"python": ["requests", "werkzeug"]},
-    "data": [],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/einvoice_security.xml",
+        "data/ir_cron.xml",
+        "views/einvoice_credential_views.xml",
+        "views/einvoice_exchange_views.xml",
+        "views/res_config_settings_views.xml",
+    ],
     "installable": True,
 }

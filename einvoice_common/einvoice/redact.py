@@ -42,6 +42,8 @@ def text(body, secrets=(), content_type=""):
     """Return a printable, redacted, bounded rendering of a body."""
     if body is None:
         return ""
+    if isinstance(body, (dict, list, tuple)):
+        body = json.dumps(_walk(dict(body) if isinstance(body, tuple) else body), ensure_ascii=False, default=str)
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")

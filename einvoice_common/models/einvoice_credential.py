@@ -1,0 +1,356 @@
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+
+from odoo import _, api, fields, models, modules
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from ..einvoice import errors, oauth2
+from ..einvoice.transport import BasicAuth, BearerAuth, Transport
+
+_logger = logging.getLogger(__name__)
+
+SECRET = "base.group_system"
+TOKEN_FIELDS = ["access_token", "access_token_expires_at", "refresh_token", "refresh_token_expires_at"]
+
+
+class EinvoiceCredential(models.Model):
+    """One connection to one e-invoicing service: where, who, and the tokens.
+
+    One credential may serve several companies (one ANAF token serves every company its
+    certificate holder may act for). Secrets are readable by administrators only.
+    """
+
+    _name = "einvoice.credential"
+    _description = "E-invoicing service connection"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "service, name"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True)
+    service = fields.Selection([("demo", "Demo service")], required=True, tracking=True)
+    environment = fields.Selection(
+        [("sandbox", "Sandbox (local simulator)"), ("test", "Test"), ("production", "Production")],
+        required=True,
+        default="sandbox",
+        tracking=True,
+        help="Sandbox talks to the local simulator started by setup/run; test and production to the provider.",
+    )
+    base_url = fields.Char(
+        "Base URL",
+        compute="_compute_base_url",
+        store=True,
+        readonly=False,
+        help="Filled from the service and environment; change it only when the provider says so.",
+    )
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company)
+    company_ids = fields.Many2many(
+        "res.company",
+        string="Companies served",
+        default=lambda self: self.env.company,
+        help="Companies that use this connection. One connection may act for several companies.",
+    )
+    state = fields.Selection(
+        [("draft", "Not connected"), ("connected", "Connected"), ("error", "Error"), ("expired", "Expired")],
+        default="draft",
+        required=True,
+        tracking=True,
+    )
+    last_error = fields.Text(readonly=True)
+    timeout_connect = fields.Float(default=10.0, help="Seconds allowed to open a connection.")
+    timeout_read = fields.Float(default=60.0, help="Seconds allowed for the service to answer.")
+    max_retries = fields.Integer(default=3, help="Retries of idempotent calls on transient errors.")
+    refresh_margin_hours = fields.Integer(
+        default=1, help="Refresh the access token this many hours before it expires."
+    )
+
+    # Secrets: administrators only, never copied, never exported by default.
+    username = fields.Char(groups=SECRET, copy=False)
+    password = fields.Char(groups=SECRET, copy=False)
+    client_id = fields.Char("Client ID", groups=SECRET, copy=False)
+    client_secret = fields.Char(groups=SECRET, copy=False)
+    secret_key = fields.Char(groups=SECRET, copy=False)
+    api_token = fields.Char("API token", groups=SECRET, copy=False)
+    access_token = fields.Char(groups=SECRET, copy=False)
+    access_token_expires_at = fields.Datetime(groups=SECRET, copy=False, readonly=True)
+    refresh_token = fields.Char(groups=SECRET, copy=False)
+    refresh_token_expires_at = fields.Datetime(groups=SECRET, copy=False, readonly=True)
+    token_expires_display = fields.Datetime(
+        "Access token expires", compute="_compute_token_expires_display", compute_sudo=True
+    )
+    exchange_count = fields.Integer(compute="_compute_exchange_count")
+
+    # -- computes ---------------------------------------------------------------
+    @api.depends("service", "environment")
+    def _compute_base_url(self):
+        for credential in self:
+            credential.base_url = credential._einvoice_default_base_url() or credential.base_url
+
+    def _compute_token_expires_display(self):
+        for credential in self:
+            credential.token_expires_display = credential.access_token_expires_at
+
+    def _compute_exchange_count(self):
+        counts = dict(
+            self.env["einvoice.exchange"]._read_group(
+                [("credential_id", "in", self.ids)], ["credential_id"], ["__count"]
+            )
+        )
+        for credential in self:
+            credential.exchange_count = counts.get(credential, 0)
+
+    # -- service hooks (extended by the service addons) -------------------------
+    def _einvoice_default_base_url(self):
+        """The API base URL for this service and environment. EXTENDED per service."""
+        self.ensure_one()
+        if self.environment == "sandbox" and self.service:
+            return self.env["ir.config_parameter"].sudo().get_param(f"einvoice.sandbox_url.{self.service}", "")
+        return ""
+
+    def _einvoice_token_url(self):
+        """OAuth2 token endpoint. EXTENDED by services using OAuth2."""
+        self.ensure_one()
+        return f"{(self.base_url or '').rstrip('/')}/oauth/token"
+
+    def _einvoice_fetch_tokens(self, refresh_token):
+        """Obtain a new TokenSet from `refresh_token`. Default: standard OAuth2 refresh."""
+        self.ensure_one()
+        with self._einvoice_transport(auth=None, record=self) as transport:
+            return oauth2.refresh(
+                transport,
+                self._einvoice_token_url(),
+                self.sudo().client_id,
+                self.sudo().client_secret,
+                refresh_token,
+                fields.Datetime.now(),
+            )
+
+    # -- transport ------------------------------------------------------------------
+    def _einvoice_transport(self, auth=None, record=None, operation_prefix="", **options):
+        """A Transport to this service, logging every attempt in the exchange log."""
+        self.ensure_one()
+        if not self.base_url:
+            raise UserError(
+                _("The connection %(name)s has no base URL: choose an environment or enter the URL.", name=self.name)
+            )
+        sudo = self.sudo()
+        secrets = [sudo.password, sudo.client_secret, sudo.secret_key, sudo.api_token, sudo.access_token, sudo.refresh_token]
+        recorder = self.env["einvoice.exchange"]._einvoice_recorder(self, record, operation_prefix)
+        options.setdefault("timeout", (self.timeout_connect or 10.0, self.timeout_read or 60.0))
+        options.setdefault("retries", self.max_retries)
+        return Transport(
+            self.base_url,
+            service=dict(self._fields["service"]._description_selection(self.env)).get(self.service, self.service),
+            auth=auth,
+            recorder=recorder,
+            extra_secrets=[s for s in secrets if s],
+            **options,
+        )
+
+    def _einvoice_basic_auth(self):
+        self.ensure_one()
+        return BasicAuth(self.sudo().username, self.sudo().password)
+
+    def _einvoice_bearer_auth(self):
+        """Bearer auth whose token is refreshed proactively and once on a 401."""
+        self.ensure_one()
+        seen = {}
+
+        def token_source(force_refresh):
+            token = self._einvoice_access_token(force_refresh=force_refresh, stale_token=seen.get("token"))
+            seen["token"] = token
+            return token
+
+        return BearerAuth(token_source)
+
+    # -- tokens ---------------------------------------------------------------------
+    def _einvoice_token_is_fresh(self, now=None):
+        sudo = self.sudo()
+        if not sudo.access_token:
+            return False
+        if not sudo.access_token_expires_at:
+            return True
+        now = now or fields.Datetime.now()
+        return sudo.access_token_expires_at - timedelta(hours=self.refresh_margin_hours or 0) > now
+
+    def _einvoice_access_token(self, force_refresh=False, stale_token=None):
+        """A valid access token, refreshed when it is about to expire or was refused.
+
+        With `force_refresh` (after a 401) the refresh happens only if the stored token is
+        still the refused one: another worker may have rotated it meanwhile.
+        """
+        self.ensure_one()
+        if not force_refresh and self._einvoice_token_is_fresh():
+            return self.sudo().access_token
+        token, error = self._einvoice_refresh_tokens(stale_token=stale_token if force_refresh else None, force=force_refresh)
+        if not token:
+            raise UserError(
+                _("The connection %(name)s has no valid access token (%(error)s): authenticate again.",
+                  name=self.name, error=error or _("no token"))
+            )
+        return token
+
+    @contextmanager
+    def _einvoice_locked_self(self):
+        """This credential locked FOR NO KEY UPDATE, in its own cursor committed at exit.
+
+        A rotated refresh token must survive a rollback of the caller's transaction, and two
+        workers must never rotate it twice. Under tests the records live in the test
+        transaction, so the current cursor is used unless the test asks for a real one.
+        """
+        own_cursor = not modules.module.current_test or self.env.context.get("einvoice_own_cursor")
+        if not own_cursor:
+            self.env.cr.execute(
+                SQL("SELECT id FROM einvoice_credential WHERE id = %s FOR NO KEY UPDATE", self.id)
+            )
+            self.invalidate_recordset()
+            yield self
+            return
+        with self.env.registry.cursor() as cr:
+            # READ COMMITTED: after waiting for the lock we must see what the holder committed
+            # (under Odoo's REPEATABLE READ the lock would fail with a serialization error).
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cr.execute("SET LOCAL lock_timeout = '60s'")
+            cr.execute(SQL("SELECT id FROM einvoice_credential WHERE id = %s FOR NO KEY UPDATE", self.id))
+            if not cr.fetchone():
+                raise UserError(_("The connection %(name)s must be saved before it is used.", name=self.name))
+            cr.transaction = api.Transaction(self.env.registry)  # no registry lookup (and its lock)
+            yield self.with_env(self.env(cr=cr))
+
+    def _einvoice_refresh_tokens(self, stale_token=None, force=False):
+        """Rotate the tokens under the row lock; return (access token or None, error text).
+
+        The token is returned rather than re-read: the caller's transaction may not see
+        what the locked cursor committed (Odoo runs REPEATABLE READ).
+        """
+        self.ensure_one()
+        with self._einvoice_locked_self() as credential:
+            sudo = credential.sudo()
+            if stale_token and sudo.access_token and sudo.access_token != stale_token:
+                return sudo.access_token, None  # rotated by another worker while we waited
+            if not force and credential._einvoice_token_is_fresh():
+                return sudo.access_token, None
+            if not sudo.refresh_token:
+                error = _("No refresh token: authenticate again.")
+                credential.write({"state": "expired", "last_error": error})
+                return None, error
+            try:
+                tokens = credential._einvoice_fetch_tokens(sudo.refresh_token)
+            except errors.EInvoiceError as exc:
+                credential._einvoice_note_refresh_failure(exc)
+                return None, str(exc)
+            credential._einvoice_store_tokens(tokens)
+            return tokens.access_token, None
+
+    def _einvoice_store_tokens(self, tokens):
+        """Write a TokenSet (after a code exchange or a refresh)."""
+        self.ensure_one()
+        self.sudo().write(
+            {
+                "access_token": tokens.access_token,
+                "access_token_expires_at": tokens.access_expires_at,
+                "refresh_token": tokens.refresh_token or self.sudo().refresh_token,
+                "refresh_token_expires_at": tokens.refresh_expires_at or self.sudo().refresh_token_expires_at,
+            }
+        )
+        self.write({"state": "connected", "last_error": False})
+        _logger.info("E-invoicing connection %s: access token renewed", self.id)
+
+    def _einvoice_note_refresh_failure(self, exc):
+        state = "expired" if isinstance(exc, errors.AuthError) or exc.code == "invalid_grant" else "error"
+        self.write({"state": state, "last_error": str(exc)})
+        self._einvoice_admin_activity(
+            _("Renewing the access token of %(name)s failed: %(error)s", name=self.name, error=exc)
+        )
+        _logger.warning("E-invoicing connection %s: token refresh failed (%s)", self.id, exc.kind)
+
+    def _einvoice_admin_activity(self, note):
+        """One open to-do for an administrator per connection; updated, not duplicated."""
+        self.ensure_one()
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False) or self.env.user
+        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        existing = self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type)
+        if existing:
+            existing[:1].write({"note": note})
+            return existing[:1]
+        return self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=_("E-invoicing connection needs attention"),
+            note=note,
+            user_id=admin.id,
+        )
+
+    # -- actions -----------------------------------------------------------------------
+    def action_einvoice_refresh_token(self):
+        for credential in self:
+            token, error = credential._einvoice_refresh_tokens(force=True)
+            if not token:
+                raise UserError(
+                    _("The token of %(name)s could not be renewed: %(error)s", name=credential.name, error=error)
+                )
+        return True
+
+    def action_einvoice_view_exchanges(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("einvoice_common.einvoice_exchange_action")
+        action["domain"] = [("credential_id", "=", self.id)]
+        return action
+
+    # -- crons ------------------------------------------------------------------------
+    @api.model
+    def _cron_einvoice_refresh_tokens(self, limit=50):
+        """Refresh tokens that expire soon; warn an administrator before a refresh token dies."""
+        now = fields.Datetime.now()
+        credentials = self.sudo().search([("refresh_token", "!=", False), ("state", "!=", "draft")])
+        due = credentials.filtered(lambda c: not c._einvoice_token_is_fresh(now))
+        for credential in due[:limit]:
+            credential._einvoice_refresh_tokens()
+            self._einvoice_commit()
+        warn_at = now + timedelta(days=7)
+        for credential in credentials.filtered(
+            lambda c: c.refresh_token_expires_at and c.refresh_token_expires_at < warn_at
+        ):
+            credential._einvoice_admin_activity(
+                _(
+                    "The refresh token of %(name)s expires on %(date)s: authenticate again before then.",
+                    name=credential.name,
+                    date=credential.refresh_token_expires_at,
+                )
+            )
+        if len(due) > limit:
+            self.env.ref("einvoice_common.ir_cron_einvoice_refresh_tokens")._trigger()
+
+    # -- idempotent send helpers ---------------------------------------------------------
+    @api.model
+    def _einvoice_can_commit(self):
+        return not modules.module.current_test
+
+    @api.model
+    def _einvoice_commit(self):
+        """Commit outside tests: what we sent or received must not be rolled back."""
+        if self._einvoice_can_commit():
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _einvoice_lock_skip_locked(self, records):
+        """The subset of `records` this transaction could lock; the rest is busy elsewhere."""
+        if not records:
+            return records
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM %s WHERE id IN %s FOR UPDATE SKIP LOCKED",
+                SQL.identifier(records._table),
+                tuple(records.ids),
+            )
+        )
+        locked = {row[0] for row in self.env.cr.fetchall()}
+        return records.filtered(lambda r: r.id in locked)
+
+    @api.model
+    def _einvoice_for_company(self, service, company):
+        """The active connection of `service` serving `company`, if any."""
+        return self.search(
+            [("service", "=", service), "|", ("company_ids", "in", company.id), ("company_id", "=", company.id)],
+            limit=1,
+        )

@@ -1,0 +1,3 @@
+from . import test_credential_tokens
+from . import test_exchange_log
+from . import test_idempotent_send
