@@ -1,4 +1,6 @@
+import json
 import logging
+import os
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -105,7 +107,26 @@ class EinvoiceCredential(models.Model):
         """The API base URL for this service and environment. EXTENDED per service."""
         self.ensure_one()
         if self.environment == "sandbox" and self.service:
-            return self.env["ir.config_parameter"].sudo().get_param(f"einvoice.sandbox_url.{self.service}", "")
+            return self._einvoice_sandbox_url()
+        return ""
+
+    def _einvoice_sandbox_url(self):
+        """Where the local simulator of this service listens.
+
+        An `einvoice.sandbox_url.<service>` system parameter wins; else the sandboxes file
+        that setup/run hands to Odoo (EINVOICE_SANDBOXES_JSON, entry named after the service).
+        """
+        self.ensure_one()
+        url = self.env["ir.config_parameter"].sudo().get_param(f"einvoice.sandbox_url.{self.service}")
+        if url:
+            return url
+        path = os.environ.get("EINVOICE_SANDBOXES_JSON")
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                entries = json.load(handle).get("sandboxes", [])
+            for entry in entries:
+                if entry.get("name") == self.service and entry.get("port"):
+                    return f"http://127.0.0.1:{entry['port']}"
         return ""
 
     def _einvoice_token_url(self):
@@ -130,7 +151,8 @@ class EinvoiceCredential(models.Model):
     def _einvoice_transport(self, auth=None, record=None, operation_prefix="", **options):
         """A Transport to this service, logging every attempt in the exchange log."""
         self.ensure_one()
-        if not self.base_url:
+        base_url = self.base_url or self._einvoice_default_base_url()
+        if not base_url:
             raise UserError(
                 _("The connection %(name)s has no base URL: choose an environment or enter the URL.", name=self.name)
             )
@@ -140,7 +162,7 @@ class EinvoiceCredential(models.Model):
         options.setdefault("timeout", (self.timeout_connect or 10.0, self.timeout_read or 60.0))
         options.setdefault("retries", self.max_retries)
         return Transport(
-            self.base_url,
+            base_url,
             service=dict(self._fields["service"]._description_selection(self.env)).get(self.service, self.service),
             auth=auth,
             recorder=recorder,
