@@ -114,6 +114,15 @@ class FactureClient:
         self.cancel_params = {**CANCEL_PARAMS, **(cancel_params or {})}
         self.lookup_params = {**LOOKUP_PARAMS, **(lookup_params or {})}
 
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     # -- helpers -----------------------------------------------------------------
     def _headers(self, branch=None, **extra):
         headers = {"Accept": self.accept}

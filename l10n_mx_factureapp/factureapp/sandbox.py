@@ -74,6 +74,7 @@ class FactureSandbox:
         self.acceptance_hours = acceptance_hours
         self.acceptance_threshold = acceptance_threshold
         self.lock = threading.RLock()
+        self.initial_credits = credits
         self.cfdis = {}  # uuid -> CfdiRecord
         self.by_digest = {}  # sha256 of posted bytes -> uuid
         self.downloads = {}  # token -> zip bytes
@@ -86,6 +87,17 @@ class FactureSandbox:
         return self
 
     # -- controls for tests -------------------------------------------------------
+    def reset(self):
+        """Forget every stamp and restore the credits and the clock (between tests)."""
+        with self.lock:
+            self.credits = self.initial_credits
+            self.cfdis.clear()
+            self.by_digest.clear()
+            self.downloads.clear()
+            self.requests.clear()
+            self.stamp_calls = 0
+            self.offset = timedelta(0)
+
     def clock(self):
         return self.now() + self.offset
 

@@ -1,0 +1,75 @@
+from odoo import _, api, models
+
+EDI = "l10n_mx_factureapp"
+
+
+class AccountMoveSend(models.AbstractModel):
+    _inherit = "account.move.send"
+
+    @api.model
+    def _l10n_mx_factureapp_is_applicable(self, move):
+        return (
+            move._l10n_mx_factureapp_applicable()
+            and move.l10n_mx_factureapp_state in (False, "to_stamp", "error", "unknown")
+            and bool(self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(move.company_id))
+        )
+
+    def _get_all_extra_edis(self) -> dict:
+        # EXTENDS 'account'
+        res = super()._get_all_extra_edis()
+        res[EDI] = {"label": _("Stamp CFDI (Facture APP)"), "is_applicable": self._l10n_mx_factureapp_is_applicable}
+        return res
+
+    def _get_alerts(self, moves, moves_data):
+        # EXTENDS 'account'
+        alerts = super()._get_alerts(moves, moves_data)
+        to_stamp = moves.filtered(lambda m: EDI in moves_data[m]["extra_edis"])
+        problems = []
+        bad = self.env["account.move"]
+        for move in to_stamp:
+            if move.l10n_mx_factureapp_state == "unknown":
+                continue  # reconciled before anything is resent
+            found = move._l10n_mx_factureapp_precheck()
+            if found:
+                bad |= move
+                problems += found
+        if problems:
+            alerts["l10n_mx_factureapp_invalid"] = {
+                "level": "danger",
+                "message": _("Fix these before stamping the CFDI:\n%(problems)s", problems="\n".join(problems)),
+                "action_text": _("View invoice(s)"),
+                "action": bad._get_records_action(name=_("Check invoice(s)")),
+            }
+        credentials = self.env["einvoice.credential"]
+        for move in to_stamp:
+            credentials |= credentials._l10n_mx_factureapp_for_company(move.company_id)
+        empty = credentials.filtered(
+            lambda c: c.l10n_mx_factureapp_credits_checked_at and c.l10n_mx_factureapp_credits <= 0)
+        if empty:
+            alerts["l10n_mx_factureapp_no_credits"] = {
+                "level": "danger",
+                "message": _("Facture APP reports no stamping credits left (%(names)s): buy credits, then check them "
+                             "again in the connection.", names=", ".join(empty.mapped("name"))),
+            }
+        waiting = moves.filtered(lambda m: m.l10n_mx_factureapp_state == "unknown")
+        if waiting:
+            alerts["l10n_mx_factureapp_unknown"] = {
+                "level": "info",
+                "message": _("The stamp of %(names)s may already exist at Facture APP: it is looked up first and the "
+                             "same XML is resent only if it is not there.",
+                             names=", ".join(waiting.mapped("display_name"))),
+            }
+        return alerts
+
+    def _call_web_service_before_invoice_pdf_render(self, invoices_data):
+        # EXTENDS 'account'
+        super()._call_web_service_before_invoice_pdf_render(invoices_data)
+        for invoice, invoice_data in invoices_data.items():
+            if EDI not in invoice_data["extra_edis"]:
+                continue
+            error = invoice._l10n_mx_factureapp_stamp().get(invoice)
+            if error:
+                invoice_data["error"] = {
+                    "error_title": _("The CFDI could not be stamped by Facture APP"),
+                    "errors": error.split("\n"),
+                }

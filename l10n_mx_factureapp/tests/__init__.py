@@ -1,0 +1,2 @@
+from . import test_l10n_mx_factureapp_stamp
+from . import test_l10n_mx_factureapp_bulk_cancel

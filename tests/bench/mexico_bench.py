@@ -1,0 +1,119 @@
+"""Facture APP (Mexico) benchmarks against the sandbox; prints throughput and ratios.
+
+    .venv/bin/python tests/bench/mexico_bench.py [--count 1000] [--latency 0.1] [--zip-count 5000]
+
+1. CFDI 4.0 build + official-XSD validation per second (single core).
+2. N invoices stamped one by one vs through ZIP files of 500, with `latency` seconds added to
+   every request; ratio and the theoretical bound (calls x latency).
+3. Peak memory (tracemalloc, client + in-process sandbox) of a ZIP run of `zip-count` invoices.
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+import tracemalloc
+from decimal import Decimal as D
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests", "mexico"))
+
+import types  # noqa: E402
+
+for _name in sorted(os.listdir(REPO)):  # addon folders as bare packages (their __init__ needs Odoo)
+    if os.path.isfile(os.path.join(REPO, _name, "__manifest__.py")) and _name not in sys.modules:
+        sys.modules[_name] = types.ModuleType(_name)
+        sys.modules[_name].__path__ = [os.path.join(REPO, _name)]
+
+from mx_common import IVA16, invoice  # noqa: E402
+
+from einvoice_common.einvoice.faults import FaultInjector  # noqa: E402
+from einvoice_common.einvoice.runner import serve  # noqa: E402
+from einvoice_common.einvoice.transport import BasicAuth, Transport  # noqa: E402
+from l10n_mx_factureapp.factureapp import client as fclient  # noqa: E402
+from l10n_mx_factureapp.factureapp import documents as doc  # noqa: E402
+from l10n_mx_factureapp.factureapp import sandbox  # noqa: E402
+
+
+def lines(n):
+    return [doc.Line(f"Producto {i}", D(i % 7 + 1), D("123.45") + i, "01010101", "H87", taxes=[IVA16])
+            for i in range(n)]
+
+
+def bench_build(seconds=3.0):
+    doc.schema()  # compile once
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        xml = doc.build_invoice(invoice(number=str(count), lines=lines(5)))
+        assert not doc.xsd_errors(xml)
+        count += 1
+    elapsed = time.perf_counter() - start
+    print(f"build+XSD: {count / elapsed:.0f} CFDI/s (5 lines each, {elapsed * 1000 / count:.2f} ms per CFDI)")
+
+
+def client_for(server):
+    return fclient.FactureClient(Transport(server.url, auth=BasicAuth("demo", "demo-password"), timeout=(5, 600)))
+
+
+def bench_one_vs_zip(count, latency, chunk=500):
+    xmls = {f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)}
+    app = sandbox.make_app(credits=10 * count)
+    with serve(FaultInjector(app, latency=latency)) as server:
+        api = client_for(server)
+        start = time.perf_counter()
+        for xml in xmls.values():
+            api.stamp(xml, branch=1)
+        single = time.perf_counter() - start
+    app = sandbox.make_app(credits=10 * count)
+    with serve(FaultInjector(app, latency=latency)) as server:
+        api = client_for(server)
+        start = time.perf_counter()
+        names = list(xmls)
+        stamped = 0
+        for i in range(0, count, chunk):
+            part = {n: xmls[n] for n in names[i:i + chunk]}
+            report = api.stamp_zip(fclient.make_zip(part), branch=1, sent_names=part)
+            stamped += len(fclient.read_zip(api.download(report.download_url)))
+        bulk = time.perf_counter() - start
+    assert stamped == count
+    print(f"{count} one by one at {latency * 1000:.0f} ms latency: {single:.1f} s ({count / single:.1f}/s; bound "
+          f"{count * latency:.1f} s, ratio to bound {single / (count * latency):.2f})")
+    zips = -(-count // chunk)
+    print(f"{count} through {zips} ZIP(s) of {chunk}: {bulk:.1f} s ({count / bulk:.1f}/s); "
+          f"one-by-one / ZIP = {single / bulk:.1f}x")
+
+
+def bench_memory(count, chunk=5000):
+    xml_list = None
+    tracemalloc.start()
+    app = sandbox.make_app(credits=2 * count, check_date=False)
+    with serve(app) as server:
+        api = client_for(server)
+        start = time.perf_counter()
+        xml_list = {f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)}
+        report = api.stamp_zip(fclient.make_zip(xml_list), branch=1, sent_names=xml_list)
+        files = fclient.read_zip(api.download(report.download_url))
+        elapsed = time.perf_counter() - start
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{count}-invoice ZIP run: {len(files)} stamped in {elapsed:.1f} s; peak traced memory "
+          f"{peak / 2**20:.0f} MiB (client + in-process sandbox), process max RSS {rss:.0f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--zip-count", type=int, default=5000)
+    args = parser.parse_args()
+    bench_build()
+    bench_one_vs_zip(args.count, args.latency)
+    bench_memory(args.zip_count)
+
+
+if __name__ == "__main__":
+    main()
