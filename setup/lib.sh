@@ -21,6 +21,7 @@ STATE_DIR="$LOCAL/state"
 EINVOICE_CACHE="${EINVOICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/einvoice-connectors}"
 ODOO=""            # set by find_odoo
 PG_STARTED_HERE=0  # set by ensure_pg when this process started the cluster
+PG_INITED_HERE=0   # set by ensure_pg when this process created the cluster
 TS="$(date +%Y%m%d-%H%M%S)"
 
 mkdir -p "$LOG_DIR" "$STATE_DIR"
@@ -269,6 +270,7 @@ _ensure_pg_locked() {
     if [[ ! -f "$PGDATA_DIR/PG_VERSION" ]]; then
         step "Initialising a private PostgreSQL cluster in $PGDATA_DIR (as OS user $PG_OS_USER)"
         rm -rf "$PGDATA_DIR"
+        echo 1 >"$LOCAL/pg.inited.$$"
         quiet initdb as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U odoo --auth=trust -E UTF8 --locale=C.UTF-8
         cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
 # einvoice-connectors private cluster
@@ -293,8 +295,8 @@ EOF
         echo 1 >"$LOCAL/pg.started.$$"
         step_done "log: $PG_BASE/server.log"
     fi
-    printf 'PGDATA_DIR=%q\nPG_OS_USER=%q\nPG_BIN=%q\nPORT=%q\n' \
-        "$PGDATA_DIR" "$PG_OS_USER" "$PG_BIN" "$port" >"$STATE_DIR/pg.env"
+    printf 'PGDATA_DIR=%q\nPG_BASE=%q\nPG_OS_USER=%q\nPG_BIN=%q\nPORT=%q\n' \
+        "$PGDATA_DIR" "$PG_BASE" "$PG_OS_USER" "$PG_BIN" "$port" >"$STATE_DIR/pg.env"
 }
 
 ensure_pg() {
@@ -312,6 +314,10 @@ ensure_pg() {
         PG_STARTED_HERE=1
         rm -f "$LOCAL/pg.started.$$"
     fi
+    if [[ -f "$LOCAL/pg.inited.$$" ]]; then
+        PG_INITED_HERE=1
+        rm -f "$LOCAL/pg.inited.$$"
+    fi
     DB_HOST=127.0.0.1 DB_PORT="$PORT" DB_USER=odoo DB_PASSWORD=""
 }
 
@@ -319,6 +325,16 @@ stop_pg() {
     [[ -n "${PGDATA_DIR:-}" ]] || return 0
     say "==> Stopping PostgreSQL ($PGDATA_DIR)"
     as_pg "$PG_BIN/pg_ctl" stop -D "$PGDATA_DIR" -m fast >/dev/null 2>&1 || true
+}
+
+# In CI, a cluster created by this run outside the repo (/var/tmp/...) is removed at the
+# end so that runs in fresh clones do not pile up data directories.
+discard_pg_outside_repo() {
+    if [[ "$PG_INITED_HERE" == 1 && -n "${PG_BASE:-}" && "$PG_BASE" == /var/tmp/einvoice-connectors/pg-* ]]; then
+        say "==> Removing the CI cluster's data directory $PG_BASE"
+        rm -rf "$PG_BASE"
+        rm -f "$STATE_DIR/pg.env"
+    fi
 }
 
 psql_() {
