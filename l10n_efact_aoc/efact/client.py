@@ -12,9 +12,26 @@ from dataclasses import dataclass, field
 from . import errors as efact_errors
 from .jwt import make_token
 
-SUPPLIER_STATES = ("SENT", "REGISTERED", "DELIVERED", "ANNOTATED", "RECEIVED", "ACCEPTED", "RECOGNISED", "PAID",
-                   "REJECTED")
-RCF_UPDATABLE = ("DELIVERED", "ANNOTATED", "RECEIVED", "ACCEPTED", "RECOGNISED", "PAID", "REJECTED")
+SUPPLIER_STATES = (
+    "SENT",
+    "REGISTERED",
+    "DELIVERED",
+    "ANNOTATED",
+    "RECEIVED",
+    "ACCEPTED",
+    "RECOGNISED",
+    "PAID",
+    "REJECTED",
+)
+RCF_UPDATABLE = (
+    "DELIVERED",
+    "ANNOTATED",
+    "RECEIVED",
+    "ACCEPTED",
+    "RECOGNISED",
+    "PAID",
+    "REJECTED",
+)
 FINAL_STATES = ("PAID", "REJECTED")
 
 
@@ -27,8 +44,13 @@ class JwtAuth:
         self.last_token = None
 
     def headers(self):
-        self.last_token = make_token(self.user, self.secret, now=self.clock(), lifetime=self.lifetime,
-                                     skew=self.skew)
+        self.last_token = make_token(
+            self.user,
+            self.secret,
+            now=self.clock(),
+            lifetime=self.lifetime,
+            skew=self.skew,
+        )
         return {"Authorization": f"Bearer {self.last_token}"}
 
     def requests_auth(self):
@@ -78,7 +100,9 @@ class State:
         motiu = data.get("motiuRebuig") or {}
         payment = _s(data.get("dataPagament"))
         if not payment and data.get("codi") == "PAID":
-            payment = _s(data.get("data"))[:10]  # documented fallback: the PAID state's date
+            payment = _s(data.get("data"))[
+                :10
+            ]  # documented fallback: the PAID state's date
         return cls(
             code=_s(data.get("codi")),
             numeric=_s(data.get("codiNumeric") or data.get("codiNumneric")),
@@ -128,7 +152,12 @@ class Dir3:
                 names[key] = _s(centre.get("nom"))
             else:
                 codes[key] = _s(centre)
-        return cls(codes["oficinaComptable"], codes["organGestor"], codes["unitatTramitadora"], names)
+        return cls(
+            codes["oficinaComptable"],
+            codes["organGestor"],
+            codes["unitatTramitadora"],
+            names,
+        )
 
 
 @dataclass
@@ -201,15 +230,19 @@ class Receptor:
 def _json(transport, response, what):
     data = transport.json(response)
     if not isinstance(data, dict):
-        raise transport.ProtocolError(f"eFACT answered {what} with something that is not a JSON object.")
+        raise transport.ProtocolError(
+            f"eFACT answered {what} with something that is not a JSON object."
+        )
     return data
 
 
 def _pdf(transport, response):
     content = response.content or b""
     if not content.startswith(b"%PDF"):
-        raise transport.ProtocolError("eFACT answered the receipt request with something that is not a PDF.",
-                                      status=response.status_code)
+        raise transport.ProtocolError(
+            "eFACT answered the receipt request with something that is not a PDF.",
+            status=response.status_code,
+        )
     return content
 
 
@@ -224,54 +257,96 @@ class SupplierClient:
         self._parse = error_parser(self.api)
 
     def _call(self, method, path, operation, **kwargs):
-        return self.transport.request(method, f"{self.prefix}/{path.lstrip('/')}", operation=operation,
-                                      error_parser=self._parse, **kwargs)
+        return self.transport.request(
+            method,
+            f"{self.prefix}/{path.lstrip('/')}",
+            operation=operation,
+            error_parser=self._parse,
+            **kwargs,
+        )
 
     def send_invoice(self, body, reference=""):
         """POST /factura. Not idempotent: a lost answer raises UnknownOutcome (reconcile first)."""
-        response = self._call("POST", "factura", "efact.send", json=body, idempotent=False, reference=reference,
-                              keep_payload=True)
+        response = self._call(
+            "POST",
+            "factura",
+            "efact.send",
+            json=body,
+            idempotent=False,
+            reference=reference,
+            keep_payload=True,
+        )
         return Invoice.from_json(_json(self.transport, response, "the submission"))
 
     def get_invoice(self, invoice_id):
-        response = self._call("GET", f"factura/{invoice_id}", "efact.invoice", reference=str(invoice_id))
+        response = self._call(
+            "GET", f"factura/{invoice_id}", "efact.invoice", reference=str(invoice_id)
+        )
         return Invoice.from_json(_json(self.transport, response, "the invoice query"))
 
     def get_history(self, invoice_id):
-        response = self._call("GET", f"historicEstatsFactura/{invoice_id}", "efact.history",
-                              reference=str(invoice_id))
+        response = self._call(
+            "GET",
+            f"historicEstatsFactura/{invoice_id}",
+            "efact.history",
+            reference=str(invoice_id),
+        )
         data = _json(self.transport, response, "the history query")
         return [State.from_supplier(s) for s in data.get("estats") or []]
 
     def get_receipt(self, invoice_id):
-        response = self._call("GET", f"factura/{invoice_id}/rebut", "efact.receipt", reference=str(invoice_id))
+        response = self._call(
+            "GET",
+            f"factura/{invoice_id}/rebut",
+            "efact.receipt",
+            reference=str(invoice_id),
+        )
         return _pdf(self.transport, response)
 
     def pending_states(self, supplier_nif=None):
         """(list of PendingState, more) - at most 500 per call."""
         params = {"nifProveidor": supplier_nif} if supplier_nif else None
-        response = self._call("GET", "estats-pendents", "efact.pending_states", params=params)
+        response = self._call(
+            "GET", "estats-pendents", "efact.pending_states", params=params
+        )
         data = _json(self.transport, response, "the pending states query")
         items = [
-            PendingState(id=_s(s.get("id")), invoice_id=_s(s.get("idFactura")),
-                         state=State.from_supplier(s.get("estat")))
+            PendingState(
+                id=_s(s.get("id")),
+                invoice_id=_s(s.get("idFactura")),
+                state=State.from_supplier(s.get("estat")),
+            )
             for s in data.get("estats") or []
         ]
         return items, bool(data.get("mesEstats"))
 
     def delete_pending_state(self, state_id):
-        self._call("DELETE", f"estats-pendents/{state_id}", "efact.ack_state", reference=str(state_id))
+        self._call(
+            "DELETE",
+            f"estats-pendents/{state_id}",
+            "efact.ack_state",
+            reference=str(state_id),
+        )
 
     def receptors(self):
         response = self._call("GET", "receptors", "efact.receptors")
         data = _json(self.transport, response, "the receptors query")
-        return [Receptor(nif=_s(r.get("nif")), name=_s(r.get("nom"))) for r in data.get("receptors") or []]
+        return [
+            Receptor(nif=_s(r.get("nif")), name=_s(r.get("nom")))
+            for r in data.get("receptors") or []
+        ]
 
     def receptor(self, nif):
-        response = self._call("GET", f"receptors/{nif}", "efact.receptor", reference=nif)
+        response = self._call(
+            "GET", f"receptors/{nif}", "efact.receptor", reference=nif
+        )
         data = _json(self.transport, response, "the receptor query")
-        return Receptor(nif=_s(data.get("nif")), name=_s(data.get("nom")), address=data.get("direccio") or {},
-                        dir3=[Dir3.from_json(d) for d in data.get("dir3") or []])
+        return Receptor(
+            nif=_s(data.get("nif")),
+            name=_s(data.get("nom")),
+            address=data.get("direccio") or {},
+            dir3=[Dir3.from_json(d) for d in data.get("dir3") or []],
+        )
 
     def find_submission(self, number, series="", receiver_nif="", known_ids=()):
         """Reconcile a submission whose answer was lost.
@@ -289,8 +364,14 @@ class SupplierClient:
                 continue
             seen.add(item.invoice_id)
             invoice = self.get_invoice(item.invoice_id)
-            if invoice.number == number and (invoice.series or "") == (series or "") and (
-                not receiver_nif or normalize_nif(invoice.receiver_nif) == normalize_nif(receiver_nif)
+            if (
+                invoice.number == number
+                and (invoice.series or "") == (series or "")
+                and (
+                    not receiver_nif
+                    or normalize_nif(invoice.receiver_nif)
+                    == normalize_nif(receiver_nif)
+                )
             ):
                 return invoice
         return None
@@ -352,7 +433,10 @@ class RcfInvoice:
             reject_code=_s(data.get("codiMotiuRebuig")),
             reject_reason=_s(data.get("descripcioMotiuRebuig")),
             payment_date=_s(data.get("dataPagament")),
-            attachments=[(_s(a.get("idAdjunt")), _s(a.get("nom"))) for a in data.get("adjunts") or []],
+            attachments=[
+                (_s(a.get("idAdjunt")), _s(a.get("nom")))
+                for a in data.get("adjunts") or []
+            ],
             raw=data,
         )
 
@@ -382,8 +466,13 @@ class RcfClient:
         self._parse = error_parser(self.api)
 
     def _call(self, method, path, operation, **kwargs):
-        return self.transport.request(method, f"{self.prefix}/{path.lstrip('/')}", operation=operation,
-                                      error_parser=self._parse, **kwargs)
+        return self.transport.request(
+            method,
+            f"{self.prefix}/{path.lstrip('/')}",
+            operation=operation,
+            error_parser=self._parse,
+            **kwargs,
+        )
 
     @staticmethod
     def _filters(nif, oficina):
@@ -397,100 +486,224 @@ class RcfClient:
     def pending_invoices(self, nif=None, oficina_comptable=None):
         """(list of PendingInvoice, more) - at most 500 per call; they stay pending until
         DELIVERED or ANNOTATED."""
-        response = self._call("GET", "factures-pendents", "efact.rcf.pending",
-                              params=self._filters(nif, oficina_comptable))
+        response = self._call(
+            "GET",
+            "factures-pendents",
+            "efact.rcf.pending",
+            params=self._filters(nif, oficina_comptable),
+        )
         data = _json(self.transport, response, "the pending invoices query")
         items = [
-            PendingInvoice(id=_s(f.get("id")), nif=_s(f.get("nif")), oficina_comptable=_s(f.get("oficinaComptable")),
-                           organ_gestor=_s(f.get("organGestor")), unitat_tramitadora=_s(f.get("unitatTramitadora")))
+            PendingInvoice(
+                id=_s(f.get("id")),
+                nif=_s(f.get("nif")),
+                oficina_comptable=_s(f.get("oficinaComptable")),
+                organ_gestor=_s(f.get("organGestor")),
+                unitat_tramitadora=_s(f.get("unitatTramitadora")),
+            )
             for f in data.get("factures") or []
         ]
         return items, bool(data.get("mesFactures"))
 
     def get_invoice(self, invoice_id):
-        response = self._call("GET", f"factura/{invoice_id}", "efact.rcf.invoice", reference=str(invoice_id))
-        return RcfInvoice.from_json(_json(self.transport, response, "the invoice query"), str(invoice_id))
+        response = self._call(
+            "GET",
+            f"factura/{invoice_id}",
+            "efact.rcf.invoice",
+            reference=str(invoice_id),
+        )
+        return RcfInvoice.from_json(
+            _json(self.transport, response, "the invoice query"), str(invoice_id)
+        )
 
     def get_facturae(self, invoice_id):
-        response = self._call("GET", f"factura/{invoice_id}/facturae", "efact.rcf.facturae",
-                              reference=str(invoice_id))
+        response = self._call(
+            "GET",
+            f"factura/{invoice_id}/facturae",
+            "efact.rcf.facturae",
+            reference=str(invoice_id),
+        )
         return response.content or b""
 
     def get_attachment(self, invoice_id, attachment_id):
-        response = self._call("GET", f"factura/{invoice_id}/adjunts/{attachment_id}", "efact.rcf.attachment",
-                              reference=str(invoice_id))
-        return response.content or b"", response.headers.get("Content-Type", "application/octet-stream")
+        response = self._call(
+            "GET",
+            f"factura/{invoice_id}/adjunts/{attachment_id}",
+            "efact.rcf.attachment",
+            reference=str(invoice_id),
+        )
+        return response.content or b"", response.headers.get(
+            "Content-Type", "application/octet-stream"
+        )
 
     def get_receipt(self, invoice_id):
-        response = self._call("GET", f"factura/{invoice_id}/rebut", "efact.rcf.receipt", reference=str(invoice_id))
+        response = self._call(
+            "GET",
+            f"factura/{invoice_id}/rebut",
+            "efact.rcf.receipt",
+            reference=str(invoice_id),
+        )
         return _pdf(self.transport, response)
 
     def get_states(self, invoice_id):
-        response = self._call("GET", f"factura/{invoice_id}/estats", "efact.rcf.states", reference=str(invoice_id))
+        response = self._call(
+            "GET",
+            f"factura/{invoice_id}/estats",
+            "efact.rcf.states",
+            reference=str(invoice_id),
+        )
         data = _json(self.transport, response, "the states query")
         return [State.from_rcf(s) for s in data.get("estats") or []]
 
-    def update_state(self, invoice_id, state, *, rcf_number=None, payment_date=None, reject_code=None,
-                     reject_reason=None):
+    def update_state(
+        self,
+        invoice_id,
+        state,
+        *,
+        rcf_number=None,
+        payment_date=None,
+        reject_code=None,
+        reject_reason=None,
+    ):
         """PATCH /factura/:id. When the answer is lost, ask the hub whether the state was
         applied before sending it again (once)."""
         if state not in RCF_UPDATABLE:
-            raise self.transport.RejectedError(efact_errors.message(3001, self.api), code="3001")
+            raise self.transport.RejectedError(
+                efact_errors.message(3001, self.api), code="3001"
+            )
         body = {"estat": state}
-        for key, value in (("numeroRegistreRCF", rcf_number), ("dataPagament", payment_date),
-                           ("codiMotiuRebuig", reject_code), ("descripcioMotiuRebuig", reject_reason)):
+        for key, value in (
+            ("numeroRegistreRCF", rcf_number),
+            ("dataPagament", payment_date),
+            ("codiMotiuRebuig", reject_code),
+            ("descripcioMotiuRebuig", reject_reason),
+        ):
             if value:
                 body[key] = str(value)
         try:
-            response = self._call("PATCH", f"factura/{invoice_id}", f"efact.rcf.state.{state.lower()}", json=body,
-                                  idempotent=False, reference=str(invoice_id))
+            response = self._call(
+                "PATCH",
+                f"factura/{invoice_id}",
+                f"efact.rcf.state.{state.lower()}",
+                json=body,
+                idempotent=False,
+                reference=str(invoice_id),
+            )
         except self.transport.UnknownOutcome:
             current = self.get_invoice(invoice_id)
             if current.state == state:
                 return current
-            response = self._call("PATCH", f"factura/{invoice_id}", f"efact.rcf.state.{state.lower()}", json=body,
-                                  idempotent=False, reference=str(invoice_id))
-        return RcfInvoice.from_json(_json(self.transport, response, "the state update"), str(invoice_id))
+            response = self._call(
+                "PATCH",
+                f"factura/{invoice_id}",
+                f"efact.rcf.state.{state.lower()}",
+                json=body,
+                idempotent=False,
+                reference=str(invoice_id),
+            )
+        return RcfInvoice.from_json(
+            _json(self.transport, response, "the state update"), str(invoice_id)
+        )
 
     def pending_attachments(self, nif=None, oficina_comptable=None):
-        response = self._call("GET", "adjunts-pendents", "efact.rcf.pending_attachments",
-                              params=self._filters(nif, oficina_comptable))
+        response = self._call(
+            "GET",
+            "adjunts-pendents",
+            "efact.rcf.pending_attachments",
+            params=self._filters(nif, oficina_comptable),
+        )
         data = _json(self.transport, response, "the pending attachments query")
-        items = [PendingAttachment(id=_s(a.get("idAdjunt")), invoice_id=_s(a.get("idFactura")), name=_s(a.get("nom")))
-                 for a in data.get("adjunts") or []]
+        items = [
+            PendingAttachment(
+                id=_s(a.get("idAdjunt")),
+                invoice_id=_s(a.get("idFactura")),
+                name=_s(a.get("nom")),
+            )
+            for a in data.get("adjunts") or []
+        ]
         return items, bool(data.get("mesAdjunts"))
 
     def delete_pending_attachment(self, attachment_id):
-        self._call("DELETE", f"adjunts-pendents/{attachment_id}", "efact.rcf.ack_attachment",
-                   reference=str(attachment_id))
+        self._call(
+            "DELETE",
+            f"adjunts-pendents/{attachment_id}",
+            "efact.rcf.ack_attachment",
+            reference=str(attachment_id),
+        )
 
     def entities(self):
         response = self._call("GET", "ens", "efact.rcf.entities")
         data = _json(self.transport, response, "the entities query")
-        return [Entity(nif=_s(e.get("nif")), name=_s(e.get("nom")), ine10=_s(e.get("ine10")))
-                for e in data.get("ens") or []]
+        return [
+            Entity(
+                nif=_s(e.get("nif")), name=_s(e.get("nom")), ine10=_s(e.get("ine10"))
+            )
+            for e in data.get("ens") or []
+        ]
 
 
 # -- protocol loops (used by the Odoo crons and the tier-1 tests) ----------------------
-def drain_pending_invoices(client, process, *, nif=None, oficina_comptable=None, max_pages=100):
+def parallel(fn, items, workers=8):
+    """Run `fn(item)` in threads (HTTP calls only, no ORM): [(item, result, exception)] in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    if not items:
+        return []
+
+    def run(item):
+        try:
+            return item, fn(item), None
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller
+            return item, None, exc
+
+    if workers <= 1 or len(items) == 1:
+        return [run(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(run, items))
+
+
+def drain_pending_invoices(
+    client,
+    process,
+    *,
+    nif=None,
+    oficina_comptable=None,
+    max_pages=100,
+    prefetch=None,
+    deliver=None,
+    chunk=1,
+):
     """Pull every pending invoice page by page.
 
-    `process(pending) -> bool` must store the invoice durably (commit) and return True;
-    only then is DELIVERED sent, which removes it from the pending list. An invoice
-    `process` refuses stays pending and is not offered to it again in this run.
-    Returns (delivered ids, refused ids).
+    `process(pending) -> bool` (or `process(pending, prefetched)` when `prefetch(batch) -> {id: data}` is
+    given, e.g. to download a batch concurrently) must store the invoice durably (commit) and return True;
+    only then is DELIVERED sent - by `deliver(ids)` when given, else one by one - which removes it from the
+    pending list. Invoices are handled in batches of `chunk`. An invoice `process` refuses stays pending and
+    is not offered again in this run. Returns (delivered ids, refused ids).
     """
     delivered, refused, offered = [], [], set()
     for _page in range(max_pages):
         items, more = client.pending_invoices(nif, oficina_comptable)
         fresh = [p for p in items if p.id not in offered]
-        for pending in fresh:
-            offered.add(pending.id)
-            if process(pending):
-                client.update_state(pending.id, "DELIVERED")
-                delivered.append(pending.id)
+        for start in range(0, len(fresh), max(1, chunk)):
+            batch = fresh[start : start + max(1, chunk)]
+            data = prefetch(batch) if prefetch else None
+            accepted = []
+            for pending in batch:
+                offered.add(pending.id)
+                ok = (
+                    process(pending, data.get(pending.id))
+                    if prefetch
+                    else process(pending)
+                )
+                (accepted if ok else refused).append(pending.id)
+            if deliver:
+                deliver(accepted)
             else:
-                refused.append(pending.id)
+                for invoice_id in accepted:
+                    client.update_state(invoice_id, "DELIVERED")
+            delivered.extend(accepted)
         if not more or not fresh:
             break
     return delivered, refused

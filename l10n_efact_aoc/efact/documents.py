@@ -53,7 +53,9 @@ class DocumentError(ValueError):
 
 
 def safe_parser():
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
 
 
 def parse_xml(content):
@@ -128,7 +130,11 @@ def _party_name(party):
     name = _text(party, ".//CorporateName")
     if name:
         return name
-    parts = [_text(party, ".//Name"), _text(party, ".//FirstSurname"), _text(party, ".//SecondSurname")]
+    parts = [
+        _text(party, ".//Name"),
+        _text(party, ".//FirstSurname"),
+        _text(party, ".//SecondSurname"),
+    ]
     return " ".join(p for p in parts if p)
 
 
@@ -168,14 +174,22 @@ def parse_facturae(content):
     except ValueError as exc:
         raise DocumentError("Invalid InvoicesCount.", 3016) from exc
     centres = [
-        Centre(role=_text(c, "RoleTypeCode"), code=_text(c, "CentreCode"), name=_text(c, "Name"))
+        Centre(
+            role=_text(c, "RoleTypeCode"),
+            code=_text(c, "CentreCode"),
+            name=_text(c, "Name"),
+        )
         for c in buyer.findall("AdministrativeCentres/AdministrativeCentre")
     ]
     signature = root.find(f"{{{DS}}}Signature")
     value = ""
     if signature is not None:
         sig_value = signature.find(f"{{{DS}}}SignatureValue")
-        value = (sig_value.text or "").strip() if sig_value is not None and sig_value.text else ""
+        value = (
+            (sig_value.text or "").strip()
+            if sig_value is not None and sig_value.text
+            else ""
+        )
     return Facturae(
         version=version,
         seller_nif=_text(seller, "TaxIdentification/TaxIdentificationNumber").upper(),
@@ -233,7 +247,9 @@ def check_attachments(attachments):
     """Problems (one sentence each, naming the file) with the attachments to send."""
     problems = []
     if len(attachments) > MAX_ATTACHMENTS:
-        problems.append(f"eFACT accepts at most {MAX_ATTACHMENTS} attachments; there are {len(attachments)}.")
+        problems.append(
+            f"eFACT accepts at most {MAX_ATTACHMENTS} attachments; there are {len(attachments)}."
+        )
     for att in attachments:
         mime = att.mime or mime_for(att.name)
         if not att.content:
@@ -248,8 +264,13 @@ def check_attachments(attachments):
                 f"The attachment {att.name!r} has a file type eFACT does not accept "
                 "(PDF, Word, Excel, OpenDocument or plain text)."
             )
-        elif mime not in MIME_EXTENSIONS or extension(att.name) not in MIME_EXTENSIONS[mime]:
-            problems.append(f"The attachment {att.name!r} has a MIME type ({mime}) that does not match its name.")
+        elif (
+            mime not in MIME_EXTENSIONS
+            or extension(att.name) not in MIME_EXTENSIONS[mime]
+        ):
+            problems.append(
+                f"The attachment {att.name!r} has a MIME type ({mime}) that does not match its name."
+            )
     return problems
 
 
@@ -259,7 +280,9 @@ def build_submission(invoice_name, invoice_xml, attachments=(), email="", face=F
     Raises DocumentError naming the file or field to fix.
     """
     if extension(invoice_name) not in ("xml", "xsig"):
-        raise DocumentError(f"The invoice file {invoice_name!r} must end in .xml or .xsig.", 3003)
+        raise DocumentError(
+            f"The invoice file {invoice_name!r} must end in .xml or .xsig.", 3003
+        )
     attachments = list(attachments)
     problems = check_attachments(attachments)
     if email and len(email) > MAX_EMAIL_LENGTH:
@@ -272,7 +295,11 @@ def build_submission(invoice_name, invoice_xml, attachments=(), email="", face=F
         "face": bool(face),
         "factura": {"nom": invoice_name, "contingut": _b64(invoice_xml)},
         "adjunts": [
-            {"nom": a.name, "mime": a.mime if a.mime in MIME_EXTENSIONS else mime_for(a.name), "contingut": _b64(a.content)}
+            {
+                "nom": a.name,
+                "mime": a.mime if a.mime in MIME_EXTENSIONS else mime_for(a.name),
+                "contingut": _b64(a.content),
+            }
             for a in attachments
         ],
     }
@@ -312,7 +339,10 @@ def build_sample_facturae(
     totals = []
     for _ in range(invoices):
         base = sum(money(Decimal(str(q)) * Decimal(str(p))) for _d, q, p, _r in lines)
-        tax = sum(money(money(Decimal(str(q)) * Decimal(str(p))) * Decimal(str(r)) / 100) for _d, q, p, r in lines)
+        tax = sum(
+            money(money(Decimal(str(q)) * Decimal(str(p))) * Decimal(str(r)) / 100)
+            for _d, q, p, r in lines
+        )
         totals.append((base, tax, base + tax))
     header = etree.SubElement(root, "FileHeader")
     etree.SubElement(header, "SchemaVersion").text = "3.2.2"
@@ -322,7 +352,11 @@ def build_sample_facturae(
     etree.SubElement(batch, "BatchIdentifier").text = f"{seller_nif}{number}"
     etree.SubElement(batch, "InvoicesCount").text = str(invoices)
     grand = sum(t[2] for t in totals)
-    for tag in ("TotalInvoicesAmount", "TotalOutstandingAmount", "TotalExecutableAmount"):
+    for tag in (
+        "TotalInvoicesAmount",
+        "TotalOutstandingAmount",
+        "TotalExecutableAmount",
+    ):
         etree.SubElement(etree.SubElement(batch, tag), "TotalAmount").text = str(grand)
     etree.SubElement(batch, "InvoiceCurrencyCode").text = currency
     parties = etree.SubElement(root, "Parties")
@@ -354,7 +388,9 @@ def build_sample_facturae(
     for index, (base, tax, total) in enumerate(totals):
         inv = etree.SubElement(invs, "Invoice")
         head = etree.SubElement(inv, "InvoiceHeader")
-        etree.SubElement(head, "InvoiceNumber").text = number if index == 0 else f"{number}-{index}"
+        etree.SubElement(head, "InvoiceNumber").text = (
+            number if index == 0 else f"{number}-{index}"
+        )
         if series:
             etree.SubElement(head, "InvoiceSeriesCode").text = series
         etree.SubElement(head, "InvoiceDocumentType").text = "FC"
@@ -366,13 +402,21 @@ def build_sample_facturae(
         etree.SubElement(issue, "LanguageName").text = "ca"
         outputs = etree.SubElement(inv, "TaxesOutputs")
         for rate in sorted({r for *_x, r in lines}):
-            rbase = sum(money(Decimal(str(q)) * Decimal(str(p))) for _d, q, p, r in lines if r == rate)
+            rbase = sum(
+                money(Decimal(str(q)) * Decimal(str(p)))
+                for _d, q, p, r in lines
+                if r == rate
+            )
             rtax = money(rbase * Decimal(str(rate)) / 100)
             t = etree.SubElement(outputs, "Tax")
             etree.SubElement(t, "TaxTypeCode").text = "01"
             etree.SubElement(t, "TaxRate").text = f"{Decimal(str(rate)):.3f}"
-            etree.SubElement(etree.SubElement(t, "TaxableBase"), "TotalAmount").text = str(rbase)
-            etree.SubElement(etree.SubElement(t, "TaxAmount"), "TotalAmount").text = str(rtax)
+            etree.SubElement(
+                etree.SubElement(t, "TaxableBase"), "TotalAmount"
+            ).text = str(rbase)
+            etree.SubElement(
+                etree.SubElement(t, "TaxAmount"), "TotalAmount"
+            ).text = str(rtax)
         tot = etree.SubElement(inv, "InvoiceTotals")
         for tag, value in (
             ("TotalGrossAmount", base),
@@ -391,16 +435,20 @@ def build_sample_facturae(
             etree.SubElement(line, "ItemDescription").text = desc
             etree.SubElement(line, "Quantity").text = str(qty)
             etree.SubElement(line, "UnitOfMeasure").text = "01"
-            etree.SubElement(line, "UnitPriceWithoutTax").text = f"{Decimal(str(price)):.2f}"
+            etree.SubElement(
+                line, "UnitPriceWithoutTax"
+            ).text = f"{Decimal(str(price)):.2f}"
             etree.SubElement(line, "TotalCost").text = str(amount)
             etree.SubElement(line, "GrossAmount").text = str(amount)
             lt = etree.SubElement(etree.SubElement(line, "TaxesOutputs"), "Tax")
             etree.SubElement(lt, "TaxTypeCode").text = "01"
             etree.SubElement(lt, "TaxRate").text = f"{Decimal(str(rate)):.3f}"
-            etree.SubElement(etree.SubElement(lt, "TaxableBase"), "TotalAmount").text = str(amount)
-            etree.SubElement(etree.SubElement(lt, "TaxAmount"), "TotalAmount").text = str(
-                money(amount * Decimal(str(rate)) / 100)
-            )
+            etree.SubElement(
+                etree.SubElement(lt, "TaxableBase"), "TotalAmount"
+            ).text = str(amount)
+            etree.SubElement(
+                etree.SubElement(lt, "TaxAmount"), "TotalAmount"
+            ).text = str(money(amount * Decimal(str(rate)) / 100))
     if signed:
         sig = etree.SubElement(root, f"{{{DS}}}Signature", Id="Signature-sandbox")
         etree.SubElement(sig, f"{{{DS}}}SignedInfo")
@@ -431,5 +479,8 @@ def minimal_pdf(text):
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for offset in offsets:
         out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)

@@ -30,7 +30,9 @@ def _auth(code, message, hint):
 
 
 _KEY_HINT = "Check the eFACT user and secret key in Settings > Invoicing > E-invoicing."
-_CLOCK_HINT = "Check the clock of the Odoo server (it must be on time within a few seconds)."
+_CLOCK_HINT = (
+    "Check the clock of the Odoo server (it must be on time within a few seconds)."
+)
 
 COMMON = {
     1001: _auth(1001, "No authentication token was sent.", _KEY_HINT),
@@ -41,15 +43,27 @@ COMMON = {
     1006: _auth(1006, "The token has no activation date (nbf).", _KEY_HINT),
     1007: _auth(1007, "The token has no audience (aud).", _KEY_HINT),
     1008: _auth(1008, "The token has expired.", _CLOCK_HINT),
-    1009: _auth(1009, "The token cannot be used yet (dated in the future).", _CLOCK_HINT),
-    1010: _auth(1010, "The token lifetime is longer than the 300 seconds allowed.", _CLOCK_HINT),
-    1011: _auth(1011, "The token audience is not valid (it must be \"efact\").", _KEY_HINT),
+    1009: _auth(
+        1009, "The token cannot be used yet (dated in the future).", _CLOCK_HINT
+    ),
+    1010: _auth(
+        1010, "The token lifetime is longer than the 300 seconds allowed.", _CLOCK_HINT
+    ),
+    1011: _auth(
+        1011, 'The token audience is not valid (it must be "efact").', _KEY_HINT
+    ),
     1012: _auth(1012, "The secret key is not valid.", _KEY_HINT),
     2001: ErrorInfo(2001, "eFACT does not know the invoice.", "not_found", 404),
     2002: ErrorInfo(2002, "eFACT does not know the attachment.", "not_found", 404),
-    2003: ErrorInfo(2003, "eFACT has no state history for the invoice.", "not_found", 404),
-    9001: ErrorInfo(9001, "eFACT had an internal database connection error.", "transient", 500),
-    9002: ErrorInfo(9002, "eFACT could not generate the electronic receipt.", "transient", 500),
+    2003: ErrorInfo(
+        2003, "eFACT has no state history for the invoice.", "not_found", 404
+    ),
+    9001: ErrorInfo(
+        9001, "eFACT had an internal database connection error.", "transient", 500
+    ),
+    9002: ErrorInfo(
+        9002, "eFACT could not generate the electronic receipt.", "transient", 500
+    ),
     9999: ErrorInfo(9999, "eFACT had an unexpected error.", "transient", 500),
 }
 
@@ -59,48 +73,103 @@ def _rej(code, message, hint=""):
 
 
 SUPPLIER_VALIDATION = {
-    3001: _rej(3001, "Too many attachments (at most 5).", "Remove attachments until 5 are left."),
-    3002: _rej(3002, "The request is larger than allowed (10 MB).", "Send smaller or fewer attachments."),
+    3001: _rej(
+        3001,
+        "Too many attachments (at most 5).",
+        "Remove attachments until 5 are left.",
+    ),
+    3002: _rej(
+        3002,
+        "The request is larger than allowed (10 MB).",
+        "Send smaller or fewer attachments.",
+    ),
     3003: _rej(3003, "The invoice file extension is not supported (xml or xsig).", ""),
-    3004: _rej(3004, "The invoice recipient is not registered in eFACT.",
-               "Check the customer's NIF: it must be a public body adhered to eFACT."),
-    3005: _rej(3005, "The signature of the invoice is not valid.",
-               "Check the Facturae signing certificate of the company."),
+    3004: _rej(
+        3004,
+        "The invoice recipient is not registered in eFACT.",
+        "Check the customer's NIF: it must be a public body adhered to eFACT.",
+    ),
+    3005: _rej(
+        3005,
+        "The signature of the invoice is not valid.",
+        "Check the Facturae signing certificate of the company.",
+    ),
     3006: _rej(3006, "An attachment has no file name.", ""),
     3007: _rej(3007, "An attachment has no MIME type.", ""),
     3008: _rej(3008, "An attachment has no content.", ""),
-    3009: _rej(3009, "An attachment has a MIME type eFACT does not accept.",
-               "Use PDF, Word, Excel, OpenDocument or plain text attachments."),
+    3009: _rej(
+        3009,
+        "An attachment has a MIME type eFACT does not accept.",
+        "Use PDF, Word, Excel, OpenDocument or plain text attachments.",
+    ),
     3010: _rej(3010, "An attachment's extension does not match its MIME type.", ""),
     3011: _rej(3011, "eFACT could not read the invoice to send.", ""),
-    3012: _rej(3012, "The invoice has no registration number yet.", "Try again once eFACT registered it."),
+    3012: _rej(
+        3012,
+        "The invoice has no registration number yet.",
+        "Try again once eFACT registered it.",
+    ),
     3013: _rej(3013, "The invoice file name is missing.", ""),
     3014: _rej(3014, "The base64 content of the invoice file is missing.", ""),
     3015: _rej(3015, "An attachment has an extension eFACT does not accept.", ""),
-    3016: _rej(3016, "The invoice format is not correct.", "Check the Facturae XML of the invoice."),
-    3017: _rej(3017, "eFACT could not determine the Facturae version of the invoice.", ""),
+    3016: _rej(
+        3016,
+        "The invoice format is not correct.",
+        "Check the Facturae XML of the invoice.",
+    ),
+    3017: _rej(
+        3017, "eFACT could not determine the Facturae version of the invoice.", ""
+    ),
     3018: _rej(3018, "The recipient does not accept this Facturae version.", ""),
-    3019: _rej(3019, "Batches of invoices are not allowed: send one invoice per file.", ""),
-    3020: _rej(3020, "The NIF of the issuer has an invalid format.", "Check the company's tax ID."),
-    3021: _rej(3021, "The NIF of the recipient has an invalid format.", "Check the customer's tax ID."),
+    3019: _rej(
+        3019, "Batches of invoices are not allowed: send one invoice per file.", ""
+    ),
+    3020: _rej(
+        3020,
+        "The NIF of the issuer has an invalid format.",
+        "Check the company's tax ID.",
+    ),
+    3021: _rej(
+        3021,
+        "The NIF of the recipient has an invalid format.",
+        "Check the customer's tax ID.",
+    ),
     3022: _rej(3022, "The notification e-mail is longer than 512 characters.", ""),
     3023: _rej(3023, "The notification e-mail does not have the expected format.", ""),
-    3024: _rej(3024, "The invoice is not signed or its signature node is not correct.",
-               "Upload a valid Facturae signing certificate on the company."),
-    3025: _rej(3025, "The issuer is not allowed to forward invoices to FACe.", "Untick the FACe option."),
+    3024: _rej(
+        3024,
+        "The invoice is not signed or its signature node is not correct.",
+        "Upload a valid Facturae signing certificate on the company.",
+    ),
+    3025: _rej(
+        3025,
+        "The issuer is not allowed to forward invoices to FACe.",
+        "Untick the FACe option.",
+    ),
 }
 
 RCF_VALIDATION = {
     3001: _rej(3001, "The state given is not valid.", ""),
-    3002: _rej(3002, "ANNOTATED needs an accounting registry number (numeroRegistreRCF).", ""),
+    3002: _rej(
+        3002, "ANNOTATED needs an accounting registry number (numeroRegistreRCF).", ""
+    ),
     3003: _rej(3003, "REJECTED needs a rejection reason.", ""),
     3004: _rej(3004, "PAID needs a payment date.", ""),
     3005: _rej(3005, "The invoice has no registration number.", ""),
-    3006: _rej(3006, "The payment date does not have the expected format (YYYY-MM-DD).", ""),
-    3007: _rej(3007, "The invoice cannot be updated to this state.",
-               "Check its current state: the order is REGISTERED, ANNOTATED, RECOGNISED, PAID and "
-               "PAID or REJECTED invoices are final."),
-    3008: _rej(3008, "A rejection code or reason can only be given with the REJECTED state.", ""),
+    3006: _rej(
+        3006, "The payment date does not have the expected format (YYYY-MM-DD).", ""
+    ),
+    3007: _rej(
+        3007,
+        "The invoice cannot be updated to this state.",
+        "Check its current state: the order is REGISTERED, ANNOTATED, RECOGNISED, PAID and "
+        "PAID or REJECTED invoices are final.",
+    ),
+    3008: _rej(
+        3008,
+        "A rejection code or reason can only be given with the REJECTED state.",
+        "",
+    ),
 }
 
 ALL_CODES = sorted(set(COMMON) | set(SUPPLIER_VALIDATION) | set(RCF_VALIDATION))

@@ -54,7 +54,13 @@ def make_token(user, secret, *, now=None, lifetime=60, skew=5):
     now = int(now if now is not None else time.time())
     issued = now - max(0, int(skew))
     lifetime = max(1, min(int(lifetime), MAX_LIFETIME - max(0, int(skew))))
-    claims = {"iss": user, "aud": AUDIENCE, "iat": issued, "nbf": issued, "exp": now + lifetime}
+    claims = {
+        "iss": user,
+        "aud": AUDIENCE,
+        "iat": issued,
+        "nbf": issued,
+        "exp": now + lifetime,
+    }
     return encode(claims, secret)
 
 
@@ -101,7 +107,9 @@ def verify(token, secret_for_user, *, now=None, leeway=0, max_lifetime=MAX_LIFET
     for name, code in (("exp", 1004), ("iat", 1005), ("nbf", 1006), ("aud", 1007)):
         if claims.get(name) in (None, ""):
             raise InvalidToken(code)
-    if header.get("alg") != "HS256" or not hmac.compare_digest(_sign(signing_input, secret), signature):
+    if header.get("alg") != "HS256" or not hmac.compare_digest(
+        _sign(signing_input, secret), signature
+    ):
         raise InvalidToken(1012)
     try:
         exp, iat, nbf = int(claims["exp"]), int(claims["iat"]), int(claims["nbf"])

@@ -22,17 +22,43 @@ import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
-from . import documents
+from . import documents, jwt
 from . import errors as efact_errors
-from . import jwt
 
 PAGE_SIZE = 500
-RANK = {"SENT": 0, "REGISTERED": 1, "DELIVERED": 2, "ANNOTATED": 3, "RECEIVED": 4, "ACCEPTED": 5,
-        "RECOGNISED": 6, "PAID": 7, "REJECTED": 8}
-NUMERIC = {"SENT": "1000", "REGISTERED": "1200", "DELIVERED": "1200", "ANNOTATED": "1300", "RECEIVED": "1300",
-           "ACCEPTED": "1300", "RECOGNISED": "2400", "PAID": "2500", "REJECTED": "2600"}
-TECHNICAL = {"SENT": "1000", "REGISTERED": "1200", "DELIVERED": "1250", "ANNOTATED": "1400", "RECEIVED": "2100",
-             "ACCEPTED": "2300", "RECOGNISED": "2400", "PAID": "2500", "REJECTED": "2600"}
+RANK = {
+    "SENT": 0,
+    "REGISTERED": 1,
+    "DELIVERED": 2,
+    "ANNOTATED": 3,
+    "RECEIVED": 4,
+    "ACCEPTED": 5,
+    "RECOGNISED": 6,
+    "PAID": 7,
+    "REJECTED": 8,
+}
+NUMERIC = {
+    "SENT": "1000",
+    "REGISTERED": "1200",
+    "DELIVERED": "1200",
+    "ANNOTATED": "1300",
+    "RECEIVED": "1300",
+    "ACCEPTED": "1300",
+    "RECOGNISED": "2400",
+    "PAID": "2500",
+    "REJECTED": "2600",
+}
+TECHNICAL = {
+    "SENT": "1000",
+    "REGISTERED": "1200",
+    "DELIVERED": "1250",
+    "ANNOTATED": "1400",
+    "RECEIVED": "2100",
+    "ACCEPTED": "2300",
+    "RECOGNISED": "2400",
+    "PAID": "2500",
+    "REJECTED": "2600",
+}
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -44,7 +70,16 @@ class EfactError(Exception):
 
 
 class State:
-    def __init__(self, users, entities, page_size, leeway, clock, auto_register, max_request_bytes):
+    def __init__(
+        self,
+        users,
+        entities,
+        page_size,
+        leeway,
+        clock,
+        auto_register,
+        max_request_bytes,
+    ):
         self.lock = threading.RLock()
         self.users = {u: dict(v) for u, v in (users or {}).items()}
         self.entities = {}
@@ -67,11 +102,27 @@ class State:
         self._registry = itertools.count(1)
 
     # -- setup / scripting ---------------------------------------------------------
-    def add_entity(self, nif, nom="", dir3=(), ine10="", direccio=None, versions=("3.2", "3.2.1", "3.2.2")):
+    def add_entity(
+        self,
+        nif,
+        nom="",
+        dir3=(),
+        ine10="",
+        direccio=None,
+        versions=("3.2", "3.2.1", "3.2.2"),
+    ):
         self.entities[nif.upper()] = {
-            "nif": nif.upper(), "nom": nom or nif, "ine10": ine10, "versions": tuple(versions),
-            "direccio": direccio or {"carrer": "Passatge de la Concepció, 11", "localitat": "Barcelona",
-                                     "provincia": "Barcelona", "codiPostal": "08008"},
+            "nif": nif.upper(),
+            "nom": nom or nif,
+            "ine10": ine10,
+            "versions": tuple(versions),
+            "direccio": direccio
+            or {
+                "carrer": "Passatge de la Concepció, 11",
+                "localitat": "Barcelona",
+                "provincia": "Barcelona",
+                "codiPostal": "08008",
+            },
             "dir3": [tuple(t) for t in dir3],
         }
 
@@ -79,56 +130,128 @@ class State:
         return datetime.fromtimestamp(self.clock(), tz=timezone(timedelta(hours=1)))
 
     def stamp(self, offset=0):
-        return (self.now() + timedelta(seconds=offset)).isoformat(timespec="milliseconds")
+        return (self.now() + timedelta(seconds=offset)).isoformat(
+            timespec="milliseconds"
+        )
 
     def entity(self, nif):
-        return self.entities.get((nif or "").upper()) or self.entities.get("ES" + (nif or "").upper())
+        return self.entities.get((nif or "").upper()) or self.entities.get(
+            "ES" + (nif or "").upper()
+        )
 
-    def seed_invoice(self, *, nif, supplier_nif="ESB12345674", supplier_name="Proveïdor de proves SL",
-                     number=None, date="2026-11-02", lines=(("Servei", 1, 100.0, 21.0),), dir3=None,
-                     attachments=(), facturae=None, amount=None, sender=None, series=""):
+    def seed_invoice(
+        self,
+        *,
+        nif,
+        supplier_nif="ESB12345674",
+        supplier_name="Proveïdor de proves SL",
+        number=None,
+        date="2026-11-02",
+        lines=(("Servei", 1, 100.0, 21.0),),
+        dir3=None,
+        attachments=(),
+        facturae=None,
+        amount=None,
+        sender=None,
+        series="",
+    ):
         """A registered invoice waiting for the RCF platform serving `nif`."""
         with self.lock:
             entity = self.entity(nif)
             invoice_id = str(next(self._ids))
-            triple = tuple(dir3 or (entity["dir3"][0] if entity and entity["dir3"] else ("", "", "")))
+            triple = tuple(
+                dir3
+                or (entity["dir3"][0] if entity and entity["dir3"] else ("", "", ""))
+            )
             number = number or f"F{invoice_id}"
             if facturae is None:
                 facturae = documents.build_sample_facturae(
-                    seller_nif=supplier_nif, seller_name=supplier_name, buyer_nif=nif,
-                    buyer_name=entity["nom"] if entity else nif, number=number, issue_date=date, lines=lines,
-                    series=series, centres=[("01", triple[0]), ("02", triple[1]), ("03", triple[2])],
+                    seller_nif=supplier_nif,
+                    seller_name=supplier_name,
+                    buyer_nif=nif,
+                    buyer_name=entity["nom"] if entity else nif,
+                    number=number,
+                    issue_date=date,
+                    lines=lines,
+                    series=series,
+                    centres=[("01", triple[0]), ("02", triple[1]), ("03", triple[2])],
                 )
             if amount is None:
                 try:
                     amount = float(documents.parse_facturae(facturae).invoice.total)
                 except documents.DocumentError:
                     amount = 0.0
-            invoice = self._new_invoice(invoice_id, sender, supplier_nif, supplier_name, nif, number, series, date,
-                                        amount, triple, facturae)
+            invoice = self._new_invoice(
+                invoice_id,
+                sender,
+                supplier_nif,
+                supplier_name,
+                nif,
+                number,
+                series,
+                date,
+                amount,
+                triple,
+                facturae,
+            )
             for name, content in attachments:
-                self._attach(invoice, name, content, documents.mime_for(name), late=False)
+                self._attach(
+                    invoice, name, content, documents.mime_for(name), late=False
+                )
             self._push_state(invoice, "SENT")
             self.register(invoice_id)
             return invoice_id
 
-    def _new_invoice(self, invoice_id, sender, supplier_nif, supplier_name, nif, number, series, date, amount,
-                     triple, facturae, email="", face=False):
+    def _new_invoice(
+        self,
+        invoice_id,
+        sender,
+        supplier_nif,
+        supplier_name,
+        nif,
+        number,
+        series,
+        date,
+        amount,
+        triple,
+        facturae,
+        email="",
+        face=False,
+    ):
         entity = self.entity(nif)
         invoice = {
-            "id": invoice_id, "sender": sender, "supplier_nif": supplier_nif, "supplier_name": supplier_name,
-            "nif": entity["nif"] if entity else nif, "nom": entity["nom"] if entity else nif, "numero": number,
-            "serie": series, "data": date, "import": amount, "dir3": triple, "facturae": facturae,
-            "email": email, "face": face, "received": self.stamp(), "states": [], "attachments": [],
-            "registre": None, "downloaded": False,
+            "id": invoice_id,
+            "sender": sender,
+            "supplier_nif": supplier_nif,
+            "supplier_name": supplier_name,
+            "nif": entity["nif"] if entity else nif,
+            "nom": entity["nom"] if entity else nif,
+            "numero": number,
+            "serie": series,
+            "data": date,
+            "import": amount,
+            "dir3": triple,
+            "facturae": facturae,
+            "email": email,
+            "face": face,
+            "received": self.stamp(),
+            "states": [],
+            "attachments": [],
+            "registre": None,
+            "downloaded": False,
         }
         self.invoices[invoice_id] = invoice
         return invoice
 
     def _attach(self, invoice, name, content, mime, late):
         attachment_id = str(next(self._attachment_ids))
-        self.attachments[attachment_id] = {"id": attachment_id, "invoice_id": invoice["id"], "nom": name,
-                                           "mime": mime, "content": content}
+        self.attachments[attachment_id] = {
+            "id": attachment_id,
+            "invoice_id": invoice["id"],
+            "nom": name,
+            "mime": mime,
+            "content": content,
+        }
         invoice["attachments"].append(attachment_id)
         if late:
             self.late_attachments[attachment_id] = True
@@ -137,14 +260,28 @@ class State:
     def add_attachment(self, invoice_id, name, content, mime=None):
         """An attachment arriving after the invoice: pending for the RCF platform."""
         with self.lock:
-            return self._attach(self.invoices[invoice_id], name, content, mime or documents.mime_for(name), True)
+            return self._attach(
+                self.invoices[invoice_id],
+                name,
+                content,
+                mime or documents.mime_for(name),
+                True,
+            )
 
     def _push_state(self, invoice, code, **extra):
-        state = {"codi": code, "data": self.stamp(len(invoice["states"])), **{k: v for k, v in extra.items() if v}}
+        state = {
+            "codi": code,
+            "data": self.stamp(len(invoice["states"])),
+            **{k: v for k, v in extra.items() if v},
+        }
         invoice["states"].append(state)
         if invoice["sender"]:
             state_id = str(next(self._state_ids))
-            self.pending_states[state_id] = {"user": invoice["sender"], "invoice_id": invoice["id"], "state": state}
+            self.pending_states[state_id] = {
+                "user": invoice["sender"],
+                "invoice_id": invoice["id"],
+                "state": state,
+            }
         return state
 
     def current(self, invoice_id):
@@ -156,25 +293,40 @@ class State:
             invoice = self.invoices[invoice_id]
             if invoice["registre"]:
                 return
-            invoice["registre"] = {"numero": f"E{self.now().year}{next(self._registry):06d}", "data": self.stamp()}
+            invoice["registre"] = {
+                "numero": f"E{self.now().year}{next(self._registry):06d}",
+                "data": self.stamp(),
+            }
             self._push_state(invoice, "REGISTERED", registre=dict(invoice["registre"]))
 
     def hub_reject(self, invoice_id, code="DF01", reason="Rebutjada per eFACT"):
         with self.lock:
-            self._push_state(self.invoices[invoice_id], "REJECTED", motiuRebuig={"codi": code, "descripcio": reason})
+            self._push_state(
+                self.invoices[invoice_id],
+                "REJECTED",
+                motiuRebuig={"codi": code, "descripcio": reason},
+            )
 
     def rcf_update(self, invoice_id, estat, **fields):
         """Apply an RCF state update as the hub would (raises EfactError)."""
         with self.lock:
-            return self._rcf_update(self.invoices[invoice_id], dict(fields, estat=estat))
+            return self._rcf_update(
+                self.invoices[invoice_id], dict(fields, estat=estat)
+            )
 
     def pending_for(self, user, nif=None, oficina=None):
         nifs = {n.upper() for n in self.users[user].get("nifs", ())}
         result = []
         for invoice in sorted(self.invoices.values(), key=lambda i: int(i["id"])):
-            if invoice["nif"] not in nifs or invoice["downloaded"] or self.current(invoice["id"]) != "REGISTERED":
+            if (
+                invoice["nif"] not in nifs
+                or invoice["downloaded"]
+                or self.current(invoice["id"]) != "REGISTERED"
+            ):
                 continue
-            if nif and documents.normalize_nif(invoice["nif"]) != documents.normalize_nif(nif):
+            if nif and documents.normalize_nif(
+                invoice["nif"]
+            ) != documents.normalize_nif(nif):
                 continue
             if oficina and invoice["dir3"][0] != oficina:
                 continue
@@ -185,9 +337,19 @@ class State:
     def _rcf_update(self, invoice, body):
         api = efact_errors.RCF
         estat = body.get("estat")
-        if estat not in ("DELIVERED", "ANNOTATED", "RECEIVED", "ACCEPTED", "RECOGNISED", "PAID", "REJECTED"):
+        if estat not in (
+            "DELIVERED",
+            "ANNOTATED",
+            "RECEIVED",
+            "ACCEPTED",
+            "RECOGNISED",
+            "PAID",
+            "REJECTED",
+        ):
             raise EfactError(3001, api)
-        if (body.get("codiMotiuRebuig") or body.get("descripcioMotiuRebuig")) and estat != "REJECTED":
+        if (
+            body.get("codiMotiuRebuig") or body.get("descripcioMotiuRebuig")
+        ) and estat != "REJECTED":
             raise EfactError(3008, api)
         if estat == "ANNOTATED" and not body.get("numeroRegistreRCF"):
             raise EfactError(3002, api)
@@ -207,7 +369,9 @@ class State:
         current = self.current(invoice["id"])
         history = {s["codi"] for s in invoice["states"]}
         if current in ("PAID", "REJECTED"):
-            raise EfactError(3007, api, f"La factura es troba en estat {current} (final).")
+            raise EfactError(
+                3007, api, f"La factura es troba en estat {current} (final)."
+            )
         if estat != "REJECTED":
             if RANK[estat] <= RANK[current]:
                 raise EfactError(3007, api, f"No es pot passar de {current} a {estat}.")
@@ -222,8 +386,10 @@ class State:
         if estat == "PAID":
             extra["dataPagament"] = body["dataPagament"]
         if estat == "REJECTED":
-            extra["motiuRebuig"] = {"codi": body.get("codiMotiuRebuig") or "",
-                                    "descripcio": body["descripcioMotiuRebuig"]}
+            extra["motiuRebuig"] = {
+                "codi": body.get("codiMotiuRebuig") or "",
+                "descripcio": body["descripcioMotiuRebuig"],
+            }
         if estat in ("DELIVERED", "ANNOTATED"):
             invoice["downloaded"] = True
         if estat == "DELIVERED":
@@ -233,7 +399,11 @@ class State:
 
     # -- representations -------------------------------------------------------------------
     def supplier_state(self, state):
-        out = {"codi": state["codi"], "codiNumeric": NUMERIC[state["codi"]], "data": state["data"]}
+        out = {
+            "codi": state["codi"],
+            "codiNumeric": NUMERIC[state["codi"]],
+            "data": state["data"],
+        }
         for key in ("registre", "numeroRegistreRCF", "motiuRebuig", "dataPagament"):
             if state.get(key):
                 out[key] = state[key]
@@ -243,16 +413,38 @@ class State:
         states = invoice["states"]
         names = {"codi": None, "nom": invoice["nom"]}
         out = {
-            "correuElectronic": invoice["email"], "face": invoice["face"], "id": invoice["id"],
-            "dataRecepcio": invoice["received"], "numero": invoice["numero"], "serie": invoice["serie"],
-            "dataExpedicio": invoice["data"], "import": invoice["import"],
-            "proveidor": {"nif": invoice["supplier_nif"], "nom": invoice["supplier_name"]},
-            "receptor": {"nif": invoice["nif"], "nom": invoice["nom"], "dir3": {
-                key: dict(names, codi=code) for key, code in
-                zip(("oficinaComptable", "organGestor", "unitatTramitadora"), invoice["dir3"])}},
-            "estat": {"codi": states[-1]["codi"], "codiNumeric": NUMERIC[states[-1]["codi"]], "data": states[-1]["data"]},
-            "adjunts": [{"nom": self.attachments[a]["nom"], "mime": self.attachments[a]["mime"]}
-                        for a in invoice["attachments"]],
+            "correuElectronic": invoice["email"],
+            "face": invoice["face"],
+            "id": invoice["id"],
+            "dataRecepcio": invoice["received"],
+            "numero": invoice["numero"],
+            "serie": invoice["serie"],
+            "dataExpedicio": invoice["data"],
+            "import": invoice["import"],
+            "proveidor": {
+                "nif": invoice["supplier_nif"],
+                "nom": invoice["supplier_name"],
+            },
+            "receptor": {
+                "nif": invoice["nif"],
+                "nom": invoice["nom"],
+                "dir3": {
+                    key: dict(names, codi=code)
+                    for key, code in zip(
+                        ("oficinaComptable", "organGestor", "unitatTramitadora"),
+                        invoice["dir3"],
+                    )
+                },
+            },
+            "estat": {
+                "codi": states[-1]["codi"],
+                "codiNumeric": NUMERIC[states[-1]["codi"]],
+                "data": states[-1]["data"],
+            },
+            "adjunts": [
+                {"nom": self.attachments[a]["nom"], "mime": self.attachments[a]["mime"]}
+                for a in invoice["attachments"]
+            ],
         }
         if invoice["registre"]:
             out["registre"] = invoice["registre"]
@@ -266,7 +458,11 @@ class State:
         return out
 
     def rcf_state(self, state):
-        out = {"estat": state["codi"], "codiEstat": TECHNICAL[state["codi"]], "dataEstat": state["data"]}
+        out = {
+            "estat": state["codi"],
+            "codiEstat": TECHNICAL[state["codi"]],
+            "dataEstat": state["data"],
+        }
         if state.get("registre"):
             out["numeroRegistre"] = state["registre"]["numero"]
             out["dataRegistre"] = state["registre"]["data"]
@@ -282,19 +478,35 @@ class State:
     def rcf_invoice(self, invoice):
         last = invoice["states"][-1]
         out = {
-            "id": invoice["id"], "numeroFactura": invoice["numero"], "dataFactura": invoice["data"],
-            "importFactura": invoice["import"], "nifProveidor": invoice["supplier_nif"],
-            "nomProveidor": invoice["supplier_name"], "nif": invoice["nif"], "nom": invoice["nom"],
-            "oficinaComptable": invoice["dir3"][0], "organGestor": invoice["dir3"][1],
-            "unitatTramitadora": invoice["dir3"][2], "estat": last["codi"], "dataEstat": last["data"],
-            "adjunts": [{"idAdjunt": a, "nom": self.attachments[a]["nom"]} for a in invoice["attachments"]],
+            "id": invoice["id"],
+            "numeroFactura": invoice["numero"],
+            "dataFactura": invoice["data"],
+            "importFactura": invoice["import"],
+            "nifProveidor": invoice["supplier_nif"],
+            "nomProveidor": invoice["supplier_name"],
+            "nif": invoice["nif"],
+            "nom": invoice["nom"],
+            "oficinaComptable": invoice["dir3"][0],
+            "organGestor": invoice["dir3"][1],
+            "unitatTramitadora": invoice["dir3"][2],
+            "estat": last["codi"],
+            "dataEstat": last["data"],
+            "adjunts": [
+                {"idAdjunt": a, "nom": self.attachments[a]["nom"]}
+                for a in invoice["attachments"]
+            ],
         }
         if invoice["registre"]:
             out["numeroRegistre"] = invoice["registre"]["numero"]
             out["dataRegistre"] = invoice["registre"]["data"]
         for state in invoice["states"]:
             rcf = self.rcf_state(state)
-            for key in ("numeroRegistreRCF", "codiMotiuRebuig", "descripcioMotiuRebuig", "dataPagament"):
+            for key in (
+                "numeroRegistreRCF",
+                "codiMotiuRebuig",
+                "descripcioMotiuRebuig",
+                "dataPagament",
+            ):
                 if key in rcf:
                     out[key] = rcf[key]
         return out
@@ -316,7 +528,11 @@ class SandboxApp:
             ("GET", r"/rcf/factura/(?P<id>[^/]+)", self.r_invoice),
             ("PATCH", r"/rcf/factura/(?P<id>[^/]+)", self.r_update),
             ("GET", r"/rcf/factura/(?P<id>[^/]+)/facturae", self.r_facturae),
-            ("GET", r"/rcf/factura/(?P<id>[^/]+)/adjunts/(?P<att>[^/]+)", self.r_attachment),
+            (
+                "GET",
+                r"/rcf/factura/(?P<id>[^/]+)/adjunts/(?P<att>[^/]+)",
+                self.r_attachment,
+            ),
             ("GET", r"/rcf/factura/(?P<id>[^/]+)/rebut", self.r_receipt),
             ("GET", r"/rcf/factura/(?P<id>[^/]+)/estats", self.r_states),
             ("GET", r"/rcf/adjunts-pendents", self.r_pending_attachments),
@@ -334,12 +550,22 @@ class SandboxApp:
             status, body, ctype = self.dispatch(environ, method, path, api)
         except EfactError as exc:
             status, ctype = exc.status, "application/json"
-            body = json.dumps({"codiError": exc.code, "descripcioError": exc.text}).encode()
+            body = json.dumps(
+                {"codiError": exc.code, "descripcioError": exc.text}
+            ).encode()
         self.state.calls.append((method, path, status))
-        reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-                   500: "Internal Server Error"}
-        start_response(f"{status} {reasons.get(status, 'Error')}",
-                       [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        reasons = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            500: "Internal Server Error",
+        }
+        start_response(
+            f"{status} {reasons.get(status, 'Error')}",
+            [("Content-Type", ctype), ("Content-Length", str(len(body)))],
+        )
         return [body]
 
     def dispatch(self, environ, method, path, api):
@@ -354,10 +580,17 @@ class SandboxApp:
             user = self.authenticate(environ, api)
             query = dict(parse_qsl(environ.get("QUERY_STRING") or ""))
             with self.state.lock:
-                return handler(environ=environ, user=user, query=query, **match.groupdict())
+                return handler(
+                    environ=environ, user=user, query=query, **match.groupdict()
+                )
         if known_path:
-            return 405, json.dumps({"codiError": 9999, "descripcioError": "Method not allowed"}).encode(), \
-                "application/json"
+            return (
+                405,
+                json.dumps(
+                    {"codiError": 9999, "descripcioError": "Method not allowed"}
+                ).encode(),
+                "application/json",
+            )
         raise EfactError(2001, api, "Recurs desconegut")
 
     def authenticate(self, environ, api):
@@ -372,7 +605,9 @@ class SandboxApp:
             return data.get("secret")
 
         try:
-            claims = jwt.verify(token, secret_for, now=self.state.clock(), leeway=self.state.leeway)
+            claims = jwt.verify(
+                token, secret_for, now=self.state.clock(), leeway=self.state.leeway
+            )
         except jwt.InvalidToken as exc:
             raise EfactError(exc.code, api) from exc
         return claims["iss"]
@@ -389,7 +624,9 @@ class SandboxApp:
             raise EfactError(2001, api)
         if api == efact_errors.SUPPLIER and invoice["sender"] != user:
             raise EfactError(2001, api)
-        if api == efact_errors.RCF and invoice["nif"] not in {n.upper() for n in self.state.users[user].get("nifs", ())}:
+        if api == efact_errors.RCF and invoice["nif"] not in {
+            n.upper() for n in self.state.users[user].get("nifs", ())
+        }:
             raise EfactError(2001, api)
         return invoice
 
@@ -467,9 +704,21 @@ class SandboxApp:
             raise EfactError(3025, api)
         triple = (facturae.centre("01"), facturae.centre("02"), facturae.centre("03"))
         inv = facturae.invoice
-        invoice = st._new_invoice(str(next(st._ids)), user, facturae.seller_nif, facturae.seller_name,
-                                  facturae.buyer_nif, inv.number, inv.series, inv.issue_date, float(inv.total),
-                                  triple, xml, email=email, face=bool(body.get("face")))
+        invoice = st._new_invoice(
+            str(next(st._ids)),
+            user,
+            facturae.seller_nif,
+            facturae.seller_name,
+            facturae.buyer_nif,
+            inv.number,
+            inv.series,
+            inv.issue_date,
+            float(inv.total),
+            triple,
+            xml,
+            email=email,
+            face=bool(body.get("face")),
+        )
         for name, mime, content in decoded_attachments:
             st._attach(invoice, name, content, mime, late=False)
         st._push_state(invoice, "SENT")
@@ -477,18 +726,30 @@ class SandboxApp:
             if triple in entity["dir3"] or not entity["dir3"]:
                 st.register(invoice["id"])
             else:
-                st.hub_reject(invoice["id"], "DIR3",
-                              "La factura no pot ser lliurada: el codi d'encaminament (DIR3) és incorrecte.")
+                st.hub_reject(
+                    invoice["id"],
+                    "DIR3",
+                    "La factura no pot ser lliurada: el codi d'encaminament (DIR3) és incorrecte.",
+                )
         return self.ok(st.supplier_invoice(invoice))
 
-    def p_invoice(self, environ, user, query, id):  # noqa: A002
-        return self.ok(self.state.supplier_invoice(self.invoice_of(id, user, efact_errors.SUPPLIER)))
+    def p_invoice(self, environ, user, query, id):
+        return self.ok(
+            self.state.supplier_invoice(
+                self.invoice_of(id, user, efact_errors.SUPPLIER)
+            )
+        )
 
-    def p_history(self, environ, user, query, id):  # noqa: A002
+    def p_history(self, environ, user, query, id):
         invoice = self.invoice_of(id, user, efact_errors.SUPPLIER)
         if not invoice["states"]:
             raise EfactError(2003, efact_errors.SUPPLIER)
-        return self.ok({"id": id, "estats": [self.state.supplier_state(s) for s in invoice["states"]]})
+        return self.ok(
+            {
+                "id": id,
+                "estats": [self.state.supplier_state(s) for s in invoice["states"]],
+            }
+        )
 
     def _receipt(self, invoice, api):
         if not invoice["registre"]:
@@ -496,54 +757,115 @@ class SandboxApp:
         text = f"eFACT rebut electronic - factura {invoice['numero']} - registre {invoice['registre']['numero']}"
         return 200, documents.minimal_pdf(text), "application/pdf"
 
-    def p_receipt(self, environ, user, query, id):  # noqa: A002
-        return self._receipt(self.invoice_of(id, user, efact_errors.SUPPLIER), efact_errors.SUPPLIER)
+    def p_receipt(self, environ, user, query, id):
+        return self._receipt(
+            self.invoice_of(id, user, efact_errors.SUPPLIER), efact_errors.SUPPLIER
+        )
 
     def p_pending(self, environ, user, query):
         nif = query.get("nifProveidor")
         items = [
-            (sid, p) for sid, p in sorted(self.state.pending_states.items(), key=lambda kv: int(kv[0]))
-            if p["user"] == user and (not nif or documents.normalize_nif(
-                self.state.invoices[p["invoice_id"]]["supplier_nif"]) == documents.normalize_nif(nif))
+            (sid, p)
+            for sid, p in sorted(
+                self.state.pending_states.items(), key=lambda kv: int(kv[0])
+            )
+            if p["user"] == user
+            and (
+                not nif
+                or documents.normalize_nif(
+                    self.state.invoices[p["invoice_id"]]["supplier_nif"]
+                )
+                == documents.normalize_nif(nif)
+            )
         ]
         page = items[: self.state.page_size]
-        return self.ok({"mesEstats": len(items) > len(page), "estats": [
-            {"id": sid, "idFactura": p["invoice_id"], "estat": self.state.supplier_state(p["state"])}
-            for sid, p in page]})
+        return self.ok(
+            {
+                "mesEstats": len(items) > len(page),
+                "estats": [
+                    {
+                        "id": sid,
+                        "idFactura": p["invoice_id"],
+                        "estat": self.state.supplier_state(p["state"]),
+                    }
+                    for sid, p in page
+                ],
+            }
+        )
 
-    def p_ack(self, environ, user, query, id):  # noqa: A002
+    def p_ack(self, environ, user, query, id):
         pending = self.state.pending_states.get(id)
         if not pending or pending["user"] != user:
-            raise EfactError(2001, efact_errors.SUPPLIER, "No s'ha trobat l'estat pendent especificat")
+            raise EfactError(
+                2001,
+                efact_errors.SUPPLIER,
+                "No s'ha trobat l'estat pendent especificat",
+            )
         del self.state.pending_states[id]
         return 200, b"", "application/json"
 
     def p_receptors(self, environ, user, query):
-        return self.ok({"receptors": [{"nif": e["nif"], "nom": e["nom"]} for e in self.state.entities.values()]})
+        return self.ok(
+            {
+                "receptors": [
+                    {"nif": e["nif"], "nom": e["nom"]}
+                    for e in self.state.entities.values()
+                ]
+            }
+        )
 
     def p_receptor(self, environ, user, query, nif):
         entity = self.state.entity(nif)
         if not entity:
-            raise EfactError(3004, efact_errors.SUPPLIER, "L'entitat no està donada d'alta a eFACT")
-        return self.ok({
-            "nif": entity["nif"], "nom": entity["nom"], "direccio": entity["direccio"],
-            "dir3": [{key: {"codi": code, "nom": f"{entity['nom']} {code}"} for key, code in
-                      zip(("oficinaComptable", "organGestor", "unitatTramitadora"), triple)}
-                     for triple in entity["dir3"]],
-        })
+            raise EfactError(
+                3004, efact_errors.SUPPLIER, "L'entitat no està donada d'alta a eFACT"
+            )
+        return self.ok(
+            {
+                "nif": entity["nif"],
+                "nom": entity["nom"],
+                "direccio": entity["direccio"],
+                "dir3": [
+                    {
+                        key: {"codi": code, "nom": f"{entity['nom']} {code}"}
+                        for key, code in zip(
+                            ("oficinaComptable", "organGestor", "unitatTramitadora"),
+                            triple,
+                        )
+                    }
+                    for triple in entity["dir3"]
+                ],
+            }
+        )
 
     # -- RCF API ----------------------------------------------------------------------------
     def r_pending(self, environ, user, query):
-        items = self.state.pending_for(user, query.get("nif"), query.get("oficinaComptable"))
+        items = self.state.pending_for(
+            user, query.get("nif"), query.get("oficinaComptable")
+        )
         page = items[: self.state.page_size]
-        return self.ok({"mesFactures": len(items) > len(page), "factures": [
-            {"id": i["id"], "nif": i["nif"], "oficinaComptable": i["dir3"][0], "organGestor": i["dir3"][1],
-             "unitatTramitadora": i["dir3"][2]} for i in page]})
+        return self.ok(
+            {
+                "mesFactures": len(items) > len(page),
+                "factures": [
+                    {
+                        "id": i["id"],
+                        "nif": i["nif"],
+                        "oficinaComptable": i["dir3"][0],
+                        "organGestor": i["dir3"][1],
+                        "unitatTramitadora": i["dir3"][2],
+                    }
+                    for i in page
+                ],
+            }
+        )
 
-    def r_invoice(self, environ, user, query, id):  # noqa: A002
-        return self.ok(self.state.rcf_invoice(self.invoice_of(id, user, efact_errors.RCF)))
+    def r_invoice(self, environ, user, query, id):
+        return self.ok(
+            self.state.rcf_invoice(self.invoice_of(id, user, efact_errors.RCF))
+        )
 
-    def r_update(self, environ, user, query, id):  # noqa: A002
+    def r_update(self, environ, user, query, id):
         invoice = self.invoice_of(id, user, efact_errors.RCF)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
@@ -555,20 +877,26 @@ class SandboxApp:
         self.state._rcf_update(invoice, body)
         return self.ok(self.state.rcf_invoice(invoice))
 
-    def r_facturae(self, environ, user, query, id):  # noqa: A002
-        return 200, self.invoice_of(id, user, efact_errors.RCF)["facturae"], "application/xml"
+    def r_facturae(self, environ, user, query, id):
+        return (
+            200,
+            self.invoice_of(id, user, efact_errors.RCF)["facturae"],
+            "application/xml",
+        )
 
-    def r_attachment(self, environ, user, query, id, att):  # noqa: A002
+    def r_attachment(self, environ, user, query, id, att):
         invoice = self.invoice_of(id, user, efact_errors.RCF)
         if att not in invoice["attachments"]:
             raise EfactError(2002, efact_errors.RCF)
         attachment = self.state.attachments[att]
         return 200, attachment["content"], attachment["mime"]
 
-    def r_receipt(self, environ, user, query, id):  # noqa: A002
-        return self._receipt(self.invoice_of(id, user, efact_errors.RCF), efact_errors.RCF)
+    def r_receipt(self, environ, user, query, id):
+        return self._receipt(
+            self.invoice_of(id, user, efact_errors.RCF), efact_errors.RCF
+        )
 
-    def r_states(self, environ, user, query, id):  # noqa: A002
+    def r_states(self, environ, user, query, id):
         invoice = self.invoice_of(id, user, efact_errors.RCF)
         if not invoice["states"]:
             raise EfactError(2003, efact_errors.RCF)
@@ -582,11 +910,22 @@ class SandboxApp:
             invoice = self.state.invoices[attachment["invoice_id"]]
             if invoice["nif"] not in nifs:
                 continue
-            if query.get("nif") and documents.normalize_nif(invoice["nif"]) != documents.normalize_nif(query["nif"]):
+            if query.get("nif") and documents.normalize_nif(
+                invoice["nif"]
+            ) != documents.normalize_nif(query["nif"]):
                 continue
-            if query.get("oficinaComptable") and invoice["dir3"][0] != query["oficinaComptable"]:
+            if (
+                query.get("oficinaComptable")
+                and invoice["dir3"][0] != query["oficinaComptable"]
+            ):
                 continue
-            items.append({"idAdjunt": att_id, "idFactura": invoice["id"], "nom": attachment["nom"]})
+            items.append(
+                {
+                    "idAdjunt": att_id,
+                    "idFactura": invoice["id"],
+                    "nom": attachment["nom"],
+                }
+            )
         page = items[: self.state.page_size]
         return self.ok({"mesAdjunts": len(items) > len(page), "adjunts": page})
 
@@ -600,12 +939,27 @@ class SandboxApp:
 
     def r_entities(self, environ, user, query):
         nifs = [n.upper() for n in self.state.users[user].get("nifs", ())]
-        return self.ok({"ens": [{"nif": e["nif"], "nom": e["nom"], "ine10": e["ine10"]}
-                                for n in nifs if (e := self.state.entity(n))]})
+        return self.ok(
+            {
+                "ens": [
+                    {"nif": e["nif"], "nom": e["nom"], "ine10": e["ine10"]}
+                    for n in nifs
+                    if (e := self.state.entity(n))
+                ]
+            }
+        )
 
 
-def make_app(users=None, entities=None, page_size=PAGE_SIZE, leeway=5, clock=time.time, auto_register=True,
-             max_request_bytes=documents.MAX_REQUEST_BYTES, **_ignored):
+def make_app(
+    users=None,
+    entities=None,
+    page_size=PAGE_SIZE,
+    leeway=5,
+    clock=time.time,
+    auto_register=True,
+    max_request_bytes=documents.MAX_REQUEST_BYTES,
+    **_ignored,
+):
     """The eFACT sandbox WSGI app (state in `app.state`).
 
     Defaults give a demo supplier user `proveidor-demo` / `sandbox-secret` and an RCF user
@@ -613,15 +967,33 @@ def make_app(users=None, entities=None, page_size=PAGE_SIZE, leeway=5, clock=tim
     """
     if users is None:
         users = {
-            "proveidor-demo": {"secret": "sandbox-secret", "roles": ["proveidors"], "face": True},
-            "rcf-demo": {"secret": "sandbox-secret", "roles": ["rcf"], "nifs": ["ESP0800001B", "ESP0800002J"]},
+            "proveidor-demo": {
+                "secret": "sandbox-secret",
+                "roles": ["proveidors"],
+                "face": True,
+            },
+            "rcf-demo": {
+                "secret": "sandbox-secret",
+                "roles": ["rcf"],
+                "nifs": ["ESP0800001J", "ESP0800002H"],
+            },
         }
     if entities is None:
         entities = [
-            {"nif": "ESP0800001B", "nom": "Ajuntament de Proves", "ine10": "0801900001",
-             "dir3": [("L01080193", "L01080193", "L01080193")]},
-            {"nif": "ESP0800002J", "nom": "Consell Comarcal de Proves", "ine10": "0801900002",
-             "dir3": [("L05000001", "L05000002", "L05000003")]},
+            {
+                "nif": "ESP0800001J",
+                "nom": "Ajuntament de Proves",
+                "ine10": "0801900001",
+                "dir3": [("L01080193", "L01080193", "L01080193")],
+            },
+            {
+                "nif": "ESP0800002H",
+                "nom": "Consell Comarcal de Proves",
+                "ine10": "0801900002",
+                "dir3": [("L05000001", "L05000002", "L05000003")],
+            },
         ]
-    state = State(users, entities, page_size, leeway, clock, auto_register, max_request_bytes)
+    state = State(
+        users, entities, page_size, leeway, clock, auto_register, max_request_bytes
+    )
     return SandboxApp(state)

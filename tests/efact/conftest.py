@@ -15,7 +15,11 @@ def hub(serve_app):
     def start(**options):
         users = options.pop("users", None) or {
             "prov": {"secret": SECRET, "roles": ["proveidors"]},
-            "rcf": {"secret": SECRET, "roles": ["rcf"], "nifs": ["ESP0800001B", "ESP0800002J"]},
+            "rcf": {
+                "secret": SECRET,
+                "roles": ["rcf"],
+                "nifs": ["ESP0800001J", "ESP0800002H"],
+            },
         }
         app = sandbox.make_app(users=users, **options)
         injector = FaultInjector(app)
@@ -27,7 +31,9 @@ def hub(serve_app):
 
 def transport_for(server, user, secret=SECRET, **kwargs):
     kwargs.setdefault("sleep", lambda s: None)
-    return Transport(server.url, service="eFACT", auth=efact_client.JwtAuth(user, secret), **kwargs)
+    return Transport(
+        server.url, service="eFACT", auth=efact_client.JwtAuth(user, secret), **kwargs
+    )
 
 
 @pytest.fixture

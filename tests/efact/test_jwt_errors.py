@@ -15,7 +15,13 @@ def secret_for(user):
 def test_token_roundtrip_and_claims():
     token = jwt.make_token("hub_0012", "key", now=NOW, lifetime=60, skew=5)
     claims = jwt.verify(token, secret_for, now=NOW)
-    assert claims == {"iss": "hub_0012", "aud": "efact", "iat": NOW - 5, "nbf": NOW - 5, "exp": NOW + 60}
+    assert claims == {
+        "iss": "hub_0012",
+        "aud": "efact",
+        "iat": NOW - 5,
+        "nbf": NOW - 5,
+        "exp": NOW + 60,
+    }
     header = json.loads(jwt.b64url_decode(token.split(".")[0]))
     assert header == {"alg": "HS256", "typ": "JWT"}
     assert "key" not in token
@@ -32,7 +38,13 @@ def test_known_vector_matches_pyjwt_layout():
     import hashlib
     import hmac
 
-    claims = {"iss": "hub_0012", "aud": "efact", "iat": 1516239022, "nbf": 1516239022, "exp": 1516239042}
+    claims = {
+        "iss": "hub_0012",
+        "aud": "efact",
+        "iat": 1516239022,
+        "nbf": 1516239022,
+        "exp": 1516239042,
+    }
     token = jwt.encode(claims, "secret")
     head, body, sig = token.split(".")
     expected = hmac.new(b"secret", f"{head}.{body}".encode(), hashlib.sha256).digest()
@@ -88,7 +100,10 @@ def test_error_table_is_complete():
         assert errors.describe(code, errors.SUPPLIER).kind == "rejected"
         assert errors.describe(code, errors.SUPPLIER).code == code
     for code in range(3001, 3009):
-        assert errors.describe(code, errors.RCF).message != errors.describe(code, errors.SUPPLIER).message
+        assert (
+            errors.describe(code, errors.RCF).message
+            != errors.describe(code, errors.SUPPLIER).message
+        )
     assert {errors.describe(c).kind for c in range(1001, 1013)} == {"auth"}
     assert {errors.describe(c).kind for c in (9001, 9002, 9999)} == {"transient"}
     assert errors.describe(9500).kind == "transient"

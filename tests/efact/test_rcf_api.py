@@ -4,7 +4,7 @@ from einvoice_common.einvoice import errors as common_errors
 from l10n_efact_aoc.efact import client as efact_client
 from l10n_efact_aoc.efact import documents
 
-ENTITY_A, ENTITY_B = "ESP0800001B", "ESP0800002J"
+ENTITY_A, ENTITY_B = "ESP0800001J", "ESP0800002H"
 
 
 def test_1200_pending_invoices_3_pages_2_entities(hub):
@@ -12,8 +12,11 @@ def test_1200_pending_invoices_3_pages_2_entities(hub):
 
     app, injector, server = hub()
     for n in range(1200):
-        app.state.seed_invoice(nif=ENTITY_A if n % 2 else ENTITY_B, number=f"F{n:04d}",
-                               attachments=[("annex.pdf", b"%PDF-1")] if n % 100 == 0 else ())
+        app.state.seed_invoice(
+            nif=ENTITY_A if n % 2 else ENTITY_B,
+            number=f"F{n:04d}",
+            attachments=[("annex.pdf", b"%PDF-1")] if n % 100 == 0 else (),
+        )
     api = efact_client.RcfClient(transport_for(server, "rcf"))
     items, more = api.pending_invoices()
     assert len(items) == 500 and more
@@ -24,7 +27,10 @@ def test_1200_pending_invoices_3_pages_2_entities(hub):
         xml = api.get_facturae(pending.id)
         facturae = documents.parse_facturae(xml)
         assert facturae.invoice.total == documents.money(invoice.amount)
-        files = [api.get_attachment(pending.id, att_id) for att_id, _name in invoice.attachments]
+        files = [
+            api.get_attachment(pending.id, att_id)
+            for att_id, _name in invoice.attachments
+        ]
         stored.setdefault(pending.nif, {})[pending.id] = (invoice.number, files)
         return True
 
@@ -32,8 +38,12 @@ def test_1200_pending_invoices_3_pages_2_entities(hub):
     assert len(delivered) == 1200 and not refused
     assert {nif: len(v) for nif, v in stored.items()} == {ENTITY_A: 600, ENTITY_B: 600}
     assert sum(len(files) for v in stored.values() for _n, files in v.values()) == 12
-    assert set(app.state.deliveries.values()) == {1} and len(app.state.deliveries) == 1200
-    assert injector.calls_to("/rcf/factures-pendents", "GET") == 4  # 3 pages + the empty check
+    assert (
+        set(app.state.deliveries.values()) == {1} and len(app.state.deliveries) == 1200
+    )
+    assert (
+        injector.calls_to("/rcf/factures-pendents", "GET") == 4
+    )  # 3 pages + the empty check
     assert api.pending_invoices() == ([], False)
 
 
@@ -75,8 +85,10 @@ def test_filters_and_entities(rcf):
     b = app.state.seed_invoice(nif=ENTITY_B)
     assert [p.id for p in api.pending_invoices(nif=ENTITY_B)[0]] == [b]
     assert [p.id for p in api.pending_invoices(oficina_comptable="L01080193")[0]] == [a]
-    assert {(e.nif, e.name) for e in api.entities()} == {(ENTITY_A, "Ajuntament de Proves"),
-                                                        (ENTITY_B, "Consell Comarcal de Proves")}
+    assert {(e.nif, e.name) for e in api.entities()} == {
+        (ENTITY_A, "Ajuntament de Proves"),
+        (ENTITY_B, "Consell Comarcal de Proves"),
+    }
     other = app.state.seed_invoice(nif="ESP0899999Z")  # an entity of another platform
     with pytest.raises(common_errors.RejectedError) as exc:
         api.get_invoice(other)
@@ -100,7 +112,10 @@ def test_life_cycle_and_transitions(rcf):
     refused("3008", "ANNOTATED", rcf_number="R1", reject_reason="x")
     refused("3007", "RECOGNISED")  # ANNOTATED first
     api.update_state(invoice_id, "DELIVERED")
-    assert api.update_state(invoice_id, "ANNOTATED", rcf_number="RCF-2026-1").rcf_number == "RCF-2026-1"
+    assert (
+        api.update_state(invoice_id, "ANNOTATED", rcf_number="RCF-2026-1").rcf_number
+        == "RCF-2026-1"
+    )
     refused("3007", "DELIVERED")  # backwards
     refused("3004", "PAID")
     refused("3006", "PAID", payment_date="20/11/2026")
@@ -111,8 +126,15 @@ def test_life_cycle_and_transitions(rcf):
     assert paid.state == "PAID" and paid.payment_date == "2026-11-20"
     refused("3007", "REJECTED", reject_reason="too late")  # never once PAID
     states = api.get_states(invoice_id)
-    assert [s.code for s in states] == ["SENT", "REGISTERED", "DELIVERED", "ANNOTATED", "RECEIVED", "RECOGNISED",
-                                        "PAID"]
+    assert [s.code for s in states] == [
+        "SENT",
+        "REGISTERED",
+        "DELIVERED",
+        "ANNOTATED",
+        "RECEIVED",
+        "RECOGNISED",
+        "PAID",
+    ]
     assert states[1].registry_number and states[3].rcf_number == "RCF-2026-1"
     assert states[-1].payment_date == "2026-11-20"
     assert api.get_receipt(invoice_id).startswith(b"%PDF")
@@ -121,9 +143,16 @@ def test_life_cycle_and_transitions(rcf):
 def test_reject_and_unregistered(rcf):
     app, _inj, api = rcf
     invoice_id = app.state.seed_invoice(nif=ENTITY_A)
-    rejected = api.update_state(invoice_id, "REJECTED", reject_code="E01", reject_reason="Falta l'expedient")
-    assert rejected.state == "REJECTED" and rejected.reject_reason == "Falta l'expedient"
-    assert api.pending_invoices() == ([], False)  # a rejected invoice is no longer pending
+    rejected = api.update_state(
+        invoice_id, "REJECTED", reject_code="E01", reject_reason="Falta l'expedient"
+    )
+    assert (
+        rejected.state == "REJECTED" and rejected.reject_reason == "Falta l'expedient"
+    )
+    assert api.pending_invoices() == (
+        [],
+        False,
+    )  # a rejected invoice is no longer pending
     with pytest.raises(common_errors.RejectedError):
         api.update_state(invoice_id, "ANNOTATED", rcf_number="R")
     unregistered = app.state.seed_invoice(nif=ENTITY_A)
@@ -152,10 +181,14 @@ def test_state_update_reset_before_reaching_is_sent_again(rcf):
 
 def test_late_attachments(rcf):
     app, _inj, api = rcf
-    invoice_id = app.state.seed_invoice(nif=ENTITY_A, attachments=[("first.pdf", b"%PDF-1")])
+    invoice_id = app.state.seed_invoice(
+        nif=ENTITY_A, attachments=[("first.pdf", b"%PDF-1")]
+    )
     late = app.state.add_attachment(invoice_id, "albara.txt", b"hello")
     items, more = api.pending_attachments()
-    assert [(i.id, i.invoice_id, i.name) for i in items] == [(late, invoice_id, "albara.txt")] and not more
+    assert [(i.id, i.invoice_id, i.name) for i in items] == [
+        (late, invoice_id, "albara.txt")
+    ] and not more
     content, mime = api.get_attachment(invoice_id, late)
     assert content == b"hello" and mime.startswith("text/plain")
     api.delete_pending_attachment(late)
@@ -182,3 +215,48 @@ def test_html_error_page_is_a_protocol_error(rcf):
     injector.inject("html", status=200, path="/rcf/factures-pendents")
     with pytest.raises(common_errors.ProtocolError):
         api.pending_invoices()
+
+
+def test_parallel_prefetch_and_batched_delivery(hub):
+    from einvoice_common.einvoice.faults import FaultInjector  # noqa: F401 - documented collaborator
+
+    from .conftest import transport_for
+
+    app, injector, server = hub(page_size=40)
+    ids = [
+        app.state.seed_invoice(nif=ENTITY_A if n % 2 else ENTITY_B, number=f"P{n}")
+        for n in range(100)
+    ]
+    api = efact_client.RcfClient(transport_for(server, "rcf"))
+    threaded = efact_client.RcfClient(transport_for(server, "rcf"))
+    stored = []
+
+    def prefetch(batch):
+        results = efact_client.parallel(
+            lambda p: threaded.get_facturae(p.id), batch, workers=8
+        )
+        return {item.id: result for item, result, _error in results}
+
+    def process(pending, xml):
+        assert documents.parse_facturae(xml).buyer_nif == pending.nif
+        stored.append(pending.id)
+        return True
+
+    def deliver(batch):
+        for _item, _result, error in efact_client.parallel(
+            lambda i: threaded.update_state(i, "DELIVERED"), batch
+        ):
+            assert error is None
+
+    delivered, refused = efact_client.drain_pending_invoices(
+        api, process, prefetch=prefetch, deliver=deliver, chunk=25
+    )
+    assert sorted(delivered) == sorted(ids) == sorted(stored) and not refused
+    assert set(app.state.deliveries.values()) == {1}
+    assert injector.calls_to("/facturae", "GET") == 100
+
+
+def test_parallel_reports_errors_per_item():
+    results = efact_client.parallel(lambda x: 10 // x, [1, 0, 2], workers=3)
+    assert [r for _i, r, _e in results] == [10, None, 5]
+    assert isinstance(results[1][2], ZeroDivisionError)

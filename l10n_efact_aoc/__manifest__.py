@@ -1,0 +1,27 @@
+{
+    "name": "eFACT (Catalonia): send and receive public-sector e-invoices",
+    "summary": "Send Facturae invoices to Catalan public bodies through the AOC eFACT hub, and receive them "
+    "as a public body (RCF): pull, import, life-cycle reports",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Localizations/EDI",
+    "author": "einvoice-connectors contributors",
+    "website": "https://github.com/einvoice-connectors/einvoice-connectors",
+    "license": "LGPL-3",
+    "countries": ["es"],
+    "depends": ["einvoice_common", "l10n_es_edi_facturae"],
+    "external_dependencies": {"python": ["requests", "lxml"]},
+    "data": [
+        "security/ir.model.access.csv",
+        "security/l10n_efact_aoc_security.xml",
+        "data/ir_cron.xml",
+        "data/ir_actions_server.xml",
+        "views/l10n_efact_aoc_document_views.xml",
+        "views/l10n_efact_aoc_receptor_views.xml",
+        "views/account_move_views.xml",
+        "views/res_partner_views.xml",
+        "views/res_config_settings_views.xml",
+        "wizard/l10n_efact_aoc_wizard_views.xml",
+    ],
+    "demo": ["demo/l10n_efact_aoc_demo.xml"],
+    "installable": True,
+}

@@ -1,0 +1,115 @@
+from odoo import _, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.einvoice_common.einvoice import errors as common_errors
+
+from ..efact import client as efact_client
+
+BASE_URLS = {"test": "https://efact-pre.aoc.cat", "production": "https://efact.aoc.cat"}
+
+
+class EinvoiceCredential(models.Model):
+    _inherit = "einvoice.credential"
+
+    service = fields.Selection(
+        selection_add=[("efact", "eFACT (AOC, Catalonia)")],
+        ondelete={"efact": "cascade"},
+    )
+    l10n_efact_aoc_role_supplier = fields.Boolean(
+        "eFACT: send as supplier",
+        default=True,
+        help="Send invoices to Catalan public bodies through eFACT (API for suppliers).",
+    )
+    l10n_efact_aoc_role_rcf = fields.Boolean(
+        "eFACT: receive as public body (RCF)",
+        help="Receive supplier invoices addressed to the companies served (API for accounting registries).",
+    )
+    l10n_efact_aoc_notify_email = fields.Char(
+        "eFACT notification e-mail",
+        help="Optional address where eFACT mails the state changes of sent invoices.",
+    )
+
+    # EXTENDS 'einvoice_common'
+    def _einvoice_default_base_url(self):
+        self.ensure_one()
+        if self.service == "efact" and self.environment in BASE_URLS:
+            return BASE_URLS[self.environment]
+        return super()._einvoice_default_base_url()
+
+    def _l10n_efact_aoc_auth(self):
+        self.ensure_one()
+        sudo = self.sudo()
+        if not sudo.username or not sudo.secret_key:
+            raise UserError(
+                _(
+                    "The eFACT connection %(name)s needs the user and the secret key given by the AOC.",
+                    name=self.name,
+                )
+            )
+        return efact_client.JwtAuth(sudo.username, sudo.secret_key)
+
+    def _l10n_efact_aoc_supplier_client(self, record=None):
+        self.ensure_one()
+        if not self.l10n_efact_aoc_role_supplier:
+            raise UserError(
+                _(
+                    "The eFACT connection %(name)s is not enabled for sending invoices.",
+                    name=self.name,
+                )
+            )
+        return efact_client.SupplierClient(
+            self._einvoice_transport(auth=self._l10n_efact_aoc_auth(), record=record)
+        )
+
+    def _l10n_efact_aoc_rcf_client(self, record=None):
+        self.ensure_one()
+        if not self.l10n_efact_aoc_role_rcf:
+            raise UserError(
+                _(
+                    "The eFACT connection %(name)s is not enabled for receiving invoices.",
+                    name=self.name,
+                )
+            )
+        return efact_client.RcfClient(
+            self._einvoice_transport(auth=self._l10n_efact_aoc_auth(), record=record)
+        )
+
+    def _l10n_efact_aoc_mark(self, error=None):
+        """Connection state from the last call: auth errors need a person."""
+        for credential in self:
+            if error is None:
+                if credential.state in ("error", "expired"):
+                    credential.write({"state": "connected", "last_error": False})
+                elif credential.state != "connected":
+                    credential.state = "connected"
+            elif getattr(error, "kind", "") == "auth":
+                credential.write({"state": "error", "last_error": str(error)})
+
+    def action_l10n_efact_aoc_test_connection(self):
+        self.ensure_one()
+        try:
+            if self.l10n_efact_aoc_role_supplier:
+                self._l10n_efact_aoc_supplier_client(record=self).receptors()
+            if self.l10n_efact_aoc_role_rcf:
+                self._l10n_efact_aoc_rcf_client(record=self).entities()
+        except common_errors.EInvoiceError as exc:
+            self._l10n_efact_aoc_mark(exc)
+            raise UserError(
+                _("eFACT refused the connection: %(error)s", error=str(exc))
+            ) from exc
+        self._l10n_efact_aoc_mark()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _("eFACT accepted the connection."),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def action_l10n_efact_aoc_sync_receptors(self):
+        self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_sync(self)
+        return self.env["ir.actions.act_window"]._for_xml_id(
+            "l10n_efact_aoc.l10n_efact_aoc_receptor_action"
+        )

@@ -1,0 +1,561 @@
+import logging
+from datetime import datetime, timezone
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.einvoice_common.einvoice import errors as common_errors
+
+_logger = logging.getLogger(__name__)
+
+HUB_STATES = [
+    ("sent", "Sent"),
+    ("registered", "Registered"),
+    ("delivered", "Delivered"),
+    ("annotated", "Annotated (RCF)"),
+    ("received", "Received"),
+    ("accepted", "Accepted"),
+    ("recognised", "Recognised"),
+    ("paid", "Paid"),
+    ("rejected", "Rejected"),
+]
+STATES = [
+    ("sending", "Sending"),
+    ("unknown", "Sent, outcome unknown"),
+    ("error", "Not sent (error)"),
+    *HUB_STATES,
+]
+REPORTABLE = [
+    ("ANNOTATED", "Annotated"),
+    ("RECEIVED", "Received"),
+    ("ACCEPTED", "Accepted"),
+    ("RECOGNISED", "Recognised"),
+    ("PAID", "Paid"),
+    ("REJECTED", "Rejected"),
+]
+# Report order enforced for the public-body side (REGISTERED -> ANNOTATED -> RECOGNISED -> PAID).
+REPORT_RANK = {
+    "ANNOTATED": 1,
+    "RECEIVED": 2,
+    "ACCEPTED": 3,
+    "RECOGNISED": 4,
+    "PAID": 5,
+    "REJECTED": 6,
+}
+HUB_RANK = {
+    "SENT": 0,
+    "REGISTERED": 1,
+    "DELIVERED": 2,
+    "ANNOTATED": 3,
+    "RECEIVED": 4,
+    "ACCEPTED": 5,
+    "RECOGNISED": 6,
+    "PAID": 7,
+    "REJECTED": 8,
+}
+
+
+def parse_hub_datetime(value):
+    """'2024-11-05T12:03:54.000+01:00' -> naive UTC datetime (Odoo's storage)."""
+    if not value:
+        return False
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+class L10nEfactAocDocument(models.Model):
+    """One eFACT invoice: a submission of ours (out) or an invoice received as a public body (in)."""
+
+    _name = "l10n_efact_aoc.document"
+    _description = "eFACT invoice"
+    _inherit = ["einvoice.exchange.mixin"]
+    _order = "id desc"
+    _rec_name = "display_name"
+
+    direction = fields.Selection(
+        [("out", "Sent as supplier"), ("in", "Received as public body")],
+        required=True,
+        default="out",
+        index=True,
+    )
+    move_id = fields.Many2one(
+        "account.move", ondelete="set null", index=True, copy=False
+    )
+    company_id = fields.Many2one("res.company", required=True, index=True)
+    credential_id = fields.Many2one("einvoice.credential", ondelete="set null")
+    hub_id = fields.Char("eFACT id", index=True, copy=False)
+    state = fields.Selection(STATES, required=True, default="sending", index=True)
+    message = fields.Text()
+    number = fields.Char("Invoice number")
+    series = fields.Char()
+    amount = fields.Float("Amount on eFACT", digits=(16, 2))
+    supplier_nif = fields.Char("Supplier NIF")
+    supplier_name = fields.Char()
+    receiver_nif = fields.Char("Receiver NIF")
+    receiver_name = fields.Char()
+    oficina_comptable = fields.Char("Accounting office (DIR3)")
+    organ_gestor = fields.Char("Managing body (DIR3)")
+    unitat_tramitadora = fields.Char("Processing unit (DIR3)")
+    registry_number = fields.Char("Registration number")
+    registry_date = fields.Datetime("Registration date")
+    rcf_number = fields.Char("Accounting registry number (RCF)")
+    reject_code = fields.Char("Rejection code")
+    reject_reason = fields.Text("Rejection reason")
+    payment_date = fields.Date()
+    delivered_reported = fields.Boolean(
+        help="DELIVERED was accepted by eFACT (public-body side)."
+    )
+    attachment_id = fields.Many2one(
+        "ir.attachment", string="Facturae file", ondelete="set null"
+    )
+    receipt_id = fields.Many2one(
+        "ir.attachment", string="Electronic receipt", ondelete="set null"
+    )
+    history_ids = fields.One2many(
+        "l10n_efact_aoc.history", "document_id", string="State history"
+    )
+    report_ids = fields.One2many(
+        "l10n_efact_aoc.report", "document_id", string="Reports to eFACT"
+    )
+
+    _sql_constraints = [
+        (
+            "hub_id_unique",
+            "unique(company_id, direction, hub_id)",
+            "This eFACT invoice is already linked to another document of the company.",
+        ),
+    ]
+
+    @api.depends("hub_id", "number", "state")
+    def _compute_display_name(self):
+        for doc in self:
+            doc.display_name = f"eFACT {doc.hub_id or '-'} {doc.number or ''}".strip()
+
+    # -- state application -----------------------------------------------------------
+    def _l10n_efact_aoc_apply_state(self, state, post=True):
+        """Apply a hub State (efact.client.State) to the document; returns True if new."""
+        self.ensure_one()
+        code = state.code or ""
+        if not code or code.lower() not in dict(HUB_STATES):
+            return False
+        when = parse_hub_datetime(state.date)
+        known = self.history_ids.filtered(lambda h: h.code == code and h.date == when)
+        if known:
+            known.write(
+                {
+                    key: value
+                    for key, value in (
+                        ("registry_number", state.registry_number),
+                        ("rcf_number", state.rcf_number),
+                        ("reject_code", state.reject_code),
+                        ("reject_reason", state.reject_reason),
+                        ("payment_date", state.payment_date),
+                    )
+                    if value and not known[0][key]
+                }
+            )
+            return False
+        self.env["l10n_efact_aoc.history"].create(
+            {
+                "document_id": self.id,
+                "code": code,
+                "date": when,
+                "registry_number": state.registry_number,
+                "rcf_number": state.rcf_number,
+                "reject_code": state.reject_code,
+                "reject_reason": state.reject_reason,
+                "payment_date": state.payment_date or False,
+            }
+        )
+        values = {}
+        current = (self.state or "").upper()
+        if (
+            code == "REJECTED"
+            or current not in HUB_RANK
+            or HUB_RANK[code] >= HUB_RANK[current]
+        ):
+            values["state"] = code.lower()
+        if state.registry_number:
+            values["registry_number"] = state.registry_number
+            values["registry_date"] = parse_hub_datetime(state.registry_date) or when
+        if state.rcf_number:
+            values["rcf_number"] = state.rcf_number
+        if code == "REJECTED":
+            values.update(
+                reject_code=state.reject_code, reject_reason=state.reject_reason
+            )
+        if code == "PAID" and state.payment_date:
+            values["payment_date"] = state.payment_date
+        self.write(values)
+        if post and self.move_id:
+            self._l10n_efact_aoc_post_state(state)
+        return True
+
+    def _l10n_efact_aoc_post_state(self, state):
+        move = self.move_id
+        label = dict(HUB_STATES).get(state.code.lower(), state.code)
+        details = []
+        if state.registry_number:
+            details.append(_("registration number %s", state.registry_number))
+        if state.rcf_number:
+            details.append(_("accounting registry number %s", state.rcf_number))
+        if state.code == "PAID" and state.payment_date:
+            details.append(_("paid on %s", state.payment_date))
+        if state.code == "REJECTED":
+            details.append(
+                _(
+                    "reason: %(code)s %(reason)s",
+                    code=state.reject_code or "",
+                    reason=state.reject_reason or "",
+                )
+            )
+        body = Markup("%s <b>%s</b>") % (_("eFACT state:"), label)
+        if details:
+            body += Markup(" (%s)") % ", ".join(details)
+        move.with_context(no_new_invoice=True).message_post(body=body)
+        if state.code == "REJECTED" and self.direction == "out":
+            move.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("eFACT: invoice rejected"),
+                note=_(
+                    "The public body rejected %(name)s: %(reason)s. Correct it and send a new invoice.",
+                    name=move.name,
+                    reason=state.reject_reason or state.reject_code or "-",
+                ),
+                user_id=(move.invoice_user_id or self.env.user).id,
+            )
+
+    def _l10n_efact_aoc_apply_supplier_invoice(self, invoice):
+        """Store the supplier API `Factura` answer (after a send or a refresh)."""
+        self.ensure_one()
+        self.write(
+            {
+                "hub_id": invoice.id,
+                "number": invoice.number or self.number,
+                "series": invoice.series,
+                "amount": invoice.amount,
+                "receiver_nif": invoice.receiver_nif,
+                "receiver_name": invoice.receiver_name,
+                "oficina_comptable": invoice.dir3.oficina_comptable
+                if invoice.dir3
+                else False,
+                "organ_gestor": invoice.dir3.organ_gestor if invoice.dir3 else False,
+                "unitat_tramitadora": invoice.dir3.unitat_tramitadora
+                if invoice.dir3
+                else False,
+                "message": False,
+            }
+        )
+        if invoice.registry_number:
+            self.write(
+                {
+                    "registry_number": invoice.registry_number,
+                    "registry_date": parse_hub_datetime(invoice.registry_date),
+                }
+            )
+        if invoice.rcf_number:
+            self.rcf_number = invoice.rcf_number
+        if invoice.payment_date:
+            self.payment_date = invoice.payment_date
+        if invoice.reject_reason or invoice.reject_code:
+            self.write(
+                {
+                    "reject_code": invoice.reject_code,
+                    "reject_reason": invoice.reject_reason,
+                }
+            )
+        if invoice.state and invoice.state.code:
+            if invoice.state.code == "REJECTED" and not invoice.state.reject_reason:
+                invoice.state.reject_code, invoice.state.reject_reason = (
+                    invoice.reject_code,
+                    invoice.reject_reason,
+                )
+            if invoice.state.code == "PAID" and not invoice.state.payment_date:
+                invoice.state.payment_date = invoice.payment_date
+            self._l10n_efact_aoc_apply_state(invoice.state)
+
+    def _l10n_efact_aoc_client(self):
+        self.ensure_one()
+        if not self.credential_id:
+            raise UserError(
+                _("The eFACT document %s has no connection.", self.display_name)
+            )
+        if self.direction == "out":
+            return self.credential_id._l10n_efact_aoc_supplier_client(record=self)
+        return self.credential_id._l10n_efact_aoc_rcf_client(record=self)
+
+    # -- user actions ----------------------------------------------------------------
+    def action_l10n_efact_aoc_refresh(self):
+        """Ask eFACT for the invoice and its full state history."""
+        for doc in self.filtered("hub_id"):
+            try:
+                api = doc._l10n_efact_aoc_client()
+                if doc.direction == "out":
+                    doc._l10n_efact_aoc_apply_supplier_invoice(
+                        api.get_invoice(doc.hub_id)
+                    )
+                    states = api.get_history(doc.hub_id)
+                else:
+                    states = api.get_states(doc.hub_id)
+                for state in states:
+                    doc._l10n_efact_aoc_apply_state(state, post=False)
+            except common_errors.EInvoiceError as exc:
+                raise UserError(
+                    _(
+                        "eFACT could not be asked about %(doc)s: %(error)s",
+                        doc=doc.display_name,
+                        error=str(exc),
+                    )
+                ) from exc
+        return True
+
+    def action_l10n_efact_aoc_download_receipt(self):
+        self.ensure_one()
+        if not self.hub_id:
+            raise UserError(_("This invoice has no eFACT id yet."))
+        try:
+            pdf = self._l10n_efact_aoc_client().get_receipt(self.hub_id)
+        except common_errors.EInvoiceError as exc:
+            raise UserError(_("eFACT did not give the receipt: %s", str(exc))) from exc
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": f"eFACT_receipt_{self.hub_id}.pdf",
+                "raw": pdf,
+                "mimetype": "application/pdf",
+                "res_model": self.move_id._name if self.move_id else self._name,
+                "res_id": self.move_id.id if self.move_id else self.id,
+            }
+        )
+        self.receipt_id = attachment
+        if self.move_id:
+            self.move_id.with_context(no_new_invoice=True).message_post(
+                body=_("eFACT electronic receipt downloaded."),
+                attachment_ids=attachment.ids,
+            )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{attachment.id}?download=true",
+            "target": "new",
+        }
+
+    def action_l10n_efact_aoc_reconcile(self):
+        """Settle submissions whose outcome is unknown by asking eFACT."""
+        for doc in self.filtered(
+            lambda d: d.direction == "out" and d.state in ("unknown", "sending")
+        ):
+            doc._l10n_efact_aoc_reconcile()
+        return True
+
+    def _l10n_efact_aoc_reconcile(self):
+        self.ensure_one()
+        known = self.search(
+            [
+                ("direction", "=", "out"),
+                ("company_id", "=", self.company_id.id),
+                ("hub_id", "!=", False),
+            ]
+        ).mapped("hub_id")
+        try:
+            found = self._l10n_efact_aoc_client().find_submission(
+                self.number, self.series or "", self.receiver_nif, known_ids=known
+            )
+        except common_errors.EInvoiceError as exc:
+            self.message = _("Could not reconcile with eFACT yet: %s", str(exc))
+            return False
+        if found:
+            self._l10n_efact_aoc_apply_supplier_invoice(found)
+            if self.move_id:
+                self.move_id.with_context(no_new_invoice=True).message_post(
+                    body=_(
+                        "eFACT had received the invoice (id %s) although the answer was lost; no second "
+                        "submission was made.",
+                        found.id,
+                    )
+                )
+        else:
+            self.write(
+                {
+                    "state": "error",
+                    "message": _(
+                        "eFACT has no trace of this submission: it did not arrive. You can send the invoice again."
+                    ),
+                }
+            )
+        return True
+
+    def action_view_move(self):
+        self.ensure_one()
+        return self.move_id._get_records_action() if self.move_id else False
+
+
+class L10nEfactAocHistory(models.Model):
+    _name = "l10n_efact_aoc.history"
+    _description = "eFACT state history"
+    _order = "date, id"
+
+    document_id = fields.Many2one(
+        "l10n_efact_aoc.document", required=True, ondelete="cascade", index=True
+    )
+    code = fields.Char("State", required=True)
+    date = fields.Datetime()
+    registry_number = fields.Char()
+    rcf_number = fields.Char("RCF number")
+    reject_code = fields.Char()
+    reject_reason = fields.Text()
+    payment_date = fields.Date()
+
+
+class L10nEfactAocReport(models.Model):
+    """A life-cycle state the public body must report to eFACT; retried until accepted."""
+
+    _name = "l10n_efact_aoc.report"
+    _description = "eFACT state report (queued)"
+    _order = "document_id, rank, id"
+
+    document_id = fields.Many2one(
+        "l10n_efact_aoc.document", required=True, ondelete="cascade", index=True
+    )
+    move_id = fields.Many2one(related="document_id.move_id")
+    company_id = fields.Many2one(related="document_id.company_id", store=True)
+    state = fields.Selection(REPORTABLE, required=True)
+    rank = fields.Integer(compute="_compute_rank", store=True)
+    status = fields.Selection(
+        [("pending", "Queued"), ("done", "Accepted"), ("error", "Refused")],
+        default="pending",
+        required=True,
+        index=True,
+    )
+    rcf_number = fields.Char()
+    payment_date = fields.Date()
+    reject_code = fields.Char()
+    reject_reason = fields.Text()
+    attempts = fields.Integer()
+    error = fields.Text()
+
+    @api.depends("state")
+    def _compute_rank(self):
+        for report in self:
+            report.rank = REPORT_RANK.get(report.state, 0)
+
+    def _l10n_efact_aoc_send(self):
+        """Send one queued report (the earlier ones of its document must be accepted)."""
+        self.ensure_one()
+        doc = self.document_id
+        blocking = doc.report_ids.filtered(
+            lambda r: r.rank < self.rank and r.status != "done" and r.id != self.id
+        )
+        if blocking:
+            return False
+        self.attempts += 1
+        try:
+            doc._l10n_efact_aoc_client().update_state(
+                doc.hub_id,
+                self.state,
+                rcf_number=self.rcf_number,
+                payment_date=self.payment_date
+                and fields.Date.to_string(self.payment_date),
+                reject_code=self.reject_code,
+                reject_reason=self.reject_reason,
+            )
+        except (common_errors.RejectedError, common_errors.AuthError) as exc:
+            # a refused report needs a person (or a new credential) - keep it queued if auth, stop if rejected
+            self.write(
+                {
+                    "error": str(exc),
+                    "status": "error"
+                    if isinstance(exc, common_errors.RejectedError)
+                    else "pending",
+                }
+            )
+            if isinstance(exc, common_errors.RejectedError) and doc.move_id:
+                doc.move_id.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=_("eFACT refused a state report"),
+                    note=_(
+                        "eFACT refused %(state)s: %(error)s",
+                        state=self.state,
+                        error=str(exc),
+                    ),
+                    user_id=(doc.move_id.invoice_user_id or self.env.user).id,
+                )
+            return False
+        except common_errors.EInvoiceError as exc:
+            self.error = str(exc)
+            return False
+        self.write({"status": "done", "error": False})
+        doc.write({"state": self.state.lower()})
+        if self.state == "ANNOTATED":
+            doc.rcf_number = self.rcf_number
+        if self.state == "PAID":
+            doc.payment_date = self.payment_date
+        if self.state == "REJECTED":
+            doc.write(
+                {"reject_code": self.reject_code, "reject_reason": self.reject_reason}
+            )
+        self.env["l10n_efact_aoc.history"].create(
+            {
+                "document_id": doc.id,
+                "code": self.state,
+                "date": fields.Datetime.now(),
+                "rcf_number": self.rcf_number,
+                "payment_date": self.payment_date,
+                "reject_code": self.reject_code,
+                "reject_reason": self.reject_reason,
+            }
+        )
+        if doc.move_id:
+            doc.move_id.with_context(no_new_invoice=True).message_post(
+                body=_(
+                    "eFACT accepted the state %(state)s%(extra)s.",
+                    state=self.state,
+                    extra=(
+                        f" ({self.rcf_number})"
+                        if self.rcf_number
+                        else f" ({self.payment_date})"
+                        if self.payment_date
+                        else ""
+                    ),
+                )
+            )
+        return True
+
+    @api.model
+    def _cron_l10n_efact_aoc_send_reports(self, limit=200):
+        """Send queued life-cycle reports in order, committing each."""
+        self.env["account.move"]._l10n_efact_aoc_queue_paid_reports()
+        Credential = self.env["einvoice.credential"]
+        # DELIVERED (or a link by hand) first: an ANNOTATED would otherwise mark it downloaded silently
+        reports = self.search(
+            [
+                ("status", "=", "pending"),
+                ("document_id.hub_id", "!=", False),
+                ("document_id.delivered_reported", "=", True),
+            ],
+            order="id",
+            limit=limit,
+        )
+        reports = Credential._einvoice_lock_skip_locked(reports)
+        sent = 0
+        for report in reports.sorted(lambda r: (r.document_id.id, r.rank, r.id)):
+            try:
+                with self.env.cr.savepoint():
+                    sent += bool(report._l10n_efact_aoc_send())
+            except Exception as exc:
+                _logger.warning(
+                    "eFACT report %s failed: %s", report.id, exc, exc_info=True
+                )
+                report.error = str(exc)
+                continue
+            Credential._einvoice_commit()
+        if len(reports) == limit:
+            self.env.ref(
+                "l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports"
+            )._trigger()
+        return sent

@@ -1,0 +1,147 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.einvoice_common.einvoice import errors as common_errors
+
+from ..efact import documents
+
+
+class L10nEfactAocReceptor(models.Model):
+    """A public body adhered to eFACT (from /receptors)."""
+
+    _name = "l10n_efact_aoc.receptor"
+    _description = "eFACT public body"
+    _order = "name"
+
+    name = fields.Char(required=True)
+    nif = fields.Char("NIF", required=True, index=True)
+    street = fields.Char()
+    city = fields.Char()
+    state_name = fields.Char("Province")
+    zip = fields.Char()
+    dir3_ids = fields.One2many(
+        "l10n_efact_aoc.dir3", "receptor_id", string="DIR3 units"
+    )
+    detail_loaded = fields.Boolean()
+
+    _sql_constraints = [
+        ("nif_unique", "unique(nif)", "This public body is already listed.")
+    ]
+
+    @api.model
+    def _l10n_efact_aoc_sync(self, credential):
+        """Refresh the list of adhered public bodies."""
+        try:
+            receptors = credential._l10n_efact_aoc_supplier_client(
+                record=credential
+            ).receptors()
+        except common_errors.EInvoiceError as exc:
+            raise UserError(
+                _("eFACT did not list its public bodies: %s", str(exc))
+            ) from exc
+        existing = {r.nif: r for r in self.search([])}
+        to_create = []
+        for receptor in receptors:
+            if receptor.nif in existing:
+                if existing[receptor.nif].name != receptor.name:
+                    existing[receptor.nif].name = receptor.name
+            else:
+                to_create.append(
+                    {"nif": receptor.nif, "name": receptor.name or receptor.nif}
+                )
+        self.create(to_create)
+        return len(receptors)
+
+    def _l10n_efact_aoc_load_detail(self, credential):
+        for receptor in self:
+            try:
+                detail = credential._l10n_efact_aoc_supplier_client(
+                    record=credential
+                ).receptor(receptor.nif)
+            except common_errors.EInvoiceError as exc:
+                raise UserError(
+                    _(
+                        "eFACT did not give the units of %(name)s: %(error)s",
+                        name=receptor.name,
+                        error=str(exc),
+                    )
+                ) from exc
+            address = detail.address or {}
+            receptor.write(
+                {
+                    "street": address.get("carrer"),
+                    "city": address.get("localitat"),
+                    "state_name": address.get("provincia"),
+                    "zip": address.get("codiPostal"),
+                    "detail_loaded": True,
+                    "dir3_ids": [(5, 0, 0)]
+                    + [
+                        (
+                            0,
+                            0,
+                            {
+                                "oficina_comptable": d.oficina_comptable,
+                                "organ_gestor": d.organ_gestor,
+                                "unitat_tramitadora": d.unitat_tramitadora,
+                                "oficina_comptable_name": d.names.get(
+                                    "oficinaComptable"
+                                ),
+                                "organ_gestor_name": d.names.get("organGestor"),
+                                "unitat_tramitadora_name": d.names.get(
+                                    "unitatTramitadora"
+                                ),
+                            },
+                        )
+                        for d in detail.dir3
+                    ],
+                }
+            )
+
+    @api.model
+    def _l10n_efact_aoc_find(self, vat):
+        nif = documents.normalize_nif(vat)
+        if not nif:
+            return self.browse()
+        return self.search([]).filtered(
+            lambda r: documents.normalize_nif(r.nif) == nif
+        )[:1]
+
+
+class L10nEfactAocDir3(models.Model):
+    """One DIR3 triple (accounting office, managing body, processing unit) of a public body."""
+
+    _name = "l10n_efact_aoc.dir3"
+    _description = "eFACT DIR3 units"
+    _rec_names_search = [
+        "oficina_comptable",
+        "organ_gestor",
+        "unitat_tramitadora",
+        "unitat_tramitadora_name",
+    ]
+
+    receptor_id = fields.Many2one(
+        "l10n_efact_aoc.receptor", required=True, ondelete="cascade", index=True
+    )
+    oficina_comptable = fields.Char("Accounting office", required=True)
+    oficina_comptable_name = fields.Char()
+    organ_gestor = fields.Char("Managing body", required=True)
+    organ_gestor_name = fields.Char()
+    unitat_tramitadora = fields.Char("Processing unit", required=True)
+    unitat_tramitadora_name = fields.Char()
+
+    @api.depends(
+        "oficina_comptable",
+        "organ_gestor",
+        "unitat_tramitadora",
+        "unitat_tramitadora_name",
+    )
+    def _compute_display_name(self):
+        for dir3 in self:
+            dir3.display_name = (
+                f"{dir3.oficina_comptable} / {dir3.organ_gestor} / {dir3.unitat_tramitadora}"
+                + (
+                    f" ({dir3.unitat_tramitadora_name})"
+                    if dir3.unitat_tramitadora_name
+                    else ""
+                )
+            )

@@ -1,0 +1,2 @@
+from . import test_efact_supplier
+from . import test_efact_rcf

@@ -1,0 +1,370 @@
+from odoo import Command, fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from ..efact import documents
+from .common import DIR3_A, ENTITY_A, ENTITY_B, SECRET, SUPPLIER_NIF, EfactCommon
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestEfactRcf(EfactCommon):
+    page_size = 25
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a = cls.company
+        cls.company_a.write({"vat": ENTITY_A, "name": "Ajuntament de Proves"})
+        cls.company_b = cls.setup_other_company(name="Consell Comarcal de Proves")[
+            "company"
+        ]
+        cls.company_b.vat = ENTITY_B
+        cls.credential = cls.env["einvoice.credential"].create(
+            {
+                "name": "eFACT RCF",
+                "service": "efact",
+                "environment": "test",
+                "company_id": cls.company_a.id,
+                "company_ids": [Command.set((cls.company_a | cls.company_b).ids)],
+                "username": "rcf",
+                "secret_key": SECRET,
+                "l10n_efact_aoc_role_supplier": False,
+                "l10n_efact_aoc_role_rcf": True,
+                "max_retries": 1,
+            }
+        )
+        cls.credential.base_url = cls.server.url
+        cls.Move = cls.env["account.move"]
+
+    def pull(self):
+        self.Move._cron_l10n_efact_aoc_pull_invoices()
+
+    def bills(self, company=None):
+        domain = [
+            ("move_type", "=", "in_invoice"),
+            ("l10n_efact_aoc_document_ids", "!=", False),
+        ]
+        if company:
+            domain.append(("company_id", "=", company.id))
+        return self.Move.search(domain)
+
+    def hub_states(self, hub_id):
+        return [s["codi"] for s in self.app.state.invoices[hub_id]["states"]]
+
+    def test_pull_60_invoices_over_3_pages_and_2_entities(self):
+        state = self.app.state
+        ids = []
+        for n in range(60):
+            lines = [
+                ("Servei de neteja", 2, 50.0, 21.0),
+                ("Llibres", 1, 30.0, 4.0),
+                ("Menjador", 1, 20.0, 10.0),
+            ]
+            ids.append(
+                state.seed_invoice(
+                    nif=ENTITY_A if n % 2 == 0 else ENTITY_B,
+                    number=f"F26-{n:03d}",
+                    lines=lines,
+                    attachments=[("albara.pdf", b"%PDF-1.4 albara")]
+                    if n % 10 == 0
+                    else (),
+                )
+            )
+        self.pull()
+        self.assertEqual(len(self.bills(self.company_a)), 30)
+        self.assertEqual(len(self.bills(self.company_b)), 30)
+        self.assertEqual(sorted(state.deliveries), sorted(ids))
+        self.assertEqual(
+            set(state.deliveries.values()), {1}, "each invoice DELIVERED once"
+        )
+        self.assertFalse(state.pending_for("rcf"))
+        bill = self.bills().filtered(lambda b: b.ref == "F26-000")
+        self.assertEqual(bill.company_id, self.company_a)
+        self.assertEqual(bill.partner_id.vat, SUPPLIER_NIF)
+        self.assertAlmostEqual(
+            bill.amount_total, 174.2, places=2
+        )  # 100 + 21 + 30 + 1.2 + 20 + 2
+        self.assertFalse(bill.l10n_efact_aoc_import_warning)
+        attachments = self.env["ir.attachment"].search(
+            [("res_model", "=", "account.move"), ("res_id", "=", bill.id)]
+        )
+        self.assertIn("albara.pdf", attachments.mapped("name"))
+        self.assertEqual(len(self.bills().partner_id), 1, "one supplier, created once")
+        # registry on creation: ANNOTATED with a number of the company's sequence
+        doc = bill.l10n_efact_aoc_document_id
+        self.assertEqual(doc.state, "annotated")
+        self.assertTrue(doc.rcf_number.startswith("RCF/"))
+        self.assertEqual(self.hub_states(doc.hub_id)[-2:], ["DELIVERED", "ANNOTATED"])
+        self.assertEqual(state.invoices[doc.hub_id]["rcf_number"], doc.rcf_number)
+
+    def test_crash_half_way_then_rerun_creates_no_duplicate(self):
+        ids = [
+            self.app.state.seed_invoice(nif=ENTITY_A, number=f"C{n}") for n in range(30)
+        ]
+        # DELIVERED of the 21st fails after its bill was stored: the run stops there (page 2 untouched)
+        self.injector.inject(
+            "status",
+            status=500,
+            path=f"/rcf/factura/{ids[20]}",
+            method="PATCH",
+            times=2,
+        )
+        self.pull()
+        self.assertEqual(len(self.bills()), 25)
+        self.assertEqual(len(self.app.state.deliveries), 24)
+        self.assertNotIn(ids[20], self.app.state.deliveries)
+        self.pull()
+        self.assertEqual(len(self.bills()), 30)
+        self.assertEqual(sorted(self.app.state.deliveries), sorted(ids))
+        self.assertEqual(set(self.app.state.deliveries.values()), {1})
+        self.assertEqual(
+            len(self.env["l10n_efact_aoc.document"].search([("hub_id", "in", ids)])), 30
+        )
+
+    def _one_bill(self, **kw):
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, **kw)
+        self.pull()
+        return hub_id, self.bills().filtered(
+            lambda b: b.l10n_efact_aoc_hub_id == hub_id
+        )
+
+    def test_life_cycle_post_pay_reports_recognised_and_paid_with_date(self):
+        hub_id, bill = self._one_bill(number="LC-1")
+        self.assertEqual(bill.state, "draft")
+        bill.action_post()
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        self.assertEqual(self.hub_states(hub_id)[-1], "RECOGNISED")
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=bill.ids
+        ).create({"payment_date": "2026-11-15"})._create_payments()
+        self.assertIn(bill.payment_state, ("paid", "in_payment"))
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        self.assertEqual(
+            self.hub_states(hub_id),
+            ["SENT", "REGISTERED", "DELIVERED", "ANNOTATED", "RECOGNISED", "PAID"],
+        )
+        self.assertEqual(
+            self.app.state.invoices[hub_id]["states"][-1]["dataPagament"], "2026-11-15"
+        )
+        self.assertEqual(bill.l10n_efact_aoc_state, "paid")
+        with self.assertRaisesRegex(UserError, "paid"):
+            self.env["l10n_efact_aoc.reject.wizard"].create(
+                {"move_id": bill.id, "reject_reason": "too late"}
+            ).action_reject()
+
+    def test_reject_through_wizard(self):
+        hub_id, bill = self._one_bill(number="RJ-1")
+        wizard = self.env["l10n_efact_aoc.reject.wizard"].create(
+            {
+                "move_id": bill.id,
+                "reject_code": "E01",
+                "reject_reason": "Falta el número d'expedient",
+            }
+        )
+        wizard.action_reject()
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        last = self.app.state.invoices[hub_id]["states"][-1]
+        self.assertEqual(last["codi"], "REJECTED")
+        self.assertEqual(
+            last["motiuRebuig"],
+            {"codi": "E01", "descripcio": "Falta el número d'expedient"},
+        )
+        self.assertEqual(bill.state, "cancel")
+        self.assertEqual(bill.l10n_efact_aoc_state, "rejected")
+        # the supplier corrects it and sends it again: new hub id, new bill
+        hub_2, bill_2 = self._one_bill(number="RJ-1")
+        self.assertNotEqual(hub_2, hub_id)
+        self.assertTrue(bill_2)
+        self.assertNotEqual(bill_2, bill)
+
+    def test_registry_on_button_and_order_enforced(self):
+        self.company_a.l10n_efact_aoc_registry_mode = "button"
+        hub_id, bill = self._one_bill(number="BT-1")
+        self.assertEqual(self.hub_states(hub_id)[-1], "DELIVERED")
+        bill.action_l10n_efact_aoc_report_received()
+        bill.action_post()  # RECOGNISED cannot overtake ANNOTATED
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        self.assertEqual(
+            self.hub_states(hub_id)[2:],
+            ["DELIVERED", "ANNOTATED", "RECEIVED", "RECOGNISED"],
+        )
+        doc = bill.l10n_efact_aoc_document_id
+        self.assertEqual(doc.report_ids.mapped("status"), ["done"] * 3)
+        self.assertEqual(doc.state, "recognised")
+        states = doc.history_ids.mapped("code")
+        self.assertIn("ANNOTATED", states)
+
+    def test_reports_are_retried_until_accepted(self):
+        hub_id, bill = self._one_bill(number="RT-1")
+        self.injector.inject(
+            "status", status=503, path=f"/rcf/factura/{hub_id}", method="PATCH", times=1
+        )
+        bill.action_post()
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        report = bill.l10n_efact_aoc_document_id.report_ids.filtered(
+            lambda r: r.state == "RECOGNISED"
+        )
+        self.assertEqual(report.status, "pending")
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        self.assertEqual(report.status, "done")
+        self.assertEqual(self.hub_states(hub_id).count("RECOGNISED"), 1)
+
+    def test_ftp_bill_is_linked_not_duplicated(self):
+        partner = self.env["res.partner"].create(
+            {"name": "Proveïdor FTP", "vat": SUPPLIER_NIF, "is_company": True}
+        )
+        existing = self.Move.create(
+            {
+                "move_type": "in_invoice",
+                "partner_id": partner.id,
+                "ref": "FTP-1",
+                "invoice_date": "2026-11-02",
+                "company_id": self.company_a.id,
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "name": "x",
+                            "price_unit": 100.0,
+                            "tax_ids": [Command.set(self.tax_purchase_a.ids)],
+                        }
+                    )
+                ],
+            }
+        )
+        amount = existing.amount_total
+        hub_id = self.app.state.seed_invoice(
+            nif=ENTITY_A, number="FTP-1", lines=(("x", 1, 100.0, 21.0),)
+        )
+        self.assertEqual(self.app.state.invoices[hub_id]["import"], amount)
+        self.pull()
+        self.assertEqual(existing.l10n_efact_aoc_hub_id, hub_id)
+        self.assertEqual(
+            self.Move.search_count(
+                [("ref", "=", "FTP-1"), ("move_type", "=", "in_invoice")]
+            ),
+            1,
+        )
+        self.assertEqual(self.app.state.deliveries[hub_id], 1)
+
+    def test_link_by_hand_then_report(self):
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="OLD-1")
+        self.app.state.invoices[hub_id]["downloaded"] = (
+            True  # delivered by the FTP integration
+        )
+        bill = self.init_invoice(
+            "in_invoice", amounts=[100.0], company=self.company_a, post=True
+        )
+        self.env["l10n_efact_aoc.link.wizard"].create(
+            {"move_id": bill.id, "hub_id": hub_id}
+        ).action_link()
+        self.assertEqual(bill.l10n_efact_aoc_hub_id, hub_id)
+        self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        self.assertEqual(self.hub_states(hub_id)[-2:], ["ANNOTATED", "RECOGNISED"])
+        with self.assertRaisesRegex(UserError, "already linked"):
+            other = self.init_invoice(
+                "in_invoice", amounts=[5.0], company=self.company_a
+            )
+            self.env["l10n_efact_aoc.link.wizard"].create(
+                {"move_id": other.id, "hub_id": hub_id}
+            ).action_link()
+
+    def test_late_attachments(self):
+        hub_id, bill = self._one_bill(number="AT-1")
+        att_id = self.app.state.add_attachment(
+            hub_id, "certificat.pdf", b"%PDF-1.4 certificat"
+        )
+        self.pull()
+        self.assertFalse(self.app.state.late_attachments)
+        names = (
+            self.env["ir.attachment"]
+            .search([("res_model", "=", "account.move"), ("res_id", "=", bill.id)])
+            .mapped("name")
+        )
+        self.assertIn("certificat.pdf", names)
+        self.assertTrue(att_id)
+
+    def test_bad_input_is_not_delivered(self):
+        state = self.app.state
+        base = dict(
+            seller_nif=SUPPLIER_NIF,
+            seller_name="Prov",
+            buyer_nif=ENTITY_A,
+            buyer_name="Aj",
+            issue_date="2026-11-02",
+            centres=list(zip(("01", "02", "03"), DIR3_A)),
+        )
+        unsigned = state.seed_invoice(
+            nif=ENTITY_A,
+            facturae=documents.build_sample_facturae(number="U1", signed=False, **base),
+        )
+        doctype = state.seed_invoice(
+            nif=ENTITY_A,
+            amount=121.0,
+            facturae=(
+                b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>'
+            ),
+        )
+        mismatch = state.seed_invoice(nif=ENTITY_A, number="M1", amount=999.0)
+        garbage = state.seed_invoice(nif=ENTITY_A, amount=1.0, facturae=b"<html>oops")
+        state.users["rcf"]["nifs"].append("ESP0800009B")
+        state.add_entity("ESP0800009B", "Entitat sense empresa")
+        orphan = state.seed_invoice(nif="ESP0800009B", number="O1")
+        try:
+            self.pull()
+        finally:
+            state.users["rcf"]["nifs"].remove("ESP0800009B")
+        self.assertFalse(self.bills())
+        self.assertFalse(state.deliveries, "eFACT is not told DELIVERED for bad input")
+        docs = self.env["l10n_efact_aoc.document"].search([("direction", "=", "in")])
+        by_hub = {d.hub_id: d for d in docs}
+        self.assertIn("not signed", by_hub[unsigned].message)
+        self.assertIn("DOCTYPE", by_hub[doctype].message)
+        self.assertIn("does not match", by_hub[mismatch].message)
+        self.assertTrue(by_hub[garbage].message)
+        self.assertNotIn(orphan, by_hub)
+        self.assertIn("ESP0800009B", self.credential.last_error)
+        self.assertEqual({d.state for d in docs}, {"error"})
+        self.assertEqual(len(state.pending_for("rcf")), 4)
+        self.assertFalse(state.invoices[orphan]["downloaded"])
+        # a second run retries them without creating anything twice
+        self.pull()
+        self.assertEqual(
+            len(self.env["l10n_efact_aoc.document"].search([("direction", "=", "in")])),
+            4,
+        )
+
+    def test_new_supplier_is_flagged_for_review(self):
+        hub_id, bill = self._one_bill(
+            number="NS-1", supplier_nif="ESA58818501", supplier_name="Nou Proveïdor SA"
+        )
+        self.assertEqual(bill.partner_id.name, "Nou Proveïdor SA")
+        self.assertIn("review", bill.activity_ids.summary)
+        self.assertTrue(hub_id)
+
+    def test_duplicate_hub_id_is_refused(self):
+        hub_id, bill = self._one_bill(number="DUP-1")
+        with (
+            self.assertRaises(Exception),
+            self.cr.savepoint(),
+            mute_logger("odoo.sql_db"),
+        ):
+            self.env["l10n_efact_aoc.document"].create(
+                {
+                    "direction": "in",
+                    "company_id": self.company_a.id,
+                    "hub_id": hub_id,
+                    "state": "registered",
+                }
+            )
+        self.assertTrue(bill)
+
+    def test_wrong_secret_key_creates_nothing(self):
+        self.credential.secret_key = "wrong"
+        self.app.state.seed_invoice(nif=ENTITY_A)
+        self.pull()
+        self.assertEqual(self.credential.state, "error")
+        self.assertIn("1012", self.credential.last_error)
+        self.assertFalse(self.bills())
+        self.assertEqual(self.injector.calls_to("/rcf/factures-pendents", "GET"), 1)
+        self.assertTrue(fields.Datetime.now())

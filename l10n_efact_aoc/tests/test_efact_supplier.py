@@ -1,0 +1,215 @@
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import EfactCommon
+
+
+@tagged("post_install_l10n", "post_install", "-at_install")
+class TestEfactSupplier(EfactCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_supplier()
+        cls.public_body.with_company(cls.company).invoice_sending_method = "manual"
+
+    def _wizard(self, invoices):
+        model = (
+            "account.move.send.wizard"
+            if len(invoices) == 1
+            else "account.move.send.batch.wizard"
+        )
+        return (
+            self.env[model]
+            .with_context(active_model="account.move", active_ids=invoices.ids)
+            .create({})
+        )
+
+    def test_send_one_from_send_and_print(self):
+        invoice = self._invoice(1000.0)
+        wizard = self._wizard(invoice)
+        self.assertIn("l10n_efact_aoc", wizard.extra_edis)
+        wizard.action_send_and_print()
+        doc = invoice.l10n_efact_aoc_document_id
+        self.assertEqual(invoice.l10n_efact_aoc_state, "registered")
+        self.assertTrue(doc.hub_id and doc.registry_number and doc.registry_date)
+        self.assertEqual(doc.amount, 1210.0)
+        self.assertEqual(
+            (doc.oficina_comptable, doc.organ_gestor, doc.unitat_tramitadora),
+            ("L01080193", "L01080194", "L01080195"),
+        )
+        hub = self.app.state.invoices[doc.hub_id]
+        self.assertIn(
+            b"ds:Signature", hub["facturae"].replace(b"ds:Signature", b"ds:Signature")
+        )
+        self.assertTrue(
+            doc.attachment_id.raw.startswith(b"<?xml")
+            or b"Facturae" in doc.attachment_id.raw
+        )
+        self.assertTrue(doc.einvoice_exchange_count >= 1)
+        exchange = self.env["einvoice.exchange"].search(
+            [("res_model", "=", doc._name), ("res_id", "=", doc.id)]
+        )
+        self.assertNotIn(
+            "tests-secret-key",
+            "".join(
+                exchange.mapped("request_headers") + exchange.mapped("request_body")
+            ),
+        )
+        # not applicable any more: no second submission from the wizard
+        self.assertFalse(invoice._l10n_efact_aoc_is_applicable())
+        self.assertIn("cannot be sent twice", invoice._l10n_efact_aoc_send())
+        self.assertEqual(len(self.app.state.invoices), 1)
+
+    def test_send_batch_of_50_and_pull_states(self):
+        invoices = self.env["account.move"]
+        for n in range(50):
+            invoices |= self._invoice(100.0 + n)
+        self._wizard(invoices).action_send_and_print(force_synchronous=True)
+        self.assertEqual(set(invoices.mapped("l10n_efact_aoc_state")), {"registered"})
+        self.assertEqual(len(self.app.state.invoices), 50)
+        # the public body annotates, recognises and pays one, rejects another
+        paid, rejected = (
+            invoices[0].l10n_efact_aoc_document_id,
+            invoices[1].l10n_efact_aoc_document_id,
+        )
+        self.app.state.rcf_update(
+            paid.hub_id, "ANNOTATED", numeroRegistreRCF="RCF-2026-7"
+        )
+        self.app.state.rcf_update(paid.hub_id, "RECOGNISED")
+        self.app.state.rcf_update(paid.hub_id, "PAID", dataPagament="2026-11-20")
+        self.app.state.rcf_update(
+            rejected.hub_id,
+            "REJECTED",
+            codiMotiuRebuig="E01",
+            descripcioMotiuRebuig="Falta el número d'expedient",
+        )
+        self.app.state.page_size = 40  # 100 SENT/REGISTERED + 4 changes over 3 pages
+        try:
+            self.env["account.move"]._cron_l10n_efact_aoc_pull_states()
+        finally:
+            self.app.state.page_size = self.page_size
+        self.assertFalse(
+            self.app.state.pending_states,
+            "every state deleted on the hub after applying it",
+        )
+        self.assertEqual(invoices[0].l10n_efact_aoc_state, "paid")
+        self.assertEqual(str(paid.payment_date), "2026-11-20")
+        self.assertEqual(paid.rcf_number, "RCF-2026-7")
+        self.assertEqual(
+            paid.history_ids.sorted(lambda h: (h.date, h.id)).mapped("code"),
+            ["SENT", "REGISTERED", "ANNOTATED", "RECOGNISED", "PAID"],
+        )
+        self.assertEqual(invoices[1].l10n_efact_aoc_state, "rejected")
+        self.assertEqual(rejected.reject_reason, "Falta el número d'expedient")
+        self.assertEqual(rejected.reject_code, "E01")
+        activity = invoices[1].activity_ids
+        self.assertEqual(len(activity), 1)
+        self.assertIn("Falta el número", activity.note)
+        self.assertIn("paid on 2026-11-20", invoices[0].message_ids[0].body)
+        # a rejected invoice may be corrected and sent again as a new submission
+        self.assertFalse(invoices[1]._l10n_efact_aoc_send())
+        self.assertEqual(len(invoices[1].l10n_efact_aoc_document_ids), 2)
+        self.assertEqual(invoices[1].l10n_efact_aoc_state, "registered")
+
+    def test_lost_response_is_reconciled_not_resent(self):
+        invoice = self._invoice(500.0)
+        self.injector.inject("lost", path="/proveidors/factura", method="POST")
+        self.assertFalse(invoice._l10n_efact_aoc_send())
+        doc = invoice.l10n_efact_aoc_document_id
+        self.assertEqual(doc.state, "unknown")
+        self.assertEqual(len(self.app.state.invoices), 1)
+        self.assertIn("cannot be sent twice", invoice._l10n_efact_aoc_send())
+        self.env["account.move"]._cron_l10n_efact_aoc_pull_states()
+        self.assertEqual(doc.state, "registered")
+        self.assertEqual(doc.hub_id, next(iter(self.app.state.invoices)))
+        self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 1)
+
+    def test_reset_before_sending_allows_resend(self):
+        invoice = self._invoice(510.0)
+        self.injector.inject("reset", path="/proveidors/factura", method="POST")
+        self.assertFalse(invoice._l10n_efact_aoc_send())
+        doc = invoice.l10n_efact_aoc_document_id
+        self.env["account.move"].with_context(
+            l10n_efact_aoc_force=True
+        )._cron_l10n_efact_aoc_pull_states()
+        if doc.state == "error":  # nothing arrived: sending again is safe
+            self.assertFalse(invoice._l10n_efact_aoc_send())
+        self.assertEqual(invoice.l10n_efact_aoc_state, "registered")
+        self.assertEqual(len(self.app.state.invoices), 1)
+
+    def test_attachment_too_large_names_the_file(self):
+        invoice = self._invoice(50.0)
+        invoice.l10n_efact_aoc_attachment_ids = self.env["ir.attachment"].create(
+            {
+                "name": "plànol_obra.pdf",
+                "raw": b"%PDF" + b"0" * (2 * 1024 * 1024 + 1),
+                "res_model": "account.move",
+                "res_id": invoice.id,
+            }
+        )
+        error = invoice._l10n_efact_aoc_send()
+        self.assertIn("plànol_obra.pdf", error)
+        self.assertIn("2 MB", error)
+        self.assertFalse(invoice.l10n_efact_aoc_document_ids)
+        self.assertFalse(self.app.state.invoices)
+        with self.assertRaisesRegex(UserError, "plànol_obra.pdf"):
+            self._wizard(invoice).action_send_and_print()
+
+    def test_attachments_are_sent(self):
+        invoice = self._invoice(60.0)
+        invoice.l10n_efact_aoc_attachment_ids = self.env["ir.attachment"].create(
+            {
+                "name": "albara.pdf",
+                "raw": b"%PDF-1.4 albara",
+                "res_model": "account.move",
+                "res_id": invoice.id,
+            }
+        )
+        self.assertFalse(invoice._l10n_efact_aoc_send())
+        hub = self.app.state.invoices[invoice.l10n_efact_aoc_hub_id]
+        self.assertEqual(
+            [self.app.state.attachments[a]["nom"] for a in hub["attachments"]],
+            ["albara.pdf"],
+        )
+
+    def test_wrong_secret_key(self):
+        self.credential.secret_key = "wrong"
+        invoice = self._invoice(70.0)
+        error = invoice._l10n_efact_aoc_send()
+        self.assertIn("1012", error)
+        self.assertIn("secret key", error)
+        self.assertEqual(invoice.l10n_efact_aoc_state, "error")
+        self.assertEqual(self.credential.state, "error")
+        self.assertEqual(
+            self.injector.calls_to("/proveidors/factura", "POST"),
+            1,
+            "a 401 is never retried",
+        )
+
+    def test_receipt_refresh_receptors_dir3(self):
+        invoice = self._invoice(80.0)
+        self.assertFalse(invoice._l10n_efact_aoc_send())
+        invoice.action_l10n_efact_aoc_download_receipt()
+        doc = invoice.l10n_efact_aoc_document_id
+        self.assertTrue(doc.receipt_id.raw.startswith(b"%PDF"))
+        self.app.state.rcf_update(doc.hub_id, "ANNOTATED", numeroRegistreRCF="RCF-9")
+        invoice.action_l10n_efact_aoc_refresh()
+        self.assertEqual(doc.state, "annotated")
+        self.assertEqual(doc.rcf_number, "RCF-9")
+        # receptors and their DIR3 units for a new public-body customer
+        self.credential.action_l10n_efact_aoc_sync_receptors()
+        self.assertEqual(self.env["l10n_efact_aoc.receptor"].search_count([]), 2)
+        partner = self.env["res.partner"].create(
+            {
+                "name": "Consell",
+                "is_company": True,
+                "vat": "ESP0800002H",
+                "country_id": self.env.ref("base.es").id,
+            }
+        )
+        partner.action_l10n_efact_aoc_load_dir3()
+        centres = partner.child_ids.filtered(lambda c: c.type == "facturae_ac")
+        self.assertEqual(
+            sorted(centres.mapped("l10n_es_edi_facturae_ac_center_code")),
+            ["L05000001", "L05000002", "L05000003"],
+        )

@@ -1,0 +1,1 @@
+from . import l10n_efact_aoc_wizards
