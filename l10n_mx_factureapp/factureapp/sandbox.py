@@ -81,6 +81,8 @@ class FactureSandbox:
         self.stamp_calls = 0
         self.requests = []  # (method, path, headers subset) for tests
         self.offset = timedelta(0)
+        self.report_drop = set()  # fault switches of the bulk report: files (names or positions) left out ...
+        self.report_extra = []  # ... and names of files that were never sent
 
     @property
     def state(self):
@@ -97,6 +99,8 @@ class FactureSandbox:
             self.requests.clear()
             self.stamp_calls = 0
             self.offset = timedelta(0)
+            self.report_drop = set()
+            self.report_extra = []
 
     def clock(self):
         return self.now() + self.offset
@@ -310,8 +314,10 @@ class FactureSandbox:
         report = etree.Element("reporte")
         stamped = {}
         ok_count = 0
-        for name in names:
+        for position, name in enumerate(names):
             ok, data = self.stamp_bytes(files.read(name), branch)
+            if name in self.report_drop or position in self.report_drop:
+                continue
             node = etree.SubElement(report, "archivo", nombre=name)
             if ok:
                 ok_count += 1
@@ -322,6 +328,8 @@ class FactureSandbox:
                 node.set("estado", "error")
                 node.set("codigo", data["code"])
                 node.set("mensaje", data["message"][:500])
+        for name in self.report_extra:
+            etree.SubElement(report, "archivo", nombre=name, estado="timbrado", uuid=str(uuidlib.uuid4()).upper())
         report.set("total", str(len(names)))
         report.set("timbrados", str(ok_count))
         report.set("errores", str(len(names) - ok_count))

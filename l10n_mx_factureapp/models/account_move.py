@@ -3,7 +3,7 @@ import io
 import logging
 import re
 import uuid as uuidlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytz
@@ -32,6 +32,7 @@ MOVE_STATES = [
     ("cancel_rejected", "Cancel rejected"),
 ]
 LIVE = ("sending", "unknown")
+SENDING_GRACE_MINUTES = 10
 
 
 def _dec(value, digits=6):
@@ -90,7 +91,7 @@ class AccountMove(models.Model):
     l10n_mx_factureapp_cancel_motive = fields.Selection(catalogs.MOTIVO_CANCELACION, string="Cancellation motive",
                                                         copy=False, readonly=True)
     l10n_mx_factureapp_cancel_link = fields.Char("Receiver acceptance link", copy=False, readonly=True)
-    l10n_mx_factureapp_bulk_queued = fields.Boolean(copy=False, index=True)
+    l10n_mx_factureapp_bulk_queued = fields.Boolean("Queued for bulk stamping", copy=False, index=True)
 
     # ------------------------------------------------------------------ computes
     def _l10n_mx_factureapp_applicable(self):
@@ -433,9 +434,11 @@ class AccountMove(models.Model):
         live = self._l10n_mx_factureapp_live_attempt(kind)
         retry_of = None
         if live:
-            if live.state == "sending" and not self.env.context.get("l10n_mx_factureapp_force_reconcile"):
-                # A stamping call that did not come back (crash, timeout): same as unknown.
-                live.state = "unknown"
+            if live.state == "sending":
+                if live.create_date > fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES):
+                    raise UserError(_("Invoice %(name)s is being stamped right now; try again in a few minutes.",
+                                      name=self.display_name))
+                live.state = "unknown"  # a call that never came back (worker killed): same as a lost answer
             if self._l10n_mx_factureapp_reconcile(live, credential):
                 return False
             xml = live._l10n_mx_factureapp_payload()  # the same bytes, never rebuilt
@@ -592,9 +595,12 @@ class AccountMove(models.Model):
     def _cron_l10n_mx_factureapp_follow(self, limit=50):
         """Reconcile attempts with an unknown outcome, finish queued bulk runs, follow cancellations."""
         Credential = self.env["einvoice.credential"]
-        docs = self.env["l10n_mx_factureapp.document"].search([("state", "=", "unknown")], limit=limit)
+        stale = fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES)
+        docs = self.env["l10n_mx_factureapp.document"].search(
+            ["|", ("state", "=", "unknown"), "&", ("state", "=", "sending"), ("create_date", "<", stale)], limit=limit)
         for doc in docs:
             move = doc.move_id
+            doc.state = "unknown"
             try:
                 credential, _branch = move._l10n_mx_factureapp_connection()
                 move._l10n_mx_factureapp_reconcile(doc, credential)

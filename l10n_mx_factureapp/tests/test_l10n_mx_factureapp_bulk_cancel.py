@@ -127,3 +127,19 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self._cancel(move, "04")
         self.assertEqual(move.l10n_mx_factureapp_state, "cancelled")
         self.assertEqual(move.l10n_mx_factureapp_cancel_motive, "04")
+
+    def test_bulk_report_with_unknown_and_missing_files(self):
+        """A report that forgets a file leaves that invoice 'outcome unknown' until the stamp is
+        looked up; names of files never sent are ignored."""
+        moves = self._invoice(price=10.0) | self._invoice(price=20.0) | self._invoice(price=30.0)
+        self.app.report_drop = {1}  # the second file of the ZIP
+        self.app.report_extra = ["never-sent.xml"]
+        with self.assertLogs("odoo.addons.l10n_mx_factureapp", level="WARNING") as logs:
+            moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
+        self.assertIn("never-sent.xml", logs.output[0])
+        self.assertEqual(moves.mapped("l10n_mx_factureapp_state"), ["stamped", "unknown", "stamped"])
+        self.assertEqual(len(self.app.cfdis), 3, "the service stamped all three")
+        self.env["account.move"]._cron_l10n_mx_factureapp_follow()
+        self.assertEqual(moves[1].l10n_mx_factureapp_state, "stamped")
+        self.assertEqual(len(self.app.cfdis), 3, "nothing was stamped twice")
+        self.assertEqual(len(set(moves.mapped("l10n_mx_factureapp_uuid"))), 3)
