@@ -43,7 +43,9 @@ class LaFacturaWebhook(http.Controller):
         if httprequest.method == "POST" and (length is None or length <= cap):
             httprequest.max_content_length = cap  # also bounds a chunked body
             try:
-                body = httprequest.get_data(cache=False)
+                body = (
+                    httprequest.get_data()
+                )  # cached: Odoo may retry the request on a serialization failure
             except RequestEntityTooLarge:
                 length = cap + 1
         result = lf_docs.inspect_delivery(

@@ -156,7 +156,10 @@ class L10nCoLafacturaInbox(models.Model):
                 now,
                 uid,
                 now,
-            )
+            ),
+            # Two identical deliveries at once: the loser's serialization failure makes Odoo
+            # retry the request (its body is cached); no need to log the query with the body.
+            log_exceptions=False,
         )
         row_id, inserted = self.env.cr.fetchone()
         if inserted and delivery.state == "received":
@@ -334,6 +337,14 @@ class L10nCoLafacturaInbox(models.Model):
             if cufe
             else Move
         )
+        if not existing and cufe and self._l10n_co_lafactura_booked_elsewhere(cufe):
+            # Booked by a worker that committed after our snapshot was taken: look again
+            # in a moment, from a fresh transaction (the unique index forbids a second bill).
+            raise lf_docs.Refusal(
+                "error",
+                "transient",
+                _("Another worker has just booked this CUFE; checked again shortly."),
+            )
         if existing:
             self._l10n_co_lafactura_finish(
                 "duplicate",
@@ -360,6 +371,20 @@ class L10nCoLafacturaInbox(models.Model):
             self.dian_approved = bool(info.dian_approved)
             self.dian_messages = "\n".join(info.dian_messages()) or False
         return hook, info
+
+    def _l10n_co_lafactura_booked_elsewhere(self, cufe):
+        """True when a bill with this CUFE is committed but not visible in our snapshot."""
+        if not self.env["einvoice.credential"]._einvoice_can_commit():
+            return False  # tests share one transaction: the snapshot sees everything
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT 1 FROM account_move WHERE company_id = %s AND l10n_co_lafactura_cufe = %s",
+                    self.company_id.id,
+                    cufe,
+                )
+            )
+            return bool(cr.fetchone())
 
     def _l10n_co_lafactura_book(self, hook, info):
         """Verify the document and create its bill; raises Refusal for anything that must not be booked."""

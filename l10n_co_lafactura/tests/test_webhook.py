@@ -18,7 +18,10 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
 
     def post(self, data, headers=None, secret=None):
         return self.opener.post(
-            self.base_url() + self.url(secret), data=data, headers=JSON if headers is None else headers, timeout=30
+            self.base_url() + self.url(secret),
+            data=data,
+            headers=JSON if headers is None else headers,
+            timeout=30,
         )
 
     def count(self):
