@@ -63,7 +63,7 @@ class MemoryStore:
 
 class QuotaLedger:
     def __init__(self, store=None, *, daily=None, per_minute=PER_MINUTE, margin=0.95, daily_margin=None):
-        self.store = store or MemoryStore()
+        self.store = store if store is not None else MemoryStore()  # an Odoo store may be falsy
         self.daily = dict(DAILY, **(daily or {}))
         if daily_margin:
             self.daily = {op: max(1, int(limit * daily_margin)) for op, limit in self.daily.items()}

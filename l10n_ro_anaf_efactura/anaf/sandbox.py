@@ -98,6 +98,7 @@ class State:
         self.minute = deque()
         self.calls = []  # (operation, params) of every REST call
         self.token_calls = []  # grant types, in order
+        self.rate_limited = 0  # HTTP 429 answers given (1000 calls per minute exceeded)
         self._index = itertools.count(5000000001)
         self._download = itertools.count(3000000001)
         self._n = itertools.count(1)
@@ -265,6 +266,7 @@ class AnafSandbox:
             decision=options.get("decision"),
         )
         self.require_auth = options.get("require_auth", True)
+        self.page_size = options.get("page_size", 500)  # ANAF: 500; smaller only to test paging cheaply
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -390,6 +392,7 @@ class AnafSandbox:
                 state.minute.popleft()
             if len(state.minute) >= state.per_minute:
                 wait = int(60 - (now - state.minute[0])) + 1
+                state.rate_limited += 1
                 return _json({"error": "Too Many Requests"}, 429, {"Retry-After": str(wait)})
             state.minute.append(now)
         if self.require_auth and not public:
@@ -561,14 +564,15 @@ class AnafSandbox:
         found = self._listed(cif, start, end, args.get("filtru"))
         if not found:
             return _json({"eroare": "Nu exista mesaje in intervalul selectat", "titlu": "Lista Mesaje"})
-        pages = (len(found) + 499) // 500
+        size = self.page_size
+        pages = (len(found) + size - 1) // size
         if page < 1 or page > pages:
             return _json({"eroare": f"Pagina solicitata {page} este mai mare decat numarul toatal de pagini {pages}",
                           "titlu": "Lista Mesaje"})
-        chunk = found[(page - 1) * 500: page * 500]
+        chunk = found[(page - 1) * size: page * size]
         return _json({
             "mesaje": self._public(chunk), "numar_inregistrari_in_pagina": len(chunk),
-            "numar_total_inregistrari_per_pagina": 500, "numar_total_inregistrari": len(found),
+            "numar_total_inregistrari_per_pagina": size, "numar_total_inregistrari": len(found),
             "numar_total_pagini": pages, "index_pagina_curenta": page, "serial": state.serial, "cui": cif,
             "titlu": "Lista Mesaje",
         })

@@ -1,0 +1,26 @@
+{
+    "name": "Romania - ANAF e-Factura (SPV), complete and unattended",
+    "summary": "Send invoices to ANAF's SPV, poll their status within quotas, archive signed ZIPs, "
+    "receive vendor bills; shared OAuth connection for several companies",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Localizations/EDI",
+    "author": "einvoice-connectors contributors",
+    "website": "https://github.com/einvoice-connectors/einvoice-connectors",
+    "license": "LGPL-3",
+    "depends": ["einvoice_common", "l10n_ro_edi"],
+    "external_dependencies": {"python": ["requests", "lxml"]},
+    "data": [
+        "security/ir.model.access.csv",
+        "security/l10n_ro_anaf_efactura_security.xml",
+        "data/ir_cron.xml",
+        "data/ir_actions_server.xml",
+        "views/l10n_ro_anaf_efactura_document_views.xml",
+        "views/l10n_ro_anaf_efactura_message_views.xml",
+        "views/account_move_views.xml",
+        "views/einvoice_credential_views.xml",
+        "views/res_config_settings_views.xml",
+    ],
+    "demo": ["demo/l10n_ro_anaf_efactura_demo.xml"],
+    "post_init_hook": "post_init_hook",
+    "installable": True,
+}

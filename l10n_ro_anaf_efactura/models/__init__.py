@@ -1,0 +1,10 @@
+from . import (
+    einvoice_credential,
+    l10n_ro_anaf_efactura_quota,
+    l10n_ro_anaf_efactura_document,
+    l10n_ro_anaf_efactura_message,
+    res_company,
+    res_config_settings,
+    account_move,
+    account_move_send,
+)

@@ -1,0 +1,253 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..anaf import deadline as anaf_deadline
+from ..anaf import documents
+from .l10n_ro_anaf_efactura_document import LIVE_STATES, STATES
+
+MOVE_STATES = STATES
+
+
+class AccountMove(models.Model):
+    _name = "account.move"
+    _inherit = ["account.move", "einvoice.exchange.mixin"]
+
+    l10n_ro_anaf_efactura_document_ids = fields.One2many(
+        "l10n_ro_anaf_efactura.document", "move_id", string="ANAF submissions", copy=False)
+    l10n_ro_anaf_efactura_state = fields.Selection(
+        MOVE_STATES, string="ANAF e-Factura", compute="_compute_l10n_ro_anaf_efactura_state", store=True,
+        copy=False, index=True, tracking=True,
+        help="Waiting for ANAF: queued, sent as soon as ANAF answers. Sent: ANAF is processing it. Accepted: "
+             "ANAF validated and signed it. Rejected: fix the errors and send a new invoice.")
+    l10n_ro_anaf_efactura_index = fields.Char(
+        "ANAF upload index", compute="_compute_l10n_ro_anaf_efactura_index", store=True, readonly=False,
+        copy=False, index=True)
+    l10n_ro_anaf_efactura_download_id = fields.Char("ANAF download id", copy=False, readonly=True, index=True)
+    l10n_ro_anaf_efactura_message = fields.Text(compute="_compute_l10n_ro_anaf_efactura_state", store=True)
+    l10n_ro_anaf_efactura_deadline = fields.Date(
+        "e-Factura deadline", compute="_compute_l10n_ro_anaf_efactura_deadline",
+        help="5 working days after the invoice date: the legal limit to transmit it to ANAF.")
+
+    _sql_constraints = [
+        ("l10n_ro_anaf_efactura_download_unique", "unique(company_id, l10n_ro_anaf_efactura_download_id)",
+         "A document received from ANAF exists once per company."),
+    ]
+
+    @api.depends("l10n_ro_anaf_efactura_document_ids.state", "l10n_ro_anaf_efactura_document_ids.message")
+    def _compute_l10n_ro_anaf_efactura_state(self):
+        for move in self:
+            document = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True)[:1]
+            move.l10n_ro_anaf_efactura_state = document.state or False
+            move.l10n_ro_anaf_efactura_message = document.message or False
+
+    @api.depends("l10n_ro_anaf_efactura_document_ids.index")
+    def _compute_l10n_ro_anaf_efactura_index(self):
+        for move in self:
+            indexes = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True).filtered("index")
+            if indexes:
+                move.l10n_ro_anaf_efactura_index = indexes[0].index
+
+    @api.depends("invoice_date", "move_type")
+    def _compute_l10n_ro_anaf_efactura_deadline(self):
+        for move in self:
+            move.l10n_ro_anaf_efactura_deadline = (
+                anaf_deadline.deadline(move.invoice_date)
+                if move.invoice_date and move.move_type in ("out_invoice", "out_refund") else False)
+
+    @api.depends("l10n_ro_anaf_efactura_state")
+    def _compute_show_reset_to_draft_button(self):
+        # EXTENDS 'account': an invoice ANAF has (or may have) must be corrected by a credit note.
+        super()._compute_show_reset_to_draft_button()
+        for move in self:
+            if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
+                move.show_reset_to_draft_button = False
+
+    def button_draft(self):
+        # EXTENDS 'account'
+        for move in self:
+            if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
+                raise UserError(_("%(move)s was sent to ANAF: correct it with a credit note.", move=move.name))
+        return super().button_draft()
+
+    # -- helpers ------------------------------------------------------------------------
+    def _l10n_ro_anaf_efactura_post(self, body, attachment_ids=None):
+        self.ensure_one()
+        self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids or [])
+
+    def _l10n_ro_anaf_efactura_rejected(self, document):
+        """ANAF's errors on the invoice and an activity for the person in charge."""
+        self.ensure_one()
+        errors = document.anaf_errors or document.message or ""
+        self._l10n_ro_anaf_efactura_post(
+            _("ANAF rejected the e-Factura:\n%(errors)s", errors=errors),
+            attachment_ids=[document.zip_attachment_id.id] if document.zip_attachment_id else None)
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=_("e-Factura rejected by ANAF"),
+            note=_("Fix the errors listed by ANAF, then send a corrected invoice: %(errors)s", errors=errors),
+            user_id=(self.invoice_user_id or self.create_uid or self.env.user).id,
+        )
+
+    def _l10n_ro_anaf_efactura_is_candidate(self):
+        self.ensure_one()
+        return (
+            self.move_type in ("out_invoice", "out_refund")
+            and self.state == "posted"
+            and self.company_id.account_fiscal_country_id.code == "RO"
+            and self.l10n_ro_anaf_efactura_state not in LIVE_STATES + ("ok",)
+            and self.l10n_ro_edi_state not in ("invoice_sent", "invoice_validated")
+        )
+
+    def _l10n_ro_anaf_efactura_build(self):
+        """(xml bytes, problems): Odoo's CIUS-RO builder, then our CIUS-RO checks naming the field to fix."""
+        self.ensure_one()
+        xml, build_errors = self.env["account.edi.xml.ubl_ro"]._export_invoice(self)
+        problems = list(build_errors or [])
+        if not problems:
+            problems += [
+                _("%(field)s: %(message)s [%(rule)s]", field=p.field, message=p.message, rule=p.rule)
+                for p in documents.preflight(xml)
+            ]
+        return xml, problems
+
+    def _l10n_ro_anaf_efactura_upload_options(self):
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        return {
+            "standard": "CN" if self.move_type == "out_refund" else "UBL",
+            "b2c": not partner.is_company and not partner.vat,
+            "extern": bool(partner.country_id) and partner.country_id.code != "RO",
+            "autofactura": False,
+        }
+
+    def _l10n_ro_anaf_efactura_send(self, xml_by_move=None):
+        """Record the intent and upload each invoice once. Returns {move: [errors]} (never raises)."""
+        xml_by_move = xml_by_move or {}
+        Credential = self.env["einvoice.credential"]
+        errors = {}
+        locked = Credential._einvoice_lock_skip_locked(self)
+        for move in self - locked:
+            errors[move] = [_("%(move)s is being sent by someone else right now.", move=move.name)]
+        Document = self.env["l10n_ro_anaf_efactura.document"].sudo()
+        new_documents = Document
+        for move in locked:
+            move.invalidate_recordset(["l10n_ro_anaf_efactura_state"])
+            if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
+                errors[move] = [_("%(move)s is already at ANAF (%(state)s); it is not sent twice.", move=move.name,
+                                  state=dict(MOVE_STATES)[move.l10n_ro_anaf_efactura_state])]
+                continue
+            credential = Credential._l10n_ro_anaf_efactura_for_company(move.company_id)
+            if not credential:
+                errors[move] = [_("No ANAF connection serves %(company)s: add one in Settings > Invoicing > "
+                                  "E-invoicing.", company=move.company_id.name)]
+                continue
+            xml, problems = (xml_by_move[move], []) if move in xml_by_move else move._l10n_ro_anaf_efactura_build()
+            if problems:
+                errors[move] = problems
+                continue
+            options = move._l10n_ro_anaf_efactura_upload_options()
+            if move.company_id.l10n_ro_anaf_efactura_validate_first:
+                try:
+                    answer = credential._l10n_ro_anaf_efactura_client(record=move).validate(
+                        xml, "FCN" if options["standard"] == "CN" else "FACT1")
+                except Exception as exc:  # noqa: BLE001 - validation is optional; the upload decides
+                    answer = None
+                    move._l10n_ro_anaf_efactura_post(_("ANAF's validation could not run: %(error)s",
+                                                       error=getattr(exc, "message", str(exc))))
+                if answer is not None and not answer.ok:
+                    errors[move] = [_("ANAF's validation refused the XML:")] + answer.messages
+                    continue
+            name = "%s_ciusro.xml" % (move.name or "invoice").replace("/", "_")
+            attachment = self.env["ir.attachment"].sudo().create({
+                "name": name, "raw": xml, "mimetype": "application/xml",
+                "res_model": "account.move", "res_id": move.id,
+            })
+            new_documents |= Document.create(dict(options, move_id=move.id, credential_id=credential.id,
+                                                  state="sending", payload_attachment_id=attachment.id,
+                                                  payload_sha256=documents.sha256(xml)))
+        Credential._einvoice_commit()  # the intent survives whatever happens during the call
+        new_documents._l10n_ro_anaf_efactura_upload()
+        for document in new_documents.filtered(lambda d: d.state == "error"):
+            errors[document.move_id] = [document.message]
+        return errors
+
+    def _l10n_ro_anaf_efactura_queue_resend(self, lost_document):
+        """A new attempt with the same payload after reconciliation proved the first never arrived."""
+        self.ensure_one()
+        copy = lost_document.copy({"state": "waiting", "index": False, "attempts": 0,
+                                   "next_check": fields.Datetime.now(), "message": False})
+        return copy
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_l10n_ro_anaf_efactura_send(self):
+        """Server action / button: send the selected posted invoices to ANAF."""
+        candidates = self.filtered(lambda m: m._l10n_ro_anaf_efactura_is_candidate())
+        errors = candidates._l10n_ro_anaf_efactura_send()
+        labels = dict(MOVE_STATES)
+        for move in self - candidates:
+            if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
+                errors[move] = [_("%(move)s is already at ANAF (%(state)s); it is not sent twice.", move=move.name,
+                                  state=labels[move.l10n_ro_anaf_efactura_state])]
+            elif move.l10n_ro_edi_state in ("invoice_sent", "invoice_validated"):
+                errors[move] = [_("%(move)s was sent to ANAF before this module was installed.", move=move.name)]
+            else:
+                errors[move] = [_("Only posted customer invoices and credit notes of Romanian companies are sent "
+                                  "to ANAF (%(move)s).", move=move.display_name)]
+        for move, messages in errors.items():
+            move._l10n_ro_anaf_efactura_post(_("Not sent to ANAF:\n%(errors)s", errors="\n".join(messages)))
+        if len(self) == 1 and errors:
+            raise UserError("\n".join(next(iter(errors.values()))))
+        return True
+
+    def action_l10n_ro_anaf_efactura_check(self):
+        self.l10n_ro_anaf_efactura_document_ids.filtered(
+            lambda d: d.state in LIVE_STATES).action_l10n_ro_anaf_efactura_check_now()
+        return True
+
+    # -- deadline monitor ---------------------------------------------------------------------
+    @api.model
+    def _cron_l10n_ro_anaf_efactura_deadline(self, warn_days=1, limit=500):
+        """An activity on posted invoices not yet accepted when the 5-working-day limit is near."""
+        today = fields.Date.context_today(self)
+        moves = self.search([
+            ("move_type", "in", ("out_invoice", "out_refund")), ("state", "=", "posted"),
+            ("company_id.account_fiscal_country_id.code", "=", "RO"),
+            ("l10n_ro_anaf_efactura_state", "not in", ("ok",)),
+            ("invoice_date", ">=", fields.Date.subtract(today, days=30)),
+        ], limit=limit)
+        activity_type = self.env.ref("mail.mail_activity_data_warning", raise_if_not_found=False) or \
+            self.env.ref("mail.mail_activity_data_todo")
+        warned = self.env["account.move"]
+        summary = _("e-Factura deadline")
+        for move in moves:
+            left = anaf_deadline.working_days_left(move.invoice_date, today)
+            if left > warn_days:
+                continue
+            if move.activity_ids.filtered(lambda a: a.activity_type_id == activity_type and a.summary == summary):
+                continue
+            move.activity_schedule(
+                activity_type_id=activity_type.id, summary=summary,
+                date_deadline=move.l10n_ro_anaf_efactura_deadline,
+                note=_("%(move)s must reach ANAF by %(date)s (5 working days after its date); its e-Factura state "
+                       "is: %(state)s.", move=move.name, date=move.l10n_ro_anaf_efactura_deadline,
+                       state=dict(MOVE_STATES).get(move.l10n_ro_anaf_efactura_state, _("not sent"))),
+                user_id=(move.invoice_user_id or move.create_uid or self.env.user).id,
+            )
+            warned |= move
+        return warned
+
+    @api.model
+    def _l10n_ro_anaf_efactura_demo_invoices(self, company_id, partner_id):
+        """Two draft invoices of the Romanian demo company (demo data)."""
+        company = self.env["res.company"].browse(company_id)
+        journal = self.env["account.journal"].search(
+            [*self.env["account.journal"]._check_company_domain(company), ("type", "=", "sale")], limit=1)
+        if not journal:
+            return self.browse()
+        moves = self.browse()
+        for amount in (1000.0, 250.0):
+            moves |= self.with_company(company).create({
+                "move_type": "out_invoice", "partner_id": partner_id, "journal_id": journal.id,
+                "invoice_line_ids": [(0, 0, {"name": "Servicii de consultanta", "quantity": 1, "price_unit": amount})],
+            })
+        return moves

@@ -1,0 +1,339 @@
+import base64
+import logging
+import time
+from datetime import datetime, timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import format_datetime
+
+from ..anaf import documents, quota
+from ..anaf import errors as anaf_errors
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("waiting", "Waiting for ANAF"),
+    ("sending", "Sending"),
+    ("unknown", "Sent, outcome unknown"),
+    ("sent", "Sent, processing at ANAF"),
+    ("ok", "Accepted by ANAF"),
+    ("nok", "Rejected by ANAF"),
+    ("xml_errors", "XML refused by ANAF"),
+    ("error", "Not sent"),
+    ("lost", "Never reached ANAF"),
+]
+LIVE_STATES = ("waiting", "sending", "unknown", "sent")
+RESENDABLE_STATES = ("nok", "xml_errors", "error", "lost")
+RECONCILE_GRACE = timedelta(hours=2)  # ANAF lists an upload once processed (minutes); after this it never arrived
+RETRY_WAITING = timedelta(minutes=10)
+
+
+def _now():
+    return fields.Datetime.now()
+
+
+def _ms(value):
+    return int((value - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+
+class L10nRoAnafEfacturaDocument(models.Model):
+    """One attempt to send one invoice to ANAF's SPV, from intent to ANAF's final answer."""
+
+    _name = "l10n_ro_anaf_efactura.document"
+    _description = "ANAF e-Factura submission"
+    _inherit = ["einvoice.exchange.mixin"]
+    _order = "id desc"
+
+    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
+    credential_id = fields.Many2one("einvoice.credential", string="ANAF connection", ondelete="restrict")
+    state = fields.Selection(STATES, required=True, default="sending", index=True)
+    index = fields.Char("Upload index", index=True, readonly=True, copy=False)
+    upload_date = fields.Datetime(readonly=True)
+    download_id = fields.Char("Download id", readonly=True, copy=False)
+    standard = fields.Selection([("UBL", "Invoice (UBL)"), ("CN", "Credit note (CN)")], default="UBL")
+    b2c = fields.Boolean("Individual buyer (B2C)")
+    extern = fields.Boolean("Foreign buyer")
+    autofactura = fields.Boolean("Self-billing")
+    payload_attachment_id = fields.Many2one("ir.attachment", "Sent XML", readonly=True)
+    payload_sha256 = fields.Char(readonly=True, index=True)
+    zip_attachment_id = fields.Many2one("ir.attachment", "ANAF's signed ZIP", readonly=True, copy=False)
+    signature_attachment_id = fields.Many2one("ir.attachment", "ANAF's signature", readonly=True, copy=False)
+    key_signature = fields.Char(readonly=True, copy=False)
+    key_certificate = fields.Char(readonly=True, copy=False)
+    message = fields.Text(readonly=True)
+    anaf_errors = fields.Text("ANAF's errors", readonly=True)
+    next_check = fields.Datetime(index=True, readonly=True)
+    polls = fields.Integer("Status queries", readonly=True)
+    attempts = fields.Integer("Upload attempts", readonly=True)
+    legacy_document_id = fields.Many2one("l10n_ro_edi.document", "Migrated from", readonly=True,
+                                         ondelete="set null", copy=False)
+
+    @api.depends("move_id.name", "state", "index")
+    def _compute_display_name(self):
+        labels = dict(STATES)
+        for document in self:
+            document.display_name = "%s - %s%s" % (
+                document.move_id.name or "", labels.get(document.state, ""),
+                f" ({document.index})" if document.index else "")
+
+    # -- helpers ----------------------------------------------------------------------
+    def _payload(self):
+        self.ensure_one()
+        return self.payload_attachment_id.raw or b""
+
+    def _commit(self):
+        self.env["einvoice.credential"]._einvoice_commit()
+
+    def _ledger(self):
+        return self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
+
+    def _cif(self):
+        from ..anaf.client import normalise_cif
+
+        return normalise_cif(self.company_id.vat or self.company_id.company_registry or "")
+
+    def _set(self, state, message=None, **values):
+        values["state"] = state
+        if message is not None:
+            values["message"] = message
+        self.write(values)
+
+    def _advice(self, exc):
+        """The translated advice for an ANAF error, followed by ANAF's own text."""
+        text = getattr(exc, "message", "") or str(exc)
+        found = anaf_errors.classify(text)
+        advice = _(found.advice) if found.advice else ""  # noqa: the catalogue strings are in the .pot
+        return f"{advice}\n{_('ANAF said:')} {text}" if advice else text
+
+    # -- upload ------------------------------------------------------------------------
+    def _l10n_ro_anaf_efactura_upload(self, ledger=None):
+        """Upload the stored payload of documents in state 'sending' or 'waiting'.
+
+        Intent was committed before; each answer is committed at once. Never raises.
+        """
+        ledger = ledger or self._ledger()
+        for document in self:
+            if document.state not in ("sending", "waiting"):
+                continue
+            credential = document.credential_id
+            if not credential:
+                document._set("waiting", _("No ANAF connection serves this company: add one in Settings."),
+                              next_check=_now() + RETRY_WAITING)
+                continue
+            ledger.throttle(time.monotonic, time.sleep)
+            document.write({"attempts": document.attempts + 1, "state": "sending"})
+            try:
+                client = credential._l10n_ro_anaf_efactura_client(record=document)
+                answer = client.upload(
+                    document._payload(), document._cif(), standard=document.standard, b2c=document.b2c,
+                    extern=document.extern, autofactura=document.autofactura, reference=document.move_id.name,
+                )
+            except Exception as exc:  # noqa: BLE001 - every outcome is recorded on the attempt
+                document._l10n_ro_anaf_efactura_upload_failed(exc)
+            else:
+                document._set("sent", _("Sent to ANAF; waiting for ANAF's answer."), index=answer.index,
+                              upload_date=_now(), next_check=quota.next_poll(_now(), 0), polls=0,
+                              anaf_errors=False)
+                document.move_id._l10n_ro_anaf_efactura_post(
+                    _("e-Factura sent to ANAF (upload index %(index)s).", index=answer.index))
+            document._commit()
+
+    def _l10n_ro_anaf_efactura_upload_failed(self, exc):
+        kind = getattr(exc, "kind", "")
+        if isinstance(exc, UserError):  # the connection has no usable token (einvoice_common says so)
+            kind = "auth"
+        if kind == "unknown" or kind == "protocol":
+            # The upload may be registered at ANAF: never resend before ANAF's list says it is not.
+            self._set("unknown", _("ANAF's answer to the upload was lost; the invoice is checked against ANAF's "
+                                   "message list before anything is sent again."),
+                      next_check=_now() + timedelta(minutes=2))
+        elif kind == "transient":
+            self._set("waiting", "%s\n%s" % (_("ANAF is not reachable or busy; the invoice is sent automatically "
+                                               "when ANAF answers again."), getattr(exc, "message", str(exc))),
+                      next_check=_now() + RETRY_WAITING)
+        elif kind == "auth":
+            self._set("waiting", "%s\n%s" % (_("ANAF refused the connection; an administrator must fix the ANAF "
+                                               "connection (Refresh token or Authenticate). The invoice is sent "
+                                               "automatically afterwards."), self._advice(exc)),
+                      next_check=_now() + RETRY_WAITING)
+            self.credential_id._einvoice_admin_activity(self._advice(exc))
+        elif kind == "rejected":
+            self._set("error", self._advice(exc), anaf_errors=getattr(exc, "message", str(exc)), next_check=False)
+            self.move_id._l10n_ro_anaf_efactura_post(
+                _("ANAF refused the upload: %(error)s", error=self._advice(exc)))
+        else:
+            _logger.exception("ANAF upload of document %s failed unexpectedly", self.id)
+            self._set("waiting", _("Unexpected error, retried later: %(error)s", error=exc),
+                      next_check=_now() + RETRY_WAITING)
+
+    # -- reconciliation ----------------------------------------------------------------
+    def _l10n_ro_anaf_efactura_reconcile(self, now=None):
+        """For uploads with an unknown outcome: look for them in ANAF's message list (filter T)."""
+        now = now or _now()
+        ledger = self._ledger()
+        for document in self.filtered(lambda d: d.state == "unknown"):
+            client = document.credential_id._l10n_ro_anaf_efactura_client(record=document)
+            start = document.create_date - timedelta(minutes=10)
+            known = self.search([("company_id", "=", document.company_id.id), ("index", "!=", False),
+                                 ("create_date", ">=", start)]).mapped("index")
+            try:
+                message, answer = client.find_upload(
+                    document._cif(), _ms(start), int(time.time() * 1000), payload_sha256=document.payload_sha256,
+                    number=document.move_id.name, known_indexes=known,
+                    download=lambda m: client.download(m.id) if ledger.acquire("download", m.id, now) else None,
+                )
+            except Exception as exc:  # noqa: BLE001 - stays unknown; retried
+                document.write({"message": _("Checking ANAF's list failed (%(error)s); retried later.",
+                                             error=getattr(exc, "message", str(exc))),
+                                "next_check": now + RETRY_WAITING})
+                document._commit()
+                continue
+            if message is not None:
+                document.write({"index": message.index, "download_id": message.id, "upload_date": document.create_date})
+                document._l10n_ro_anaf_efactura_archive(answer, "ok")
+                document.move_id._l10n_ro_anaf_efactura_post(
+                    _("The upload found in ANAF's list (index %(index)s) was accepted; nothing was sent twice.",
+                      index=message.index))
+            elif now - document.create_date > RECONCILE_GRACE:
+                document._set("lost", _("ANAF's list has no trace of this upload: it never reached ANAF. The invoice "
+                                        "is sent again."), next_check=False)
+                document.move_id._l10n_ro_anaf_efactura_queue_resend(document)
+            else:
+                document.next_check = now + timedelta(minutes=15)
+            document._commit()
+
+    # -- status ------------------------------------------------------------------------
+    def _l10n_ro_anaf_efactura_poll(self, now=None, ledger=None):
+        """stareMesaj for sent documents, within the per-message daily quota; download once on a final answer."""
+        now = now or _now()
+        ledger = ledger or self._ledger()
+        for document in self.filtered(lambda d: d.state == "sent" and d.index):
+            if not ledger.acquire("status", document.index, now):
+                document.write({"next_check": quota.next_bucharest_midnight(now),
+                                "message": _("ANAF's daily limit of status queries is reached; asked again "
+                                             "tomorrow.")})
+                document._commit()
+                continue
+            ledger.throttle(time.monotonic, time.sleep)
+            client = document.credential_id._l10n_ro_anaf_efactura_client(record=document)
+            try:
+                status = client.message_state(document.index, reference=document.move_id.name)
+            except Exception as exc:  # noqa: BLE001 - a sent invoice stays sent whatever happens here
+                document._l10n_ro_anaf_efactura_poll_failed(exc, now)
+                document._commit()
+                continue
+            document.polls += 1
+            if status.state == documents.STATE_PROCESSING:
+                document.write({"next_check": quota.next_poll(now, document.polls),
+                                "message": _("ANAF is processing the invoice.")})
+            elif status.state == documents.STATE_XML_ERRORS:
+                document._set("xml_errors", _("ANAF refused the XML at upload (XML cu erori nepreluat de sistem). "
+                                              "Fix the invoice and send it again."), next_check=False)
+                document.move_id._l10n_ro_anaf_efactura_rejected(document)
+            elif status.state in (documents.STATE_OK, documents.STATE_NOK):
+                document.download_id = status.download_id
+                document._l10n_ro_anaf_efactura_download(status.state, now, ledger, client)
+            else:
+                document.write({"next_check": quota.next_poll(now, document.polls),
+                                "message": _("Unknown state from ANAF: %(state)s", state=status.state)})
+            document._commit()
+
+    def _l10n_ro_anaf_efactura_poll_failed(self, exc, now):
+        text = getattr(exc, "message", "") or str(exc)
+        found = anaf_errors.classify(text)
+        if found.kind == "quota":
+            when = quota.next_bucharest_midnight(now)
+        else:
+            when = quota.next_poll(now, self.polls + 1)
+        note = _("Waiting for ANAF: %(reason)s", reason=self._advice(exc))
+        self.write({"next_check": when, "message": note})
+        if getattr(exc, "kind", "") == "auth":
+            self.credential_id._einvoice_admin_activity(self._advice(exc))
+
+    def _l10n_ro_anaf_efactura_download(self, final_state, now, ledger, client):
+        if self.zip_attachment_id:
+            return self._l10n_ro_anaf_efactura_archive(None, final_state)
+        if not ledger.acquire("download", self.download_id, now):
+            self.write({"next_check": quota.next_bucharest_midnight(now),
+                        "message": _("ANAF's daily download limit for this message is reached; downloaded "
+                                     "tomorrow.")})
+            return
+        try:
+            answer = client.download(self.download_id, reference=self.move_id.name)
+        except Exception as exc:  # noqa: BLE001 - keep sent; the next run downloads
+            self.write({"next_check": quota.next_poll(now, self.polls),
+                        "message": _("Waiting for ANAF's answer file: %(reason)s", reason=self._advice(exc))})
+            return
+        self._l10n_ro_anaf_efactura_archive(answer, final_state)
+
+    def _l10n_ro_anaf_efactura_archive(self, answer, final_state):
+        """Keep ANAF's whole signed ZIP (10-year retention) and conclude the attempt."""
+        values = {"next_check": False}
+        if answer is not None:
+            name = (self.move_id.name or "invoice").replace("/", "_")
+            attachments = self.env["ir.attachment"].sudo()
+            values["zip_attachment_id"] = attachments.create({
+                "name": f"anaf_{name}_{self.index}.zip", "raw": answer.content, "mimetype": "application/zip",
+                "res_model": "account.move", "res_id": self.move_id.id,
+            }).id
+            values["signature_attachment_id"] = attachments.create({
+                "name": answer.signature_name, "raw": answer.signature, "mimetype": "application/xml",
+                "res_model": self._name, "res_id": self.id,
+            }).id
+            try:
+                values["key_signature"], values["key_certificate"] = documents.signature_values(answer.signature)
+            except documents.DocumentError:
+                pass
+            if answer.is_error_document:
+                final_state = "nok"
+                values["anaf_errors"] = "\n".join(answer.errors)
+        if final_state == "ok":
+            values.update(state="ok", message=_("Accepted by ANAF."))
+            self.write(values)
+            self.move_id._l10n_ro_anaf_efactura_post(
+                _("e-Factura accepted by ANAF; the signed ZIP is archived."),
+                attachment_ids=[values["zip_attachment_id"]] if values.get("zip_attachment_id") else None)
+        else:
+            values.update(state="nok", message=_("Rejected by ANAF. Fix the errors, then send a new invoice."))
+            self.write(values)
+            self.move_id._l10n_ro_anaf_efactura_rejected(self)
+
+    # -- cron ------------------------------------------------------------------------------
+    @api.model
+    def _cron_l10n_ro_anaf_efactura_status(self, limit=200, now=None):
+        """Upload queued invoices, reconcile unknown outcomes, poll statuses; re-trigger while work remains."""
+        now = now or _now()
+        ledger = self._ledger()
+        due = [("next_check", "<=", now)]
+        Credential = self.env["einvoice.credential"]
+        for states, method in ((("waiting",), "_l10n_ro_anaf_efactura_upload"),
+                               (("unknown",), "_l10n_ro_anaf_efactura_reconcile"),
+                               (("sent",), "_l10n_ro_anaf_efactura_poll")):
+            documents_due = self.search([("state", "in", states)] + due, limit=limit, order="next_check, id")
+            documents_due = Credential._einvoice_lock_skip_locked(documents_due)
+            if method == "_l10n_ro_anaf_efactura_upload":
+                documents_due._l10n_ro_anaf_efactura_upload(ledger=ledger)
+            elif method == "_l10n_ro_anaf_efactura_reconcile":
+                documents_due._l10n_ro_anaf_efactura_reconcile(now=now)
+            else:
+                documents_due._l10n_ro_anaf_efactura_poll(now=now, ledger=ledger)
+        remaining = self.search_count([("state", "in", ("waiting", "unknown", "sent")), ("next_check", "<=", _now())])
+        if remaining and Credential._einvoice_can_commit():
+            self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status")._trigger()
+        self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_purge()
+        return remaining
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_l10n_ro_anaf_efactura_check_now(self):
+        live = self.filtered(lambda d: d.state in ("sent", "unknown", "waiting"))
+        live.write({"next_check": _now()})
+        live.filtered(lambda d: d.state == "waiting")._l10n_ro_anaf_efactura_upload()
+        live.filtered(lambda d: d.state == "unknown")._l10n_ro_anaf_efactura_reconcile()
+        live.filtered(lambda d: d.state == "sent")._l10n_ro_anaf_efactura_poll()
+        return True
+
+    def action_l10n_ro_anaf_efactura_download_zip(self):
+        self.ensure_one()
+        return {"type": "ir.actions.act_url", "url": f"/web/content/{self.zip_attachment_id.id}?download=true"}

@@ -1,0 +1,49 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..anaf import quota
+
+
+class L10nRoAnafEfacturaQuota(models.Model):
+    """ANAF's daily call counters (per message or per CIF, per Bucharest day), shared by all workers."""
+
+    _name = "l10n_ro_anaf_efactura.quota"
+    _description = "ANAF e-Factura call counter"
+    _order = "day desc, operation, key"
+    _log_access = False
+
+    operation = fields.Char(required=True)
+    key = fields.Char(required=True, help="Upload index, download id or CIF")
+    day = fields.Char(required=True, help="Day in Europe/Bucharest (YYYY-MM-DD)")
+    count = fields.Integer(default=0)
+
+    _sql_constraints = [
+        ("operation_key_day_unique", "unique(operation, key, day)", "One counter per operation, key and day."),
+    ]
+
+    # -- store protocol of anaf.quota.QuotaLedger ------------------------------------
+    def get(self, op, key, day):
+        self.env.cr.execute(SQL(
+            "SELECT count FROM l10n_ro_anaf_efactura_quota WHERE operation = %s AND key = %s AND day = %s",
+            op, str(key), day))
+        row = self.env.cr.fetchone()
+        return row[0] if row else 0
+
+    def add(self, op, key, day):
+        self.env.cr.execute(SQL(
+            """INSERT INTO l10n_ro_anaf_efactura_quota (operation, key, day, count) VALUES (%s, %s, %s, 1)
+               ON CONFLICT (operation, key, day) DO UPDATE SET count = l10n_ro_anaf_efactura_quota.count + 1
+               RETURNING count""", op, str(key), day))
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _l10n_ro_anaf_efactura_ledger(self):
+        """A QuotaLedger persisted in this table, 5 % below ANAF's published limits."""
+        return quota.QuotaLedger(self.sudo(), daily_margin=0.95)
+
+    @api.model
+    def _l10n_ro_anaf_efactura_purge(self):
+        """Counters older than 3 days are of no use (ANAF's limits are daily)."""
+        self.env.cr.execute(
+            "DELETE FROM l10n_ro_anaf_efactura_quota WHERE day < to_char(now() - interval '3 days', 'YYYY-MM-DD')"
+        )
