@@ -490,6 +490,7 @@ class AccountMove(models.Model):
             return _("Facture APP refused the credentials of %(conn)s (HTTP 401): fix them in the connection.",
                      conn=credential.name)
         if exc.code == "FA402":
+            credential = credential.sudo()  # accountants may read connections, not write them
             credential.write({"l10n_mx_factureapp_credits": 0,
                               "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now()})
             credential._einvoice_admin_activity(_("Facture APP has no stamping credits left for %(conn)s.",

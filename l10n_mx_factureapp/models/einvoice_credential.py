@@ -116,9 +116,11 @@ class EinvoiceCredential(models.Model):
         return self._einvoice_for_company(SERVICE, company)
 
     def _l10n_mx_factureapp_note_auth_error(self, exc):
+        """Mark the connection in error and tell an administrator (also when an accountant stamped)."""
         self.ensure_one()
-        self.write({"state": "error", "last_error": str(exc)})
-        self._einvoice_admin_activity(
+        credential = self.sudo()  # accountants may read connections, not write them
+        credential.write({"state": "error", "last_error": str(exc)})
+        credential._einvoice_admin_activity(
             _("Facture APP refused the credentials of %(name)s: check the user, password or token.", name=self.name)
         )
 

@@ -51,7 +51,7 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"stamped"})
 
     def _cancel(self, move, motive, replacement=None):
-        wizard = self.env["l10n_mx_factureapp.cancel"].create({
+        wizard = move.env["l10n_mx_factureapp.cancel"].create({
             "move_id": move.id, "motive": motive, "replacement_id": replacement and replacement.id})
         return wizard.action_cancel()
 
@@ -143,3 +143,22 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertEqual(moves[1].l10n_mx_factureapp_state, "stamped")
         self.assertEqual(len(self.app.cfdis), 3, "nothing was stamped twice")
         self.assertEqual(len(set(moves.mapped("l10n_mx_factureapp_uuid"))), 3)
+
+    def test_accountant_without_settings_rights(self):
+        """An invoicing user stamps, checks SAT and cancels; errors reach the administrator."""
+        from odoo.tests.common import new_test_user
+
+        user = new_test_user(self.env, login="mx_accountant", groups="account.group_account_invoice",
+                             company_id=self.company.id, company_ids=[Command.set(self.company.ids)])
+        move = self._invoice(price=100.0).with_user(user)
+        move.action_l10n_mx_factureapp_stamp()
+        self.assertEqual(move.l10n_mx_factureapp_state, "stamped")
+        move.action_l10n_mx_factureapp_sat_status()
+        self.assertEqual(move.l10n_mx_factureapp_sat_state, "Vigente")
+        self._cancel(move, "02")
+        self.assertEqual(move.l10n_mx_factureapp_state, "cancelled")
+        other = self._invoice(price=50.0).with_user(user)
+        self.app.credits = 0
+        error = other._l10n_mx_factureapp_stamp()[other]
+        self.assertIn("credits", error)
+        self.assertTrue(self.credential.activity_ids)
