@@ -94,6 +94,8 @@ class LaFacturaSandbox:
 
     def handle(self, environ):
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox/"):
+            return self.control(environ, path)
         if not path.startswith(self.prefix + "/"):
             return _json(404, _status(404, "Servicio no encontrado"))
         service = path[len(self.prefix) + 1 :].strip("/")
@@ -133,6 +135,67 @@ class LaFacturaSandbox:
         if not isinstance(params, dict):
             return _json(400, _status(400, "Parámetros inválidos"))
         return handler(params)
+
+    # -- control (the sandbox's own API, for demos and tests; not LaFactura's) --------
+    def control(self, environ, path):
+        """POST /_sandbox/documents {document}: LaFactura learns a document.
+        POST /_sandbox/deliver {"url", "count", "duplicate_rate", "customer_nit", "concurrency",
+        "seed", "mode"}: make `count` documents and deliver them to the webhook `url` as the
+        service does (with duplicates); answers the HTTP statuses received.
+        """
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json(405, {"error": "POST only"})
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            data = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        except ValueError:
+            return _json(400, {"error": "invalid JSON"})
+        if (
+            path.rstrip("/") == "/_sandbox/documents"
+            and isinstance(data, dict)
+            and "general" in data
+        ):
+            self.state.add(data)
+            return _json(200, {"cufe": docs.normalise_cufe(data["general"]["cufe"])})
+        if (
+            path.rstrip("/") == "/_sandbox/deliver"
+            and isinstance(data, dict)
+            and data.get("url")
+        ):
+            from . import fixtures
+
+            count = max(1, min(int(data.get("count", 10)), 5000))
+            rate = float(data.get("duplicate_rate", 0.3))
+            unique = max(1, count - round(count * rate))
+            documents = fixtures.scenario(
+                unique,
+                seed=int(data.get("seed", time.time())),
+                customer_nit=data.get("customer_nit") or fixtures.OUR_NIT,
+            )
+            for document in documents:
+                self.state.add(document)
+            sender = HookSender(data["url"], retries=int(data.get("retries", 2)))
+            statuses = sender.flood(
+                schedule(
+                    documents,
+                    total=count,
+                    duplicate_rate=rate,
+                    seed=int(data.get("seed", 0)),
+                ),
+                concurrency=int(data.get("concurrency", 4)),
+            )
+            summary = {
+                str(code): statuses.count(code) for code in sorted(set(statuses))
+            }
+            return _json(
+                200,
+                {
+                    "delivered": len(statuses),
+                    "statuses": summary,
+                    "documents": len(documents),
+                },
+            )
+        return _json(404, {"error": "unknown sandbox control path"})
 
     def _authorised(self, header):
         if not header.startswith("Basic "):

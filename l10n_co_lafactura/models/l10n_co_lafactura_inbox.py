@@ -202,16 +202,17 @@ class L10nCoLafacturaInbox(models.Model):
         return done
 
     def action_l10n_co_lafactura_process_again(self):
-        for row in self:
-            if row.state == "processed" and row.move_id:
-                raise UserError(
-                    _(
-                        "%(row)s already made the bill %(bill)s.",
-                        row=row.display_label,
-                        bill=row.move_id.display_name,
-                    )
+        """Process the selected rows again (rows that already made a bill are left alone)."""
+        rows = self.filtered(
+            lambda r: not (r.state in ("processed", "duplicate") and r.move_id)
+        )
+        if not rows:
+            raise UserError(
+                _(
+                    "The selected documents were already booked; nothing to process again."
                 )
-        self.write(
+            )
+        rows.write(
             {
                 "state": "received",
                 "reason": False,
@@ -220,7 +221,7 @@ class L10nCoLafacturaInbox(models.Model):
                 "next_attempt_at": False,
             }
         )
-        self.sudo()._l10n_co_lafactura_process_rows()
+        rows.sudo()._l10n_co_lafactura_process_rows()
         return True
 
     def _l10n_co_lafactura_process_rows(self):

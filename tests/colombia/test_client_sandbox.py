@@ -163,3 +163,38 @@ def test_schedule_duplicates():
     assert len({d["general"]["cufe"] for d in order}) == 21
     with pytest.raises(ValueError):
         sandbox.schedule(docs, total=1000)
+
+
+def test_sandbox_control_delivers_like_the_service(serve_app):
+    bodies = []
+
+    def hook(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        bodies.append(json.loads(environ["wsgi.input"].read(length)))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    receiver = serve_app(hook)
+    app = sandbox.make_app()
+    server = serve_app(app)
+    answer = requests.post(
+        server.url + "/_sandbox/deliver",
+        json={
+            "url": receiver.url + "/hook",
+            "count": 20,
+            "duplicate_rate": 0.3,
+            "customer_nit": "900373044",
+            "seed": 2,
+        },
+    ).json()
+    assert answer == {"delivered": 20, "statuses": {"200": 20}, "documents": 14}
+    cufes = [b["document"]["general"]["cufe"] for b in bodies]
+    assert len(cufes) == 20 and len(set(cufes)) == 14
+    assert all(app.state.get(c) for c in cufes)  # getDocumentInfo knows them
+    extra = f.make_document(number="X9")
+    assert (
+        requests.post(server.url + "/_sandbox/documents", json=extra).json()["cufe"]
+        == extra["general"]["cufe"]
+    )
+    assert app.state.get(extra["general"]["cufe"])
+    assert requests.get(server.url + "/_sandbox/deliver").status_code == 405
