@@ -31,12 +31,42 @@ REGIMEN_FISCAL = [
     ("622", "Actividades Agrícolas, Ganaderas, Silvícolas y Pesqueras"),
     ("623", "Opcional para Grupos de Sociedades"),
     ("624", "Coordinados"),
-    ("625", "Régimen de las Actividades Empresariales con ingresos a través de Plataformas Tecnológicas"),
+    (
+        "625",
+        "Régimen de las Actividades Empresariales con ingresos a través de Plataformas Tecnológicas",
+    ),
     ("626", "Régimen Simplificado de Confianza"),
 ]
 # Regimes a legal person (RFC of 12 characters) may hold; the others are for individuals (13).
-REGIMEN_MORAL = {"601", "603", "607", "609", "610", "620", "622", "623", "624", "626", "628"}
-REGIMEN_FISICA = {"605", "606", "607", "608", "610", "611", "612", "614", "615", "616", "621", "622", "625", "626"}
+REGIMEN_MORAL = {
+    "601",
+    "603",
+    "607",
+    "609",
+    "610",
+    "620",
+    "622",
+    "623",
+    "624",
+    "626",
+    "628",
+}
+REGIMEN_FISICA = {
+    "605",
+    "606",
+    "607",
+    "608",
+    "610",
+    "611",
+    "612",
+    "614",
+    "615",
+    "616",
+    "621",
+    "622",
+    "625",
+    "626",
+}
 
 USO_CFDI = [
     ("G01", "Adquisición de mercancías"),
@@ -58,14 +88,29 @@ USO_CFDI = [
     ("D06", "Aportaciones voluntarias al SAR"),
     ("D07", "Primas por seguros de gastos médicos"),
     ("D08", "Gastos de transportación escolar obligatoria"),
-    ("D09", "Depósitos en cuentas para el ahorro, primas que tengan como base planes de pensiones"),
+    (
+        "D09",
+        "Depósitos en cuentas para el ahorro, primas que tengan como base planes de pensiones",
+    ),
     ("D10", "Pagos por servicios educativos (colegiaturas)"),
     ("S01", "Sin efectos fiscales"),
     ("CP01", "Pagos"),
     ("CN01", "Nómina"),
 ]
 # UsoCFDI values only an individual (persona física) may use.
-USO_ONLY_FISICA = {"D01", "D02", "D03", "D04", "D05", "D06", "D07", "D08", "D09", "D10", "CN01"}
+USO_ONLY_FISICA = {
+    "D01",
+    "D02",
+    "D03",
+    "D04",
+    "D05",
+    "D06",
+    "D07",
+    "D08",
+    "D09",
+    "D10",
+    "CN01",
+}
 
 FORMA_PAGO = [
     ("01", "Efectivo"),
@@ -91,7 +136,10 @@ FORMA_PAGO = [
     ("31", "Intermediario pagos"),
     ("99", "Por definir"),
 ]
-METODO_PAGO = [("PUE", "Pago en una sola exhibición"), ("PPD", "Pago en parcialidades o diferido")]
+METODO_PAGO = [
+    ("PUE", "Pago en una sola exhibición"),
+    ("PPD", "Pago en parcialidades o diferido"),
+]
 EXPORTACION = [
     ("01", "No aplica"),
     ("02", "Definitiva con clave A1"),
@@ -108,7 +156,13 @@ OBJETO_IMP = [
     ("07", "No traslado del IVA, Sí desglose IEPS"),
     ("08", "No traslado del IVA, No desglose IEPS"),
 ]
-PERIODICIDAD = [("01", "Diario"), ("02", "Semanal"), ("03", "Quincenal"), ("04", "Mensual"), ("05", "Bimestral")]
+PERIODICIDAD = [
+    ("01", "Diario"),
+    ("02", "Semanal"),
+    ("03", "Quincenal"),
+    ("04", "Mensual"),
+    ("05", "Bimestral"),
+]
 MOTIVO_CANCELACION = [
     ("01", "Comprobante emitido con errores con relación"),
     ("02", "Comprobante emitido con errores sin relación"),
@@ -127,16 +181,50 @@ TIPO_RELACION = [
 
 # Decimals per currency (c_Moneda "Decimales"); every currency not listed uses 2.
 CURRENCY_DECIMALS = {
-    **{c: 0 for c in (
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
-        "XAF", "XOF", "XPF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS",
-        "XUA", "XXX", "MGA")},
+    **{
+        c: 0
+        for c in (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+            "XAG",
+            "XAU",
+            "XBA",
+            "XBB",
+            "XBC",
+            "XBD",
+            "XDR",
+            "XPD",
+            "XPT",
+            "XSU",
+            "XTS",
+            "XUA",
+            "XXX",
+            "MGA",
+        )
+    },
     **{c: 3 for c in ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND")},
     "CLF": 4,
 }
 # c_Moneda gives XXX 0 decimals; in the payments complement amounts are in MXN with 2.
 
-RFC_PATTERN = re.compile(r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$")
+RFC_PATTERN = re.compile(
+    r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$"
+)
 RFC_GENERIC_NATIONAL = "XAXX010101000"
 RFC_GENERIC_FOREIGN = "XEXX010101000"
 PUBLICO_EN_GENERAL = "PUBLICO EN GENERAL"
@@ -179,7 +267,9 @@ def _read_catalogs(path, wanted):
         if start < 0:
             raise KeyError(name)
         end = text.find("</xs:simpleType>", start)
-        found[name] = frozenset(re.findall(r'<xs:enumeration value="([^"]*)"', text[start:end]))
+        found[name] = frozenset(
+            re.findall(r'<xs:enumeration value="([^"]*)"', text[start:end])
+        )
     return found
 
 

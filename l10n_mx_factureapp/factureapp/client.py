@@ -29,7 +29,12 @@ PATHS = {
     "acuse": "rest/cancelacion/acuse/",
 }
 CANCEL_PARAMS = {"uuid": "uuid", "motive": "motivo", "replacement": "folioSustitucion"}
-LOOKUP_PARAMS = {"uuid": "cfdi", "series": "serie", "number": "folio", "issuer": "rfcEmisor"}
+LOOKUP_PARAMS = {
+    "uuid": "cfdi",
+    "series": "serie",
+    "number": "folio",
+    "issuer": "rfcEmisor",
+}
 JSON = "application/json"
 XML = "application/xml"
 MAX_ZIP_FILES = 20000
@@ -75,8 +80,12 @@ class BulkItem:
 class BulkReport:
     items: dict  # filename -> BulkItem
     download_url: str = ""
-    unknown: list = dfield(default_factory=list)  # names in the report that were not sent
-    missing: list = dfield(default_factory=list)  # names sent and absent from the report
+    unknown: list = dfield(
+        default_factory=list
+    )  # names in the report that were not sent
+    missing: list = dfield(
+        default_factory=list
+    )  # names sent and absent from the report
 
 
 @dataclass
@@ -103,11 +112,24 @@ class CancelResult:
 
     @property
     def accepted(self):
-        return self.outcome in ("cancelled", "pending_acceptance", "already_cancelled", "in_process")
+        return self.outcome in (
+            "cancelled",
+            "pending_acceptance",
+            "already_cancelled",
+            "in_process",
+        )
 
 
 class FactureClient:
-    def __init__(self, transport, *, accept=JSON, paths=None, cancel_params=None, lookup_params=None):
+    def __init__(
+        self,
+        transport,
+        *,
+        accept=JSON,
+        paths=None,
+        cancel_params=None,
+        lookup_params=None,
+    ):
         self.transport = transport
         self.accept = accept
         self.paths = {**PATHS, **(paths or {})}
@@ -135,17 +157,23 @@ class FactureClient:
         """A dict from a JSON or XML answer."""
         ctype = response.headers.get("Content-Type", "")
         body = response.content or b""
-        if "html" in ctype or body.lstrip()[:100].lower().startswith((b"<html", b"<!doctype")):
-            raise self.transport.ProtocolError("Facture APP answered an HTML page where data was expected.",
-                                               status=response.status_code)
+        if "html" in ctype or body.lstrip()[:100].lower().startswith(
+            (b"<html", b"<!doctype")
+        ):
+            raise self.transport.ProtocolError(
+                "Facture APP answered an HTML page where data was expected.",
+                status=response.status_code,
+            )
         if "json" in ctype or body.lstrip()[:1] in (b"{", b"["):
             return self.transport.json(response)
         if "xml" in ctype or body.lstrip()[:1] == b"<":
             try:
                 root = documents.parse(body)
             except Exception as exc:
-                raise self.transport.ProtocolError(f"Facture APP answered unreadable XML: {exc}",
-                                                   status=response.status_code) from exc
+                raise self.transport.ProtocolError(
+                    f"Facture APP answered unreadable XML: {exc}",
+                    status=response.status_code,
+                ) from exc
             return _xml_to_dict(root)
         return self.transport.json(response)  # raises ProtocolError naming what came
 
@@ -160,48 +188,93 @@ class FactureClient:
         info = errors.describe(code, data.get("message", ""))
         return code or None, info.message, [data]
 
-    def _call(self, method, op, *, operation, params=None, branch=None, idempotent=None, reference="",
-              keep_payload=False, **kwargs):
+    def _call(
+        self,
+        method,
+        op,
+        *,
+        operation,
+        params=None,
+        branch=None,
+        idempotent=None,
+        reference="",
+        keep_payload=False,
+        **kwargs,
+    ):
         return self.transport.request(
-            method, self.paths[op], operation=operation, params=params, idempotent=idempotent,
-            headers=self._headers(branch, **kwargs.pop("headers", {})), error_parser=self._error_parser,
-            reference=reference, keep_payload=keep_payload, **kwargs)
+            method,
+            self.paths[op],
+            operation=operation,
+            params=params,
+            idempotent=idempotent,
+            headers=self._headers(branch, **kwargs.pop("headers", {})),
+            error_parser=self._error_parser,
+            reference=reference,
+            keep_payload=keep_payload,
+            **kwargs,
+        )
 
     def _checked(self, response):
         data = self._decode(response)
         if not isinstance(data, dict):
-            raise self.transport.ProtocolError("Facture APP answered an unexpected structure.")
+            raise self.transport.ProtocolError(
+                "Facture APP answered an unexpected structure."
+            )
         if _truthy(data.get("succeed", True)):
             return data
         code = str(data.get("code") or "")
         info = errors.describe(code, data.get("message", ""))
         if info.kind == "auth":
-            raise self.transport.AuthError(info.message, code=code, status=response.status_code, details=[data])
-        raise self.transport.RejectedError(info.message, code=code or None, status=response.status_code,
-                                           details=[data])
+            raise self.transport.AuthError(
+                info.message, code=code, status=response.status_code, details=[data]
+            )
+        raise self.transport.RejectedError(
+            info.message, code=code or None, status=response.status_code, details=[data]
+        )
 
     # -- operations ------------------------------------------------------------------
     def account(self):
         data = self._checked(self._call("GET", "account", operation="account"))
         user = data.get("usuario") or data
-        return Account(user=str(user.get("usuario", "")), name=str(user.get("nombre", "")),
-                       credits=int(user.get("creditos", 0) or 0), active=_truthy(user.get("activo", True)))
+        return Account(
+            user=str(user.get("usuario", "")),
+            name=str(user.get("nombre", "")),
+            credits=int(user.get("creditos", 0) or 0),
+            active=_truthy(user.get("activo", True)),
+        )
 
     def branches(self):
         data = self._checked(self._call("GET", "branches", operation="branches"))
         items = data.get("sucursales") or []
-        if isinstance(items, dict):  # XML: <sucursales><sucursal>...</sucursal></sucursales>
+        if isinstance(
+            items, dict
+        ):  # XML: <sucursales><sucursal>...</sucursal></sucursales>
             items = items.get("sucursal") or []
             items = items if isinstance(items, list) else [items]
-        return [Branch(id=str(i.get("ID") or i.get("id")), name=str(i.get("nombre", "")),
-                       zip=str(i.get("codigoPostal", "") or ""), rfc=str(i.get("rfc", "") or "")) for i in items]
+        return [
+            Branch(
+                id=str(i.get("ID") or i.get("id")),
+                name=str(i.get("nombre", "")),
+                zip=str(i.get("codigoPostal", "") or ""),
+                rfc=str(i.get("rfc", "") or ""),
+            )
+            for i in items
+        ]
 
     def stamp(self, xml, branch, reference=""):
         """Stamp one unsigned pre-CFDI (the exact bytes are sent). Non-idempotent: a lost
         answer raises UnknownOutcome; reconcile (`find`, or resend these same bytes) first."""
-        response = self._call("POST", "stamp", operation="stamp", branch=branch, data=xml, idempotent=False,
-                              reference=reference, keep_payload=True,
-                              headers={"Content-Type": "application/xml; charset=utf-8"})
+        response = self._call(
+            "POST",
+            "stamp",
+            operation="stamp",
+            branch=branch,
+            data=xml,
+            idempotent=False,
+            reference=reference,
+            keep_payload=True,
+            headers={"Content-Type": "application/xml; charset=utf-8"},
+        )
         data = self._checked(response)
         return self._stamp_result(data)
 
@@ -209,42 +282,79 @@ class FactureClient:
         xml = data.get("xml") or ""
         xml = xml.encode("utf-8") if isinstance(xml, str) else xml
         if not xml:
-            raise self.transport.ProtocolError("Facture APP reported a stamp without the stamped XML.")
+            raise self.transport.ProtocolError(
+                "Facture APP reported a stamp without the stamped XML."
+            )
         info = documents.stamp_info(xml)
         uuid = (data.get("uuid") or info.uuid).upper()
         if uuid != info.uuid:
-            raise self.transport.ProtocolError(f"The UUID {uuid} in the answer differs from the TFD's {info.uuid}.")
-        return StampResult(uuid=uuid, xml=xml, stamped_at=info.stamped_at, sat_certificate=info.sat_certificate,
-                           previous=str(data.get("code")) == "307", message=str(data.get("message", "")))
+            raise self.transport.ProtocolError(
+                f"The UUID {uuid} in the answer differs from the TFD's {info.uuid}."
+            )
+        return StampResult(
+            uuid=uuid,
+            xml=xml,
+            stamped_at=info.stamped_at,
+            sat_certificate=info.sat_certificate,
+            previous=str(data.get("code")) == "307",
+            message=str(data.get("message", "")),
+        )
 
     def stamp_zip(self, archive, branch=None, sent_names=(), reference=""):
         """Stamp a ZIP of pre-CFDIs; returns the per-file report (non-idempotent)."""
-        response = self._call("POST", "stamp_zip", operation="stamp_zip", branch=branch, idempotent=False,
-                              reference=reference, files={"file": ("cfdi.zip", archive, "application/zip")})
+        response = self._call(
+            "POST",
+            "stamp_zip",
+            operation="stamp_zip",
+            branch=branch,
+            idempotent=False,
+            reference=reference,
+            files={"file": ("cfdi.zip", archive, "application/zip")},
+        )
         data = self._decode(response)
-        if isinstance(data, dict) and "succeed" in data and not _truthy(data["succeed"]):
+        if (
+            isinstance(data, dict)
+            and "succeed" in data
+            and not _truthy(data["succeed"])
+        ):
             self._checked(response)
         return parse_bulk_report(response.content, sent_names)
 
     def download(self, url):
         """Download the ZIP of stamped XMLs named by the bulk report (GET, retried).
         Only links on the service's own host are followed: the credentials go with it."""
-        if url.startswith(("http://", "https://")) and _netloc(url) != _netloc(self.transport.base_url):
-            raise self.transport.ProtocolError(f"The bulk report links to another host ({_netloc(url)}); refused.")
-        response = self.transport.request("GET", url, operation="stamp_zip_download", headers=self._headers(),
-                                          error_parser=self._error_parser)
+        if url.startswith(("http://", "https://")) and _netloc(url) != _netloc(
+            self.transport.base_url
+        ):
+            raise self.transport.ProtocolError(
+                f"The bulk report links to another host ({_netloc(url)}); refused."
+            )
+        response = self.transport.request(
+            "GET",
+            url,
+            operation="stamp_zip_download",
+            headers=self._headers(),
+            error_parser=self._error_parser,
+        )
         return response.content
 
     def cfdi(self, uuid):
-        response = self._call("GET", "cfdi", operation="cfdi", params={self.lookup_params["uuid"]: uuid})
+        response = self._call(
+            "GET", "cfdi", operation="cfdi", params={self.lookup_params["uuid"]: uuid}
+        )
         return _cfdi_info(self._checked(response))
 
     def find(self, series, number, issuer_rfc=""):
         """CFDI stamped with this series/number (reconciliation after a lost answer), or None."""
-        params = {self.lookup_params["series"]: series or "", self.lookup_params["number"]: number or ""}
+        params = {
+            self.lookup_params["series"]: series or "",
+            self.lookup_params["number"]: number or "",
+        }
         if issuer_rfc:
             params[self.lookup_params["issuer"]] = issuer_rfc
-        response = self._call("GET", "cfdi", operation="find", params=params, expected=(200, 404))
+        response = self._call(
+            "GET", "cfdi", operation="find", params=params, expected=(200, 404)
+        )
         if response.status_code == 404:
             return None
         data = self._decode(response)
@@ -252,17 +362,28 @@ class FactureClient:
             if str(data.get("code")) in ("FA404", "404", "CA205"):
                 return None
             self._checked(response)
-        return _cfdi_info(data) if (data.get("uuid") or (data.get("cfdi") or {}).get("uuid")) else None
+        return (
+            _cfdi_info(data)
+            if (data.get("uuid") or (data.get("cfdi") or {}).get("uuid"))
+            else None
+        )
 
     def xml(self, uuid):
-        response = self._call("GET", "xml", operation="xml", params={"uuid": uuid}, keep_payload=True)
+        response = self._call(
+            "GET", "xml", operation="xml", params={"uuid": uuid}, keep_payload=True
+        )
         if response.content.lstrip()[:1] == b"{":
             self._checked(response)
         return response.content
 
     def pdf(self, uuid):
-        response = self._call("GET", "pdf", operation="pdf", params={"uuid": uuid},
-                              headers={"Accept": "application/pdf"})
+        response = self._call(
+            "GET",
+            "pdf",
+            operation="pdf",
+            params={"uuid": uuid},
+            headers={"Accept": "application/pdf"},
+        )
         if not response.content.startswith(b"%PDF"):
             self._checked(response)
             raise self.transport.ProtocolError("Facture APP did not answer a PDF.")
@@ -271,27 +392,46 @@ class FactureClient:
     def cancel(self, uuid, branch, motive, replacement=""):
         """Request the cancellation (SAT motive 01-04; 01 needs the replacing UUID).
         Idempotent at the service ("already in process" / "already cancelled"), so retried."""
-        params = {self.cancel_params["uuid"]: uuid, self.cancel_params["motive"]: motive}
+        params = {
+            self.cancel_params["uuid"]: uuid,
+            self.cancel_params["motive"]: motive,
+        }
         if replacement:
             params[self.cancel_params["replacement"]] = replacement
-        response = self._call("GET", "cancel", operation="cancel", params=params, branch=branch)
+        response = self._call(
+            "GET", "cancel", operation="cancel", params=params, branch=branch
+        )
         data = self._decode(response)
         if isinstance(data, dict) and str(data.get("code")) in ("FA401",):
             self._checked(response)
-        if isinstance(data, dict) and str(data.get("code")) in ("FA400", "FA404", "FA420", "FA421"):
+        if isinstance(data, dict) and str(data.get("code")) in (
+            "FA400",
+            "FA404",
+            "FA420",
+            "FA421",
+        ):
             self._checked(response)
         succeed = _truthy(data.get("succeed", False))
         text = " ".join(str(data.get(k) or "") for k in ("message", "error"))
-        return CancelResult(uuid=uuid, outcome=errors.cancel_outcome(succeed, text), succeed=succeed,
-                            message=text.strip(), link=str(data.get("enlace") or _link(text)))
+        return CancelResult(
+            uuid=uuid,
+            outcome=errors.cancel_outcome(succeed, text),
+            succeed=succeed,
+            message=text.strip(),
+            link=str(data.get("enlace") or _link(text)),
+        )
 
     def acuse(self, uuid):
         """The SAT cancellation acknowledgement XML of a cancelled CFDI."""
-        response = self._call("GET", "acuse", operation="acuse", params={"uuid": uuid}, keep_payload=True)
+        response = self._call(
+            "GET", "acuse", operation="acuse", params={"uuid": uuid}, keep_payload=True
+        )
         body = response.content
         if body.lstrip()[:1] == b"{":
             self._checked(response)
-            raise self.transport.ProtocolError("Facture APP did not answer the acuse XML.")
+            raise self.transport.ProtocolError(
+                "Facture APP did not answer the acuse XML."
+            )
         root = documents.parse(body)
         if not root.tag.endswith("Acuse"):
             data = _xml_to_dict(root)
@@ -323,6 +463,7 @@ def _link(text):
 
 def _xml_to_dict(root):
     """<respuesta><succeed>true</succeed><sucursales><sucursal>..</sucursal></sucursales></respuesta> -> dict."""
+
     def convert(node):
         children = list(node)
         if not children:
@@ -350,11 +491,18 @@ def etree_localname(node):
 
 def _cfdi_info(data):
     data = data.get("cfdi") or data
-    return CfdiInfo(uuid=str(data.get("uuid", "")).upper(), status=str(data.get("estatus", "")),
-                    cancelled=_truthy(data.get("cancelada", False)), total=str(data.get("total", "")),
-                    issuer_rfc=str(data.get("rfcEmisor", "")), receiver_rfc=str(data.get("rfcReceptor", "")),
-                    series=str(data.get("serie", "") or ""), number=str(data.get("folio", "") or ""),
-                    stamped_at=str(data.get("fechaTimbrado", "")), verification_url=str(data.get("cbb", "")))
+    return CfdiInfo(
+        uuid=str(data.get("uuid", "")).upper(),
+        status=str(data.get("estatus", "")),
+        cancelled=_truthy(data.get("cancelada", False)),
+        total=str(data.get("total", "")),
+        issuer_rfc=str(data.get("rfcEmisor", "")),
+        receiver_rfc=str(data.get("rfcReceptor", "")),
+        series=str(data.get("serie", "") or ""),
+        number=str(data.get("folio", "") or ""),
+        stamped_at=str(data.get("fechaTimbrado", "")),
+        verification_url=str(data.get("cbb", "")),
+    )
 
 
 def parse_bulk_report(body, sent_names=()):
@@ -373,12 +521,21 @@ def parse_bulk_report(body, sent_names=()):
             unknown.append(name)
             continue
         ok = node.get("estado", "").lower() in ("timbrado", "ok", "exito")
-        items[name] = BulkItem(filename=name, ok=ok, uuid=(node.get("uuid") or "").upper(),
-                               code=node.get("codigo", ""), message=node.get("mensaje", ""))
+        items[name] = BulkItem(
+            filename=name,
+            ok=ok,
+            uuid=(node.get("uuid") or "").upper(),
+            code=node.get("codigo", ""),
+            message=node.get("mensaje", ""),
+        )
     link = root.find("descarga")
     missing = sorted(sent - set(items)) if sent else []
-    return BulkReport(items=items, download_url=(link.text or "").strip() if link is not None else "",
-                      unknown=unknown, missing=missing)
+    return BulkReport(
+        items=items,
+        download_url=(link.text or "").strip() if link is not None else "",
+        unknown=unknown,
+        missing=missing,
+    )
 
 
 def make_zip(files):

@@ -30,12 +30,14 @@ NS_CFDI = "http://www.sat.gob.mx/cfd/4"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS_PAGO = "http://www.sat.gob.mx/Pagos20"
 NS_TFD = "http://www.sat.gob.mx/TimbreFiscalDigital"
-LOC_CFDI = "http://www.sat.gob.mx/cfd/4 http://www.sat.gob.mx/sitio_internet/cfd/4/cfdv40.xsd"
+LOC_CFDI = (
+    "http://www.sat.gob.mx/cfd/4 http://www.sat.gob.mx/sitio_internet/cfd/4/cfdv40.xsd"
+)
 LOC_PAGO = "http://www.sat.gob.mx/Pagos20 http://www.sat.gob.mx/sitio_internet/cfd/Pagos/Pagos20.xsd"
 PLACEHOLDERS = {"Sello": "", "NoCertificado": "00000000000000000000", "Certificado": ""}
 IMPUESTO = {"isr": "001", "iva": "002", "ieps": "003"}
 D6 = Decimal("0.000001")
-ZERO = Decimal("0")
+ZERO = Decimal(0)
 
 
 # ---------------------------------------------------------------- input data
@@ -112,7 +114,9 @@ class PaidDocument:
     taxes: list = dfield(default_factory=list)  # [(Tax, base)] of the whole invoice
     series: str = ""
     number: str = ""
-    equivalence: Decimal = Decimal("1")  # EquivalenciaDR: units of document currency per payment unit
+    equivalence: Decimal = Decimal(
+        1
+    )  # EquivalenciaDR: units of document currency per payment unit
 
 
 @dataclass
@@ -254,13 +258,25 @@ def check_party(party, role, problems, receiver=False, uso=True):
     if not party.regimen:
         problems.append(Problem("regimen_missing", f"{prefix}.regimen"))
     elif party.regimen not in dict(catalogs.REGIMEN_FISCAL):
-        problems.append(Problem("regimen_invalid", f"{prefix}.regimen", {"value": party.regimen}))
+        problems.append(
+            Problem("regimen_invalid", f"{prefix}.regimen", {"value": party.regimen})
+        )
     elif person == "moral" and party.regimen not in catalogs.REGIMEN_MORAL:
-        problems.append(Problem("regimen_person", f"{prefix}.regimen",
-                                {"value": party.regimen, "person": "legal", "rfc": rfc}))
+        problems.append(
+            Problem(
+                "regimen_person",
+                f"{prefix}.regimen",
+                {"value": party.regimen, "person": "legal", "rfc": rfc},
+            )
+        )
     elif person == "fisica" and party.regimen not in catalogs.REGIMEN_FISICA:
-        problems.append(Problem("regimen_person", f"{prefix}.regimen",
-                                {"value": party.regimen, "person": "natural", "rfc": rfc}))
+        problems.append(
+            Problem(
+                "regimen_person",
+                f"{prefix}.regimen",
+                {"value": party.regimen, "person": "natural", "rfc": rfc},
+            )
+        )
     if not receiver:
         return
     if not party.zip or not catalogs.is_known("c_CodigoPostal", party.zip):
@@ -269,9 +285,17 @@ def check_party(party, role, problems, receiver=False, uso=True):
         if not party.uso_cfdi:
             problems.append(Problem("uso_missing", f"{prefix}.uso_cfdi"))
         elif party.uso_cfdi not in dict(catalogs.USO_CFDI):
-            problems.append(Problem("uso_invalid", f"{prefix}.uso_cfdi", {"value": party.uso_cfdi}))
+            problems.append(
+                Problem("uso_invalid", f"{prefix}.uso_cfdi", {"value": party.uso_cfdi})
+            )
         elif person == "moral" and party.uso_cfdi in catalogs.USO_ONLY_FISICA:
-            problems.append(Problem("uso_person", f"{prefix}.uso_cfdi", {"value": party.uso_cfdi, "rfc": rfc}))
+            problems.append(
+                Problem(
+                    "uso_person",
+                    f"{prefix}.uso_cfdi",
+                    {"value": party.uso_cfdi, "rfc": rfc},
+                )
+            )
     if person == "generic":
         if party.regimen != "616" or (uso and party.uso_cfdi not in ("S01", "CP01")):
             problems.append(Problem("generic_uso", f"{prefix}.uso_cfdi", {"rfc": rfc}))
@@ -279,8 +303,13 @@ def check_party(party, role, problems, receiver=False, uso=True):
             if not party.foreign_country:
                 problems.append(Problem("foreign_country", f"{prefix}.foreign_country"))
             elif not catalogs.is_known("c_Pais", party.foreign_country):
-                problems.append(Problem("foreign_country_invalid", f"{prefix}.foreign_country",
-                                        {"value": party.foreign_country}))
+                problems.append(
+                    Problem(
+                        "foreign_country_invalid",
+                        f"{prefix}.foreign_country",
+                        {"value": party.foreign_country},
+                    )
+                )
 
 
 def _check_text(value, code, fieldname, limit, problems):
@@ -333,15 +362,21 @@ def _check_invoice(inv, problems):
         problems.append(Problem("place_invalid", "place", {"value": inv.place}))
     currency = (inv.currency or "").upper()
     if not catalogs.is_known("c_Moneda", currency):
-        problems.append(Problem("currency_invalid", "currency", {"value": inv.currency}))
+        problems.append(
+            Problem("currency_invalid", "currency", {"value": inv.currency})
+        )
     elif currency not in ("MXN", "XXX") and (inv.rate is None or d(inv.rate) <= 0):
         problems.append(Problem("rate_missing", "rate", {"value": currency}))
     elif currency == "MXN" and inv.rate is not None and d(inv.rate) != 1:
         problems.append(Problem("rate_mxn", "rate"))
     if inv.payment_method not in ("PUE", "PPD"):
-        problems.append(Problem("payment_method", "payment_method", {"value": inv.payment_method}))
+        problems.append(
+            Problem("payment_method", "payment_method", {"value": inv.payment_method})
+        )
     if inv.payment_form not in dict(catalogs.FORMA_PAGO):
-        problems.append(Problem("payment_form", "payment_form", {"value": inv.payment_form}))
+        problems.append(
+            Problem("payment_form", "payment_form", {"value": inv.payment_form})
+        )
     elif inv.payment_method == "PPD" and inv.payment_form != "99":
         problems.append(Problem("ppd_form", "payment_form"))
     elif inv.payment_method == "PUE" and inv.payment_form == "99":
@@ -351,7 +386,8 @@ def _check_invoice(inv, problems):
     _check_text(inv.series, "series", "series", 25, problems)
     _check_text(inv.number, "number", "number", 40, problems)
     public = inv.receiver.rfc == catalogs.RFC_GENERIC_NATIONAL and (
-        (inv.receiver.name or "").strip().upper() == catalogs.PUBLICO_EN_GENERAL)
+        (inv.receiver.name or "").strip().upper() == catalogs.PUBLICO_EN_GENERAL
+    )
     if inv.global_info and not public:
         problems.append(Problem("global_needs_public", "global_info"))
     if public and not inv.global_info:
@@ -359,8 +395,14 @@ def _check_invoice(inv, problems):
     if inv.global_info:
         periodicity, months, year = inv.global_info
         valid_months = {f"{m:02d}" for m in range(1, 19)}
-        if periodicity not in dict(catalogs.PERIODICIDAD) or str(months) not in valid_months or int(year) < 2019:
-            problems.append(Problem("global_invalid", "global_info", {"value": inv.global_info}))
+        if (
+            periodicity not in dict(catalogs.PERIODICIDAD)
+            or str(months) not in valid_months
+            or int(year) < 2019
+        ):
+            problems.append(
+                Problem("global_invalid", "global_info", {"value": inv.global_info})
+            )
     for rel_type, uuids in inv.related:
         if rel_type not in dict(catalogs.TIPO_RELACION):
             problems.append(Problem("related_type", "related", {"value": rel_type}))
@@ -376,26 +418,59 @@ def _check_invoice(inv, problems):
         if not (line.description or "").strip():
             problems.append(Problem("description", f"{where}.description"))
         if d(line.quantity) <= 0:
-            problems.append(Problem("quantity", f"{where}.quantity", {"value": line.quantity}))
+            problems.append(
+                Problem("quantity", f"{where}.quantity", {"value": line.quantity})
+            )
         if d(line.unit_price) < 0:
-            problems.append(Problem("price_negative", f"{where}.unit_price", {"value": line.unit_price}))
+            problems.append(
+                Problem(
+                    "price_negative", f"{where}.unit_price", {"value": line.unit_price}
+                )
+            )
         amount = rnd(d(line.quantity) * d(line.unit_price), 6)
         if d(line.discount) < 0 or d(line.discount) > amount:
-            problems.append(Problem("discount", f"{where}.discount", {"value": line.discount, "amount": amount}))
+            problems.append(
+                Problem(
+                    "discount",
+                    f"{where}.discount",
+                    {"value": line.discount, "amount": amount},
+                )
+            )
         if not catalogs.is_known("c_ClaveProdServ", line.clave_prod_serv or ""):
-            problems.append(Problem("clave_prod_serv", f"{where}.clave_prod_serv", {"value": line.clave_prod_serv}))
+            problems.append(
+                Problem(
+                    "clave_prod_serv",
+                    f"{where}.clave_prod_serv",
+                    {"value": line.clave_prod_serv},
+                )
+            )
         if not catalogs.is_known("c_ClaveUnidad", line.clave_unidad or ""):
-            problems.append(Problem("clave_unidad", f"{where}.clave_unidad", {"value": line.clave_unidad}))
+            problems.append(
+                Problem(
+                    "clave_unidad",
+                    f"{where}.clave_unidad",
+                    {"value": line.clave_unidad},
+                )
+            )
         for tax in line.taxes:
             if tax.kind not in IMPUESTO:
-                problems.append(Problem("tax_kind", f"{where}.taxes", {"value": tax.kind}))
+                problems.append(
+                    Problem("tax_kind", f"{where}.taxes", {"value": tax.kind})
+                )
             if tax.factor not in ("Tasa", "Cuota", "Exento"):
-                problems.append(Problem("tax_factor", f"{where}.taxes", {"value": tax.factor}))
+                problems.append(
+                    Problem("tax_factor", f"{where}.taxes", {"value": tax.factor})
+                )
             if tax.factor == "Exento" and tax.withholding:
                 problems.append(Problem("tax_exempt_withholding", f"{where}.taxes"))
-        if line.objeto_imp and line.objeto_imp != _objeto_imp(line) and (
-                line.objeto_imp == "02" or _objeto_imp(line) == "02"):
-            problems.append(Problem("objeto_imp", f"{where}.objeto_imp", {"value": line.objeto_imp}))
+        if (
+            line.objeto_imp
+            and line.objeto_imp != _objeto_imp(line)
+            and (line.objeto_imp == "02" or _objeto_imp(line) == "02")
+        ):
+            problems.append(
+                Problem("objeto_imp", f"{where}.objeto_imp", {"value": line.objeto_imp})
+            )
 
 
 def _objeto_imp(line):
@@ -405,8 +480,12 @@ def _objeto_imp(line):
 def _is_uuid(value):
     import re
 
-    return bool(value) and bool(re.match(r"^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$",
-                                          value))
+    return bool(value) and bool(
+        re.match(
+            r"^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$",
+            value,
+        )
+    )
 
 
 def compute(inv):
@@ -421,9 +500,15 @@ def compute(inv):
         for tax, base, amount in taxes:
             impuesto = IMPUESTO.get(tax.kind, "002")
             if tax.withholding:
-                totals.retenciones[impuesto] = totals.retenciones.get(impuesto, ZERO) + amount
+                totals.retenciones[impuesto] = (
+                    totals.retenciones.get(impuesto, ZERO) + amount
+                )
             else:
-                key = (impuesto, tax.factor, None if tax.factor == "Exento" else rate_text(tax.rate))
+                key = (
+                    impuesto,
+                    tax.factor,
+                    None if tax.factor == "Exento" else rate_text(tax.rate),
+                )
                 bucket = totals.traslados.setdefault(key, [ZERO, ZERO])
                 bucket[0] += base
                 if amount is not None:
@@ -435,9 +520,13 @@ def compute(inv):
     for key, amount in totals.retenciones.items():
         totals.retenciones[key] = rnd(amount, places)
     totals.has_transferred = any(key[1] != "Exento" for key in totals.traslados)
-    totals.transferred = sum((v[1] for k, v in totals.traslados.items() if k[1] != "Exento"), ZERO)
+    totals.transferred = sum(
+        (v[1] for k, v in totals.traslados.items() if k[1] != "Exento"), ZERO
+    )
     totals.withheld = sum(totals.retenciones.values(), ZERO)
-    totals.total = totals.subtotal - totals.discount + totals.transferred - totals.withheld
+    totals.total = (
+        totals.subtotal - totals.discount + totals.transferred - totals.withheld
+    )
     return totals
 
 
@@ -453,9 +542,19 @@ def build_invoice(inv):
         problems.append(Problem("total_zero", "total"))
     if totals.discount > totals.subtotal:
         problems.append(Problem("discount_subtotal", "discount"))
-    if inv.expected_total is not None and abs(totals.total - d(inv.expected_total)) > d(inv.total_tolerance):
-        problems.append(Problem("total_mismatch", "total",
-                                {"cfdi": fmt(totals.total, places), "erp": fmt(inv.expected_total, places)}))
+    if inv.expected_total is not None and abs(totals.total - d(inv.expected_total)) > d(
+        inv.total_tolerance
+    ):
+        problems.append(
+            Problem(
+                "total_mismatch",
+                "total",
+                {
+                    "cfdi": fmt(totals.total, places),
+                    "erp": fmt(inv.expected_total, places),
+                },
+            )
+        )
     if problems:
         raise CfdiError(problems)
 
@@ -479,14 +578,22 @@ def build_invoice(inv):
     if currency not in ("MXN", "XXX"):
         attrs.append(("TipoCambio", fmt6(inv.rate, 0)))
     attrs.append(("Total", fmt(totals.total, places)))
-    attrs += [("TipoDeComprobante", inv.kind), ("Exportacion", inv.export), ("MetodoPago", inv.payment_method),
-              ("LugarExpedicion", inv.place)]
+    attrs += [
+        ("TipoDeComprobante", inv.kind),
+        ("Exportacion", inv.export),
+        ("MetodoPago", inv.payment_method),
+        ("LugarExpedicion", inv.place),
+    ]
     for key, value in attrs:
         root.set(key, value)
     sub = _sub
     if inv.global_info:
         periodicity, months, year = inv.global_info
-        sub(root, "InformacionGlobal", [("Periodicidad", periodicity), ("Meses", str(months)), ("Año", str(year))])
+        sub(
+            root,
+            "InformacionGlobal",
+            [("Periodicidad", periodicity), ("Meses", str(months)), ("Año", str(year))],
+        )
     for rel_type, uuids in inv.related:
         rel = sub(root, "CfdiRelacionados", [("TipoRelacion", rel_type)])
         for uuid in uuids:
@@ -497,12 +604,23 @@ def build_invoice(inv):
         importe, discount, _base, taxes = _line_amounts(line)
         attrs = [("ClaveProdServ", line.clave_prod_serv)]
         if line.product_code:
-            attrs.append(("NoIdentificacion", line.product_code[:100].replace("|", "/")))
-        attrs += [("Cantidad", fmt6(line.quantity, 0)), ("ClaveUnidad", line.clave_unidad)]
+            attrs.append(
+                ("NoIdentificacion", line.product_code[:100].replace("|", "/"))
+            )
+        attrs += [
+            ("Cantidad", fmt6(line.quantity, 0)),
+            ("ClaveUnidad", line.clave_unidad),
+        ]
         if line.unit_name:
             attrs.append(("Unidad", line.unit_name[:20].replace("|", "/")))
-        attrs += [("Descripcion", " ".join(line.description.split())[:1000].replace("|", "/")),
-                  ("ValorUnitario", fmt6(line.unit_price, places)), ("Importe", fmt6(importe, places))]
+        attrs += [
+            (
+                "Descripcion",
+                " ".join(line.description.split())[:1000].replace("|", "/"),
+            ),
+            ("ValorUnitario", fmt6(line.unit_price, places)),
+            ("Importe", fmt6(importe, places)),
+        ]
         if discount:
             attrs.append(("Descuento", fmt6(discount, places)))
         attrs.append(("ObjetoImp", line.objeto_imp or _objeto_imp(line)))
@@ -514,16 +632,31 @@ def build_invoice(inv):
             if transferred:
                 parent = sub(node, "Traslados")
                 for tax, base, amount in transferred:
-                    attrs = [("Base", fmt6(base, places)), ("Impuesto", IMPUESTO[tax.kind]), ("TipoFactor", tax.factor)]
+                    attrs = [
+                        ("Base", fmt6(base, places)),
+                        ("Impuesto", IMPUESTO[tax.kind]),
+                        ("TipoFactor", tax.factor),
+                    ]
                     if tax.factor != "Exento":
-                        attrs += [("TasaOCuota", rate_text(tax.rate)), ("Importe", fmt6(amount, places))]
+                        attrs += [
+                            ("TasaOCuota", rate_text(tax.rate)),
+                            ("Importe", fmt6(amount, places)),
+                        ]
                     sub(parent, "Traslado", attrs)
             if withheld:
                 parent = sub(node, "Retenciones")
                 for tax, base, amount in withheld:
-                    sub(parent, "Retencion", [("Base", fmt6(base, places)), ("Impuesto", IMPUESTO[tax.kind]),
-                                              ("TipoFactor", tax.factor), ("TasaOCuota", rate_text(tax.rate)),
-                                              ("Importe", fmt6(amount, places))])
+                    sub(
+                        parent,
+                        "Retencion",
+                        [
+                            ("Base", fmt6(base, places)),
+                            ("Impuesto", IMPUESTO[tax.kind]),
+                            ("TipoFactor", tax.factor),
+                            ("TasaOCuota", rate_text(tax.rate)),
+                            ("Importe", fmt6(amount, places)),
+                        ],
+                    )
     if totals.traslados or totals.retenciones:
         attrs = []
         if totals.retenciones:
@@ -534,13 +667,24 @@ def build_invoice(inv):
         if totals.retenciones:
             parent = sub(node, "Retenciones")
             for impuesto in sorted(totals.retenciones):
-                sub(parent, "Retencion", [("Impuesto", impuesto), ("Importe", fmt(totals.retenciones[impuesto], places))])
+                sub(
+                    parent,
+                    "Retencion",
+                    [
+                        ("Impuesto", impuesto),
+                        ("Importe", fmt(totals.retenciones[impuesto], places)),
+                    ],
+                )
         if totals.traslados:
             parent = sub(node, "Traslados")
             for key in sorted(totals.traslados, key=lambda k: (k[0], k[1], k[2] or "")):
                 impuesto, factor, rate = key
                 base, amount = totals.traslados[key]
-                attrs = [("Base", fmt(base, places)), ("Impuesto", impuesto), ("TipoFactor", factor)]
+                attrs = [
+                    ("Base", fmt(base, places)),
+                    ("Impuesto", impuesto),
+                    ("TipoFactor", factor),
+                ]
                 if factor != "Exento":
                     attrs += [("TasaOCuota", rate), ("Importe", fmt(amount, places))]
                 sub(parent, "Traslado", attrs)
@@ -555,8 +699,20 @@ def _sub(parent, tag, attrs=(), ns=NS_CFDI):
 
 
 def _parties(root, issuer, receiver, uso):
-    _sub(root, "Emisor", [("Rfc", issuer.rfc.upper()), ("Nombre", _name(issuer.name)), ("RegimenFiscal", issuer.regimen)])
-    attrs = [("Rfc", receiver.rfc.upper()), ("Nombre", _name(receiver.name)), ("DomicilioFiscalReceptor", receiver.zip)]
+    _sub(
+        root,
+        "Emisor",
+        [
+            ("Rfc", issuer.rfc.upper()),
+            ("Nombre", _name(issuer.name)),
+            ("RegimenFiscal", issuer.regimen),
+        ],
+    )
+    attrs = [
+        ("Rfc", receiver.rfc.upper()),
+        ("Nombre", _name(receiver.name)),
+        ("DomicilioFiscalReceptor", receiver.zip),
+    ]
     if receiver.rfc == catalogs.RFC_GENERIC_FOREIGN and receiver.foreign_country:
         attrs.append(("ResidenciaFiscal", receiver.foreign_country))
         if receiver.foreign_tax_id:
@@ -582,12 +738,16 @@ def build_payment(pay):
     if not catalogs.is_known("c_CodigoPostal", pay.place or ""):
         problems.append(Problem("place_invalid", "place", {"value": pay.place}))
     if pay.payment_form not in dict(catalogs.FORMA_PAGO):
-        problems.append(Problem("payment_form", "payment_form", {"value": pay.payment_form}))
+        problems.append(
+            Problem("payment_form", "payment_form", {"value": pay.payment_form})
+        )
     elif pay.payment_form == "99":
         problems.append(Problem("payment_form_99", "payment_form"))
     currency = (pay.currency or "").upper()
     if not catalogs.is_known("c_Moneda", currency):
-        problems.append(Problem("currency_invalid", "currency", {"value": pay.currency}))
+        problems.append(
+            Problem("currency_invalid", "currency", {"value": pay.currency})
+        )
     elif currency != "MXN" and (pay.rate is None or d(pay.rate) <= 0):
         problems.append(Problem("rate_missing", "rate", {"value": currency}))
     if d(pay.amount) <= 0:
@@ -595,19 +755,30 @@ def build_payment(pay):
     for index, doc in enumerate(pay.documents, 1):
         where = f"documents[{index}]"
         if not _is_uuid(doc.uuid):
-            problems.append(Problem("related_uuid", f"{where}.uuid", {"value": doc.uuid}))
+            problems.append(
+                Problem("related_uuid", f"{where}.uuid", {"value": doc.uuid})
+            )
         if d(doc.amount_paid) <= 0 or d(doc.amount_paid) > d(doc.balance_before):
-            problems.append(Problem("paid_amount", f"{where}.amount_paid",
-                                    {"value": doc.amount_paid, "balance": doc.balance_before}))
+            problems.append(
+                Problem(
+                    "paid_amount",
+                    f"{where}.amount_paid",
+                    {"value": doc.amount_paid, "balance": doc.balance_before},
+                )
+            )
         if not 1 <= int(doc.installment) <= 999:
-            problems.append(Problem("installment", f"{where}.installment", {"value": doc.installment}))
+            problems.append(
+                Problem(
+                    "installment", f"{where}.installment", {"value": doc.installment}
+                )
+            )
     if not pay.documents:
         problems.append(Problem("no_lines", "documents"))
     if problems:
         raise CfdiError(problems)
 
     places_p = catalogs.currency_decimals(currency)
-    rate_p = d(pay.rate) if currency != "MXN" else Decimal("1")
+    rate_p = d(pay.rate) if currency != "MXN" else Decimal(1)
     nsmap = {"cfdi": NS_CFDI, "xsi": NS_XSI, "pago20": NS_PAGO}
     root = etree.Element(f"{{{NS_CFDI}}}Comprobante", nsmap=nsmap)
     root.set(f"{{{NS_XSI}}}schemaLocation", f"{LOC_CFDI} {LOC_PAGO}")
@@ -616,39 +787,67 @@ def build_payment(pay):
         attrs.append(("Serie", pay.series))
     if pay.number:
         attrs.append(("Folio", pay.number))
-    attrs += [("Fecha", (pay.date_issued or pay.date).strftime("%Y-%m-%dT%H:%M:%S")), ("SubTotal", "0"),
-              ("Moneda", "XXX"), ("Total", "0"), ("TipoDeComprobante", "P"), ("Exportacion", "01"),
-              ("LugarExpedicion", pay.place)]
+    attrs += [
+        ("Fecha", (pay.date_issued or pay.date).strftime("%Y-%m-%dT%H:%M:%S")),
+        ("SubTotal", "0"),
+        ("Moneda", "XXX"),
+        ("Total", "0"),
+        ("TipoDeComprobante", "P"),
+        ("Exportacion", "01"),
+        ("LugarExpedicion", pay.place),
+    ]
     for key, value in attrs:
         root.set(key, value)
     _parties(root, pay.issuer, pay.receiver, "CP01")
     concepts = _sub(root, "Conceptos")
-    _sub(concepts, "Concepto", [("ClaveProdServ", "84111506"), ("Cantidad", "1"), ("ClaveUnidad", "ACT"),
-                                ("Descripcion", "Pago"), ("ValorUnitario", "0"), ("Importe", "0"), ("ObjetoImp", "01")])
+    _sub(
+        concepts,
+        "Concepto",
+        [
+            ("ClaveProdServ", "84111506"),
+            ("Cantidad", "1"),
+            ("ClaveUnidad", "ACT"),
+            ("Descripcion", "Pago"),
+            ("ValorUnitario", "0"),
+            ("Importe", "0"),
+            ("ObjetoImp", "01"),
+        ],
+    )
     complement = _sub(root, "Complemento")
     pagos = _sub(complement, "Pagos", [("Version", "2.0")], NS_PAGO)
     totales = _sub(pagos, "Totales", [], NS_PAGO)
-    pago_attrs = [("FechaPago", pay.date.strftime("%Y-%m-%dT%H:%M:%S")), ("FormaDePagoP", pay.payment_form),
-                  ("MonedaP", currency), ("TipoCambioP", "1" if currency == "MXN" else fmt6(rate_p, 0)),
-                  ("Monto", fmt(pay.amount, places_p))]
+    pago_attrs = [
+        ("FechaPago", pay.date.strftime("%Y-%m-%dT%H:%M:%S")),
+        ("FormaDePagoP", pay.payment_form),
+        ("MonedaP", currency),
+        ("TipoCambioP", "1" if currency == "MXN" else fmt6(rate_p, 0)),
+        ("Monto", fmt(pay.amount, places_p)),
+    ]
     if pay.operation:
         pago_attrs.append(("NumOperacion", pay.operation[:100].replace("|", "/")))
     pago = _sub(pagos, "Pago", pago_attrs, NS_PAGO)
     traslados_p, retenciones_p = {}, {}
     for doc in pay.documents:
         places_dr = catalogs.currency_decimals(doc.currency)
-        equivalence = d(doc.equivalence) or Decimal("1")
+        equivalence = d(doc.equivalence) or Decimal(1)
         attrs = [("IdDocumento", doc.uuid.upper())]
         if doc.series:
             attrs.append(("Serie", doc.series[:25]))
         if doc.number:
             attrs.append(("Folio", doc.number[:40]))
         balance_after = d(doc.balance_before) - d(doc.amount_paid)
-        attrs += [("MonedaDR", doc.currency.upper()),
-                  ("EquivalenciaDR", "1" if equivalence == 1 else f"{rnd(equivalence, 10):.10f}".rstrip("0")),
-                  ("NumParcialidad", str(int(doc.installment))),
-                  ("ImpSaldoAnt", fmt(doc.balance_before, places_dr)), ("ImpPagado", fmt(doc.amount_paid, places_dr)),
-                  ("ImpSaldoInsoluto", fmt(balance_after, places_dr)), ("ObjetoImpDR", "02" if doc.taxes else "01")]
+        attrs += [
+            ("MonedaDR", doc.currency.upper()),
+            (
+                "EquivalenciaDR",
+                "1" if equivalence == 1 else f"{rnd(equivalence, 10):.10f}".rstrip("0"),
+            ),
+            ("NumParcialidad", str(int(doc.installment))),
+            ("ImpSaldoAnt", fmt(doc.balance_before, places_dr)),
+            ("ImpPagado", fmt(doc.amount_paid, places_dr)),
+            ("ImpSaldoInsoluto", fmt(balance_after, places_dr)),
+            ("ObjetoImpDR", "02" if doc.taxes else "01"),
+        ]
         related = _sub(pago, "DoctoRelacionado", attrs, NS_PAGO)
         if not doc.taxes:
             continue
@@ -661,22 +860,44 @@ def build_payment(pay):
             for tax, base in withheld:
                 base_dr = rnd(d(base) * ratio, 6)
                 amount_dr = rnd(base_dr * d(tax.rate), 6)
-                _sub(parent, "RetencionDR", [("BaseDR", fmt6(base_dr, 0)), ("ImpuestoDR", IMPUESTO[tax.kind]),
-                                             ("TipoFactorDR", tax.factor), ("TasaOCuotaDR", rate_text(tax.rate)),
-                                             ("ImporteDR", fmt6(amount_dr, 0))], NS_PAGO)
+                _sub(
+                    parent,
+                    "RetencionDR",
+                    [
+                        ("BaseDR", fmt6(base_dr, 0)),
+                        ("ImpuestoDR", IMPUESTO[tax.kind]),
+                        ("TipoFactorDR", tax.factor),
+                        ("TasaOCuotaDR", rate_text(tax.rate)),
+                        ("ImporteDR", fmt6(amount_dr, 0)),
+                    ],
+                    NS_PAGO,
+                )
                 key = IMPUESTO[tax.kind]
-                retenciones_p[key] = retenciones_p.get(key, ZERO) + amount_dr / equivalence
+                retenciones_p[key] = (
+                    retenciones_p.get(key, ZERO) + amount_dr / equivalence
+                )
         if transferred:
             parent = _sub(imp, "TrasladosDR", [], NS_PAGO)
             for tax, base in transferred:
                 base_dr = rnd(d(base) * ratio, 6)
-                attrs = [("BaseDR", fmt6(base_dr, 0)), ("ImpuestoDR", IMPUESTO[tax.kind]), ("TipoFactorDR", tax.factor)]
+                attrs = [
+                    ("BaseDR", fmt6(base_dr, 0)),
+                    ("ImpuestoDR", IMPUESTO[tax.kind]),
+                    ("TipoFactorDR", tax.factor),
+                ]
                 amount_dr = None
                 if tax.factor != "Exento":
                     amount_dr = rnd(base_dr * d(tax.rate), 6)
-                    attrs += [("TasaOCuotaDR", rate_text(tax.rate)), ("ImporteDR", fmt6(amount_dr, 0))]
+                    attrs += [
+                        ("TasaOCuotaDR", rate_text(tax.rate)),
+                        ("ImporteDR", fmt6(amount_dr, 0)),
+                    ]
                 _sub(parent, "TrasladoDR", attrs, NS_PAGO)
-                key = (IMPUESTO[tax.kind], tax.factor, None if tax.factor == "Exento" else rate_text(tax.rate))
+                key = (
+                    IMPUESTO[tax.kind],
+                    tax.factor,
+                    None if tax.factor == "Exento" else rate_text(tax.rate),
+                )
                 bucket = traslados_p.setdefault(key, [ZERO, ZERO])
                 bucket[0] += base_dr / equivalence
                 if amount_dr is not None:
@@ -686,22 +907,37 @@ def build_payment(pay):
         if retenciones_p:
             parent = _sub(imp_p, "RetencionesP", [], NS_PAGO)
             for key in sorted(retenciones_p):
-                _sub(parent, "RetencionP", [("ImpuestoP", key), ("ImporteP", fmt6(retenciones_p[key], 0))], NS_PAGO)
+                _sub(
+                    parent,
+                    "RetencionP",
+                    [("ImpuestoP", key), ("ImporteP", fmt6(retenciones_p[key], 0))],
+                    NS_PAGO,
+                )
         if traslados_p:
             parent = _sub(imp_p, "TrasladosP", [], NS_PAGO)
             for key in sorted(traslados_p, key=lambda k: (k[0], k[1], k[2] or "")):
                 base, amount = traslados_p[key]
-                attrs = [("BaseP", fmt6(base, 0)), ("ImpuestoP", key[0]), ("TipoFactorP", key[1])]
+                attrs = [
+                    ("BaseP", fmt6(base, 0)),
+                    ("ImpuestoP", key[0]),
+                    ("TipoFactorP", key[1]),
+                ]
                 if key[1] != "Exento":
                     attrs += [("TasaOCuotaP", key[2]), ("ImporteP", fmt6(amount, 0))]
                 _sub(parent, "TrasladoP", attrs, NS_PAGO)
     # Totales: in MXN, 2 decimals.
     total_attrs = []
-    names = {"001": "TotalRetencionesISR", "002": "TotalRetencionesIVA", "003": "TotalRetencionesIEPS"}
+    names = {
+        "001": "TotalRetencionesISR",
+        "002": "TotalRetencionesIVA",
+        "003": "TotalRetencionesIEPS",
+    }
     for key in ("002", "001", "003"):
         if key in retenciones_p:
             total_attrs.append((names[key], fmt(retenciones_p[key] * rate_p, 2)))
-    for (impuesto, factor, rate), (base, amount) in sorted(traslados_p.items(), key=lambda i: (i[0][0], i[0][2] or "")):
+    for (impuesto, factor, rate), (base, amount) in sorted(
+        traslados_p.items(), key=lambda i: (i[0][0], i[0][2] or "")
+    ):
         if impuesto != "002":
             continue
         if factor == "Exento":
@@ -709,8 +945,12 @@ def build_payment(pay):
             continue
         suffix = {"0.160000": "16", "0.080000": "8", "0.000000": "0"}.get(rate)
         if suffix:
-            total_attrs.append((f"TotalTrasladosBaseIVA{suffix}", fmt(base * rate_p, 2)))
-            total_attrs.append((f"TotalTrasladosImpuestoIVA{suffix}", fmt(amount * rate_p, 2)))
+            total_attrs.append(
+                (f"TotalTrasladosBaseIVA{suffix}", fmt(base * rate_p, 2))
+            )
+            total_attrs.append(
+                (f"TotalTrasladosImpuestoIVA{suffix}", fmt(amount * rate_p, 2))
+            )
     total_attrs.append(("MontoTotalPagos", fmt(d(pay.amount) * rate_p, 2)))
     for key, value in _ordered_totales(total_attrs):
         totales.set(key, value)
@@ -718,16 +958,31 @@ def build_payment(pay):
 
 
 def _ordered_totales(attrs):
-    order = ["TotalRetencionesIVA", "TotalRetencionesISR", "TotalRetencionesIEPS", "TotalTrasladosBaseIVA16",
-             "TotalTrasladosImpuestoIVA16", "TotalTrasladosBaseIVA8", "TotalTrasladosImpuestoIVA8",
-             "TotalTrasladosBaseIVA0", "TotalTrasladosImpuestoIVA0", "TotalTrasladosBaseIVAExento", "MontoTotalPagos"]
+    order = [
+        "TotalRetencionesIVA",
+        "TotalRetencionesISR",
+        "TotalRetencionesIEPS",
+        "TotalTrasladosBaseIVA16",
+        "TotalTrasladosImpuestoIVA16",
+        "TotalTrasladosBaseIVA8",
+        "TotalTrasladosImpuestoIVA8",
+        "TotalTrasladosBaseIVA0",
+        "TotalTrasladosImpuestoIVA0",
+        "TotalTrasladosBaseIVAExento",
+        "MontoTotalPagos",
+    ]
     return sorted(attrs, key=lambda kv: order.index(kv[0]))
 
 
 # ------------------------------------------------------------------ parse / validate
 def safe_parser():
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                           remove_blank_text=False)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
 
 
 def parse(data):
@@ -773,7 +1028,11 @@ def _xsd_message(entry):
     for prefix in ("{%s}" % NS_CFDI, "{%s}" % NS_PAGO, "{%s}" % NS_TFD):
         message = message.replace(prefix, "")
     if len(message) > 300:  # enumeration failures list the whole catalog
-        message = message[:message.find("[facet 'enumeration']") + 21] if "[facet" in message else message[:300]
+        message = (
+            message[: message.find("[facet 'enumeration']") + 21]
+            if "[facet" in message
+            else message[:300]
+        )
     return f"line {entry.line}: {message}"
 
 
@@ -815,17 +1074,24 @@ def stamp_info(data):
     issuer = root.find(f"{{{NS_CFDI}}}Emisor")
     receiver = root.find(f"{{{NS_CFDI}}}Receptor")
     return StampInfo(
-        uuid=tfd.get("UUID", "").upper(), stamped_at=tfd.get("FechaTimbrado", ""),
-        sat_certificate=tfd.get("NoCertificadoSAT", ""), pac_rfc=tfd.get("RfcProvCertif", ""),
-        seal_cfd=tfd.get("SelloCFD", ""), seal_sat=tfd.get("SelloSAT", ""),
+        uuid=tfd.get("UUID", "").upper(),
+        stamped_at=tfd.get("FechaTimbrado", ""),
+        sat_certificate=tfd.get("NoCertificadoSAT", ""),
+        pac_rfc=tfd.get("RfcProvCertif", ""),
+        seal_cfd=tfd.get("SelloCFD", ""),
+        seal_sat=tfd.get("SelloSAT", ""),
         issuer_rfc=issuer.get("Rfc") if issuer is not None else "",
         receiver_rfc=receiver.get("Rfc") if receiver is not None else "",
-        total=root.get("Total", ""), kind=root.get("TipoDeComprobante", ""),
-        series=root.get("Serie", ""), number=root.get("Folio", ""),
+        total=root.get("Total", ""),
+        kind=root.get("TipoDeComprobante", ""),
+        series=root.get("Serie", ""),
+        number=root.get("Folio", ""),
     )
 
 
-def verification_url(info, base="https://verificacfdi.facturaelectronica.sat.gob.mx/default.aspx"):
+def verification_url(
+    info, base="https://verificacfdi.facturaelectronica.sat.gob.mx/default.aspx"
+):
     """SAT's QR / verification link: id, re, rr, tt and the last 8 characters of the seal."""
     return f"{base}?id={info.uuid}&re={info.issuer_rfc}&rr={info.receiver_rfc}&tt={info.total}&fe={info.seal_cfd[-8:]}"
 

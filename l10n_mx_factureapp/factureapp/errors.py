@@ -23,25 +23,89 @@ class ErrorInfo:
 
 CODES = {
     "FA400": ("The request was malformed.", "rejected", ""),
-    "FA401": ("Facture APP refused the credentials (Authorization).", "auth", "credential"),
-    "FA402": ("No stamping credits are left at Facture APP: buy credits, then stamp again.", "credits", ""),
-    "FA404": ("Facture APP does not know this branch (Sucursal): sync the branches.", "config", "branch"),
+    "FA401": (
+        "Facture APP refused the credentials (Authorization).",
+        "auth",
+        "credential",
+    ),
+    "FA402": (
+        "No stamping credits are left at Facture APP: buy credits, then stamp again.",
+        "credits",
+        "",
+    ),
+    "FA404": (
+        "Facture APP does not know this branch (Sucursal): sync the branches.",
+        "config",
+        "branch",
+    ),
     "FA409": ("The ZIP file could not be read.", "rejected", ""),
     "FA410": ("The XML is not a valid CFDI 4.0 (schema).", "rejected", "xml"),
     "FA420": ("The cancellation motive is missing or invalid.", "rejected", "motive"),
-    "FA421": ("Motive 01 needs the UUID of the stamped replacement CFDI.", "rejected", "replacement"),
-    "FA430": ("The acknowledgement (acuse) is only available once the CFDI is cancelled.", "rejected", ""),
-    "307": ("The CFDI had been stamped before: the existing stamp was returned.", "duplicate", ""),
-    "CFDI40101": ("Fecha is outside the allowed window (at most 72 hours before stamping).", "rejected", "date"),
-    "CFDI40108": ("SubTotal does not equal the sum of the concept amounts.", "rejected", "lines"),
-    "CFDI40119": ("Total does not add up (SubTotal - Descuento + taxes).", "rejected", "total"),
-    "CFDI40115": ("The exchange rate (TipoCambio) is required for this currency.", "rejected", "currency"),
-    "CFDI40124": ("The issuer RFC does not match the CSD of the branch.", "config", "company.rfc"),
-    "CFDI40143": ("The receiver RFC is not in SAT's list of registered taxpayers.", "rejected", "partner.vat"),
-    "CFDI40145": ("The receiver name does not match the RFC in SAT's list.", "rejected", "partner.name"),
-    "CFDI40147": ("The receiver postal code does not match the RFC in SAT's list.", "rejected", "partner.zip"),
-    "CFDI40157": ("The receiver fiscal regime does not match the RFC.", "rejected", "partner.regimen"),
-    "CFDI40158": ("The CFDI use (UsoCFDI) does not fit the receiver's regime.", "rejected", "uso_cfdi"),
+    "FA421": (
+        "Motive 01 needs the UUID of the stamped replacement CFDI.",
+        "rejected",
+        "replacement",
+    ),
+    "FA430": (
+        "The acknowledgement (acuse) is only available once the CFDI is cancelled.",
+        "rejected",
+        "",
+    ),
+    "307": (
+        "The CFDI had been stamped before: the existing stamp was returned.",
+        "duplicate",
+        "",
+    ),
+    "CFDI40101": (
+        "Fecha is outside the allowed window (at most 72 hours before stamping).",
+        "rejected",
+        "date",
+    ),
+    "CFDI40108": (
+        "SubTotal does not equal the sum of the concept amounts.",
+        "rejected",
+        "lines",
+    ),
+    "CFDI40119": (
+        "Total does not add up (SubTotal - Descuento + taxes).",
+        "rejected",
+        "total",
+    ),
+    "CFDI40115": (
+        "The exchange rate (TipoCambio) is required for this currency.",
+        "rejected",
+        "currency",
+    ),
+    "CFDI40124": (
+        "The issuer RFC does not match the CSD of the branch.",
+        "config",
+        "company.rfc",
+    ),
+    "CFDI40143": (
+        "The receiver RFC is not in SAT's list of registered taxpayers.",
+        "rejected",
+        "partner.vat",
+    ),
+    "CFDI40145": (
+        "The receiver name does not match the RFC in SAT's list.",
+        "rejected",
+        "partner.name",
+    ),
+    "CFDI40147": (
+        "The receiver postal code does not match the RFC in SAT's list.",
+        "rejected",
+        "partner.zip",
+    ),
+    "CFDI40157": (
+        "The receiver fiscal regime does not match the RFC.",
+        "rejected",
+        "partner.regimen",
+    ),
+    "CFDI40158": (
+        "The CFDI use (UsoCFDI) does not fit the receiver's regime.",
+        "rejected",
+        "uso_cfdi",
+    ),
     "CA201": ("Cancellation request received.", "ok", ""),
     "CA202": ("The CFDI was already cancelled.", "ok", ""),
     "CA205": ("SAT does not know this UUID.", "rejected", ""),
@@ -52,7 +116,12 @@ def describe(code, message=""):
     """ErrorInfo for a service code; unknown codes keep the service's text."""
     known = CODES.get(str(code or ""))
     if known is None:
-        return ErrorInfo(str(code or ""), message or "Facture APP refused the request.", "rejected", "")
+        return ErrorInfo(
+            str(code or ""),
+            message or "Facture APP refused the request.",
+            "rejected",
+            "",
+        )
     text, kind, field = known
     if message and message not in text:
         text = f"{text} ({message})"
@@ -62,11 +131,20 @@ def describe(code, message=""):
 # Cancellation answers are free text (DOSSIER §1.2): outcome by the documented phrases.
 CANCEL_PHRASES = [
     ("already_cancelled", ("previamente cancelado",)),
-    ("in_process", ("en proceso de cancelaci", "encuetra en proceso", "encuentra en proceso")),
-    ("pending_acceptance", ("debe ser autorizado por el receptor", "envie el siguiente enlace")),
+    (
+        "in_process",
+        ("en proceso de cancelaci", "encuetra en proceso", "encuentra en proceso"),
+    ),
+    (
+        "pending_acceptance",
+        ("debe ser autorizado por el receptor", "envie el siguiente enlace"),
+    ),
     ("not_cancellable", ("comprobantes de relaci", "tiene relaci")),
     ("not_found", ("no se encontr", "ca205", "no existe")),
-    ("cancelled", ("fue cancelado", "cancelado correctamente", "cancelado exitosamente")),
+    (
+        "cancelled",
+        ("fue cancelado", "cancelado correctamente", "cancelado exitosamente"),
+    ),
 ]
 
 

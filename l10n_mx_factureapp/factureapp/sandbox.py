@@ -48,7 +48,9 @@ def mexico_now():
     try:
         from zoneinfo import ZoneInfo
 
-        return datetime.now(ZoneInfo("America/Mexico_City")).replace(tzinfo=None, microsecond=0)
+        return datetime.now(ZoneInfo("America/Mexico_City")).replace(
+            tzinfo=None, microsecond=0
+        )
     except Exception:  # no tz database: UTC-6
         return (datetime.utcnow() - timedelta(hours=6)).replace(microsecond=0)
 
@@ -59,15 +61,39 @@ class CfdiRecord:
 
 
 class FactureSandbox:
-    def __init__(self, users=None, tokens=None, credits=1000, branches=None, check_date=True,
-                 clock=None, free_cancel_hours=24, acceptance_hours=72, acceptance_threshold=Decimal("1000")):
+    def __init__(
+        self,
+        users=None,
+        tokens=None,
+        credits=1000,
+        branches=None,
+        check_date=True,
+        clock=None,
+        free_cancel_hours=24,
+        acceptance_hours=72,
+        acceptance_threshold=Decimal(1000),
+    ):
         self.users = dict(users if users is not None else {"demo": "demo-password"})
         self.tokens = set(tokens or ())
         self.credits = credits
-        self.branches = branches if branches is not None else [
-            {"ID": 1, "nombre": "Matriz", "codigoPostal": "20914", "rfc": "EKU9003173C9"},
-            {"ID": 2, "nombre": "Sucursal Norte", "codigoPostal": "64000", "rfc": "EKU9003173C9"},
-        ]
+        self.branches = (
+            branches
+            if branches is not None
+            else [
+                {
+                    "ID": 1,
+                    "nombre": "Matriz",
+                    "codigoPostal": "20914",
+                    "rfc": "EKU9003173C9",
+                },
+                {
+                    "ID": 2,
+                    "nombre": "Sucursal Norte",
+                    "codigoPostal": "64000",
+                    "rfc": "EKU9003173C9",
+                },
+            ]
+        )
         self.check_date = check_date
         self.now = clock or mexico_now
         self.free_cancel_hours = free_cancel_hours
@@ -81,7 +107,9 @@ class FactureSandbox:
         self.stamp_calls = 0
         self.requests = []  # (method, path, headers subset) for tests
         self.offset = timedelta(0)
-        self.report_drop = set()  # fault switches of the bulk report: files (names or positions) left out ...
+        self.report_drop = (
+            set()
+        )  # fault switches of the bulk report: files (names or positions) left out ...
         self.report_extra = []  # ... and names of files that were never sent
 
     @property
@@ -129,22 +157,42 @@ class FactureSandbox:
         try:
             response = self.dispatch(request)
         except Exception as exc:  # the sandbox must answer, like a real service would
-            response = Response(json.dumps({"succeed": False, "code": "FA500", "message": str(exc)}), 500,
-                                content_type="application/json")
+            response = Response(
+                json.dumps({"succeed": False, "code": "FA500", "message": str(exc)}),
+                500,
+                content_type="application/json",
+            )
         return response(environ, start_response)
 
     def dispatch(self, request):
         path = request.path.rstrip("/") + "/"
-        self.requests.append((request.method, path, {k: request.headers.get(k, "") for k in ("Accept", "Sucursal")}))
+        self.requests.append(
+            (
+                request.method,
+                path,
+                {k: request.headers.get(k, "") for k in ("Accept", "Sucursal")},
+            )
+        )
         if path == "/ConsultaCFDIService.svc/" and request.method == "POST":
             return self.sat_status(request)
         if path.startswith("/rest/descarga/") and request.method == "GET":
             if not self.authorized(request):
-                return self.answer(request, {"succeed": False, "code": "FA401", "message": "No autorizado"}, 401)
+                return self.answer(
+                    request,
+                    {"succeed": False, "code": "FA401", "message": "No autorizado"},
+                    401,
+                )
             data = self.downloads.get(request.args.get("id", ""))
             if data is None:
-                return self.answer(request, {"succeed": False, "code": "FA404", "message": "Descarga no encontrada"},
-                                   404)
+                return self.answer(
+                    request,
+                    {
+                        "succeed": False,
+                        "code": "FA404",
+                        "message": "Descarga no encontrada",
+                    },
+                    404,
+                )
             return Response(data, 200, content_type="application/zip")
         routes = {
             ("GET", "/rest/administracion/usuario/"): self.user,
@@ -159,9 +207,21 @@ class FactureSandbox:
         }
         handler = routes.get((request.method, path))
         if handler is None:
-            return self.answer(request, {"succeed": False, "code": "FA400", "message": "Recurso no encontrado"}, 404)
+            return self.answer(
+                request,
+                {"succeed": False, "code": "FA400", "message": "Recurso no encontrado"},
+                404,
+            )
         if not self.authorized(request):
-            return self.answer(request, {"succeed": False, "code": "FA401", "message": "Credenciales inválidas"}, 401)
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA401",
+                    "message": "Credenciales inválidas",
+                },
+                401,
+            )
         with self.lock:
             return handler(request)
 
@@ -176,17 +236,40 @@ class FactureSandbox:
         return bool(header) and header in self.tokens
 
     def answer(self, request, data, status=200):
-        if "xml" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
-            return Response(_dict_to_xml("respuesta", data), status, content_type="application/xml; charset=utf-8")
-        return Response(json.dumps(data, ensure_ascii=False), status, content_type="application/json; charset=utf-8")
+        if "xml" in request.headers.get(
+            "Accept", ""
+        ) and "json" not in request.headers.get("Accept", ""):
+            return Response(
+                _dict_to_xml("respuesta", data),
+                status,
+                content_type="application/xml; charset=utf-8",
+            )
+        return Response(
+            json.dumps(data, ensure_ascii=False),
+            status,
+            content_type="application/json; charset=utf-8",
+        )
 
     # -- account ---------------------------------------------------------------------------
     def user(self, request):
-        return self.answer(request, {"succeed": True, "code": "200", "usuario": {
-            "usuario": "demo", "nombre": "Usuario de pruebas", "creditos": self.credits, "activo": True}})
+        return self.answer(
+            request,
+            {
+                "succeed": True,
+                "code": "200",
+                "usuario": {
+                    "usuario": "demo",
+                    "nombre": "Usuario de pruebas",
+                    "creditos": self.credits,
+                    "activo": True,
+                },
+            },
+        )
 
     def sucursales(self, request):
-        return self.answer(request, {"succeed": True, "code": "200", "sucursales": self.branches})
+        return self.answer(
+            request, {"succeed": True, "code": "200", "sucursales": self.branches}
+        )
 
     def branch(self, request):
         value = request.headers.get("Sucursal", "")
@@ -196,7 +279,14 @@ class FactureSandbox:
     def timbrar(self, request):
         branch = self.branch(request)
         if branch is None:
-            return self.answer(request, {"succeed": False, "code": "FA404", "message": "Sucursal no encontrada"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA404",
+                    "message": "Sucursal no encontrada",
+                },
+            )
         ok, data = self.stamp_bytes(request.get_data(), branch)
         return self.answer(request, data)
 
@@ -206,37 +296,71 @@ class FactureSandbox:
         digest = hashlib.sha256(body).hexdigest()
         if digest in self.by_digest:
             rec = self.cfdis[self.by_digest[digest]]
-            return True, {"succeed": True, "code": "307", "message": "El comprobante contiene un timbre previo",
-                          "uuid": rec.uuid, "xml": rec.xml.decode(), "fechaTimbrado": rec.stamped_at_text}
+            return True, {
+                "succeed": True,
+                "code": "307",
+                "message": "El comprobante contiene un timbre previo",
+                "uuid": rec.uuid,
+                "xml": rec.xml.decode(),
+                "fechaTimbrado": rec.stamped_at_text,
+            }
         try:
             root = documents.parse(body)
         except Exception as exc:
-            return False, {"succeed": False, "code": "FA410", "message": f"XML mal formado: {exc}"}
+            return False, {
+                "succeed": False,
+                "code": "FA410",
+                "message": f"XML mal formado: {exc}",
+            }
         if root.tag != f"{{{documents.NS_CFDI}}}Comprobante":
-            return False, {"succeed": False, "code": "FA410", "message": "No es un CFDI 4.0"}
+            return False, {
+                "succeed": False,
+                "code": "FA410",
+                "message": "No es un CFDI 4.0",
+            }
         problems = documents.xsd_errors(root)
         if problems:
-            return False, {"succeed": False, "code": "FA410", "message": "; ".join(problems[:3])}
+            return False, {
+                "succeed": False,
+                "code": "FA410",
+                "message": "; ".join(problems[:3]),
+            }
         failure = self.business_checks(root, branch)
         if failure:
             return False, {"succeed": False, "code": failure[0], "message": failure[1]}
         if self.credits <= 0:
-            return False, {"succeed": False, "code": "FA402", "message": "No cuenta con créditos disponibles"}
+            return False, {
+                "succeed": False,
+                "code": "FA402",
+                "message": "No cuenta con créditos disponibles",
+            }
         self.credits -= 1
         rec = self.seal(root, branch)
         self.by_digest[digest] = rec.uuid
-        return True, {"succeed": True, "code": "200", "message": "Comprobante timbrado correctamente",
-                      "uuid": rec.uuid, "xml": rec.xml.decode(), "fechaTimbrado": rec.stamped_at_text}
+        return True, {
+            "succeed": True,
+            "code": "200",
+            "message": "Comprobante timbrado correctamente",
+            "uuid": rec.uuid,
+            "xml": rec.xml.decode(),
+            "fechaTimbrado": rec.stamped_at_text,
+        }
 
     def business_checks(self, root, branch):
         emisor = root.find("cfdi:Emisor", NS)
         if branch.get("rfc") and emisor.get("Rfc") != branch["rfc"]:
-            return "CFDI40124", f"El RFC del emisor {emisor.get('Rfc')} no corresponde al CSD de la sucursal"
+            return (
+                "CFDI40124",
+                f"El RFC del emisor {emisor.get('Rfc')} no corresponde al CSD de la sucursal",
+            )
         if self.check_date:
             fecha = datetime.strptime(root.get("Fecha"), "%Y-%m-%dT%H:%M:%S")
             now = self.clock()
             if fecha > now + timedelta(minutes=10) or fecha < now - timedelta(hours=72):
-                return "CFDI40101", "La fecha de emisión no está dentro de las 72 horas anteriores"
+                return (
+                    "CFDI40101",
+                    "La fecha de emisión no está dentro de las 72 horas anteriores",
+                )
         kind = root.get("TipoDeComprobante")
         currency = root.get("Moneda")
         places = catalogs.currency_decimals(currency)
@@ -244,15 +368,34 @@ class FactureSandbox:
             concepts = root.findall("cfdi:Conceptos/cfdi:Concepto", NS)
             subtotal = sum((Decimal(c.get("Importe")) for c in concepts), Decimal(0))
             if documents.rnd(subtotal, places) != Decimal(root.get("SubTotal")):
-                return "CFDI40108", "El SubTotal no es igual a la suma de los importes de los conceptos"
+                return (
+                    "CFDI40108",
+                    "El SubTotal no es igual a la suma de los importes de los conceptos",
+                )
             if currency not in ("MXN", "XXX") and not root.get("TipoCambio"):
                 return "CFDI40115", "TipoCambio es requerido"
             impuestos = root.find("cfdi:Impuestos", NS)
-            transferred = Decimal(impuestos.get("TotalImpuestosTrasladados", "0")) if impuestos is not None else 0
-            withheld = Decimal(impuestos.get("TotalImpuestosRetenidos", "0")) if impuestos is not None else 0
-            expected = Decimal(root.get("SubTotal")) - Decimal(root.get("Descuento", "0")) + transferred - withheld
+            transferred = (
+                Decimal(impuestos.get("TotalImpuestosTrasladados", "0"))
+                if impuestos is not None
+                else 0
+            )
+            withheld = (
+                Decimal(impuestos.get("TotalImpuestosRetenidos", "0"))
+                if impuestos is not None
+                else 0
+            )
+            expected = (
+                Decimal(root.get("SubTotal"))
+                - Decimal(root.get("Descuento", "0"))
+                + transferred
+                - withheld
+            )
             if documents.rnd(expected, places) != Decimal(root.get("Total")):
-                return "CFDI40119", "El Total no corresponde a SubTotal - Descuento + impuestos"
+                return (
+                    "CFDI40119",
+                    "El Total no corresponde a SubTotal - Descuento + impuestos",
+                )
             if root.get("MetodoPago") == "PPD" and root.get("FormaPago") != "99":
                 return "CFDI40105", "Si MetodoPago es PPD, FormaPago debe ser 99"
         return None
@@ -271,14 +414,29 @@ class FactureSandbox:
             addenda = root.find("cfdi:Addenda", NS)
             if addenda is not None:
                 addenda.addprevious(complement)
-        tfd = etree.SubElement(complement, f"{{{documents.NS_TFD}}}TimbreFiscalDigital",
-                               nsmap={"tfd": documents.NS_TFD})
-        tfd.set(f"{{{documents.NS_XSI}}}schemaLocation", "http://www.sat.gob.mx/TimbreFiscalDigital "
-                "http://www.sat.gob.mx/sitio_internet/cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd")
+        tfd = etree.SubElement(
+            complement,
+            f"{{{documents.NS_TFD}}}TimbreFiscalDigital",
+            nsmap={"tfd": documents.NS_TFD},
+        )
+        tfd.set(
+            f"{{{documents.NS_XSI}}}schemaLocation",
+            "http://www.sat.gob.mx/TimbreFiscalDigital "
+            "http://www.sat.gob.mx/sitio_internet/cfd/TimbreFiscalDigital/TimbreFiscalDigitalv11.xsd",
+        )
         stamped_at = now.strftime("%Y-%m-%dT%H:%M:%S")
-        for key, value in (("Version", "1.1"), ("UUID", uuid), ("FechaTimbrado", stamped_at),
-                           ("RfcProvCertif", PAC_RFC), ("SelloCFD", seal), ("NoCertificadoSAT", SAT_CERT),
-                           ("SelloSAT", base64.b64encode(hashlib.sha512(seal.encode()).digest()).decode())):
+        for key, value in (
+            ("Version", "1.1"),
+            ("UUID", uuid),
+            ("FechaTimbrado", stamped_at),
+            ("RfcProvCertif", PAC_RFC),
+            ("SelloCFD", seal),
+            ("NoCertificadoSAT", SAT_CERT),
+            (
+                "SelloSAT",
+                base64.b64encode(hashlib.sha512(seal.encode()).digest()).decode(),
+            ),
+        ):
             tfd.set(key, value)
         xml = documents.serialize(root)
         receptor = root.find("cfdi:Receptor", NS)
@@ -290,27 +448,59 @@ class FactureSandbox:
             related.append(("pago", node.get("IdDocumento").upper()))
         total = Decimal(root.get("Total"))
         rate = Decimal(root.get("TipoCambio") or "1")
-        rec = CfdiRecord(uuid=uuid, xml=xml, kind=root.get("TipoDeComprobante"), total=root.get("Total"),
-                         total_mxn=total * rate, issuer=root.find("cfdi:Emisor", NS).get("Rfc"),
-                         receiver=receptor.get("Rfc"), series=root.get("Serie", ""), number=root.get("Folio", ""),
-                         stamped_at=now, stamped_at_text=stamped_at, branch=branch["ID"], related=related,
-                         status="Vigente", cancel_status="", motive="", replacement="", requested_at=None,
-                         cancelled_at=None, rejected_once=False)
+        rec = CfdiRecord(
+            uuid=uuid,
+            xml=xml,
+            kind=root.get("TipoDeComprobante"),
+            total=root.get("Total"),
+            total_mxn=total * rate,
+            issuer=root.find("cfdi:Emisor", NS).get("Rfc"),
+            receiver=receptor.get("Rfc"),
+            series=root.get("Serie", ""),
+            number=root.get("Folio", ""),
+            stamped_at=now,
+            stamped_at_text=stamped_at,
+            branch=branch["ID"],
+            related=related,
+            status="Vigente",
+            cancel_status="",
+            motive="",
+            replacement="",
+            requested_at=None,
+            cancelled_at=None,
+            rejected_once=False,
+        )
         self.cfdis[uuid] = rec
         return rec
 
     def masivo(self, request):
         upload = request.files.get("file")
         if upload is None:
-            return self.answer(request, {"succeed": False, "code": "FA400", "message": "Falta el archivo (file)"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA400",
+                    "message": "Falta el archivo (file)",
+                },
+            )
         branch = self.branch(request) or (self.branches[0] if self.branches else None)
         if branch is None:
-            return self.answer(request, {"succeed": False, "code": "FA404", "message": "Sucursal no encontrada"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA404",
+                    "message": "Sucursal no encontrada",
+                },
+            )
         try:
             files = zipfile.ZipFile(io.BytesIO(upload.read()))
             names = [i.filename for i in files.infolist() if not i.is_dir()]
         except zipfile.BadZipFile:
-            return self.answer(request, {"succeed": False, "code": "FA409", "message": "ZIP inválido"})
+            return self.answer(
+                request, {"succeed": False, "code": "FA409", "message": "ZIP inválido"}
+            )
         report = etree.Element("reporte")
         stamped = {}
         ok_count = 0
@@ -329,7 +519,13 @@ class FactureSandbox:
                 node.set("codigo", data["code"])
                 node.set("mensaje", data["message"][:500])
         for name in self.report_extra:
-            etree.SubElement(report, "archivo", nombre=name, estado="timbrado", uuid=str(uuidlib.uuid4()).upper())
+            etree.SubElement(
+                report,
+                "archivo",
+                nombre=name,
+                estado="timbrado",
+                uuid=str(uuidlib.uuid4()).upper(),
+            )
         report.set("total", str(len(names)))
         report.set("timbrados", str(ok_count))
         report.set("errores", str(len(names) - ok_count))
@@ -341,8 +537,11 @@ class FactureSandbox:
         self.downloads[token] = buffer.getvalue()
         link = etree.SubElement(report, "descarga")
         link.text = f"{request.host_url.rstrip('/')}/rest/descarga/?id={token}"
-        return Response(etree.tostring(report, xml_declaration=True, encoding="UTF-8"), 200,
-                        content_type="application/xml; charset=utf-8")
+        return Response(
+            etree.tostring(report, xml_declaration=True, encoding="UTF-8"),
+            200,
+            content_type="application/xml; charset=utf-8",
+        )
 
     # -- retrieval -------------------------------------------------------------------------
     def record(self, uuid):
@@ -357,38 +556,91 @@ class FactureSandbox:
             rec = self.record(request.args["cfdi"])
         elif request.args.get("serie") is not None or request.args.get("folio"):
             issuer = request.args.get("rfcEmisor")
-            rec = next((r for r in self.cfdis.values() if r.series == request.args.get("serie", "")
-                        and r.number == request.args.get("folio", "") and (not issuer or r.issuer == issuer)), None)
+            rec = next(
+                (
+                    r
+                    for r in self.cfdis.values()
+                    if r.series == request.args.get("serie", "")
+                    and r.number == request.args.get("folio", "")
+                    and (not issuer or r.issuer == issuer)
+                ),
+                None,
+            )
         if rec is None:
-            return self.answer(request, {"succeed": False, "code": "CA205", "message": "El UUID no existe"}, 404)
+            return self.answer(
+                request,
+                {"succeed": False, "code": "CA205", "message": "El UUID no existe"},
+                404,
+            )
         cbb = documents.verification_url(documents.stamp_info(rec.xml))
-        return self.answer(request, {"succeed": True, "code": "200", "cfdi": {
-            "uuid": rec.uuid, "estatus": rec.status.lower(), "cancelada": rec.status == "Cancelado",
-            "total": rec.total, "rfcEmisor": rec.issuer, "rfcReceptor": rec.receiver, "serie": rec.series,
-            "folio": rec.number, "fechaTimbrado": rec.stamped_at_text, "cbb": cbb}})
+        return self.answer(
+            request,
+            {
+                "succeed": True,
+                "code": "200",
+                "cfdi": {
+                    "uuid": rec.uuid,
+                    "estatus": rec.status.lower(),
+                    "cancelada": rec.status == "Cancelado",
+                    "total": rec.total,
+                    "rfcEmisor": rec.issuer,
+                    "rfcReceptor": rec.receiver,
+                    "serie": rec.series,
+                    "folio": rec.number,
+                    "fechaTimbrado": rec.stamped_at_text,
+                    "cbb": cbb,
+                },
+            },
+        )
 
     def consulta_xml(self, request):
         rec = self.record(request.args.get("uuid"))
         if rec is None:
-            return self.answer(request, {"succeed": False, "code": "CA205", "message": "El UUID no existe"}, 404)
+            return self.answer(
+                request,
+                {"succeed": False, "code": "CA205", "message": "El UUID no existe"},
+                404,
+            )
         return Response(rec.xml, 200, content_type="application/xml; charset=utf-8")
 
     def consulta_pdf(self, request):
         rec = self.record(request.args.get("uuid"))
         if rec is None:
-            return self.answer(request, {"succeed": False, "code": "CA205", "message": "El UUID no existe"}, 404)
-        return Response(_pdf(f"CFDI {rec.uuid} {rec.series}{rec.number} Total {rec.total}"), 200,
-                        content_type="application/pdf")
+            return self.answer(
+                request,
+                {"succeed": False, "code": "CA205", "message": "El UUID no existe"},
+                404,
+            )
+        return Response(
+            _pdf(f"CFDI {rec.uuid} {rec.series}{rec.number} Total {rec.total}"),
+            200,
+            content_type="application/pdf",
+        )
 
     # -- cancellation -------------------------------------------------------------------------
     def settle(self, rec):
-        if rec.cancel_status == "En proceso" and not rec.rejected_once and rec.requested_at is not None:
-            if self.clock() - rec.requested_at >= timedelta(hours=self.acceptance_hours):
-                rec.status, rec.cancel_status, rec.cancelled_at = "Cancelado", "Plazo vencido", self.clock()
+        if (
+            rec.cancel_status == "En proceso"
+            and not rec.rejected_once
+            and rec.requested_at is not None
+        ):
+            if self.clock() - rec.requested_at >= timedelta(
+                hours=self.acceptance_hours
+            ):
+                rec.status, rec.cancel_status, rec.cancelled_at = (
+                    "Cancelado",
+                    "Plazo vencido",
+                    self.clock(),
+                )
 
     def children(self, rec):
-        return [r for r in self.cfdis.values() if r.status == "Vigente" and r.uuid != rec.uuid
-                and any(u == rec.uuid and t != "04" for t, u in r.related)]
+        return [
+            r
+            for r in self.cfdis.values()
+            if r.status == "Vigente"
+            and r.uuid != rec.uuid
+            and any(u == rec.uuid and t != "04" for t, u in r.related)
+        ]
 
     def cancellable(self, rec):
         if self.children(rec):
@@ -398,87 +650,206 @@ class FactureSandbox:
         return "Cancelable sin aceptación"
 
     def needs_acceptance(self, rec):
-        return (rec.kind == "I" and rec.receiver not in GENERIC and rec.total_mxn > self.acceptance_threshold
-                and self.clock() - rec.stamped_at > timedelta(hours=self.free_cancel_hours))
+        return (
+            rec.kind == "I"
+            and rec.receiver not in GENERIC
+            and rec.total_mxn > self.acceptance_threshold
+            and self.clock() - rec.stamped_at > timedelta(hours=self.free_cancel_hours)
+        )
 
     def cancelar(self, request):
         uuid = (request.args.get("uuid") or "").upper()
         motive = request.args.get("motivo", "")
         replacement = (request.args.get("folioSustitucion") or "").upper()
         if self.branch(request) is None:
-            return self.answer(request, {"succeed": False, "code": "FA404", "message": "Sucursal no encontrada"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA404",
+                    "message": "Sucursal no encontrada",
+                },
+            )
         if motive not in ("01", "02", "03", "04"):
-            return self.answer(request, {"succeed": False, "code": "FA420",
-                                         "message": "Motivo de cancelación inválido o ausente (motivo)"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA420",
+                    "message": "Motivo de cancelación inválido o ausente (motivo)",
+                },
+            )
         rec = self.record(uuid)
         if rec is None:
-            return self.answer(request, {"succeed": False, "message": "",
-                                         "error": "CA205 - El UUID no existe / Error al cancelar el UUID de la factura"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "message": "",
+                    "error": "CA205 - El UUID no existe / Error al cancelar el UUID de la factura",
+                },
+            )
         if motive == "01":
             sub = self.record(replacement) if replacement else None
-            if sub is None or sub.status != "Vigente" or ("04", uuid) not in sub.related:
-                return self.answer(request, {"succeed": False, "code": "FA421", "message":
-                                             "El folio de sustitución no existe o no se relaciona (TipoRelacion 04)"})
+            if (
+                sub is None
+                or sub.status != "Vigente"
+                or ("04", uuid) not in sub.related
+            ):
+                return self.answer(
+                    request,
+                    {
+                        "succeed": False,
+                        "code": "FA421",
+                        "message": "El folio de sustitución no existe o no se relaciona (TipoRelacion 04)",
+                    },
+                )
         elif replacement:
-            return self.answer(request, {"succeed": False, "code": "FA421",
-                                         "message": "El folio de sustitución solo aplica al motivo 01"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA421",
+                    "message": "El folio de sustitución solo aplica al motivo 01",
+                },
+            )
         if rec.status == "Cancelado":
-            return self.answer(request, {"succeed": True, "message":
-                                         f"El comprobante {uuid} ya se encuentra previamente cancelado"})
+            return self.answer(
+                request,
+                {
+                    "succeed": True,
+                    "message": f"El comprobante {uuid} ya se encuentra previamente cancelado",
+                },
+            )
         if rec.cancel_status == "En proceso":
-            return self.answer(request, {"succeed": False, "message":
-                                         f"El comprobante {uuid} ya se encuetra en proceso de cancelación"})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "message": f"El comprobante {uuid} ya se encuetra en proceso de cancelación",
+                },
+            )
         if self.children(rec):
-            return self.answer(request, {"succeed": False, "message":
-                                         "Primero debes cancelar sus comprobantes de relación tipo padre.",
-                                         "error": f"El comprobante {uuid} tiene relación con otros comprobantes."})
-        rec.motive, rec.replacement, rec.requested_at = motive, replacement, self.clock()
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "message": "Primero debes cancelar sus comprobantes de relación tipo padre.",
+                    "error": f"El comprobante {uuid} tiene relación con otros comprobantes.",
+                },
+            )
+        rec.motive, rec.replacement, rec.requested_at = (
+            motive,
+            replacement,
+            self.clock(),
+        )
         if self.needs_acceptance(rec):
             rec.cancel_status = "En proceso"
-            payload = base64.b64encode(json.dumps({"uuid": uuid, "rfcReceptor": rec.receiver,
-                                                   "rfcEmisor": rec.issuer, "totalFactura": rec.total}).encode())
+            payload = base64.b64encode(
+                json.dumps(
+                    {
+                        "uuid": uuid,
+                        "rfcReceptor": rec.receiver,
+                        "rfcEmisor": rec.issuer,
+                        "totalFactura": rec.total,
+                    }
+                ).encode()
+            )
             link = f"{request.host_url.rstrip('/')}/cancelacion/index.html?data={payload.decode()}"
-            return self.answer(request, {"succeed": True, "enlace": link, "message":
-                                         f"Envie el siguiente enlace al receptor para autorizar la cancelación: {link}",
-                                         "error": "El comprobante debe ser autorizado por el receptor para ser cancelado."})
-        rec.status, rec.cancel_status, rec.cancelled_at = "Cancelado", "Cancelado sin aceptación", self.clock()
-        return self.answer(request, {"succeed": True, "message":
-                                     f"El comprobante {uuid} fue cancelado, pero su estado no ha cambiado en el "
-                                     "sistema del SAT. Se le enviará un correo cuando el SAT lo actualice."})
+            return self.answer(
+                request,
+                {
+                    "succeed": True,
+                    "enlace": link,
+                    "message": f"Envie el siguiente enlace al receptor para autorizar la cancelación: {link}",
+                    "error": "El comprobante debe ser autorizado por el receptor para ser cancelado.",
+                },
+            )
+        rec.status, rec.cancel_status, rec.cancelled_at = (
+            "Cancelado",
+            "Cancelado sin aceptación",
+            self.clock(),
+        )
+        return self.answer(
+            request,
+            {
+                "succeed": True,
+                "message": f"El comprobante {uuid} fue cancelado, pero su estado no ha cambiado en el "
+                "sistema del SAT. Se le enviará un correo cuando el SAT lo actualice.",
+            },
+        )
 
     def acuse(self, request):
         rec = self.record(request.args.get("uuid"))
         if rec is None or rec.status != "Cancelado":
-            return self.answer(request, {"succeed": False, "code": "FA430",
-                                         "message": "Error al obtener acuse, el comprobante no esta cancelado."})
+            return self.answer(
+                request,
+                {
+                    "succeed": False,
+                    "code": "FA430",
+                    "message": "Error al obtener acuse, el comprobante no esta cancelado.",
+                },
+            )
         fecha = rec.cancelled_at.strftime("%Y-%m-%dT%H:%M:%S")
-        sig = base64.b64encode(hashlib.sha512(f"{rec.uuid}{fecha}".encode()).digest()).decode()
-        body = (f'<?xml version="1.0" encoding="utf-8"?><Acuse xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
-                f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Fecha="{fecha}" RfcEmisor="{rec.issuer}">'
-                f'<Folios xmlns="http://cancelacfd.sat.gob.mx"><UUID>{rec.uuid}</UUID>'
-                f'<EstatusUUID>201</EstatusUUID></Folios>'
-                f'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#" Id="SelloSAT"><SignatureValue>{sig}'
-                f'</SignatureValue></Signature></Acuse>')
-        return Response(body.encode(), 200, content_type="application/xml; charset=utf-8")
+        sig = base64.b64encode(
+            hashlib.sha512(f"{rec.uuid}{fecha}".encode()).digest()
+        ).decode()
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><Acuse xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+            f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Fecha="{fecha}" RfcEmisor="{rec.issuer}">'
+            f'<Folios xmlns="http://cancelacfd.sat.gob.mx"><UUID>{rec.uuid}</UUID>'
+            f"<EstatusUUID>201</EstatusUUID></Folios>"
+            f'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#" Id="SelloSAT"><SignatureValue>{sig}'
+            f"</SignatureValue></Signature></Acuse>"
+        )
+        return Response(
+            body.encode(), 200, content_type="application/xml; charset=utf-8"
+        )
 
     # -- SAT ConsultaCFDIService ---------------------------------------------------------------
     def sat_status(self, request):
         try:
             envelope = documents.parse(request.get_data())
-            expression = envelope.find(".//{http://tempuri.org/}expresionImpresa").text or ""
+            expression = (
+                envelope.find(".//{http://tempuri.org/}expresionImpresa").text or ""
+            )
         except Exception:
-            return Response(_soap_fault("Solicitud inválida"), 500, content_type="text/xml; charset=utf-8")
-        params = {k: v[0] for k, v in parse_qs(expression.lstrip("?").replace("&amp;", "&")).items()}
+            return Response(
+                _soap_fault("Solicitud inválida"),
+                500,
+                content_type="text/xml; charset=utf-8",
+            )
+        params = {
+            k: v[0]
+            for k, v in parse_qs(expression.lstrip("?").replace("&amp;", "&")).items()
+        }
         with self.lock:
             rec = self.record(params.get("id", ""))
-            matches = rec is not None and rec.issuer == params.get("re") and rec.receiver == params.get("rr") and (
-                _same_amount(rec.total, params.get("tt", "")))
+            matches = (
+                rec is not None
+                and rec.issuer == params.get("re")
+                and rec.receiver == params.get("rr")
+                and (_same_amount(rec.total, params.get("tt", "")))
+            )
             if not matches:
-                result = ("N - 602: Comprobante no encontrado.", "", "No Encontrado", "", "")
+                result = (
+                    "N - 602: Comprobante no encontrado.",
+                    "",
+                    "No Encontrado",
+                    "",
+                    "",
+                )
             else:
-                result = ("S - Comprobante obtenido satisfactoriamente.", self.cancellable(rec), rec.status,
-                          rec.cancel_status, "200")
-        return Response(_soap_response(*result), 200, content_type="text/xml; charset=utf-8")
+                result = (
+                    "S - Comprobante obtenido satisfactoriamente.",
+                    self.cancellable(rec),
+                    rec.status,
+                    rec.cancel_status,
+                    "200",
+                )
+        return Response(
+            _soap_response(*result), 200, content_type="text/xml; charset=utf-8"
+        )
 
 
 def _same_amount(a, b):
@@ -489,18 +860,31 @@ def _same_amount(a, b):
 
 
 def _soap_response(code, cancellable, state, cancel_status, efos):
-    ns = "http://schemas.datacontract.org/2004/07/Sat.Cfdi.Negocio.ConsultaCfdi.Servicio"
-    fields = "".join(f"<a:{k}>{escape(v)}</a:{k}>" for k, v in (
-        ("CodigoEstatus", code), ("EsCancelable", cancellable), ("Estado", state),
-        ("EstatusCancelacion", cancel_status), ("ValidacionEFOS", efos)))
-    return (f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body><ConsultaResponse xmlns="http://tempuri.org/">'
-            f'<ConsultaResult xmlns:a="{ns}" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">{fields}'
-            f'</ConsultaResult></ConsultaResponse></s:Body></s:Envelope>').encode()
+    ns = (
+        "http://schemas.datacontract.org/2004/07/Sat.Cfdi.Negocio.ConsultaCfdi.Servicio"
+    )
+    fields = "".join(
+        f"<a:{k}>{escape(v)}</a:{k}>"
+        for k, v in (
+            ("CodigoEstatus", code),
+            ("EsCancelable", cancellable),
+            ("Estado", state),
+            ("EstatusCancelacion", cancel_status),
+            ("ValidacionEFOS", efos),
+        )
+    )
+    return (
+        f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body><ConsultaResponse xmlns="http://tempuri.org/">'
+        f'<ConsultaResult xmlns:a="{ns}" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">{fields}'
+        f"</ConsultaResult></ConsultaResponse></s:Body></s:Envelope>"
+    ).encode()
 
 
 def _soap_fault(text):
-    return (f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body><s:Fault><faultcode>s:Client</faultcode>'
-            f'<faultstring>{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>').encode()
+    return (
+        f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body><s:Fault><faultcode>s:Client</faultcode>'
+        f"<faultstring>{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>"
+    ).encode()
 
 
 def _dict_to_xml(tag, data):
@@ -546,7 +930,10 @@ def _pdf(text):
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+        % (len(objects) + 1, xref)
+    )
     return out.getvalue()
 
 

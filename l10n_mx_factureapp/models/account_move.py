@@ -43,66 +43,122 @@ class AccountMove(models.Model):
     _name = "account.move"
     _inherit = ["account.move", "einvoice.exchange.mixin"]
 
-    l10n_mx_factureapp_state = fields.Selection(MOVE_STATES, string="CFDI state", copy=False, tracking=True,
-                                                index=True)
-    l10n_mx_factureapp_document_ids = fields.One2many("l10n_mx_factureapp.document", "move_id",
-                                                      string="Stamping attempts", copy=False)
-    l10n_mx_factureapp_uuid = fields.Char("Fiscal folio (UUID)", copy=False, index=True, readonly=True)
+    l10n_mx_factureapp_state = fields.Selection(
+        MOVE_STATES, string="CFDI state", copy=False, tracking=True, index=True
+    )
+    l10n_mx_factureapp_document_ids = fields.One2many(
+        "l10n_mx_factureapp.document", "move_id", string="Stamping attempts", copy=False
+    )
+    l10n_mx_factureapp_uuid = fields.Char(
+        "Fiscal folio (UUID)", copy=False, index=True, readonly=True
+    )
     l10n_mx_factureapp_stamped_at = fields.Char("Stamped on", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_certificate = fields.Char("SAT certificate", copy=False, readonly=True)
-    l10n_mx_factureapp_xml_id = fields.Many2one("ir.attachment", string="Stamped CFDI", copy=False, readonly=True)
-    l10n_mx_factureapp_pdf_id = fields.Many2one("ir.attachment", string="Facture APP PDF", copy=False, readonly=True)
-    l10n_mx_factureapp_acuse_id = fields.Many2one("ir.attachment", string="Cancellation acuse", copy=False,
-                                                  readonly=True)
-    l10n_mx_factureapp_verification_url = fields.Char("SAT verification link", copy=False, readonly=True)
-    l10n_mx_factureapp_qr = fields.Binary("QR code", compute="_compute_l10n_mx_factureapp_qr")
+    l10n_mx_factureapp_sat_certificate = fields.Char(
+        "SAT certificate", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_xml_id = fields.Many2one(
+        "ir.attachment", string="Stamped CFDI", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_pdf_id = fields.Many2one(
+        "ir.attachment", string="Facture APP PDF", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_acuse_id = fields.Many2one(
+        "ir.attachment", string="Cancellation acuse", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_verification_url = fields.Char(
+        "SAT verification link", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_qr = fields.Binary(
+        "QR code", compute="_compute_l10n_mx_factureapp_qr"
+    )
     l10n_mx_factureapp_error = fields.Text("CFDI error", copy=False, readonly=True)
     l10n_mx_factureapp_branch_id = fields.Many2one(
-        "l10n_mx_factureapp.branch", string="Facture APP branch", compute="_compute_l10n_mx_factureapp_branch_id",
-        store=True, readonly=False,
+        "l10n_mx_factureapp.branch",
+        string="Facture APP branch",
+        compute="_compute_l10n_mx_factureapp_branch_id",
+        store=True,
+        readonly=False,
     )
     l10n_mx_factureapp_uso_cfdi = fields.Selection(
-        catalogs.USO_CFDI, string="CFDI use", compute="_compute_l10n_mx_factureapp_uso_cfdi", store=True,
-        readonly=False, copy=False,
+        catalogs.USO_CFDI,
+        string="CFDI use",
+        compute="_compute_l10n_mx_factureapp_uso_cfdi",
+        store=True,
+        readonly=False,
+        copy=False,
     )
     l10n_mx_factureapp_payment_method = fields.Selection(
-        catalogs.METODO_PAGO, string="Payment method (SAT)", compute="_compute_l10n_mx_factureapp_payment_method",
-        store=True, readonly=False, copy=False,
+        catalogs.METODO_PAGO,
+        string="Payment method (SAT)",
+        compute="_compute_l10n_mx_factureapp_payment_method",
+        store=True,
+        readonly=False,
+        copy=False,
         help="PUE when the invoice is due within its month, PPD otherwise (computed from the payment terms).",
     )
     l10n_mx_factureapp_payment_form = fields.Selection(
-        catalogs.FORMA_PAGO, string="Payment form (SAT)", compute="_compute_l10n_mx_factureapp_payment_form",
-        store=True, readonly=False, copy=False,
+        catalogs.FORMA_PAGO,
+        string="Payment form (SAT)",
+        compute="_compute_l10n_mx_factureapp_payment_form",
+        store=True,
+        readonly=False,
+        copy=False,
     )
-    l10n_mx_factureapp_export = fields.Selection(catalogs.EXPORTACION, string="Export (SAT)", default="01")
+    l10n_mx_factureapp_export = fields.Selection(
+        catalogs.EXPORTACION, string="Export (SAT)", default="01"
+    )
     l10n_mx_factureapp_periodicity = fields.Selection(
-        catalogs.PERIODICIDAD, string="Global invoice periodicity", default="04",
+        catalogs.PERIODICIDAD,
+        string="Global invoice periodicity",
+        default="04",
         help="For invoices to PUBLICO EN GENERAL (InformacionGlobal).",
     )
     l10n_mx_factureapp_substituted_id = fields.Many2one(
-        "account.move", string="Replaces CFDI of", copy=False,
+        "account.move",
+        string="Replaces CFDI of",
+        copy=False,
         help="This invoice replaces the stamped invoice given here (relation 04); cancel that one with motive 01.",
     )
     l10n_mx_factureapp_sat_state = fields.Char("SAT state", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_cancellable = fields.Char("SAT: cancellable", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_cancel_status = fields.Char("SAT: cancellation status", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_efos = fields.Char("SAT: EFOS validation", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_checked_at = fields.Datetime("SAT checked on", copy=False, readonly=True)
-    l10n_mx_factureapp_cancel_motive = fields.Selection(catalogs.MOTIVO_CANCELACION, string="Cancellation motive",
-                                                        copy=False, readonly=True)
-    l10n_mx_factureapp_cancel_link = fields.Char("Receiver acceptance link", copy=False, readonly=True)
-    l10n_mx_factureapp_bulk_queued = fields.Boolean("Queued for bulk stamping", copy=False, index=True)
+    l10n_mx_factureapp_sat_cancellable = fields.Char(
+        "SAT: cancellable", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_sat_cancel_status = fields.Char(
+        "SAT: cancellation status", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_sat_efos = fields.Char(
+        "SAT: EFOS validation", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_sat_checked_at = fields.Datetime(
+        "SAT checked on", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_cancel_motive = fields.Selection(
+        catalogs.MOTIVO_CANCELACION,
+        string="Cancellation motive",
+        copy=False,
+        readonly=True,
+    )
+    l10n_mx_factureapp_cancel_link = fields.Char(
+        "Receiver acceptance link", copy=False, readonly=True
+    )
+    l10n_mx_factureapp_bulk_queued = fields.Boolean(
+        "Queued for bulk stamping", copy=False, index=True
+    )
 
     # ------------------------------------------------------------------ computes
     def _l10n_mx_factureapp_applicable(self):
         self.ensure_one()
-        return self.country_code == "MX" and self.move_type in ("out_invoice", "out_refund")
+        return self.country_code == "MX" and self.move_type in (
+            "out_invoice",
+            "out_refund",
+        )
 
     @api.depends("journal_id", "company_id")
     def _compute_l10n_mx_factureapp_branch_id(self):
         for move in self:
             move.l10n_mx_factureapp_branch_id = (
-                move.journal_id.l10n_mx_factureapp_branch_id or move.company_id.l10n_mx_factureapp_branch_id
+                move.journal_id.l10n_mx_factureapp_branch_id
+                or move.company_id.l10n_mx_factureapp_branch_id
             )
 
     @api.depends("partner_id", "move_type")
@@ -115,15 +171,21 @@ class AccountMove(models.Model):
             elif move.move_type == "out_refund":
                 move.l10n_mx_factureapp_uso_cfdi = "G02"
             else:
-                move.l10n_mx_factureapp_uso_cfdi = partner.l10n_mx_factureapp_uso_cfdi or "G03"
+                move.l10n_mx_factureapp_uso_cfdi = (
+                    partner.l10n_mx_factureapp_uso_cfdi or "G03"
+                )
 
-    @api.depends("invoice_date", "invoice_date_due", "invoice_payment_term_id", "move_type")
+    @api.depends(
+        "invoice_date", "invoice_date_due", "invoice_payment_term_id", "move_type"
+    )
     def _compute_l10n_mx_factureapp_payment_method(self):
         for move in self:
             start = move.invoice_date or fields.Date.context_today(move)
             due = move.invoice_date_due or start
             later = (due.year, due.month) > (start.year, start.month)
-            move.l10n_mx_factureapp_payment_method = "PPD" if later and move.move_type == "out_invoice" else "PUE"
+            move.l10n_mx_factureapp_payment_method = (
+                "PPD" if later and move.move_type == "out_invoice" else "PUE"
+            )
 
     @api.depends("l10n_mx_factureapp_payment_method", "partner_id")
     def _compute_l10n_mx_factureapp_payment_form(self):
@@ -132,7 +194,9 @@ class AccountMove(models.Model):
                 move.l10n_mx_factureapp_payment_form = "99"
             else:
                 form = move.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
-                move.l10n_mx_factureapp_payment_form = form if form and form != "99" else "03"
+                move.l10n_mx_factureapp_payment_form = (
+                    form if form and form != "99" else "03"
+                )
 
     @api.depends("l10n_mx_factureapp_verification_url")
     def _compute_l10n_mx_factureapp_qr(self):
@@ -142,7 +206,9 @@ class AccountMove(models.Model):
                 try:
                     import qrcode
 
-                    image = qrcode.make(move.l10n_mx_factureapp_verification_url, box_size=4, border=2)
+                    image = qrcode.make(
+                        move.l10n_mx_factureapp_verification_url, box_size=4, border=2
+                    )
                     buffer = io.BytesIO()
                     image.save(buffer, format="PNG")
                     move.l10n_mx_factureapp_qr = base64.b64encode(buffer.getvalue())
@@ -154,69 +220,115 @@ class AccountMove(models.Model):
         # EXTENDS 'account'
         posted = super()._post(soft=soft)
         for move in posted:
-            if move._l10n_mx_factureapp_applicable() and not move.l10n_mx_factureapp_state:
+            if (
+                move._l10n_mx_factureapp_applicable()
+                and not move.l10n_mx_factureapp_state
+            ):
                 move.l10n_mx_factureapp_state = "to_stamp"
         return posted
 
     def button_draft(self):
         # EXTENDS 'account'
         for move in self:
-            if move.l10n_mx_factureapp_state in ("stamped", "cancel_requested", "sending", "unknown",
-                                                 "cancel_rejected"):
-                raise UserError(_(
-                    "Invoice %(name)s has a stamped (or possibly stamped) CFDI: cancel it with SAT first.",
-                    name=move.display_name,
-                ))
+            if move.l10n_mx_factureapp_state in (
+                "stamped",
+                "cancel_requested",
+                "sending",
+                "unknown",
+                "cancel_rejected",
+            ):
+                raise UserError(
+                    _(
+                        "Invoice %(name)s has a stamped (or possibly stamped) CFDI: cancel it with SAT first.",
+                        name=move.display_name,
+                    )
+                )
         return super().button_draft()
 
     # ------------------------------------------------------------------ fiscal data -> CFDI
     def _l10n_mx_factureapp_connection(self):
         """(credential, branch) used to stamp this move; UserError saying what to configure."""
         self.ensure_one()
-        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
+        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(
+            self.company_id
+        )
         if not credential:
-            raise UserError(_(
-                "No Facture APP connection serves company %(company)s: create one in Settings > Invoicing > "
-                "E-invoicing.", company=self.company_id.name,
-            ))
-        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
+            raise UserError(
+                _(
+                    "No Facture APP connection serves company %(company)s: create one in Settings > Invoicing > "
+                    "E-invoicing.",
+                    company=self.company_id.name,
+                )
+            )
+        branch = (
+            self.l10n_mx_factureapp_branch_id
+            or self.company_id.l10n_mx_factureapp_branch_id
+        )
         if not branch:
-            raise UserError(_(
-                "No Facture APP branch for %(name)s: sync the branches of the connection and choose a default "
-                "branch for the company or the journal.", name=self.display_name,
-            ))
+            raise UserError(
+                _(
+                    "No Facture APP branch for %(name)s: sync the branches of the connection and choose a default "
+                    "branch for the company or the journal.",
+                    name=self.display_name,
+                )
+            )
         return credential, branch
 
     def _l10n_mx_factureapp_local_now(self):
-        tz = pytz.timezone(self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City")
+        tz = pytz.timezone(
+            self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City"
+        )
         return datetime.now(pytz.utc).astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     def _l10n_mx_factureapp_series_number(self):
-        prefix = re.sub(r"[^A-Za-z0-9]", "", self.sequence_prefix or self.journal_id.code or "")[:25]
-        number = str(self.sequence_number or "") or re.sub(r"[|]", "", self.name or "")[-40:]
+        prefix = re.sub(
+            r"[^A-Za-z0-9]", "", self.sequence_prefix or self.journal_id.code or ""
+        )[:25]
+        number = (
+            str(self.sequence_number or "") or re.sub(r"[|]", "", self.name or "")[-40:]
+        )
         return prefix, number
 
     def _l10n_mx_factureapp_issuer(self):
         company = self.company_id
-        return cfdi.Party(rfc=(company.vat or "").strip().upper(), name=company.name or "",
-                          regimen=company.l10n_mx_factureapp_regimen or "")
+        return cfdi.Party(
+            rfc=(company.vat or "").strip().upper(),
+            name=company.name or "",
+            regimen=company.l10n_mx_factureapp_regimen or "",
+        )
 
     def _l10n_mx_factureapp_receiver(self, place, uso):
         partner = self.partner_id.commercial_partner_id
         rfc = partner._l10n_mx_factureapp_rfc()
         if rfc in (catalogs.RFC_GENERIC_NATIONAL, catalogs.RFC_GENERIC_FOREIGN):
             name = partner.name or ""
-            if rfc == catalogs.RFC_GENERIC_NATIONAL and name.strip().upper() == catalogs.PUBLICO_EN_GENERAL:
+            if (
+                rfc == catalogs.RFC_GENERIC_NATIONAL
+                and name.strip().upper() == catalogs.PUBLICO_EN_GENERAL
+            ):
                 name = catalogs.PUBLICO_EN_GENERAL
             return cfdi.Party(
-                rfc=rfc, name=name.upper(), regimen="616", zip=place, uso_cfdi=uso,
+                rfc=rfc,
+                name=name.upper(),
+                regimen="616",
+                zip=place,
+                uso_cfdi=uso,
                 foreign_country=partner.l10n_mx_factureapp_residence or ""
-                if rfc == catalogs.RFC_GENERIC_FOREIGN else "",
-                foreign_tax_id=(partner.l10n_mx_factureapp_foreign_tax_id or partner.vat or "")
-                if rfc == catalogs.RFC_GENERIC_FOREIGN else "",
+                if rfc == catalogs.RFC_GENERIC_FOREIGN
+                else "",
+                foreign_tax_id=(
+                    partner.l10n_mx_factureapp_foreign_tax_id or partner.vat or ""
+                )
+                if rfc == catalogs.RFC_GENERIC_FOREIGN
+                else "",
             )
-        return cfdi.Party(rfc=rfc, name=_sat_name(partner.name or ""), regimen=partner.l10n_mx_factureapp_regimen or "",
-                          zip=(partner.zip or "").strip(), uso_cfdi=uso)
+        return cfdi.Party(
+            rfc=rfc,
+            name=_sat_name(partner.name or ""),
+            regimen=partner.l10n_mx_factureapp_regimen or "",
+            zip=(partner.zip or "").strip(),
+            uso_cfdi=uso,
+        )
 
     @api.model
     def _l10n_mx_factureapp_taxes(self, taxes):
@@ -224,37 +336,58 @@ class AccountMove(models.Model):
         for tax in taxes.flatten_taxes_hierarchy():
             kind = tax.l10n_mx_tax_type or "iva"
             factor = tax.l10n_mx_factor_type or "Tasa"
-            result.append(cfdi.Tax(
-                kind=kind, factor=factor,
-                rate=_dec(abs(tax.amount) / 100.0) if factor == "Tasa" else _dec(abs(tax.amount)),
-                withholding=tax.amount < 0, affects_base=tax.include_base_amount,
-            ))
+            result.append(
+                cfdi.Tax(
+                    kind=kind,
+                    factor=factor,
+                    rate=_dec(abs(tax.amount) / 100.0)
+                    if factor == "Tasa"
+                    else _dec(abs(tax.amount)),
+                    withholding=tax.amount < 0,
+                    affects_base=tax.include_base_amount,
+                )
+            )
         return result
 
     def _l10n_mx_factureapp_lines(self):
         lines = []
-        for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
+        for line in self.invoice_line_ids.filtered(
+            lambda ln: ln.display_type == "product"
+        ):
             quantity = line.quantity
             if float_is_zero(quantity, precision_digits=6):
                 continue
             net = line.price_subtotal
-            gross = net / (1 - line.discount / 100.0) if line.discount and line.discount < 100 else net
+            gross = (
+                net / (1 - line.discount / 100.0)
+                if line.discount and line.discount < 100
+                else net
+            )
             unit = gross / quantity if quantity else 0.0
-            lines.append(cfdi.Line(
-                description=line.name or line.product_id.display_name or "",
-                quantity=_dec(quantity), unit_price=_dec(unit),
-                clave_prod_serv=line.product_id.product_tmpl_id.l10n_mx_factureapp_clave_prod_serv or "",
-                clave_unidad=line.product_uom_id.l10n_mx_factureapp_clave_unidad or "",
-                discount=_dec(gross - net) if line.discount else Decimal(0),
-                unit_name=line.product_uom_id.name or "", product_code=line.product_id.default_code or "",
-                taxes=self._l10n_mx_factureapp_taxes(line.tax_ids),
-            ))
+            lines.append(
+                cfdi.Line(
+                    description=line.name or line.product_id.display_name or "",
+                    quantity=_dec(quantity),
+                    unit_price=_dec(unit),
+                    clave_prod_serv=line.product_id.product_tmpl_id.l10n_mx_factureapp_clave_prod_serv
+                    or "",
+                    clave_unidad=line.product_uom_id.l10n_mx_factureapp_clave_unidad
+                    or "",
+                    discount=_dec(gross - net) if line.discount else Decimal(0),
+                    unit_name=line.product_uom_id.name or "",
+                    product_code=line.product_id.default_code or "",
+                    taxes=self._l10n_mx_factureapp_taxes(line.tax_ids),
+                )
+            )
         return lines
 
     def _l10n_mx_factureapp_invoice_data(self):
         """A documents.Invoice for this move (no checks)."""
         self.ensure_one()
-        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
+        branch = (
+            self.l10n_mx_factureapp_branch_id
+            or self.company_id.l10n_mx_factureapp_branch_id
+        )
         place = (branch.zip or self.company_id.zip or "").strip()
         uso = self.l10n_mx_factureapp_uso_cfdi or ""
         receiver = self._l10n_mx_factureapp_receiver(place, uso)
@@ -263,26 +396,47 @@ class AccountMove(models.Model):
         if currency != "MXN" and self.invoice_currency_rate:
             rate = _dec(1.0 / self.invoice_currency_rate, 6)
         related = []
-        if self.move_type == "out_refund" and self.reversed_entry_id.l10n_mx_factureapp_uuid:
+        if (
+            self.move_type == "out_refund"
+            and self.reversed_entry_id.l10n_mx_factureapp_uuid
+        ):
             related.append(("01", [self.reversed_entry_id.l10n_mx_factureapp_uuid]))
         if self.l10n_mx_factureapp_substituted_id.l10n_mx_factureapp_uuid:
-            related.append(("04", [self.l10n_mx_factureapp_substituted_id.l10n_mx_factureapp_uuid]))
+            related.append(
+                ("04", [self.l10n_mx_factureapp_substituted_id.l10n_mx_factureapp_uuid])
+            )
         global_info = None
-        if receiver.rfc == catalogs.RFC_GENERIC_NATIONAL and receiver.name == catalogs.PUBLICO_EN_GENERAL:
+        if (
+            receiver.rfc == catalogs.RFC_GENERIC_NATIONAL
+            and receiver.name == catalogs.PUBLICO_EN_GENERAL
+        ):
             date = self.invoice_date or fields.Date.context_today(self)
             periodicity = self.l10n_mx_factureapp_periodicity or "04"
-            months = f"{12 + (date.month + 1) // 2:02d}" if periodicity == "05" else f"{date.month:02d}"
+            months = (
+                f"{12 + (date.month + 1) // 2:02d}"
+                if periodicity == "05"
+                else f"{date.month:02d}"
+            )
             global_info = (periodicity, months, date.year)
         series, number = self._l10n_mx_factureapp_series_number()
         return cfdi.Invoice(
             kind="E" if self.move_type == "out_refund" else "I",
             date=self._l10n_mx_factureapp_local_now(),
-            issuer=self._l10n_mx_factureapp_issuer(), receiver=receiver, lines=self._l10n_mx_factureapp_lines(),
-            place=place, currency=currency, rate=rate, series=series, number=number,
+            issuer=self._l10n_mx_factureapp_issuer(),
+            receiver=receiver,
+            lines=self._l10n_mx_factureapp_lines(),
+            place=place,
+            currency=currency,
+            rate=rate,
+            series=series,
+            number=number,
             payment_method=self.l10n_mx_factureapp_payment_method or "PUE",
             payment_form=self.l10n_mx_factureapp_payment_form or "99",
-            payment_terms=self.invoice_payment_term_id.name or "", export=self.l10n_mx_factureapp_export or "01",
-            related=related, global_info=global_info, expected_total=_dec(self.amount_total, 2),
+            payment_terms=self.invoice_payment_term_id.name or "",
+            export=self.l10n_mx_factureapp_export or "01",
+            related=related,
+            global_info=global_info,
+            expected_total=_dec(self.amount_total, 2),
         )
 
     def _l10n_mx_factureapp_precheck(self):
@@ -290,28 +444,59 @@ class AccountMove(models.Model):
         self.ensure_one()
         problems = []
         if self.state != "posted":
-            problems.append(_("Invoice %(name)s is not posted: post it before stamping.", name=self.display_name))
-        if self.l10n_mx_factureapp_state in ("stamped", "cancel_requested", "cancelled", "cancel_rejected"):
-            problems.append(_("Invoice %(name)s is already stamped.", name=self.display_name))
-        for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
+            problems.append(
+                _(
+                    "Invoice %(name)s is not posted: post it before stamping.",
+                    name=self.display_name,
+                )
+            )
+        if self.l10n_mx_factureapp_state in (
+            "stamped",
+            "cancel_requested",
+            "cancelled",
+            "cancel_rejected",
+        ):
+            problems.append(
+                _("Invoice %(name)s is already stamped.", name=self.display_name)
+            )
+        for line in self.invoice_line_ids.filtered(
+            lambda ln: ln.display_type == "product"
+        ):
             if line.price_subtotal < 0 or line.quantity < 0:
-                problems.append(_(
-                    "Invoice %(name)s has a negative line (%(line)s): CFDI allows no negative amounts; lower the "
-                    "other lines or use a discount.", name=self.display_name, line=line.name or "",
-                ))
-        if self.currency_id != self.company_id.currency_id and not self.env["res.currency.rate"].search_count([
-            ("currency_id", "=", self.currency_id.id), ("company_id", "in", [False, self.company_id.id]),
-            ("name", "<=", self.invoice_date or fields.Date.context_today(self)),
-        ]):
-            problems.append(_(
-                "Currency %(currency)s has no exchange rate on or before %(date)s: add one before stamping.",
-                currency=self.currency_id.name, date=self.invoice_date or fields.Date.context_today(self),
-            ))
-        if self.move_type == "out_refund" and not self.reversed_entry_id.l10n_mx_factureapp_uuid:
-            problems.append(_(
-                "Credit note %(name)s must reverse a stamped invoice (its CFDI is related with relation 01).",
-                name=self.display_name,
-            ))
+                problems.append(
+                    _(
+                        "Invoice %(name)s has a negative line (%(line)s): CFDI allows no negative amounts; lower the "
+                        "other lines or use a discount.",
+                        name=self.display_name,
+                        line=line.name or "",
+                    )
+                )
+        if self.currency_id != self.company_id.currency_id and not self.env[
+            "res.currency.rate"
+        ].search_count(
+            [
+                ("currency_id", "=", self.currency_id.id),
+                ("company_id", "in", [False, self.company_id.id]),
+                ("name", "<=", self.invoice_date or fields.Date.context_today(self)),
+            ]
+        ):
+            problems.append(
+                _(
+                    "Currency %(currency)s has no exchange rate on or before %(date)s: add one before stamping.",
+                    currency=self.currency_id.name,
+                    date=self.invoice_date or fields.Date.context_today(self),
+                )
+            )
+        if (
+            self.move_type == "out_refund"
+            and not self.reversed_entry_id.l10n_mx_factureapp_uuid
+        ):
+            problems.append(
+                _(
+                    "Credit note %(name)s must reverse a stamped invoice (its CFDI is related with relation 01).",
+                    name=self.display_name,
+                )
+            )
         if problems:
             return problems
         try:
@@ -333,55 +518,120 @@ class AccountMove(models.Model):
         line_no = re.match(r"lines\[(\d+)\]", where)
         line = None
         if line_no:
-            product_lines = self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product")
+            product_lines = self.invoice_line_ids.filtered(
+                lambda ln: ln.display_type == "product"
+            )
             index = int(line_no.group(1)) - 1
             line = product_lines[index] if index < len(product_lines) else None
         code = problem.code
         who = company if where.startswith("issuer") else partner
         texts = {
             "rfc_missing": _("%(who)s: enter the RFC (Tax ID).", who=who),
-            "rfc_invalid": _("%(who)s: the RFC %(rfc)s is not valid.", who=who, rfc=params.get("rfc", "")),
+            "rfc_invalid": _(
+                "%(who)s: the RFC %(rfc)s is not valid.",
+                who=who,
+                rfc=params.get("rfc", ""),
+            ),
             "name_missing": _("%(who)s: the name is missing.", who=who),
             "regimen_missing": _("%(who)s: set the fiscal regime (SAT).", who=who),
-            "regimen_invalid": _("%(who)s: the fiscal regime is not in SAT's catalog.", who=who),
-            "regimen_person": _("%(who)s: fiscal regime %(value)s does not fit the RFC (company or individual).",
-                                who=who, value=params.get("value", "")),
-            "uso_missing": _("Invoice %(name)s: choose the CFDI use (UsoCFDI).", name=self.display_name),
-            "uso_person": _("Invoice %(name)s: CFDI use %(value)s is only for individuals.",
-                            name=self.display_name, value=params.get("value", "")),
-            "generic_uso": _("Invoice %(name)s: a customer without RFC or abroad needs CFDI use S01.",
-                             name=self.display_name),
-            "zip_invalid": _("%(who)s: the ZIP code %(zip)s is not a SAT postal code.", who=who,
-                             zip=params.get("value") or ""),
-            "place_invalid": _("Company %(company)s / branch: the postal code %(zip)s of the place of issue is not "
-                               "a SAT postal code.", company=company, zip=params.get("value") or ""),
-            "foreign_country": _("%(who)s: set the country of fiscal residence (c_Pais) of this foreign customer.",
-                                 who=who),
-            "public_needs_global": _("Invoice %(name)s: an invoice to PUBLICO EN GENERAL needs the periodicity.",
-                                     name=self.display_name),
-            "clave_prod_serv": _("Line %(line)s: set a valid SAT product key (ClaveProdServ) on product %(product)s.",
-                                 line=line.name if line else where,
-                                 product=line.product_id.display_name if line and line.product_id else "-"),
-            "clave_unidad": _("Line %(line)s: set the SAT unit key (ClaveUnidad) on unit of measure %(uom)s.",
-                              line=line.name if line else where,
-                              uom=line.product_uom_id.name if line and line.product_uom_id else "-"),
-            "price_negative": _("Line %(line)s has a negative price: CFDI allows no negative amounts.",
-                                line=line.name if line else where),
-            "quantity": _("Line %(line)s: the quantity must be positive.", line=line.name if line else where),
-            "rate_missing": _("Invoice %(name)s: currency %(currency)s needs an exchange rate.",
-                              name=self.display_name, currency=params.get("value", "")),
-            "currency_invalid": _("Invoice %(name)s: the currency is not in SAT's catalog.", name=self.display_name),
-            "ppd_form": _("Invoice %(name)s: a PPD invoice must use payment form 99.", name=self.display_name),
-            "pue_form": _("Invoice %(name)s: choose the payment form (SAT) actually used; 99 is only for PPD.",
-                          name=self.display_name),
-            "egreso_related": _("Credit note %(name)s must reverse a stamped invoice.", name=self.display_name),
-            "total_mismatch": _("Invoice %(name)s: the CFDI total %(cfdi)s does not match the invoice total "
-                                "%(erp)s; check the taxes and the rounding method (round globally).",
-                                name=self.display_name, cfdi=params.get("cfdi", ""), erp=params.get("erp", "")),
-            "total_zero": _("Invoice %(name)s: the total must be positive.", name=self.display_name),
+            "regimen_invalid": _(
+                "%(who)s: the fiscal regime is not in SAT's catalog.", who=who
+            ),
+            "regimen_person": _(
+                "%(who)s: fiscal regime %(value)s does not fit the RFC (company or individual).",
+                who=who,
+                value=params.get("value", ""),
+            ),
+            "uso_missing": _(
+                "Invoice %(name)s: choose the CFDI use (UsoCFDI).",
+                name=self.display_name,
+            ),
+            "uso_person": _(
+                "Invoice %(name)s: CFDI use %(value)s is only for individuals.",
+                name=self.display_name,
+                value=params.get("value", ""),
+            ),
+            "generic_uso": _(
+                "Invoice %(name)s: a customer without RFC or abroad needs CFDI use S01.",
+                name=self.display_name,
+            ),
+            "zip_invalid": _(
+                "%(who)s: the ZIP code %(zip)s is not a SAT postal code.",
+                who=who,
+                zip=params.get("value") or "",
+            ),
+            "place_invalid": _(
+                "Company %(company)s / branch: the postal code %(zip)s of the place of issue is not "
+                "a SAT postal code.",
+                company=company,
+                zip=params.get("value") or "",
+            ),
+            "foreign_country": _(
+                "%(who)s: set the country of fiscal residence (c_Pais) of this foreign customer.",
+                who=who,
+            ),
+            "public_needs_global": _(
+                "Invoice %(name)s: an invoice to PUBLICO EN GENERAL needs the periodicity.",
+                name=self.display_name,
+            ),
+            "clave_prod_serv": _(
+                "Line %(line)s: set a valid SAT product key (ClaveProdServ) on product %(product)s.",
+                line=line.name if line else where,
+                product=line.product_id.display_name
+                if line and line.product_id
+                else "-",
+            ),
+            "clave_unidad": _(
+                "Line %(line)s: set the SAT unit key (ClaveUnidad) on unit of measure %(uom)s.",
+                line=line.name if line else where,
+                uom=line.product_uom_id.name if line and line.product_uom_id else "-",
+            ),
+            "price_negative": _(
+                "Line %(line)s has a negative price: CFDI allows no negative amounts.",
+                line=line.name if line else where,
+            ),
+            "quantity": _(
+                "Line %(line)s: the quantity must be positive.",
+                line=line.name if line else where,
+            ),
+            "rate_missing": _(
+                "Invoice %(name)s: currency %(currency)s needs an exchange rate.",
+                name=self.display_name,
+                currency=params.get("value", ""),
+            ),
+            "currency_invalid": _(
+                "Invoice %(name)s: the currency is not in SAT's catalog.",
+                name=self.display_name,
+            ),
+            "ppd_form": _(
+                "Invoice %(name)s: a PPD invoice must use payment form 99.",
+                name=self.display_name,
+            ),
+            "pue_form": _(
+                "Invoice %(name)s: choose the payment form (SAT) actually used; 99 is only for PPD.",
+                name=self.display_name,
+            ),
+            "egreso_related": _(
+                "Credit note %(name)s must reverse a stamped invoice.",
+                name=self.display_name,
+            ),
+            "total_mismatch": _(
+                "Invoice %(name)s: the CFDI total %(cfdi)s does not match the invoice total "
+                "%(erp)s; check the taxes and the rounding method (round globally).",
+                name=self.display_name,
+                cfdi=params.get("cfdi", ""),
+                erp=params.get("erp", ""),
+            ),
+            "total_zero": _(
+                "Invoice %(name)s: the total must be positive.", name=self.display_name
+            ),
             "no_lines": _("Invoice %(name)s has no lines.", name=self.display_name),
         }
-        return texts.get(code) or _("Invoice %(name)s: %(problem)s", name=self.display_name, problem=str(problem))
+        return texts.get(code) or _(
+            "Invoice %(name)s: %(problem)s",
+            name=self.display_name,
+            problem=str(problem),
+        )
 
     def _l10n_mx_factureapp_build(self):
         """The pre-CFDI bytes, XSD-validated; UserError listing every problem."""
@@ -392,8 +642,13 @@ class AccountMove(models.Model):
         xml = cfdi.build_invoice(self._l10n_mx_factureapp_invoice_data())
         xsd = cfdi.xsd_errors(xml)
         if xsd:
-            raise UserError(_("The CFDI of %(name)s does not pass the SAT schema:\n%(errors)s",
-                              name=self.display_name, errors="\n".join(xsd)))
+            raise UserError(
+                _(
+                    "The CFDI of %(name)s does not pass the SAT schema:\n%(errors)s",
+                    name=self.display_name,
+                    errors="\n".join(xsd),
+                )
+            )
         return xml
 
     # ------------------------------------------------------------------ stamping
@@ -410,7 +665,10 @@ class AccountMove(models.Model):
         results = {}
         locked = Credential._einvoice_lock_skip_locked(self)
         for move in self - locked:
-            results[move] = _("Invoice %(name)s is being stamped by another process.", name=move.display_name)
+            results[move] = _(
+                "Invoice %(name)s is being stamped by another process.",
+                name=move.display_name,
+            )
         for move in locked:
             try:
                 results[move] = move._l10n_mx_factureapp_stamp_one()
@@ -421,7 +679,9 @@ class AccountMove(models.Model):
 
     def _l10n_mx_factureapp_live_attempt(self, kind=None):
         attempts = self.l10n_mx_factureapp_document_ids.filtered(
-            lambda d: d.state in LIVE and (kind is None or (d.kind == "P") == (kind == "P"))
+            lambda d: (
+                d.state in LIVE and (kind is None or (d.kind == "P") == (kind == "P"))
+            )
         )
         return attempts.sorted("id", reverse=True)[:1]
 
@@ -435,14 +695,25 @@ class AccountMove(models.Model):
         retry_of = None
         if live:
             if live.state == "sending":
-                if live.create_date > fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES):
-                    raise UserError(_("Invoice %(name)s is being stamped right now; try again in a few minutes.",
-                                      name=self.display_name))
+                if live.create_date > fields.Datetime.now() - timedelta(
+                    minutes=SENDING_GRACE_MINUTES
+                ):
+                    raise UserError(
+                        _(
+                            "Invoice %(name)s is being stamped right now; try again in a few minutes.",
+                            name=self.display_name,
+                        )
+                    )
                 live.state = "unknown"  # a call that never came back (worker killed): same as a lost answer
             if self._l10n_mx_factureapp_reconcile(live, credential):
                 return False
             xml = live._l10n_mx_factureapp_payload()  # the same bytes, never rebuilt
-            live.state, retry_of, series, number = "retried", live, live.series, live.number
+            live.state, retry_of, series, number = (
+                "retried",
+                live,
+                live.series,
+                live.number,
+            )
             doc_kind = live.kind
         else:
             if kind != "P" and self.l10n_mx_factureapp_state == "stamped":
@@ -450,8 +721,9 @@ class AccountMove(models.Model):
             xml = build() if build else self._l10n_mx_factureapp_build()
             series, number = self._l10n_mx_factureapp_series_number()
             doc_kind = kind or ("E" if self.move_type == "out_refund" else "I")
-        doc = Document._l10n_mx_factureapp_create_attempt(self, xml, doc_kind, credential, branch, series, number,
-                                                          retry_of=retry_of)
+        doc = Document._l10n_mx_factureapp_create_attempt(
+            self, xml, doc_kind, credential, branch, series, number, retry_of=retry_of
+        )
         if doc_kind != "P":
             self.l10n_mx_factureapp_state = "sending"
         Credential._einvoice_commit()  # the intent and the exact bytes survive a crash during the call
@@ -467,18 +739,36 @@ class AccountMove(models.Model):
             doc.write({"state": "unknown", "message": str(exc)})
             message = _(
                 "Facture APP may have stamped %(name)s but the answer was lost (%(error)s). The stamp will be "
-                "looked up before anything is sent again.", name=self.display_name, error=exc.message,
+                "looked up before anything is sent again.",
+                name=self.display_name,
+                error=exc.message,
             )
             if not is_payment:
-                self.write({"l10n_mx_factureapp_state": "unknown", "l10n_mx_factureapp_error": message})
+                self.write(
+                    {
+                        "l10n_mx_factureapp_state": "unknown",
+                        "l10n_mx_factureapp_error": message,
+                    }
+                )
             self.with_context(no_new_invoice=True).message_post(body=message)
             self.env["einvoice.credential"]._einvoice_commit()
             return message
         except errors.EInvoiceError as exc:
             message = self._l10n_mx_factureapp_service_error_text(exc, credential)
-            doc.write({"state": "error", "message": message, "error_code": exc.code or exc.kind})
+            doc.write(
+                {
+                    "state": "error",
+                    "message": message,
+                    "error_code": exc.code or exc.kind,
+                }
+            )
             if not is_payment:
-                self.write({"l10n_mx_factureapp_state": "error", "l10n_mx_factureapp_error": message})
+                self.write(
+                    {
+                        "l10n_mx_factureapp_state": "error",
+                        "l10n_mx_factureapp_error": message,
+                    }
+                )
             self.env["einvoice.credential"]._einvoice_commit()
             return message
         self.env["einvoice.credential"]._einvoice_commit()
@@ -487,54 +777,87 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_service_error_text(self, exc, credential):
         if isinstance(exc, errors.AuthError):
             credential._l10n_mx_factureapp_note_auth_error(exc)
-            return _("Facture APP refused the credentials of %(conn)s (HTTP 401): fix them in the connection.",
-                     conn=credential.name)
+            return _(
+                "Facture APP refused the credentials of %(conn)s (HTTP 401): fix them in the connection.",
+                conn=credential.name,
+            )
         if exc.code == "FA402":
-            credential = credential.sudo()  # accountants may read connections, not write them
-            credential.write({"l10n_mx_factureapp_credits": 0,
-                              "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now()})
-            credential._einvoice_admin_activity(_("Facture APP has no stamping credits left for %(conn)s.",
-                                                  conn=credential.name))
-            return _("Facture APP has no stamping credits left: buy credits, then stamp %(name)s again.",
-                     name=self.display_name)
+            credential = (
+                credential.sudo()
+            )  # accountants may read connections, not write them
+            credential.write(
+                {
+                    "l10n_mx_factureapp_credits": 0,
+                    "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now(),
+                }
+            )
+            credential._einvoice_admin_activity(
+                _(
+                    "Facture APP has no stamping credits left for %(conn)s.",
+                    conn=credential.name,
+                )
+            )
+            return _(
+                "Facture APP has no stamping credits left: buy credits, then stamp %(name)s again.",
+                name=self.display_name,
+            )
         if exc.code == "FA404":
-            return _("Facture APP does not know branch %(branch)s: sync the branches.",
-                     branch=self.l10n_mx_factureapp_branch_id.display_name or "")
+            return _(
+                "Facture APP does not know branch %(branch)s: sync the branches.",
+                branch=self.l10n_mx_factureapp_branch_id.display_name or "",
+            )
         if isinstance(exc, errors.TransientError):
-            return _("Facture APP could not be reached; nothing was stamped. Try again later (%(error)s).",
-                     error=exc.message)
+            return _(
+                "Facture APP could not be reached; nothing was stamped. Try again later (%(error)s).",
+                error=exc.message,
+            )
         if isinstance(exc, errors.ProtocolError):
-            return _("Facture APP answered something unreadable: %(error)s", error=exc.message)
-        return _("Facture APP rejected %(name)s: %(error)s", name=self.display_name, error=str(exc))
+            return _(
+                "Facture APP answered something unreadable: %(error)s",
+                error=exc.message,
+            )
+        return _(
+            "Facture APP rejected %(name)s: %(error)s",
+            name=self.display_name,
+            error=str(exc),
+        )
 
     def _l10n_mx_factureapp_store_stamp(self, doc, xml, api=None):
         """Attach the stamped XML (with its TFD) and record UUID, date, certificate, link."""
         info = cfdi.stamp_info(xml)
-        attachment = self.env["ir.attachment"].create({
-            "name": f"{(self.name or 'CFDI').replace('/', '_')}_{info.uuid}.xml",
-            "raw": xml,
-            "mimetype": "application/xml",
-            "res_model": "account.move",
-            "res_id": self.id,
-            "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
-        })
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": f"{(self.name or 'CFDI').replace('/', '_')}_{info.uuid}.xml",
+                "raw": xml,
+                "mimetype": "application/xml",
+                "res_model": "account.move",
+                "res_id": self.id,
+                "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
+            }
+        )
         doc.write({"state": "stamped", "uuid": info.uuid, "message": False})
         if doc.kind == "P":
             self.with_context(no_new_invoice=True).message_post(
-                body=_("Payment complement stamped: UUID %(uuid)s.", uuid=info.uuid), attachment_ids=attachment.ids)
+                body=_("Payment complement stamped: UUID %(uuid)s.", uuid=info.uuid),
+                attachment_ids=attachment.ids,
+            )
             return
-        self.write({
-            "l10n_mx_factureapp_state": "stamped",
-            "l10n_mx_factureapp_uuid": info.uuid,
-            "l10n_mx_factureapp_stamped_at": info.stamped_at,
-            "l10n_mx_factureapp_sat_certificate": info.sat_certificate,
-            "l10n_mx_factureapp_xml_id": attachment.id,
-            "l10n_mx_factureapp_verification_url": cfdi.verification_url(info),
-            "l10n_mx_factureapp_error": False,
-            "l10n_mx_factureapp_bulk_queued": False,
-        })
+        self.write(
+            {
+                "l10n_mx_factureapp_state": "stamped",
+                "l10n_mx_factureapp_uuid": info.uuid,
+                "l10n_mx_factureapp_stamped_at": info.stamped_at,
+                "l10n_mx_factureapp_sat_certificate": info.sat_certificate,
+                "l10n_mx_factureapp_xml_id": attachment.id,
+                "l10n_mx_factureapp_verification_url": cfdi.verification_url(info),
+                "l10n_mx_factureapp_error": False,
+                "l10n_mx_factureapp_bulk_queued": False,
+            }
+        )
         self.with_context(no_new_invoice=True).message_post(
-            body=_("CFDI stamped by Facture APP: UUID %(uuid)s.", uuid=info.uuid), attachment_ids=attachment.ids)
+            body=_("CFDI stamped by Facture APP: UUID %(uuid)s.", uuid=info.uuid),
+            attachment_ids=attachment.ids,
+        )
         if api is not None:
             self._l10n_mx_factureapp_fetch_pdf(api)
 
@@ -542,15 +865,19 @@ class AccountMove(models.Model):
         try:
             pdf = api.pdf(self.l10n_mx_factureapp_uuid)
         except errors.EInvoiceError as exc:
-            _logger.info("Facture APP PDF of move %s not fetched: %s", self.id, exc.kind)
+            _logger.info(
+                "Facture APP PDF of move %s not fetched: %s", self.id, exc.kind
+            )
             return
-        self.l10n_mx_factureapp_pdf_id = self.env["ir.attachment"].create({
-            "name": f"{(self.name or 'CFDI').replace('/', '_')}_{self.l10n_mx_factureapp_uuid}.pdf",
-            "raw": pdf,
-            "mimetype": "application/pdf",
-            "res_model": "account.move",
-            "res_id": self.id,
-        })
+        self.l10n_mx_factureapp_pdf_id = self.env["ir.attachment"].create(
+            {
+                "name": f"{(self.name or 'CFDI').replace('/', '_')}_{self.l10n_mx_factureapp_uuid}.pdf",
+                "raw": pdf,
+                "mimetype": "application/pdf",
+                "res_model": "account.move",
+                "res_id": self.id,
+            }
+        )
 
     def _l10n_mx_factureapp_reconcile(self, doc, credential):
         """Ask Facture APP whether `doc` was stamped (by its UUID, or its series and number).
@@ -563,7 +890,9 @@ class AccountMove(models.Model):
                     issuer = (self.company_id.vat or "").upper()
                     found = api.find(doc.series, doc.number, issuer)
                     if found is None:
-                        doc.message = _("Not found at Facture APP: the same XML will be sent again.")
+                        doc.message = _(
+                            "Not found at Facture APP: the same XML will be sent again."
+                        )
                         return False
                     uuid = found.uuid
                 xml = api.xml(uuid)
@@ -575,14 +904,22 @@ class AccountMove(models.Model):
                 else:
                     doc.write({"state": "stamped", "uuid": info.uuid})
                 self.with_context(no_new_invoice=True).message_post(
-                    body=_("The stamp of %(name)s was found at Facture APP (UUID %(uuid)s); nothing was resent.",
-                           name=self.display_name, uuid=info.uuid))
+                    body=_(
+                        "The stamp of %(name)s was found at Facture APP (UUID %(uuid)s); nothing was resent.",
+                        name=self.display_name,
+                        uuid=info.uuid,
+                    )
+                )
                 return True
         except errors.EInvoiceError as exc:
-            raise UserError(_(
-                "Facture APP could not be asked whether %(name)s was stamped (%(error)s): nothing was resent. "
-                "Try again later.", name=self.display_name, error=str(exc),
-            )) from exc
+            raise UserError(
+                _(
+                    "Facture APP could not be asked whether %(name)s was stamped (%(error)s): nothing was resent. "
+                    "Try again later.",
+                    name=self.display_name,
+                    error=str(exc),
+                )
+            ) from exc
 
     def action_l10n_mx_factureapp_reconcile(self):
         for move in self:
@@ -598,7 +935,15 @@ class AccountMove(models.Model):
         Credential = self.env["einvoice.credential"]
         stale = fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES)
         docs = self.env["l10n_mx_factureapp.document"].search(
-            ["|", ("state", "=", "unknown"), "&", ("state", "=", "sending"), ("create_date", "<", stale)], limit=limit)
+            [
+                "|",
+                ("state", "=", "unknown"),
+                "&",
+                ("state", "=", "sending"),
+                ("create_date", "<", stale),
+            ],
+            limit=limit,
+        )
         for doc in docs:
             move = doc.move_id
             doc.state = "unknown"
@@ -606,40 +951,69 @@ class AccountMove(models.Model):
                 credential, _branch = move._l10n_mx_factureapp_connection()
                 move._l10n_mx_factureapp_reconcile(doc, credential)
             except UserError as exc:
-                _logger.info("Facture APP reconciliation of move %s postponed: %s", move.id, exc)
+                _logger.info(
+                    "Facture APP reconciliation of move %s postponed: %s", move.id, exc
+                )
             Credential._einvoice_commit()
-        queued = self.search([("l10n_mx_factureapp_bulk_queued", "=", True)], limit=limit * 10)
+        queued = self.search(
+            [("l10n_mx_factureapp_bulk_queued", "=", True)], limit=limit * 10
+        )
         if queued:
             queued._l10n_mx_factureapp_stamp_bulk()
-        pending = self.search([("l10n_mx_factureapp_state", "=", "cancel_requested")], limit=limit)
+        pending = self.search(
+            [("l10n_mx_factureapp_state", "=", "cancel_requested")], limit=limit
+        )
         for move in pending:
             try:
                 move._l10n_mx_factureapp_update_sat_status()
             except UserError as exc:
                 _logger.info("SAT status of move %s not updated: %s", move.id, exc)
             Credential._einvoice_commit()
-        if len(docs) == limit or len(pending) == limit or self.search_count(
-                [("l10n_mx_factureapp_bulk_queued", "=", True)]):
-            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow")._trigger()
+        if (
+            len(docs) == limit
+            or len(pending) == limit
+            or self.search_count([("l10n_mx_factureapp_bulk_queued", "=", True)])
+        ):
+            self.env.ref(
+                "l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow"
+            )._trigger()
 
     # ------------------------------------------------------------------ bulk (ZIP)
     def action_l10n_mx_factureapp_stamp_bulk(self):
-        moves = self.filtered(lambda m: m._l10n_mx_factureapp_applicable() and m.state == "posted"
-                              and m.l10n_mx_factureapp_state in (False, "to_stamp", "error"))
+        moves = self.filtered(
+            lambda m: (
+                m._l10n_mx_factureapp_applicable()
+                and m.state == "posted"
+                and m.l10n_mx_factureapp_state in (False, "to_stamp", "error")
+            )
+        )
         if not moves:
-            raise UserError(_("Select posted Mexican customer invoices that are not stamped yet."))
-        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(moves[:1].company_id)
+            raise UserError(
+                _("Select posted Mexican customer invoices that are not stamped yet.")
+            )
+        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(
+            moves[:1].company_id
+        )
         chunk = credential.l10n_mx_factureapp_chunk_size or 100 if credential else 100
-        if len(moves) > 2 * chunk and not self.env.context.get("l10n_mx_factureapp_now"):
+        if len(moves) > 2 * chunk and not self.env.context.get(
+            "l10n_mx_factureapp_now"
+        ):
             moves.l10n_mx_factureapp_bulk_queued = True
-            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow")._trigger()
-            message = _("%(count)s invoices are queued for bulk stamping; they are stamped in the background.",
-                        count=len(moves))
+            self.env.ref(
+                "l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow"
+            )._trigger()
+            message = _(
+                "%(count)s invoices are queued for bulk stamping; they are stamped in the background.",
+                count=len(moves),
+            )
         else:
             moves._l10n_mx_factureapp_stamp_bulk()
             stamped = moves.filtered(lambda m: m.l10n_mx_factureapp_state == "stamped")
-            message = _("%(ok)s of %(count)s invoices stamped; the others show their reason.",
-                        ok=len(stamped), count=len(moves))
+            message = _(
+                "%(ok)s of %(count)s invoices stamped; the others show their reason.",
+                ok=len(stamped),
+                count=len(moves),
+            )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -655,14 +1029,21 @@ class AccountMove(models.Model):
             try:
                 credential, branch = move._l10n_mx_factureapp_connection()
             except UserError as exc:
-                move.write({"l10n_mx_factureapp_error": exc.args[0], "l10n_mx_factureapp_state": "error",
-                            "l10n_mx_factureapp_bulk_queued": False})
+                move.write(
+                    {
+                        "l10n_mx_factureapp_error": exc.args[0],
+                        "l10n_mx_factureapp_state": "error",
+                        "l10n_mx_factureapp_bulk_queued": False,
+                    }
+                )
                 continue
             if move._l10n_mx_factureapp_live_attempt():
                 continue  # an attempt may be alive: the follow-up cron reconciles it first
             groups.setdefault((credential, branch), []).append(move.id)
         for (credential, branch), move_ids in groups.items():
-            for ids in split_every(credential.l10n_mx_factureapp_chunk_size or 100, move_ids):
+            for ids in split_every(
+                credential.l10n_mx_factureapp_chunk_size or 100, move_ids
+            ):
                 self.browse(ids)._l10n_mx_factureapp_stamp_zip(credential, branch)
                 Credential._einvoice_commit()
 
@@ -675,15 +1056,32 @@ class AccountMove(models.Model):
             try:
                 xml = move._l10n_mx_factureapp_build()
             except UserError as exc:
-                move.write({"l10n_mx_factureapp_error": exc.args[0], "l10n_mx_factureapp_state": "error",
-                            "l10n_mx_factureapp_bulk_queued": False})
+                move.write(
+                    {
+                        "l10n_mx_factureapp_error": exc.args[0],
+                        "l10n_mx_factureapp_state": "error",
+                        "l10n_mx_factureapp_bulk_queued": False,
+                    }
+                )
                 continue
             series, number = move._l10n_mx_factureapp_series_number()
             doc = Document._l10n_mx_factureapp_create_attempt(
-                move, xml, "E" if move.move_type == "out_refund" else "I", credential, branch, series, number,
-                channel="bulk")
+                move,
+                xml,
+                "E" if move.move_type == "out_refund" else "I",
+                credential,
+                branch,
+                series,
+                number,
+                channel="bulk",
+            )
             doc.write({"bulk_filename": f"{doc.id}.xml", "bulk_batch": batch})
-            move.write({"l10n_mx_factureapp_state": "sending", "l10n_mx_factureapp_bulk_queued": False})
+            move.write(
+                {
+                    "l10n_mx_factureapp_state": "sending",
+                    "l10n_mx_factureapp_bulk_queued": False,
+                }
+            )
             files[doc.bulk_filename] = xml
             docs |= doc
         if not docs:
@@ -692,38 +1090,75 @@ class AccountMove(models.Model):
         archive = fclient.make_zip(files)
         with credential._l10n_mx_factureapp_client(record=docs[0]) as api:
             try:
-                report = api.stamp_zip(archive, branch.facture_id, sent_names=files, reference=batch)
-                stamped = fclient.read_zip(api.download(report.download_url)) if any(
-                    i.ok for i in report.items.values()) and report.download_url else {}
+                report = api.stamp_zip(
+                    archive, branch.facture_id, sent_names=files, reference=batch
+                )
+                stamped = (
+                    fclient.read_zip(api.download(report.download_url))
+                    if any(i.ok for i in report.items.values()) and report.download_url
+                    else {}
+                )
             except errors.UnknownOutcome as exc:
                 for doc in docs:
                     doc.write({"state": "unknown", "message": str(exc)})
-                    doc.move_id.write({"l10n_mx_factureapp_state": "unknown",
-                                       "l10n_mx_factureapp_error": _("Bulk stamping answer lost; the stamps will be "
-                                                                     "looked up before anything is resent.")})
+                    doc.move_id.write(
+                        {
+                            "l10n_mx_factureapp_state": "unknown",
+                            "l10n_mx_factureapp_error": _(
+                                "Bulk stamping answer lost; the stamps will be "
+                                "looked up before anything is resent."
+                            ),
+                        }
+                    )
                 return
             except (errors.EInvoiceError, ValueError) as exc:
-                unknown = isinstance(exc, ValueError) or (isinstance(exc, errors.EInvoiceError)
-                                                          and exc.kind == "protocol")
+                unknown = isinstance(exc, ValueError) or (
+                    isinstance(exc, errors.EInvoiceError) and exc.kind == "protocol"
+                )
                 for doc in docs:
                     move = doc.move_id
-                    message = (_("The bulk report could not be read (%(error)s); the stamps will be looked up.",
-                                 error=str(exc)) if unknown else move._l10n_mx_factureapp_service_error_text(
-                                     exc, credential))
-                    doc.write({"state": "unknown" if unknown else "error", "message": message})
-                    move.write({"l10n_mx_factureapp_state": "unknown" if unknown else "error",
-                                "l10n_mx_factureapp_error": message})
+                    message = (
+                        _(
+                            "The bulk report could not be read (%(error)s); the stamps will be looked up.",
+                            error=str(exc),
+                        )
+                        if unknown
+                        else move._l10n_mx_factureapp_service_error_text(
+                            exc, credential
+                        )
+                    )
+                    doc.write(
+                        {"state": "unknown" if unknown else "error", "message": message}
+                    )
+                    move.write(
+                        {
+                            "l10n_mx_factureapp_state": "unknown"
+                            if unknown
+                            else "error",
+                            "l10n_mx_factureapp_error": message,
+                        }
+                    )
                 return
             if report.unknown:
-                _logger.warning("Facture APP bulk report %s names files that were not sent: %s", batch,
-                                ", ".join(report.unknown[:20]))
+                _logger.warning(
+                    "Facture APP bulk report %s names files that were not sent: %s",
+                    batch,
+                    ", ".join(report.unknown[:20]),
+                )
             for doc in docs:
                 move = doc.move_id
                 item = report.items.get(doc.bulk_filename)
                 if item is None:
-                    message = _("The bulk report does not mention this invoice; its stamp will be looked up.")
+                    message = _(
+                        "The bulk report does not mention this invoice; its stamp will be looked up."
+                    )
                     doc.write({"state": "unknown", "message": message})
-                    move.write({"l10n_mx_factureapp_state": "unknown", "l10n_mx_factureapp_error": message})
+                    move.write(
+                        {
+                            "l10n_mx_factureapp_state": "unknown",
+                            "l10n_mx_factureapp_error": message,
+                        }
+                    )
                 elif item.ok:
                     xml = stamped.get(doc.bulk_filename)
                     if xml is None:
@@ -736,58 +1171,118 @@ class AccountMove(models.Model):
                     move._l10n_mx_factureapp_store_stamp(doc, xml)
                 else:
                     info = errors_describe(item.code, item.message)
-                    message = _("Facture APP rejected %(name)s: [%(code)s] %(error)s", name=move.display_name,
-                                code=item.code, error=info)
-                    doc.write({"state": "error", "message": message, "error_code": item.code})
-                    move.write({"l10n_mx_factureapp_state": "error", "l10n_mx_factureapp_error": message})
+                    message = _(
+                        "Facture APP rejected %(name)s: [%(code)s] %(error)s",
+                        name=move.display_name,
+                        code=item.code,
+                        error=info,
+                    )
+                    doc.write(
+                        {"state": "error", "message": message, "error_code": item.code}
+                    )
+                    move.write(
+                        {
+                            "l10n_mx_factureapp_state": "error",
+                            "l10n_mx_factureapp_error": message,
+                        }
+                    )
 
     # ------------------------------------------------------------------ cancellation & SAT
     def _l10n_mx_factureapp_stamp_info(self):
         self.ensure_one()
         if not self.l10n_mx_factureapp_xml_id:
-            raise UserError(_("Invoice %(name)s has no stamped CFDI.", name=self.display_name))
+            raise UserError(
+                _("Invoice %(name)s has no stamped CFDI.", name=self.display_name)
+            )
         return cfdi.stamp_info(self.l10n_mx_factureapp_xml_id.raw)
 
     def _l10n_mx_factureapp_request_cancel(self, motive, replacement=None):
         """Ask Facture APP to cancel; the answer is confirmed with SAT. Returns the outcome."""
         self.ensure_one()
-        if self.l10n_mx_factureapp_state not in ("stamped", "cancel_rejected", "cancel_requested"):
-            raise UserError(_("Only a stamped CFDI can be cancelled (%(name)s).", name=self.display_name))
+        if self.l10n_mx_factureapp_state not in (
+            "stamped",
+            "cancel_rejected",
+            "cancel_requested",
+        ):
+            raise UserError(
+                _(
+                    "Only a stamped CFDI can be cancelled (%(name)s).",
+                    name=self.display_name,
+                )
+            )
         if motive == "01":
             if not replacement or replacement.l10n_mx_factureapp_state != "stamped":
-                raise UserError(_("Motive 01 needs the stamped invoice that replaces %(name)s.",
-                                  name=self.display_name))
+                raise UserError(
+                    _(
+                        "Motive 01 needs the stamped invoice that replaces %(name)s.",
+                        name=self.display_name,
+                    )
+                )
             if replacement.l10n_mx_factureapp_substituted_id != self:
-                raise UserError(_(
-                    "The replacing invoice %(new)s must say it replaces %(name)s (field 'Replaces CFDI of') and be "
-                    "stamped with it.", new=replacement.display_name, name=self.display_name,
-                ))
+                raise UserError(
+                    _(
+                        "The replacing invoice %(new)s must say it replaces %(name)s (field 'Replaces CFDI of') and be "
+                        "stamped with it.",
+                        new=replacement.display_name,
+                        name=self.display_name,
+                    )
+                )
         credential, branch = self._l10n_mx_factureapp_connection()
         try:
             with credential._l10n_mx_factureapp_client(record=self) as api:
-                answer = api.cancel(self.l10n_mx_factureapp_uuid, branch.facture_id, motive,
-                                    replacement.l10n_mx_factureapp_uuid if motive == "01" else "")
+                answer = api.cancel(
+                    self.l10n_mx_factureapp_uuid,
+                    branch.facture_id,
+                    motive,
+                    replacement.l10n_mx_factureapp_uuid if motive == "01" else "",
+                )
         except errors.EInvoiceError as exc:
-            raise UserError(_("Facture APP refused the cancellation of %(name)s: %(error)s",
-                              name=self.display_name, error=str(exc))) from exc
+            raise UserError(
+                _(
+                    "Facture APP refused the cancellation of %(name)s: %(error)s",
+                    name=self.display_name,
+                    error=str(exc),
+                )
+            ) from exc
         if answer.outcome in ("not_cancellable", "not_found", "rejected"):
             texts = {
-                "not_cancellable": _("%(name)s cannot be cancelled while related CFDIs (credit notes, payment "
-                                     "complements) are valid: cancel those first.", name=self.display_name),
-                "not_found": _("SAT does not know the CFDI of %(name)s.", name=self.display_name),
+                "not_cancellable": _(
+                    "%(name)s cannot be cancelled while related CFDIs (credit notes, payment "
+                    "complements) are valid: cancel those first.",
+                    name=self.display_name,
+                ),
+                "not_found": _(
+                    "SAT does not know the CFDI of %(name)s.", name=self.display_name
+                ),
             }
-            raise UserError(texts.get(answer.outcome) or _("Facture APP refused the cancellation: %(error)s",
-                                                           error=answer.message))
-        self.write({"l10n_mx_factureapp_state": "cancel_requested", "l10n_mx_factureapp_cancel_motive": motive,
-                    "l10n_mx_factureapp_cancel_link": answer.link or False})
-        body = _("Cancellation of the CFDI requested (motive %(motive)s): %(message)s", motive=motive,
-                 message=answer.message)
+            raise UserError(
+                texts.get(answer.outcome)
+                or _(
+                    "Facture APP refused the cancellation: %(error)s",
+                    error=answer.message,
+                )
+            )
+        self.write(
+            {
+                "l10n_mx_factureapp_state": "cancel_requested",
+                "l10n_mx_factureapp_cancel_motive": motive,
+                "l10n_mx_factureapp_cancel_link": answer.link or False,
+            }
+        )
+        body = _(
+            "Cancellation of the CFDI requested (motive %(motive)s): %(message)s",
+            motive=motive,
+            message=answer.message,
+        )
         self.with_context(no_new_invoice=True).message_post(body=body)
         if answer.outcome == "pending_acceptance":
             self.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=_("CFDI cancellation awaits the customer's acceptance"),
-                note=_("Send the customer the acceptance link: %(link)s (72 hours).", link=answer.link or "-"),
+                note=_(
+                    "Send the customer the acceptance link: %(link)s (72 hours).",
+                    link=answer.link or "-",
+                ),
                 user_id=self.invoice_user_id.id or self.env.user.id,
             )
         self._l10n_mx_factureapp_update_sat_status()
@@ -805,27 +1300,42 @@ class AccountMove(models.Model):
         credential, _branch = self._l10n_mx_factureapp_connection()
         try:
             status = credential._l10n_mx_factureapp_sat_client(record=self).status(
-                info.uuid, info.issuer_rfc, info.receiver_rfc, info.total)
+                info.uuid, info.issuer_rfc, info.receiver_rfc, info.total
+            )
         except errors.EInvoiceError as exc:
-            raise UserError(_("SAT's status service could not be asked: %(error)s", error=str(exc))) from exc
-        self.write({
-            "l10n_mx_factureapp_sat_state": status.state,
-            "l10n_mx_factureapp_sat_cancellable": status.cancellable,
-            "l10n_mx_factureapp_sat_cancel_status": status.cancel_status,
-            "l10n_mx_factureapp_sat_efos": status.efos,
-            "l10n_mx_factureapp_sat_checked_at": fields.Datetime.now(),
-        })
+            raise UserError(
+                _("SAT's status service could not be asked: %(error)s", error=str(exc))
+            ) from exc
+        self.write(
+            {
+                "l10n_mx_factureapp_sat_state": status.state,
+                "l10n_mx_factureapp_sat_cancellable": status.cancellable,
+                "l10n_mx_factureapp_sat_cancel_status": status.cancel_status,
+                "l10n_mx_factureapp_sat_efos": status.efos,
+                "l10n_mx_factureapp_sat_checked_at": fields.Datetime.now(),
+            }
+        )
         if status.efos_listed:
-            self.with_context(no_new_invoice=True).message_post(body=_(
-                "SAT flags a party of %(name)s in its EFOS list (ValidacionEFOS %(code)s).",
-                name=self.display_name, code=status.efos))
+            self.with_context(no_new_invoice=True).message_post(
+                body=_(
+                    "SAT flags a party of %(name)s in its EFOS list (ValidacionEFOS %(code)s).",
+                    name=self.display_name,
+                    code=status.efos,
+                )
+            )
         settled = status.settled_cancel
         if settled == "cancelled" and self.l10n_mx_factureapp_state != "cancelled":
             self._l10n_mx_factureapp_cancelled(credential, status)
-        elif settled == "rejected" and self.l10n_mx_factureapp_state == "cancel_requested":
+        elif (
+            settled == "rejected"
+            and self.l10n_mx_factureapp_state == "cancel_requested"
+        ):
             self.l10n_mx_factureapp_state = "cancel_rejected"
             self.with_context(no_new_invoice=True).message_post(
-                body=_("The customer rejected the cancellation of the CFDI; it stays valid."))
+                body=_(
+                    "The customer rejected the cancellation of the CFDI; it stays valid."
+                )
+            )
         return status
 
     def _l10n_mx_factureapp_cancelled(self, credential, status):
@@ -838,22 +1348,38 @@ class AccountMove(models.Model):
             _logger.info("Acuse of move %s not available yet: %s", self.id, exc.kind)
         attachment = self.env["ir.attachment"]
         if acuse:
-            attachment = attachment.create({
-                "name": f"{(self.name or 'CFDI').replace('/', '_')}_{self.l10n_mx_factureapp_uuid}_acuse.xml",
-                "raw": acuse, "mimetype": "application/xml", "res_model": "account.move", "res_id": self.id,
-            })
+            attachment = attachment.create(
+                {
+                    "name": f"{(self.name or 'CFDI').replace('/', '_')}_{self.l10n_mx_factureapp_uuid}_acuse.xml",
+                    "raw": acuse,
+                    "mimetype": "application/xml",
+                    "res_model": "account.move",
+                    "res_id": self.id,
+                }
+            )
             self.l10n_mx_factureapp_acuse_id = attachment
         self.with_context(no_new_invoice=True).message_post(
-            body=_("SAT confirms the CFDI is cancelled (%(status)s).", status=status.cancel_status or status.state),
-            attachment_ids=attachment.ids)
-        if self.state == "posted" and self.payment_state in ("not_paid", "invoicing_legacy"):
+            body=_(
+                "SAT confirms the CFDI is cancelled (%(status)s).",
+                status=status.cancel_status or status.state,
+            ),
+            attachment_ids=attachment.ids,
+        )
+        if self.state == "posted" and self.payment_state in (
+            "not_paid",
+            "invoicing_legacy",
+        ):
             try:
                 with self.env.cr.savepoint():
-                    super(AccountMove, self).button_draft()
+                    super().button_draft()
                     self.button_cancel()
             except UserError as exc:
-                self.with_context(no_new_invoice=True).message_post(body=_(
-                    "The invoice could not be cancelled in Odoo automatically: %(error)s", error=exc.args[0]))
+                self.with_context(no_new_invoice=True).message_post(
+                    body=_(
+                        "The invoice could not be cancelled in Odoo automatically: %(error)s",
+                        error=exc.args[0],
+                    )
+                )
 
     def action_l10n_mx_factureapp_cancel_wizard(self):
         self.ensure_one()
@@ -873,9 +1399,17 @@ class AccountMove(models.Model):
             with credential._l10n_mx_factureapp_client(record=self) as api:
                 self._l10n_mx_factureapp_fetch_pdf(api)
         if not self.l10n_mx_factureapp_pdf_id:
-            raise UserError(_("Facture APP did not provide the PDF of %(name)s.", name=self.display_name))
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{self.l10n_mx_factureapp_pdf_id.id}?download=true",
-                "target": "self"}
+            raise UserError(
+                _(
+                    "Facture APP did not provide the PDF of %(name)s.",
+                    name=self.display_name,
+                )
+            )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{self.l10n_mx_factureapp_pdf_id.id}?download=true",
+            "target": "self",
+        }
 
 
 def errors_describe(code, message):
@@ -887,8 +1421,15 @@ def errors_describe(code, message):
 def _sat_name(name):
     """SAT's registered name: upper case, without the company-type suffix."""
     text = " ".join((name or "").upper().split())
-    return re.sub(r",?\s+(S\.?\s?A\.?\s?P?\.?I?\.?\s?(DE\s+)?C\.?\s?V\.?|S\.?\s?DE\s+R\.?\s?L\.?(\s+DE\s+C\.?\s?V\.?)?"
-                  r"|S\.?\s?C\.?|A\.?\s?C\.?)$", "", text).strip() or text
+    return (
+        re.sub(
+            r",?\s+(S\.?\s?A\.?\s?P?\.?I?\.?\s?(DE\s+)?C\.?\s?V\.?|S\.?\s?DE\s+R\.?\s?L\.?(\s+DE\s+C\.?\s?V\.?)?"
+            r"|S\.?\s?C\.?|A\.?\s?C\.?)$",
+            "",
+            text,
+        ).strip()
+        or text
+    )
 
 
 class AccountMoveDemo(models.Model):
@@ -898,16 +1439,35 @@ class AccountMoveDemo(models.Model):
     def _l10n_mx_factureapp_demo_invoices(self, company_ids):
         """Two draft invoices for the demo company (demo data only)."""
         company = self.env["res.company"].browse(company_ids).exists()
-        partner = self.env.ref("l10n_mx_factureapp.demo_partner_ure", raise_if_not_found=False)
-        product = self.env.ref("l10n_mx_factureapp.demo_product_service", raise_if_not_found=False)
+        partner = self.env.ref(
+            "l10n_mx_factureapp.demo_partner_ure", raise_if_not_found=False
+        )
+        product = self.env.ref(
+            "l10n_mx_factureapp.demo_product_service", raise_if_not_found=False
+        )
         journal = company and self.env["account.journal"].search(
-            [("company_id", "=", company.id), ("type", "=", "sale")], limit=1)
+            [("company_id", "=", company.id), ("type", "=", "sale")], limit=1
+        )
         if not (company and partner and product and journal):
             return
         tax = company.account_sale_tax_id
         for quantity in (1, 3):
-            self.with_company(company).create({
-                "move_type": "out_invoice", "partner_id": partner.id, "journal_id": journal.id,
-                "invoice_line_ids": [(0, 0, {"product_id": product.id, "quantity": quantity, "price_unit": 1500.0,
-                                             "tax_ids": [(6, 0, tax.ids)]})],
-            })
+            self.with_company(company).create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner.id,
+                    "journal_id": journal.id,
+                    "invoice_line_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "product_id": product.id,
+                                "quantity": quantity,
+                                "price_unit": 1500.0,
+                                "tax_ids": [(6, 0, tax.ids)],
+                            },
+                        )
+                    ],
+                }
+            )

@@ -11,13 +11,20 @@ class AccountMoveSend(models.AbstractModel):
         return (
             move._l10n_mx_factureapp_applicable()
             and move.l10n_mx_factureapp_state in (False, "to_stamp", "error", "unknown")
-            and bool(self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(move.company_id))
+            and bool(
+                self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(
+                    move.company_id
+                )
+            )
         )
 
     def _get_all_extra_edis(self) -> dict:
         # EXTENDS 'account'
         res = super()._get_all_extra_edis()
-        res[EDI] = {"label": _("Stamp CFDI (Facture APP)"), "is_applicable": self._l10n_mx_factureapp_is_applicable}
+        res[EDI] = {
+            "label": _("Stamp CFDI (Facture APP)"),
+            "is_applicable": self._l10n_mx_factureapp_is_applicable,
+        }
         return res
 
     def _get_alerts(self, moves, moves_data):
@@ -36,7 +43,10 @@ class AccountMoveSend(models.AbstractModel):
         if problems:
             alerts["l10n_mx_factureapp_invalid"] = {
                 "level": "danger",
-                "message": _("Fix these before stamping the CFDI:\n%(problems)s", problems="\n".join(problems)),
+                "message": _(
+                    "Fix these before stamping the CFDI:\n%(problems)s",
+                    problems="\n".join(problems),
+                ),
                 "action_text": _("View invoice(s)"),
                 "action": bad._get_records_action(name=_("Check invoice(s)")),
             }
@@ -44,20 +54,29 @@ class AccountMoveSend(models.AbstractModel):
         for move in to_stamp:
             credentials |= credentials._l10n_mx_factureapp_for_company(move.company_id)
         empty = credentials.filtered(
-            lambda c: c.l10n_mx_factureapp_credits_checked_at and c.l10n_mx_factureapp_credits <= 0)
+            lambda c: (
+                c.l10n_mx_factureapp_credits_checked_at
+                and c.l10n_mx_factureapp_credits <= 0
+            )
+        )
         if empty:
             alerts["l10n_mx_factureapp_no_credits"] = {
                 "level": "danger",
-                "message": _("Facture APP reports no stamping credits left (%(names)s): buy credits, then check them "
-                             "again in the connection.", names=", ".join(empty.mapped("name"))),
+                "message": _(
+                    "Facture APP reports no stamping credits left (%(names)s): buy credits, then check them "
+                    "again in the connection.",
+                    names=", ".join(empty.mapped("name")),
+                ),
             }
         waiting = moves.filtered(lambda m: m.l10n_mx_factureapp_state == "unknown")
         if waiting:
             alerts["l10n_mx_factureapp_unknown"] = {
                 "level": "info",
-                "message": _("The stamp of %(names)s may already exist at Facture APP: it is looked up first and the "
-                             "same XML is resent only if it is not there.",
-                             names=", ".join(waiting.mapped("display_name"))),
+                "message": _(
+                    "The stamp of %(names)s may already exist at Facture APP: it is looked up first and the "
+                    "same XML is resent only if it is not there.",
+                    names=", ".join(waiting.mapped("display_name")),
+                ),
             }
         return alerts
 

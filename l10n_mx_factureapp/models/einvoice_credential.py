@@ -14,14 +14,19 @@ _logger = logging.getLogger(__name__)
 
 SERVICE = "factureapp"
 # Hosts are not documented for the legacy /rest API (see readme/SERVICE.md, open points).
-DEFAULT_URLS = {"test": "https://app.facture.com.mx/", "production": "https://app.facture.com.mx/"}
+DEFAULT_URLS = {
+    "test": "https://app.facture.com.mx/",
+    "production": "https://app.facture.com.mx/",
+}
 SAT_URLS = {"test": sat.TEST, "production": sat.PRODUCTION}
 
 
 class EinvoiceCredential(models.Model):
     _inherit = "einvoice.credential"
 
-    service = fields.Selection(selection_add=[(SERVICE, "Facture APP (Mexico)")], ondelete={SERVICE: "cascade"})
+    service = fields.Selection(
+        selection_add=[(SERVICE, "Facture APP (Mexico)")], ondelete={SERVICE: "cascade"}
+    )
     l10n_mx_factureapp_auth_scheme = fields.Selection(
         [("basic", "HTTP Basic (user / password)"), ("token", "Raw token (API token)")],
         string="Authorization scheme",
@@ -29,7 +34,9 @@ class EinvoiceCredential(models.Model):
         help="Facture APP does not publish the scheme of its /rest API: ask support and choose it here.",
     )
     l10n_mx_factureapp_accept = fields.Selection(
-        [("application/json", "JSON"), ("application/xml", "XML")], string="Answer format", default="application/json"
+        [("application/json", "JSON"), ("application/xml", "XML")],
+        string="Answer format",
+        default="application/json",
     )
     l10n_mx_factureapp_paths = fields.Text(
         "Operation paths",
@@ -37,8 +44,12 @@ class EinvoiceCredential(models.Model):
         '{"stamp": "rest/timbrado/pruebas/"} when Facture APP gives test paths. '
         "Keys: account, branches, stamp, stamp_zip, cfdi, xml, pdf, cancel, acuse.",
     )
-    l10n_mx_factureapp_cancel_motive_param = fields.Char("Motive parameter", default="motivo")
-    l10n_mx_factureapp_cancel_replacement_param = fields.Char("Replacement UUID parameter", default="folioSustitucion")
+    l10n_mx_factureapp_cancel_motive_param = fields.Char(
+        "Motive parameter", default="motivo"
+    )
+    l10n_mx_factureapp_cancel_replacement_param = fields.Char(
+        "Replacement UUID parameter", default="folioSustitucion"
+    )
     l10n_mx_factureapp_sat_url = fields.Char(
         "SAT status service URL",
         compute="_compute_l10n_mx_factureapp_sat_url",
@@ -46,14 +57,24 @@ class EinvoiceCredential(models.Model):
         readonly=False,
         help="ConsultaCFDIService endpoint; the sandbox serves its own.",
     )
-    l10n_mx_factureapp_branch_ids = fields.One2many("l10n_mx_factureapp.branch", "credential_id", string="Branches")
-    l10n_mx_factureapp_credits = fields.Integer("Credits left", readonly=True, copy=False)
-    l10n_mx_factureapp_credits_checked_at = fields.Datetime("Credits checked on", readonly=True, copy=False)
+    l10n_mx_factureapp_branch_ids = fields.One2many(
+        "l10n_mx_factureapp.branch", "credential_id", string="Branches"
+    )
+    l10n_mx_factureapp_credits = fields.Integer(
+        "Credits left", readonly=True, copy=False
+    )
+    l10n_mx_factureapp_credits_checked_at = fields.Datetime(
+        "Credits checked on", readonly=True, copy=False
+    )
     l10n_mx_factureapp_credit_threshold = fields.Integer(
-        "Warn under (credits)", default=50, help="An activity is scheduled when the credits fall under this number."
+        "Warn under (credits)",
+        default=50,
+        help="An activity is scheduled when the credits fall under this number.",
     )
     l10n_mx_factureapp_chunk_size = fields.Integer(
-        "Bulk ZIP size", default=100, help="Invoices per ZIP file sent by the bulk stamping action."
+        "Bulk ZIP size",
+        default=100,
+        help="Invoices per ZIP file sent by the bulk stamping action.",
     )
 
     @api.depends("service", "environment", "base_url")
@@ -63,7 +84,9 @@ class EinvoiceCredential(models.Model):
                 credential.l10n_mx_factureapp_sat_url = False
             elif credential.environment == "sandbox":
                 base = (credential.base_url or "").rstrip("/")
-                credential.l10n_mx_factureapp_sat_url = f"{base}/ConsultaCFDIService.svc" if base else False
+                credential.l10n_mx_factureapp_sat_url = (
+                    f"{base}/ConsultaCFDIService.svc" if base else False
+                )
             else:
                 credential.l10n_mx_factureapp_sat_url = SAT_URLS[credential.environment]
 
@@ -80,34 +103,55 @@ class EinvoiceCredential(models.Model):
         sudo = self.sudo()
         if self.l10n_mx_factureapp_auth_scheme == "token":
             if not sudo.api_token:
-                raise UserError(_("Enter the API token of the Facture APP connection %(name)s.", name=self.name))
+                raise UserError(
+                    _(
+                        "Enter the API token of the Facture APP connection %(name)s.",
+                        name=self.name,
+                    )
+                )
             return HeaderAuth("Authorization", sudo.api_token)
         if not sudo.username or not sudo.password:
-            raise UserError(_("Enter the user and password of the Facture APP connection %(name)s.", name=self.name))
+            raise UserError(
+                _(
+                    "Enter the user and password of the Facture APP connection %(name)s.",
+                    name=self.name,
+                )
+            )
         return self._einvoice_basic_auth()
 
     def _l10n_mx_factureapp_client(self, record=None):
         """A FactureClient bound to this connection; every call is logged on `record`."""
         self.ensure_one()
         try:
-            paths = json.loads(self.l10n_mx_factureapp_paths) if self.l10n_mx_factureapp_paths else {}
+            paths = (
+                json.loads(self.l10n_mx_factureapp_paths)
+                if self.l10n_mx_factureapp_paths
+                else {}
+            )
         except ValueError as exc:
-            raise UserError(_("The operation paths of %(name)s are not valid JSON.", name=self.name)) from exc
-        transport = self._einvoice_transport(auth=self._l10n_mx_factureapp_auth(), record=record)
+            raise UserError(
+                _("The operation paths of %(name)s are not valid JSON.", name=self.name)
+            ) from exc
+        transport = self._einvoice_transport(
+            auth=self._l10n_mx_factureapp_auth(), record=record
+        )
         return fclient.FactureClient(
             transport,
             accept=self.l10n_mx_factureapp_accept or fclient.JSON,
             paths=paths,
             cancel_params={
                 "motive": self.l10n_mx_factureapp_cancel_motive_param or "motivo",
-                "replacement": self.l10n_mx_factureapp_cancel_replacement_param or "folioSustitucion",
+                "replacement": self.l10n_mx_factureapp_cancel_replacement_param
+                or "folioSustitucion",
             },
         )
 
     def _l10n_mx_factureapp_sat_client(self, record=None):
         self.ensure_one()
         if not self.l10n_mx_factureapp_sat_url:
-            raise UserError(_("Enter the SAT status service URL of %(name)s.", name=self.name))
+            raise UserError(
+                _("Enter the SAT status service URL of %(name)s.", name=self.name)
+            )
         transport = self._einvoice_transport(auth=None, record=record)
         return sat.SatStatusClient(transport, endpoint=self.l10n_mx_factureapp_sat_url)
 
@@ -121,7 +165,10 @@ class EinvoiceCredential(models.Model):
         credential = self.sudo()  # accountants may read connections, not write them
         credential.write({"state": "error", "last_error": str(exc)})
         credential._einvoice_admin_activity(
-            _("Facture APP refused the credentials of %(name)s: check the user, password or token.", name=self.name)
+            _(
+                "Facture APP refused the credentials of %(name)s: check the user, password or token.",
+                name=self.name,
+            )
         )
 
     # -- actions ----------------------------------------------------------------------
@@ -133,19 +180,41 @@ class EinvoiceCredential(models.Model):
                     branches = api.branches()
                 except errors.AuthError as exc:
                     credential._l10n_mx_factureapp_note_auth_error(exc)
-                    raise UserError(_("Facture APP refused the credentials: %(error)s", error=exc)) from exc
+                    raise UserError(
+                        _("Facture APP refused the credentials: %(error)s", error=exc)
+                    ) from exc
                 except errors.EInvoiceError as exc:
-                    raise UserError(_("Could not read the branches from Facture APP: %(error)s", error=exc)) from exc
+                    raise UserError(
+                        _(
+                            "Could not read the branches from Facture APP: %(error)s",
+                            error=exc,
+                        )
+                    ) from exc
             seen = Branch
             for item in branches:
                 branch = Branch.with_context(active_test=False).search(
-                    [("credential_id", "=", credential.id), ("facture_id", "=", item.id)], limit=1
+                    [
+                        ("credential_id", "=", credential.id),
+                        ("facture_id", "=", item.id),
+                    ],
+                    limit=1,
                 )
-                values = {"name": item.name, "zip": item.zip, "rfc": item.rfc, "active": True}
+                values = {
+                    "name": item.name,
+                    "zip": item.zip,
+                    "rfc": item.rfc,
+                    "active": True,
+                }
                 if branch:
                     branch.write(values)
                 else:
-                    branch = Branch.create({**values, "credential_id": credential.id, "facture_id": item.id})
+                    branch = Branch.create(
+                        {
+                            **values,
+                            "credential_id": credential.id,
+                            "facture_id": item.id,
+                        }
+                    )
                 seen |= branch
             (credential.l10n_mx_factureapp_branch_ids - seen).write({"active": False})
             credential.write({"state": "connected", "last_error": False})
@@ -168,19 +237,28 @@ class EinvoiceCredential(models.Model):
         except errors.AuthError as exc:
             self._l10n_mx_factureapp_note_auth_error(exc)
             if raise_errors:
-                raise UserError(_("Facture APP refused the credentials: %(error)s", error=exc)) from exc
+                raise UserError(
+                    _("Facture APP refused the credentials: %(error)s", error=exc)
+                ) from exc
             return False
         except errors.EInvoiceError as exc:
             self.write({"last_error": str(exc)})
             if raise_errors:
-                raise UserError(_("Could not read the credits from Facture APP: %(error)s", error=exc)) from exc
+                raise UserError(
+                    _(
+                        "Could not read the credits from Facture APP: %(error)s",
+                        error=exc,
+                    )
+                ) from exc
             return False
-        self.write({
-            "l10n_mx_factureapp_credits": account.credits,
-            "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now(),
-            "state": "connected",
-            "last_error": False,
-        })
+        self.write(
+            {
+                "l10n_mx_factureapp_credits": account.credits,
+                "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now(),
+                "state": "connected",
+                "last_error": False,
+            }
+        )
         if account.credits < (self.l10n_mx_factureapp_credit_threshold or 0):
             self._einvoice_admin_activity(
                 _(
@@ -194,6 +272,8 @@ class EinvoiceCredential(models.Model):
 
     @api.model
     def _cron_l10n_mx_factureapp_check_credits(self):
-        for credential in self.search([("service", "=", SERVICE), ("state", "!=", "draft")]):
+        for credential in self.search(
+            [("service", "=", SERVICE), ("state", "!=", "draft")]
+        ):
             credential._l10n_mx_factureapp_check_credits()
             self._einvoice_commit()

@@ -24,47 +24,75 @@ class L10nMxFactureappDocument(models.Model):
     _inherit = ["einvoice.exchange.mixin"]
     _order = "id desc"
 
-    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True)
+    move_id = fields.Many2one(
+        "account.move", required=True, ondelete="cascade", index=True
+    )
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
     credential_id = fields.Many2one("einvoice.credential", ondelete="set null")
     branch_id = fields.Many2one("l10n_mx_factureapp.branch", ondelete="set null")
-    kind = fields.Selection([("I", "Ingreso"), ("E", "Egreso"), ("P", "Pago")], required=True)
+    kind = fields.Selection(
+        [("I", "Ingreso"), ("E", "Egreso"), ("P", "Pago")], required=True
+    )
     state = fields.Selection(STATES, required=True, default="sending", index=True)
-    channel = fields.Selection([("single", "One by one"), ("bulk", "Bulk ZIP")], default="single", required=True)
+    channel = fields.Selection(
+        [("single", "One by one"), ("bulk", "Bulk ZIP")],
+        default="single",
+        required=True,
+    )
     bulk_filename = fields.Char(help="Name of the file inside the bulk ZIP.")
-    bulk_batch = fields.Char(index=True, help="Identifier of the bulk ZIP this attempt went in.")
+    bulk_batch = fields.Char(
+        index=True, help="Identifier of the bulk ZIP this attempt went in."
+    )
     series = fields.Char()
     number = fields.Char()
-    payload_id = fields.Many2one("ir.attachment", string="Sent pre-CFDI", ondelete="restrict")
+    payload_id = fields.Many2one(
+        "ir.attachment", string="Sent pre-CFDI", ondelete="restrict"
+    )
     payload_sha256 = fields.Char("SHA-256 of the sent XML", index=True)
-    retry_of_id = fields.Many2one("l10n_mx_factureapp.document", string="Retry of", ondelete="set null")
+    retry_of_id = fields.Many2one(
+        "l10n_mx_factureapp.document", string="Retry of", ondelete="set null"
+    )
     uuid = fields.Char("UUID (folio fiscal)", index=True)
     message = fields.Text()
     error_code = fields.Char()
 
     @api.model
-    def _l10n_mx_factureapp_create_attempt(self, move, xml, kind, credential, branch, series="", number="",
-                                           channel="single", retry_of=None):
+    def _l10n_mx_factureapp_create_attempt(
+        self,
+        move,
+        xml,
+        kind,
+        credential,
+        branch,
+        series="",
+        number="",
+        channel="single",
+        retry_of=None,
+    ):
         """Record the intent with the exact bytes before anything is sent."""
-        attachment = self.env["ir.attachment"].create({
-            "name": f"{(move.name or 'cfdi').replace('/', '_')}_precfdi.xml",
-            "raw": xml,
-            "mimetype": "application/xml",
-            "res_model": "account.move",
-            "res_id": move.id,
-        })
-        return self.create({
-            "move_id": move.id,
-            "kind": kind,
-            "credential_id": credential.id,
-            "branch_id": branch.id,
-            "series": series,
-            "number": number,
-            "payload_id": attachment.id,
-            "payload_sha256": hashlib.sha256(xml).hexdigest(),
-            "channel": channel,
-            "retry_of_id": retry_of.id if retry_of else False,
-        })
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": f"{(move.name or 'cfdi').replace('/', '_')}_precfdi.xml",
+                "raw": xml,
+                "mimetype": "application/xml",
+                "res_model": "account.move",
+                "res_id": move.id,
+            }
+        )
+        return self.create(
+            {
+                "move_id": move.id,
+                "kind": kind,
+                "credential_id": credential.id,
+                "branch_id": branch.id,
+                "series": series,
+                "number": number,
+                "payload_id": attachment.id,
+                "payload_sha256": hashlib.sha256(xml).hexdigest(),
+                "channel": channel,
+                "retry_of_id": retry_of.id if retry_of else False,
+            }
+        )
 
     def _l10n_mx_factureapp_payload(self):
         """The exact bytes sent (verified against the recorded hash)."""

@@ -7,7 +7,6 @@ from .common import FactureAppCommon
 
 @tagged("post_install", "post_install_l10n", "-at_install")
 class TestFactureAppBulkCancel(FactureAppCommon):
-
     def test_bulk_zip_in_chunks_with_bad_ones(self):
         """60 invoices in ZIPs of 25: 2 refused locally, 3 refused by the service (credits run out);
         the 55 good ones are stamped once each, the others keep their reason."""
@@ -16,12 +15,21 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         moves = self.env["account.move"]
         for n in range(60):
             if n in (10, 40):
-                moves |= self._invoice(lines=[{"product_id": no_key.id, "price_unit": 50.0,
-                                               "tax_ids": [Command.set(self.iva16.ids)]}])
+                moves |= self._invoice(
+                    lines=[
+                        {
+                            "product_id": no_key.id,
+                            "price_unit": 50.0,
+                            "tax_ids": [Command.set(self.iva16.ids)],
+                        }
+                    ]
+                )
             else:
                 moves |= self._invoice(price=100.0 + n)
         self.app.credits = 55
-        moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
+        moves.with_context(
+            l10n_mx_factureapp_now=True
+        ).action_l10n_mx_factureapp_stamp_bulk()
         stamped = moves.filtered(lambda m: m.l10n_mx_factureapp_state == "stamped")
         failed = moves - stamped
         self.assertEqual(len(stamped), 55)
@@ -31,10 +39,17 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertEqual(len(set(stamped.mapped("l10n_mx_factureapp_uuid"))), 55)
         self.assertEqual(len(self.app.cfdis), 55, "each good invoice stamped once")
         self.assertEqual(
-            self.injector.calls_to("/rest/timbrado/masivoProduccion/", "POST"), 3, "three ZIPs of at most 25")
+            self.injector.calls_to("/rest/timbrado/masivoProduccion/", "POST"),
+            3,
+            "three ZIPs of at most 25",
+        )
         self.assertIn("ClaveProdServ", moves[10].l10n_mx_factureapp_error)
-        credit_failures = failed.filtered(lambda m: "credits" in (m.l10n_mx_factureapp_error or "").lower()
-                                          or "FA402" in (m.l10n_mx_factureapp_error or ""))
+        credit_failures = failed.filtered(
+            lambda m: (
+                "credits" in (m.l10n_mx_factureapp_error or "").lower()
+                or "FA402" in (m.l10n_mx_factureapp_error or "")
+            )
+        )
         self.assertEqual(len(credit_failures), 3)
         for move in stamped[:5]:
             self._stamped_root(move)
@@ -51,8 +66,13 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"stamped"})
 
     def _cancel(self, move, motive, replacement=None):
-        wizard = move.env["l10n_mx_factureapp.cancel"].create({
-            "move_id": move.id, "motive": motive, "replacement_id": replacement and replacement.id})
+        wizard = move.env["l10n_mx_factureapp.cancel"].create(
+            {
+                "move_id": move.id,
+                "motive": motive,
+                "replacement_id": replacement and replacement.id,
+            }
+        )
         return wizard.action_cancel()
 
     def test_cancel_motive_02_without_acceptance(self):
@@ -69,7 +89,9 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         move.action_l10n_mx_factureapp_stamp()
         self.app.advance(30)
         move.action_l10n_mx_factureapp_sat_status()
-        self.assertEqual(move.l10n_mx_factureapp_sat_cancellable, "Cancelable con aceptación")
+        self.assertEqual(
+            move.l10n_mx_factureapp_sat_cancellable, "Cancelable con aceptación"
+        )
         self._cancel(move, "03")
         self.assertEqual(move.l10n_mx_factureapp_state, "cancel_requested")
         self.assertTrue(move.l10n_mx_factureapp_cancel_link)
@@ -78,7 +100,9 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.app.receiver_answer(move.l10n_mx_factureapp_uuid, accept=True)
         self.env["account.move"]._cron_l10n_mx_factureapp_follow()
         self.assertEqual(move.l10n_mx_factureapp_state, "cancelled")
-        self.assertEqual(move.l10n_mx_factureapp_sat_cancel_status, "Cancelado con aceptación")
+        self.assertEqual(
+            move.l10n_mx_factureapp_sat_cancel_status, "Cancelado con aceptación"
+        )
         self.assertTrue(move.l10n_mx_factureapp_acuse_id)
 
     def test_cancel_rejected_by_receiver(self):
@@ -97,14 +121,22 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         move.action_l10n_mx_factureapp_stamp()
         with self.assertRaises(UserError):
             self._cancel(move, "01")
-        action = self.env["l10n_mx_factureapp.cancel"].create(
-            {"move_id": move.id, "motive": "01"}).action_create_replacement()
+        action = (
+            self.env["l10n_mx_factureapp.cancel"]
+            .create({"move_id": move.id, "motive": "01"})
+            .action_create_replacement()
+        )
         replacement = self.env["account.move"].browse(action["res_id"])
         self.assertEqual(replacement.l10n_mx_factureapp_substituted_id, move)
         replacement.action_post()
         replacement.action_l10n_mx_factureapp_stamp()
         root = self._stamped_root(replacement)
-        self.assertEqual(root.find("{http://www.sat.gob.mx/cfd/4}CfdiRelacionados").get("TipoRelacion"), "04")
+        self.assertEqual(
+            root.find("{http://www.sat.gob.mx/cfd/4}CfdiRelacionados").get(
+                "TipoRelacion"
+            ),
+            "04",
+        )
         self._cancel(move, "01", replacement)
         self.assertEqual(move.l10n_mx_factureapp_state, "cancelled")
         self.assertTrue(move.l10n_mx_factureapp_acuse_id)
@@ -113,8 +145,11 @@ class TestFactureAppBulkCancel(FactureAppCommon):
     def test_cancel_motive_04_and_not_cancellable_with_children(self):
         move = self._invoice(price=100.0)
         move.action_l10n_mx_factureapp_stamp()
-        wizard = self.env["account.move.reversal"].with_context(active_model="account.move", active_ids=move.ids)\
+        wizard = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=move.ids)
             .create({"reason": "bonificación", "journal_id": move.journal_id.id})
+        )
         refund = self.env["account.move"].browse(wizard.refund_moves()["res_id"])
         refund.invoice_line_ids.price_unit = 10.0
         refund.action_post()
@@ -131,13 +166,21 @@ class TestFactureAppBulkCancel(FactureAppCommon):
     def test_bulk_report_with_unknown_and_missing_files(self):
         """A report that forgets a file leaves that invoice 'outcome unknown' until the stamp is
         looked up; names of files never sent are ignored."""
-        moves = self._invoice(price=10.0) | self._invoice(price=20.0) | self._invoice(price=30.0)
+        moves = (
+            self._invoice(price=10.0)
+            | self._invoice(price=20.0)
+            | self._invoice(price=30.0)
+        )
         self.app.report_drop = {1}  # the second file of the ZIP
         self.app.report_extra = ["never-sent.xml"]
         with self.assertLogs("odoo.addons.l10n_mx_factureapp", level="WARNING") as logs:
-            moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
+            moves.with_context(
+                l10n_mx_factureapp_now=True
+            ).action_l10n_mx_factureapp_stamp_bulk()
         self.assertIn("never-sent.xml", logs.output[0])
-        self.assertEqual(moves.mapped("l10n_mx_factureapp_state"), ["stamped", "unknown", "stamped"])
+        self.assertEqual(
+            moves.mapped("l10n_mx_factureapp_state"), ["stamped", "unknown", "stamped"]
+        )
         self.assertEqual(len(self.app.cfdis), 3, "the service stamped all three")
         self.env["account.move"]._cron_l10n_mx_factureapp_follow()
         self.assertEqual(moves[1].l10n_mx_factureapp_state, "stamped")
@@ -148,8 +191,13 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         """An invoicing user stamps, checks SAT and cancels; errors reach the administrator."""
         from odoo.tests.common import new_test_user
 
-        user = new_test_user(self.env, login="mx_accountant", groups="account.group_account_invoice",
-                             company_id=self.company.id, company_ids=[Command.set(self.company.ids)])
+        user = new_test_user(
+            self.env,
+            login="mx_accountant",
+            groups="account.group_account_invoice",
+            company_id=self.company.id,
+            company_ids=[Command.set(self.company.ids)],
+        )
         move = self._invoice(price=100.0).with_user(user)
         move.action_l10n_mx_factureapp_stamp()
         self.assertEqual(move.l10n_mx_factureapp_state, "stamped")

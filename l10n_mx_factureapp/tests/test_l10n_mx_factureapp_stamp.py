@@ -1,4 +1,3 @@
-from datetime import timedelta
 
 from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
@@ -13,7 +12,6 @@ NS = {"cfdi": cfdi.NS_CFDI, "pago20": cfdi.NS_PAGO}
 
 @tagged("post_install", "post_install_l10n", "-at_install")
 class TestFactureAppStamp(FactureAppCommon):
-
     def test_branches_synced_and_credits(self):
         branches = self.credential.l10n_mx_factureapp_branch_ids
         self.assertEqual(sorted(branches.mapped("facture_id")), ["1", "2"])
@@ -21,7 +19,9 @@ class TestFactureAppStamp(FactureAppCommon):
         self.credential.l10n_mx_factureapp_credit_threshold = 2000
         self.credential.action_l10n_mx_factureapp_check_credits()
         self.assertEqual(self.credential.l10n_mx_factureapp_credits, 1000)
-        self.assertTrue(self.credential.activity_ids, "an activity warns that credits run low")
+        self.assertTrue(
+            self.credential.activity_ids, "an activity warns that credits run low"
+        )
 
     def test_stamp_button(self):
         move = self._invoice()
@@ -30,14 +30,23 @@ class TestFactureAppStamp(FactureAppCommon):
         move.action_l10n_mx_factureapp_stamp()
         root = self._stamped_root(move)
         self.assertEqual(root.get("Total"), "1160.00")
-        self.assertEqual(root.find("cfdi:Receptor", NS).get("Nombre"), "UNIVERSIDAD ROBOTICA ESPAÑOLA")
+        self.assertEqual(
+            root.find("cfdi:Receptor", NS).get("Nombre"),
+            "UNIVERSIDAD ROBOTICA ESPAÑOLA",
+        )
         self.assertEqual(len(move.l10n_mx_factureapp_uuid), 36)
         self.assertTrue(move.l10n_mx_factureapp_sat_certificate)
         self.assertTrue(move.l10n_mx_factureapp_pdf_id.raw.startswith(b"%PDF"))
-        self.assertIn(f"id={move.l10n_mx_factureapp_uuid}", move.l10n_mx_factureapp_verification_url)
+        self.assertIn(
+            f"id={move.l10n_mx_factureapp_uuid}",
+            move.l10n_mx_factureapp_verification_url,
+        )
         self.assertTrue(move.l10n_mx_factureapp_qr)
         doc = move.l10n_mx_factureapp_document_ids
-        self.assertRecordValues(doc, [{"state": "stamped", "uuid": move.l10n_mx_factureapp_uuid, "kind": "I"}])
+        self.assertRecordValues(
+            doc,
+            [{"state": "stamped", "uuid": move.l10n_mx_factureapp_uuid, "kind": "I"}],
+        )
         self.assertEqual(doc._l10n_mx_factureapp_payload().count(b"Sello="), 0)
         self.assertTrue(doc.einvoice_exchange_count)
         with self.assertRaises(UserError):
@@ -45,20 +54,36 @@ class TestFactureAppStamp(FactureAppCommon):
 
     def test_send_and_print_stamps(self):
         move = self._invoice()
-        wizard = self.env["account.move.send.wizard"].with_context(
-            active_model="account.move", active_ids=move.ids).create({})
+        wizard = (
+            self.env["account.move.send.wizard"]
+            .with_context(active_model="account.move", active_ids=move.ids)
+            .create({})
+        )
         self.assertIn("l10n_mx_factureapp", wizard.extra_edis)
         self.assertNotIn("l10n_mx_factureapp_invalid", wizard.alerts or {})
         wizard.action_send_and_print()
         self._stamped_root(move)
 
     def test_send_and_print_alerts_bad_input(self):
-        partner = self.customer.copy({"l10n_mx_factureapp_regimen": False, "vat": "URE180429TM6"})
+        partner = self.customer.copy(
+            {"l10n_mx_factureapp_regimen": False, "vat": "URE180429TM6"}
+        )
         product = self.product.copy({"l10n_mx_factureapp_clave_prod_serv": False})
-        move = self._invoice(partner=partner, lines=[{"product_id": product.id, "price_unit": 100.0,
-                                                      "tax_ids": [Command.set(self.iva16.ids)]}])
-        wizard = self.env["account.move.send.wizard"].with_context(
-            active_model="account.move", active_ids=move.ids).create({})
+        move = self._invoice(
+            partner=partner,
+            lines=[
+                {
+                    "product_id": product.id,
+                    "price_unit": 100.0,
+                    "tax_ids": [Command.set(self.iva16.ids)],
+                }
+            ],
+        )
+        wizard = (
+            self.env["account.move.send.wizard"]
+            .with_context(active_model="account.move", active_ids=move.ids)
+            .create({})
+        )
         alert = wizard.alerts["l10n_mx_factureapp_invalid"]
         self.assertEqual(alert["level"], "danger")
         self.assertIn("fiscal regime", alert["message"])
@@ -71,13 +96,27 @@ class TestFactureAppStamp(FactureAppCommon):
     def test_bad_input_is_refused_before_sending(self):
         draft = self._invoice(post=False)
         self.assertIn("not posted", "\n".join(draft._l10n_mx_factureapp_precheck()))
-        negative = self._invoice(lines=[
-            {"product_id": self.product.id, "price_unit": 1000.0, "tax_ids": [Command.set(self.iva16.ids)]},
-            {"product_id": self.product.id, "price_unit": -100.0, "tax_ids": [Command.set(self.iva16.ids)]},
-        ])
+        negative = self._invoice(
+            lines=[
+                {
+                    "product_id": self.product.id,
+                    "price_unit": 1000.0,
+                    "tax_ids": [Command.set(self.iva16.ids)],
+                },
+                {
+                    "product_id": self.product.id,
+                    "price_unit": -100.0,
+                    "tax_ids": [Command.set(self.iva16.ids)],
+                },
+            ]
+        )
         with self.assertRaisesRegex(UserError, "negative"):
             negative.action_l10n_mx_factureapp_stamp()
-        no_rate = self.env["res.currency"].with_context(active_test=False).search([("name", "=", "EUR")])
+        no_rate = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "=", "EUR")])
+        )
         no_rate.active = True
         no_rate.rate_ids.unlink()
         eur = self._invoice(currency_id=no_rate.id)
@@ -100,31 +139,69 @@ class TestFactureAppStamp(FactureAppCommon):
         ret_move = self._invoice(taxes=self.iva16 | ret_iva | ret_isr, price=10000.0)
         ieps_move = self._invoice(taxes=ieps | self.iva16, price=333.33, quantity=3)
         exempt_move = self._invoice(taxes=exempt)
-        discount_move = self._invoice(lines=[{"product_id": self.product.id, "price_unit": 999.99, "quantity": 3,
-                                              "discount": 12.5, "tax_ids": [Command.set(self.iva16.ids)]}])
-        public = self.env["res.partner"].create({"name": "PUBLICO EN GENERAL", "country_id": self.env.ref("base.mx").id})
+        discount_move = self._invoice(
+            lines=[
+                {
+                    "product_id": self.product.id,
+                    "price_unit": 999.99,
+                    "quantity": 3,
+                    "discount": 12.5,
+                    "tax_ids": [Command.set(self.iva16.ids)],
+                }
+            ]
+        )
+        public = self.env["res.partner"].create(
+            {"name": "PUBLICO EN GENERAL", "country_id": self.env.ref("base.mx").id}
+        )
         public_move = self._invoice(partner=public)
-        foreign = self.env["res.partner"].create({"name": "Acme Inc", "country_id": self.env.ref("base.us").id,
-                                                  "vat": "98-7654321"})
+        foreign = self.env["res.partner"].create(
+            {
+                "name": "Acme Inc",
+                "country_id": self.env.ref("base.us").id,
+                "vat": "98-7654321",
+            }
+        )
         foreign_move = self._invoice(partner=foreign)
-        moves = usd_move | ret_move | ieps_move | exempt_move | discount_move | public_move | foreign_move
+        moves = (
+            usd_move
+            | ret_move
+            | ieps_move
+            | exempt_move
+            | discount_move
+            | public_move
+            | foreign_move
+        )
         for move in moves:
             move.action_l10n_mx_factureapp_stamp()
             root = self._stamped_root(move)
-            self.assertEqual(root.get("Total"), f"{move.amount_total:.2f}", move.display_name)
+            self.assertEqual(
+                root.get("Total"), f"{move.amount_total:.2f}", move.display_name
+            )
         self.assertEqual(self._stamped_root(usd_move).get("Moneda"), "USD")
         self.assertTrue(self._stamped_root(usd_move).get("TipoCambio"))
-        self.assertIsNotNone(self._stamped_root(public_move).find("cfdi:InformacionGlobal", NS))
+        self.assertIsNotNone(
+            self._stamped_root(public_move).find("cfdi:InformacionGlobal", NS)
+        )
         receptor = self._stamped_root(foreign_move).find("cfdi:Receptor", NS)
-        self.assertEqual((receptor.get("Rfc"), receptor.get("ResidenciaFiscal")), ("XEXX010101000", "USA"))
-        self.assertEqual(self._stamped_root(ret_move).find("cfdi:Impuestos", NS).get("TotalImpuestosRetenidos"),
-                         "2067.00")
+        self.assertEqual(
+            (receptor.get("Rfc"), receptor.get("ResidenciaFiscal")),
+            ("XEXX010101000", "USA"),
+        )
+        self.assertEqual(
+            self._stamped_root(ret_move)
+            .find("cfdi:Impuestos", NS)
+            .get("TotalImpuestosRetenidos"),
+            "2067.00",
+        )
 
     def test_credit_note_relates_to_original(self):
         move = self._invoice()
         move.action_l10n_mx_factureapp_stamp()
-        wizard = self.env["account.move.reversal"].with_context(active_model="account.move", active_ids=move.ids)\
+        wizard = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=move.ids)
             .create({"reason": "devolución", "journal_id": move.journal_id.id})
+        )
         refund = self.env["account.move"].browse(wizard.refund_moves()["res_id"])
         refund.action_post()
         self.assertEqual(refund.l10n_mx_factureapp_uso_cfdi, "G02")
@@ -158,12 +235,16 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         self.assertFalse(self.app.cfdis)
         first = move.l10n_mx_factureapp_document_ids
-        self.env["account.move"]._cron_l10n_mx_factureapp_follow()  # looks up: not found, does not resend
+        self.env[
+            "account.move"
+        ]._cron_l10n_mx_factureapp_follow()  # looks up: not found, does not resend
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         move.action_l10n_mx_factureapp_stamp()
         self._stamped_root(move)
         retry = move.l10n_mx_factureapp_document_ids - first
-        self.assertEqual(retry.payload_sha256, first.payload_sha256, "the exact bytes were resent")
+        self.assertEqual(
+            retry.payload_sha256, first.payload_sha256, "the exact bytes were resent"
+        )
         self.assertEqual(retry.retry_of_id, first)
         self.assertEqual(first.state, "retried")
         self.assertEqual(len(self.app.cfdis), 1)
@@ -182,8 +263,11 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertIn("credits", error)
         self.assertEqual(move.l10n_mx_factureapp_state, "error")
         self.assertFalse(self.app.cfdis)
-        wizard = self.env["account.move.send.wizard"].with_context(
-            active_model="account.move", active_ids=move.ids).create({})
+        wizard = (
+            self.env["account.move.send.wizard"]
+            .with_context(active_model="account.move", active_ids=move.ids)
+            .create({})
+        )
         self.assertIn("l10n_mx_factureapp_no_credits", wizard.alerts or {})
         self.app.credits = 5
         self.credential.action_l10n_mx_factureapp_check_credits()
@@ -191,18 +275,32 @@ class TestFactureAppStamp(FactureAppCommon):
         self._stamped_root(move)
 
     def test_payment_complement_for_ppd_invoice(self):
-        term = self.env["account.payment.term"].create({
-            "name": "60 days", "line_ids": [Command.create({"value": "percent", "value_amount": 100,
-                                                              "nb_days": 60})]})
+        term = self.env["account.payment.term"].create(
+            {
+                "name": "60 days",
+                "line_ids": [
+                    Command.create(
+                        {"value": "percent", "value_amount": 100, "nb_days": 60}
+                    )
+                ],
+            }
+        )
         move = self._invoice(invoice_payment_term_id=term.id)
         self.assertEqual(move.l10n_mx_factureapp_payment_method, "PPD")
         self.assertEqual(move.l10n_mx_factureapp_payment_form, "99")
         move.action_l10n_mx_factureapp_stamp()
         self._stamped_root(move)
-        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=move.ids)\
-            .create({"amount": 500.0, "payment_date": fields.Date.today()})._create_payments()
-        payment_move = self.env["account.move"].search([("origin_payment_id", "!=", False),
-                                                        ("l10n_mx_factureapp_document_ids", "!=", False)])
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=move.ids
+        ).create(
+            {"amount": 500.0, "payment_date": fields.Date.today()}
+        )._create_payments()
+        payment_move = self.env["account.move"].search(
+            [
+                ("origin_payment_id", "!=", False),
+                ("l10n_mx_factureapp_document_ids", "!=", False),
+            ]
+        )
         self.assertEqual(len(payment_move), 1)
         doc = payment_move.l10n_mx_factureapp_document_ids
         self.assertEqual((doc.kind, doc.state), ("P", "stamped"), doc.message)
@@ -211,6 +309,14 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(cfdi.xsd_errors(root), [])
         related = root.find(".//pago20:DoctoRelacionado", NS)
         self.assertEqual(related.get("IdDocumento"), move.l10n_mx_factureapp_uuid)
-        self.assertEqual((related.get("ImpSaldoAnt"), related.get("ImpPagado"), related.get("ImpSaldoInsoluto")),
-                         ("1160.00", "500.00", "660.00"))
-        self.assertEqual(root.find(".//pago20:Totales", NS).get("MontoTotalPagos"), "500.00")
+        self.assertEqual(
+            (
+                related.get("ImpSaldoAnt"),
+                related.get("ImpPagado"),
+                related.get("ImpSaldoInsoluto"),
+            ),
+            ("1160.00", "500.00", "660.00"),
+        )
+        self.assertEqual(
+            root.find(".//pago20:Totales", NS).get("MontoTotalPagos"), "500.00"
+        )

@@ -13,7 +13,8 @@ class L10nMxFactureappCancel(models.TransientModel):
     move_id = fields.Many2one("account.move", required=True)
     motive = fields.Selection(catalogs.MOTIVO_CANCELACION, required=True, default="02")
     replacement_id = fields.Many2one(
-        "account.move", string="Replacing invoice",
+        "account.move",
+        string="Replacing invoice",
         domain="[('l10n_mx_factureapp_substituted_id', '=', move_id), ('l10n_mx_factureapp_state', '=', 'stamped')]",
         help="Motive 01: the stamped invoice that replaces this one (it relates to it with relation 04).",
     )
@@ -28,22 +29,35 @@ class L10nMxFactureappCancel(models.TransientModel):
         """Motive 01 starts with a corrected copy of the invoice that replaces it."""
         self.ensure_one()
         new = self.move_id.copy({"l10n_mx_factureapp_substituted_id": self.move_id.id})
-        return {"type": "ir.actions.act_window", "res_model": "account.move", "res_id": new.id, "view_mode": "form"}
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "account.move",
+            "res_id": new.id,
+            "view_mode": "form",
+        }
 
     def action_cancel(self):
         self.ensure_one()
         if self.motive == "01" and not self.replacement_id:
-            raise UserError(_("Motive 01 needs the stamped invoice that replaces this one."))
-        outcome = self.move_id._l10n_mx_factureapp_request_cancel(self.motive, self.replacement_id)
+            raise UserError(
+                _("Motive 01 needs the stamped invoice that replaces this one.")
+            )
+        outcome = self.move_id._l10n_mx_factureapp_request_cancel(
+            self.motive, self.replacement_id
+        )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "type": "success" if outcome in ("cancelled", "already_cancelled") else "info",
+                "type": "success"
+                if outcome in ("cancelled", "already_cancelled")
+                else "info",
                 "message": {
                     "cancelled": _("The CFDI is cancelled."),
                     "already_cancelled": _("The CFDI was already cancelled."),
-                    "pending_acceptance": _("The customer must accept the cancellation (72 hours)."),
+                    "pending_acceptance": _(
+                        "The customer must accept the cancellation (72 hours)."
+                    ),
                     "in_process": _("The cancellation is already in process."),
                 }.get(outcome, outcome),
                 "next": {"type": "ir.actions.act_window_close"},

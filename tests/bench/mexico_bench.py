@@ -21,26 +21,40 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests", "mexico"))
 
-import types  # noqa: E402
+import types
 
-for _name in sorted(os.listdir(REPO)):  # addon folders as bare packages (their __init__ needs Odoo)
-    if os.path.isfile(os.path.join(REPO, _name, "__manifest__.py")) and _name not in sys.modules:
+for _name in sorted(
+    os.listdir(REPO)
+):  # addon folders as bare packages (their __init__ needs Odoo)
+    if (
+        os.path.isfile(os.path.join(REPO, _name, "__manifest__.py"))
+        and _name not in sys.modules
+    ):
         sys.modules[_name] = types.ModuleType(_name)
         sys.modules[_name].__path__ = [os.path.join(REPO, _name)]
 
-from mx_common import IVA16, invoice  # noqa: E402
+from mx_common import IVA16, invoice
 
-from einvoice_common.einvoice.faults import FaultInjector  # noqa: E402
-from einvoice_common.einvoice.runner import serve  # noqa: E402
-from einvoice_common.einvoice.transport import BasicAuth, Transport  # noqa: E402
-from l10n_mx_factureapp.factureapp import client as fclient  # noqa: E402
-from l10n_mx_factureapp.factureapp import documents as doc  # noqa: E402
-from l10n_mx_factureapp.factureapp import sandbox  # noqa: E402
+from einvoice_common.einvoice.faults import FaultInjector
+from einvoice_common.einvoice.runner import serve
+from einvoice_common.einvoice.transport import BasicAuth, Transport
+from l10n_mx_factureapp.factureapp import client as fclient
+from l10n_mx_factureapp.factureapp import documents as doc
+from l10n_mx_factureapp.factureapp import sandbox
 
 
 def lines(n):
-    return [doc.Line(f"Producto {i}", D(i % 7 + 1), D("123.45") + i, "01010101", "H87", taxes=[IVA16])
-            for i in range(n)]
+    return [
+        doc.Line(
+            f"Producto {i}",
+            D(i % 7 + 1),
+            D("123.45") + i,
+            "01010101",
+            "H87",
+            taxes=[IVA16],
+        )
+        for i in range(n)
+    ]
 
 
 def bench_build(seconds=3.0):
@@ -51,15 +65,21 @@ def bench_build(seconds=3.0):
         assert not doc.xsd_errors(xml)
         count += 1
     elapsed = time.perf_counter() - start
-    print(f"build+XSD: {count / elapsed:.0f} CFDI/s (5 lines each, {elapsed * 1000 / count:.2f} ms per CFDI)")
+    print(
+        f"build+XSD: {count / elapsed:.0f} CFDI/s (5 lines each, {elapsed * 1000 / count:.2f} ms per CFDI)"
+    )
 
 
 def client_for(server):
-    return fclient.FactureClient(Transport(server.url, auth=BasicAuth("demo", "demo-password"), timeout=(5, 600)))
+    return fclient.FactureClient(
+        Transport(server.url, auth=BasicAuth("demo", "demo-password"), timeout=(5, 600))
+    )
 
 
 def bench_one_vs_zip(count, latency, chunk=500):
-    xmls = {f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)}
+    xmls = {
+        f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)
+    }
     app = sandbox.make_app(credits=10 * count)
     with serve(FaultInjector(app, latency=latency)) as server:
         api = client_for(server)
@@ -74,16 +94,20 @@ def bench_one_vs_zip(count, latency, chunk=500):
         names = list(xmls)
         stamped = 0
         for i in range(0, count, chunk):
-            part = {n: xmls[n] for n in names[i:i + chunk]}
+            part = {n: xmls[n] for n in names[i : i + chunk]}
             report = api.stamp_zip(fclient.make_zip(part), branch=1, sent_names=part)
             stamped += len(fclient.read_zip(api.download(report.download_url)))
         bulk = time.perf_counter() - start
     assert stamped == count
-    print(f"{count} one by one at {latency * 1000:.0f} ms latency: {single:.1f} s ({count / single:.1f}/s; bound "
-          f"{count * latency:.1f} s, ratio to bound {single / (count * latency):.2f})")
+    print(
+        f"{count} one by one at {latency * 1000:.0f} ms latency: {single:.1f} s ({count / single:.1f}/s; bound "
+        f"{count * latency:.1f} s, ratio to bound {single / (count * latency):.2f})"
+    )
     zips = -(-count // chunk)
-    print(f"{count} through {zips} ZIP(s) of {chunk}: {bulk:.1f} s ({count / bulk:.1f}/s); "
-          f"one-by-one / ZIP = {single / bulk:.1f}x")
+    print(
+        f"{count} through {zips} ZIP(s) of {chunk}: {bulk:.1f} s ({count / bulk:.1f}/s); "
+        f"one-by-one / ZIP = {single / bulk:.1f}x"
+    )
 
 
 def bench_memory(count, chunk=5000):
@@ -93,15 +117,22 @@ def bench_memory(count, chunk=5000):
     with serve(app) as server:
         api = client_for(server)
         start = time.perf_counter()
-        xml_list = {f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)}
-        report = api.stamp_zip(fclient.make_zip(xml_list), branch=1, sent_names=xml_list)
+        xml_list = {
+            f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n)))
+            for n in range(count)
+        }
+        report = api.stamp_zip(
+            fclient.make_zip(xml_list), branch=1, sent_names=xml_list
+        )
         files = fclient.read_zip(api.download(report.download_url))
         elapsed = time.perf_counter() - start
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{count}-invoice ZIP run: {len(files)} stamped in {elapsed:.1f} s; peak traced memory "
-          f"{peak / 2**20:.0f} MiB (client + in-process sandbox), process max RSS {rss:.0f} MiB")
+    print(
+        f"{count}-invoice ZIP run: {len(files)} stamped in {elapsed:.1f} s; peak traced memory "
+        f"{peak / 2**20:.0f} MiB (client + in-process sandbox), process max RSS {rss:.0f} MiB"
+    )
 
 
 def main():

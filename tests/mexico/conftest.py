@@ -7,10 +7,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mx_common import Facture  # noqa: E402
+from mx_common import Facture
 
-from einvoice_common.einvoice.faults import FaultInjector  # noqa: E402
-from l10n_mx_factureapp.factureapp import sandbox  # noqa: E402
+from einvoice_common.einvoice.faults import FaultInjector
+from l10n_mx_factureapp.factureapp import sandbox
 
 
 @pytest.fixture

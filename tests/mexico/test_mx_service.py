@@ -13,7 +13,9 @@ from l10n_mx_factureapp.factureapp import sat
 
 
 def stamp(facture, number="1", **kw):
-    return facture.client.stamp(doc.build_invoice(invoice(number=number, **kw)), branch=1)
+    return facture.client.stamp(
+        doc.build_invoice(invoice(number=number, **kw)), branch=1
+    )
 
 
 def test_account_and_branches(facture):
@@ -31,7 +33,11 @@ def test_xml_answers_are_decoded(facture):
 
 
 def test_bad_credentials_raise_auth_error(facture):
-    bad = fclient.FactureClient(Transport(facture.server.url, auth=BasicAuth("demo", "wrong"), sleep=lambda s: None))
+    bad = fclient.FactureClient(
+        Transport(
+            facture.server.url, auth=BasicAuth("demo", "wrong"), sleep=lambda s: None
+        )
+    )
     with pytest.raises(errors.AuthError) as info:
         bad.account()
     assert info.value.code == "FA401"
@@ -39,7 +45,9 @@ def test_bad_credentials_raise_auth_error(facture):
 
 def test_raw_token_scheme(facture):
     facture.app.tokens.add("tok-123")
-    client = fclient.FactureClient(Transport(facture.server.url, auth=HeaderAuth("Authorization", "tok-123")))
+    client = fclient.FactureClient(
+        Transport(facture.server.url, auth=HeaderAuth("Authorization", "tok-123"))
+    )
     assert client.account().credits == 1000
 
 
@@ -74,11 +82,26 @@ def test_every_kind_stamps(facture):
 
 def test_payment_complement_stamps(facture):
     original = stamp(facture, payment_method="PPD", payment_form="99")
-    pay = doc.Payment(date=invoice().date, issuer=invoice().issuer, receiver=CUSTOMER, place="20914",
-                      payment_form="03", currency="MXN", amount=D("3480.00"),
-                      documents=[doc.PaidDocument(uuid=original.uuid, currency="MXN", amount_paid=D("3480.00"),
-                                                  balance_before=D("3480.00"), installment=1, total=D("3480.00"),
-                                                  taxes=[(IVA16, D("3000.00"))])])
+    pay = doc.Payment(
+        date=invoice().date,
+        issuer=invoice().issuer,
+        receiver=CUSTOMER,
+        place="20914",
+        payment_form="03",
+        currency="MXN",
+        amount=D("3480.00"),
+        documents=[
+            doc.PaidDocument(
+                uuid=original.uuid,
+                currency="MXN",
+                amount_paid=D("3480.00"),
+                balance_before=D("3480.00"),
+                installment=1,
+                total=D("3480.00"),
+                taxes=[(IVA16, D("3000.00"))],
+            )
+        ],
+    )
     result = facture.client.stamp(doc.build_payment(pay), branch=1)
     assert doc.xsd_errors(result.xml) == []
     assert facture.app.cfdis[result.uuid].related == [("pago", original.uuid)]
@@ -96,7 +119,9 @@ def test_unknown_branch_and_invalid_xml(facture):
     with pytest.raises(errors.RejectedError) as info:
         facture.client.stamp(doc.build_invoice(invoice()), branch=99)
     assert info.value.code == "FA404"
-    bad = doc.build_invoice(invoice()).replace(b'ClaveUnidad="E48"', b'ClaveUnidad="NOPE"')
+    bad = doc.build_invoice(invoice()).replace(
+        b'ClaveUnidad="E48"', b'ClaveUnidad="NOPE"'
+    )
     with pytest.raises(errors.RejectedError) as info:
         facture.client.stamp(bad, branch=1)
     assert info.value.code == "FA410" and "ClaveUnidad" in info.value.message
@@ -125,16 +150,24 @@ def test_bulk_zip_500_with_5_percent_bad(facture):
     for n in range(500):
         lines = None
         if n % 20 == 7:  # 25 bad ones: an unknown unit key
-            lines = [doc.Line("Malo", D("1"), D("10"), "01010101", "H87", taxes=[IVA16])]
-            xml = doc.build_invoice(invoice(number=str(n), lines=lines)).replace(b'"H87"', b'"BAD"')
+            lines = [
+                doc.Line("Malo", D(1), D(10), "01010101", "H87", taxes=[IVA16])
+            ]
+            xml = doc.build_invoice(invoice(number=str(n), lines=lines)).replace(
+                b'"H87"', b'"BAD"'
+            )
             bad.add(f"INV-{n}.xml")
         else:
             xml = doc.build_invoice(invoice(number=str(n)))
         files[f"INV-{n}.xml"] = xml
-    report = facture.client.stamp_zip(fclient.make_zip(files), branch=1, sent_names=files)
+    report = facture.client.stamp_zip(
+        fclient.make_zip(files), branch=1, sent_names=files
+    )
     assert len(report.items) == 500 and not report.unknown and not report.missing
     failed = {n for n, i in report.items.items() if not i.ok}
-    assert failed == bad and all(report.items[n].code == "FA410" and report.items[n].message for n in failed)
+    assert failed == bad and all(
+        report.items[n].code == "FA410" and report.items[n].message for n in failed
+    )
     stamped = fclient.read_zip(facture.client.download(report.download_url))
     assert len(stamped) == 475 and set(stamped) == set(files) - bad
     for name, xml in list(stamped.items())[:20]:
@@ -143,10 +176,16 @@ def test_bulk_zip_500_with_5_percent_bad(facture):
 
 
 def test_bulk_report_with_unknown_names():
-    body = (b'<reporte><archivo nombre="a.xml" estado="timbrado" uuid="X"/>'
-            b'<archivo nombre="zzz.xml" estado="timbrado" uuid="Y"/><descarga>http://h/d</descarga></reporte>')
+    body = (
+        b'<reporte><archivo nombre="a.xml" estado="timbrado" uuid="X"/>'
+        b'<archivo nombre="zzz.xml" estado="timbrado" uuid="Y"/><descarga>http://h/d</descarga></reporte>'
+    )
     report = fclient.parse_bulk_report(body, {"a.xml", "b.xml"})
-    assert list(report.items) == ["a.xml"] and report.unknown == ["zzz.xml"] and report.missing == ["b.xml"]
+    assert (
+        list(report.items) == ["a.xml"]
+        and report.unknown == ["zzz.xml"]
+        and report.missing == ["b.xml"]
+    )
 
 
 def test_download_refuses_foreign_host(facture):
@@ -159,11 +198,17 @@ def test_xml_and_pdf_retrieval(facture):
     assert facture.client.xml(result.uuid) == result.xml
     assert facture.client.pdf(result.uuid).startswith(b"%PDF")
     info = facture.client.cfdi(result.uuid)
-    assert info.uuid == result.uuid and info.status == "vigente" and "verificacfdi" in info.verification_url
+    assert (
+        info.uuid == result.uuid
+        and info.status == "vigente"
+        and "verificacfdi" in info.verification_url
+    )
 
 
 def sat_client(facture):
-    return sat.SatStatusClient(facture.transport, endpoint=facture.server.url + "/ConsultaCFDIService.svc")
+    return sat.SatStatusClient(
+        facture.transport, endpoint=facture.server.url + "/ConsultaCFDIService.svc"
+    )
 
 
 def sat_status(facture, uuid, total="3480.00"):
@@ -171,11 +216,17 @@ def sat_status(facture, uuid, total="3480.00"):
 
 
 def test_cancel_motive_02_small_amount_without_acceptance(facture):
-    result = stamp(facture, lines=[doc.Line("A", D("1"), D("100"), "01010101", "H87", taxes=[IVA16])])
+    result = stamp(
+        facture,
+        lines=[doc.Line("A", D(1), D(100), "01010101", "H87", taxes=[IVA16])],
+    )
     answer = facture.client.cancel(result.uuid, 1, "02")
     assert answer.outcome == "cancelled"
     status = sat_status(facture, result.uuid, "116.00")
-    assert status.state == "Cancelado" and status.cancel_status == "Cancelado sin aceptación"
+    assert (
+        status.state == "Cancelado"
+        and status.cancel_status == "Cancelado sin aceptación"
+    )
     acuse = facture.client.acuse(result.uuid)
     assert result.uuid.encode() in acuse and b"<EstatusUUID>201" in acuse
     again = facture.client.cancel(result.uuid, 1, "02")
@@ -196,7 +247,10 @@ def test_cancel_motive_03_needs_receiver_acceptance(facture):
     assert info.value.code == "FA430"
     facture.app.receiver_answer(result.uuid, accept=True)
     status = sat_status(facture, result.uuid)
-    assert status.state == "Cancelado" and status.cancel_status == "Cancelado con aceptación"
+    assert (
+        status.state == "Cancelado"
+        and status.cancel_status == "Cancelado con aceptación"
+    )
     assert facture.client.acuse(result.uuid)
 
 
@@ -239,16 +293,27 @@ def test_cancel_motive_04_and_invalid_motive(facture):
 
 def test_configurable_cancel_parameter_names(facture):
     result = stamp(facture)
-    renamed = fclient.FactureClient(facture.transport, cancel_params={"motive": "motive"})
-    with pytest.raises(errors.RejectedError):  # the sandbox expects "motivo": a wrong name is caught
+    renamed = fclient.FactureClient(
+        facture.transport, cancel_params={"motive": "motive"}
+    )
+    with pytest.raises(
+        errors.RejectedError
+    ):  # the sandbox expects "motivo": a wrong name is caught
         renamed.cancel(result.uuid, 1, "02")
 
 
 def test_cannot_cancel_with_related_children(facture):
     original = stamp(facture, "1")
-    stamp(facture, "2", kind="E", related=[("01", [original.uuid])],
-          receiver=doc.Party(**{**CUSTOMER.__dict__, "uso_cfdi": "G02"}),
-          lines=[doc.Line("Devolución", D("1"), D("100"), "01010101", "H87", taxes=[IVA16])])
+    stamp(
+        facture,
+        "2",
+        kind="E",
+        related=[("01", [original.uuid])],
+        receiver=doc.Party(**{**CUSTOMER.__dict__, "uso_cfdi": "G02"}),
+        lines=[
+            doc.Line("Devolución", D(1), D(100), "01010101", "H87", taxes=[IVA16])
+        ],
+    )
     assert sat_status(facture, original.uuid).cancellable == "No cancelable"
     assert facture.client.cancel(original.uuid, 1, "02").outcome == "not_cancellable"
 
@@ -261,15 +326,27 @@ def test_cancel_unknown_uuid(facture):
 def test_sat_status_not_found_and_efos(facture):
     result = stamp(facture)
     status = sat_status(facture, result.uuid)
-    assert status.found and status.state == "Vigente" and status.efos == "200" and not status.efos_listed
+    assert (
+        status.found
+        and status.state == "Vigente"
+        and status.efos == "200"
+        and not status.efos_listed
+    )
     assert sat_status(facture, result.uuid, total="1.00").state == "No Encontrado"
 
 
 def test_sat_unreachable_is_transient():
-    client = sat.SatStatusClient(Transport("http://127.0.0.1:9", sleep=lambda s: None, timeout=(1, 1)),
-                                 endpoint="http://127.0.0.1:9/ConsultaCFDIService.svc")
+    client = sat.SatStatusClient(
+        Transport("http://127.0.0.1:9", sleep=lambda s: None, timeout=(1, 1)),
+        endpoint="http://127.0.0.1:9/ConsultaCFDIService.svc",
+    )
     with pytest.raises(errors.TransientError):
-        client.status("8A9E5B3C-1D2E-4F50-9A7B-0C1D2E3F4A5B", "EKU9003173C9", "URE180429TM6", "1.00")
+        client.status(
+            "8A9E5B3C-1D2E-4F50-9A7B-0C1D2E3F4A5B",
+            "EKU9003173C9",
+            "URE180429TM6",
+            "1.00",
+        )
 
 
 def test_html_error_page_is_a_protocol_error(facture):
@@ -281,10 +358,29 @@ def test_html_error_page_is_a_protocol_error(facture):
 def test_cancel_outcome_texts():
     from l10n_mx_factureapp.factureapp.errors import cancel_outcome
 
-    assert cancel_outcome(True, "El comprobante X fue cancelado, pero su estado no ha cambiado") == "cancelled"
-    assert cancel_outcome(True, "X ya se encuentra previamente cancelado") == "already_cancelled"
-    assert cancel_outcome(False, "X ya se encuetra en proceso de cancelación") == "in_process"
-    assert cancel_outcome(True, "Envie el siguiente enlace al receptor") == "pending_acceptance"
-    assert cancel_outcome(False, "Primero debes cancelar sus comprobantes de relación tipo padre.") == "not_cancellable"
+    assert (
+        cancel_outcome(
+            True, "El comprobante X fue cancelado, pero su estado no ha cambiado"
+        )
+        == "cancelled"
+    )
+    assert (
+        cancel_outcome(True, "X ya se encuentra previamente cancelado")
+        == "already_cancelled"
+    )
+    assert (
+        cancel_outcome(False, "X ya se encuetra en proceso de cancelación")
+        == "in_process"
+    )
+    assert (
+        cancel_outcome(True, "Envie el siguiente enlace al receptor")
+        == "pending_acceptance"
+    )
+    assert (
+        cancel_outcome(
+            False, "Primero debes cancelar sus comprobantes de relación tipo padre."
+        )
+        == "not_cancellable"
+    )
     assert cancel_outcome(False, "CA205 - El UUID no existe") == "not_found"
     assert cancel_outcome(False, "algo raro") == "rejected"
