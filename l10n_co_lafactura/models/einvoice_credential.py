@@ -97,6 +97,12 @@ class EinvoiceCredential(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
+        if "company_ids" in vals or "company_id" in vals:
+            for credential in self.filtered(lambda c: c.service == "lafactura"):
+                for company in credential.company_id | credential.company_ids:
+                    self.env[
+                        "l10n_co_lafactura.tax.map"
+                    ]._l10n_co_lafactura_ensure_defaults(company)
         if vals.get("service") == "lafactura":
             for credential in self.sudo().filtered(
                 lambda c: not c.l10n_co_lafactura_webhook_secret

@@ -34,6 +34,7 @@ class L10nCoLafacturaInbox(models.Model):
     """
 
     _name = "l10n_co_lafactura.inbox"
+    _inherit = ["einvoice.exchange.mixin"]
     _description = "LaFactura.co received document"
     _order = "id desc"
     _rec_name = "display_label"
@@ -317,6 +318,8 @@ class L10nCoLafacturaInbox(models.Model):
             hook = lf_docs.hook_document(lf_docs.load_json(self.body or ""))
         except lf_docs.DocumentError as exc:
             raise lf_docs.Refusal("rejected", exc.code, exc.message) from exc
+        self._l10n_co_lafactura_resolve_company(hook)
+        company = self.company_id
         cufe = hook.cufe
         if cufe:
             # One document at a time per company and CUFE, across workers (released at commit).
@@ -372,6 +375,24 @@ class L10nCoLafacturaInbox(models.Model):
             self.dian_approved = bool(info.dian_approved)
             self.dian_messages = "\n".join(info.dian_messages()) or False
         return hook, info
+
+    def _l10n_co_lafactura_resolve_company(self, hook):
+        """A connection serving several companies: the document goes to the one it is addressed to."""
+        credential = self.credential_id.sudo()
+        companies = credential.company_id | credential.company_ids
+        if len(companies) < 2:
+            return
+        try:
+            addressee = lf_docs.parse_ubl(hook.json_text).customer.nit
+        except lf_docs.DocumentError:
+            return  # refused later with its reason
+        match = companies.filtered(
+            lambda c: (
+                addressee and lf_nit.same(c.vat or c.partner_id.vat or "", addressee)
+            )
+        )
+        if len(match) == 1 and match != self.company_id:
+            self.company_id = match
 
     def _l10n_co_lafactura_booked_elsewhere(self, cufe):
         """True when a bill with this CUFE is committed but not visible in our snapshot."""

@@ -251,3 +251,22 @@ class TestLaFacturaProcessing(LaFacturaCommon):
             ),
             3,
         )
+
+    def test_connection_serving_two_companies(self):
+        other = self.setup_other_company(name="CO Dos")["company"]
+        other.partner_id.vat = "800197268-4"
+        self.credential.company_ids = [(4, other.id)]
+        self.assertTrue(
+            self.env["l10n_co_lafactura.tax.map"].search_count(
+                [("company_id", "=", other.id)]
+            )
+        )
+        doc = self.document(number="MC1", customer_nit="800197268")
+        row = self.deliver(doc)
+        self.process()
+        self.assertEqual((row.state, row.company_id), ("processed", other), row.reason)
+        self.assertEqual(row.move_id.company_id, other)
+        stranger = self.document(number="MC2", customer_nit="860034313")
+        row = self.deliver(stranger)
+        self.process()
+        self.assertEqual((row.state, row.reason_code), ("rejected", "other_company"))
