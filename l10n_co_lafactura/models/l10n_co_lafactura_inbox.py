@@ -2,6 +2,8 @@ import json
 import logging
 from datetime import timedelta
 
+from psycopg2 import errors as pg_errors
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, float_round
@@ -189,13 +191,30 @@ class L10nCoLafacturaInbox(models.Model):
         # Invoices first, so notes of the same batch find their originals.
         rows = rows.sorted(lambda r: (r.doc_type != "fc", r.id))
         done = 0
+        Credential = self.env["einvoice.credential"]
         for row in rows:
-            locked = self.env["einvoice.credential"]._einvoice_lock_skip_locked(row)
+            # A fresh transaction (and snapshot) per row: a row another worker finished
+            # meanwhile is seen as finished, not processed twice.
+            Credential._einvoice_commit()
+            try:
+                locked = Credential._einvoice_lock_skip_locked(row)
+            except pg_errors.SerializationFailure:
+                if not Credential._einvoice_can_commit():
+                    raise
+                self.env.cr.rollback()  # finished by another worker this very instant
+                continue
             if not locked:
                 continue  # another worker has it
+            row.invalidate_recordset()
+            if not (
+                row.state == "received"
+                or row.state == "error"
+                and row.reason_code in RETRYABLE
+            ):
+                continue
             row._l10n_co_lafactura_process_one()
             done += 1
-            self.env["einvoice.credential"]._einvoice_commit()
+            Credential._einvoice_commit()
         if len(rows) == limit:
             self.env.ref(
                 "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
