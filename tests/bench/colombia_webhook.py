@@ -48,12 +48,19 @@ import requests  # noqa: E402
 # server would then respawn it in a loop, eating the CPU the benchmark measures. The webhook
 # and the cron do not use long polling.
 NO_GEVENT = """
+import subprocess
 import sys
 sys.path.insert(0, sys.argv[1])
 del sys.argv[1]
 import odoo
 from odoo.service import server
-server.PreforkServer.long_polling_spawn = lambda self: setattr(self, "long_polling_pid", -1)
+
+def long_polling_spawn(self):
+    # A harmless child stands in for the long-polling process (its real pid matters:
+    # the server kills that pid when it stops; never use a fake one such as -1).
+    self.long_polling_pid = subprocess.Popen(["sleep", "86400"]).pid
+
+server.PreforkServer.long_polling_spawn = long_polling_spawn
 odoo.cli.main()
 """
 
