@@ -143,11 +143,11 @@ class Problem:
     params: dict = dfield(default_factory=dict)
 
     def __str__(self):
-        text = MESSAGES.get(self.code, self.code)
+        template = MESSAGES.get(self.code, self.code)
         try:
-            text = text % self.params
+            text = template % self.params
         except (KeyError, TypeError, ValueError):
-            pass
+            text = template  # a message whose parameters are missing still says what is wrong
         return f"{self.field}: {text}" if self.field else text
 
 

@@ -5,7 +5,7 @@ from . import res_company
 from . import res_partner
 from . import product
 from . import account_journal
+from . import account_payment
 from . import account_move
 from . import account_move_send
-from . import account_payment
 from . import res_config_settings

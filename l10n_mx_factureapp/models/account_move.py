@@ -41,7 +41,11 @@ def _dec(value, digits=6):
 
 class AccountMove(models.Model):
     _name = "account.move"
-    _inherit = ["account.move", "einvoice.exchange.mixin"]
+    _inherit = [
+        "account.move",
+        "einvoice.exchange.mixin",
+        "l10n_mx_factureapp.payment.mixin",
+    ]
 
     l10n_mx_factureapp_state = fields.Selection(
         MOVE_STATES, string="CFDI state", copy=False, tracking=True, index=True
@@ -213,7 +217,9 @@ class AccountMove(models.Model):
                     image.save(buffer, format="PNG")
                     move.l10n_mx_factureapp_qr = base64.b64encode(buffer.getvalue())
                 except ImportError:
-                    pass
+                    _logger.debug(
+                        "qrcode is not installed: no QR image for move %s", move.id
+                    )
 
     # ------------------------------------------------------------------ posting
     def _post(self, soft=True):
@@ -229,7 +235,12 @@ class AccountMove(models.Model):
 
     def button_draft(self):
         # EXTENDS 'account'
-        for move in self:
+        guarded = (
+            self.browse()
+            if self.env.context.get("l10n_mx_factureapp_sat_cancelled")
+            else self
+        )
+        for move in guarded:
             if move.l10n_mx_factureapp_state in (
                 "stamped",
                 "cancel_requested",
@@ -1371,7 +1382,9 @@ class AccountMove(models.Model):
         ):
             try:
                 with self.env.cr.savepoint():
-                    super().button_draft()
+                    self.with_context(
+                        l10n_mx_factureapp_sat_cancelled=True
+                    ).button_draft()
                     self.button_cancel()
             except UserError as exc:
                 self.with_context(no_new_invoice=True).message_post(
@@ -1411,30 +1424,7 @@ class AccountMove(models.Model):
             "target": "self",
         }
 
-
-def errors_describe(code, message):
-    from ..factureapp import errors as ferrors
-
-    return ferrors.describe(code, message).message
-
-
-def _sat_name(name):
-    """SAT's registered name: upper case, without the company-type suffix."""
-    text = " ".join((name or "").upper().split())
-    return (
-        re.sub(
-            r",?\s+(S\.?\s?A\.?\s?P?\.?I?\.?\s?(DE\s+)?C\.?\s?V\.?|S\.?\s?DE\s+R\.?\s?L\.?(\s+DE\s+C\.?\s?V\.?)?"
-            r"|S\.?\s?C\.?|A\.?\s?C\.?)$",
-            "",
-            text,
-        ).strip()
-        or text
-    )
-
-
-class AccountMoveDemo(models.Model):
-    _inherit = "account.move"
-
+    # ------------------------------------------------------------------ demo
     @api.model
     def _l10n_mx_factureapp_demo_invoices(self, company_ids):
         """Two draft invoices for the demo company (demo data only)."""
@@ -1471,3 +1461,23 @@ class AccountMoveDemo(models.Model):
                     ],
                 }
             )
+
+
+def errors_describe(code, message):
+    from ..factureapp import errors as ferrors
+
+    return ferrors.describe(code, message).message
+
+
+def _sat_name(name):
+    """SAT's registered name: upper case, without the company-type suffix."""
+    text = " ".join((name or "").upper().split())
+    return (
+        re.sub(
+            r",?\s+(S\.?\s?A\.?\s?P?\.?I?\.?\s?(DE\s+)?C\.?\s?V\.?|S\.?\s?DE\s+R\.?\s?L\.?(\s+DE\s+C\.?\s?V\.?)?"
+            r"|S\.?\s?C\.?|A\.?\s?C\.?)$",
+            "",
+            text,
+        ).strip()
+        or text
+    )

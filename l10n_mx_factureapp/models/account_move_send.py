@@ -82,7 +82,7 @@ class AccountMoveSend(models.AbstractModel):
 
     def _call_web_service_before_invoice_pdf_render(self, invoices_data):
         # EXTENDS 'account'
-        super()._call_web_service_before_invoice_pdf_render(invoices_data)
+        res = super()._call_web_service_before_invoice_pdf_render(invoices_data)
         for invoice, invoice_data in invoices_data.items():
             if EDI not in invoice_data["extra_edis"]:
                 continue
@@ -92,3 +92,4 @@ class AccountMoveSend(models.AbstractModel):
                     "error_title": _("The CFDI could not be stamped by Facture APP"),
                     "errors": error.split("\n"),
                 }
+        return res

@@ -13,8 +13,11 @@ def _dec(value, digits=6):
     return Decimal(str(round(value, digits)))
 
 
-class AccountMove(models.Model):
-    _inherit = "account.move"
+class L10nMxFactureappPaymentMixin(models.AbstractModel):
+    """Payments complement (CFDI type P) of a payment's journal entry; mixed into account.move."""
+
+    _name = "l10n_mx_factureapp.payment.mixin"
+    _description = "Facture APP payment complement"
 
     def _l10n_mx_factureapp_payment_invoices(self):
         """[(invoice, amount paid in the invoice currency)] for the stamped PPD invoices this payment pays."""

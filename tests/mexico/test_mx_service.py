@@ -150,9 +150,7 @@ def test_bulk_zip_500_with_5_percent_bad(facture):
     for n in range(500):
         lines = None
         if n % 20 == 7:  # 25 bad ones: an unknown unit key
-            lines = [
-                doc.Line("Malo", D(1), D(10), "01010101", "H87", taxes=[IVA16])
-            ]
+            lines = [doc.Line("Malo", D(1), D(10), "01010101", "H87", taxes=[IVA16])]
             xml = doc.build_invoice(invoice(number=str(n), lines=lines)).replace(
                 b'"H87"', b'"BAD"'
             )
@@ -310,9 +308,7 @@ def test_cannot_cancel_with_related_children(facture):
         kind="E",
         related=[("01", [original.uuid])],
         receiver=doc.Party(**{**CUSTOMER.__dict__, "uso_cfdi": "G02"}),
-        lines=[
-            doc.Line("Devolución", D(1), D(100), "01010101", "H87", taxes=[IVA16])
-        ],
+        lines=[doc.Line("Devolución", D(1), D(100), "01010101", "H87", taxes=[IVA16])],
     )
     assert sat_status(facture, original.uuid).cancellable == "No cancelable"
     assert facture.client.cancel(original.uuid, 1, "02").outcome == "not_cancellable"
