@@ -7,7 +7,11 @@
 
 from odoo import fields
 
-STATE_MAP = {"invoice_sent": "sent", "invoice_validated": "ok", "invoice_sending_failed": "error"}
+STATE_MAP = {
+    "invoice_sent": "sent",
+    "invoice_validated": "ok",
+    "invoice_sending_failed": "error",
+}
 
 
 def post_init_hook(env):
@@ -22,26 +26,44 @@ def migrate_l10n_ro_edi(env):
         if not access and not company.l10n_ro_edi_refresh_token:
             continue
         environment = "test" if company.l10n_ro_edi_test_env else "production"
-        credential = Credential.search([("service", "=", "anaf"), ("environment", "=", environment),
-                                        ("client_id", "=", company.l10n_ro_edi_client_id)], limit=1)
+        credential = Credential.search(
+            [
+                ("service", "=", "anaf"),
+                ("environment", "=", environment),
+                ("client_id", "=", company.l10n_ro_edi_client_id),
+            ],
+            limit=1,
+        )
         if not credential:
-            credential = Credential.create({
-                "name": "ANAF (%s)" % company.name, "service": "anaf", "environment": environment,
-                "company_id": company.id, "company_ids": [(6, 0, company.ids)],
-                "client_id": company.l10n_ro_edi_client_id, "client_secret": company.l10n_ro_edi_client_secret,
-            })
+            credential = Credential.create(
+                {
+                    "name": "ANAF (%s)" % company.name,
+                    "service": "anaf",
+                    "environment": environment,
+                    "company_id": company.id,
+                    "company_ids": [(6, 0, company.ids)],
+                    "client_id": company.l10n_ro_edi_client_id,
+                    "client_secret": company.l10n_ro_edi_client_secret,
+                }
+            )
         else:
             credential.company_ids = [(4, company.id)]
         if not credential.access_token:
-            credential.write({
-                "access_token": access,
-                "refresh_token": company.l10n_ro_edi_refresh_token,
-                "access_token_expires_at": company.l10n_ro_edi_access_expiry_date and fields.Datetime.to_datetime(
-                    company.l10n_ro_edi_access_expiry_date),
-                # l10n_ro_edi assumes 3 years; keep it unknown unless the refresh token tells (JWT exp)
-                "refresh_token_expires_at": _jwt_expiry(company.l10n_ro_edi_refresh_token),
-                "state": "connected" if access else "expired",
-            })
+            credential.write(
+                {
+                    "access_token": access,
+                    "refresh_token": company.l10n_ro_edi_refresh_token,
+                    "access_token_expires_at": company.l10n_ro_edi_access_expiry_date
+                    and fields.Datetime.to_datetime(
+                        company.l10n_ro_edi_access_expiry_date
+                    ),
+                    # l10n_ro_edi assumes 3 years; keep it unknown unless the refresh token tells (JWT exp)
+                    "refresh_token_expires_at": _jwt_expiry(
+                        company.l10n_ro_edi_refresh_token
+                    ),
+                    "state": "connected" if access else "expired",
+                }
+            )
     migrate_documents(env)
 
 
@@ -54,23 +76,37 @@ def _jwt_expiry(token):
 def migrate_documents(env):
     Document = env["l10n_ro_anaf_efactura.document"].sudo()
     Credential = env["einvoice.credential"].sudo()
-    done = set(Document.search([("legacy_document_id", "!=", False)]).mapped("legacy_document_id").ids)
-    legacy = env["l10n_ro_edi.document"].sudo().search([("id", "not in", list(done))], order="id")
+    done = set(
+        Document.search([("legacy_document_id", "!=", False)])
+        .mapped("legacy_document_id")
+        .ids
+    )
+    legacy = (
+        env["l10n_ro_edi.document"]
+        .sudo()
+        .search([("id", "not in", list(done))], order="id")
+    )
     now = fields.Datetime.now()
     for old in legacy:
         move = old.invoice_id
         state = STATE_MAP.get(old.state, "error")
-        Document.create({
-            "move_id": move.id,
-            "credential_id": Credential._l10n_ro_anaf_efactura_for_company(move.company_id).id,
-            "state": state,
-            "index": old.key_loading or False,
-            "upload_date": old.datetime,
-            "standard": "CN" if move.move_type == "out_refund" else "UBL",
-            "message": old.message or False,
-            "signature_attachment_id": old.attachment_id.id if state == "ok" else False,
-            "key_signature": old.key_signature,
-            "key_certificate": old.key_certificate,
-            "next_check": now if state == "sent" else False,
-            "legacy_document_id": old.id,
-        })
+        Document.create(
+            {
+                "move_id": move.id,
+                "credential_id": Credential._l10n_ro_anaf_efactura_for_company(
+                    move.company_id
+                ).id,
+                "state": state,
+                "index": old.key_loading or False,
+                "upload_date": old.datetime,
+                "standard": "CN" if move.move_type == "out_refund" else "UBL",
+                "message": old.message or False,
+                "signature_attachment_id": old.attachment_id.id
+                if state == "ok"
+                else False,
+                "key_signature": old.key_signature,
+                "key_certificate": old.key_certificate,
+                "next_check": now if state == "sent" else False,
+                "legacy_document_id": old.id,
+            }
+        )

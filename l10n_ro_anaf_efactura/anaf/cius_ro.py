@@ -12,8 +12,11 @@ import os
 import re
 import sys
 
-XSLT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas",
-                    "ROeFactura-UBL-validation-Invoice_v1.0.9.xslt")
+XSLT = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)),
+    "schemas",
+    "ROeFactura-UBL-validation-Invoice_v1.0.9.xslt",
+)
 
 
 def fatal_asserts_many(xml_documents):
@@ -32,9 +35,14 @@ def fatal_asserts_many(xml_documents):
                 if 'flag="fatal"' not in head:
                     continue
                 rule = re.search(r'id="([^"]*)"', head)
-                message = re.search(r"<svrl:text>(.*?)</svrl:text>", part, re.S)
-                fatal.append("%s: %s" % (rule.group(1) if rule else "?",
-                                         " ".join((message.group(1) if message else "").split())))
+                message = re.search(r"<svrl:text>(.*?)</svrl:text>", part, re.DOTALL)
+                fatal.append(
+                    "%s: %s"
+                    % (
+                        rule.group(1) if rule else "?",
+                        " ".join((message.group(1) if message else "").split()),
+                    )
+                )
             results.append(fatal)
     return results
 

@@ -37,7 +37,9 @@ def anaf_error_parser(response):
     if not text and documents.sniff(response.content) == "xml":
         try:
             root = documents.parse_xml(response.content)
-            text = " ".join(e.get("errorMessage", "") for e in root.iter() if e.get("errorMessage"))
+            text = " ".join(
+                e.get("errorMessage", "") for e in root.iter() if e.get("errorMessage")
+            )
         except documents.DocumentError:
             text = ""
     if not text:
@@ -55,11 +57,21 @@ class AnafClient:
     def _raise(self, text, status=200):
         found = errors.classify(text)
         cls = getattr(self.transport, found.taxonomy)
-        raise cls(text, code=found.code, status=status, details=[found.advice] if found.advice else [])
+        raise cls(
+            text,
+            code=found.code,
+            status=status,
+            details=[found.advice] if found.advice else [],
+        )
 
     def _get(self, path, operation, params, reference=""):
         return self.transport.request(
-            "GET", path, operation=operation, params=params, error_parser=anaf_error_parser, reference=reference
+            "GET",
+            path,
+            operation=operation,
+            params=params,
+            error_parser=anaf_error_parser,
+            reference=reference,
         )
 
     def _unexpected(self, response, wanted):
@@ -67,14 +79,27 @@ class AnafClient:
         text = documents.json_error(response.content) if kind == "json" else ""
         if text:
             self._raise(text, response.status_code)
-        what = {"html": "an HTML page", "empty": "an empty body"}.get(kind, f"a {kind} body")
+        what = {"html": "an HTML page", "empty": "an empty body"}.get(
+            kind, f"a {kind} body"
+        )
         raise self.transport.ProtocolError(
-            f"ANAF answered {what} where {wanted} was expected.", status=response.status_code
+            f"ANAF answered {what} where {wanted} was expected.",
+            status=response.status_code,
         )
 
     # -- operations ---------------------------------------------------------------
-    def upload(self, xml, cif, *, standard="UBL", extern=False, autofactura=False, executare=False, b2c=False,
-               reference=""):
+    def upload(
+        self,
+        xml,
+        cif,
+        *,
+        standard="UBL",
+        extern=False,
+        autofactura=False,
+        executare=False,
+        b2c=False,
+        reference="",
+    ):
         """POST upload (or uploadb2c) -> documents.UploadAnswer with the upload index."""
         if standard not in STANDARDS:
             raise ValueError(f"standard must be one of {STANDARDS}")
@@ -112,14 +137,18 @@ class AnafClient:
         try:
             answer = documents.parse_upload(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.UnknownOutcome(f"Unreadable upload answer: {exc}", status=response.status_code)
+            raise self.transport.UnknownOutcome(
+                f"Unreadable upload answer: {exc}", status=response.status_code
+            )
         if answer.errors:
             self._raise("\n".join(answer.errors))
         return answer
 
     def message_state(self, index, reference=""):
         """GET stareMesaj -> documents.StatusAnswer (state ok / nok / in prelucrare / XML cu erori ...)."""
-        response = self._get("stareMesaj", "status", {"id_incarcare": str(index)}, reference)
+        response = self._get(
+            "stareMesaj", "status", {"id_incarcare": str(index)}, reference
+        )
         if documents.sniff(response.content) != "xml":
             self._unexpected(response, "an XML status")
         try:
@@ -132,13 +161,17 @@ class AnafClient:
 
     def download(self, download_id, reference=""):
         """GET descarcare -> documents.ZipAnswer (invoice or error document + ANAF signature)."""
-        response = self._get("descarcare", "download", {"id": str(download_id)}, reference)
+        response = self._get(
+            "descarcare", "download", {"id": str(download_id)}, reference
+        )
         if documents.sniff(response.content) != "zip":
             self._unexpected(response, "a ZIP")
         try:
             return documents.parse_zip(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.ProtocolError(f"ANAF's ZIP could not be read: {exc}", status=response.status_code)
+            raise self.transport.ProtocolError(
+                f"ANAF's ZIP could not be read: {exc}", status=response.status_code
+            )
 
     def list_messages(self, days, cif, filter=None):
         """GET listaMesajeFactura (simple list: at most 500 messages) -> [documents.Message]."""
@@ -155,7 +188,12 @@ class AnafClient:
 
     def list_messages_page(self, start_ms, end_ms, cif, page=1, filter=None):
         """GET listaMesajePaginatieFactura -> documents.MessagePage."""
-        params = {"startTime": int(start_ms), "endTime": int(end_ms), "cif": normalise_cif(cif), "pagina": int(page)}
+        params = {
+            "startTime": int(start_ms),
+            "endTime": int(end_ms),
+            "cif": normalise_cif(cif),
+            "pagina": int(page),
+        }
         if filter:
             params["filtru"] = filter
         response = self._get("listaMesajePaginatieFactura", "list_page", params)
@@ -184,28 +222,50 @@ class AnafClient:
     def validate(self, xml, standard="FACT1"):
         """POST validare/FACT1|FCN -> ValidationAnswer (costs no upload)."""
         response = self.transport.request(
-            "POST", f"validare/{standard}", operation="validate", data=_bytes(xml),
-            headers={"Content-Type": "text/plain"}, idempotent=True, error_parser=anaf_error_parser,
+            "POST",
+            f"validare/{standard}",
+            operation="validate",
+            data=_bytes(xml),
+            headers={"Content-Type": "text/plain"},
+            idempotent=True,
+            error_parser=anaf_error_parser,
         )
         body = self.transport.json(response)
         if body.get("eroare"):
             self._raise(body["eroare"])
         messages = [m.get("message", "") for m in body.get("Messages") or []]
-        return ValidationAnswer(body.get("stare") == "ok", messages, body.get("trace_id", ""))
+        return ValidationAnswer(
+            body.get("stare") == "ok", messages, body.get("trace_id", "")
+        )
 
     def transform(self, xml, standard="FACT1", validate=True):
         """POST transformare/FACT1|FCN[/DA] -> PDF bytes (ANAF's rendering of the invoice)."""
         path = f"transformare/{standard}" + ("" if validate else "/DA")
         response = self.transport.request(
-            "POST", path, operation="transform", data=_bytes(xml), headers={"Content-Type": "text/plain"},
-            idempotent=True, error_parser=anaf_error_parser,
+            "POST",
+            path,
+            operation="transform",
+            data=_bytes(xml),
+            headers={"Content-Type": "text/plain"},
+            idempotent=True,
+            error_parser=anaf_error_parser,
         )
         if documents.sniff(response.content) != "pdf":
             self._unexpected(response, "a PDF")
         return response.content
 
     # -- reconciliation -----------------------------------------------------------
-    def find_upload(self, cif, start_ms, end_ms, *, payload_sha256="", number="", known_indexes=(), download=None):
+    def find_upload(
+        self,
+        cif,
+        start_ms,
+        end_ms,
+        *,
+        payload_sha256="",
+        number="",
+        known_indexes=(),
+        download=None,
+    ):
         """Look for an upload of ours in ANAF's sent messages (filter T) after an unknown outcome.
 
         Messages whose index we already know are skipped; the others are downloaded
@@ -229,8 +289,7 @@ class AnafClient:
 
 def normalise_cif(cif):
     value = (cif or "").strip().upper().replace(" ", "")
-    if value.startswith("RO"):
-        value = value[2:]
+    value = value.removeprefix("RO")
     return value
 
 

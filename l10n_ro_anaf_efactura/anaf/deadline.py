@@ -24,10 +24,28 @@ def orthodox_easter(year):
 
 def holidays(year):
     easter = orthodox_easter(year)
-    fixed = [(1, 1), (1, 2), (1, 6), (1, 7), (1, 24), (5, 1), (6, 1), (8, 15), (11, 30), (12, 1), (12, 25), (12, 26)]
+    fixed = [
+        (1, 1),
+        (1, 2),
+        (1, 6),
+        (1, 7),
+        (1, 24),
+        (5, 1),
+        (6, 1),
+        (8, 15),
+        (11, 30),
+        (12, 1),
+        (12, 25),
+        (12, 26),
+    ]
     days = {date(year, m, d) for m, d in fixed}
-    days |= {easter - timedelta(days=2), easter, easter + timedelta(days=1),
-             easter + timedelta(days=49), easter + timedelta(days=50)}
+    days |= {
+        easter - timedelta(days=2),
+        easter,
+        easter + timedelta(days=1),
+        easter + timedelta(days=49),
+        easter + timedelta(days=50),
+    }
     return days
 
 

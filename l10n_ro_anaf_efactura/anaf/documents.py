@@ -25,12 +25,53 @@ NS_UBL = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
-CIUS_RO_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:efactura.mfinante.ro:CIUS-RO:1.0.1"
+CIUS_RO_CUSTOMIZATION = (
+    "urn:cen.eu:en16931:2017#compliant#urn:efactura.mfinante.ro:CIUS-RO:1.0.1"
+)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 RO_COUNTIES = {
-    "AB", "AR", "AG", "BC", "BH", "BN", "BT", "BR", "BV", "B", "BZ", "CL", "CS", "CJ", "CT", "CV", "DB", "DJ",
-    "GL", "GR", "GJ", "HR", "HD", "IL", "IS", "IF", "MM", "MH", "MS", "NT", "OT", "PH", "SJ", "SM", "SB", "SV",
-    "TR", "TM", "TL", "VL", "VS", "VN",
+    "AB",
+    "AR",
+    "AG",
+    "BC",
+    "BH",
+    "BN",
+    "BT",
+    "BR",
+    "BV",
+    "B",
+    "BZ",
+    "CL",
+    "CS",
+    "CJ",
+    "CT",
+    "CV",
+    "DB",
+    "DJ",
+    "GL",
+    "GR",
+    "GJ",
+    "HR",
+    "HD",
+    "IL",
+    "IS",
+    "IF",
+    "MM",
+    "MH",
+    "MS",
+    "NT",
+    "OT",
+    "PH",
+    "SJ",
+    "SM",
+    "SB",
+    "SV",
+    "TR",
+    "TM",
+    "TL",
+    "VL",
+    "VS",
+    "VN",
 }
 SECTORS = {f"SECTOR{i}" for i in range(1, 7)}
 
@@ -40,7 +81,9 @@ class DocumentError(ValueError):
 
 
 def _parser():
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
 
 
 def parse_xml(data):
@@ -105,10 +148,19 @@ def parse_upload(data):
         errors = ["ExecutionStatus=1"]
     if not index and not errors:
         raise DocumentError("The upload answer carries neither an index nor an error.")
-    return UploadAnswer(index=index if not errors else "", date=root.get("dateResponse", ""), errors=errors)
+    return UploadAnswer(
+        index=index if not errors else "",
+        date=root.get("dateResponse", ""),
+        errors=errors,
+    )
 
 
-STATE_OK, STATE_NOK, STATE_PROCESSING, STATE_XML_ERRORS = "ok", "nok", "in prelucrare", "XML cu erori nepreluat de sistem"
+STATE_OK, STATE_NOK, STATE_PROCESSING, STATE_XML_ERRORS = (
+    "ok",
+    "nok",
+    "in prelucrare",
+    "XML cu erori nepreluat de sistem",
+)
 
 
 @dataclass
@@ -126,7 +178,9 @@ def parse_status(data):
     state = root.get("stare", "")
     if not state and not errors:
         raise DocumentError("The status answer carries neither a state nor an error.")
-    return StatusAnswer(state=state, download_id=root.get("id_descarcare", ""), errors=errors)
+    return StatusAnswer(
+        state=state, download_id=root.get("id_descarcare", ""), errors=errors
+    )
 
 
 @dataclass
@@ -136,7 +190,9 @@ class ZipAnswer:
     xml: bytes
     signature_name: str
     signature: bytes
-    errors: list = field(default_factory=list)  # ANAF's errors when the ZIP is a nok answer
+    errors: list = field(
+        default_factory=list
+    )  # ANAF's errors when the ZIP is a nok answer
     index: str = ""
     is_error_document: bool = False
 
@@ -148,10 +204,16 @@ def parse_zip(data):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         names = archive.namelist()
-        if len(names) > 10 or sum(i.file_size for i in archive.infolist()) > 50 * 1024 * 1024:
+        if (
+            len(names) > 10
+            or sum(i.file_size for i in archive.infolist()) > 50 * 1024 * 1024
+        ):
             raise DocumentError("The ZIP is larger than any ANAF answer.")
         signature_name = next((n for n in names if n.startswith("semnatura")), "")
-        xml_name = next((n for n in names if n.endswith(".xml") and not n.startswith("semnatura")), "")
+        xml_name = next(
+            (n for n in names if n.endswith(".xml") and not n.startswith("semnatura")),
+            "",
+        )
         if not signature_name or not xml_name:
             raise DocumentError("The ZIP lacks the invoice or the signature file.")
         xml, signature = archive.read(xml_name), archive.read(signature_name)
@@ -165,7 +227,9 @@ def parse_zip(data):
         index = root.get("Index_incarcare", "")
     else:
         index = xml_name[:-4]
-    return ZipAnswer(data, xml_name, xml, signature_name, signature, errors, index, is_error)
+    return ZipAnswer(
+        data, xml_name, xml, signature_name, signature, errors, index, is_error
+    )
 
 
 def signature_values(signature_xml):
@@ -183,8 +247,18 @@ def json_error(data):
     except (ValueError, TypeError):
         return ""
     if isinstance(body, dict):
-        listed = "; ".join(m.get("message", "") for m in body.get("Messages") or [] if isinstance(m, dict))
-        return body.get("eroare") or body.get("message") or listed or body.get("error") or ""
+        listed = "; ".join(
+            m.get("message", "")
+            for m in body.get("Messages") or []
+            if isinstance(m, dict)
+        )
+        return (
+            body.get("eroare")
+            or body.get("message")
+            or listed
+            or body.get("error")
+            or ""
+        )
     return ""
 
 
@@ -260,7 +334,7 @@ class InvoiceSummary:
 
 def _digits_vat(value):
     value = (value or "").strip().upper().replace(" ", "")
-    return value[2:] if value.startswith("RO") else value
+    return value.removeprefix("RO")
 
 
 def summarise_invoice(data):
@@ -287,17 +361,25 @@ def summarise_invoice(data):
     supplier_vat, supplier_name = party("AccountingSupplierParty")
     customer_vat, customer_name = party("AccountingCustomerParty")
     try:
-        payable = Decimal(root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=ns) or "0")
+        payable = Decimal(
+            root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=ns)
+            or "0"
+        )
     except InvalidOperation:
         payable = Decimal(0)
     has_pdf = any(
         (b.get("mimeCode") or "") == "application/pdf"
-        for b in root.iterfind(".//cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject", ns)
+        for b in root.iterfind(
+            ".//cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject",
+            ns,
+        )
     )
     return InvoiceSummary(
         number=(root.findtext("cbc:ID", namespaces=ns) or "").strip(),
         issue_date=root.findtext("cbc:IssueDate", namespaces=ns) or "",
-        type_code=root.findtext("cbc:InvoiceTypeCode", namespaces=ns) or root.findtext("cbc:CreditNoteTypeCode", namespaces=ns) or "",
+        type_code=root.findtext("cbc:InvoiceTypeCode", namespaces=ns)
+        or root.findtext("cbc:CreditNoteTypeCode", namespaces=ns)
+        or "",
         currency=root.findtext("cbc:DocumentCurrencyCode", namespaces=ns) or "",
         supplier_vat=supplier_vat,
         supplier_name=supplier_name,
@@ -320,8 +402,18 @@ LENGTHS = [
     # (xpath relative to the document, max length, rule, field)
     ("cac:InvoiceLine/cac:Item/cbc:Name", 100, "BR-RO-L100", "Line: product name"),
     ("cac:CreditNoteLine/cac:Item/cbc:Name", 100, "BR-RO-L100", "Line: product name"),
-    ("cac:InvoiceLine/cac:Item/cbc:Description", 200, "BR-RO-L200", "Line: description"),
-    ("cac:CreditNoteLine/cac:Item/cbc:Description", 200, "BR-RO-L200", "Line: description"),
+    (
+        "cac:InvoiceLine/cac:Item/cbc:Description",
+        200,
+        "BR-RO-L200",
+        "Line: description",
+    ),
+    (
+        "cac:CreditNoteLine/cac:Item/cbc:Description",
+        200,
+        "BR-RO-L200",
+        "Line: description",
+    ),
     ("cbc:Note", 300, "BR-RO-L300", "Invoice note"),
     ("cbc:ID", 200, "BR-RO-L030", "Invoice number"),
     ("cac:PaymentTerms/cbc:Note", 300, "BR-RO-L201", "Payment terms"),
@@ -336,46 +428,108 @@ def preflight(data):
     size = len(data if isinstance(data, bytes) else data.encode())
     if size > MAX_UPLOAD_BYTES:
         problems.append(Problem("SIZE", "Attachments", "The XML is larger than 10 MB."))
-    if (root.findtext("cbc:CustomizationID", namespaces=ns) or "") != CIUS_RO_CUSTOMIZATION:
+    if (
+        root.findtext("cbc:CustomizationID", namespaces=ns) or ""
+    ) != CIUS_RO_CUSTOMIZATION:
         problems.append(Problem("BR-RO-001", "Format", "The XML is not CIUS-RO."))
     number = root.findtext("cbc:ID", namespaces=ns) or ""
     if not re.search(r"\d", number):
-        problems.append(Problem("BR-RO-010", "Invoice number", "The invoice number must contain a digit."))
-    for role, label in (("AccountingSupplierParty", "Seller"), ("AccountingCustomerParty", "Customer")):
+        problems.append(
+            Problem(
+                "BR-RO-010",
+                "Invoice number",
+                "The invoice number must contain a digit.",
+            )
+        )
+    for role, label in (
+        ("AccountingSupplierParty", "Seller"),
+        ("AccountingCustomerParty", "Customer"),
+    ):
         node = root.find(f"cac:{role}/cac:Party", ns)
         if node is None:
             problems.append(Problem("BR-RO-065", label, f"{label}: party missing."))
             continue
         addr = node.find("cac:PostalAddress", ns)
-        country = addr.findtext("cac:Country/cbc:IdentificationCode", namespaces=ns) if addr is not None else ""
-        street = addr.findtext("cbc:StreetName", namespaces=ns) if addr is not None else ""
-        city = (addr.findtext("cbc:CityName", namespaces=ns) or "") if addr is not None else ""
-        county = (addr.findtext("cbc:CountrySubentity", namespaces=ns) or "") if addr is not None else ""
+        country = (
+            addr.findtext("cac:Country/cbc:IdentificationCode", namespaces=ns)
+            if addr is not None
+            else ""
+        )
+        street = (
+            addr.findtext("cbc:StreetName", namespaces=ns) if addr is not None else ""
+        )
+        city = (
+            (addr.findtext("cbc:CityName", namespaces=ns) or "")
+            if addr is not None
+            else ""
+        )
+        county = (
+            (addr.findtext("cbc:CountrySubentity", namespaces=ns) or "")
+            if addr is not None
+            else ""
+        )
         if not (street or "").strip():
-            problems.append(Problem("BR-RO-080", f"{label}: street", f"{label}: the street is missing."))
+            problems.append(
+                Problem(
+                    "BR-RO-080", f"{label}: street", f"{label}: the street is missing."
+                )
+            )
         if not city.strip():
-            problems.append(Problem("BR-RO-090", f"{label}: city", f"{label}: the city is missing."))
+            problems.append(
+                Problem("BR-RO-090", f"{label}: city", f"{label}: the city is missing.")
+            )
         if country == "RO":
             code = county[3:] if county.startswith("RO-") else ""
             if code not in RO_COUNTIES:
-                problems.append(Problem("BR-RO-110", f"{label}: county (state)",
-                                        f"{label}: the county must be a Romanian county (RO-xx), got '{county}'."))
+                problems.append(
+                    Problem(
+                        "BR-RO-110",
+                        f"{label}: county (state)",
+                        f"{label}: the county must be a Romanian county (RO-xx), got '{county}'.",
+                    )
+                )
             elif code == "B" and city.replace(" ", "").upper() not in SECTORS:
-                problems.append(Problem("BR-RO-100", f"{label}: city (Bucharest sector)",
-                                        f"{label}: in Bucharest the city must be SECTOR1 to SECTOR6, got '{city}'."))
+                problems.append(
+                    Problem(
+                        "BR-RO-100",
+                        f"{label}: city (Bucharest sector)",
+                        f"{label}: in Bucharest the city must be SECTOR1 to SECTOR6, got '{city}'.",
+                    )
+                )
         vat = node.findtext("cac:PartyTaxScheme/cbc:CompanyID", namespaces=ns)
         legal = node.findtext("cac:PartyLegalEntity/cbc:CompanyID", namespaces=ns)
         if not (vat or legal):
-            problems.append(Problem("BR-RO-120" if label == "Customer" else "BR-RO-065", f"{label}: VAT / company ID",
-                                    f"{label}: a VAT number or a company registry number is required."))
-        for sub, limit in (("cbc:CityName", 50), ("cbc:StreetName", 150), ("cbc:PostalZone", 20)):
+            problems.append(
+                Problem(
+                    "BR-RO-120" if label == "Customer" else "BR-RO-065",
+                    f"{label}: VAT / company ID",
+                    f"{label}: a VAT number or a company registry number is required.",
+                )
+            )
+        for sub, limit in (
+            ("cbc:CityName", 50),
+            ("cbc:StreetName", 150),
+            ("cbc:PostalZone", 20),
+        ):
             value = addr.findtext(sub, namespaces=ns) if addr is not None else ""
             if value and len(value) > limit:
-                problems.append(Problem("BR-RO-L", f"{label}: {sub[4:]}", f"{label}: {sub[4:]} longer than {limit}."))
+                problems.append(
+                    Problem(
+                        "BR-RO-L",
+                        f"{label}: {sub[4:]}",
+                        f"{label}: {sub[4:]} longer than {limit}.",
+                    )
+                )
     for path, limit, rule, label in LENGTHS:
         for node in root.iterfind(path, ns):
             if node.text and len(node.text) > limit:
-                problems.append(Problem(rule, label, f"{label} longer than {limit} characters: '{node.text[:40]}...'"))
+                problems.append(
+                    Problem(
+                        rule,
+                        label,
+                        f"{label} longer than {limit} characters: '{node.text[:40]}...'",
+                    )
+                )
     return problems
 
 

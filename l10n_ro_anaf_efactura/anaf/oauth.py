@@ -58,24 +58,38 @@ def _token_error(response):
         return None, "", []
     if not isinstance(body, dict):
         return None, "", []
-    return body.get("error"), body.get("error_description") or body.get("error") or "", []
+    return (
+        body.get("error"),
+        body.get("error_description") or body.get("error") or "",
+        [],
+    )
 
 
 def _call(transport, base, client_id, client_secret, data, now, operation):
     try:
         response = transport.request(
-            "POST", f"{base.rstrip('/')}/token", operation=operation, data=data, auth=(client_id, client_secret),
-            idempotent=False, error_parser=_token_error,
+            "POST",
+            f"{base.rstrip('/')}/token",
+            operation=operation,
+            data=data,
+            auth=(client_id, client_secret),
+            idempotent=False,
+            error_parser=_token_error,
         )
     except transport.RejectedError as exc:
         if exc.code in ("invalid_grant", "invalid_client", "unauthorized_client"):
             # A dead refresh token or code, or wrong client credentials: a person must authenticate again.
-            raise transport.AuthError(exc.message, code=exc.code, status=exc.status) from exc
+            raise transport.AuthError(
+                exc.message, code=exc.code, status=exc.status
+            ) from exc
         raise
     body = transport.json(response)
     access = body.get("access_token")
     if not access:
-        raise transport.AuthError(body.get("error_description") or "ANAF's token endpoint gave no access token.")
+        raise transport.AuthError(
+            body.get("error_description")
+            or "ANAF's token endpoint gave no access token."
+        )
     refresh = body.get("refresh_token") or ""
     return Tokens(
         access,
@@ -86,19 +100,32 @@ def _call(transport, base, client_id, client_secret, data, now, operation):
 
 
 def exchange_code(transport, base, client_id, client_secret, code, redirect_uri, now):
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "token_content_type": "jwt"}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "token_content_type": "jwt",
+    }
     return _call(transport, base, client_id, client_secret, data, now, "oauth_code")
 
 
 def refresh(transport, base, client_id, client_secret, refresh_token, now):
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "token_content_type": "jwt"}
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "token_content_type": "jwt",
+    }
     return _call(transport, base, client_id, client_secret, data, now, "oauth_refresh")
 
 
 def revoke(transport, base, client_id, client_secret, token, hint="refresh_token"):
     transport.request(
-        "POST", f"{base.rstrip('/')}/revoke", operation="oauth_revoke", auth=(client_id, client_secret),
-        data={"token": token, "token_type_hint": hint}, idempotent=True, error_parser=_token_error,
+        "POST",
+        f"{base.rstrip('/')}/revoke",
+        operation="oauth_revoke",
+        auth=(client_id, client_secret),
+        data={"token": token, "token_type_hint": hint},
+        idempotent=True,
+        error_parser=_token_error,
     )
     return True

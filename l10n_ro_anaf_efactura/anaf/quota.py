@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 try:
     from zoneinfo import ZoneInfo
+
     BUCHAREST = ZoneInfo("Europe/Bucharest")
 except Exception:  # pragma: no cover - tzdata missing
     BUCHAREST = timezone(timedelta(hours=2))
@@ -41,7 +42,9 @@ def bucharest_day(now):
 def next_bucharest_midnight(now):
     aware = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now
     local = aware.astimezone(BUCHAREST)
-    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=BUCHAREST)
+    midnight = datetime.combine(
+        local.date() + timedelta(days=1), datetime.min.time(), tzinfo=BUCHAREST
+    )
     result = midnight.astimezone(timezone.utc)
     return result.replace(tzinfo=None) if now.tzinfo is None else result
 
@@ -62,11 +65,24 @@ class MemoryStore:
 
 
 class QuotaLedger:
-    def __init__(self, store=None, *, daily=None, per_minute=PER_MINUTE, margin=0.95, daily_margin=None):
-        self.store = store if store is not None else MemoryStore()  # an Odoo store may be falsy
+    def __init__(
+        self,
+        store=None,
+        *,
+        daily=None,
+        per_minute=PER_MINUTE,
+        margin=0.95,
+        daily_margin=None,
+    ):
+        self.store = (
+            store if store is not None else MemoryStore()
+        )  # an Odoo store may be falsy
         self.daily = dict(DAILY, **(daily or {}))
         if daily_margin:
-            self.daily = {op: max(1, int(limit * daily_margin)) for op, limit in self.daily.items()}
+            self.daily = {
+                op: max(1, int(limit * daily_margin))
+                for op, limit in self.daily.items()
+            }
         self.per_minute = max(1, int(per_minute * margin))
         self.window = deque()
         self.lock = threading.Lock()
@@ -111,7 +127,24 @@ class QuotaLedger:
 
 # Status polling: soon after upload (ANAF usually answers in minutes), then spaced out.
 # 16 polls in the first day at most, far below 100 per message per day.
-POLL_SCHEDULE_MINUTES = [1, 2, 5, 10, 15, 30, 60, 60, 120, 120, 240, 240, 360, 360, 480, 720]
+POLL_SCHEDULE_MINUTES = [
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    60,
+    120,
+    120,
+    240,
+    240,
+    360,
+    360,
+    480,
+    720,
+]
 
 
 def next_poll(now, polls_done):

@@ -33,7 +33,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
@@ -44,11 +44,17 @@ from . import documents, quota
 
 DAY = 86400
 ISSUER = "https://logincert.anaf.ro"
-SIGNATURE_CERT = base64.b64encode(b"ANAF SANDBOX CERTIFICATE - not a real certificate").decode()
+SIGNATURE_CERT = base64.b64encode(
+    b"ANAF SANDBOX CERTIFICATE - not a real certificate"
+).decode()
 
 
 def _b64(data):
-    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    raw = (
+        data
+        if isinstance(data, bytes)
+        else json.dumps(data, separators=(",", ":")).encode()
+    )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -71,20 +77,46 @@ class Upload:
 
 
 class State:
-    def __init__(self, *, clock, client_id, client_secret, redirect_uris, cifs, rights, access_ttl, refresh_ttl,
-                 code_ttl, processing_polls, per_minute, daily, known_cifs, decision):
+    def __init__(
+        self,
+        *,
+        clock,
+        client_id,
+        client_secret,
+        redirect_uris,
+        cifs,
+        rights,
+        access_ttl,
+        refresh_ttl,
+        code_ttl,
+        processing_polls,
+        per_minute,
+        daily,
+        known_cifs,
+        decision,
+    ):
         self.clock = clock
         self.lock = threading.RLock()
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uris = list(redirect_uris) if redirect_uris else None
-        self.rights = {k: set(v) for k, v in (rights or {"SERIAL-1": set(cifs)}).items()}
-        self.serial = next(iter(self.rights))  # the certificate that approves at `authorize`
-        self.access_ttl, self.refresh_ttl, self.code_ttl = access_ttl, refresh_ttl, code_ttl
+        self.rights = {
+            k: set(v) for k, v in (rights or {"SERIAL-1": set(cifs)}).items()
+        }
+        self.serial = next(
+            iter(self.rights)
+        )  # the certificate that approves at `authorize`
+        self.access_ttl, self.refresh_ttl, self.code_ttl = (
+            access_ttl,
+            refresh_ttl,
+            code_ttl,
+        )
         self.processing_polls = processing_polls
         self.per_minute = per_minute
         self.daily = dict(quota.DAILY, **(daily or {}))
         self.known_cifs = set(known_cifs) if known_cifs is not None else None
-        self.decision = decision  # None: show the page; "approve" / "deny": decide at once
+        self.decision = (
+            decision  # None: show the page; "approve" / "deny": decide at once
+        )
         self.down = False  # ANAF announced downtime: every REST call answers 503 HTML
         self.force_nok = {}  # invoice number -> error text
         self.key = secrets.token_bytes(32)
@@ -107,7 +139,9 @@ class State:
     def _jwt(self, payload):
         head = _b64({"alg": "RS512", "typ": "JWT"})
         body = _b64(payload)
-        sig = _b64(hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha512).digest())
+        sig = _b64(
+            hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha512).digest()
+        )
         return f"{head}.{body}.{sig}"
 
     def issue_tokens(self, serial=None):
@@ -115,17 +149,47 @@ class State:
             serial = serial or self.serial
             now = int(self.clock())
             n = next(self._n)
-            access = self._jwt({
-                "token_type": "Bearer", "iss": ISSUER, "iat": now, "nbf": now, "exp": now + self.access_ttl,
-                "scope": "clientappid info issuer role serial", "role": ["EFACTURA"], "clientappid": self.client_id,
-                "serial": serial, "jti": f"a{n}",
-            })
-            refresh = self._jwt({"token_type": "refresh", "iss": ISSUER, "iat": now, "exp": now + self.refresh_ttl,
-                                 "serial": serial, "jti": f"r{n}"})
-            self.access_tokens[access] = {"serial": serial, "exp": now + self.access_ttl, "revoked": False}
-            self.refresh_tokens[refresh] = {"serial": serial, "exp": now + self.refresh_ttl, "active": True}
-            return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                    "expires_in": self.access_ttl, "scope": "clientappid info issuer role serial"}
+            access = self._jwt(
+                {
+                    "token_type": "Bearer",
+                    "iss": ISSUER,
+                    "iat": now,
+                    "nbf": now,
+                    "exp": now + self.access_ttl,
+                    "scope": "clientappid info issuer role serial",
+                    "role": ["EFACTURA"],
+                    "clientappid": self.client_id,
+                    "serial": serial,
+                    "jti": f"a{n}",
+                }
+            )
+            refresh = self._jwt(
+                {
+                    "token_type": "refresh",
+                    "iss": ISSUER,
+                    "iat": now,
+                    "exp": now + self.refresh_ttl,
+                    "serial": serial,
+                    "jti": f"r{n}",
+                }
+            )
+            self.access_tokens[access] = {
+                "serial": serial,
+                "exp": now + self.access_ttl,
+                "revoked": False,
+            }
+            self.refresh_tokens[refresh] = {
+                "serial": serial,
+                "exp": now + self.refresh_ttl,
+                "active": True,
+            }
+            return {
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "Bearer",
+                "expires_in": self.access_ttl,
+                "scope": "clientappid info issuer role serial",
+            }
 
     def expire_access_tokens(self):
         with self.lock:
@@ -141,25 +205,44 @@ class State:
 
     # -- messages -------------------------------------------------------------------
     def _message(self, upload, cif, tip, details, download_id, when):
-        created = datetime.fromtimestamp(when, tz=timezone.utc).astimezone(quota.BUCHAREST)
-        self.messages.append({
-            "data_creare": created.strftime("%Y%m%d%H%M"), "cif": cif, "id_solicitare": upload.index,
-            "detalii": details, "tip": tip, "id": download_id, "_ms": int(when * 1000),
-            "_filter": {"FACTURA TRIMISA": "T", "FACTURA PRIMITA": "P", "ERORI FACTURA": "E"}.get(tip, "R"),
-        })
+        created = datetime.fromtimestamp(when, tz=timezone.utc).astimezone(
+            quota.BUCHAREST
+        )
+        self.messages.append(
+            {
+                "data_creare": created.strftime("%Y%m%d%H%M"),
+                "cif": cif,
+                "id_solicitare": upload.index,
+                "detalii": details,
+                "tip": tip,
+                "id": download_id,
+                "_ms": int(when * 1000),
+                "_filter": {
+                    "FACTURA TRIMISA": "T",
+                    "FACTURA PRIMITA": "P",
+                    "ERORI FACTURA": "E",
+                }.get(tip, "R"),
+            }
+        )
 
     def signature(self, xml):
         digest = base64.b64encode(hashlib.sha256(xml).digest()).decode()
-        value = base64.b64encode(hmac.new(self.key, xml, hashlib.sha256).digest()).decode()
+        value = base64.b64encode(
+            hmac.new(self.key, xml, hashlib.sha256).digest()
+        ).decode()
         root = documents.parse_xml(xml)
-        sig = etree.SubElement(root, f"{{{documents.NS_DSIG}}}Signature", nsmap={None: documents.NS_DSIG})
+        sig = etree.SubElement(
+            root, f"{{{documents.NS_DSIG}}}Signature", nsmap={None: documents.NS_DSIG}
+        )
         info = etree.SubElement(sig, f"{{{documents.NS_DSIG}}}SignedInfo")
         ref = etree.SubElement(info, f"{{{documents.NS_DSIG}}}Reference", URI="")
         etree.SubElement(ref, f"{{{documents.NS_DSIG}}}DigestValue").text = digest
         etree.SubElement(sig, f"{{{documents.NS_DSIG}}}SignatureValue").text = value
         key_info = etree.SubElement(sig, f"{{{documents.NS_DSIG}}}KeyInfo")
         data = etree.SubElement(key_info, f"{{{documents.NS_DSIG}}}X509Data")
-        etree.SubElement(data, f"{{{documents.NS_DSIG}}}X509Certificate").text = SIGNATURE_CERT
+        etree.SubElement(
+            data, f"{{{documents.NS_DSIG}}}X509Certificate"
+        ).text = SIGNATURE_CERT
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
     def finish(self, upload):
@@ -168,50 +251,113 @@ class State:
         problems = []
         try:
             summary = documents.summarise_invoice(upload.xml)
-            upload.number, upload.seller_cif, upload.buyer_cif = summary.number, summary.supplier_vat, summary.customer_vat
-            problems = [f"{p.rule}: {p.message}" for p in documents.preflight(upload.xml)]
+            upload.number, upload.seller_cif, upload.buyer_cif = (
+                summary.number,
+                summary.supplier_vat,
+                summary.customer_vat,
+            )
+            problems = [
+                f"{p.rule}: {p.message}" for p in documents.preflight(upload.xml)
+            ]
             if upload.number in self.force_nok:
                 problems.append(self.force_nok[upload.number])
-            if self.known_cifs is not None and summary.supplier_vat not in self.known_cifs:
-                problems.append(f"R6.1: CIF-ul vanzatorului nu figureaza in baza de date:{summary.supplier_vat}")
+            if (
+                self.known_cifs is not None
+                and summary.supplier_vat not in self.known_cifs
+            ):
+                problems.append(
+                    f"R6.1: CIF-ul vanzatorului nu figureaza in baza de date:{summary.supplier_vat}"
+                )
         except documents.DocumentError as exc:
             problems = [f"SAX: {exc}"]
         upload.download_id = str(next(self._download))
         if problems:
             upload.state, upload.errors = documents.STATE_NOK, problems
-            text = "E: validari globale\n eroare regula: " + "\n eroare regula: ".join(problems)
-            root = etree.Element(f"{{{documents.NS_ERRORS}}}header", nsmap={None: documents.NS_ERRORS},
-                                 Index_incarcare=upload.index, Cif_emitent=upload.cif)
+            text = "E: validari globale\n eroare regula: " + "\n eroare regula: ".join(
+                problems
+            )
+            root = etree.Element(
+                f"{{{documents.NS_ERRORS}}}header",
+                nsmap={None: documents.NS_ERRORS},
+                Index_incarcare=upload.index,
+                Cif_emitent=upload.cif,
+            )
             etree.SubElement(root, f"{{{documents.NS_ERRORS}}}Error", errorMessage=text)
-            body = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
-            self.zips[upload.download_id] = documents.build_zip(upload.index, body, self.signature(body))
-            self._message(upload, upload.cif, "ERORI FACTURA",
-                          f"Erori de validare identificate la factura primita cu id_incarcare={upload.index}",
-                          upload.download_id, now)
+            body = etree.tostring(
+                root, xml_declaration=True, encoding="UTF-8", standalone=True
+            )
+            self.zips[upload.download_id] = documents.build_zip(
+                upload.index, body, self.signature(body)
+            )
+            self._message(
+                upload,
+                upload.cif,
+                "ERORI FACTURA",
+                f"Erori de validare identificate la factura primita cu id_incarcare={upload.index}",
+                upload.download_id,
+                now,
+            )
         else:
             upload.state = documents.STATE_OK
-            self.zips[upload.download_id] = documents.build_zip(upload.index, upload.xml, self.signature(upload.xml))
-            details = (f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
-                       f"pentru cif_beneficiar={upload.buyer_cif}")
-            self._message(upload, upload.seller_cif or upload.cif, "FACTURA TRIMISA", details, upload.download_id, now)
+            self.zips[upload.download_id] = documents.build_zip(
+                upload.index, upload.xml, self.signature(upload.xml)
+            )
+            details = (
+                f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
+                f"pentru cif_beneficiar={upload.buyer_cif}"
+            )
+            self._message(
+                upload,
+                upload.seller_cif or upload.cif,
+                "FACTURA TRIMISA",
+                details,
+                upload.download_id,
+                now,
+            )
             if upload.buyer_cif and not upload.b2c:
-                self._message(upload, upload.buyer_cif, "FACTURA PRIMITA", details, upload.download_id, now)
+                self._message(
+                    upload,
+                    upload.buyer_cif,
+                    "FACTURA PRIMITA",
+                    details,
+                    upload.download_id,
+                    now,
+                )
 
     def add_received(self, xml, buyer_cif=None, when=None):
         """An invoice a supplier sent to `buyer_cif` (listed with filter P). Returns the Upload."""
         with self.lock:
             xml = xml if isinstance(xml, bytes) else xml.encode()
             summary = documents.summarise_invoice(xml)
-            upload = Upload(str(next(self._index)), summary.supplier_vat, "UBL", xml, when or self.clock())
+            upload = Upload(
+                str(next(self._index)),
+                summary.supplier_vat,
+                "UBL",
+                xml,
+                when or self.clock(),
+            )
             upload.number, upload.seller_cif = summary.number, summary.supplier_vat
             upload.buyer_cif = buyer_cif or summary.customer_vat
-            upload.state, upload.download_id = documents.STATE_OK, str(next(self._download))
+            upload.state, upload.download_id = (
+                documents.STATE_OK,
+                str(next(self._download)),
+            )
             self.uploads[upload.index] = upload
-            self.zips[upload.download_id] = documents.build_zip(upload.index, xml, self.signature(xml))
-            details = (f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
-                       f"pentru cif_beneficiar={upload.buyer_cif}")
-            self._message(upload, upload.buyer_cif, "FACTURA PRIMITA", details, upload.download_id,
-                          when or self.clock())
+            self.zips[upload.download_id] = documents.build_zip(
+                upload.index, xml, self.signature(xml)
+            )
+            details = (
+                f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
+                f"pentru cif_beneficiar={upload.buyer_cif}"
+            )
+            self._message(
+                upload,
+                upload.buyer_cif,
+                "FACTURA PRIMITA",
+                details,
+                upload.download_id,
+                when or self.clock(),
+            )
             return upload
 
     def count(self, op, key):
@@ -226,8 +372,12 @@ class State:
 
 
 def _json(body, status=200, headers=None):
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json",
-                    headers=headers or {})
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+        headers=headers or {},
+    )
 
 
 def _xml(root_ns, attrs=None, errors=None):
@@ -239,12 +389,21 @@ def _xml(root_ns, attrs=None, errors=None):
 
 
 def _unauthorized(message):
-    return _json({"timestamp": datetime.now(timezone.utc).strftime("%d-%m-%Y %H:%M:%S"), "status": 401,
-                  "error": "Unauthorized", "message": message}, 401)
+    return _json(
+        {
+            "timestamp": datetime.now(timezone.utc).strftime("%d-%m-%Y %H:%M:%S"),
+            "status": 401,
+            "error": "Unauthorized",
+            "message": message,
+        },
+        401,
+    )
 
 
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n" \
-      b"trailer<</Root 1 0 R>>\n%%EOF\n"
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 class AnafSandbox:
@@ -266,20 +425,27 @@ class AnafSandbox:
             decision=options.get("decision"),
         )
         self.require_auth = options.get("require_auth", True)
-        self.page_size = options.get("page_size", 500)  # ANAF: 500; smaller only to test paging cheaply
+        self.page_size = options.get(
+            "page_size", 500
+        )  # ANAF: 500; smaller only to test paging cheaply
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         path = request.path
         if path.startswith("/anaf-oauth2/v1/"):
-            response = self.oauth(request, path[len("/anaf-oauth2/v1/"):])
+            response = self.oauth(request, path[len("/anaf-oauth2/v1/") :])
         elif "/FCTEL/rest/" in path:
             response = self.rest(request, path.split("/FCTEL/rest/", 1)[1])
         elif path.startswith("/TestOauth/jaxrs/hello"):
-            response = self.authenticated(request) or _json({"message": f"Hello {request.args.get('name', '')}"})
+            response = self.authenticated(request) or _json(
+                {"message": f"Hello {request.args.get('name', '')}"}
+            )
         else:
-            response = Response("<html><body>The requested URL was rejected.</body></html>", 404,
-                                mimetype="text/html")
+            response = Response(
+                "<html><body>The requested URL was rejected.</body></html>",
+                404,
+                mimetype="text/html",
+            )
         return response(environ, start_response)
 
     # -- OAuth ------------------------------------------------------------------------
@@ -288,29 +454,64 @@ class AnafSandbox:
         if op in ("authorize", "authorize/decide") and request.method == "GET":
             args = request.args
             if args.get("client_id") != state.client_id:
-                return Response("<html><body>Client necunoscut</body></html>", 400, mimetype="text/html")
+                return Response(
+                    "<html><body>Client necunoscut</body></html>",
+                    400,
+                    mimetype="text/html",
+                )
             redirect_uri = args.get("redirect_uri", "")
-            if state.redirect_uris is not None and redirect_uri not in state.redirect_uris:
-                return Response("<html><body>redirect_uri neinregistrat</body></html>", 400, mimetype="text/html")
+            if (
+                state.redirect_uris is not None
+                and redirect_uri not in state.redirect_uris
+            ):
+                return Response(
+                    "<html><body>redirect_uri neinregistrat</body></html>",
+                    400,
+                    mimetype="text/html",
+                )
             if args.get("response_type") != "code":
-                return Response("<html><body>response_type invalid</body></html>", 400, mimetype="text/html")
-            decision = args.get("decision") if op == "authorize/decide" else state.decision
+                return Response(
+                    "<html><body>response_type invalid</body></html>",
+                    400,
+                    mimetype="text/html",
+                )
+            decision = (
+                args.get("decision") if op == "authorize/decide" else state.decision
+            )
             if decision is None:
                 query = {k: v for k, v in args.items()}
                 links = "".join(
                     f'<a id="{d}" href="/anaf-oauth2/v1/authorize/decide?{escape(urlencode(dict(query, decision=d)))}">'
-                    f"{d}</a> " for d in ("approve", "deny"))
-                return Response(f"<html><body><h1>ANAF - autentificare cu certificat</h1>{links}</body></html>",
-                                mimetype="text/html")
+                    f"{d}</a> "
+                    for d in ("approve", "deny")
+                )
+                return Response(
+                    f"<html><body><h1>ANAF - autentificare cu certificat</h1>{links}</body></html>",
+                    mimetype="text/html",
+                )
             sep = "&" if urlsplit(redirect_uri).query else "?"
             if decision != "approve":
-                target = redirect_uri + sep + urlencode({"error": "access_denied", "state": args.get("state", "")})
+                target = (
+                    redirect_uri
+                    + sep
+                    + urlencode(
+                        {"error": "access_denied", "state": args.get("state", "")}
+                    )
+                )
             else:
                 code = secrets.token_urlsafe(24)
                 with state.lock:
-                    state.codes[code] = {"redirect_uri": redirect_uri, "at": state.clock(), "used": False,
-                                         "serial": state.serial}
-                target = redirect_uri + sep + urlencode({"code": code, "state": args.get("state", "")})
+                    state.codes[code] = {
+                        "redirect_uri": redirect_uri,
+                        "at": state.clock(),
+                        "used": False,
+                        "serial": state.serial,
+                    }
+                target = (
+                    redirect_uri
+                    + sep
+                    + urlencode({"code": code, "state": args.get("state", "")})
+                )
             return Response("", 302, headers={"Location": target})
         if op == "token" and request.method == "POST":
             return self.token(request)
@@ -332,30 +533,63 @@ class AnafSandbox:
             pair = (auth.username, auth.password)
         else:
             pair = (request.form.get("client_id"), request.form.get("client_secret"))
-        return hmac.compare_digest(f"{pair[0]}\0{pair[1]}", f"{self.state.client_id}\0{self.state.client_secret}")
+        return hmac.compare_digest(
+            f"{pair[0]}\0{pair[1]}",
+            f"{self.state.client_id}\0{self.state.client_secret}",
+        )
 
     def token(self, request):
         state = self.state
         if not self._client_ok(request):
-            return _json({"error": "invalid_client", "error_description": "Bad client credentials"}, 401)
+            return _json(
+                {
+                    "error": "invalid_client",
+                    "error_description": "Bad client credentials",
+                },
+                401,
+            )
         grant = request.form.get("grant_type")
         state.token_calls.append(grant)
         with state.lock:
             if grant == "authorization_code":
                 info = state.codes.get(request.form.get("code", ""))
                 if info is None or info["used"]:
-                    return _json({"error": "invalid_grant", "error_description": "Invalid authorization code"}, 400)
+                    return _json(
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Invalid authorization code",
+                        },
+                        400,
+                    )
                 info["used"] = True
                 if state.clock() - info["at"] > state.code_ttl:
-                    return _json({"error": "invalid_grant", "error_description": "Authorization code expired"}, 400)
+                    return _json(
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Authorization code expired",
+                        },
+                        400,
+                    )
                 if request.form.get("redirect_uri") != info["redirect_uri"]:
-                    return _json({"error": "invalid_grant", "error_description": "redirect_uri mismatch"}, 400)
+                    return _json(
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "redirect_uri mismatch",
+                        },
+                        400,
+                    )
                 return _json(state.issue_tokens(info["serial"]))
             if grant == "refresh_token":
                 token = request.form.get("refresh_token", "")
                 info = state.refresh_tokens.get(token)
                 if info is None or not info["active"] or info["exp"] < state.clock():
-                    return _json({"error": "invalid_grant", "error_description": "Invalid refresh token"}, 400)
+                    return _json(
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Invalid refresh token",
+                        },
+                        400,
+                    )
                 info["active"] = False  # rotation: a used refresh token stops working
                 return _json(state.issue_tokens(info["serial"]))
         return _json({"error": "unsupported_grant_type"}, 400)
@@ -365,7 +599,9 @@ class AnafSandbox:
         """None when the Bearer token is good, else the 401 answer; sets request.serial."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
-            return _unauthorized("Full authentication is required to access this resource")
+            return _unauthorized(
+                "Full authentication is required to access this resource"
+            )
         info = self.state.access_tokens.get(header[7:])
         if info is None or info["revoked"]:
             return _unauthorized("Invalid access token")
@@ -384,8 +620,12 @@ class AnafSandbox:
         state = self.state
         public = op.startswith(("validare", "transformare"))
         if state.down:
-            return Response("<html><head><title>Service Unavailable</title></head><body>Serviciul este "
-                            "temporar indisponibil</body></html>", 503, mimetype="text/html")
+            return Response(
+                "<html><head><title>Service Unavailable</title></head><body>Serviciul este "
+                "temporar indisponibil</body></html>",
+                503,
+                mimetype="text/html",
+            )
         with state.lock:
             now = time.monotonic()
             while state.minute and now - state.minute[0] >= 60:
@@ -393,7 +633,9 @@ class AnafSandbox:
             if len(state.minute) >= state.per_minute:
                 wait = int(60 - (now - state.minute[0])) + 1
                 state.rate_limited += 1
-                return _json({"error": "Too Many Requests"}, 429, {"Retry-After": str(wait)})
+                return _json(
+                    {"error": "Too Many Requests"}, 429, {"Retry-After": str(wait)}
+                )
             state.minute.append(now)
         if self.require_auth and not public:
             denied = self.authenticated(request)
@@ -401,8 +643,11 @@ class AnafSandbox:
                 return denied
         state.calls.append((op, dict(request.args)))
         handler = {
-            "upload": self.upload, "uploadb2c": self.upload, "stareMesaj": self.status,
-            "descarcare": self.download, "listaMesajeFactura": self.list_simple,
+            "upload": self.upload,
+            "uploadb2c": self.upload,
+            "stareMesaj": self.status,
+            "descarcare": self.download,
+            "listaMesajeFactura": self.list_simple,
             "listaMesajePaginatieFactura": self.list_paged,
         }.get(op)
         if handler is not None:
@@ -411,23 +656,46 @@ class AnafSandbox:
             return self.validate(request, op.split("/")[1])
         if op.startswith("transformare/"):
             parts = op.split("/")
-            return self.transform(request, parts[1], len(parts) > 2 and parts[2] == "DA")
-        return Response("<html><body>The requested URL was rejected.</body></html>", 404, mimetype="text/html")
+            return self.transform(
+                request, parts[1], len(parts) > 2 and parts[2] == "DA"
+            )
+        return Response(
+            "<html><body>The requested URL was rejected.</body></html>",
+            404,
+            mimetype="text/html",
+        )
 
     def upload(self, request, op):
         state = self.state
         args = request.args
         standard, cif = args.get("standard"), args.get("cif", "")
         if not standard or not cif:
-            return _json({"timestamp": "", "status": 400, "error": "Bad Request",
-                          "message": "Parametrii standard si cif sunt obligatorii"}, 400)
-        stamp = datetime.fromtimestamp(state.clock(), tz=timezone.utc).astimezone(quota.BUCHAREST).strftime("%Y%m%d%H%M")
+            return _json(
+                {
+                    "timestamp": "",
+                    "status": 400,
+                    "error": "Bad Request",
+                    "message": "Parametrii standard si cif sunt obligatorii",
+                },
+                400,
+            )
+        stamp = (
+            datetime.fromtimestamp(state.clock(), tz=timezone.utc)
+            .astimezone(quota.BUCHAREST)
+            .strftime("%Y%m%d%H%M")
+        )
 
         def fail(text):
-            return _xml(documents.NS_UPLOAD, {"dateResponse": stamp, "ExecutionStatus": "1"}, [text])
+            return _xml(
+                documents.NS_UPLOAD,
+                {"dateResponse": stamp, "ExecutionStatus": "1"},
+                [text],
+            )
 
         if standard not in ("UBL", "CN", "CII", "RASP"):
-            return fail("Valorile acceptate pentru parametrul standard sunt UBL, CN, CII sau RASP")
+            return fail(
+                "Valorile acceptate pentru parametrul standard sunt UBL, CN, CII sau RASP"
+            )
         if not cif.isdigit():
             return fail(f"CIF introdus= {cif} nu este un numar")
         if not self.any_rights(request):
@@ -436,50 +704,99 @@ class AnafSandbox:
             return fail(f"Nu aveti drept in SPV pentru CIF={cif}")
         for flag in ("extern", "autofactura", "executare"):
             if flag in args and args[flag] != "DA":
-                return fail("Daca parametrul extern|autofacturare|executare trebuie completat, valoarea acceptata "
-                            "este DA")
+                return fail(
+                    "Daca parametrul extern|autofacturare|executare trebuie completat, valoarea acceptata "
+                    "este DA"
+                )
         body = request.get_data()
         if len(body) > documents.MAX_UPLOAD_BYTES:
             return fail("Marime fisier transmis mai mare de 10 MB.")
         if standard == "RASP" and state.count("rasp", cif) > state.daily["rasp"]:
-            return fail(f"S-au incarcat deja {state.daily['rasp']} de mesaje de tip RASP pentru cui={cif} in "
-                        "cursul zilei")
+            return fail(
+                f"S-au incarcat deja {state.daily['rasp']} de mesaje de tip RASP pentru cui={cif} in "
+                "cursul zilei"
+            )
         try:
             root = documents.parse_xml(body)
         except documents.DocumentError as exc:
-            return fail(f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; {exc}")
+            return fail(
+                f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; {exc}"
+            )
         local = etree.QName(root).localname
-        if standard == "UBL" and local != "Invoice" or standard == "CN" and local != "CreditNote":
-            return fail(f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; radacina {local} nu "
-                        f"corespunde standardului {standard}")
+        if (
+            standard == "UBL"
+            and local != "Invoice"
+            or standard == "CN"
+            and local != "CreditNote"
+        ):
+            return fail(
+                f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; radacina {local} nu "
+                f"corespunde standardului {standard}"
+            )
         with state.lock:
-            upload = Upload(str(next(state._index)), cif, standard, body, state.clock(), b2c=op == "uploadb2c",
-                            flags={k: args[k] for k in ("extern", "autofactura", "executare") if k in args})
+            upload = Upload(
+                str(next(state._index)),
+                cif,
+                standard,
+                body,
+                state.clock(),
+                b2c=op == "uploadb2c",
+                flags={
+                    k: args[k]
+                    for k in ("extern", "autofactura", "executare")
+                    if k in args
+                },
+            )
             state.uploads[upload.index] = upload
             if state.processing_polls == 0:
                 state.finish(upload)
-        return _xml(documents.NS_UPLOAD, {"dateResponse": stamp, "ExecutionStatus": "0",
-                                          "index_incarcare": upload.index})
+        return _xml(
+            documents.NS_UPLOAD,
+            {
+                "dateResponse": stamp,
+                "ExecutionStatus": "0",
+                "index_incarcare": upload.index,
+            },
+        )
 
     def status(self, request, op):
         state = self.state
         index = request.args.get("id_incarcare", "")
         if not index.isdigit():
-            return _xml(documents.NS_STATUS, errors=[f"Id_incarcare introdus= {index} nu este un numar intreg"])
+            return _xml(
+                documents.NS_STATUS,
+                errors=[f"Id_incarcare introdus= {index} nu este un numar intreg"],
+            )
         upload = state.uploads.get(index)
         if upload is None:
-            return _xml(documents.NS_STATUS, errors=[f"Nu exista factura cu id_incarcare= {index}"])
+            return _xml(
+                documents.NS_STATUS,
+                errors=[f"Nu exista factura cu id_incarcare= {index}"],
+            )
         if not self.rights(request, upload.cif):
-            return _xml(documents.NS_STATUS, errors=[f"Nu aveti dreptul de inteorgare pentru id_incarcare= {index}"])
+            return _xml(
+                documents.NS_STATUS,
+                errors=[f"Nu aveti dreptul de inteorgare pentru id_incarcare= {index}"],
+            )
         if state.count("status", index) > state.daily["status"]:
-            return _xml(documents.NS_STATUS,
-                        errors=[f"S-au facut deja {state.daily['status']} descarcari de mesaj in cursul zilei"])
+            return _xml(
+                documents.NS_STATUS,
+                errors=[
+                    f"S-au facut deja {state.daily['status']} descarcari de mesaj in cursul zilei"
+                ],
+            )
         with state.lock:
             upload.polls += 1
-            if upload.state == documents.STATE_PROCESSING and upload.polls > state.processing_polls:
+            if (
+                upload.state == documents.STATE_PROCESSING
+                and upload.polls > state.processing_polls
+            ):
                 state.finish(upload)
         attrs = {"stare": upload.state}
-        if upload.download_id and upload.state in (documents.STATE_OK, documents.STATE_NOK):
+        if upload.download_id and upload.state in (
+            documents.STATE_OK,
+            documents.STATE_NOK,
+        ):
             attrs["id_descarcare"] = upload.download_id
         return _xml(documents.NS_STATUS, attrs)
 
@@ -487,20 +804,40 @@ class AnafSandbox:
         state = self.state
         download_id = request.args.get("id", "")
         if not download_id.isdigit():
-            return _json({"eroare": f"Id descarcare introdus= {download_id} nu este un numar intreg",
-                          "titlu": "Descarcare mesaj"})
+            return _json(
+                {
+                    "eroare": f"Id descarcare introdus= {download_id} nu este un numar intreg",
+                    "titlu": "Descarcare mesaj",
+                }
+            )
         content = state.zips.get(download_id)
         if content is None:
-            return _json({"eroare": f"Pentru id={download_id} nu exista inregistrata nici o factura",
-                          "titlu": "Descarcare mesaj"})
+            return _json(
+                {
+                    "eroare": f"Pentru id={download_id} nu exista inregistrata nici o factura",
+                    "titlu": "Descarcare mesaj",
+                }
+            )
         cifs = {m["cif"] for m in state.messages if m["id"] == download_id}
         if not any(self.rights(request, c) for c in cifs):
-            return _json({"eroare": "Nu aveti dreptul sa descarcati acesta factura", "titlu": "Descarcare mesaj"})
+            return _json(
+                {
+                    "eroare": "Nu aveti dreptul sa descarcati acesta factura",
+                    "titlu": "Descarcare mesaj",
+                }
+            )
         if state.count("download", download_id) > state.daily["download"]:
-            return _json({"eroare": f"S-au facut deja {state.daily['download']} descarcari de mesaj in cursul zilei",
-                          "titlu": "Descarcare mesaj"})
-        return Response(content, mimetype="application/octet-stream",
-                        headers={"Content-Disposition": f"attachment; filename={download_id}.zip"})
+            return _json(
+                {
+                    "eroare": f"S-au facut deja {state.daily['download']} descarcari de mesaj in cursul zilei",
+                    "titlu": "Descarcare mesaj",
+                }
+            )
+        return Response(
+            content,
+            mimetype="application/octet-stream",
+            headers={"Content-Disposition": f"attachment; filename={download_id}.zip"},
+        )
 
     def _list_checks(self, request, cif, op):
         if not cif.isdigit():
@@ -515,8 +852,13 @@ class AnafSandbox:
         return ""
 
     def _listed(self, cif, start_ms, end_ms, filter_code):
-        return [m for m in list(self.state.messages)
-                if m["cif"] == cif and start_ms <= m["_ms"] <= end_ms and (not filter_code or m["_filter"] == filter_code)]
+        return [
+            m
+            for m in list(self.state.messages)
+            if m["cif"] == cif
+            and start_ms <= m["_ms"] <= end_ms
+            and (not filter_code or m["_filter"] == filter_code)
+        ]
 
     @staticmethod
     def _public(messages):
@@ -526,56 +868,116 @@ class AnafSandbox:
         state = self.state
         args = request.args
         cif, days = args.get("cif", ""), args.get("zile", "")
-        head = {"serial": state.serial, "cui": cif, "titlu": f"Lista Mesaje disponibile din ultimele {days} zile"}
+        head = {
+            "serial": state.serial,
+            "cui": cif,
+            "titlu": f"Lista Mesaje disponibile din ultimele {days} zile",
+        }
         if not days.isdigit() or not 1 <= int(days) <= 60:
-            return _json({"eroare": "Numarul de zile trebuie sa fie intre 1 si 60", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": "Numarul de zile trebuie sa fie intre 1 si 60",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         error = self._list_checks(request, cif, "list")
         if error:
             return _json({"eroare": error, "titlu": "Lista Mesaje"})
         now_ms = int(state.clock() * 1000)
-        found = self._listed(cif, now_ms - int(days) * DAY * 1000, now_ms, args.get("filtru"))
+        found = self._listed(
+            cif, now_ms - int(days) * DAY * 1000, now_ms, args.get("filtru")
+        )
         if not found:
-            return _json({"eroare": f"Nu exista mesaje in ultimele {days} zile", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": f"Nu exista mesaje in ultimele {days} zile",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         if len(found) > 500:
-            return _json({"eroare": "Lista de mesaje este mai mare decat numarul de 500 elemente permise in pagina. "
-                                    "Folositi endpoint-ul cu paginatie.", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": "Lista de mesaje este mai mare decat numarul de 500 elemente permise in pagina. "
+                    "Folositi endpoint-ul cu paginatie.",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         return _json(dict(head, mesaje=self._public(found)))
 
     def list_paged(self, request, op):
         state = self.state
         args = request.args
         cif = args.get("cif", "")
-        start, end, page = args.get("startTime", ""), args.get("endTime", ""), args.get("pagina", "")
+        start, end, page = (
+            args.get("startTime", ""),
+            args.get("endTime", ""),
+            args.get("pagina", ""),
+        )
         if not (start.isdigit() and end.isdigit() and page.isdigit()):
-            return _json({"eroare": "Parametrii startTime, endTime si pagina trebuie sa fie numere",
-                          "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": "Parametrii startTime, endTime si pagina trebuie sa fie numere",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         start, end, page = int(start), int(end), int(page)
         now_ms = int(state.clock() * 1000)
         if start < now_ms - 60 * DAY * 1000:
-            return _json({"eroare": f"startTime = {start} nu poate fi mai vechi de 60 de zile fata de momentul "
-                                    "requestului", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": f"startTime = {start} nu poate fi mai vechi de 60 de zile fata de momentul "
+                    "requestului",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         if end > now_ms + 1000:
-            return _json({"eroare": f"endTime = {end} nu poate fi in viitor", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": f"endTime = {end} nu poate fi in viitor",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         if end <= start:
-            return _json({"eroare": "endTime trebuie sa fie mai mare decat startTime", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": "endTime trebuie sa fie mai mare decat startTime",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         error = self._list_checks(request, cif, "list_page")
         if error:
             return _json({"eroare": error, "titlu": "Lista Mesaje"})
         found = self._listed(cif, start, end, args.get("filtru"))
         if not found:
-            return _json({"eroare": "Nu exista mesaje in intervalul selectat", "titlu": "Lista Mesaje"})
+            return _json(
+                {
+                    "eroare": "Nu exista mesaje in intervalul selectat",
+                    "titlu": "Lista Mesaje",
+                }
+            )
         size = self.page_size
         pages = (len(found) + size - 1) // size
         if page < 1 or page > pages:
-            return _json({"eroare": f"Pagina solicitata {page} este mai mare decat numarul toatal de pagini {pages}",
-                          "titlu": "Lista Mesaje"})
-        chunk = found[(page - 1) * size: page * size]
-        return _json({
-            "mesaje": self._public(chunk), "numar_inregistrari_in_pagina": len(chunk),
-            "numar_total_inregistrari_per_pagina": size, "numar_total_inregistrari": len(found),
-            "numar_total_pagini": pages, "index_pagina_curenta": page, "serial": state.serial, "cui": cif,
-            "titlu": "Lista Mesaje",
-        })
+            return _json(
+                {
+                    "eroare": f"Pagina solicitata {page} este mai mare decat numarul toatal de pagini {pages}",
+                    "titlu": "Lista Mesaje",
+                }
+            )
+        chunk = found[(page - 1) * size : page * size]
+        return _json(
+            {
+                "mesaje": self._public(chunk),
+                "numar_inregistrari_in_pagina": len(chunk),
+                "numar_total_inregistrari_per_pagina": size,
+                "numar_total_inregistrari": len(found),
+                "numar_total_pagini": pages,
+                "index_pagina_curenta": page,
+                "serial": state.serial,
+                "cui": cif,
+                "titlu": "Lista Mesaje",
+            }
+        )
 
     def _problems(self, body, standard):
         try:
@@ -583,7 +985,12 @@ class AnafSandbox:
         except documents.DocumentError as exc:
             return [f"Fisierul transmis nu este valid: {exc}"]
         local = etree.QName(root).localname
-        if standard == "FACT1" and local != "Invoice" or standard == "FCN" and local != "CreditNote":
+        if (
+            standard == "FACT1"
+            and local != "Invoice"
+            or standard == "FCN"
+            and local != "CreditNote"
+        ):
             return [f"Documentul {local} nu corespunde standardului {standard}"]
         return [f"{p.rule}: {p.message}" for p in documents.preflight(body)]
 
@@ -591,16 +998,28 @@ class AnafSandbox:
         if standard not in ("FACT1", "FCN"):
             return _json({"eroare": "Standardul trebuie sa fie FACT1 sau FCN"})
         problems = self._problems(request.get_data(), standard)
-        return _json({"stare": "nok" if problems else "ok", "Messages": [{"message": p} for p in problems],
-                      "trace_id": secrets.token_hex(8)})
+        return _json(
+            {
+                "stare": "nok" if problems else "ok",
+                "Messages": [{"message": p} for p in problems],
+                "trace_id": secrets.token_hex(8),
+            }
+        )
 
     def transform(self, request, standard, skip_validation):
         if standard not in ("FACT1", "FCN"):
             return _json({"eroare": "Standardul trebuie sa fie FACT1 sau FCN"})
-        problems = [] if skip_validation else self._problems(request.get_data(), standard)
+        problems = (
+            [] if skip_validation else self._problems(request.get_data(), standard)
+        )
         if problems:
-            return _json({"stare": "nok", "Messages": [{"message": p} for p in problems],
-                          "trace_id": secrets.token_hex(8)})
+            return _json(
+                {
+                    "stare": "nok",
+                    "Messages": [{"message": p} for p in problems],
+                    "trace_id": secrets.token_hex(8),
+                }
+            )
         return Response(PDF, mimetype="application/pdf")
 
 

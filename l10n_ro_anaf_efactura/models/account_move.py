@@ -13,37 +13,68 @@ class AccountMove(models.Model):
     _inherit = ["account.move", "einvoice.exchange.mixin"]
 
     l10n_ro_anaf_efactura_document_ids = fields.One2many(
-        "l10n_ro_anaf_efactura.document", "move_id", string="ANAF submissions", copy=False)
+        "l10n_ro_anaf_efactura.document",
+        "move_id",
+        string="ANAF submissions",
+        copy=False,
+    )
     l10n_ro_anaf_efactura_state = fields.Selection(
-        MOVE_STATES, string="ANAF e-Factura", compute="_compute_l10n_ro_anaf_efactura_state", store=True,
-        copy=False, index=True, tracking=True,
+        MOVE_STATES,
+        string="ANAF e-Factura",
+        compute="_compute_l10n_ro_anaf_efactura_state",
+        store=True,
+        copy=False,
+        index=True,
+        tracking=True,
         help="Waiting for ANAF: queued, sent as soon as ANAF answers. Sent: ANAF is processing it. Accepted: "
-             "ANAF validated and signed it. Rejected: fix the errors and send a new invoice.")
+        "ANAF validated and signed it. Rejected: fix the errors and send a new invoice.",
+    )
     l10n_ro_anaf_efactura_index = fields.Char(
-        "ANAF upload index", compute="_compute_l10n_ro_anaf_efactura_index", store=True, readonly=False,
-        copy=False, index=True)
-    l10n_ro_anaf_efactura_download_id = fields.Char("ANAF download id", copy=False, readonly=True, index=True)
-    l10n_ro_anaf_efactura_message = fields.Text(compute="_compute_l10n_ro_anaf_efactura_state", store=True)
+        "ANAF upload index",
+        compute="_compute_l10n_ro_anaf_efactura_index",
+        store=True,
+        readonly=False,
+        copy=False,
+        index=True,
+    )
+    l10n_ro_anaf_efactura_download_id = fields.Char(
+        "ANAF download id", copy=False, readonly=True, index=True
+    )
+    l10n_ro_anaf_efactura_message = fields.Text(
+        compute="_compute_l10n_ro_anaf_efactura_state", store=True
+    )
     l10n_ro_anaf_efactura_deadline = fields.Date(
-        "e-Factura deadline", compute="_compute_l10n_ro_anaf_efactura_deadline",
-        help="5 working days after the invoice date: the legal limit to transmit it to ANAF.")
+        "e-Factura deadline",
+        compute="_compute_l10n_ro_anaf_efactura_deadline",
+        help="5 working days after the invoice date: the legal limit to transmit it to ANAF.",
+    )
 
     _sql_constraints = [
-        ("l10n_ro_anaf_efactura_download_unique", "unique(company_id, l10n_ro_anaf_efactura_download_id)",
-         "A document received from ANAF exists once per company."),
+        (
+            "l10n_ro_anaf_efactura_download_unique",
+            "unique(company_id, l10n_ro_anaf_efactura_download_id)",
+            "A document received from ANAF exists once per company.",
+        ),
     ]
 
-    @api.depends("l10n_ro_anaf_efactura_document_ids.state", "l10n_ro_anaf_efactura_document_ids.message")
+    @api.depends(
+        "l10n_ro_anaf_efactura_document_ids.state",
+        "l10n_ro_anaf_efactura_document_ids.message",
+    )
     def _compute_l10n_ro_anaf_efactura_state(self):
         for move in self:
-            document = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True)[:1]
+            document = move.l10n_ro_anaf_efactura_document_ids.sorted(
+                "id", reverse=True
+            )[:1]
             move.l10n_ro_anaf_efactura_state = document.state or False
             move.l10n_ro_anaf_efactura_message = document.message or False
 
     @api.depends("l10n_ro_anaf_efactura_document_ids.index")
     def _compute_l10n_ro_anaf_efactura_index(self):
         for move in self:
-            indexes = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True).filtered("index")
+            indexes = move.l10n_ro_anaf_efactura_document_ids.sorted(
+                "id", reverse=True
+            ).filtered("index")
             if indexes:
                 move.l10n_ro_anaf_efactura_index = indexes[0].index
 
@@ -52,7 +83,9 @@ class AccountMove(models.Model):
         for move in self:
             move.l10n_ro_anaf_efactura_deadline = (
                 anaf_deadline.deadline(move.invoice_date)
-                if move.invoice_date and move.move_type in ("out_invoice", "out_refund") else False)
+                if move.invoice_date and move.move_type in ("out_invoice", "out_refund")
+                else False
+            )
 
     @api.depends("l10n_ro_anaf_efactura_state")
     def _compute_show_reset_to_draft_button(self):
@@ -66,13 +99,20 @@ class AccountMove(models.Model):
         # EXTENDS 'account'
         for move in self:
             if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
-                raise UserError(_("%(move)s was sent to ANAF: correct it with a credit note.", move=move.name))
+                raise UserError(
+                    _(
+                        "%(move)s was sent to ANAF: correct it with a credit note.",
+                        move=move.name,
+                    )
+                )
         return super().button_draft()
 
     # -- helpers ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_post(self, body, attachment_ids=None):
         self.ensure_one()
-        self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids or [])
+        self.with_context(no_new_invoice=True).message_post(
+            body=body, attachment_ids=attachment_ids or []
+        )
 
     def _l10n_ro_anaf_efactura_rejected(self, document):
         """ANAF's errors on the invoice and an activity for the person in charge."""
@@ -80,11 +120,17 @@ class AccountMove(models.Model):
         errors = document.anaf_errors or document.message or ""
         self._l10n_ro_anaf_efactura_post(
             _("ANAF rejected the e-Factura:\n%(errors)s", errors=errors),
-            attachment_ids=[document.zip_attachment_id.id] if document.zip_attachment_id else None)
+            attachment_ids=[document.zip_attachment_id.id]
+            if document.zip_attachment_id
+            else None,
+        )
         self.activity_schedule(
             "mail.mail_activity_data_todo",
             summary=_("e-Factura rejected by ANAF"),
-            note=_("Fix the errors listed by ANAF, then send a corrected invoice: %(errors)s", errors=errors),
+            note=_(
+                "Fix the errors listed by ANAF, then send a corrected invoice: %(errors)s",
+                errors=errors,
+            ),
             user_id=(self.invoice_user_id or self.create_uid or self.env.user).id,
         )
 
@@ -105,7 +151,12 @@ class AccountMove(models.Model):
         problems = list(build_errors or [])
         if not problems:
             problems += [
-                _("%(field)s: %(message)s [%(rule)s]", field=p.field, message=p.message, rule=p.rule)
+                _(
+                    "%(field)s: %(message)s [%(rule)s]",
+                    field=p.field,
+                    message=p.message,
+                    rule=p.rule,
+                )
                 for p in documents.preflight(xml)
             ]
         return xml, problems
@@ -127,44 +178,83 @@ class AccountMove(models.Model):
         errors = {}
         locked = Credential._einvoice_lock_skip_locked(self)
         for move in self - locked:
-            errors[move] = [_("%(move)s is being sent by someone else right now.", move=move.name)]
+            errors[move] = [
+                _("%(move)s is being sent by someone else right now.", move=move.name)
+            ]
         Document = self.env["l10n_ro_anaf_efactura.document"].sudo()
         new_documents = Document
         for move in locked:
             move.invalidate_recordset(["l10n_ro_anaf_efactura_state"])
             if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
-                errors[move] = [_("%(move)s is already at ANAF (%(state)s); it is not sent twice.", move=move.name,
-                                  state=dict(MOVE_STATES)[move.l10n_ro_anaf_efactura_state])]
+                errors[move] = [
+                    _(
+                        "%(move)s is already at ANAF (%(state)s); it is not sent twice.",
+                        move=move.name,
+                        state=dict(MOVE_STATES)[move.l10n_ro_anaf_efactura_state],
+                    )
+                ]
                 continue
             credential = Credential._l10n_ro_anaf_efactura_for_company(move.company_id)
             if not credential:
-                errors[move] = [_("No ANAF connection serves %(company)s: add one in Settings > Invoicing > "
-                                  "E-invoicing.", company=move.company_id.name)]
+                errors[move] = [
+                    _(
+                        "No ANAF connection serves %(company)s: add one in Settings > Invoicing > "
+                        "E-invoicing.",
+                        company=move.company_id.name,
+                    )
+                ]
                 continue
-            xml, problems = (xml_by_move[move], []) if move in xml_by_move else move._l10n_ro_anaf_efactura_build()
+            xml, problems = (
+                (xml_by_move[move], [])
+                if move in xml_by_move
+                else move._l10n_ro_anaf_efactura_build()
+            )
             if problems:
                 errors[move] = problems
                 continue
             options = move._l10n_ro_anaf_efactura_upload_options()
             if move.company_id.l10n_ro_anaf_efactura_validate_first:
                 try:
-                    answer = credential._l10n_ro_anaf_efactura_client(record=move).validate(
-                        xml, "FCN" if options["standard"] == "CN" else "FACT1")
+                    answer = credential._l10n_ro_anaf_efactura_client(
+                        record=move
+                    ).validate(xml, "FCN" if options["standard"] == "CN" else "FACT1")
                 except Exception as exc:  # noqa: BLE001 - validation is optional; the upload decides
                     answer = None
-                    move._l10n_ro_anaf_efactura_post(_("ANAF's validation could not run: %(error)s",
-                                                       error=getattr(exc, "message", str(exc))))
+                    move._l10n_ro_anaf_efactura_post(
+                        _(
+                            "ANAF's validation could not run: %(error)s",
+                            error=getattr(exc, "message", str(exc)),
+                        )
+                    )
                 if answer is not None and not answer.ok:
-                    errors[move] = [_("ANAF's validation refused the XML:")] + answer.messages
+                    errors[move] = [
+                        _("ANAF's validation refused the XML:")
+                    ] + answer.messages
                     continue
             name = "%s_ciusro.xml" % (move.name or "invoice").replace("/", "_")
-            attachment = self.env["ir.attachment"].sudo().create({
-                "name": name, "raw": xml, "mimetype": "application/xml",
-                "res_model": "account.move", "res_id": move.id,
-            })
-            new_documents |= Document.create(dict(options, move_id=move.id, credential_id=credential.id,
-                                                  state="sending", payload_attachment_id=attachment.id,
-                                                  payload_sha256=documents.sha256(xml)))
+            attachment = (
+                self.env["ir.attachment"]
+                .sudo()
+                .create(
+                    {
+                        "name": name,
+                        "raw": xml,
+                        "mimetype": "application/xml",
+                        "res_model": "account.move",
+                        "res_id": move.id,
+                    }
+                )
+            )
+            new_documents |= Document.create(
+                dict(
+                    options,
+                    move_id=move.id,
+                    credential_id=credential.id,
+                    state="sending",
+                    payload_attachment_id=attachment.id,
+                    payload_sha256=documents.sha256(xml),
+                )
+            )
         Credential._einvoice_commit()  # the intent survives whatever happens during the call
         new_documents._l10n_ro_anaf_efactura_upload()
         for document in new_documents.filtered(lambda d: d.state == "error"):
@@ -174,8 +264,15 @@ class AccountMove(models.Model):
     def _l10n_ro_anaf_efactura_queue_resend(self, lost_document):
         """A new attempt with the same payload after reconciliation proved the first never arrived."""
         self.ensure_one()
-        copy = lost_document.copy({"state": "waiting", "index": False, "attempts": 0,
-                                   "next_check": fields.Datetime.now(), "message": False})
+        copy = lost_document.copy(
+            {
+                "state": "waiting",
+                "index": False,
+                "attempts": 0,
+                "next_check": fields.Datetime.now(),
+                "message": False,
+            }
+        )
         return copy
 
     # -- actions ---------------------------------------------------------------------------
@@ -186,22 +283,40 @@ class AccountMove(models.Model):
         labels = dict(MOVE_STATES)
         for move in self - candidates:
             if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
-                errors[move] = [_("%(move)s is already at ANAF (%(state)s); it is not sent twice.", move=move.name,
-                                  state=labels[move.l10n_ro_anaf_efactura_state])]
+                errors[move] = [
+                    _(
+                        "%(move)s is already at ANAF (%(state)s); it is not sent twice.",
+                        move=move.name,
+                        state=labels[move.l10n_ro_anaf_efactura_state],
+                    )
+                ]
             elif move.l10n_ro_edi_state in ("invoice_sent", "invoice_validated"):
-                errors[move] = [_("%(move)s was sent to ANAF before this module was installed.", move=move.name)]
+                errors[move] = [
+                    _(
+                        "%(move)s was sent to ANAF before this module was installed.",
+                        move=move.name,
+                    )
+                ]
             else:
-                errors[move] = [_("Only posted customer invoices and credit notes of Romanian companies are sent "
-                                  "to ANAF (%(move)s).", move=move.display_name)]
+                errors[move] = [
+                    _(
+                        "Only posted customer invoices and credit notes of Romanian companies are sent "
+                        "to ANAF (%(move)s).",
+                        move=move.display_name,
+                    )
+                ]
         for move, messages in errors.items():
-            move._l10n_ro_anaf_efactura_post(_("Not sent to ANAF:\n%(errors)s", errors="\n".join(messages)))
+            move._l10n_ro_anaf_efactura_post(
+                _("Not sent to ANAF:\n%(errors)s", errors="\n".join(messages))
+            )
         if len(self) == 1 and errors:
             raise UserError("\n".join(next(iter(errors.values()))))
         return True
 
     def action_l10n_ro_anaf_efactura_check(self):
         self.l10n_ro_anaf_efactura_document_ids.filtered(
-            lambda d: d.state in LIVE_STATES).action_l10n_ro_anaf_efactura_check_now()
+            lambda d: d.state in LIVE_STATES
+        ).action_l10n_ro_anaf_efactura_check_now()
         return True
 
     # -- deadline monitor ---------------------------------------------------------------------
@@ -209,28 +324,42 @@ class AccountMove(models.Model):
     def _cron_l10n_ro_anaf_efactura_deadline(self, warn_days=1, limit=500):
         """An activity on posted invoices not yet accepted when the 5-working-day limit is near."""
         today = fields.Date.context_today(self)
-        moves = self.search([
-            ("move_type", "in", ("out_invoice", "out_refund")), ("state", "=", "posted"),
-            ("company_id.account_fiscal_country_id.code", "=", "RO"),
-            ("l10n_ro_anaf_efactura_state", "not in", ("ok",)),
-            ("invoice_date", ">=", fields.Date.subtract(today, days=30)),
-        ], limit=limit)
-        activity_type = self.env.ref("mail.mail_activity_data_warning", raise_if_not_found=False) or \
-            self.env.ref("mail.mail_activity_data_todo")
+        moves = self.search(
+            [
+                ("move_type", "in", ("out_invoice", "out_refund")),
+                ("state", "=", "posted"),
+                ("company_id.account_fiscal_country_id.code", "=", "RO"),
+                ("l10n_ro_anaf_efactura_state", "not in", ("ok",)),
+                ("invoice_date", ">=", fields.Date.subtract(today, days=30)),
+            ],
+            limit=limit,
+        )
+        activity_type = self.env.ref(
+            "mail.mail_activity_data_warning", raise_if_not_found=False
+        ) or self.env.ref("mail.mail_activity_data_todo")
         warned = self.env["account.move"]
         summary = _("e-Factura deadline")
         for move in moves:
             left = anaf_deadline.working_days_left(move.invoice_date, today)
             if left > warn_days:
                 continue
-            if move.activity_ids.filtered(lambda a: a.activity_type_id == activity_type and a.summary == summary):
+            if move.activity_ids.filtered(
+                lambda a: a.activity_type_id == activity_type and a.summary == summary
+            ):
                 continue
             move.activity_schedule(
-                activity_type_id=activity_type.id, summary=summary,
+                activity_type_id=activity_type.id,
+                summary=summary,
                 date_deadline=move.l10n_ro_anaf_efactura_deadline,
-                note=_("%(move)s must reach ANAF by %(date)s (5 working days after its date); its e-Factura state "
-                       "is: %(state)s.", move=move.name, date=move.l10n_ro_anaf_efactura_deadline,
-                       state=dict(MOVE_STATES).get(move.l10n_ro_anaf_efactura_state, _("not sent"))),
+                note=_(
+                    "%(move)s must reach ANAF by %(date)s (5 working days after its date); its e-Factura state "
+                    "is: %(state)s.",
+                    move=move.name,
+                    date=move.l10n_ro_anaf_efactura_deadline,
+                    state=dict(MOVE_STATES).get(
+                        move.l10n_ro_anaf_efactura_state, _("not sent")
+                    ),
+                ),
                 user_id=(move.invoice_user_id or move.create_uid or self.env.user).id,
             )
             warned |= move
@@ -241,13 +370,32 @@ class AccountMove(models.Model):
         """Two draft invoices of the Romanian demo company (demo data)."""
         company = self.env["res.company"].browse(company_id)
         journal = self.env["account.journal"].search(
-            [*self.env["account.journal"]._check_company_domain(company), ("type", "=", "sale")], limit=1)
+            [
+                *self.env["account.journal"]._check_company_domain(company),
+                ("type", "=", "sale"),
+            ],
+            limit=1,
+        )
         if not journal:
             return self.browse()
         moves = self.browse()
         for amount in (1000.0, 250.0):
-            moves |= self.with_company(company).create({
-                "move_type": "out_invoice", "partner_id": partner_id, "journal_id": journal.id,
-                "invoice_line_ids": [(0, 0, {"name": "Servicii de consultanta", "quantity": 1, "price_unit": amount})],
-            })
+            moves |= self.with_company(company).create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner_id,
+                    "journal_id": journal.id,
+                    "invoice_line_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "name": "Servicii de consultanta",
+                                "quantity": 1,
+                                "price_unit": amount,
+                            },
+                        )
+                    ],
+                }
+            )
         return moves

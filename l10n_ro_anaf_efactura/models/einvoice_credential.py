@@ -22,24 +22,31 @@ CALLBACK_PATH = "/l10n_ro_anaf_efactura/callback"
 class EinvoiceCredential(models.Model):
     _inherit = "einvoice.credential"
 
-    service = fields.Selection(selection_add=[("anaf", "ANAF e-Factura")], ondelete={"anaf": "cascade"})
+    service = fields.Selection(
+        selection_add=[("anaf", "ANAF e-Factura")], ondelete={"anaf": "cascade"}
+    )
     l10n_ro_anaf_efactura_refresh_days = fields.Integer(
         "Refresh days before expiry",
         default=20,
         help="The access token is renewed this many days before it expires (ANAF issues 90-day tokens).",
     )
     l10n_ro_anaf_efactura_callback_url = fields.Char(
-        "Callback URL", compute="_compute_l10n_ro_anaf_efactura_callback_url",
+        "Callback URL",
+        compute="_compute_l10n_ro_anaf_efactura_callback_url",
         help="Register this exact URL as Callback URL of your application at ANAF.",
     )
     l10n_ro_anaf_efactura_coverage = fields.Text(
-        "CIF coverage", readonly=True, help="Which companies' CIFs ANAF accepts for this connection, last checked."
+        "CIF coverage",
+        readonly=True,
+        help="Which companies' CIFs ANAF accepts for this connection, last checked.",
     )
 
     def _compute_l10n_ro_anaf_efactura_callback_url(self):
         url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
         for credential in self:
-            credential.l10n_ro_anaf_efactura_callback_url = url.rstrip("/") + CALLBACK_PATH
+            credential.l10n_ro_anaf_efactura_callback_url = (
+                url.rstrip("/") + CALLBACK_PATH
+            )
 
     # -- einvoice_common hooks ----------------------------------------------------
     def _einvoice_default_base_url(self):
@@ -48,7 +55,11 @@ class EinvoiceCredential(models.Model):
         if self.service != "anaf":
             return super()._einvoice_default_base_url()
         if self.environment == "sandbox":
-            root = self.env["ir.config_parameter"].sudo().get_param("einvoice.sandbox_url.anaf", "")
+            root = (
+                self.env["ir.config_parameter"]
+                .sudo()
+                .get_param("einvoice.sandbox_url.anaf", "")
+            )
             return f"{root.rstrip('/')}/test/FCTEL/rest" if root else ""
         return API_HOSTS.get(self.environment, "")
 
@@ -85,8 +96,14 @@ class EinvoiceCredential(models.Model):
             return super()._einvoice_fetch_tokens(refresh_token)
         sudo = self.sudo()
         with self._l10n_ro_anaf_efactura_oauth_transport() as transport:
-            tokens = oauth.refresh(transport, self._l10n_ro_anaf_efactura_oauth_url(), sudo.client_id,
-                                   sudo.client_secret, refresh_token, fields.Datetime.now())
+            tokens = oauth.refresh(
+                transport,
+                self._l10n_ro_anaf_efactura_oauth_url(),
+                sudo.client_id,
+                sudo.client_secret,
+                refresh_token,
+                fields.Datetime.now(),
+            )
         return _token_set(tokens)
 
     def _einvoice_store_tokens(self, tokens):
@@ -95,15 +112,24 @@ class EinvoiceCredential(models.Model):
             return super()._einvoice_store_tokens(tokens)
         self.ensure_one()
         sudo = self.sudo()
-        access_exp = getattr(tokens, "access_expires_at", None) or getattr(tokens, "access_token_expires_at", None)
-        refresh_exp = getattr(tokens, "refresh_expires_at", None) or getattr(tokens, "refresh_token_expires_at", None)
-        sudo.write({
-            "access_token": tokens.access_token,
-            "access_token_expires_at": access_exp or oauth.expiry(tokens.access_token) or False,
-            "refresh_token": tokens.refresh_token or sudo.refresh_token,
-            "refresh_token_expires_at": refresh_exp or oauth.expiry(tokens.refresh_token or "")
-            or sudo.refresh_token_expires_at,
-        })
+        access_exp = getattr(tokens, "access_expires_at", None) or getattr(
+            tokens, "access_token_expires_at", None
+        )
+        refresh_exp = getattr(tokens, "refresh_expires_at", None) or getattr(
+            tokens, "refresh_token_expires_at", None
+        )
+        sudo.write(
+            {
+                "access_token": tokens.access_token,
+                "access_token_expires_at": access_exp
+                or oauth.expiry(tokens.access_token)
+                or False,
+                "refresh_token": tokens.refresh_token or sudo.refresh_token,
+                "refresh_token_expires_at": refresh_exp
+                or oauth.expiry(tokens.refresh_token or "")
+                or sudo.refresh_token_expires_at,
+            }
+        )
         self.write({"state": "connected", "last_error": False})
         _logger.info("ANAF connection %s: tokens renewed", self.id)
         return True
@@ -117,8 +143,12 @@ class EinvoiceCredential(models.Model):
         """An AnafClient on this connection: Bearer token refreshed proactively and on 401."""
         self.ensure_one()
         if self.service != "anaf":
-            raise UserError(_("The connection %(name)s is not an ANAF connection.", name=self.name))
-        transport = self._einvoice_transport(auth=self._einvoice_bearer_auth(), record=record)
+            raise UserError(
+                _("The connection %(name)s is not an ANAF connection.", name=self.name)
+            )
+        transport = self._einvoice_transport(
+            auth=self._einvoice_bearer_auth(), record=record
+        )
         return AnafClient(transport)
 
     def _l10n_ro_anaf_efactura_state_token(self):
@@ -133,23 +163,37 @@ class EinvoiceCredential(models.Model):
         self.ensure_one()
         sudo = self.sudo()
         if not sudo.client_id or not sudo.client_secret:
-            raise UserError(_("Enter the client ID and secret of your ANAF application first."))
+            raise UserError(
+                _("Enter the client ID and secret of your ANAF application first.")
+            )
         with self._l10n_ro_anaf_efactura_oauth_transport() as transport:
-            tokens = oauth.exchange_code(transport, self._l10n_ro_anaf_efactura_oauth_url(), sudo.client_id,
-                                         sudo.client_secret, code, self.l10n_ro_anaf_efactura_callback_url,
-                                         fields.Datetime.now())
+            tokens = oauth.exchange_code(
+                transport,
+                self._l10n_ro_anaf_efactura_oauth_url(),
+                sudo.client_id,
+                sudo.client_secret,
+                code,
+                self.l10n_ro_anaf_efactura_callback_url,
+                fields.Datetime.now(),
+            )
         with self._einvoice_locked_self() as credential:
             credential._einvoice_store_tokens(_token_set(tokens))
         self.invalidate_recordset()
-        self.message_post(body=_("Authenticated with ANAF; the access token expires on %(date)s.",
-                                 date=tokens.access_expires_at))
+        self.message_post(
+            body=_(
+                "Authenticated with ANAF; the access token expires on %(date)s.",
+                date=tokens.access_expires_at,
+            )
+        )
         return tokens
 
     # -- actions ---------------------------------------------------------------------
     def action_l10n_ro_anaf_efactura_authenticate(self):
         self.ensure_one()
         if not self.sudo().client_id:
-            raise UserError(_("Enter the client ID and secret of your ANAF application first."))
+            raise UserError(
+                _("Enter the client ID and secret of your ANAF application first.")
+            )
         return {
             "type": "ir.actions.act_url",
             "url": f"/l10n_ro_anaf_efactura/authorize/{self.id}",
@@ -162,7 +206,7 @@ class EinvoiceCredential(models.Model):
         for credential in self:
             client = credential._l10n_ro_anaf_efactura_client(record=credential)
             lines = []
-            for company in (credential.company_ids | credential.company_id):
+            for company in credential.company_ids | credential.company_id:
                 cif = normalise_cif(company.vat or company.company_registry or "")
                 if not cif:
                     lines.append(_("%(company)s: no VAT number", company=company.name))
@@ -170,13 +214,27 @@ class EinvoiceCredential(models.Model):
                 end = int(time.time() * 1000)
                 try:
                     client.list_messages_page(end - 60000, end - 1, cif, 1)
-                    lines.append(_("%(company)s (%(cif)s): accepted", company=company.name, cif=cif))
+                    lines.append(
+                        _(
+                            "%(company)s (%(cif)s): accepted",
+                            company=company.name,
+                            cif=cif,
+                        )
+                    )
                 except Exception as exc:  # noqa: BLE001 - reported per company
                     found = anaf_errors.classify(getattr(exc, "message", str(exc)))
-                    lines.append(_("%(company)s (%(cif)s): refused - %(advice)s", company=company.name, cif=cif,
-                                   advice=_(found.advice) if found.advice else str(exc)))
+                    lines.append(
+                        _(
+                            "%(company)s (%(cif)s): refused - %(advice)s",
+                            company=company.name,
+                            cif=cif,
+                            advice=_(found.advice) if found.advice else str(exc),
+                        )
+                    )
             credential.l10n_ro_anaf_efactura_coverage = "%s\n%s" % (
-                _("Checked on %(date)s", date=fields.Datetime.to_string(now)), "\n".join(lines))
+                _("Checked on %(date)s", date=fields.Datetime.to_string(now)),
+                "\n".join(lines),
+            )
         return True
 
     def action_l10n_ro_anaf_efactura_revoke(self):
@@ -184,13 +242,30 @@ class EinvoiceCredential(models.Model):
             sudo = credential.sudo()
             if sudo.refresh_token:
                 try:
-                    with credential._l10n_ro_anaf_efactura_oauth_transport() as transport:
-                        oauth.revoke(transport, credential._l10n_ro_anaf_efactura_oauth_url(), sudo.client_id,
-                                     sudo.client_secret, sudo.refresh_token)
+                    with (
+                        credential._l10n_ro_anaf_efactura_oauth_transport() as transport
+                    ):
+                        oauth.revoke(
+                            transport,
+                            credential._l10n_ro_anaf_efactura_oauth_url(),
+                            sudo.client_id,
+                            sudo.client_secret,
+                            sudo.refresh_token,
+                        )
                 except Exception as exc:  # noqa: BLE001 - the tokens are forgotten anyway
-                    _logger.warning("ANAF revoke of connection %s failed: %s", credential.id, type(exc).__name__)
-            sudo.write({"access_token": False, "refresh_token": False, "access_token_expires_at": False,
-                        "refresh_token_expires_at": False})
+                    _logger.warning(
+                        "ANAF revoke of connection %s failed: %s",
+                        credential.id,
+                        type(exc).__name__,
+                    )
+            sudo.write(
+                {
+                    "access_token": False,
+                    "refresh_token": False,
+                    "access_token_expires_at": False,
+                    "refresh_token_expires_at": False,
+                }
+            )
             credential.write({"state": "draft", "last_error": False})
             credential.message_post(body=_("Tokens revoked and forgotten."))
         return True
@@ -203,4 +278,9 @@ class EinvoiceCredential(models.Model):
 def _token_set(tokens):
     from odoo.addons.einvoice_common.einvoice.oauth2 import TokenSet
 
-    return TokenSet(tokens.access_token, tokens.refresh_token, tokens.access_expires_at, tokens.refresh_expires_at)
+    return TokenSet(
+        tokens.access_token,
+        tokens.refresh_token,
+        tokens.access_expires_at,
+        tokens.refresh_expires_at,
+    )

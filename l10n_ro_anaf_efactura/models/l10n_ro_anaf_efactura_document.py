@@ -1,11 +1,9 @@
-import base64
 import logging
 import time
 from datetime import datetime, timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import format_datetime
 
 from ..anaf import documents, quota
 from ..anaf import errors as anaf_errors
@@ -25,8 +23,11 @@ STATES = [
 ]
 LIVE_STATES = ("waiting", "sending", "unknown", "sent")
 RESENDABLE_STATES = ("nok", "xml_errors", "error", "lost")
-RECONCILE_GRACE = timedelta(hours=2)  # ANAF lists an upload once processed (minutes); after this it never arrived
+RECONCILE_GRACE = timedelta(
+    hours=2
+)  # ANAF lists an upload once processed (minutes); after this it never arrived
 RETRY_WAITING = timedelta(minutes=10)
+STALE_SENDING = timedelta(minutes=15)
 
 
 def _now():
@@ -45,21 +46,31 @@ class L10nRoAnafEfacturaDocument(models.Model):
     _inherit = ["einvoice.exchange.mixin"]
     _order = "id desc"
 
-    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True)
+    move_id = fields.Many2one(
+        "account.move", required=True, ondelete="cascade", index=True
+    )
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
-    credential_id = fields.Many2one("einvoice.credential", string="ANAF connection", ondelete="restrict")
+    credential_id = fields.Many2one(
+        "einvoice.credential", string="ANAF connection", ondelete="restrict"
+    )
     state = fields.Selection(STATES, required=True, default="sending", index=True)
     index = fields.Char("Upload index", index=True, readonly=True, copy=False)
     upload_date = fields.Datetime(readonly=True)
     download_id = fields.Char("Download id", readonly=True, copy=False)
-    standard = fields.Selection([("UBL", "Invoice (UBL)"), ("CN", "Credit note (CN)")], default="UBL")
+    standard = fields.Selection(
+        [("UBL", "Invoice (UBL)"), ("CN", "Credit note (CN)")], default="UBL"
+    )
     b2c = fields.Boolean("Individual buyer (B2C)")
     extern = fields.Boolean("Foreign buyer")
     autofactura = fields.Boolean("Self-billing")
     payload_attachment_id = fields.Many2one("ir.attachment", "Sent XML", readonly=True)
     payload_sha256 = fields.Char(readonly=True, index=True)
-    zip_attachment_id = fields.Many2one("ir.attachment", "ANAF's signed ZIP", readonly=True, copy=False)
-    signature_attachment_id = fields.Many2one("ir.attachment", "ANAF's signature", readonly=True, copy=False)
+    zip_attachment_id = fields.Many2one(
+        "ir.attachment", "ANAF's signed ZIP", readonly=True, copy=False
+    )
+    signature_attachment_id = fields.Many2one(
+        "ir.attachment", "ANAF's signature", readonly=True, copy=False
+    )
     key_signature = fields.Char(readonly=True, copy=False)
     key_certificate = fields.Char(readonly=True, copy=False)
     message = fields.Text(readonly=True)
@@ -67,16 +78,23 @@ class L10nRoAnafEfacturaDocument(models.Model):
     next_check = fields.Datetime(index=True, readonly=True)
     polls = fields.Integer("Status queries", readonly=True)
     attempts = fields.Integer("Upload attempts", readonly=True)
-    legacy_document_id = fields.Many2one("l10n_ro_edi.document", "Migrated from", readonly=True,
-                                         ondelete="set null", copy=False)
+    legacy_document_id = fields.Many2one(
+        "l10n_ro_edi.document",
+        "Migrated from",
+        readonly=True,
+        ondelete="set null",
+        copy=False,
+    )
 
     @api.depends("move_id.name", "state", "index")
     def _compute_display_name(self):
         labels = dict(STATES)
         for document in self:
             document.display_name = "%s - %s%s" % (
-                document.move_id.name or "", labels.get(document.state, ""),
-                f" ({document.index})" if document.index else "")
+                document.move_id.name or "",
+                labels.get(document.state, ""),
+                f" ({document.index})" if document.index else "",
+            )
 
     # -- helpers ----------------------------------------------------------------------
     def _payload(self):
@@ -92,7 +110,9 @@ class L10nRoAnafEfacturaDocument(models.Model):
     def _cif(self):
         from ..anaf.client import normalise_cif
 
-        return normalise_cif(self.company_id.vat or self.company_id.company_registry or "")
+        return normalise_cif(
+            self.company_id.vat or self.company_id.company_registry or ""
+        )
 
     def _set(self, state, message=None, **values):
         values["state"] = state
@@ -119,54 +139,106 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 continue
             credential = document.credential_id
             if not credential:
-                document._set("waiting", _("No ANAF connection serves this company: add one in Settings."),
-                              next_check=_now() + RETRY_WAITING)
+                document._set(
+                    "waiting",
+                    _("No ANAF connection serves this company: add one in Settings."),
+                    next_check=_now() + RETRY_WAITING,
+                )
                 continue
             ledger.throttle(time.monotonic, time.sleep)
             document.write({"attempts": document.attempts + 1, "state": "sending"})
             try:
                 client = credential._l10n_ro_anaf_efactura_client(record=document)
                 answer = client.upload(
-                    document._payload(), document._cif(), standard=document.standard, b2c=document.b2c,
-                    extern=document.extern, autofactura=document.autofactura, reference=document.move_id.name,
+                    document._payload(),
+                    document._cif(),
+                    standard=document.standard,
+                    b2c=document.b2c,
+                    extern=document.extern,
+                    autofactura=document.autofactura,
+                    reference=document.move_id.name,
                 )
             except Exception as exc:  # noqa: BLE001 - every outcome is recorded on the attempt
                 document._l10n_ro_anaf_efactura_upload_failed(exc)
             else:
-                document._set("sent", _("Sent to ANAF; waiting for ANAF's answer."), index=answer.index,
-                              upload_date=_now(), next_check=quota.next_poll(_now(), 0), polls=0,
-                              anaf_errors=False)
+                document._set(
+                    "sent",
+                    _("Sent to ANAF; waiting for ANAF's answer."),
+                    index=answer.index,
+                    upload_date=_now(),
+                    next_check=quota.next_poll(_now(), 0),
+                    polls=0,
+                    anaf_errors=False,
+                )
                 document.move_id._l10n_ro_anaf_efactura_post(
-                    _("e-Factura sent to ANAF (upload index %(index)s).", index=answer.index))
+                    _(
+                        "e-Factura sent to ANAF (upload index %(index)s).",
+                        index=answer.index,
+                    )
+                )
             document._commit()
 
     def _l10n_ro_anaf_efactura_upload_failed(self, exc):
         kind = getattr(exc, "kind", "")
-        if isinstance(exc, UserError):  # the connection has no usable token (einvoice_common says so)
+        if isinstance(
+            exc, UserError
+        ):  # the connection has no usable token (einvoice_common says so)
             kind = "auth"
         if kind == "unknown" or kind == "protocol":
             # The upload may be registered at ANAF: never resend before ANAF's list says it is not.
-            self._set("unknown", _("ANAF's answer to the upload was lost; the invoice is checked against ANAF's "
-                                   "message list before anything is sent again."),
-                      next_check=_now() + timedelta(minutes=2))
+            self._set(
+                "unknown",
+                _(
+                    "ANAF's answer to the upload was lost; the invoice is checked against ANAF's "
+                    "message list before anything is sent again."
+                ),
+                next_check=_now() + timedelta(minutes=2),
+            )
         elif kind == "transient":
-            self._set("waiting", "%s\n%s" % (_("ANAF is not reachable or busy; the invoice is sent automatically "
-                                               "when ANAF answers again."), getattr(exc, "message", str(exc))),
-                      next_check=_now() + RETRY_WAITING)
+            self._set(
+                "waiting",
+                "%s\n%s"
+                % (
+                    _(
+                        "ANAF is not reachable or busy; the invoice is sent automatically "
+                        "when ANAF answers again."
+                    ),
+                    getattr(exc, "message", str(exc)),
+                ),
+                next_check=_now() + RETRY_WAITING,
+            )
         elif kind == "auth":
-            self._set("waiting", "%s\n%s" % (_("ANAF refused the connection; an administrator must fix the ANAF "
-                                               "connection (Refresh token or Authenticate). The invoice is sent "
-                                               "automatically afterwards."), self._advice(exc)),
-                      next_check=_now() + RETRY_WAITING)
+            self._set(
+                "waiting",
+                "%s\n%s"
+                % (
+                    _(
+                        "ANAF refused the connection; an administrator must fix the ANAF "
+                        "connection (Refresh token or Authenticate). The invoice is sent "
+                        "automatically afterwards."
+                    ),
+                    self._advice(exc),
+                ),
+                next_check=_now() + RETRY_WAITING,
+            )
             self.credential_id._einvoice_admin_activity(self._advice(exc))
         elif kind == "rejected":
-            self._set("error", self._advice(exc), anaf_errors=getattr(exc, "message", str(exc)), next_check=False)
+            self._set(
+                "error",
+                self._advice(exc),
+                anaf_errors=getattr(exc, "message", str(exc)),
+                next_check=False,
+            )
             self.move_id._l10n_ro_anaf_efactura_post(
-                _("ANAF refused the upload: %(error)s", error=self._advice(exc)))
+                _("ANAF refused the upload: %(error)s", error=self._advice(exc))
+            )
         else:
             _logger.exception("ANAF upload of document %s failed unexpectedly", self.id)
-            self._set("waiting", _("Unexpected error, retried later: %(error)s", error=exc),
-                      next_check=_now() + RETRY_WAITING)
+            self._set(
+                "waiting",
+                _("Unexpected error, retried later: %(error)s", error=exc),
+                next_check=_now() + RETRY_WAITING,
+            )
 
     # -- reconciliation ----------------------------------------------------------------
     def _l10n_ro_anaf_efactura_reconcile(self, now=None):
@@ -174,31 +246,67 @@ class L10nRoAnafEfacturaDocument(models.Model):
         now = now or _now()
         ledger = self._ledger()
         for document in self.filtered(lambda d: d.state == "unknown"):
-            client = document.credential_id._l10n_ro_anaf_efactura_client(record=document)
+            client = document.credential_id._l10n_ro_anaf_efactura_client(
+                record=document
+            )
             start = document.create_date - timedelta(minutes=10)
-            known = self.search([("company_id", "=", document.company_id.id), ("index", "!=", False),
-                                 ("create_date", ">=", start)]).mapped("index")
+            known = self.search(
+                [
+                    ("company_id", "=", document.company_id.id),
+                    ("index", "!=", False),
+                    ("create_date", ">=", start),
+                ]
+            ).mapped("index")
             try:
                 message, answer = client.find_upload(
-                    document._cif(), _ms(start), int(time.time() * 1000), payload_sha256=document.payload_sha256,
-                    number=document.move_id.name, known_indexes=known,
-                    download=lambda m: client.download(m.id) if ledger.acquire("download", m.id, now) else None,
+                    document._cif(),
+                    _ms(start),
+                    int(time.time() * 1000),
+                    payload_sha256=document.payload_sha256,
+                    number=document.move_id.name,
+                    known_indexes=known,
+                    download=lambda m: (
+                        client.download(m.id)
+                        if ledger.acquire("download", m.id, now)
+                        else None
+                    ),
                 )
             except Exception as exc:  # noqa: BLE001 - stays unknown; retried
-                document.write({"message": _("Checking ANAF's list failed (%(error)s); retried later.",
-                                             error=getattr(exc, "message", str(exc))),
-                                "next_check": now + RETRY_WAITING})
+                document.write(
+                    {
+                        "message": _(
+                            "Checking ANAF's list failed (%(error)s); retried later.",
+                            error=getattr(exc, "message", str(exc)),
+                        ),
+                        "next_check": now + RETRY_WAITING,
+                    }
+                )
                 document._commit()
                 continue
             if message is not None:
-                document.write({"index": message.index, "download_id": message.id, "upload_date": document.create_date})
+                document.write(
+                    {
+                        "index": message.index,
+                        "download_id": message.id,
+                        "upload_date": document.create_date,
+                    }
+                )
                 document._l10n_ro_anaf_efactura_archive(answer, "ok")
                 document.move_id._l10n_ro_anaf_efactura_post(
-                    _("The upload found in ANAF's list (index %(index)s) was accepted; nothing was sent twice.",
-                      index=message.index))
+                    _(
+                        "The upload found in ANAF's list (index %(index)s) was accepted; nothing was sent twice.",
+                        index=message.index,
+                    )
+                )
             elif now - document.create_date > RECONCILE_GRACE:
-                document._set("lost", _("ANAF's list has no trace of this upload: it never reached ANAF. The invoice "
-                                        "is sent again."), next_check=False)
+                document._set(
+                    "lost",
+                    _(
+                        "ANAF's list has no trace of this upload: it never reached ANAF. The invoice "
+                        "is sent again."
+                    ),
+                    next_check=False,
+                )
                 document.move_id._l10n_ro_anaf_efactura_queue_resend(document)
             else:
                 document.next_check = now + timedelta(minutes=15)
@@ -211,33 +319,61 @@ class L10nRoAnafEfacturaDocument(models.Model):
         ledger = ledger or self._ledger()
         for document in self.filtered(lambda d: d.state == "sent" and d.index):
             if not ledger.acquire("status", document.index, now):
-                document.write({"next_check": quota.next_bucharest_midnight(now),
-                                "message": _("ANAF's daily limit of status queries is reached; asked again "
-                                             "tomorrow.")})
+                document.write(
+                    {
+                        "next_check": quota.next_bucharest_midnight(now),
+                        "message": _(
+                            "ANAF's daily limit of status queries is reached; asked again "
+                            "tomorrow."
+                        ),
+                    }
+                )
                 document._commit()
                 continue
             ledger.throttle(time.monotonic, time.sleep)
-            client = document.credential_id._l10n_ro_anaf_efactura_client(record=document)
+            client = document.credential_id._l10n_ro_anaf_efactura_client(
+                record=document
+            )
             try:
-                status = client.message_state(document.index, reference=document.move_id.name)
+                status = client.message_state(
+                    document.index, reference=document.move_id.name
+                )
             except Exception as exc:  # noqa: BLE001 - a sent invoice stays sent whatever happens here
                 document._l10n_ro_anaf_efactura_poll_failed(exc, now)
                 document._commit()
                 continue
             document.polls += 1
             if status.state == documents.STATE_PROCESSING:
-                document.write({"next_check": quota.next_poll(now, document.polls),
-                                "message": _("ANAF is processing the invoice.")})
+                document.write(
+                    {
+                        "next_check": quota.next_poll(now, document.polls),
+                        "message": _("ANAF is processing the invoice."),
+                    }
+                )
             elif status.state == documents.STATE_XML_ERRORS:
-                document._set("xml_errors", _("ANAF refused the XML at upload (XML cu erori nepreluat de sistem). "
-                                              "Fix the invoice and send it again."), next_check=False)
+                document._set(
+                    "xml_errors",
+                    _(
+                        "ANAF refused the XML at upload (XML cu erori nepreluat de sistem). "
+                        "Fix the invoice and send it again."
+                    ),
+                    next_check=False,
+                )
                 document.move_id._l10n_ro_anaf_efactura_rejected(document)
             elif status.state in (documents.STATE_OK, documents.STATE_NOK):
                 document.download_id = status.download_id
-                document._l10n_ro_anaf_efactura_download(status.state, now, ledger, client)
+                document._l10n_ro_anaf_efactura_download(
+                    status.state, now, ledger, client
+                )
             else:
-                document.write({"next_check": quota.next_poll(now, document.polls),
-                                "message": _("Unknown state from ANAF: %(state)s", state=status.state)})
+                document.write(
+                    {
+                        "next_check": quota.next_poll(now, document.polls),
+                        "message": _(
+                            "Unknown state from ANAF: %(state)s", state=status.state
+                        ),
+                    }
+                )
             document._commit()
 
     def _l10n_ro_anaf_efactura_poll_failed(self, exc, now):
@@ -256,15 +392,28 @@ class L10nRoAnafEfacturaDocument(models.Model):
         if self.zip_attachment_id:
             return self._l10n_ro_anaf_efactura_archive(None, final_state)
         if not ledger.acquire("download", self.download_id, now):
-            self.write({"next_check": quota.next_bucharest_midnight(now),
-                        "message": _("ANAF's daily download limit for this message is reached; downloaded "
-                                     "tomorrow.")})
+            self.write(
+                {
+                    "next_check": quota.next_bucharest_midnight(now),
+                    "message": _(
+                        "ANAF's daily download limit for this message is reached; downloaded "
+                        "tomorrow."
+                    ),
+                }
+            )
             return
         try:
             answer = client.download(self.download_id, reference=self.move_id.name)
         except Exception as exc:  # noqa: BLE001 - keep sent; the next run downloads
-            self.write({"next_check": quota.next_poll(now, self.polls),
-                        "message": _("Waiting for ANAF's answer file: %(reason)s", reason=self._advice(exc))})
+            self.write(
+                {
+                    "next_check": quota.next_poll(now, self.polls),
+                    "message": _(
+                        "Waiting for ANAF's answer file: %(reason)s",
+                        reason=self._advice(exc),
+                    ),
+                }
+            )
             return
         self._l10n_ro_anaf_efactura_archive(answer, final_state)
 
@@ -274,16 +423,28 @@ class L10nRoAnafEfacturaDocument(models.Model):
         if answer is not None:
             name = (self.move_id.name or "invoice").replace("/", "_")
             attachments = self.env["ir.attachment"].sudo()
-            values["zip_attachment_id"] = attachments.create({
-                "name": f"anaf_{name}_{self.index}.zip", "raw": answer.content, "mimetype": "application/zip",
-                "res_model": "account.move", "res_id": self.move_id.id,
-            }).id
-            values["signature_attachment_id"] = attachments.create({
-                "name": answer.signature_name, "raw": answer.signature, "mimetype": "application/xml",
-                "res_model": self._name, "res_id": self.id,
-            }).id
+            values["zip_attachment_id"] = attachments.create(
+                {
+                    "name": f"anaf_{name}_{self.index}.zip",
+                    "raw": answer.content,
+                    "mimetype": "application/zip",
+                    "res_model": "account.move",
+                    "res_id": self.move_id.id,
+                }
+            ).id
+            values["signature_attachment_id"] = attachments.create(
+                {
+                    "name": answer.signature_name,
+                    "raw": answer.signature,
+                    "mimetype": "application/xml",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            ).id
             try:
-                values["key_signature"], values["key_certificate"] = documents.signature_values(answer.signature)
+                values["key_signature"], values["key_certificate"] = (
+                    documents.signature_values(answer.signature)
+                )
             except documents.DocumentError:
                 pass
             if answer.is_error_document:
@@ -294,9 +455,15 @@ class L10nRoAnafEfacturaDocument(models.Model):
             self.write(values)
             self.move_id._l10n_ro_anaf_efactura_post(
                 _("e-Factura accepted by ANAF; the signed ZIP is archived."),
-                attachment_ids=[values["zip_attachment_id"]] if values.get("zip_attachment_id") else None)
+                attachment_ids=[values["zip_attachment_id"]]
+                if values.get("zip_attachment_id")
+                else None,
+            )
         else:
-            values.update(state="nok", message=_("Rejected by ANAF. Fix the errors, then send a new invoice."))
+            values.update(
+                state="nok",
+                message=_("Rejected by ANAF. Fix the errors, then send a new invoice."),
+            )
             self.write(values)
             self.move_id._l10n_ro_anaf_efactura_rejected(self)
 
@@ -308,10 +475,30 @@ class L10nRoAnafEfacturaDocument(models.Model):
         ledger = self._ledger()
         due = [("next_check", "<=", now)]
         Credential = self.env["einvoice.credential"]
-        for states, method in ((("waiting",), "_l10n_ro_anaf_efactura_upload"),
-                               (("unknown",), "_l10n_ro_anaf_efactura_reconcile"),
-                               (("sent",), "_l10n_ro_anaf_efactura_poll")):
-            documents_due = self.search([("state", "in", states)] + due, limit=limit, order="next_check, id")
+        # An attempt left in "sending" (worker killed during the call) may have reached ANAF.
+        stale = self.search(
+            [("state", "=", "sending"), ("write_date", "<", now - STALE_SENDING)],
+            limit=limit,
+        )
+        stale = Credential._einvoice_lock_skip_locked(stale)
+        stale.write(
+            {
+                "state": "unknown",
+                "next_check": now,
+                "message": _(
+                    "The upload was interrupted; the invoice is checked against ANAF's "
+                    "message list before anything is sent again."
+                ),
+            }
+        )
+        for states, method in (
+            (("waiting",), "_l10n_ro_anaf_efactura_upload"),
+            (("unknown",), "_l10n_ro_anaf_efactura_reconcile"),
+            (("sent",), "_l10n_ro_anaf_efactura_poll"),
+        ):
+            documents_due = self.search(
+                [("state", "in", states)] + due, limit=limit, order="next_check, id"
+            )
             documents_due = Credential._einvoice_lock_skip_locked(documents_due)
             if method == "_l10n_ro_anaf_efactura_upload":
                 documents_due._l10n_ro_anaf_efactura_upload(ledger=ledger)
@@ -319,9 +506,16 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 documents_due._l10n_ro_anaf_efactura_reconcile(now=now)
             else:
                 documents_due._l10n_ro_anaf_efactura_poll(now=now, ledger=ledger)
-        remaining = self.search_count([("state", "in", ("waiting", "unknown", "sent")), ("next_check", "<=", _now())])
+        remaining = self.search_count(
+            [
+                ("state", "in", ("waiting", "unknown", "sent")),
+                ("next_check", "<=", _now()),
+            ]
+        )
         if remaining and Credential._einvoice_can_commit():
-            self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status")._trigger()
+            self.env.ref(
+                "l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status"
+            )._trigger()
         self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_purge()
         return remaining
 
@@ -336,4 +530,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
 
     def action_l10n_ro_anaf_efactura_download_zip(self):
         self.ensure_one()
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{self.zip_attachment_id.id}?download=true"}
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{self.zip_attachment_id.id}?download=true",
+        }

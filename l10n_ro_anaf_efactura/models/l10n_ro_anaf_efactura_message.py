@@ -12,7 +12,12 @@ from ..anaf.client import normalise_cif
 
 _logger = logging.getLogger(__name__)
 
-KINDS = [("P", "Invoice received"), ("E", "Errors of a sent invoice"), ("T", "Invoice sent"), ("R", "Buyer message")]
+KINDS = [
+    ("P", "Invoice received"),
+    ("E", "Errors of a sent invoice"),
+    ("T", "Invoice sent"),
+    ("R", "Buyer message"),
+]
 WINDOW_DAYS = 60
 OVERLAP = timedelta(hours=6)
 
@@ -32,23 +37,40 @@ class L10nRoAnafEfacturaMessage(models.Model):
 
     download_id = fields.Char("Download id", required=True, index=True, readonly=True)
     index = fields.Char("Upload index", index=True, readonly=True)
-    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
-    credential_id = fields.Many2one("einvoice.credential", readonly=True, ondelete="set null")
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, readonly=True
+    )
+    credential_id = fields.Many2one(
+        "einvoice.credential", readonly=True, ondelete="set null"
+    )
     cif = fields.Char("CIF", readonly=True)
     issuer_cif = fields.Char("Issuer CIF", readonly=True)
     kind = fields.Selection(KINDS, required=True, readonly=True)
     details = fields.Char(readonly=True)
     created = fields.Datetime("Created at ANAF", readonly=True)
     state = fields.Selection(
-        [("new", "To process"), ("done", "Done"), ("error", "Error"), ("ignored", "Ignored")],
-        default="new", required=True, index=True,
+        [
+            ("new", "To process"),
+            ("done", "Done"),
+            ("error", "Error"),
+            ("ignored", "Ignored"),
+        ],
+        default="new",
+        required=True,
+        index=True,
     )
     error = fields.Text(readonly=True)
-    move_id = fields.Many2one("account.move", readonly=True, ondelete="set null", index=True)
+    move_id = fields.Many2one(
+        "account.move", readonly=True, ondelete="set null", index=True
+    )
     zip_attachment_id = fields.Many2one("ir.attachment", readonly=True)
 
     _sql_constraints = [
-        ("company_download_unique", "unique(company_id, download_id)", "ANAF messages are stored once per company."),
+        (
+            "company_download_unique",
+            "unique(company_id, download_id)",
+            "ANAF messages are stored once per company.",
+        ),
     ]
 
     # -- listing ------------------------------------------------------------------------
@@ -56,17 +78,30 @@ class L10nRoAnafEfacturaMessage(models.Model):
     def _l10n_ro_anaf_efactura_sync(self, credential, company, now=None, ledger=None):
         """Store the SPV messages of `company` since its last synchronisation (paginated list)."""
         now = now or fields.Datetime.now()
-        ledger = ledger or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
+        ledger = (
+            ledger
+            or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
+        )
         cif = normalise_cif(company.vat or company.company_registry or "")
         if not cif:
             return 0
         oldest = now - timedelta(days=WINDOW_DAYS) + timedelta(minutes=5)
-        start = max(oldest, (company.l10n_ro_anaf_efactura_last_sync or oldest) - OVERLAP)
+        start = max(
+            oldest, (company.l10n_ro_anaf_efactura_last_sync or oldest) - OVERLAP
+        )
         client = credential._l10n_ro_anaf_efactura_client(record=credential)
-        known = set(self.search([("company_id", "=", company.id), ("created", ">=", start - timedelta(days=1))])
-                    .mapped("download_id"))
+        known = set(
+            self.search(
+                [
+                    ("company_id", "=", company.id),
+                    ("created", ">=", start - timedelta(days=1)),
+                ]
+            ).mapped("download_id")
+        )
         created = 0
-        end_ms = _now_ms()  # ANAF refuses an endTime in the future: the real clock, not a (test) `now`
+        end_ms = (
+            _now_ms()
+        )  # ANAF refuses an endTime in the future: the real clock, not a (test) `now`
         page, total_pages = 1, 1
         while page <= total_pages:
             if not ledger.acquire("list_page", cif, now):
@@ -79,12 +114,19 @@ class L10nRoAnafEfacturaMessage(models.Model):
                 if message.id in known or message.filter_code not in ("P", "E"):
                     continue
                 known.add(message.id)
-                values.append({
-                    "download_id": message.id, "index": message.index, "company_id": company.id,
-                    "credential_id": credential.id, "cif": message.cif, "issuer_cif": message.issuer_cif,
-                    "kind": message.filter_code, "details": message.details,
-                    "created": _anaf_datetime(message.created),
-                })
+                values.append(
+                    {
+                        "download_id": message.id,
+                        "index": message.index,
+                        "company_id": company.id,
+                        "credential_id": credential.id,
+                        "cif": message.cif,
+                        "issuer_cif": message.issuer_cif,
+                        "kind": message.filter_code,
+                        "details": message.details,
+                        "created": _anaf_datetime(message.created),
+                    }
+                )
             if values:
                 self.create(values)
                 created += len(values)
@@ -97,7 +139,10 @@ class L10nRoAnafEfacturaMessage(models.Model):
     # -- processing ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_process(self, now=None, ledger=None):
         now = now or fields.Datetime.now()
-        ledger = ledger or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
+        ledger = (
+            ledger
+            or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
+        )
         for message in self.filtered(lambda m: m.state == "new"):
             try:
                 with self.env.cr.savepoint():
@@ -108,23 +153,38 @@ class L10nRoAnafEfacturaMessage(models.Model):
                     else:
                         message.state = "ignored"
             except einvoice_errors.TransientError as exc:
-                message.error = getattr(exc, "message", "") or str(exc)  # stays "new": retried next run
+                message.error = getattr(exc, "message", "") or str(
+                    exc
+                )  # stays "new": retried next run
             except Exception as exc:  # noqa: BLE001 - recorded per message, the others go on
-                _logger.warning("ANAF message %s could not be processed: %s", message.download_id, exc)
-                message.write({"state": "error", "error": getattr(exc, "message", "") or str(exc)})
+                _logger.warning(
+                    "ANAF message %s could not be processed: %s",
+                    message.download_id,
+                    exc,
+                )
+                message.write(
+                    {"state": "error", "error": getattr(exc, "message", "") or str(exc)}
+                )
             self.env["einvoice.credential"]._einvoice_commit()
 
     def _download(self, now, ledger):
         if not ledger.acquire("download", self.download_id, now):
-            raise einvoice_errors.TransientError(_("ANAF's daily download limit for this message is reached."))
+            raise einvoice_errors.TransientError(
+                _("ANAF's daily download limit for this message is reached.")
+            )
         ledger.throttle(time.monotonic, time.sleep)
         client = self.credential_id._l10n_ro_anaf_efactura_client(record=self)
         return client, client.download(self.download_id, reference=self.download_id)
 
     def _l10n_ro_anaf_efactura_receive_bill(self, now, ledger):
         Move = self.env["account.move"].with_company(self.company_id)
-        existing = Move.search([("company_id", "=", self.company_id.id),
-                                ("l10n_ro_anaf_efactura_download_id", "=", self.download_id)], limit=1)
+        existing = Move.search(
+            [
+                ("company_id", "=", self.company_id.id),
+                ("l10n_ro_anaf_efactura_download_id", "=", self.download_id),
+            ],
+            limit=1,
+        )
         if existing:
             self.write({"state": "done", "move_id": existing.id})
             return
@@ -132,59 +192,128 @@ class L10nRoAnafEfacturaMessage(models.Model):
         summary = documents.summarise_invoice(answer.xml)
         name = f"{self.index or self.download_id}"
         attachments = self.env["ir.attachment"].sudo()
-        zip_attachment = attachments.create({"name": f"anaf_{name}.zip", "raw": answer.content,
-                                             "mimetype": "application/zip", "res_model": self._name,
-                                             "res_id": self.id})
+        zip_attachment = attachments.create(
+            {
+                "name": f"anaf_{name}.zip",
+                "raw": answer.content,
+                "mimetype": "application/zip",
+                "res_model": self._name,
+                "res_id": self.id,
+            }
+        )
         bill = self._l10n_ro_anaf_efactura_find_manual_bill(summary)
         if bill:
-            bill.message_post(body=_("The e-Factura of this bill was received from ANAF (download id %(id)s); its "
-                                     "documents are attached.", id=self.download_id))
+            bill.message_post(
+                body=_(
+                    "The e-Factura of this bill was received from ANAF (download id %(id)s); its "
+                    "documents are attached.",
+                    id=self.download_id,
+                )
+            )
         else:
-            xml_attachment = attachments.create({"name": f"{name}.xml", "raw": answer.xml,
-                                                 "mimetype": "application/xml"})
+            xml_attachment = attachments.create(
+                {
+                    "name": f"{name}.xml",
+                    "raw": answer.xml,
+                    "mimetype": "application/xml",
+                }
+            )
             move_type = "in_refund" if summary.is_credit_note else "in_invoice"
             journal = self.company_id.l10n_ro_anaf_efactura_purchase_journal_id
-            bill = self.env["account.journal"].browse(journal.ids).with_company(self.company_id).with_context(
-                default_move_type=move_type, allowed_company_ids=[self.company_id.id],
-            )._create_document_from_attachment(xml_attachment.ids)
+            bill = (
+                self.env["account.journal"]
+                .browse(journal.ids)
+                .with_company(self.company_id)
+                .with_context(
+                    default_move_type=move_type,
+                    allowed_company_ids=[self.company_id.id],
+                )
+                ._create_document_from_attachment(xml_attachment.ids)
+            )
             if not summary.has_pdf and self.company_id.l10n_ro_anaf_efactura_anaf_pdf:
                 try:
                     ledger.throttle(time.monotonic, time.sleep)
-                    pdf = client.transform(answer.xml, "FCN" if summary.is_credit_note else "FACT1", validate=False)
-                    attachments.create({"name": f"anaf_{name}.pdf", "raw": pdf, "mimetype": "application/pdf",
-                                        "res_model": "account.move", "res_id": bill.id})
+                    pdf = client.transform(
+                        answer.xml,
+                        "FCN" if summary.is_credit_note else "FACT1",
+                        validate=False,
+                    )
+                    attachments.create(
+                        {
+                            "name": f"anaf_{name}.pdf",
+                            "raw": pdf,
+                            "mimetype": "application/pdf",
+                            "res_model": "account.move",
+                            "res_id": bill.id,
+                        }
+                    )
                 except Exception as exc:  # noqa: BLE001 - the PDF is a convenience
-                    bill.message_post(body=_("ANAF's PDF could not be obtained: %(error)s",
-                                             error=getattr(exc, "message", str(exc))))
+                    bill.message_post(
+                        body=_(
+                            "ANAF's PDF could not be obtained: %(error)s",
+                            error=getattr(exc, "message", str(exc)),
+                        )
+                    )
         zip_attachment.write({"res_model": "account.move", "res_id": bill.id})
-        bill.write({"l10n_ro_anaf_efactura_download_id": self.download_id,
-                    "l10n_ro_anaf_efactura_index": self.index})
-        self.write({"state": "done", "move_id": bill.id, "zip_attachment_id": zip_attachment.id})
+        bill.write(
+            {
+                "l10n_ro_anaf_efactura_download_id": self.download_id,
+                "l10n_ro_anaf_efactura_index": self.index,
+            }
+        )
+        self.write(
+            {
+                "state": "done",
+                "move_id": bill.id,
+                "zip_attachment_id": zip_attachment.id,
+            }
+        )
 
     def _l10n_ro_anaf_efactura_find_manual_bill(self, summary):
         """A bill entered by hand: same supplier VAT, number and amount, not yet linked to ANAF."""
         if not summary.supplier_vat or not summary.number:
             return self.env["account.move"]
-        candidates = self.env["account.move"].search([
-            ("company_id", "=", self.company_id.id),
-            ("move_type", "in", ("in_invoice", "in_refund")),
-            ("ref", "=", summary.number),
-            ("l10n_ro_anaf_efactura_download_id", "=", False),
-            ("state", "!=", "cancel"),
-        ])
+        candidates = self.env["account.move"].search(
+            [
+                ("company_id", "=", self.company_id.id),
+                ("move_type", "in", ("in_invoice", "in_refund")),
+                ("ref", "=", summary.number),
+                ("l10n_ro_anaf_efactura_download_id", "=", False),
+                ("state", "!=", "cancel"),
+            ]
+        )
         for bill in candidates:
-            vat = normalise_cif(bill.commercial_partner_id.vat or bill.commercial_partner_id.company_registry or "")
+            vat = normalise_cif(
+                bill.commercial_partner_id.vat
+                or bill.commercial_partner_id.company_registry
+                or ""
+            )
             precision = bill.currency_id.decimal_places
-            if vat == summary.supplier_vat and float_compare(
-                    bill.amount_total, float(summary.payable), precision_digits=precision) == 0:
+            if (
+                vat == summary.supplier_vat
+                and float_compare(
+                    bill.amount_total,
+                    float(summary.payable),
+                    precision_digits=precision,
+                )
+                == 0
+            ):
                 return bill
         return self.env["account.move"]
 
     def _l10n_ro_anaf_efactura_match_error(self, now, ledger):
         Document = self.env["l10n_ro_anaf_efactura.document"]
-        document = Document.search([("index", "=", self.index), ("company_id", "=", self.company_id.id)], limit=1)
+        document = Document.search(
+            [("index", "=", self.index), ("company_id", "=", self.company_id.id)],
+            limit=1,
+        )
         if not document:
-            self.write({"state": "ignored", "error": _("No invoice of ours has this upload index.")})
+            self.write(
+                {
+                    "state": "ignored",
+                    "error": _("No invoice of ours has this upload index."),
+                }
+            )
             return
         self.move_id = document.move_id
         if document.state in ("sent", "unknown"):
@@ -199,26 +328,39 @@ class L10nRoAnafEfacturaMessage(models.Model):
         """List every served company's SPV messages, then turn them into bills / rejections."""
         now = now or fields.Datetime.now()
         ledger = self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
-        credentials = self.env["einvoice.credential"].sudo().search([("service", "=", "anaf"),
-                                                                       ("state", "=", "connected")])
+        credentials = (
+            self.env["einvoice.credential"]
+            .sudo()
+            .search([("service", "=", "anaf"), ("state", "=", "connected")])
+        )
         for credential in credentials:
-            for company in (credential.company_ids | credential.company_id):
+            for company in credential.company_ids | credential.company_id:
                 if company.account_fiscal_country_id.code != "RO":
                     continue
                 try:
                     self._l10n_ro_anaf_efactura_sync(credential, company, now, ledger)
                 except Exception as exc:  # noqa: BLE001 - the next run catches up from the last sync
-                    _logger.warning("ANAF message list of %s failed: %s", company.name,
-                                    getattr(exc, "message", "") or exc)
+                    _logger.warning(
+                        "ANAF message list of %s failed: %s",
+                        company.name,
+                        getattr(exc, "message", "") or exc,
+                    )
         todo = self.search([("state", "=", "new")], limit=limit, order="created, id")
         todo._l10n_ro_anaf_efactura_process(now, ledger)
         remaining = self.search_count([("state", "=", "new")])
-        if len(todo) >= limit and self.env["einvoice.credential"]._einvoice_can_commit():
-            self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_receive")._trigger()
+        if (
+            len(todo) >= limit
+            and self.env["einvoice.credential"]._einvoice_can_commit()
+        ):
+            self.env.ref(
+                "l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_receive"
+            )._trigger()
         return remaining
 
     def action_l10n_ro_anaf_efactura_retry(self):
-        self.filtered(lambda m: m.state == "error").write({"state": "new", "error": False})
+        self.filtered(lambda m: m.state == "error").write(
+            {"state": "new", "error": False}
+        )
         self._l10n_ro_anaf_efactura_process()
         return True
 

@@ -18,22 +18,37 @@ class L10nRoAnafEfacturaQuota(models.Model):
     count = fields.Integer(default=0)
 
     _sql_constraints = [
-        ("operation_key_day_unique", "unique(operation, key, day)", "One counter per operation, key and day."),
+        (
+            "operation_key_day_unique",
+            "unique(operation, key, day)",
+            "One counter per operation, key and day.",
+        ),
     ]
 
     # -- store protocol of anaf.quota.QuotaLedger ------------------------------------
     def get(self, op, key, day):
-        self.env.cr.execute(SQL(
-            "SELECT count FROM l10n_ro_anaf_efactura_quota WHERE operation = %s AND key = %s AND day = %s",
-            op, str(key), day))
+        self.env.cr.execute(
+            SQL(
+                "SELECT count FROM l10n_ro_anaf_efactura_quota WHERE operation = %s AND key = %s AND day = %s",
+                op,
+                str(key),
+                day,
+            )
+        )
         row = self.env.cr.fetchone()
         return row[0] if row else 0
 
     def add(self, op, key, day):
-        self.env.cr.execute(SQL(
-            """INSERT INTO l10n_ro_anaf_efactura_quota (operation, key, day, count) VALUES (%s, %s, %s, 1)
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO l10n_ro_anaf_efactura_quota (operation, key, day, count) VALUES (%s, %s, %s, 1)
                ON CONFLICT (operation, key, day) DO UPDATE SET count = l10n_ro_anaf_efactura_quota.count + 1
-               RETURNING count""", op, str(key), day))
+               RETURNING count""",
+                op,
+                str(key),
+                day,
+            )
+        )
         return self.env.cr.fetchone()[0]
 
     @api.model

@@ -1,1 +1,1 @@
-from . import test_anaf_oauth, test_anaf_send, test_anaf_receive
+from . import test_anaf_migration, test_anaf_oauth, test_anaf_receive, test_anaf_send

@@ -11,7 +11,8 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..anaf import documents, quota
-from .common import AnafCommon
+from .common import SELLER, AnafCommon
+
 
 def _unlimited_address_space():
     """Odoo caps its address space (limit_memory_hard); GraalVM (saxonche) must reserve more."""
@@ -24,7 +25,6 @@ CIUS_RO = os.path.join(os.path.dirname(os.path.dirname(__file__)), "anaf", "cius
 
 @tagged("post_install", "post_install_l10n", "-at_install")
 class TestAnafSend(AnafCommon):
-
     def test_send_poll_ok_archives_the_signed_zip(self):
         move = self.make_invoice(1000)
         move.action_l10n_ro_anaf_efactura_send()
@@ -34,8 +34,15 @@ class TestAnafSend(AnafCommon):
         self.run_status_cron()
         document = move.l10n_ro_anaf_efactura_document_ids
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "ok")
-        self.assertTrue(document.zip_attachment_id and document.signature_attachment_id and document.key_signature)
-        self.assertEqual(documents.parse_zip(document.zip_attachment_id.raw).xml, document.payload_attachment_id.raw)
+        self.assertTrue(
+            document.zip_attachment_id
+            and document.signature_attachment_id
+            and document.key_signature
+        )
+        self.assertEqual(
+            documents.parse_zip(document.zip_attachment_id.raw).xml,
+            document.payload_attachment_id.raw,
+        )
         self.assertFalse(move.show_reset_to_draft_button)
         with self.assertRaises(UserError):
             move.button_draft()
@@ -43,7 +50,9 @@ class TestAnafSend(AnafCommon):
         with self.assertRaises(UserError):
             move.action_l10n_ro_anaf_efactura_send()
         self.assertEqual(len(self.uploads(move)), 1)
-        self.assertTrue(move.einvoice_exchange_count or document.einvoice_exchange_count)
+        self.assertTrue(
+            move.einvoice_exchange_count or document.einvoice_exchange_count
+        )
 
     def test_credit_note_is_sent_as_cn(self):
         move = self.make_invoice(50, move_type="out_refund")
@@ -54,14 +63,18 @@ class TestAnafSend(AnafCommon):
 
     def test_nok_shows_anaf_errors_and_opens_an_activity(self):
         move = self.make_invoice(10)
-        self.app.state.force_nok[move.name] = "R6.1: CIF-ul vanzatorului nu figureaza in baza de date:1"
+        self.app.state.force_nok[move.name] = (
+            "R6.1: CIF-ul vanzatorului nu figureaza in baza de date:1"
+        )
         move.action_l10n_ro_anaf_efactura_send()
         self.run_status_cron()
         document = move.l10n_ro_anaf_efactura_document_ids
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "nok")
         self.assertIn("R6.1", document.anaf_errors)
         self.assertTrue(document.zip_attachment_id)
-        self.assertTrue(move.activity_ids.filtered(lambda a: "rejected" in (a.summary or "")))
+        self.assertTrue(
+            move.activity_ids.filtered(lambda a: "rejected" in (a.summary or ""))
+        )
         self.assertIn("R6.1", move.message_ids[0].body)
         # A rejected invoice may be corrected and sent again (a new attempt)
         self.app.state.force_nok.clear()
@@ -140,8 +153,13 @@ class TestAnafSend(AnafCommon):
         move_b = self.make_invoice(12, company=self.company_b)
         move_b.action_l10n_ro_anaf_efactura_send()
         self.assertEqual(move_b.l10n_ro_anaf_efactura_state, "sent")
-        self.assertEqual(sorted(u.cif for u in self.app.state.uploads.values()), ["8000000000", "9000000003"])
-        self.assertEqual(self.app.state.token_calls, ["refresh_token"])  # refreshed once for both
+        self.assertEqual(
+            sorted(u.cif for u in self.app.state.uploads.values()),
+            ["8000000000", "9000000003"],
+        )
+        self.assertEqual(
+            self.app.state.token_calls, ["refresh_token"]
+        )  # refreshed once for both
 
     def test_revoked_token_keeps_invoice_waiting_and_warns_the_administrator(self):
         self.app.state.revoke_all()
@@ -158,12 +176,17 @@ class TestAnafSend(AnafCommon):
         edis = self.env["account.move.send"]._get_all_extra_edis()
         self.assertIn("ro_edi", edis)
         self.assertTrue(edis["ro_edi"]["is_applicable"](move))
-        wizard = self.env["account.move.send.wizard"].with_context(
-            active_model="account.move", active_ids=move.ids).create({})
+        wizard = (
+            self.env["account.move.send.wizard"]
+            .with_context(active_model="account.move", active_ids=move.ids)
+            .create({})
+        )
         self.assertIn("ro_edi", wizard.extra_edis)
         wizard.action_send_and_print()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
-        self.assertFalse(move.l10n_ro_edi_document_ids)  # l10n_ro_edi's own upload did not run
+        self.assertFalse(
+            move.l10n_ro_edi_document_ids
+        )  # l10n_ro_edi's own upload did not run
         self.assertEqual(len(self.uploads(move)), 1)
         self.assertFalse(edis["ro_edi"]["is_applicable"](move))
 
@@ -172,16 +195,27 @@ class TestAnafSend(AnafCommon):
         for n in range(60):
             moves |= self.make_invoice(100 + n)
         self.env["ir.actions.server"].browse(
-            self.env.ref("l10n_ro_anaf_efactura.action_server_l10n_ro_anaf_efactura_send").id
+            self.env.ref(
+                "l10n_ro_anaf_efactura.action_server_l10n_ro_anaf_efactura_send"
+            ).id
         ).with_context(active_model="account.move", active_ids=moves.ids).run()
         self.assertEqual(set(moves.mapped("l10n_ro_anaf_efactura_state")), {"sent"})
         self.run_status_cron()
         self.assertEqual(set(moves.mapped("l10n_ro_anaf_efactura_state")), {"ok"})
-        self.assertEqual(len(self.app.state.uploads), len({u.number for u in self.app.state.uploads.values()}))
-        self.assertTrue(all(m.l10n_ro_anaf_efactura_document_ids.zip_attachment_id for m in moves))
+        self.assertEqual(
+            len(self.app.state.uploads),
+            len({u.number for u in self.app.state.uploads.values()}),
+        )
+        self.assertTrue(
+            all(m.l10n_ro_anaf_efactura_document_ids.zip_attachment_id for m in moves)
+        )
         counters = self.app.state.counters
-        self.assertLessEqual(max(v for (op, _k, _d), v in counters.items() if op == "status"), 1)
-        self.assertLessEqual(max(v for (op, _k, _d), v in counters.items() if op == "download"), 1)
+        self.assertLessEqual(
+            max(v for (op, _k, _d), v in counters.items() if op == "status"), 1
+        )
+        self.assertLessEqual(
+            max(v for (op, _k, _d), v in counters.items() if op == "download"), 1
+        )
 
     def test_deadline_monitor_warns_before_the_5_working_days(self):
         move = self.make_invoice(15, post=False)
@@ -190,15 +224,28 @@ class TestAnafSend(AnafCommon):
         warned = self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline()
         self.assertIn(move, warned)
         self.assertTrue(move.l10n_ro_anaf_efactura_deadline)
-        self.assertNotIn(move, self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline())  # once
+        self.assertNotIn(
+            move, self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline()
+        )  # once
 
     def test_generated_xml_passes_the_cius_ro_1_0_9_stylesheet(self):
         """Odoo's XML for each kind we send, through ANAF's official stylesheet (saxonche, own process)."""
-        foreign = self.partner_ro.copy({"name": "Kunde GmbH", "vat": "DE123456788", "city": "Berlin",
-                                        "country_id": self.env.ref("base.de").id,
-                                        "state_id": self.env.ref("base.state_de_be").id})
-        bucharest = self.partner_ro.copy({"name": "Client Bucuresti SRL", "city": "SECTOR3",
-                                          "state_id": self.env.ref("base.RO_B").id})
+        foreign = self.partner_ro.copy(
+            {
+                "name": "Kunde GmbH",
+                "vat": "DE123456788",
+                "city": "Berlin",
+                "country_id": self.env.ref("base.de").id,
+                "state_id": self.env.ref("base.state_de_be").id,
+            }
+        )
+        bucharest = self.partner_ro.copy(
+            {
+                "name": "Client Bucuresti SRL",
+                "city": "SECTOR3",
+                "state_id": self.env.ref("base.RO_B").id,
+            }
+        )
         moves = {
             "invoice": self.make_invoice(1234.5),
             "credit_note": self.make_invoice(99, move_type="out_refund"),
@@ -214,7 +261,61 @@ class TestAnafSend(AnafCommon):
             with open(path, "wb") as handle:
                 handle.write(xml)
             paths.append(path)
-        result = subprocess.run([sys.executable, CIUS_RO, *paths], capture_output=True, text=True, timeout=120,
-                                check=False, preexec_fn=_unlimited_address_space)
+        result = subprocess.run(
+            [sys.executable, CIUS_RO, *paths],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            preexec_fn=_unlimited_address_space,
+        )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(set(json.loads(result.stdout)), set(paths))
+
+    def test_interrupted_upload_is_reconciled_not_resent(self):
+        move = self.make_invoice(41)
+        xml, _problems = move._l10n_ro_anaf_efactura_build()
+        # the worker uploaded, then died before storing the answer
+        self.credential._l10n_ro_anaf_efactura_client().upload(xml, "RO" + SELLER)
+        document = self.env["l10n_ro_anaf_efactura.document"].create(
+            {
+                "move_id": move.id,
+                "credential_id": self.credential.id,
+                "state": "sending",
+                "payload_attachment_id": self.env["ir.attachment"]
+                .create({"name": "x.xml", "raw": xml})
+                .id,
+                "payload_sha256": documents.sha256(xml),
+            }
+        )
+        self.env.cr.execute(
+            "UPDATE l10n_ro_anaf_efactura_document SET write_date = (now() at time zone 'UTC') - interval '1 hour', "
+            "create_date = (now() at time zone 'UTC') - interval '1 hour' WHERE id = %s",
+            [document.id],
+        )
+        document.invalidate_recordset()
+        self.run_status_cron()
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "ok")
+        self.assertEqual(len(self.uploads(move)), 1)
+
+    def test_check_cifs_tells_which_companies_anaf_accepts(self):
+        self.app.state.rights["SERIAL-1"] = {SELLER}
+        self.credential.action_l10n_ro_anaf_efactura_check_cifs()
+        lines = self.credential.l10n_ro_anaf_efactura_coverage.splitlines()
+        self.assertTrue(
+            any(SELLER in line and "accepted" in line for line in lines), lines
+        )
+        self.assertTrue(
+            any("9000000003" in line and "refused" in line for line in lines), lines
+        )
+
+    def test_cif_without_rights_keeps_the_invoice_waiting_and_tells_the_administrator(
+        self,
+    ):
+        self.app.state.rights["SERIAL-1"] = {SELLER}
+        move = self.make_invoice(42, company=self.company_b)
+        move.action_l10n_ro_anaf_efactura_send()
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "waiting")
+        self.assertIn("SPV", move.l10n_ro_anaf_efactura_message)
+        self.assertTrue(self.credential.activity_ids)
+        self.assertFalse(self.app.state.uploads)

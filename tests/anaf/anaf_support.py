@@ -41,10 +41,26 @@ INVOICE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def make_invoice(number="INV/2026/00001", seller=SELLER, buyer=BUYER, amount="121.00", seller_county="RO-CJ",
-                 seller_city="Cluj-Napoca", item="Servicii", seller_name="Vanzator SRL"):
-    return INVOICE.format(number=number, seller=seller, buyer=buyer, amount=amount, seller_county=seller_county,
-                          seller_city=seller_city, item=item, seller_name=seller_name).encode()
+def make_invoice(
+    number="INV/2026/00001",
+    seller=SELLER,
+    buyer=BUYER,
+    amount="121.00",
+    seller_county="RO-CJ",
+    seller_city="Cluj-Napoca",
+    item="Servicii",
+    seller_name="Vanzator SRL",
+):
+    return INVOICE.format(
+        number=number,
+        seller=seller,
+        buyer=buyer,
+        amount=amount,
+        seller_county=seller_county,
+        seller_city=seller_city,
+        item=item,
+        seller_name=seller_name,
+    ).encode()
 
 
 def fixture_bytes(name):
@@ -66,7 +82,13 @@ class Clock:
 class TokenHolder:
     """What the Odoo credential does, in memory: tokens + refresh through the token endpoint."""
 
-    def __init__(self, oauth_transport, oauth_url, client_id="anaf-client", client_secret="anaf-secret"):
+    def __init__(
+        self,
+        oauth_transport,
+        oauth_url,
+        client_id="anaf-client",
+        client_secret="anaf-secret",
+    ):
         self.transport, self.url = oauth_transport, oauth_url
         self.client_id, self.client_secret = client_id, client_secret
         self.tokens = None
@@ -75,8 +97,14 @@ class TokenHolder:
     def __call__(self, force_refresh=False):
         if force_refresh:
             self.refreshes += 1
-            self.tokens = oauth.refresh(self.transport, self.url, self.client_id, self.client_secret,
-                                        self.tokens.refresh_token, datetime.utcnow())
+            self.tokens = oauth.refresh(
+                self.transport,
+                self.url,
+                self.client_id,
+                self.client_secret,
+                self.tokens.refresh_token,
+                datetime.utcnow(),
+            )
         return self.tokens.access_token
 
 
@@ -85,24 +113,38 @@ class Anaf:
 
     def __init__(self, serve_app, **options):
         self.clock = options.pop("clock", None) or Clock()
-        self.app = sandbox.make_app(clock=self.clock, cifs=options.pop("cifs", (SELLER, BUYER)), **options)
+        self.app = sandbox.make_app(
+            clock=self.clock, cifs=options.pop("cifs", (SELLER, BUYER)), **options
+        )
         self.faults = FaultInjector(self.app)
         self.server = serve_app(self.faults)
         self.base = self.server.url + "/test/FCTEL/rest"
         self.oauth_url = self.server.url + "/anaf-oauth2/v1"
         self.sleeps = []
         self.exchanges = []
-        self.oauth_transport = Transport(self.server.url, service="anaf", sleep=self.sleeps.append)
+        self.oauth_transport = Transport(
+            self.server.url, service="anaf", sleep=self.sleeps.append
+        )
         self.holder = TokenHolder(self.oauth_transport, self.oauth_url)
         issued = self.app.state.issue_tokens()
-        self.holder.tokens = oauth.Tokens(issued["access_token"], issued["refresh_token"],
-                                          oauth.expiry(issued["access_token"]), oauth.expiry(issued["refresh_token"]))
+        self.holder.tokens = oauth.Tokens(
+            issued["access_token"],
+            issued["refresh_token"],
+            oauth.expiry(issued["access_token"]),
+            oauth.expiry(issued["refresh_token"]),
+        )
         self.client = self.make_client()
 
     def make_client(self, **kwargs):
         kwargs.setdefault("timeout", (2, 5))
-        transport = Transport(self.base, service="anaf", auth=BearerAuth(self.holder), sleep=self.sleeps.append,
-                              recorder=self.exchanges.append, **kwargs)
+        transport = Transport(
+            self.base,
+            service="anaf",
+            auth=BearerAuth(self.holder),
+            sleep=self.sleeps.append,
+            recorder=self.exchanges.append,
+            **kwargs,
+        )
         return AnafClient(transport, clock=self.clock)
 
     @property
@@ -111,5 +153,3 @@ class Anaf:
 
     def now_ms(self):
         return int(self.clock() * 1000)
-
-

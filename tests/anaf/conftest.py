@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from anaf_support import Anaf  # noqa: E402
+from anaf_support import Anaf
 
 
 @pytest.fixture

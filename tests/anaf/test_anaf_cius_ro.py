@@ -4,8 +4,8 @@ import glob
 import os
 
 import pytest
-
 from anaf_support import FIXTURES
+
 from l10n_ro_anaf_efactura.anaf import cius_ro, documents
 
 ODOO_XML = sorted(glob.glob(os.path.join(FIXTURES, "odoo", "*.xml")))
@@ -30,7 +30,9 @@ def test_odoo_xml_passes_the_official_stylesheet_and_our_preflight():
 
 
 def test_the_stylesheet_catches_what_preflight_catches():
-    xml = _read(os.path.join(FIXTURES, "odoo", "odoo_invoice.xml")).replace(b"RO-CJ", b"RO-XX")
+    xml = _read(os.path.join(FIXTURES, "odoo", "odoo_invoice.xml")).replace(
+        b"RO-CJ", b"RO-XX"
+    )
     fatal = cius_ro.fatal_asserts(xml)
     assert any(f.startswith("BR-RO-111") or f.startswith("BR-RO-110") for f in fatal)
     assert {p.rule for p in documents.preflight(xml)} == {"BR-RO-110"}
@@ -41,6 +43,10 @@ def test_the_sandbox_accepts_odoo_xml(anaf_factory):
     for path in ODOO_XML:
         xml = _read(path)
         credit = b"<CreditNote" in xml[:400]
-        index = anaf.client.upload(xml, cif="8000000000", standard="CN" if credit else "UBL",
-                                   extern=b"DE123456788" in xml).index
+        index = anaf.client.upload(
+            xml,
+            cif="8000000000",
+            standard="CN" if credit else "UBL",
+            extern=b"DE123456788" in xml,
+        ).index
         assert anaf.client.message_state(index).state == "ok", path

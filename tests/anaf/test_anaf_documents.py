@@ -3,8 +3,8 @@
 from datetime import date, datetime
 
 import pytest
-
 from anaf_support import fixture_bytes, make_invoice
+
 from l10n_ro_anaf_efactura.anaf import deadline, documents, errors, quota
 
 
@@ -29,7 +29,10 @@ def test_ok_sample_zips_give_invoice_and_signature(name):
 def test_sniff_tells_bodies_apart():
     assert documents.sniff(fixture_bytes("3828.zip")) == "zip"
     assert documents.sniff(b'{"eroare": "x"}') == "json"
-    assert documents.sniff(b"<html><body>The requested URL was rejected</body></html>") == "html"
+    assert (
+        documents.sniff(b"<html><body>The requested URL was rejected</body></html>")
+        == "html"
+    )
     assert documents.sniff(b"%PDF-1.4") == "pdf"
     assert documents.sniff(b"<?xml version='1.0'?><a/>") == "xml"
     assert documents.sniff(b"") == "empty"
@@ -44,14 +47,17 @@ def test_doctype_and_entities_are_refused():
 def test_upload_and_status_answers():
     ok = documents.parse_upload(
         b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><header xmlns="mfp:anaf:dgti:spv:respUploadFisier:v1"'
-        b' dateResponse="202211011415" ExecutionStatus="0" index_incarcare="3828"/>')
+        b' dateResponse="202211011415" ExecutionStatus="0" index_incarcare="3828"/>'
+    )
     assert ok.ok and ok.index == "3828"
     bad = documents.parse_upload(
         b'<header xmlns="mfp:anaf:dgti:spv:respUploadFisier:v1" ExecutionStatus="1">'
-        b'<Errors errorMessage="Nu aveti drept in SPV pentru CIF=123"/></header>')
+        b'<Errors errorMessage="Nu aveti drept in SPV pentru CIF=123"/></header>'
+    )
     assert not bad.ok and bad.errors == ["Nu aveti drept in SPV pentru CIF=123"]
     status = documents.parse_status(
-        b'<header xmlns="mfp:anaf:dgti:efactura:stareMesajFactura:v1" stare="ok" id_descarcare="1234"/>')
+        b'<header xmlns="mfp:anaf:dgti:efactura:stareMesajFactura:v1" stare="ok" id_descarcare="1234"/>'
+    )
     assert (status.state, status.download_id) == ("ok", "1234")
     with pytest.raises(documents.DocumentError):
         documents.parse_status(b'<header xmlns="urn:other"/>')
@@ -63,43 +69,120 @@ def test_preflight_names_missing_county_sector_and_lengths():
     rules = {p.rule for p in problems}
     assert "BR-RO-110" in rules and "BR-RO-L100" in rules
     assert any(p.field == "Seller: county (state)" for p in problems)
-    bucharest = documents.preflight(make_invoice(seller_county="RO-B", seller_city="Bucuresti"))
+    bucharest = documents.preflight(
+        make_invoice(seller_county="RO-B", seller_city="Bucuresti")
+    )
     assert [p.rule for p in bucharest] == ["BR-RO-100"]
-    assert documents.preflight(make_invoice(seller_county="RO-B", seller_city="SECTOR3")) == []
-    assert [p.rule for p in documents.preflight(make_invoice(number="ABC"))] == ["BR-RO-010"]
+    assert (
+        documents.preflight(make_invoice(seller_county="RO-B", seller_city="SECTOR3"))
+        == []
+    )
+    assert [p.rule for p in documents.preflight(make_invoice(number="ABC"))] == [
+        "BR-RO-010"
+    ]
 
 
-@pytest.mark.parametrize("text, code, kind", [
-    ("S-au facut deja 100 descarcari de mesaj in cursul zilei", "quota_status", "quota"),
-    ("S-au facut deja 10 descarcari de mesaj in cursul zilei", "quota_status", "quota"),
-    ("S-au facut deja 1000 interogari de lista mesaje de catre utilizator in cursul zilei", "quota_list", "quota"),
-    ("S-au incarcat deja 1000 de mesaje de tip RASP pentru cui=123 in cursul zilei", "quota_rasp", "quota"),
-    ("Nu aveti drept in SPV pentru CIF=8000000000", "no_rights_cif", "rights"),
-    ("Nu exista niciun CIF pentru care sa aveti drept in SPV", "no_cif_rights", "rights"),
-    ("Nu exista niciun CIF petru care sa aveti drept", "no_cif_rights", "rights"),
-    ("Nu aveti dreptul de inteorgare pentru id_incarcare= 18", "no_rights_index", "rights"),
-    ("Nu aveti dreptul sa descarcati acesta factura", "no_rights_download", "rights"),
-    ("Valorile acceptate pentru parametrul standard sunt UBL, CN, CII sau RASP", "bad_standard", "business"),
-    ("CIF introdus= 123a nu este un numar", "bad_cif", "business"),
-    ("Marime fisier transmis mai mare de 10 MB.", "too_big", "business"),
-    ("Fisierul transmis nu este valid. org.xml.sax.SAXParseException; x", "invalid_xml", "business"),
-    ("Daca parametrul extern|autofacturare|executare trebuie completat, valoarea acceptata este DA", "bad_flag",
-     "business"),
-    ("CIF introdus= 1 nu este inregistrat in Registrul RO e-Factura executari silite", "not_enforcement", "business"),
-    ("A aparut o eroare tehnica. Cod: 500", "technical", "transient"),
-    ("Parametrii standard si cif sunt obligatorii", "missing_params", "business"),
-    ("Nu exista factura cu id_incarcare= 15000", "unknown_index", "not_found"),
-    ("Id_incarcare introdus= aaa nu este un numar intreg", "bad_index", "business"),
-    ("Pentru id=21 nu exista inregistrata nici o factura", "unknown_download", "not_found"),
-    ("Id descarcare introdus= 123a nu este un numar intreg", "bad_download_id", "business"),
-    ("Numarul de zile trebuie sa fie intre 1 si 60", "days_range", "business"),
-    ("Nu exista mesaje in ultimele 15 zile", "empty_list", "empty"),
-    ("Nu exista mesaje in intervalul selectat", "empty_list", "empty"),
-    ("Lista de mesaje este mai mare decat numarul de 500 elemente permise in pagina.", "list_too_big", "business"),
-    ("Pagina solicitata 50 este mai mare decat numarul toatal de pagini 29", "page_out_of_range", "business"),
-    ("startTime = 1 nu poate fi mai vechi de 60 de zile fata de momentul requestului", "start_too_old", "business"),
-    ("E: validari globale eroare regula: R6.1: CIF-ul vanzatorului nu figureaza", "anaf", "business"),
-])
+@pytest.mark.parametrize(
+    "text, code, kind",
+    [
+        (
+            "S-au facut deja 100 descarcari de mesaj in cursul zilei",
+            "quota_status",
+            "quota",
+        ),
+        (
+            "S-au facut deja 10 descarcari de mesaj in cursul zilei",
+            "quota_status",
+            "quota",
+        ),
+        (
+            "S-au facut deja 1000 interogari de lista mesaje de catre utilizator in cursul zilei",
+            "quota_list",
+            "quota",
+        ),
+        (
+            "S-au incarcat deja 1000 de mesaje de tip RASP pentru cui=123 in cursul zilei",
+            "quota_rasp",
+            "quota",
+        ),
+        ("Nu aveti drept in SPV pentru CIF=8000000000", "no_rights_cif", "rights"),
+        (
+            "Nu exista niciun CIF pentru care sa aveti drept in SPV",
+            "no_cif_rights",
+            "rights",
+        ),
+        ("Nu exista niciun CIF petru care sa aveti drept", "no_cif_rights", "rights"),
+        (
+            "Nu aveti dreptul de inteorgare pentru id_incarcare= 18",
+            "no_rights_index",
+            "rights",
+        ),
+        (
+            "Nu aveti dreptul sa descarcati acesta factura",
+            "no_rights_download",
+            "rights",
+        ),
+        (
+            "Valorile acceptate pentru parametrul standard sunt UBL, CN, CII sau RASP",
+            "bad_standard",
+            "business",
+        ),
+        ("CIF introdus= 123a nu este un numar", "bad_cif", "business"),
+        ("Marime fisier transmis mai mare de 10 MB.", "too_big", "business"),
+        (
+            "Fisierul transmis nu este valid. org.xml.sax.SAXParseException; x",
+            "invalid_xml",
+            "business",
+        ),
+        (
+            "Daca parametrul extern|autofacturare|executare trebuie completat, valoarea acceptata este DA",
+            "bad_flag",
+            "business",
+        ),
+        (
+            "CIF introdus= 1 nu este inregistrat in Registrul RO e-Factura executari silite",
+            "not_enforcement",
+            "business",
+        ),
+        ("A aparut o eroare tehnica. Cod: 500", "technical", "transient"),
+        ("Parametrii standard si cif sunt obligatorii", "missing_params", "business"),
+        ("Nu exista factura cu id_incarcare= 15000", "unknown_index", "not_found"),
+        ("Id_incarcare introdus= aaa nu este un numar intreg", "bad_index", "business"),
+        (
+            "Pentru id=21 nu exista inregistrata nici o factura",
+            "unknown_download",
+            "not_found",
+        ),
+        (
+            "Id descarcare introdus= 123a nu este un numar intreg",
+            "bad_download_id",
+            "business",
+        ),
+        ("Numarul de zile trebuie sa fie intre 1 si 60", "days_range", "business"),
+        ("Nu exista mesaje in ultimele 15 zile", "empty_list", "empty"),
+        ("Nu exista mesaje in intervalul selectat", "empty_list", "empty"),
+        (
+            "Lista de mesaje este mai mare decat numarul de 500 elemente permise in pagina.",
+            "list_too_big",
+            "business",
+        ),
+        (
+            "Pagina solicitata 50 este mai mare decat numarul toatal de pagini 29",
+            "page_out_of_range",
+            "business",
+        ),
+        (
+            "startTime = 1 nu poate fi mai vechi de 60 de zile fata de momentul requestului",
+            "start_too_old",
+            "business",
+        ),
+        (
+            "E: validari globale eroare regula: R6.1: CIF-ul vanzatorului nu figureaza",
+            "anaf",
+            "business",
+        ),
+    ],
+)
 def test_every_documented_text_is_classified_with_advice(text, code, kind):
     found = errors.classify(text)
     assert (found.code, found.kind) == (code, kind)
@@ -136,7 +219,11 @@ def test_poll_schedule_stays_far_below_100_a_day():
 
 
 def test_deadline_counts_working_days_and_romanian_holidays():
-    assert deadline.deadline(date(2026, 11, 23)) == date(2026, 12, 2)  # 30 Nov (Sun) and 1 Dec holidays
-    assert deadline.deadline(date(2025, 4, 17)) == date(2025, 4, 28)  # Good Friday + Easter Monday
+    assert deadline.deadline(date(2026, 11, 23)) == date(
+        2026, 12, 2
+    )  # 30 Nov (Sun) and 1 Dec holidays
+    assert deadline.deadline(date(2025, 4, 17)) == date(
+        2025, 4, 28
+    )  # Good Friday + Easter Monday
     assert deadline.working_days_left(date(2026, 11, 23), date(2026, 11, 23)) == 5
     assert deadline.working_days_left(date(2026, 11, 23), date(2026, 12, 3)) == -1

@@ -18,7 +18,11 @@ def _authorize(anaf, decision=None, state="signed-state"):
     page = requests.get(url, allow_redirects=False, timeout=5)
     if decision is None:
         return page
-    link = page.text.split(f'id="{decision}" href="')[1].split('"')[0].replace("&amp;", "&")
+    link = (
+        page.text.split(f'id="{decision}" href="')[1]
+        .split('"')[0]
+        .replace("&amp;", "&")
+    )
     answer = requests.get(anaf.server.url + link, allow_redirects=False, timeout=5)
     assert answer.status_code == 302
     target = urlsplit(answer.headers["Location"])
@@ -28,11 +32,22 @@ def _authorize(anaf, decision=None, state="signed-state"):
 
 def test_authorize_page_then_approve_gives_code_and_state(anaf):
     page = _authorize(anaf)
-    assert page.status_code == 200 and 'id="approve"' in page.text and 'id="deny"' in page.text
+    assert (
+        page.status_code == 200
+        and 'id="approve"' in page.text
+        and 'id="deny"' in page.text
+    )
     query = _authorize(anaf, "approve")
     assert query["state"] == ["signed-state"] and query["code"]
-    tokens = oauth.exchange_code(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret",
-                                 query["code"][0], CALLBACK, datetime.utcnow())
+    tokens = oauth.exchange_code(
+        anaf.oauth_transport,
+        anaf.oauth_url,
+        "anaf-client",
+        "anaf-secret",
+        query["code"][0],
+        CALLBACK,
+        datetime.utcnow(),
+    )
     assert tokens.access_expires_at and tokens.refresh_expires_at
     days = (tokens.access_expires_at - datetime.utcnow()).days
     assert 88 <= days <= 90
@@ -47,43 +62,104 @@ def test_deny_gives_no_code(anaf):
 
 def test_code_works_once_and_only_within_60_seconds(anaf):
     code = _authorize(anaf, "approve")["code"][0]
-    oauth.exchange_code(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", code, CALLBACK,
-                        datetime.utcnow())
+    oauth.exchange_code(
+        anaf.oauth_transport,
+        anaf.oauth_url,
+        "anaf-client",
+        "anaf-secret",
+        code,
+        CALLBACK,
+        datetime.utcnow(),
+    )
     with pytest.raises(taxonomy.AuthError):
-        oauth.exchange_code(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", code, CALLBACK,
-                            datetime.utcnow())
+        oauth.exchange_code(
+            anaf.oauth_transport,
+            anaf.oauth_url,
+            "anaf-client",
+            "anaf-secret",
+            code,
+            CALLBACK,
+            datetime.utcnow(),
+        )
     late = _authorize(anaf, "approve")["code"][0]
     anaf.clock.advance(61)
     with pytest.raises(taxonomy.AuthError):
-        oauth.exchange_code(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", late, CALLBACK,
-                            datetime.utcnow())
+        oauth.exchange_code(
+            anaf.oauth_transport,
+            anaf.oauth_url,
+            "anaf-client",
+            "anaf-secret",
+            late,
+            CALLBACK,
+            datetime.utcnow(),
+        )
 
 
 def test_wrong_client_secret_is_an_auth_error(anaf):
     code = _authorize(anaf, "approve")["code"][0]
     with pytest.raises(taxonomy.AuthError):
-        oauth.exchange_code(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "wrong", code, CALLBACK,
-                            datetime.utcnow())
+        oauth.exchange_code(
+            anaf.oauth_transport,
+            anaf.oauth_url,
+            "anaf-client",
+            "wrong",
+            code,
+            CALLBACK,
+            datetime.utcnow(),
+        )
 
 
 def test_refresh_rotates_and_the_old_refresh_token_dies(anaf):
     first = anaf.holder.tokens
-    second = oauth.refresh(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret",
-                           first.refresh_token, datetime.utcnow())
-    assert second.refresh_token != first.refresh_token and second.access_token != first.access_token
+    second = oauth.refresh(
+        anaf.oauth_transport,
+        anaf.oauth_url,
+        "anaf-client",
+        "anaf-secret",
+        first.refresh_token,
+        datetime.utcnow(),
+    )
+    assert (
+        second.refresh_token != first.refresh_token
+        and second.access_token != first.access_token
+    )
     with pytest.raises(taxonomy.AuthError):
-        oauth.refresh(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", first.refresh_token,
-                      datetime.utcnow())
-    oauth.refresh(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", second.refresh_token,
-                  datetime.utcnow())
+        oauth.refresh(
+            anaf.oauth_transport,
+            anaf.oauth_url,
+            "anaf-client",
+            "anaf-secret",
+            first.refresh_token,
+            datetime.utcnow(),
+        )
+    oauth.refresh(
+        anaf.oauth_transport,
+        anaf.oauth_url,
+        "anaf-client",
+        "anaf-secret",
+        second.refresh_token,
+        datetime.utcnow(),
+    )
 
 
 def test_revoke_kills_the_refresh_token(anaf):
     tokens = anaf.holder.tokens
-    oauth.revoke(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", tokens.refresh_token)
+    oauth.revoke(
+        anaf.oauth_transport,
+        anaf.oauth_url,
+        "anaf-client",
+        "anaf-secret",
+        tokens.refresh_token,
+    )
     with pytest.raises(taxonomy.AuthError):
-        oauth.refresh(anaf.oauth_transport, anaf.oauth_url, "anaf-client", "anaf-secret", tokens.refresh_token,
-                      datetime.utcnow())
+        oauth.refresh(
+            anaf.oauth_transport,
+            anaf.oauth_url,
+            "anaf-client",
+            "anaf-secret",
+            tokens.refresh_token,
+            datetime.utcnow(),
+        )
 
 
 def test_unregistered_callback_is_refused(anaf_factory):
