@@ -299,7 +299,7 @@ def hook_document(data):
     if missing:
         raise DocumentError(
             "not_a_document",
-            "The document's `general` block lacks: %s." % ", ".join(missing),
+            f"The document's `general` block lacks: {', '.join(missing)}.",
         )
     totals = data.get("totals") if isinstance(data.get("totals"), dict) else {}
     json_value = general.get("json")
@@ -659,7 +659,7 @@ class TaxTable:
     Withholdings (05 ReteIVA, 06 ReteRenta, 07 ReteICA) and ZZ are skipped unless mapped.
     """
 
-    SKIP = {"05", "06", "07", "ZZ"}
+    SKIP = frozenset({"05", "06", "07", "ZZ"})
 
     def __init__(self, rows=()):
         self.rows = {}
@@ -721,6 +721,50 @@ class Refusal(Exception):
     def __init__(self, state, code, message):
         super().__init__(message)
         self.state, self.code, self.message = state, code, message
+
+
+def _modes(hook, info, ubl):
+    modes = {
+        m for m in (hook.mode, getattr(info, "mode", ""), ubl.profile_execution_id) if m
+    }
+    if info is not None and info.dian and info.dian.get("mode"):
+        modes.add(str(info.dian["mode"]))
+    return modes
+
+
+def _is_test_mode(hook, info, ubl, company_mode):
+    """Mode 2 anywhere, or a mode that is not the company's: a test document."""
+    modes = _modes(hook, info, ubl)
+    return "2" in modes or bool(company_mode and modes and company_mode not in modes)
+
+
+def _total_differences(hook, info, ubl, tolerance):
+    """The hook's (and LaFactura's) totals against the UBL's monetary totals."""
+    differences = (
+        compare_totals(hook.totals, ubl.totals, tolerance) if hook.totals else []
+    )
+    if info is not None and info.totals:
+        found = compare_totals(info.totals, ubl.totals, tolerance)
+        differences += [d for d in found if d not in differences]
+    return differences
+
+
+def _map_lines(ubl, table):
+    """[(Line, tax keys)], or Refusal when a tax has no mapping."""
+    planned, unknown = [], []
+    for line in ubl.lines:
+        keys, missing = table.map_taxes(line.taxes)
+        unknown += [m for m in missing if m not in unknown]
+        planned.append((line, keys))
+    if unknown:
+        listed = ", ".join(f"scheme {s} at {p}%" for s, p in unknown)
+        raise Refusal(
+            "error",
+            "unknown_tax",
+            f"No purchase tax is mapped for: {listed}. Add them to the LaFactura tax mapping, "
+            "then process again.",
+        )
+    return planned
 
 
 def plan(
@@ -800,48 +844,24 @@ def plan(
             "other_company",
             f"The document is addressed to {addressee or 'nobody'}, not to our NIT {company_nit}.",
         )
-    modes = {
-        m for m in (hook.mode, getattr(info, "mode", ""), ubl.profile_execution_id) if m
-    }
-    if info is not None and info.dian and info.dian.get("mode"):
-        modes.add(str(info.dian["mode"]))
-    if "2" in modes or (company_mode and company_mode not in modes and modes):
+    if _is_test_mode(hook, info, ubl, company_mode):
         if not accept_test:
+            modes = "/".join(sorted(_modes(hook, info, ubl)))
             raise Refusal(
                 "ignored",
                 "test_mode",
-                "Test-mode document (mode %s) while the company works in mode %s: kept, not booked."
-                % ("/".join(sorted(modes)), company_mode),
+                f"Test-mode document (mode {modes}) while the company works in mode "
+                f"{company_mode}: kept, not booked.",
             )
         warnings.append("test_mode")
-    differences = (
-        compare_totals(hook.totals, ubl.totals, tolerance) if hook.totals else []
-    )
-    if info is not None and info.totals:
-        differences += [
-            d
-            for d in compare_totals(info.totals, ubl.totals, tolerance)
-            if d not in differences
-        ]
+    differences = _total_differences(hook, info, ubl, tolerance)
     if nitlib.dv_mismatch(ubl.supplier.nit, ubl.supplier.dv):
         warnings.append("supplier_dv_mismatch")
     if preimage_matches(ubl.note, ubl.uuid) is False and ubl.note.startswith(
         ubl.number or "\0"
     ):
         warnings.append("cufe_preimage_mismatch")
-    table = tax_table or TaxTable()
-    planned, unknown = [], []
-    for line in ubl.lines:
-        keys, missing = table.map_taxes(line.taxes)
-        unknown += [m for m in missing if m not in unknown]
-        planned.append((line, keys))
-    if unknown:
-        raise Refusal(
-            "error",
-            "unknown_tax",
-            "No purchase tax is mapped for: %s. Add them to the LaFactura tax mapping, then process again."
-            % ", ".join(f"scheme {s} at {p}%" for s, p in unknown),
-        )
+    planned = _map_lines(ubl, tax_table or TaxTable())
     if not planned:
         raise Refusal("rejected", "no_lines", "general.json has no lines.")
     reference = ubl.reference_uuid if hook.type in ("nc", "nd") else ""

@@ -38,7 +38,6 @@ class E:
 
 def render(element, dialect):
     """{tag: value} in the JSON convention `dialect`."""
-    prefix, local = element.tag.split(":") if ":" in element.tag else ("", element.tag)
 
     def key(e):
         return e.tag if dialect in ("xmltodict", "xml2js") else e.tag.split(":")[-1]

@@ -34,15 +34,14 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "einvoice_common", "einvoice"))
-import runner  # noqa: E402  (einvoice_common's runner, loaded alone: its addon imports Odoo)
+import runner
 
 runner.register_addon_packages(REPO)
 sys.path.pop(0)
-from einvoice_common.einvoice.runner import serve  # noqa: E402
-from l10n_co_lafactura.lafactura import fixtures, sandbox  # noqa: E402
+import requests
 
-import requests  # noqa: E402
-
+from einvoice_common.einvoice.runner import serve
+from l10n_co_lafactura.lafactura import fixtures, sandbox
 
 # odoo-bin without the gevent (long-polling) process: the venv may lack gevent, and the prefork
 # server would then respawn it in a loop, eating the CPU the benchmark measures. The webhook
