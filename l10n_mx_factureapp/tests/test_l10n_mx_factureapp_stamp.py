@@ -319,3 +319,29 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(
             root.find(".//pago20:Totales", NS).get("MontoTotalPagos"), "500.00"
         )
+
+    def test_total_that_does_not_add_up_is_refused(self):
+        """Rounding taxes per line makes Odoo's total differ from SAT's arithmetic: refused
+        before sending, with the fix named; rounding globally (the MX default) stamps."""
+        lines = [
+            {
+                "product_id": self.product.id,
+                "price_unit": 0.33,
+                "tax_ids": [Command.set(self.iva16.ids)],
+            }
+            for _ in range(10)
+        ]
+        self.company.tax_calculation_rounding_method = "round_per_line"
+        move = self._invoice(lines=lines)
+        self.assertEqual(move.amount_total, 3.80)
+        problems = "\n".join(move._l10n_mx_factureapp_precheck())
+        self.assertIn("3.83", problems)
+        self.assertIn("round globally", problems)
+        with self.assertRaises(UserError):
+            move.action_l10n_mx_factureapp_stamp()
+        self.assertFalse(self.app.cfdis)
+        self.company.tax_calculation_rounding_method = "round_globally"
+        fine = self._invoice(lines=lines)
+        self.assertEqual(fine.amount_total, 3.83)
+        fine.action_l10n_mx_factureapp_stamp()
+        self.assertEqual(self._stamped_root(fine).get("Total"), "3.83")
