@@ -15,6 +15,7 @@
         "security/l10n_efact_aoc_security.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
+        "views/einvoice_credential_views.xml",
         "views/l10n_efact_aoc_document_views.xml",
         "views/l10n_efact_aoc_receptor_views.xml",
         "views/account_move_views.xml",

@@ -70,7 +70,9 @@ def error_parser(api):
             return None, "", []
         code = body.get("codiError")
         info = efact_errors.describe(code, api)
-        text = efact_errors.message(code, api, str(body.get("descripcioError") or ""))
+        text = efact_errors.message(
+            code, api, str(body.get("descripcioError") or ""), with_code=False
+        )
         return str(info.code or code), text, [info.hint] if info.hint else []
 
     return parse
@@ -569,7 +571,7 @@ class RcfClient:
         applied before sending it again (once)."""
         if state not in RCF_UPDATABLE:
             raise self.transport.RejectedError(
-                efact_errors.message(3001, self.api), code="3001"
+                efact_errors.message(3001, self.api, with_code=False), code="3001"
             )
         body = {"estat": state}
         for key, value in (

@@ -198,10 +198,10 @@ def describe(code, api=SUPPLIER):
     return _rej(code, "eFACT refused the request.")
 
 
-def message(code, api=SUPPLIER, service_text=""):
+def message(code, api=SUPPLIER, service_text="", with_code=True):
     """One line for a person: our message, the hint, and the service's own words."""
     info = describe(code, api)
-    text = f"[{info.code}] {info.message}"
+    text = f"[{info.code}] {info.message}" if with_code else info.message
     if info.hint:
         text += " " + info.hint
     if service_text and service_text.strip() and service_text.strip() not in text:

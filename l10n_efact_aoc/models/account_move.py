@@ -35,7 +35,7 @@ class AccountMove(models.Model):
         copy=False,
     )
     l10n_efact_aoc_hub_id = fields.Char(
-        related="l10n_efact_aoc_document_id.hub_id", string="eFACT id"
+        string="eFACT id", compute="_compute_l10n_efact_aoc_document_id"
     )
     l10n_efact_aoc_attachment_ids = fields.Many2many(
         "ir.attachment",
@@ -54,12 +54,12 @@ class AccountMove(models.Model):
     )
     l10n_efact_aoc_import_warning = fields.Text("eFACT import warning", copy=False)
 
-    @api.depends("l10n_efact_aoc_document_ids")
+    @api.depends("l10n_efact_aoc_document_ids", "l10n_efact_aoc_document_ids.hub_id")
     def _compute_l10n_efact_aoc_document_id(self):
         for move in self:
-            move.l10n_efact_aoc_document_id = move.l10n_efact_aoc_document_ids.sorted(
-                "id", reverse=True
-            )[:1]
+            latest = move.l10n_efact_aoc_document_ids.sorted("id", reverse=True)[:1]
+            move.l10n_efact_aoc_document_id = latest
+            move.l10n_efact_aoc_hub_id = latest.hub_id
 
     @api.depends("l10n_efact_aoc_document_ids.state")
     def _compute_l10n_efact_aoc_state(self):

@@ -4,6 +4,7 @@ from odoo.exceptions import UserError
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import client as efact_client
+from ..efact import documents
 
 BASE_URLS = {"test": "https://efact-pre.aoc.cat", "production": "https://efact.aoc.cat"}
 
@@ -87,23 +88,42 @@ class EinvoiceCredential(models.Model):
 
     def action_l10n_efact_aoc_test_connection(self):
         self.ensure_one()
+        unmapped = []
         try:
             if self.l10n_efact_aoc_role_supplier:
                 self._l10n_efact_aoc_supplier_client(record=self).receptors()
             if self.l10n_efact_aoc_role_rcf:
-                self._l10n_efact_aoc_rcf_client(record=self).entities()
+                entities = self._l10n_efact_aoc_rcf_client(record=self).entities()
+                nifs = {
+                    c._l10n_efact_aoc_nif()
+                    for c in (self.company_ids | self.company_id)
+                    if c.vat
+                }
+                unmapped = [
+                    f"{e.nif} ({e.name})"
+                    for e in entities
+                    if documents.normalize_nif(e.nif) not in nifs
+                ]
         except common_errors.EInvoiceError as exc:
             self._l10n_efact_aoc_mark(exc)
             raise UserError(
                 _("eFACT refused the connection: %(error)s", error=str(exc))
             ) from exc
         self._l10n_efact_aoc_mark()
+        message = _("eFACT accepted the connection.")
+        if unmapped:
+            message += " " + _(
+                "These entities served by the platform have no company with their NIF here, their invoices "
+                "will stay pending: %s",
+                ", ".join(unmapped),
+            )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "type": "success",
-                "message": _("eFACT accepted the connection."),
+                "type": "warning" if unmapped else "success",
+                "message": message,
+                "sticky": bool(unmapped),
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }

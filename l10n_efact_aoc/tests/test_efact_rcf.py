@@ -368,3 +368,13 @@ class TestEfactRcf(EfactCommon):
         self.assertFalse(self.bills())
         self.assertEqual(self.injector.calls_to("/rcf/factures-pendents", "GET"), 1)
         self.assertTrue(fields.Datetime.now())
+
+    def test_test_connection_lists_entities_without_company(self):
+        self.company_b.vat = "ESP0800003F"
+        result = self.credential.action_l10n_efact_aoc_test_connection()
+        self.assertEqual(result["params"]["type"], "warning")
+        self.assertIn(ENTITY_B, result["params"]["message"])
+        self.assertEqual(self.credential.state, "connected")
+        self.company_b.vat = ENTITY_B
+        result = self.credential.action_l10n_efact_aoc_test_connection()
+        self.assertEqual(result["params"]["type"], "success")

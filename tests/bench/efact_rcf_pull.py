@@ -56,7 +56,20 @@ def main():
     from odoo.addons.l10n_efact_aoc.efact import sandbox
     from odoo.addons.l10n_efact_aoc.models.account_move import AccountMove
 
-    timers = {"transport": 0.0, "import": 0.0, "calls": 0}
+    import threading
+
+    from odoo.addons.l10n_efact_aoc.efact import client as efact_client
+
+    timers = {"transport": 0.0, "import": 0.0, "calls": 0, "wall": 0.0}
+    original_parallel = efact_client.parallel
+
+    def timed_parallel(*a, **kw):
+        start = time.perf_counter()
+        try:
+            return original_parallel(*a, **kw)
+        finally:
+            timers["wall"] += time.perf_counter() - start
+
     original_request = transport_module.Transport.request
     original_create = AccountMove._l10n_efact_aoc_create_bill
 
@@ -65,8 +78,13 @@ def main():
         try:
             return original_request(self, *a, **kw)
         finally:
-            timers["transport"] += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            timers["transport"] += elapsed
             timers["calls"] += 1
+            if threading.current_thread() is threading.main_thread():
+                timers["wall"] += (
+                    elapsed  # the cron's own calls (worker threads: see parallel)
+                )
 
     def timed_create(self, *a, **kw):
         start = time.perf_counter()
@@ -76,6 +94,7 @@ def main():
             timers["import"] += time.perf_counter() - start
 
     transport_module.Transport.request = timed_request
+    efact_client.parallel = timed_parallel
     AccountMove._l10n_efact_aoc_create_bill = timed_create
 
     registry = odoo.modules.registry.Registry(args.db)
@@ -134,14 +153,17 @@ def main():
         f"  Odoo Facturae import  {timers['import']:.1f} s ({timers['import'] / total:.0%} of the run)"
     )
     print(
-        f"  transport             {timers['transport']:.1f} s ({timers['transport'] / total:.0%}), "
-        f"{timers['calls']} calls, {timers['calls'] / max(bills, 1):.1f} per bill"
+        f"  transport (waited)    {timers['wall']:.1f} s ({timers['wall'] / total:.0%} of the run)"
     )
     print(
-        f"  transport / import    {timers['transport'] / max(timers['import'], 1e-9):.0%} (target < 20%)"
+        f"  transport (all calls) {timers['transport']:.1f} s summed over threads, {timers['calls']} calls, "
+        f"{timers['calls'] / max(bills, 1):.1f} per bill"
     )
     print(
-        f"  theoretical bound     {timers['calls'] * args.latency:.1f} s of latency (calls x latency, 1 worker)"
+        f"  transport / import    {timers['wall'] / max(timers['import'], 1e-9):.0%} (target < 20%)"
+    )
+    print(
+        f"  sequential bound      {timers['calls'] * args.latency:.1f} s of latency alone (calls x latency)"
     )
 
 
