@@ -167,8 +167,12 @@ def make_document(
     dialect="xmltodict",
     issue_date="2026-11-20",
     hook_totals_override=None,
+    tax_rounding="line",
 ):
     """The full `document` object (as getDocumentInfo answers it).
+
+    `tax_rounding`: "line" (each line's tax rounded, then summed) or "global" (each tax
+    rounded once on the sum of its bases, as some issuers do).
 
     `lines`: (description, quantity, unit price, tax scheme or None, percent).
     `reference`: the referenced document (dict from make_document) for nc/nd.
@@ -225,6 +229,8 @@ def make_document(
         ]
         line_elements.append(E(f"cac:{line_tag}", None, None, *children))
     tax_entries = [(s, p, t[0], t[1]) for (s, p), t in sorted(per_tax.items())]
+    if tax_rounding == "global":
+        tax_entries = [(s, p, base, q(base * p / 100)) for s, p, base, _ in tax_entries]
     tax_amount = q(sum((e[3] for e in tax_entries), Decimal(0)))
     taxable = q(sum((e[2] for e in tax_entries), Decimal(0)))
     untaxed = q(untaxed)

@@ -70,6 +70,13 @@ class EinvoiceCredential(models.Model):
         default=True,
         help="Post a bill when its three totals agree; otherwise it stays in draft with an activity.",
     )
+    l10n_co_lafactura_tax_tolerance = fields.Float(
+        "Tax rounding tolerance",
+        default=1.0,
+        help="When a tax amount computed by Odoo differs from the document's by at most this "
+        "much (in the document's currency), the document's amount is used: suppliers round "
+        "taxes per document or per line.",
+    )
     l10n_co_lafactura_create_partners = fields.Boolean(
         "Create unknown suppliers",
         default=True,

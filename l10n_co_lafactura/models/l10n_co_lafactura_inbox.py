@@ -585,6 +585,9 @@ class L10nCoLafacturaInbox(models.Model):
             .with_context(default_move_type=plan.move_type)
         )
         move = Move.create(values)
+        self._l10n_co_lafactura_fix_tax_rounding(
+            move, plan, credential.l10n_co_lafactura_tax_tolerance
+        )
         self._l10n_co_lafactura_attach(move, plan)
         differences = self._l10n_co_lafactura_three_way(move, plan)
         if differences:
@@ -609,6 +612,31 @@ class L10nCoLafacturaInbox(models.Model):
         elif credential.l10n_co_lafactura_auto_post and not test:
             move.action_post()
         return move
+
+    def _l10n_co_lafactura_fix_tax_rounding(self, move, plan, tolerance):
+        """Use the document's tax amounts where Odoo's differ only by rounding (as Odoo's UBL import does)."""
+        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(
+            move.company_id
+        )
+        sign = -1 if move.is_inbound(include_receipts=True) else 1
+        corrections = []
+        for tax in plan.ubl.tax_totals:
+            tax_id = table.lookup(tax.scheme, tax.percent)
+            tax_lines = move.line_ids.filtered(
+                lambda line, tax_id=tax_id: tax_id and line.tax_line_id.id == tax_id
+            )
+            if len(tax_lines) != 1:
+                continue
+            wanted = float(tax.amount)
+            current = abs(tax_lines.amount_currency)
+            if move.currency_id.compare_amounts(current, wanted) and abs(
+                current - wanted
+            ) <= (tolerance or 0.0):
+                corrections.append((tax_lines, sign * wanted))
+        if corrections:
+            with move._get_edi_creation() as move:
+                for tax_line, amount in corrections:
+                    tax_line.amount_currency = amount
 
     def _l10n_co_lafactura_three_way(self, move, plan):
         """Hook totals vs UBL totals (already in the plan) vs what Odoo computed, within rounding."""

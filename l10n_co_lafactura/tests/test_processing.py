@@ -270,3 +270,23 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         row = self.deliver(stranger)
         self.process()
         self.assertEqual((row.state, row.reason_code), ("rejected", "other_company"))
+
+    def test_tax_rounding_of_the_supplier_is_kept(self):
+        lines = (
+            ("Tornillo", 1, "10.03", "01", 19),
+        ) * 3  # 3 x 1.9057: 5.73 per line, 5.72 once
+        doc = self.document(number="RND1", lines=lines, tax_rounding="global")
+        row = self.deliver(doc)
+        self.process()
+        bill = self.bill_of(doc)
+        self.assertEqual((row.state, bill.state), ("processed", "posted"), row.reason)
+        self.assertAlmostEqual(bill.amount_tax, 5.72)
+        self.assertAlmostEqual(bill.amount_total, 35.81)
+        self.assertFalse(bill.activity_ids)
+        self.credential.l10n_co_lafactura_tax_tolerance = 0.0
+        doc2 = self.document(number="RND2", lines=lines, tax_rounding="global")
+        self.deliver(doc2)
+        self.process()
+        bill2 = self.bill_of(doc2)
+        self.assertEqual((bill2.state, len(bill2.activity_ids)), ("draft", 1))
+        self.assertAlmostEqual(bill2.amount_tax, 5.73)
