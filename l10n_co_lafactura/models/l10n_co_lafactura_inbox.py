@@ -545,19 +545,22 @@ class L10nCoLafacturaInbox(models.Model):
             .with_context(active_test=False)
             .search([("name", "=", plan.ubl.currency or "COP")], limit=1)
         )
+        learned_account = self._l10n_co_lafactura_learned_account(partner, company)
         lines = []
         for line, tax_ids in plan.lines:
-            lines.append(
-                fields.Command.create(
-                    {
-                        "name": line.description or plan.number,
-                        "quantity": float(line.quantity),
-                        "price_unit": float(line.price_unit),
-                        "discount": float(line.discount_percent or 0),
-                        "tax_ids": [fields.Command.set(tax_ids)],
-                    }
-                )
-            )
+            line_vals = {
+                "name": line.description or plan.number,
+                "quantity": float(line.quantity),
+                "price_unit": float(line.price_unit),
+                "discount": float(line.discount_percent or 0),
+                "tax_ids": [fields.Command.set(tax_ids)],
+            }
+            product = self._l10n_co_lafactura_find_product(line, partner, company)
+            if product:
+                line_vals["product_id"] = product.id
+            elif learned_account:
+                line_vals["account_id"] = learned_account.id
+            lines.append(fields.Command.create(line_vals))
         values = {
             "move_type": plan.move_type,
             "company_id": company.id,
@@ -612,6 +615,57 @@ class L10nCoLafacturaInbox(models.Model):
         elif credential.l10n_co_lafactura_auto_post and not test:
             move.action_post()
         return move
+
+    def _l10n_co_lafactura_find_product(self, line, partner, company):
+        """The product of a line: the supplier's own code (vendor pricelist), else the GTIN barcode."""
+        Product = self.env["product.product"].sudo().with_company(company)
+        if line.seller_code:
+            info = (
+                self.env["product.supplierinfo"]
+                .sudo()
+                .search(
+                    [
+                        ("partner_id", "=", partner.commercial_partner_id.id),
+                        ("product_code", "=", line.seller_code),
+                        ("company_id", "in", (False, company.id)),
+                    ],
+                    limit=1,
+                )
+            )
+            if info:
+                return info.product_id or info.product_tmpl_id.product_variant_id
+        if (
+            line.standard_code
+            and len(line.standard_code) in (8, 12, 13, 14)
+            and line.standard_code.isdigit()
+        ):
+            return Product.search(
+                [
+                    ("barcode", "=", line.standard_code),
+                    ("company_id", "in", (False, company.id)),
+                ],
+                limit=1,
+            )
+        return Product
+
+    def _l10n_co_lafactura_learned_account(self, partner, company):
+        """The expense account of the supplier's last bill line, so new bills follow the same habit."""
+        last = (
+            self.env["account.move.line"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("partner_id", "=", partner.commercial_partner_id.id),
+                    ("move_id.move_type", "in", ("in_invoice", "in_refund")),
+                    ("move_id.state", "=", "posted"),
+                    ("display_type", "=", "product"),
+                ],
+                order="date desc, id desc",
+                limit=1,
+            )
+        )
+        return last.account_id
 
     def _l10n_co_lafactura_fix_tax_rounding(self, move, plan, tolerance):
         """Use the document's tax amounts where Odoo's differ only by rounding (as Odoo's UBL import does)."""

@@ -290,3 +290,47 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         bill2 = self.bill_of(doc2)
         self.assertEqual((bill2.state, len(bill2.activity_ids)), ("draft", 1))
         self.assertAlmostEqual(bill2.amount_tax, 5.73)
+
+    def test_products_by_supplier_code_and_learned_account(self):
+        first = self.document(
+            number="PR1", lines=(("Resma carta", 2, "12000.00", "01", 19),)
+        )
+        self.deliver(first)
+        self.process()
+        bill = self.bill_of(first)
+        partner = bill.partner_id
+        other_account = self.company_data["default_account_expense"].copy(
+            {"code": "519595", "name": "Papelería"}
+        )
+        bill.button_draft()
+        bill.invoice_line_ids.account_id = other_account
+        bill.action_post()
+        product = self.env["product.product"].create(
+            {
+                "name": "Resma",
+                "seller_ids": [
+                    (0, 0, {"partner_id": partner.id, "product_code": "SKU-1"})
+                ],
+            }
+        )
+        lines = (
+            ("Resma carta", 1, "12000.00", "01", 19),
+            ("Sin código", 1, "500.00", "01", 19),
+        )
+        second = self.document(number="PR2", lines=lines)
+        self.deliver(second)
+        self.process()
+        bill2 = self.bill_of(second)
+        first_line, second_line = bill2.invoice_line_ids
+        self.assertEqual(
+            first_line.product_id, product
+        )  # SKU-1 is the supplier's code of line 1
+        self.assertEqual(
+            (first_line.name, first_line.price_unit), ("Resma carta", 12000.0)
+        )
+        self.assertEqual(second_line.product_id.id, False)
+        self.assertFalse(second_line.product_id)
+        self.assertEqual(
+            second_line.account_id, other_account
+        )  # learned from the last bill
+        self.assertEqual(bill2.state, "posted")
