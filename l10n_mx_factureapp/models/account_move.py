@@ -10,6 +10,7 @@ import pytz
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 from odoo.tools import float_is_zero
 from odoo.tools.misc import split_every
 
@@ -148,6 +149,50 @@ class AccountMove(models.Model):
     l10n_mx_factureapp_bulk_queued = fields.Boolean(
         "Queued for bulk stamping", copy=False, index=True
     )
+
+    def _einvoice_exchange_domain(self):
+        # EXTENDS 'einvoice_common': stamping calls are logged on the move's attempts
+        domain = super()._einvoice_exchange_domain()
+        attempts = self.l10n_mx_factureapp_document_ids
+        if not attempts:
+            return domain
+        return expression.OR(
+            [
+                domain,
+                [("res_model", "=", attempts._name), ("res_id", "in", attempts.ids)],
+            ]
+        )
+
+    def _compute_einvoice_exchange_count(self):
+        # EXTENDS 'einvoice_common': the move's own calls plus those of its stamping attempts
+        Exchange = self.env["einvoice.exchange"].sudo()
+        own = dict(
+            Exchange._read_group(
+                [("res_model", "=", self._name), ("res_id", "in", self.ids)],
+                ["res_id"],
+                ["__count"],
+            )
+        )
+        attempts = self.l10n_mx_factureapp_document_ids
+        by_attempt = (
+            dict(
+                Exchange._read_group(
+                    [
+                        ("res_model", "=", attempts._name),
+                        ("res_id", "in", attempts.ids),
+                    ],
+                    ["res_id"],
+                    ["__count"],
+                )
+            )
+            if attempts
+            else {}
+        )
+        for move in self:
+            move.einvoice_exchange_count = own.get(move.id, 0) + sum(
+                by_attempt.get(doc.id, 0)
+                for doc in move.l10n_mx_factureapp_document_ids
+            )
 
     # ------------------------------------------------------------------ computes
     def _l10n_mx_factureapp_applicable(self):

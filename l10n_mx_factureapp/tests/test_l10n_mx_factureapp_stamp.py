@@ -48,6 +48,8 @@ class TestFactureAppStamp(FactureAppCommon):
         )
         self.assertEqual(doc._l10n_mx_factureapp_payload().count(b"Sello="), 0)
         self.assertTrue(doc.einvoice_exchange_count)
+        self.assertGreaterEqual(doc.einvoice_exchange_count, 2)  # stamp + PDF
+        self.assertEqual(move.einvoice_exchange_count, doc.einvoice_exchange_count)
         with self.assertRaises(UserError):
             move.button_draft()
 
