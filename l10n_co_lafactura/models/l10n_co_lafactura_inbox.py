@@ -715,7 +715,36 @@ class L10nCoLafacturaInbox(models.Model):
                         got,
                     )
                 )
+        if differences:
+            differences += self._l10n_co_lafactura_tax_differences(move, plan)
         return differences
+
+    def _l10n_co_lafactura_tax_differences(self, move, plan):
+        """Per DIAN tax and rate: the document's tax amount against Odoo's tax lines."""
+        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(
+            move.company_id
+        )
+        rows = []
+        for tax in plan.ubl.tax_totals:
+            tax_id = table.lookup(tax.scheme, tax.percent)
+            if not tax_id:
+                continue
+            got = abs(
+                sum(
+                    move.line_ids.filtered(
+                        lambda line, t=tax_id: line.tax_line_id.id == t
+                    ).mapped("amount_currency")
+                )
+            )
+            if move.currency_id.compare_amounts(float(tax.amount), got):
+                rows.append(
+                    (
+                        f"{tax.scheme} {tax.percent}% (UBL / Odoo)",
+                        float(tax.amount),
+                        got,
+                    )
+                )
+        return rows
 
     def _l10n_co_lafactura_attach(self, move, plan):
         name = f"lafactura_{plan.cufe[:24]}.json"

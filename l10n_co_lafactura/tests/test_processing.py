@@ -290,6 +290,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         bill2 = self.bill_of(doc2)
         self.assertEqual((bill2.state, len(bill2.activity_ids)), ("draft", 1))
         self.assertAlmostEqual(bill2.amount_tax, 5.73)
+        self.assertIn("01 19.00% (UBL / Odoo): 5.72 / 5.73", bill2.activity_ids.note)
 
     def test_products_by_supplier_code_and_learned_account(self):
         first = self.document(
