@@ -57,7 +57,7 @@ def main(paths):
         with open(path, "rb") as handle:
             contents.append(handle.read())
     report = dict(zip(paths, fatal_asserts_many(contents)))
-    print(json.dumps(report))
+    sys.stdout.write(json.dumps(report) + "\n")
     return 1 if any(report.values()) else 0
 
 

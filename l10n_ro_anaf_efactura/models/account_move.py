@@ -90,10 +90,11 @@ class AccountMove(models.Model):
     @api.depends("l10n_ro_anaf_efactura_state")
     def _compute_show_reset_to_draft_button(self):
         # EXTENDS 'account': an invoice ANAF has (or may have) must be corrected by a credit note.
-        super()._compute_show_reset_to_draft_button()
+        res = super()._compute_show_reset_to_draft_button()
         for move in self:
             if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
                 move.show_reset_to_draft_button = False
+        return res
 
     def button_draft(self):
         # EXTENDS 'account'

@@ -445,8 +445,9 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 values["key_signature"], values["key_certificate"] = (
                     documents.signature_values(answer.signature)
                 )
-            except documents.DocumentError:
-                pass
+            except documents.DocumentError as exc:
+                # the ZIP itself is archived; only the convenience fields stay empty
+                _logger.info("ANAF signature of %s unreadable: %s", self.index, exc)
             if answer.is_error_document:
                 final_state = "nok"
                 values["anaf_errors"] = "\n".join(answer.errors)

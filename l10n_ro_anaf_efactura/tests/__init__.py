@@ -1,1 +1,7 @@
-from . import test_anaf_migration, test_anaf_oauth, test_anaf_receive, test_anaf_send
+from . import (
+    test_anaf_connection,
+    test_anaf_migration,
+    test_anaf_oauth,
+    test_anaf_receive,
+    test_anaf_send,
+)
