@@ -778,6 +778,16 @@ class L10nCoLafacturaInbox(models.Model):
                 ]
             )
         )
+        self.env["ir.attachment"].sudo().create(
+            {
+                "name": _("DIAN verification %s", plan.number or plan.cufe[:16]),
+                "type": "url",
+                "url": lf_docs.dian_link(plan.cufe, plan.mode),
+                "res_model": "account.move",
+                "res_id": move.id,
+                "company_id": move.company_id.id,
+            }
+        )
         link = lf_docs.dian_link(plan.cufe, plan.mode)
         warnings = {
             "test_mode": _(

@@ -45,13 +45,14 @@ class TestLaFacturaProcessing(LaFacturaCommon):
             ("830122566-1", self.env.ref("l10n_co.rut")),
         )
         self.assertTrue(partner.l10n_co_lafactura_to_review)
+        attachments = self.env["ir.attachment"].search(
+            [("res_model", "=", "account.move"), ("res_id", "=", bill.id)]
+        )
         self.assertEqual(
-            len(
-                self.env["ir.attachment"].search(
-                    [("res_model", "=", "account.move"), ("res_id", "=", bill.id)]
-                )
-            ),
-            2,
+            sorted(attachments.mapped("type")), ["binary", "binary", "url"]
+        )
+        self.assertIn(
+            doc["general"]["cufe"], attachments.filtered(lambda a: a.type == "url").url
         )
         self.assertIn(
             "catalogo-vpfe.dian.gov.co",
