@@ -33,6 +33,10 @@ class LaFacturaWebhook(http.Controller):
             env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
         )
         if not credential:
+            _logger.info(
+                "LaFactura.co webhook: unknown secret from %s",
+                request.httprequest.remote_addr,
+            )
             return request.make_json_response(
                 {"ok": False, "error": "not found"}, status=404
             )
@@ -56,6 +60,13 @@ class LaFacturaWebhook(http.Controller):
             content_length=length,
         )
         if not result.state:
+            _logger.info(
+                "LaFactura.co webhook (connection %s): refused with %s from %s: %s",
+                credential.id,
+                result.http_status,
+                httprequest.remote_addr,
+                result.reason,
+            )
             headers = [("Allow", "POST")] if result.http_status == 405 else None
             return request.make_json_response(
                 {"ok": False, "error": result.reason},
