@@ -173,7 +173,12 @@ class AccountMove(models.Model):
         self.ensure_one()
         if xml:
             return xml if isinstance(xml, bytes) else xml.encode()
-        if self.l10n_es_edi_facturae_xml_id:
+        resend = self.l10n_efact_aoc_document_ids.filtered(
+            lambda d: d.direction == "out"
+        )
+        if self.l10n_es_edi_facturae_xml_id and not resend:
+            # the signed file the customer already has; a new submission (after a rejection and a
+            # correction) gets a freshly built one instead
             return self.l10n_es_edi_facturae_xml_id.raw
         content, errors = self._l10n_es_edi_facturae_render_facturae()
         if errors:
@@ -1012,6 +1017,41 @@ class AccountMove(models.Model):
             "context": {"default_move_id": self.id},
         }
 
+    @api.model
+    def _l10n_efact_aoc_demo_invoices(self, company_id, partner_id):
+        """Two draft invoices to the demo public body (demo data only)."""
+        company = self.env["res.company"].browse(company_id)
+        journal = self.env["account.journal"].search(
+            [
+                *self.env["account.journal"]._check_company_domain(company),
+                ("type", "=", "sale"),
+            ],
+            limit=1,
+        )
+        if not journal:
+            return
+        for amount in (1200.0, 350.0):
+            self.with_company(company).create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner_id,
+                    "journal_id": journal.id,
+                    "company_id": company.id,
+                    "invoice_date": fields.Date.context_today(self),
+                    "invoice_line_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "name": "Serveis de manteniment",
+                                "quantity": 1,
+                                "price_unit": amount,
+                            },
+                        )
+                    ],
+                }
+            )
+
     # -- Facturae import: domestic purchase taxes -------------------------------------------
     def _search_tax_for_import(
         self, company, amount, is_fixed, is_withheld, is_purchase, price_included
@@ -1056,42 +1096,3 @@ def _parse(value):
     from .l10n_efact_aoc_document import parse_hub_datetime
 
     return parse_hub_datetime(value)
-
-
-class AccountMoveDemo(models.Model):
-    _inherit = "account.move"
-
-    @api.model
-    def _l10n_efact_aoc_demo_invoices(self, company_id, partner_id):
-        """Two draft invoices to the demo public body (demo data only)."""
-        company = self.env["res.company"].browse(company_id)
-        journal = self.env["account.journal"].search(
-            [
-                *self.env["account.journal"]._check_company_domain(company),
-                ("type", "=", "sale"),
-            ],
-            limit=1,
-        )
-        if not journal:
-            return
-        for amount in (1200.0, 350.0):
-            self.with_company(company).create(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": partner_id,
-                    "journal_id": journal.id,
-                    "company_id": company.id,
-                    "invoice_date": fields.Date.context_today(self),
-                    "invoice_line_ids": [
-                        (
-                            0,
-                            0,
-                            {
-                                "name": "Serveis de manteniment",
-                                "quantity": 1,
-                                "price_unit": amount,
-                            },
-                        )
-                    ],
-                }
-            )

@@ -37,7 +37,7 @@ class AccountMoveSend(models.AbstractModel):
     @api.model
     def _call_web_service_after_invoice_pdf_render(self, invoices_data):
         # EXTENDS 'account'
-        super()._call_web_service_after_invoice_pdf_render(invoices_data)
+        res = super()._call_web_service_after_invoice_pdf_render(invoices_data)
         for invoice, invoice_data in invoices_data.items():
             if "l10n_efact_aoc" not in invoice_data["extra_edis"] or invoice_data.get(
                 "error"
@@ -55,3 +55,4 @@ class AccountMoveSend(models.AbstractModel):
                     "error_title": _("The invoice could not be sent to eFACT:"),
                     "errors": error.split("\n"),
                 }
+        return res

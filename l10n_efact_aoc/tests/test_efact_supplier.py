@@ -213,3 +213,20 @@ class TestEfactSupplier(EfactCommon):
             sorted(centres.mapped("l10n_es_edi_facturae_ac_center_code")),
             ["L05000001", "L05000002", "L05000003"],
         )
+
+    def test_rejected_invoice_corrected_and_sent_again(self):
+        invoice = self._invoice(300.0)
+        self.assertFalse(invoice._l10n_efact_aoc_send())
+        first = invoice.l10n_efact_aoc_document_id
+        self.app.state.hub_reject(first.hub_id, "E02", "Import incorrecte")
+        self.env["account.move"]._cron_l10n_efact_aoc_pull_states()
+        self.assertEqual(invoice.l10n_efact_aoc_state, "rejected")
+        self.assertTrue(invoice._l10n_efact_aoc_is_applicable())
+        invoice.button_draft()
+        invoice.invoice_line_ids.price_unit = 250.0
+        invoice.action_post()
+        self.assertFalse(invoice._l10n_efact_aoc_send())
+        second = invoice.l10n_efact_aoc_document_id
+        self.assertNotEqual(second, first)
+        self.assertEqual(self.app.state.invoices[second.hub_id]["import"], 302.5)
+        self.assertEqual(first.state, "rejected")
