@@ -213,6 +213,9 @@ class AccountMove(models.Model):
     @api.depends("partner_id", "move_type")
     def _compute_l10n_mx_factureapp_uso_cfdi(self):
         for move in self:
+            if move.move_type not in ("out_invoice", "out_refund"):
+                move.l10n_mx_factureapp_uso_cfdi = False
+                continue
             partner = move.partner_id.commercial_partner_id
             rfc = partner._l10n_mx_factureapp_rfc() if partner else ""
             if rfc in (catalogs.RFC_GENERIC_NATIONAL, catalogs.RFC_GENERIC_FOREIGN):
@@ -229,6 +232,9 @@ class AccountMove(models.Model):
     )
     def _compute_l10n_mx_factureapp_payment_method(self):
         for move in self:
+            if move.move_type not in ("out_invoice", "out_refund"):
+                move.l10n_mx_factureapp_payment_method = False
+                continue
             start = move.invoice_date or fields.Date.context_today(move)
             due = move.invoice_date_due or start
             later = (due.year, due.month) > (start.year, start.month)
@@ -239,6 +245,9 @@ class AccountMove(models.Model):
     @api.depends("l10n_mx_factureapp_payment_method", "partner_id")
     def _compute_l10n_mx_factureapp_payment_form(self):
         for move in self:
+            if move.move_type not in ("out_invoice", "out_refund"):
+                move.l10n_mx_factureapp_payment_form = False
+                continue
             if move.l10n_mx_factureapp_payment_method == "PPD":
                 move.l10n_mx_factureapp_payment_form = "99"
             else:
