@@ -336,3 +336,37 @@ class TestLaFacturaProcessing(LaFacturaCommon):
             second_line.account_id, other_account
         )  # learned from the last bill
         self.assertEqual(bill2.state, "posted")
+
+    def test_booking_from_the_hook_alone_when_confirmation_is_off(self):
+        self.credential.l10n_co_lafactura_confirm = False
+        doc = self.document(
+            number="NC-OFF", publish=False
+        )  # LaFactura would not know it
+        row = self.deliver(doc)
+        calls = len(self.lafactura.state.calls)
+        self.process()
+        self.assertEqual(row.state, "processed", row.reason)
+        self.assertEqual(len(self.lafactura.state.calls), calls)  # no getDocumentInfo
+        self.assertFalse(row.dian_approved)
+
+    def test_process_again_skips_booked_rows(self):
+        good, bad = (
+            self.document(number="PA1"),
+            self.document(number="PA2", lines=(("x", 1, "10.00", "01", 16),)),
+        )
+        rows = self.deliver(good) | self.deliver(bad)
+        self.process()
+        self.assertEqual(rows.mapped("state"), ["processed", "error"])
+        tax_16 = self.env["account.chart.template"].ref("l10n_co_tax_2")
+        self.env["l10n_co_lafactura.tax.map"].create(
+            {
+                "company_id": self.company.id,
+                "scheme": "01",
+                "percent": 16,
+                "tax_id": tax_16.id,
+            }
+        )
+        bill = rows[0].move_id
+        rows.action_l10n_co_lafactura_process_again()
+        self.assertEqual(rows.mapped("state"), ["processed", "processed"])
+        self.assertEqual(rows[0].move_id, bill)
