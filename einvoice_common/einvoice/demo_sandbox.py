@@ -23,7 +23,13 @@ def _b64(data):
 
 
 class DemoService:
-    def __init__(self, client_id="client", client_secret="secret", access_ttl=3600, clock=time.time):
+    def __init__(
+        self,
+        client_id="client",
+        client_secret="secret",
+        access_ttl=3600,
+        clock=time.time,
+    ):
         self.client_id, self.client_secret = client_id, client_secret
         self.access_ttl = access_ttl
         self.clock = clock
@@ -41,7 +47,12 @@ class DemoService:
         refresh = f"refresh-{n}-{int(self.clock() * 1000)}"
         self.access_tokens.add(access)
         self.refresh_tokens[refresh] = True
-        return {"access_token": access, "refresh_token": refresh, "expires_in": self.access_ttl, "token_type": "Bearer"}
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": self.access_ttl,
+            "token_type": "Bearer",
+        }
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -55,7 +66,10 @@ class DemoService:
 
     def token(self, request):
         auth = request.authorization
-        if not auth or (auth.username, auth.password) != (self.client_id, self.client_secret):
+        if not auth or (auth.username, auth.password) != (
+            self.client_id,
+            self.client_secret,
+        ):
             return _json({"error": "invalid_client"}, 401)
         form = parse_qs(request.get_data(as_text=True))
         grant = form.get("grant_type", [""])[0]
@@ -63,7 +77,13 @@ class DemoService:
             if grant == "refresh_token":
                 token = form.get("refresh_token", [""])[0]
                 if not self.refresh_tokens.get(token):
-                    return _json({"error": "invalid_grant", "error_description": "refresh token revoked"}, 400)
+                    return _json(
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "refresh token revoked",
+                        },
+                        400,
+                    )
                 self.refresh_tokens[token] = False
                 self.refresh_calls += 1
                 return _json(self.issue())
@@ -79,7 +99,10 @@ class DemoService:
         if request.method == "POST":
             body = request.get_json(silent=True) or {}
             with self.lock:
-                document = {"id": len(self.documents) + 1, "reference": body.get("reference", "")}
+                document = {
+                    "id": len(self.documents) + 1,
+                    "reference": body.get("reference", ""),
+                }
                 self.documents.append(document)
             return _json(document, 201)
         reference = request.args.get("reference")

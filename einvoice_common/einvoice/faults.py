@@ -18,6 +18,7 @@ Kinds:
 A fault may be limited to requests whose path contains `path` and method `method`.
 """
 
+import contextlib
 import random
 import socket
 import threading
@@ -135,7 +136,10 @@ class FaultInjector:
     def _rate_limit(self, fault, environ, start_response):
         start_response(
             "429 Too Many Requests",
-            [("Content-Type", "application/json"), ("Retry-After", str(fault.retry_after))],
+            [
+                ("Content-Type", "application/json"),
+                ("Retry-After", str(fault.retry_after)),
+            ],
         )
         return [b'{"error": "rate limit"}']
 
@@ -145,7 +149,13 @@ class FaultInjector:
 
     def _oversize(self, fault, environ, start_response):
         body = b"x" * fault.size
-        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
         return [body]
 
     def _slow(self, fault, environ, start_response):
@@ -169,8 +179,6 @@ def _drop(environ, start_response):
     sock = environ.get("werkzeug.socket")
     if sock is None:
         raise ConnectionAbortedError("injected connection drop")
-    try:
+    with contextlib.suppress(OSError):  # the client may have gone already
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     start_response("500 Dropped", [("Content-Length", "0")])

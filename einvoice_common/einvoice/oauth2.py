@@ -39,7 +39,12 @@ def _expiry(token, expires_in, now):
 
 
 def authorize_url(authorize_endpoint, client_id, redirect_uri, state, **extra):
-    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": state}
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+    }
     query.update({k: v for k, v in extra.items() if v is not None})
     return f"{authorize_endpoint}?{urlencode(query)}"
 
@@ -64,7 +69,11 @@ def _token_call(transport, token_url, client_id, client_secret, data, now, opera
 
 
 def exchange_code(transport, token_url, client_id, client_secret, code, redirect_uri, now, **extra):
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+    }
     data.update({k: v for k, v in extra.items() if v is not None})
     return _token_call(transport, token_url, client_id, client_secret, data, now, "oauth_code")
 
@@ -80,4 +89,8 @@ def token_error(response):
         body = response.json()
     except ValueError:
         return None, "", []
-    return body.get("error"), body.get("error_description") or body.get("error") or "", []
+    return (
+        body.get("error"),
+        body.get("error_description") or body.get("error") or "",
+        [],
+    )

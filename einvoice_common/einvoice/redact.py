@@ -1,11 +1,18 @@
 """Remove secrets from anything that is logged or stored in the exchange log."""
 
+import contextlib
 import json
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
-SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+SECRET_HEADERS = {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+}
 # Keys whose values are secrets wherever they appear (JSON, form, query string).
 SECRET_KEY_RE = re.compile(
     r"(pass(word)?|secret|token|api[_-]?key|authorization|^code$|^assertion$|signature)",
@@ -43,7 +50,11 @@ def text(body, secrets=(), content_type=""):
     if body is None:
         return ""
     if isinstance(body, (dict, list, tuple)):
-        body = json.dumps(_walk(dict(body) if isinstance(body, tuple) else body), ensure_ascii=False, default=str)
+        body = json.dumps(
+            _walk(dict(body) if isinstance(body, tuple) else body),
+            ensure_ascii=False,
+            default=str,
+        )
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
@@ -52,11 +63,11 @@ def text(body, secrets=(), content_type=""):
     body = str(body)
     stripped = body.lstrip()
     if stripped[:1] in "{[":
-        try:
+        with contextlib.suppress(ValueError):  # not JSON after all: masked as text below
             body = json.dumps(_walk(json.loads(body)), ensure_ascii=False)
-        except ValueError:
-            pass
-    elif "x-www-form-urlencoded" in (content_type or "") or re.fullmatch(r"[\w.\-%+]+=[^\s<]*(&[\w.\-%+]+=[^\s<]*)*", stripped):
+    elif "x-www-form-urlencoded" in (content_type or "") or re.fullmatch(
+        r"[\w.\-%+]+=[^\s<]*(&[\w.\-%+]+=[^\s<]*)*", stripped
+    ):
         pairs = parse_qsl(stripped, keep_blank_values=True)
         if pairs:
             body = urlencode([(k, MASK if is_secret_key(k) else v) for k, v in pairs], safe="*")

@@ -12,6 +12,7 @@ A factory takes keyword options and returns a WSGI app.
 """
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -31,7 +32,7 @@ def _handler_class():
     class QuietHandler(WSGIRequestHandler):
         """Log at debug level: injected connection drops are expected, not errors."""
 
-        def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
+        def log(self, type, message, *args):
             _logger.debug("sandbox %s: " + message, type, *args)
 
         def log_error(self, *args):
@@ -112,7 +113,8 @@ def serve_all(config):
     for entry in config["sandboxes"]:
         server = serve(build(entry), port=entry.get("port", 0))
         servers.append(server)
-        print(f"sandbox {entry['name']}: {server.url}", flush=True)
+        sys.stdout.write(f"sandbox {entry['name']}: {server.url}\n")
+        sys.stdout.flush()
     return servers
 
 
@@ -138,17 +140,24 @@ def main(argv=None):
             lost_rate=args.lost_rate,
             rate_limit_per_minute=args.rate_limit_per_minute,
         )
-        config = {"sandboxes": [{"name": args.factory, "factory": args.factory, "port": args.port, "faults": faults}]}
+        config = {
+            "sandboxes": [
+                {
+                    "name": args.factory,
+                    "factory": args.factory,
+                    "port": args.port,
+                    "faults": faults,
+                }
+            ]
+        }
     else:
         with open(args.config, encoding="utf-8") as handle:
             config = json.load(handle)
     servers = serve_all(config)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
         done.wait()
-    except KeyboardInterrupt:
-        pass
     for server in servers:
         server.stop()
 

@@ -106,10 +106,8 @@ def parse_retry_after(value, now=None):
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
     if not value:
         return None
-    try:
+    if value.strip().replace(".", "", 1).isdigit():
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -195,7 +193,14 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            exchange = Exchange(self.service, operation, method, redact.url(url), attempt, reference=reference)
+            exchange = Exchange(
+                self.service,
+                operation,
+                method,
+                redact.url(url),
+                attempt,
+                reference=reference,
+            )
             try:
                 response = self._send(method, url, exchange, keep_payload, timeout, kwargs)
             except errors.EInvoiceError as exc:
@@ -279,7 +284,7 @@ class Transport:
             body = jsonlib.dumps(kwargs["json"])
         exchange.request_headers = redact.headers(headers)
         if kwargs.get("files"):
-            exchange.request_body = "<multipart: %s>" % ", ".join(sorted(kwargs["files"]))
+            exchange.request_body = f"<multipart: {', '.join(sorted(kwargs['files']))}>"
         else:
             exchange.request_body = redact.text(body, secrets, headers.get("Content-Type", ""))
         if keep_payload and isinstance(body, (bytes, str)):
@@ -287,7 +292,13 @@ class Transport:
         start = self.clock()
         try:
             response = self.session.request(
-                method, url, headers=headers, auth=auth, timeout=timeout or self.timeout, stream=True, **kwargs
+                method,
+                url,
+                headers=headers,
+                auth=auth,
+                timeout=timeout or self.timeout,
+                stream=True,
+                **kwargs,
             )
             try:
                 content = self._read_capped(response)
@@ -376,7 +387,12 @@ def _never_connected(exc):
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         name = type(cause).__name__
-        if name in ("NewConnectionError", "ConnectionRefusedError", "NameResolutionError", "gaierror"):
+        if name in (
+            "NewConnectionError",
+            "ConnectionRefusedError",
+            "NameResolutionError",
+            "gaierror",
+        ):
             return True
         reason = getattr(cause, "reason", None)
         if reason is not None and reason is not cause:

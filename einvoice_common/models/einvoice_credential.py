@@ -14,7 +14,12 @@ from ..einvoice.transport import BasicAuth, BearerAuth, Transport
 _logger = logging.getLogger(__name__)
 
 SECRET = "base.group_system"
-TOKEN_FIELDS = ["access_token", "access_token_expires_at", "refresh_token", "refresh_token_expires_at"]
+TOKEN_FIELDS = [
+    "access_token",
+    "access_token_expires_at",
+    "refresh_token",
+    "refresh_token_expires_at",
+]
 
 
 class EinvoiceCredential(models.Model):
@@ -33,7 +38,11 @@ class EinvoiceCredential(models.Model):
     active = fields.Boolean(default=True)
     service = fields.Selection([("demo", "Demo service")], required=True, tracking=True)
     environment = fields.Selection(
-        [("sandbox", "Sandbox (local simulator)"), ("test", "Test"), ("production", "Production")],
+        [
+            ("sandbox", "Sandbox (local simulator)"),
+            ("test", "Test"),
+            ("production", "Production"),
+        ],
         required=True,
         default="sandbox",
         tracking=True,
@@ -54,7 +63,12 @@ class EinvoiceCredential(models.Model):
         help="Companies that use this connection. One connection may act for several companies.",
     )
     state = fields.Selection(
-        [("draft", "Not connected"), ("connected", "Connected"), ("error", "Error"), ("expired", "Expired")],
+        [
+            ("draft", "Not connected"),
+            ("connected", "Connected"),
+            ("error", "Error"),
+            ("expired", "Expired"),
+        ],
         default="draft",
         required=True,
         tracking=True,
@@ -63,9 +77,7 @@ class EinvoiceCredential(models.Model):
     timeout_connect = fields.Float(default=10.0, help="Seconds allowed to open a connection.")
     timeout_read = fields.Float(default=60.0, help="Seconds allowed for the service to answer.")
     max_retries = fields.Integer(default=3, help="Retries of idempotent calls on transient errors.")
-    refresh_margin_hours = fields.Integer(
-        default=1, help="Refresh the access token this many hours before it expires."
-    )
+    refresh_margin_hours = fields.Integer(default=1, help="Refresh the access token this many hours before it expires.")
 
     # Secrets: administrators only, never copied, never exported by default.
     username = fields.Char(groups=SECRET, copy=False)
@@ -79,7 +91,9 @@ class EinvoiceCredential(models.Model):
     refresh_token = fields.Char(groups=SECRET, copy=False)
     refresh_token_expires_at = fields.Datetime(groups=SECRET, copy=False, readonly=True)
     token_expires_display = fields.Datetime(
-        "Access token expires", compute="_compute_token_expires_display", compute_sudo=True
+        "Access token expires",
+        compute="_compute_token_expires_display",
+        compute_sudo=True,
     )
     exchange_count = fields.Integer(compute="_compute_exchange_count")
 
@@ -154,10 +168,20 @@ class EinvoiceCredential(models.Model):
         base_url = self.base_url or self._einvoice_default_base_url()
         if not base_url:
             raise UserError(
-                _("The connection %(name)s has no base URL: choose an environment or enter the URL.", name=self.name)
+                _(
+                    "The connection %(name)s has no base URL: choose an environment or enter the URL.",
+                    name=self.name,
+                )
             )
         sudo = self.sudo()
-        secrets = [sudo.password, sudo.client_secret, sudo.secret_key, sudo.api_token, sudo.access_token, sudo.refresh_token]
+        secrets = [
+            sudo.password,
+            sudo.client_secret,
+            sudo.secret_key,
+            sudo.api_token,
+            sudo.access_token,
+            sudo.refresh_token,
+        ]
         recorder = self.env["einvoice.exchange"]._einvoice_recorder(self, record, operation_prefix)
         options.setdefault("timeout", (self.timeout_connect or 10.0, self.timeout_read or 60.0))
         options.setdefault("retries", self.max_retries)
@@ -205,11 +229,16 @@ class EinvoiceCredential(models.Model):
         self.ensure_one()
         if not force_refresh and self._einvoice_token_is_fresh():
             return self.sudo().access_token
-        token, error = self._einvoice_refresh_tokens(stale_token=stale_token if force_refresh else None, force=force_refresh)
+        token, error = self._einvoice_refresh_tokens(
+            stale_token=stale_token if force_refresh else None, force=force_refresh
+        )
         if not token:
             raise UserError(
-                _("The connection %(name)s has no valid access token (%(error)s): authenticate again.",
-                  name=self.name, error=error or _("no token"))
+                _(
+                    "The connection %(name)s has no valid access token (%(error)s): authenticate again.",
+                    name=self.name,
+                    error=error or _("no token"),
+                )
             )
         return token
 
@@ -224,7 +253,10 @@ class EinvoiceCredential(models.Model):
         own_cursor = not modules.module.current_test or self.env.context.get("einvoice_own_cursor")
         if not own_cursor:
             self.env.cr.execute(
-                SQL("SELECT id FROM einvoice_credential WHERE id = %s FOR NO KEY UPDATE", self.id)
+                SQL(
+                    "SELECT id FROM einvoice_credential WHERE id = %s FOR NO KEY UPDATE",
+                    self.id,
+                )
             )
             self.invalidate_recordset()
             yield self
@@ -234,9 +266,19 @@ class EinvoiceCredential(models.Model):
             # (under Odoo's REPEATABLE READ the lock would fail with a serialization error).
             cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cr.execute("SET LOCAL lock_timeout = '60s'")
-            cr.execute(SQL("SELECT id FROM einvoice_credential WHERE id = %s FOR NO KEY UPDATE", self.id))
+            cr.execute(
+                SQL(
+                    "SELECT id FROM einvoice_credential WHERE id = %s FOR NO KEY UPDATE",
+                    self.id,
+                )
+            )
             if not cr.fetchone():
-                raise UserError(_("The connection %(name)s must be saved before it is used.", name=self.name))
+                raise UserError(
+                    _(
+                        "The connection %(name)s must be saved before it is used.",
+                        name=self.name,
+                    )
+                )
             cr.transaction = api.Transaction(self.env.registry)  # no registry lookup (and its lock)
             yield self.with_env(self.env(cr=cr))
 
@@ -250,7 +292,10 @@ class EinvoiceCredential(models.Model):
         with self._einvoice_locked_self() as credential:
             sudo = credential.sudo()
             if stale_token and sudo.access_token and sudo.access_token != stale_token:
-                return sudo.access_token, None  # rotated by another worker while we waited
+                return (
+                    sudo.access_token,
+                    None,
+                )  # rotated by another worker while we waited
             if not force and credential._einvoice_token_is_fresh():
                 return sudo.access_token, None
             if not sudo.refresh_token:
@@ -283,7 +328,11 @@ class EinvoiceCredential(models.Model):
         state = "expired" if isinstance(exc, errors.AuthError) or exc.code == "invalid_grant" else "error"
         self.write({"state": state, "last_error": str(exc)})
         self._einvoice_admin_activity(
-            _("Renewing the access token of %(name)s failed: %(error)s", name=self.name, error=exc)
+            _(
+                "Renewing the access token of %(name)s failed: %(error)s",
+                name=self.name,
+                error=exc,
+            )
         )
         _logger.warning("E-invoicing connection %s: token refresh failed (%s)", self.id, exc.kind)
 
@@ -309,7 +358,11 @@ class EinvoiceCredential(models.Model):
             token, error = credential._einvoice_refresh_tokens(force=True)
             if not token:
                 raise UserError(
-                    _("The token of %(name)s could not be renewed: %(error)s", name=credential.name, error=error)
+                    _(
+                        "The token of %(name)s could not be renewed: %(error)s",
+                        name=credential.name,
+                        error=error,
+                    )
                 )
         return True
 
@@ -373,6 +426,11 @@ class EinvoiceCredential(models.Model):
     def _einvoice_for_company(self, service, company):
         """The active connection of `service` serving `company`, if any."""
         return self.search(
-            [("service", "=", service), "|", ("company_ids", "in", company.id), ("company_id", "=", company.id)],
+            [
+                ("service", "=", service),
+                "|",
+                ("company_ids", "in", company.id),
+                ("company_id", "=", company.id),
+            ],
             limit=1,
         )

@@ -1,4 +1,3 @@
-import base64
 import logging
 from datetime import timedelta
 
@@ -76,16 +75,23 @@ class EinvoiceExchange(models.Model):
         return record_exchange
 
     def _einvoice_attach_payloads(self, exchange):
-        for kind, payload in (("request", exchange.request_payload), ("response", exchange.response_payload)):
+        for kind, payload in (
+            ("request", exchange.request_payload),
+            ("response", exchange.response_payload),
+        ):
             if not payload:
                 continue
-            attachment = self.env["ir.attachment"].sudo().create(
-                {
-                    "name": f"{self.operation}-{kind}-{self.id}",
-                    "raw": payload,
-                    "res_model": self._name,
-                    "res_id": self.id,
-                }
+            attachment = (
+                self.env["ir.attachment"]
+                .sudo()
+                .create(
+                    {
+                        "name": f"{self.operation}-{kind}-{self.id}",
+                        "raw": payload,
+                        "res_model": self._name,
+                        "res_id": self.id,
+                    }
+                )
             )
             self[f"{kind}_attachment_id"] = attachment
 
@@ -124,8 +130,8 @@ class EinvoiceExchangeMixin(models.AbstractModel):
         return [("res_model", "=", self._name), ("res_id", "in", self.ids)]
 
     def _compute_einvoice_exchange_count(self):
-        rows = self.env["einvoice.exchange"].sudo()._read_group(
-            self._einvoice_exchange_domain(), ["res_id"], ["__count"]
+        rows = (
+            self.env["einvoice.exchange"].sudo()._read_group(self._einvoice_exchange_domain(), ["res_id"], ["__count"])
         )
         counts = dict(rows)
         for record in self:

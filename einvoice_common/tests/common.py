@@ -62,5 +62,6 @@ class DemoServiceCase(TransactionCase):
 def stacks():
     """Every thread's stack, to explain a worker that did not finish."""
     return "\n".join(
-        f"--- thread {ident}\n" + "".join(traceback.format_stack(frame)) for ident, frame in sys._current_frames().items()
+        f"--- thread {ident}\n" + "".join(traceback.format_stack(frame))
+        for ident, frame in sys._current_frames().items()
     )

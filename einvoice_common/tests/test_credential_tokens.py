@@ -2,7 +2,7 @@ import threading
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -25,7 +25,10 @@ class TestCredentialTokens(DemoServiceCase):
         self.assertIn(token, self.service.access_tokens)
         self.assertNotEqual(credential.sudo().refresh_token, old_refresh)
         self.assertFalse(self.service.refresh_tokens[old_refresh], "the old refresh token is spent")
-        self.assertGreater(credential.sudo().access_token_expires_at, fields.Datetime.now() + timedelta(minutes=50))
+        self.assertGreater(
+            credential.sudo().access_token_expires_at,
+            fields.Datetime.now() + timedelta(minutes=50),
+        )
         self.assertEqual(credential.state, "connected")
 
     def test_401_refreshes_once_and_the_call_succeeds(self):
@@ -35,14 +38,17 @@ class TestCredentialTokens(DemoServiceCase):
         self.assertEqual(response.status_code, 201)
         self.assertEqual(self.service.refresh_calls, 1)
         self.assertEqual([d["reference"] for d in self.service.documents][-1:], ["INV/401"])
-        outcomes = self.env["einvoice.exchange"].search(
-            [("credential_id", "=", credential.id)], order="id"
-        ).mapped(lambda e: (e.operation, e.status_code))
+        outcomes = (
+            self.env["einvoice.exchange"]
+            .search([("credential_id", "=", credential.id)], order="id")
+            .mapped(lambda e: (e.operation, e.status_code))
+        )
         self.assertEqual(outcomes, [("send", 401), ("oauth_refresh", 200), ("send", 201)])
 
     def test_revoked_refresh_token_expires_the_connection_and_warns_an_admin(self):
         credential = self.make_credential(
-            refresh_token="revoked", access_token_expires_at=fields.Datetime.now() - timedelta(minutes=1)
+            refresh_token="revoked",
+            access_token_expires_at=fields.Datetime.now() - timedelta(minutes=1),
         )
         with mute_logger("odoo.addons.einvoice_common.models.einvoice_credential"):
             token, error = credential._einvoice_refresh_tokens(force=True)
@@ -57,19 +63,29 @@ class TestCredentialTokens(DemoServiceCase):
         with mute_logger("odoo.addons.einvoice_common.models.einvoice_credential"):
             credential._einvoice_refresh_tokens(force=True)
         self.assertEqual(len(credential.activity_ids), 1)
-        with mute_logger("odoo.addons.einvoice_common.models.einvoice_credential"), self.assertRaises(UserError):
+        with (
+            mute_logger("odoo.addons.einvoice_common.models.einvoice_credential"),
+            self.assertRaises(UserError),
+        ):
             credential.action_einvoice_refresh_token()
 
     def test_cron_refreshes_what_expires_and_warns_before_refresh_token_dies(self):
-        due = self.make_credential(name="due", access_token_expires_at=fields.Datetime.now() + timedelta(minutes=5))
+        due = self.make_credential(
+            name="due",
+            access_token_expires_at=fields.Datetime.now() + timedelta(minutes=5),
+        )
         fine = self.make_credential(name="fine")
         dying = self.make_credential(
-            name="dying", refresh_token_expires_at=fields.Datetime.now() + timedelta(days=2)
+            name="dying",
+            refresh_token_expires_at=fields.Datetime.now() + timedelta(days=2),
         )
         fine_token = fine.sudo().access_token
         self.env["einvoice.credential"]._cron_einvoice_refresh_tokens()
         self.assertEqual(self.service.refresh_calls, 1)
-        self.assertGreater(due.sudo().access_token_expires_at, fields.Datetime.now() + timedelta(minutes=30))
+        self.assertGreater(
+            due.sudo().access_token_expires_at,
+            fields.Datetime.now() + timedelta(minutes=30),
+        )
         self.assertEqual(fine.sudo().access_token, fine_token)
         self.assertTrue(dying.activity_ids)
         self.assertFalse(fine.activity_ids)
@@ -86,7 +102,7 @@ class TestCredentialTokens(DemoServiceCase):
         as_accountant = credential.with_user(accountant)
         self.assertEqual(as_accountant.name, "Demo")
         for secret in ("client_secret", "access_token", "refresh_token", "password"):
-            with self.assertRaises(Exception):
+            with self.assertRaises(AccessError):
                 as_accountant.read([secret])
 
     def test_concurrent_refreshes_rotate_the_refresh_token_once(self):
@@ -122,7 +138,10 @@ class TestCredentialTokens(DemoServiceCase):
         with self.committed_env() as env:
             stored = env["einvoice.credential"].browse(credential_id).sudo()
             self.assertEqual(stored.access_token, results[0])
-            self.assertTrue(self.service.refresh_tokens[stored.refresh_token], "the stored refresh token is live")
+            self.assertTrue(
+                self.service.refresh_tokens[stored.refresh_token],
+                "the stored refresh token is live",
+            )
 
     def _delete_committed(self, credential_id):
         with self.committed_env() as env:

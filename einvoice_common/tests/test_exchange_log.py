@@ -11,17 +11,24 @@ from .common import DemoServiceCase
 @tagged("post_install", "-at_install")
 class TestExchangeLog(DemoServiceCase):
     def test_no_secret_in_exchange_rows_chatter_or_server_log(self):
-        credential = self.make_credential(
-            access_token="stale-token-value", username="user", password="pa55word-value"
-        )
+        credential = self.make_credential(access_token="stale-token-value", username="user", password="pa55word-value")
         partner = self.env["res.partner"].create({"name": "Document owner"})
         # Every log line at DEBUG, except Odoo's own SQL tracing (a developer-only switch).
         with self.assertLogs(level=logging.DEBUG) as captured:
             with credential._einvoice_transport(auth=credential._einvoice_bearer_auth(), record=partner) as transport:
-                transport.post("/documents", operation="send", json={"reference": "R1", "password": "pa55word-value"})
+                transport.post(
+                    "/documents",
+                    operation="send",
+                    json={"reference": "R1", "password": "pa55word-value"},
+                )
             credential.action_einvoice_refresh_token()
         sudo = credential.sudo()
-        secrets = {"stale-token-value", "pa55word-value", sudo.access_token, sudo.refresh_token}
+        secrets = {
+            "stale-token-value",
+            "pa55word-value",
+            sudo.access_token,
+            sudo.refresh_token,
+        }
         rows = self.env["einvoice.exchange"].search([("credential_id", "=", credential.id)])
         self.assertGreaterEqual(len(rows), 4)
         dumped = str(rows.read([f for f in rows._fields if f not in ("res_id",)]))
@@ -38,9 +45,18 @@ class TestExchangeLog(DemoServiceCase):
         credential = self.make_credential()
         move = self.env["account.move"].create({"move_type": "entry"})
         with credential._einvoice_transport(auth=credential._einvoice_bearer_auth(), record=move) as transport:
-            transport.post("/documents", operation="send", json={"reference": "M1"}, reference="M1", keep_payload=True)
+            transport.post(
+                "/documents",
+                operation="send",
+                json={"reference": "M1"},
+                reference="M1",
+                keep_payload=True,
+            )
         row = self.env["einvoice.exchange"].search([("res_model", "=", "account.move"), ("res_id", "=", move.id)])
-        self.assertEqual((row.operation, row.status_code, row.outcome, row.reference), ("send", 201, "ok", "M1"))
+        self.assertEqual(
+            (row.operation, row.status_code, row.outcome, row.reference),
+            ("send", 201, "ok", "M1"),
+        )
         self.assertEqual(row.company_id, move.company_id)
         self.assertIn(b"M1", row.request_attachment_id.raw)
         self.assertEqual(credential.exchange_count, 1)
@@ -78,4 +94,7 @@ class TestExchangeLog(DemoServiceCase):
         credential = self.make_credential()
         settings = self.env["res.config.settings"].create({})
         self.assertIn(credential, settings.einvoice_credential_ids)
-        self.assertEqual(settings.action_einvoice_open_credentials()["res_model"], "einvoice.credential")
+        self.assertEqual(
+            settings.action_einvoice_open_credentials()["res_model"],
+            "einvoice.credential",
+        )

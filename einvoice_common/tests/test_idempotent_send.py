@@ -20,7 +20,12 @@ class TestIdempotentSend(DemoServiceCase):
         credential = Credential.browse(credential_id)
         with credential._einvoice_transport(auth=credential._einvoice_bearer_auth(), record=move) as transport:
             answer = transport.json(
-                transport.post("/documents", operation="send", json={"reference": move.name}, reference=move.name)
+                transport.post(
+                    "/documents",
+                    operation="send",
+                    json={"reference": move.name},
+                    reference=move.name,
+                )
             )
         move.ref = f"sent:{answer['id']}"
         return "sent"

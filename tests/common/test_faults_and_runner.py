@@ -2,7 +2,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -55,7 +54,9 @@ def test_process_mode_serves_the_configured_sandboxes(tmp_path):
     config.write_text(json.dumps({"sandboxes": [{"name": "demo", "factory": factory, "port": port}]}))
     runner = os.path.join(REPO, "einvoice_common", "einvoice", "runner.py")
     process = subprocess.Popen(
-        [sys.executable, runner, "serve-all", "--config", str(config)], stdout=subprocess.PIPE, text=True
+        [sys.executable, runner, "serve-all", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()

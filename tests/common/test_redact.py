@@ -5,7 +5,10 @@ from einvoice_common.einvoice import redact
 
 
 def test_secret_headers_are_masked():
-    assert redact.headers({"Authorization": "Bearer abc", "Accept": "json"}) == {"Authorization": "***", "Accept": "json"}
+    assert redact.headers({"Authorization": "Bearer abc", "Accept": "json"}) == {
+        "Authorization": "***",
+        "Accept": "json",
+    }
 
 
 def test_json_secret_keys_are_masked_at_any_depth():

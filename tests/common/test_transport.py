@@ -7,7 +7,12 @@ import pytest
 from einvoice_common.einvoice import errors
 from einvoice_common.einvoice.demo_sandbox import make_app
 from einvoice_common.einvoice.faults import FaultInjector
-from einvoice_common.einvoice.transport import BasicAuth, BearerAuth, Transport, parse_retry_after
+from einvoice_common.einvoice.transport import (
+    BasicAuth,
+    BearerAuth,
+    Transport,
+    parse_retry_after,
+)
 
 
 @pytest.fixture
@@ -50,7 +55,12 @@ def transport(server, service, log, sleeps):
 
 
 def post_document(transport, reference="INV/1"):
-    return transport.post("/documents", operation="send", json={"reference": reference}, reference=reference)
+    return transport.post(
+        "/documents",
+        operation="send",
+        json={"reference": reference},
+        reference=reference,
+    )
 
 
 def test_post_succeeds_and_is_logged_once(transport, service, log):
@@ -120,7 +130,12 @@ def test_retry_after_beyond_the_cap_is_not_waited(transport, faults, sleeps):
 
 def test_slow_answer_past_read_timeout_on_post_is_unknown(server, faults, service):
     token = service.issue()["access_token"]
-    transport = Transport(server.url, auth=BearerAuth(lambda f: token), timeout=(1, 0.3), sleep=lambda s: None)
+    transport = Transport(
+        server.url,
+        auth=BearerAuth(lambda f: token),
+        timeout=(1, 0.3),
+        sleep=lambda s: None,
+    )
     faults.inject("slow", seconds=5, path="/documents", method="POST")
     with pytest.raises(errors.UnknownOutcome):
         post_document(transport)
@@ -184,9 +199,18 @@ def test_no_secret_reaches_the_exchange_record(server, service, log):
     )
     tokens = response.json()
     dumped = json.dumps([vars(e) for e in log], default=str)
-    for secret in ("secret", "good-code", tokens["access_token"], tokens["refresh_token"]):
+    for secret in (
+        "secret",
+        "good-code",
+        tokens["access_token"],
+        tokens["refresh_token"],
+    ):
         assert secret not in dumped
-    bearer = Transport(server.url, auth=BearerAuth(lambda f: tokens["access_token"]), recorder=log.append)
+    bearer = Transport(
+        server.url,
+        auth=BearerAuth(lambda f: tokens["access_token"]),
+        recorder=log.append,
+    )
     post_document(bearer)
     assert tokens["access_token"] not in json.dumps([vars(e) for e in log], default=str)
     assert log[-1].request_headers["Authorization"] == "***"
@@ -194,14 +218,24 @@ def test_no_secret_reaches_the_exchange_record(server, service, log):
 
 def test_basic_auth_is_sent_and_masked(server, log):
     transport = Transport(server.url, auth=BasicAuth("client", "secret"), recorder=log.append)
-    response = transport.post("/oauth/token", operation="token", data={"grant_type": "authorization_code", "code": "good-code"})
+    response = transport.post(
+        "/oauth/token",
+        operation="token",
+        data={"grant_type": "authorization_code", "code": "good-code"},
+    )
     assert response.status_code == 200
     assert "secret" not in json.dumps([vars(e) for e in log], default=str)
 
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("5", 5.0), ("0", 0.0), (None, None), ("garbage", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("5", 5.0),
+        ("0", 0.0),
+        (None, None),
+        ("garbage", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
 )
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, now=1445412480 + 3600) == expected
