@@ -22,5 +22,6 @@
     ],
     "demo": ["demo/l10n_ro_anaf_efactura_demo.xml"],
     "post_init_hook": "post_init_hook",
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
 }

@@ -14,8 +14,34 @@ STATE_MAP = {
 }
 
 
+LEGACY_CRON = "l10n_ro_edi.ir_cron_l10n_ro_edi_refresh_access_token"
+LEGACY_STATUS_ACTION = "l10n_ro_edi.l10n_ro_edi_action_fetch_ciusro_status"
+
+
 def post_init_hook(env):
     migrate_l10n_ro_edi(env)
+    take_over_l10n_ro_edi(env)
+
+
+def uninstall_hook(env):
+    """Give l10n_ro_edi its token cron and its status action back."""
+    cron = env.ref(LEGACY_CRON, raise_if_not_found=False)
+    if cron:
+        cron.sudo().active = True
+    action = env.ref(LEGACY_STATUS_ACTION, raise_if_not_found=False)
+    if action:
+        action.sudo().binding_model_id = env.ref("account.model_account_move").id
+
+
+def take_over_l10n_ro_edi(env):
+    """One SPV path: l10n_ro_edi's token cron would rotate the refresh token our connection now
+    holds (killing it), and its manual status action duplicates our status cron."""
+    cron = env.ref(LEGACY_CRON, raise_if_not_found=False)
+    if cron:
+        cron.sudo().active = False
+    action = env.ref(LEGACY_STATUS_ACTION, raise_if_not_found=False)
+    if action:
+        action.sudo().unlink_action()
 
 
 def migrate_l10n_ro_edi(env):

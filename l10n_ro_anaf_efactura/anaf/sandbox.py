@@ -119,6 +119,9 @@ class State:
         )
         self.down = False  # ANAF announced downtime: every REST call answers 503 HTML
         self.force_nok = {}  # invoice number -> error text
+        self.force_xml_errors = (
+            set()
+        )  # invoice numbers answered "XML cu erori nepreluat de sistem"
         self.key = secrets.token_bytes(32)
         self.codes = {}
         self.access_tokens = {}  # token -> {"serial", "exp", "revoked"}
@@ -270,6 +273,11 @@ class State:
                 )
         except documents.DocumentError as exc:
             problems = [f"SAX: {exc}"]
+        if upload.number in self.force_xml_errors:
+            upload.state = (
+                documents.STATE_XML_ERRORS
+            )  # refused at upload: nothing to download
+            return
         upload.download_id = str(next(self._download))
         if problems:
             upload.state, upload.errors = documents.STATE_NOK, problems

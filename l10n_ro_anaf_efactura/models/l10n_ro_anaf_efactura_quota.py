@@ -1,7 +1,12 @@
+import threading
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..anaf import quota
+
+_BUCKETS = {}  # dbname -> (deque of call times, lock): the per-minute bucket of this process
+_BUCKETS_LOCK = threading.Lock()
 
 
 class L10nRoAnafEfacturaQuota(models.Model):
@@ -53,8 +58,18 @@ class L10nRoAnafEfacturaQuota(models.Model):
 
     @api.model
     def _l10n_ro_anaf_efactura_ledger(self):
-        """A QuotaLedger persisted in this table, 5 % below ANAF's published limits."""
-        return quota.QuotaLedger(self.sudo(), daily_margin=0.95)
+        """A QuotaLedger persisted in this table, 5 % below ANAF's published limits.
+
+        Daily counters live in the database (all workers); the per-minute bucket is shared by
+        every thread of this process for this database (one cron runs at a time).
+        """
+        ledger = quota.QuotaLedger(self.sudo(), daily_margin=0.95)
+        with _BUCKETS_LOCK:
+            window, lock = _BUCKETS.setdefault(
+                self.env.cr.dbname, (ledger.window, ledger.lock)
+            )
+        ledger.window, ledger.lock = window, lock
+        return ledger
 
     @api.model
     def _l10n_ro_anaf_efactura_purge(self):

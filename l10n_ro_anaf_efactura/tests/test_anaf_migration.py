@@ -61,6 +61,16 @@ class TestAnafMigration(AnafCommon):
             sent.l10n_ro_edi_document_ids
         )  # l10n_ro_edi's data stays readable
 
+        # installing took over l10n_ro_edi's token cron (it would rotate our refresh token) and status action
+        self.assertFalse(
+            self.env.ref("l10n_ro_edi.ir_cron_l10n_ro_edi_refresh_access_token").active
+        )
+        self.assertFalse(
+            self.env.ref(
+                "l10n_ro_edi.l10n_ro_edi_action_fetch_ciusro_status"
+            ).binding_model_id
+        )
+
         migrate_l10n_ro_edi(self.env)  # idempotent
         self.assertEqual(len(sent.l10n_ro_anaf_efactura_document_ids), 1)
 

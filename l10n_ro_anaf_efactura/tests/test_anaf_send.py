@@ -319,3 +319,34 @@ class TestAnafSend(AnafCommon):
         self.assertIn("SPV", move.l10n_ro_anaf_efactura_message)
         self.assertTrue(self.credential.activity_ids)
         self.assertFalse(self.app.state.uploads)
+
+    def test_xml_refused_at_upload_is_final_and_resendable(self):
+        move = self.make_invoice(43)
+        self.app.state.force_xml_errors.add(move.name)
+        move.action_l10n_ro_anaf_efactura_send()
+        self.run_status_cron()
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "xml_errors")
+        self.assertTrue(move.activity_ids)
+        self.assertEqual(
+            sum(1 for op, _p in self.app.state.calls if op == "descarcare"), 0
+        )
+        self.app.state.force_xml_errors.clear()
+        move.action_l10n_ro_anaf_efactura_send()
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
+
+    def test_foreign_buyer_is_sent_with_extern_and_validation_first(self):
+        self.company.l10n_ro_anaf_efactura_validate_first = True
+        foreign = self.partner_ro.copy(
+            {
+                "name": "Kunde GmbH",
+                "vat": "DE123456788",
+                "city": "Berlin",
+                "country_id": self.env.ref("base.de").id,
+                "state_id": self.env.ref("base.state_de_be").id,
+            }
+        )
+        move = self.make_invoice(44, partner=foreign)
+        move.action_l10n_ro_anaf_efactura_send()
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
+        ops = [(op, params.get("extern")) for op, params in self.app.state.calls]
+        self.assertEqual(ops, [("validare/FACT1", None), ("upload", "DA")])
