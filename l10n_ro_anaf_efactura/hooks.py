@@ -80,13 +80,9 @@ def migrate_l10n_ro_edi(env):
                     "access_token": access,
                     "refresh_token": company.l10n_ro_edi_refresh_token,
                     "access_token_expires_at": company.l10n_ro_edi_access_expiry_date
-                    and fields.Datetime.to_datetime(
-                        company.l10n_ro_edi_access_expiry_date
-                    ),
+                    and fields.Datetime.to_datetime(company.l10n_ro_edi_access_expiry_date),
                     # l10n_ro_edi assumes 3 years; keep it unknown unless the refresh token tells (JWT exp)
-                    "refresh_token_expires_at": _jwt_expiry(
-                        company.l10n_ro_edi_refresh_token
-                    ),
+                    "refresh_token_expires_at": _jwt_expiry(company.l10n_ro_edi_refresh_token),
                     "state": "connected" if access else "expired",
                 }
             )
@@ -102,16 +98,8 @@ def _jwt_expiry(token):
 def migrate_documents(env):
     Document = env["l10n_ro_anaf_efactura.document"].sudo()
     Credential = env["einvoice.credential"].sudo()
-    done = set(
-        Document.search([("legacy_document_id", "!=", False)])
-        .mapped("legacy_document_id")
-        .ids
-    )
-    legacy = (
-        env["l10n_ro_edi.document"]
-        .sudo()
-        .search([("id", "not in", list(done))], order="id")
-    )
+    done = set(Document.search([("legacy_document_id", "!=", False)]).mapped("legacy_document_id").ids)
+    legacy = env["l10n_ro_edi.document"].sudo().search([("id", "not in", list(done))], order="id")
     now = fields.Datetime.now()
     for old in legacy:
         move = old.invoice_id
@@ -119,17 +107,13 @@ def migrate_documents(env):
         Document.create(
             {
                 "move_id": move.id,
-                "credential_id": Credential._l10n_ro_anaf_efactura_for_company(
-                    move.company_id
-                ).id,
+                "credential_id": Credential._l10n_ro_anaf_efactura_for_company(move.company_id).id,
                 "state": state,
                 "index": old.key_loading or False,
                 "upload_date": old.datetime,
                 "standard": "CN" if move.move_type == "out_refund" else "UBL",
                 "message": old.message or False,
-                "signature_attachment_id": old.attachment_id.id
-                if state == "ok"
-                else False,
+                "signature_attachment_id": old.attachment_id.id if state == "ok" else False,
                 "key_signature": old.key_signature,
                 "key_certificate": old.key_certificate,
                 "next_check": now if state == "sent" else False,

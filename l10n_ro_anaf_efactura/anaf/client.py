@@ -37,9 +37,7 @@ def anaf_error_parser(response):
     if not text and documents.sniff(response.content) == "xml":
         try:
             root = documents.parse_xml(response.content)
-            text = " ".join(
-                e.get("errorMessage", "") for e in root.iter() if e.get("errorMessage")
-            )
+            text = " ".join(e.get("errorMessage", "") for e in root.iter() if e.get("errorMessage"))
         except documents.DocumentError:
             text = ""
     if not text:
@@ -79,9 +77,7 @@ class AnafClient:
         text = documents.json_error(response.content) if kind == "json" else ""
         if text:
             self._raise(text, response.status_code)
-        what = {"html": "an HTML page", "empty": "an empty body"}.get(
-            kind, f"a {kind} body"
-        )
+        what = {"html": "an HTML page", "empty": "an empty body"}.get(kind, f"a {kind} body")
         raise self.transport.ProtocolError(
             f"ANAF answered {what} where {wanted} was expected.",
             status=response.status_code,
@@ -137,18 +133,14 @@ class AnafClient:
         try:
             answer = documents.parse_upload(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.UnknownOutcome(
-                f"Unreadable upload answer: {exc}", status=response.status_code
-            )
+            raise self.transport.UnknownOutcome(f"Unreadable upload answer: {exc}", status=response.status_code)
         if answer.errors:
             self._raise("\n".join(answer.errors))
         return answer
 
     def message_state(self, index, reference=""):
         """GET stareMesaj -> documents.StatusAnswer (state ok / nok / in prelucrare / XML cu erori ...)."""
-        response = self._get(
-            "stareMesaj", "status", {"id_incarcare": str(index)}, reference
-        )
+        response = self._get("stareMesaj", "status", {"id_incarcare": str(index)}, reference)
         if documents.sniff(response.content) != "xml":
             self._unexpected(response, "an XML status")
         try:
@@ -161,17 +153,13 @@ class AnafClient:
 
     def download(self, download_id, reference=""):
         """GET descarcare -> documents.ZipAnswer (invoice or error document + ANAF signature)."""
-        response = self._get(
-            "descarcare", "download", {"id": str(download_id)}, reference
-        )
+        response = self._get("descarcare", "download", {"id": str(download_id)}, reference)
         if documents.sniff(response.content) != "zip":
             self._unexpected(response, "a ZIP")
         try:
             return documents.parse_zip(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.ProtocolError(
-                f"ANAF's ZIP could not be read: {exc}", status=response.status_code
-            )
+            raise self.transport.ProtocolError(f"ANAF's ZIP could not be read: {exc}", status=response.status_code)
 
     def list_messages(self, days, cif, filter=None):
         """GET listaMesajeFactura (simple list: at most 500 messages) -> [documents.Message]."""
@@ -234,9 +222,7 @@ class AnafClient:
         if body.get("eroare"):
             self._raise(body["eroare"])
         messages = [m.get("message", "") for m in body.get("Messages") or []]
-        return ValidationAnswer(
-            body.get("stare") == "ok", messages, body.get("trace_id", "")
-        )
+        return ValidationAnswer(body.get("stare") == "ok", messages, body.get("trace_id", ""))
 
     def transform(self, xml, standard="FACT1", validate=True):
         """POST transformare/FACT1|FCN[/DA] -> PDF bytes (ANAF's rendering of the invoice)."""

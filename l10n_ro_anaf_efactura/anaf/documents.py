@@ -25,9 +25,7 @@ NS_UBL = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
-CIUS_RO_CUSTOMIZATION = (
-    "urn:cen.eu:en16931:2017#compliant#urn:efactura.mfinante.ro:CIUS-RO:1.0.1"
-)
+CIUS_RO_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:efactura.mfinante.ro:CIUS-RO:1.0.1"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 RO_COUNTIES = {
     "AB",
@@ -81,9 +79,7 @@ class DocumentError(ValueError):
 
 
 def _parser():
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def parse_xml(data):
@@ -178,9 +174,7 @@ def parse_status(data):
     state = root.get("stare", "")
     if not state and not errors:
         raise DocumentError("The status answer carries neither a state nor an error.")
-    return StatusAnswer(
-        state=state, download_id=root.get("id_descarcare", ""), errors=errors
-    )
+    return StatusAnswer(state=state, download_id=root.get("id_descarcare", ""), errors=errors)
 
 
 @dataclass
@@ -190,9 +184,7 @@ class ZipAnswer:
     xml: bytes
     signature_name: str
     signature: bytes
-    errors: list = field(
-        default_factory=list
-    )  # ANAF's errors when the ZIP is a nok answer
+    errors: list = field(default_factory=list)  # ANAF's errors when the ZIP is a nok answer
     index: str = ""
     is_error_document: bool = False
 
@@ -204,10 +196,7 @@ def parse_zip(data):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         names = archive.namelist()
-        if (
-            len(names) > 10
-            or sum(i.file_size for i in archive.infolist()) > 50 * 1024 * 1024
-        ):
+        if len(names) > 10 or sum(i.file_size for i in archive.infolist()) > 50 * 1024 * 1024:
             raise DocumentError("The ZIP is larger than any ANAF answer.")
         signature_name = next((n for n in names if n.startswith("semnatura")), "")
         xml_name = next(
@@ -227,9 +216,7 @@ def parse_zip(data):
         index = root.get("Index_incarcare", "")
     else:
         index = xml_name[:-4]
-    return ZipAnswer(
-        data, xml_name, xml, signature_name, signature, errors, index, is_error
-    )
+    return ZipAnswer(data, xml_name, xml, signature_name, signature, errors, index, is_error)
 
 
 def signature_values(signature_xml):
@@ -247,18 +234,8 @@ def json_error(data):
     except (ValueError, TypeError):
         return ""
     if isinstance(body, dict):
-        listed = "; ".join(
-            m.get("message", "")
-            for m in body.get("Messages") or []
-            if isinstance(m, dict)
-        )
-        return (
-            body.get("eroare")
-            or body.get("message")
-            or listed
-            or body.get("error")
-            or ""
-        )
+        listed = "; ".join(m.get("message", "") for m in body.get("Messages") or [] if isinstance(m, dict))
+        return body.get("eroare") or body.get("message") or listed or body.get("error") or ""
     return ""
 
 
@@ -361,10 +338,7 @@ def summarise_invoice(data):
     supplier_vat, supplier_name = party("AccountingSupplierParty")
     customer_vat, customer_name = party("AccountingCustomerParty")
     try:
-        payable = Decimal(
-            root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=ns)
-            or "0"
-        )
+        payable = Decimal(root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=ns) or "0")
     except InvalidOperation:
         payable = Decimal(0)
     has_pdf = any(
@@ -428,9 +402,7 @@ def preflight(data):
     size = len(data if isinstance(data, bytes) else data.encode())
     if size > MAX_UPLOAD_BYTES:
         problems.append(Problem("SIZE", "Attachments", "The XML is larger than 10 MB."))
-    if (
-        root.findtext("cbc:CustomizationID", namespaces=ns) or ""
-    ) != CIUS_RO_CUSTOMIZATION:
+    if (root.findtext("cbc:CustomizationID", namespaces=ns) or "") != CIUS_RO_CUSTOMIZATION:
         problems.append(Problem("BR-RO-001", "Format", "The XML is not CIUS-RO."))
     number = root.findtext("cbc:ID", namespaces=ns) or ""
     if not re.search(r"\d", number):
@@ -450,34 +422,14 @@ def preflight(data):
             problems.append(Problem("BR-RO-065", label, f"{label}: party missing."))
             continue
         addr = node.find("cac:PostalAddress", ns)
-        country = (
-            addr.findtext("cac:Country/cbc:IdentificationCode", namespaces=ns)
-            if addr is not None
-            else ""
-        )
-        street = (
-            addr.findtext("cbc:StreetName", namespaces=ns) if addr is not None else ""
-        )
-        city = (
-            (addr.findtext("cbc:CityName", namespaces=ns) or "")
-            if addr is not None
-            else ""
-        )
-        county = (
-            (addr.findtext("cbc:CountrySubentity", namespaces=ns) or "")
-            if addr is not None
-            else ""
-        )
+        country = addr.findtext("cac:Country/cbc:IdentificationCode", namespaces=ns) if addr is not None else ""
+        street = addr.findtext("cbc:StreetName", namespaces=ns) if addr is not None else ""
+        city = (addr.findtext("cbc:CityName", namespaces=ns) or "") if addr is not None else ""
+        county = (addr.findtext("cbc:CountrySubentity", namespaces=ns) or "") if addr is not None else ""
         if not (street or "").strip():
-            problems.append(
-                Problem(
-                    "BR-RO-080", f"{label}: street", f"{label}: the street is missing."
-                )
-            )
+            problems.append(Problem("BR-RO-080", f"{label}: street", f"{label}: the street is missing."))
         if not city.strip():
-            problems.append(
-                Problem("BR-RO-090", f"{label}: city", f"{label}: the city is missing.")
-            )
+            problems.append(Problem("BR-RO-090", f"{label}: city", f"{label}: the city is missing."))
         if country == "RO":
             code = county[3:] if county.startswith("RO-") else ""
             if code not in RO_COUNTIES:

@@ -48,25 +48,19 @@ CATALOGUE = [
         "quota_status",
         "quota",
         r"s-au facut deja \d+ descarcari de mesaj in cursul zilei",
-        _(
-            "ANAF's daily limit of queries for this message is reached; it is queried again tomorrow automatically."
-        ),
+        _("ANAF's daily limit of queries for this message is reached; it is queried again tomorrow automatically."),
     ),
     (
         "quota_list",
         "quota",
         r"s-au facut deja \d+ interogari de lista mesaje",
-        _(
-            "ANAF's daily limit of message list queries is reached; the list is read again tomorrow automatically."
-        ),
+        _("ANAF's daily limit of message list queries is reached; the list is read again tomorrow automatically."),
     ),
     (
         "quota_rasp",
         "quota",
         r"s-au incarcat deja \d+ de mesaje de tip rasp",
-        _(
-            "ANAF's daily limit of buyer messages (RASP) for this company is reached; send again tomorrow."
-        ),
+        _("ANAF's daily limit of buyer messages (RASP) for this company is reached; send again tomorrow."),
     ),
     (
         "no_rights_cif",
@@ -99,17 +93,13 @@ CATALOGUE = [
         "no_rights_download",
         "rights",
         r"nu aveti dreptul sa descarcati",
-        _(
-            "The authenticated certificate may not download this message. Check the connection used for this company."
-        ),
+        _("The authenticated certificate may not download this message. Check the connection used for this company."),
     ),
     (
         "bad_standard",
         "business",
         r"valorile acceptate pentru parametrul standard",
-        _(
-            "The upload standard was refused by ANAF (accepted: UBL, CN, CII, RASP). Report this to your integrator."
-        ),
+        _("The upload standard was refused by ANAF (accepted: UBL, CN, CII, RASP). Report this to your integrator."),
     ),
     (
         "bad_cif",
@@ -124,33 +114,25 @@ CATALOGUE = [
         "too_big",
         "business",
         r"marime fisier transmis mai mare",
-        _(
-            "The XML is larger than ANAF's 10 MB limit. Remove the embedded PDF or large attachments and send again."
-        ),
+        _("The XML is larger than ANAF's 10 MB limit. Remove the embedded PDF or large attachments and send again."),
     ),
     (
         "invalid_xml",
         "business",
         r"fisierul transmis nu este valid",
-        _(
-            "ANAF could not read the XML. Check the invoice data (addresses, VAT, lines) and send again."
-        ),
+        _("ANAF could not read the XML. Check the invoice data (addresses, VAT, lines) and send again."),
     ),
     (
         "bad_flag",
         "business",
         r"daca parametrul .* trebuie completat, valoarea acceptata este da",
-        _(
-            "An upload option (foreign buyer, self-billing, enforcement) was sent with a wrong value."
-        ),
+        _("An upload option (foreign buyer, self-billing, enforcement) was sent with a wrong value."),
     ),
     (
         "not_enforcement",
         "business",
         r"nu este inregistrat in registrul ro e-factura executari silite",
-        _(
-            "The company is not registered in the RO e-Factura enforcement register; do not send it as enforcement."
-        ),
+        _("The company is not registered in the RO e-Factura enforcement register; do not send it as enforcement."),
     ),
     (
         "missing_params",
@@ -162,17 +144,13 @@ CATALOGUE = [
         "technical",
         "transient",
         r"a aparut o eroare tehnica",
-        _(
-            "ANAF reported a technical error; the operation is retried automatically later."
-        ),
+        _("ANAF reported a technical error; the operation is retried automatically later."),
     ),
     (
         "unknown_index",
         "not_found",
         r"nu exista factura cu id_incarcare",
-        _(
-            "ANAF does not know this upload index. It may belong to the other environment (test/production)."
-        ),
+        _("ANAF does not know this upload index. It may belong to the other environment (test/production)."),
     ),
     (
         "bad_index",
@@ -184,9 +162,7 @@ CATALOGUE = [
         "unknown_download",
         "not_found",
         r"pentru id=\S* nu exista inregistrata nici o factura",
-        _(
-            "ANAF has no message with this download id (messages are kept about 60 days)."
-        ),
+        _("ANAF has no message with this download id (messages are kept about 60 days)."),
     ),
     (
         "bad_download_id",
@@ -229,19 +205,14 @@ CATALOGUE = [
         "access_denied",
         "auth",
         r"access denied|unauthorized|invalid_token|token.*(expirat|invalid)",
-        _(
-            'ANAF refused the access token. Use "Refresh token" on the ANAF connection, or authenticate again.'
-        ),
+        _('ANAF refused the access token. Use "Refresh token" on the ANAF connection, or authenticate again.'),
     ),
 ]
 _COMPILED = [
-    (code, kind, re.compile(pattern, re.IGNORECASE | re.DOTALL), advice)
-    for code, kind, pattern, advice in CATALOGUE
+    (code, kind, re.compile(pattern, re.IGNORECASE | re.DOTALL), advice) for code, kind, pattern, advice in CATALOGUE
 ]
 
-GENERIC_ADVICE = _(
-    "ANAF refused the request. Read ANAF's message, fix the invoice or the settings, then send again."
-)
+GENERIC_ADVICE = _("ANAF refused the request. Read ANAF's message, fix the invoice or the settings, then send again.")
 BUSINESS_ADVICE = _(
     "ANAF rejected the invoice. Fix the errors listed by ANAF, then send a new invoice or credit "
     "note as the law requires."

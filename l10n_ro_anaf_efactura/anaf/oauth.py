@@ -79,17 +79,12 @@ def _call(transport, base, client_id, client_secret, data, now, operation):
     except transport.RejectedError as exc:
         if exc.code in ("invalid_grant", "invalid_client", "unauthorized_client"):
             # A dead refresh token or code, or wrong client credentials: a person must authenticate again.
-            raise transport.AuthError(
-                exc.message, code=exc.code, status=exc.status
-            ) from exc
+            raise transport.AuthError(exc.message, code=exc.code, status=exc.status) from exc
         raise
     body = transport.json(response)
     access = body.get("access_token")
     if not access:
-        raise transport.AuthError(
-            body.get("error_description")
-            or "ANAF's token endpoint gave no access token."
-        )
+        raise transport.AuthError(body.get("error_description") or "ANAF's token endpoint gave no access token.")
     refresh = body.get("refresh_token") or ""
     return Tokens(
         access,

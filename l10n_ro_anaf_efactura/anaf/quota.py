@@ -42,9 +42,7 @@ def bucharest_day(now):
 def next_bucharest_midnight(now):
     aware = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now
     local = aware.astimezone(BUCHAREST)
-    midnight = datetime.combine(
-        local.date() + timedelta(days=1), datetime.min.time(), tzinfo=BUCHAREST
-    )
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=BUCHAREST)
     result = midnight.astimezone(timezone.utc)
     return result.replace(tzinfo=None) if now.tzinfo is None else result
 
@@ -74,15 +72,10 @@ class QuotaLedger:
         margin=0.95,
         daily_margin=None,
     ):
-        self.store = (
-            store if store is not None else MemoryStore()
-        )  # an Odoo store may be falsy
+        self.store = store if store is not None else MemoryStore()  # an Odoo store may be falsy
         self.daily = dict(DAILY, **(daily or {}))
         if daily_margin:
-            self.daily = {
-                op: max(1, int(limit * daily_margin))
-                for op, limit in self.daily.items()
-            }
+            self.daily = {op: max(1, int(limit * daily_margin)) for op, limit in self.daily.items()}
         self.per_minute = max(1, int(per_minute * margin))
         self.window = deque()
         self.lock = threading.Lock()

@@ -44,17 +44,11 @@ from . import documents, quota
 
 DAY = 86400
 ISSUER = "https://logincert.anaf.ro"
-SIGNATURE_CERT = base64.b64encode(
-    b"ANAF SANDBOX CERTIFICATE - not a real certificate"
-).decode()
+SIGNATURE_CERT = base64.b64encode(b"ANAF SANDBOX CERTIFICATE - not a real certificate").decode()
 
 
 def _b64(data):
-    raw = (
-        data
-        if isinstance(data, bytes)
-        else json.dumps(data, separators=(",", ":")).encode()
-    )
+    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -99,12 +93,8 @@ class State:
         self.lock = threading.RLock()
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uris = list(redirect_uris) if redirect_uris else None
-        self.rights = {
-            k: set(v) for k, v in (rights or {"SERIAL-1": set(cifs)}).items()
-        }
-        self.serial = next(
-            iter(self.rights)
-        )  # the certificate that approves at `authorize`
+        self.rights = {k: set(v) for k, v in (rights or {"SERIAL-1": set(cifs)}).items()}
+        self.serial = next(iter(self.rights))  # the certificate that approves at `authorize`
         self.access_ttl, self.refresh_ttl, self.code_ttl = (
             access_ttl,
             refresh_ttl,
@@ -114,14 +104,10 @@ class State:
         self.per_minute = per_minute
         self.daily = dict(quota.DAILY, **(daily or {}))
         self.known_cifs = set(known_cifs) if known_cifs is not None else None
-        self.decision = (
-            decision  # None: show the page; "approve" / "deny": decide at once
-        )
+        self.decision = decision  # None: show the page; "approve" / "deny": decide at once
         self.down = False  # ANAF announced downtime: every REST call answers 503 HTML
         self.force_nok = {}  # invoice number -> error text
-        self.force_xml_errors = (
-            set()
-        )  # invoice numbers answered "XML cu erori nepreluat de sistem"
+        self.force_xml_errors = set()  # invoice numbers answered "XML cu erori nepreluat de sistem"
         self.key = secrets.token_bytes(32)
         self.codes = {}
         self.access_tokens = {}  # token -> {"serial", "exp", "revoked"}
@@ -142,9 +128,7 @@ class State:
     def _jwt(self, payload):
         head = _b64({"alg": "RS512", "typ": "JWT"})
         body = _b64(payload)
-        sig = _b64(
-            hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha512).digest()
-        )
+        sig = _b64(hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha512).digest())
         return f"{head}.{body}.{sig}"
 
     def issue_tokens(self, serial=None):
@@ -208,9 +192,7 @@ class State:
 
     # -- messages -------------------------------------------------------------------
     def _message(self, upload, cif, tip, details, download_id, when):
-        created = datetime.fromtimestamp(when, tz=timezone.utc).astimezone(
-            quota.BUCHAREST
-        )
+        created = datetime.fromtimestamp(when, tz=timezone.utc).astimezone(quota.BUCHAREST)
         self.messages.append(
             {
                 "data_creare": created.strftime("%Y%m%d%H%M"),
@@ -230,22 +212,16 @@ class State:
 
     def signature(self, xml):
         digest = base64.b64encode(hashlib.sha256(xml).digest()).decode()
-        value = base64.b64encode(
-            hmac.new(self.key, xml, hashlib.sha256).digest()
-        ).decode()
+        value = base64.b64encode(hmac.new(self.key, xml, hashlib.sha256).digest()).decode()
         root = documents.parse_xml(xml)
-        sig = etree.SubElement(
-            root, f"{{{documents.NS_DSIG}}}Signature", nsmap={None: documents.NS_DSIG}
-        )
+        sig = etree.SubElement(root, f"{{{documents.NS_DSIG}}}Signature", nsmap={None: documents.NS_DSIG})
         info = etree.SubElement(sig, f"{{{documents.NS_DSIG}}}SignedInfo")
         ref = etree.SubElement(info, f"{{{documents.NS_DSIG}}}Reference", URI="")
         etree.SubElement(ref, f"{{{documents.NS_DSIG}}}DigestValue").text = digest
         etree.SubElement(sig, f"{{{documents.NS_DSIG}}}SignatureValue").text = value
         key_info = etree.SubElement(sig, f"{{{documents.NS_DSIG}}}KeyInfo")
         data = etree.SubElement(key_info, f"{{{documents.NS_DSIG}}}X509Data")
-        etree.SubElement(
-            data, f"{{{documents.NS_DSIG}}}X509Certificate"
-        ).text = SIGNATURE_CERT
+        etree.SubElement(data, f"{{{documents.NS_DSIG}}}X509Certificate").text = SIGNATURE_CERT
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
     def finish(self, upload):
@@ -259,31 +235,20 @@ class State:
                 summary.supplier_vat,
                 summary.customer_vat,
             )
-            problems = [
-                f"{p.rule}: {p.message}" for p in documents.preflight(upload.xml)
-            ]
+            problems = [f"{p.rule}: {p.message}" for p in documents.preflight(upload.xml)]
             if upload.number in self.force_nok:
                 problems.append(self.force_nok[upload.number])
-            if (
-                self.known_cifs is not None
-                and summary.supplier_vat not in self.known_cifs
-            ):
-                problems.append(
-                    f"R6.1: CIF-ul vanzatorului nu figureaza in baza de date:{summary.supplier_vat}"
-                )
+            if self.known_cifs is not None and summary.supplier_vat not in self.known_cifs:
+                problems.append(f"R6.1: CIF-ul vanzatorului nu figureaza in baza de date:{summary.supplier_vat}")
         except documents.DocumentError as exc:
             problems = [f"SAX: {exc}"]
         if upload.number in self.force_xml_errors:
-            upload.state = (
-                documents.STATE_XML_ERRORS
-            )  # refused at upload: nothing to download
+            upload.state = documents.STATE_XML_ERRORS  # refused at upload: nothing to download
             return
         upload.download_id = str(next(self._download))
         if problems:
             upload.state, upload.errors = documents.STATE_NOK, problems
-            text = "E: validari globale\n eroare regula: " + "\n eroare regula: ".join(
-                problems
-            )
+            text = "E: validari globale\n eroare regula: " + "\n eroare regula: ".join(problems)
             root = etree.Element(
                 f"{{{documents.NS_ERRORS}}}header",
                 nsmap={None: documents.NS_ERRORS},
@@ -291,12 +256,8 @@ class State:
                 Cif_emitent=upload.cif,
             )
             etree.SubElement(root, f"{{{documents.NS_ERRORS}}}Error", errorMessage=text)
-            body = etree.tostring(
-                root, xml_declaration=True, encoding="UTF-8", standalone=True
-            )
-            self.zips[upload.download_id] = documents.build_zip(
-                upload.index, body, self.signature(body)
-            )
+            body = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+            self.zips[upload.download_id] = documents.build_zip(upload.index, body, self.signature(body))
             self._message(
                 upload,
                 upload.cif,
@@ -307,9 +268,7 @@ class State:
             )
         else:
             upload.state = documents.STATE_OK
-            self.zips[upload.download_id] = documents.build_zip(
-                upload.index, upload.xml, self.signature(upload.xml)
-            )
+            self.zips[upload.download_id] = documents.build_zip(upload.index, upload.xml, self.signature(upload.xml))
             details = (
                 f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
                 f"pentru cif_beneficiar={upload.buyer_cif}"
@@ -351,9 +310,7 @@ class State:
                 str(next(self._download)),
             )
             self.uploads[upload.index] = upload
-            self.zips[upload.download_id] = documents.build_zip(
-                upload.index, xml, self.signature(xml)
-            )
+            self.zips[upload.download_id] = documents.build_zip(upload.index, xml, self.signature(xml))
             details = (
                 f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
                 f"pentru cif_beneficiar={upload.buyer_cif}"
@@ -433,9 +390,7 @@ class AnafSandbox:
             decision=options.get("decision"),
         )
         self.require_auth = options.get("require_auth", True)
-        self.page_size = options.get(
-            "page_size", 500
-        )  # ANAF: 500; smaller only to test paging cheaply
+        self.page_size = options.get("page_size", 500)  # ANAF: 500; smaller only to test paging cheaply
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -445,9 +400,7 @@ class AnafSandbox:
         elif "/FCTEL/rest/" in path:
             response = self.rest(request, path.split("/FCTEL/rest/", 1)[1])
         elif path.startswith("/TestOauth/jaxrs/hello"):
-            response = self.authenticated(request) or _json(
-                {"message": f"Hello {request.args.get('name', '')}"}
-            )
+            response = self.authenticated(request) or _json({"message": f"Hello {request.args.get('name', '')}"})
         else:
             response = Response(
                 "<html><body>The requested URL was rejected.</body></html>",
@@ -468,10 +421,7 @@ class AnafSandbox:
                     mimetype="text/html",
                 )
             redirect_uri = args.get("redirect_uri", "")
-            if (
-                state.redirect_uris is not None
-                and redirect_uri not in state.redirect_uris
-            ):
+            if state.redirect_uris is not None and redirect_uri not in state.redirect_uris:
                 return Response(
                     "<html><body>redirect_uri neinregistrat</body></html>",
                     400,
@@ -483,9 +433,7 @@ class AnafSandbox:
                     400,
                     mimetype="text/html",
                 )
-            decision = (
-                args.get("decision") if op == "authorize/decide" else state.decision
-            )
+            decision = args.get("decision") if op == "authorize/decide" else state.decision
             if decision is None:
                 query = {k: v for k, v in args.items()}
                 links = "".join(
@@ -499,13 +447,7 @@ class AnafSandbox:
                 )
             sep = "&" if urlsplit(redirect_uri).query else "?"
             if decision != "approve":
-                target = (
-                    redirect_uri
-                    + sep
-                    + urlencode(
-                        {"error": "access_denied", "state": args.get("state", "")}
-                    )
-                )
+                target = redirect_uri + sep + urlencode({"error": "access_denied", "state": args.get("state", "")})
             else:
                 code = secrets.token_urlsafe(24)
                 with state.lock:
@@ -515,11 +457,7 @@ class AnafSandbox:
                         "used": False,
                         "serial": state.serial,
                     }
-                target = (
-                    redirect_uri
-                    + sep
-                    + urlencode({"code": code, "state": args.get("state", "")})
-                )
+                target = redirect_uri + sep + urlencode({"code": code, "state": args.get("state", "")})
             return Response("", 302, headers={"Location": target})
         if op == "token" and request.method == "POST":
             return self.token(request)
@@ -607,9 +545,7 @@ class AnafSandbox:
         """None when the Bearer token is good, else the 401 answer; sets request.serial."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
-            return _unauthorized(
-                "Full authentication is required to access this resource"
-            )
+            return _unauthorized("Full authentication is required to access this resource")
         info = self.state.access_tokens.get(header[7:])
         if info is None or info["revoked"]:
             return _unauthorized("Invalid access token")
@@ -641,9 +577,7 @@ class AnafSandbox:
             if len(state.minute) >= state.per_minute:
                 wait = int(60 - (now - state.minute[0])) + 1
                 state.rate_limited += 1
-                return _json(
-                    {"error": "Too Many Requests"}, 429, {"Retry-After": str(wait)}
-                )
+                return _json({"error": "Too Many Requests"}, 429, {"Retry-After": str(wait)})
             state.minute.append(now)
         if self.require_auth and not public:
             denied = self.authenticated(request)
@@ -664,9 +598,7 @@ class AnafSandbox:
             return self.validate(request, op.split("/")[1])
         if op.startswith("transformare/"):
             parts = op.split("/")
-            return self.transform(
-                request, parts[1], len(parts) > 2 and parts[2] == "DA"
-            )
+            return self.transform(request, parts[1], len(parts) > 2 and parts[2] == "DA")
         return Response(
             "<html><body>The requested URL was rejected.</body></html>",
             404,
@@ -688,9 +620,7 @@ class AnafSandbox:
                 400,
             )
         stamp = (
-            datetime.fromtimestamp(state.clock(), tz=timezone.utc)
-            .astimezone(quota.BUCHAREST)
-            .strftime("%Y%m%d%H%M")
+            datetime.fromtimestamp(state.clock(), tz=timezone.utc).astimezone(quota.BUCHAREST).strftime("%Y%m%d%H%M")
         )
 
         def fail(text):
@@ -701,9 +631,7 @@ class AnafSandbox:
             )
 
         if standard not in ("UBL", "CN", "CII", "RASP"):
-            return fail(
-                "Valorile acceptate pentru parametrul standard sunt UBL, CN, CII sau RASP"
-            )
+            return fail("Valorile acceptate pentru parametrul standard sunt UBL, CN, CII sau RASP")
         if not cif.isdigit():
             return fail(f"CIF introdus= {cif} nu este un numar")
         if not self.any_rights(request):
@@ -713,30 +641,21 @@ class AnafSandbox:
         for flag in ("extern", "autofactura", "executare"):
             if flag in args and args[flag] != "DA":
                 return fail(
-                    "Daca parametrul extern|autofacturare|executare trebuie completat, valoarea acceptata "
-                    "este DA"
+                    "Daca parametrul extern|autofacturare|executare trebuie completat, valoarea acceptata este DA"
                 )
         body = request.get_data()
         if len(body) > documents.MAX_UPLOAD_BYTES:
             return fail("Marime fisier transmis mai mare de 10 MB.")
         if standard == "RASP" and state.count("rasp", cif) > state.daily["rasp"]:
             return fail(
-                f"S-au incarcat deja {state.daily['rasp']} de mesaje de tip RASP pentru cui={cif} in "
-                "cursul zilei"
+                f"S-au incarcat deja {state.daily['rasp']} de mesaje de tip RASP pentru cui={cif} in cursul zilei"
             )
         try:
             root = documents.parse_xml(body)
         except documents.DocumentError as exc:
-            return fail(
-                f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; {exc}"
-            )
+            return fail(f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; {exc}")
         local = etree.QName(root).localname
-        if (
-            standard == "UBL"
-            and local != "Invoice"
-            or standard == "CN"
-            and local != "CreditNote"
-        ):
+        if standard == "UBL" and local != "Invoice" or standard == "CN" and local != "CreditNote":
             return fail(
                 f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; radacina {local} nu "
                 f"corespunde standardului {standard}"
@@ -749,11 +668,7 @@ class AnafSandbox:
                 body,
                 state.clock(),
                 b2c=op == "uploadb2c",
-                flags={
-                    k: args[k]
-                    for k in ("extern", "autofactura", "executare")
-                    if k in args
-                },
+                flags={k: args[k] for k in ("extern", "autofactura", "executare") if k in args},
             )
             state.uploads[upload.index] = upload
             if state.processing_polls == 0:
@@ -789,16 +704,11 @@ class AnafSandbox:
         if state.count("status", index) > state.daily["status"]:
             return _xml(
                 documents.NS_STATUS,
-                errors=[
-                    f"S-au facut deja {state.daily['status']} descarcari de mesaj in cursul zilei"
-                ],
+                errors=[f"S-au facut deja {state.daily['status']} descarcari de mesaj in cursul zilei"],
             )
         with state.lock:
             upload.polls += 1
-            if (
-                upload.state == documents.STATE_PROCESSING
-                and upload.polls > state.processing_polls
-            ):
+            if upload.state == documents.STATE_PROCESSING and upload.polls > state.processing_polls:
                 state.finish(upload)
         attrs = {"stare": upload.state}
         if upload.download_id and upload.state in (
@@ -863,9 +773,7 @@ class AnafSandbox:
         return [
             m
             for m in list(self.state.messages)
-            if m["cif"] == cif
-            and start_ms <= m["_ms"] <= end_ms
-            and (not filter_code or m["_filter"] == filter_code)
+            if m["cif"] == cif and start_ms <= m["_ms"] <= end_ms and (not filter_code or m["_filter"] == filter_code)
         ]
 
     @staticmethod
@@ -892,9 +800,7 @@ class AnafSandbox:
         if error:
             return _json({"eroare": error, "titlu": "Lista Mesaje"})
         now_ms = int(state.clock() * 1000)
-        found = self._listed(
-            cif, now_ms - int(days) * DAY * 1000, now_ms, args.get("filtru")
-        )
+        found = self._listed(cif, now_ms - int(days) * DAY * 1000, now_ms, args.get("filtru"))
         if not found:
             return _json(
                 {
@@ -933,8 +839,7 @@ class AnafSandbox:
         if start < now_ms - 60 * DAY * 1000:
             return _json(
                 {
-                    "eroare": f"startTime = {start} nu poate fi mai vechi de 60 de zile fata de momentul "
-                    "requestului",
+                    "eroare": f"startTime = {start} nu poate fi mai vechi de 60 de zile fata de momentul requestului",
                     "titlu": "Lista Mesaje",
                 }
             )
@@ -993,12 +898,7 @@ class AnafSandbox:
         except documents.DocumentError as exc:
             return [f"Fisierul transmis nu este valid: {exc}"]
         local = etree.QName(root).localname
-        if (
-            standard == "FACT1"
-            and local != "Invoice"
-            or standard == "FCN"
-            and local != "CreditNote"
-        ):
+        if standard == "FACT1" and local != "Invoice" or standard == "FCN" and local != "CreditNote":
             return [f"Documentul {local} nu corespunde standardului {standard}"]
         return [f"{p.rule}: {p.message}" for p in documents.preflight(body)]
 
@@ -1017,9 +917,7 @@ class AnafSandbox:
     def transform(self, request, standard, skip_validation):
         if standard not in ("FACT1", "FCN"):
             return _json({"eroare": "Standardul trebuie sa fie FACT1 sau FCN"})
-        problems = (
-            [] if skip_validation else self._problems(request.get_data(), standard)
-        )
+        problems = [] if skip_validation else self._problems(request.get_data(), standard)
         if problems:
             return _json(
                 {

@@ -15,9 +15,7 @@ from ..anaf import oauth
 _logger = logging.getLogger(__name__)
 
 STATE_SCOPE = "l10n_ro_anaf_efactura.oauth_state"
-STATE_TTL = (
-    900  # seconds between "Authenticate" and ANAF's redirect (certificate + PIN)
-)
+STATE_TTL = 900  # seconds between "Authenticate" and ANAF's redirect (certificate + PIN)
 
 
 def sign_state(env, credential_id, now=None):
@@ -62,18 +60,14 @@ class AnafOAuthController(http.Controller):
     def authorize(self, credential_id, **kwargs):
         env = request.env
         if not env.user.has_group("base.group_system"):
-            raise Forbidden(
-                _("Only administrators may authenticate an ANAF connection.")
-            )
+            raise Forbidden(_("Only administrators may authenticate an ANAF connection."))
         # Administrators only (checked above); sudo so that the companies selected in the session do not matter.
         credential = env["einvoice.credential"].sudo().browse(credential_id).exists()
         if not credential or credential.service != "anaf":
             raise BadRequest(_("Unknown ANAF connection."))
         sudo = credential.sudo()
         if not sudo.client_id:
-            raise BadRequest(
-                _("Enter the client ID and secret of your ANAF application first.")
-            )
+            raise BadRequest(_("Enter the client ID and secret of your ANAF application first."))
         url = oauth.authorize_url(
             credential._l10n_ro_anaf_efactura_oauth_url(),
             sudo.client_id,
@@ -82,21 +76,13 @@ class AnafOAuthController(http.Controller):
         )
         return request.redirect(url, local=False)
 
-    @http.route(
-        "/l10n_ro_anaf_efactura/callback", type="http", auth="user", methods=["GET"]
-    )
+    @http.route("/l10n_ro_anaf_efactura/callback", type="http", auth="user", methods=["GET"])
     def callback(self, code=None, state=None, error=None, **kwargs):
         env = request.env
         credential_id = verify_state(env, state)
         if not credential_id or not env.user.has_group("base.group_system"):
-            _logger.warning(
-                "ANAF OAuth callback with an invalid state refused (user %s)", env.uid
-            )
-            raise Forbidden(
-                _(
-                    "This ANAF answer was not requested by you from this database; it is refused."
-                )
-            )
+            _logger.warning("ANAF OAuth callback with an invalid state refused (user %s)", env.uid)
+            raise Forbidden(_("This ANAF answer was not requested by you from this database; it is refused."))
         credential = env["einvoice.credential"].sudo().browse(credential_id).exists()
         if not credential:
             raise BadRequest(_("Unknown ANAF connection."))
@@ -120,9 +106,7 @@ class AnafOAuthController(http.Controller):
             credential.write(
                 {
                     "state": "error",
-                    "last_error": _(
-                        "Exchanging ANAF's code failed: %(error)s", error=text
-                    ),
+                    "last_error": _("Exchanging ANAF's code failed: %(error)s", error=text),
                 }
             )
         return request.redirect(_form_url(credential.id))

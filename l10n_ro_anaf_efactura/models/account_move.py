@@ -37,12 +37,8 @@ class AccountMove(models.Model):
         copy=False,
         index=True,
     )
-    l10n_ro_anaf_efactura_download_id = fields.Char(
-        "ANAF download id", copy=False, readonly=True, index=True
-    )
-    l10n_ro_anaf_efactura_message = fields.Text(
-        compute="_compute_l10n_ro_anaf_efactura_state", store=True
-    )
+    l10n_ro_anaf_efactura_download_id = fields.Char("ANAF download id", copy=False, readonly=True, index=True)
+    l10n_ro_anaf_efactura_message = fields.Text(compute="_compute_l10n_ro_anaf_efactura_state", store=True)
     l10n_ro_anaf_efactura_deadline = fields.Date(
         "e-Factura deadline",
         compute="_compute_l10n_ro_anaf_efactura_deadline",
@@ -63,18 +59,14 @@ class AccountMove(models.Model):
     )
     def _compute_l10n_ro_anaf_efactura_state(self):
         for move in self:
-            document = move.l10n_ro_anaf_efactura_document_ids.sorted(
-                "id", reverse=True
-            )[:1]
+            document = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True)[:1]
             move.l10n_ro_anaf_efactura_state = document.state or False
             move.l10n_ro_anaf_efactura_message = document.message or False
 
     @api.depends("l10n_ro_anaf_efactura_document_ids.index")
     def _compute_l10n_ro_anaf_efactura_index(self):
         for move in self:
-            indexes = move.l10n_ro_anaf_efactura_document_ids.sorted(
-                "id", reverse=True
-            ).filtered("index")
+            indexes = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True).filtered("index")
             if indexes:
                 move.l10n_ro_anaf_efactura_index = indexes[0].index
 
@@ -111,9 +103,7 @@ class AccountMove(models.Model):
     # -- helpers ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_post(self, body, attachment_ids=None):
         self.ensure_one()
-        self.with_context(no_new_invoice=True).message_post(
-            body=body, attachment_ids=attachment_ids or []
-        )
+        self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids or [])
 
     def _l10n_ro_anaf_efactura_rejected(self, document):
         """ANAF's errors on the invoice and an activity for the person in charge."""
@@ -121,9 +111,7 @@ class AccountMove(models.Model):
         errors = document.anaf_errors or document.message or ""
         self._l10n_ro_anaf_efactura_post(
             _("ANAF rejected the e-Factura:\n%(errors)s", errors=errors),
-            attachment_ids=[document.zip_attachment_id.id]
-            if document.zip_attachment_id
-            else None,
+            attachment_ids=[document.zip_attachment_id.id] if document.zip_attachment_id else None,
         )
         self.activity_schedule(
             "mail.mail_activity_data_todo",
@@ -179,9 +167,7 @@ class AccountMove(models.Model):
         errors = {}
         locked = Credential._einvoice_lock_skip_locked(self)
         for move in self - locked:
-            errors[move] = [
-                _("%(move)s is being sent by someone else right now.", move=move.name)
-            ]
+            errors[move] = [_("%(move)s is being sent by someone else right now.", move=move.name)]
         Document = self.env["l10n_ro_anaf_efactura.document"].sudo()
         new_documents = Document
         for move in locked:
@@ -199,26 +185,21 @@ class AccountMove(models.Model):
             if not credential:
                 errors[move] = [
                     _(
-                        "No ANAF connection serves %(company)s: add one in Settings > Invoicing > "
-                        "E-invoicing.",
+                        "No ANAF connection serves %(company)s: add one in Settings > Invoicing > E-invoicing.",
                         company=move.company_id.name,
                     )
                 ]
                 continue
-            xml, problems = (
-                (xml_by_move[move], [])
-                if move in xml_by_move
-                else move._l10n_ro_anaf_efactura_build()
-            )
+            xml, problems = (xml_by_move[move], []) if move in xml_by_move else move._l10n_ro_anaf_efactura_build()
             if problems:
                 errors[move] = problems
                 continue
             options = move._l10n_ro_anaf_efactura_upload_options()
             if move.company_id.l10n_ro_anaf_efactura_validate_first:
                 try:
-                    answer = credential._l10n_ro_anaf_efactura_client(
-                        record=move
-                    ).validate(xml, "FCN" if options["standard"] == "CN" else "FACT1")
+                    answer = credential._l10n_ro_anaf_efactura_client(record=move).validate(
+                        xml, "FCN" if options["standard"] == "CN" else "FACT1"
+                    )
                 except Exception as exc:  # noqa: BLE001 - validation is optional; the upload decides
                     answer = None
                     move._l10n_ro_anaf_efactura_post(
@@ -228,9 +209,7 @@ class AccountMove(models.Model):
                         )
                     )
                 if answer is not None and not answer.ok:
-                    errors[move] = [
-                        _("ANAF's validation refused the XML:")
-                    ] + answer.messages
+                    errors[move] = [_("ANAF's validation refused the XML:")] + answer.messages
                     continue
             name = "%s_ciusro.xml" % (move.name or "invoice").replace("/", "_")
             attachment = (
@@ -307,9 +286,7 @@ class AccountMove(models.Model):
                     )
                 ]
         for move, messages in errors.items():
-            move._l10n_ro_anaf_efactura_post(
-                _("Not sent to ANAF:\n%(errors)s", errors="\n".join(messages))
-            )
+            move._l10n_ro_anaf_efactura_post(_("Not sent to ANAF:\n%(errors)s", errors="\n".join(messages)))
         if len(self) == 1 and errors:
             raise UserError("\n".join(next(iter(errors.values()))))
         return True
@@ -335,18 +312,16 @@ class AccountMove(models.Model):
             ],
             limit=limit,
         )
-        activity_type = self.env.ref(
-            "mail.mail_activity_data_warning", raise_if_not_found=False
-        ) or self.env.ref("mail.mail_activity_data_todo")
+        activity_type = self.env.ref("mail.mail_activity_data_warning", raise_if_not_found=False) or self.env.ref(
+            "mail.mail_activity_data_todo"
+        )
         warned = self.env["account.move"]
         summary = _("e-Factura deadline")
         for move in moves:
             left = anaf_deadline.working_days_left(move.invoice_date, today)
             if left > warn_days:
                 continue
-            if move.activity_ids.filtered(
-                lambda a: a.activity_type_id == activity_type and a.summary == summary
-            ):
+            if move.activity_ids.filtered(lambda a: a.activity_type_id == activity_type and a.summary == summary):
                 continue
             move.activity_schedule(
                 activity_type_id=activity_type.id,
@@ -357,9 +332,7 @@ class AccountMove(models.Model):
                     "is: %(state)s.",
                     move=move.name,
                     date=move.l10n_ro_anaf_efactura_deadline,
-                    state=dict(MOVE_STATES).get(
-                        move.l10n_ro_anaf_efactura_state, _("not sent")
-                    ),
+                    state=dict(MOVE_STATES).get(move.l10n_ro_anaf_efactura_state, _("not sent")),
                 ),
                 user_id=(move.invoice_user_id or move.create_uid or self.env.user).id,
             )

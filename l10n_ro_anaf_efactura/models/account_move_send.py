@@ -19,24 +19,18 @@ class AccountMoveSend(models.AbstractModel):
         res[EDI_KEY] = {
             "label": _("Send e-Factura to ANAF (SPV)"),
             "is_applicable": self._l10n_ro_anaf_efactura_is_applicable,
-            "help": _(
-                "Uploaded once; its status is followed automatically and ANAF's signed ZIP archived."
-            ),
+            "help": _("Uploaded once; its status is followed automatically and ANAF's signed ZIP archived."),
         }
         return res
 
     def _get_alerts(self, moves, moves_data):
         # EXTENDS 'account'
         alerts = super()._get_alerts(moves, moves_data)
-        chosen = moves.filtered(
-            lambda m: EDI_KEY in (moves_data[m].get("extra_edis") or ())
-        )
+        chosen = moves.filtered(lambda m: EDI_KEY in (moves_data[m].get("extra_edis") or ()))
         if not chosen:
             return alerts
         Credential = self.env["einvoice.credential"]
-        no_connection = chosen.filtered(
-            lambda m: not Credential._l10n_ro_anaf_efactura_for_company(m.company_id)
-        )
+        no_connection = chosen.filtered(lambda m: not Credential._l10n_ro_anaf_efactura_for_company(m.company_id))
         if no_connection:
             alerts["l10n_ro_anaf_efactura_no_connection"] = {
                 "level": "danger",
@@ -63,17 +57,11 @@ class AccountMoveSend(models.AbstractModel):
         for invoice, invoice_data in invoices_data.items():
             if EDI_KEY in (invoice_data.get("extra_edis") or ()):
                 ours[invoice] = invoice_data
-                invoice_data["extra_edis"] = {
-                    k for k in invoice_data["extra_edis"] if k != EDI_KEY
-                }
+                invoice_data["extra_edis"] = {k for k in invoice_data["extra_edis"] if k != EDI_KEY}
         super()._call_web_service_after_invoice_pdf_render(invoices_data)
         for invoice_data in ours.values():
             invoice_data["extra_edis"] = set(invoice_data["extra_edis"]) | {EDI_KEY}
-        candidates = (
-            self.env["account.move"]
-            .union(*ours)
-            .filtered(lambda m: m._l10n_ro_anaf_efactura_is_candidate())
-        )
+        candidates = self.env["account.move"].union(*ours).filtered(lambda m: m._l10n_ro_anaf_efactura_is_candidate())
         if not candidates:
             return
         try:
@@ -82,8 +70,6 @@ class AccountMoveSend(models.AbstractModel):
             errors = {move: [str(exc)] for move in candidates}
         for move, messages in errors.items():
             ours[move]["error"] = {
-                "error_title": _(
-                    "The e-Factura of %(move)s was not sent to ANAF:", move=move.name
-                ),
+                "error_title": _("The e-Factura of %(move)s was not sent to ANAF:", move=move.name),
                 "errors": messages,
             }

@@ -22,9 +22,7 @@ CALLBACK_PATH = "/l10n_ro_anaf_efactura/callback"
 class EinvoiceCredential(models.Model):
     _inherit = "einvoice.credential"
 
-    service = fields.Selection(
-        selection_add=[("anaf", "ANAF e-Factura")], ondelete={"anaf": "cascade"}
-    )
+    service = fields.Selection(selection_add=[("anaf", "ANAF e-Factura")], ondelete={"anaf": "cascade"})
     l10n_ro_anaf_efactura_refresh_days = fields.Integer(
         "Refresh days before expiry",
         default=20,
@@ -44,9 +42,7 @@ class EinvoiceCredential(models.Model):
     def _compute_l10n_ro_anaf_efactura_callback_url(self):
         url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
         for credential in self:
-            credential.l10n_ro_anaf_efactura_callback_url = (
-                url.rstrip("/") + CALLBACK_PATH
-            )
+            credential.l10n_ro_anaf_efactura_callback_url = url.rstrip("/") + CALLBACK_PATH
 
     # -- einvoice_common hooks ----------------------------------------------------
     def _einvoice_default_base_url(self):
@@ -55,11 +51,7 @@ class EinvoiceCredential(models.Model):
         if self.service != "anaf":
             return super()._einvoice_default_base_url()
         if self.environment == "sandbox":
-            root = (
-                self.env["ir.config_parameter"]
-                .sudo()
-                .get_param("einvoice.sandbox_url.anaf", "")
-            )
+            root = self.env["ir.config_parameter"].sudo().get_param("einvoice.sandbox_url.anaf", "")
             return f"{root.rstrip('/')}/test/FCTEL/rest" if root else ""
         return API_HOSTS.get(self.environment, "")
 
@@ -112,18 +104,12 @@ class EinvoiceCredential(models.Model):
             return super()._einvoice_store_tokens(tokens)
         self.ensure_one()
         sudo = self.sudo()
-        access_exp = getattr(tokens, "access_expires_at", None) or getattr(
-            tokens, "access_token_expires_at", None
-        )
-        refresh_exp = getattr(tokens, "refresh_expires_at", None) or getattr(
-            tokens, "refresh_token_expires_at", None
-        )
+        access_exp = getattr(tokens, "access_expires_at", None) or getattr(tokens, "access_token_expires_at", None)
+        refresh_exp = getattr(tokens, "refresh_expires_at", None) or getattr(tokens, "refresh_token_expires_at", None)
         sudo.write(
             {
                 "access_token": tokens.access_token,
-                "access_token_expires_at": access_exp
-                or oauth.expiry(tokens.access_token)
-                or False,
+                "access_token_expires_at": access_exp or oauth.expiry(tokens.access_token) or False,
                 "refresh_token": tokens.refresh_token or sudo.refresh_token,
                 "refresh_token_expires_at": refresh_exp
                 or oauth.expiry(tokens.refresh_token or "")
@@ -143,12 +129,8 @@ class EinvoiceCredential(models.Model):
         """An AnafClient on this connection: Bearer token refreshed proactively and on 401."""
         self.ensure_one()
         if self.service != "anaf":
-            raise UserError(
-                _("The connection %(name)s is not an ANAF connection.", name=self.name)
-            )
-        transport = self._einvoice_transport(
-            auth=self._einvoice_bearer_auth(), record=record
-        )
+            raise UserError(_("The connection %(name)s is not an ANAF connection.", name=self.name))
+        transport = self._einvoice_transport(auth=self._einvoice_bearer_auth(), record=record)
         return AnafClient(transport)
 
     def _l10n_ro_anaf_efactura_state_token(self):
@@ -163,9 +145,7 @@ class EinvoiceCredential(models.Model):
         self.ensure_one()
         sudo = self.sudo()
         if not sudo.client_id or not sudo.client_secret:
-            raise UserError(
-                _("Enter the client ID and secret of your ANAF application first.")
-            )
+            raise UserError(_("Enter the client ID and secret of your ANAF application first."))
         with self._l10n_ro_anaf_efactura_oauth_transport() as transport:
             tokens = oauth.exchange_code(
                 transport,
@@ -191,9 +171,7 @@ class EinvoiceCredential(models.Model):
     def action_l10n_ro_anaf_efactura_authenticate(self):
         self.ensure_one()
         if not self.sudo().client_id:
-            raise UserError(
-                _("Enter the client ID and secret of your ANAF application first.")
-            )
+            raise UserError(_("Enter the client ID and secret of your ANAF application first."))
         return {
             "type": "ir.actions.act_url",
             "url": f"/l10n_ro_anaf_efactura/authorize/{self.id}",
@@ -242,9 +220,7 @@ class EinvoiceCredential(models.Model):
             sudo = credential.sudo()
             if sudo.refresh_token:
                 try:
-                    with (
-                        credential._l10n_ro_anaf_efactura_oauth_transport() as transport
-                    ):
+                    with credential._l10n_ro_anaf_efactura_oauth_transport() as transport:
                         oauth.revoke(
                             transport,
                             credential._l10n_ro_anaf_efactura_oauth_url(),

@@ -23,10 +23,11 @@ STATES = [
 ]
 LIVE_STATES = ("waiting", "sending", "unknown", "sent")
 RESENDABLE_STATES = ("nok", "xml_errors", "error", "lost")
-RECONCILE_GRACE = timedelta(
-    hours=2
-)  # ANAF lists an upload once processed (minutes); after this it never arrived
+# ANAF lists an upload once processed (usually minutes, hours on bad days); an upload absent
+# from the list a day later never arrived (or was refused), so a new attempt is no duplicate.
+RECONCILE_GRACE = timedelta(hours=24)
 RETRY_WAITING = timedelta(minutes=10)
+MAX_RETRY_WAITING = timedelta(hours=6)
 STALE_SENDING = timedelta(minutes=15)
 
 
@@ -46,31 +47,21 @@ class L10nRoAnafEfacturaDocument(models.Model):
     _inherit = ["einvoice.exchange.mixin"]
     _order = "id desc"
 
-    move_id = fields.Many2one(
-        "account.move", required=True, ondelete="cascade", index=True
-    )
+    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
-    credential_id = fields.Many2one(
-        "einvoice.credential", string="ANAF connection", ondelete="restrict"
-    )
+    credential_id = fields.Many2one("einvoice.credential", string="ANAF connection", ondelete="restrict")
     state = fields.Selection(STATES, required=True, default="sending", index=True)
     index = fields.Char("Upload index", index=True, readonly=True, copy=False)
     upload_date = fields.Datetime(readonly=True)
     download_id = fields.Char("Download id", readonly=True, copy=False)
-    standard = fields.Selection(
-        [("UBL", "Invoice (UBL)"), ("CN", "Credit note (CN)")], default="UBL"
-    )
+    standard = fields.Selection([("UBL", "Invoice (UBL)"), ("CN", "Credit note (CN)")], default="UBL")
     b2c = fields.Boolean("Individual buyer (B2C)")
     extern = fields.Boolean("Foreign buyer")
     autofactura = fields.Boolean("Self-billing")
     payload_attachment_id = fields.Many2one("ir.attachment", "Sent XML", readonly=True)
     payload_sha256 = fields.Char(readonly=True, index=True)
-    zip_attachment_id = fields.Many2one(
-        "ir.attachment", "ANAF's signed ZIP", readonly=True, copy=False
-    )
-    signature_attachment_id = fields.Many2one(
-        "ir.attachment", "ANAF's signature", readonly=True, copy=False
-    )
+    zip_attachment_id = fields.Many2one("ir.attachment", "ANAF's signed ZIP", readonly=True, copy=False)
+    signature_attachment_id = fields.Many2one("ir.attachment", "ANAF's signature", readonly=True, copy=False)
     key_signature = fields.Char(readonly=True, copy=False)
     key_certificate = fields.Char(readonly=True, copy=False)
     message = fields.Text(readonly=True)
@@ -110,9 +101,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
     def _cif(self):
         from ..anaf.client import normalise_cif
 
-        return normalise_cif(
-            self.company_id.vat or self.company_id.company_registry or ""
-        )
+        return normalise_cif(self.company_id.vat or self.company_id.company_registry or "")
 
     def _set(self, state, message=None, **values):
         values["state"] = state
@@ -178,11 +167,14 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 )
             document._commit()
 
+    def _retry_at(self):
+        """Next upload attempt while waiting: 10 minutes, doubling per attempt, at most 6 hours."""
+        delay = min(RETRY_WAITING * (2 ** max(0, self.attempts - 1)), MAX_RETRY_WAITING)
+        return _now() + delay
+
     def _l10n_ro_anaf_efactura_upload_failed(self, exc):
         kind = getattr(exc, "kind", "")
-        if isinstance(
-            exc, UserError
-        ):  # the connection has no usable token (einvoice_common says so)
+        if isinstance(exc, UserError):  # the connection has no usable token (einvoice_common says so)
             kind = "auth"
         if kind == "unknown" or kind == "protocol":
             # The upload may be registered at ANAF: never resend before ANAF's list says it is not.
@@ -199,13 +191,10 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 "waiting",
                 "%s\n%s"
                 % (
-                    _(
-                        "ANAF is not reachable or busy; the invoice is sent automatically "
-                        "when ANAF answers again."
-                    ),
+                    _("ANAF is not reachable or busy; the invoice is sent automatically when ANAF answers again."),
                     getattr(exc, "message", str(exc)),
                 ),
-                next_check=_now() + RETRY_WAITING,
+                next_check=self._retry_at(),
             )
         elif kind == "auth":
             self._set(
@@ -219,7 +208,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
                     ),
                     self._advice(exc),
                 ),
-                next_check=_now() + RETRY_WAITING,
+                next_check=self._retry_at(),
             )
             self.credential_id._einvoice_admin_activity(self._advice(exc))
         elif kind == "rejected":
@@ -229,15 +218,13 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 anaf_errors=getattr(exc, "message", str(exc)),
                 next_check=False,
             )
-            self.move_id._l10n_ro_anaf_efactura_post(
-                _("ANAF refused the upload: %(error)s", error=self._advice(exc))
-            )
+            self.move_id._l10n_ro_anaf_efactura_post(_("ANAF refused the upload: %(error)s", error=self._advice(exc)))
         else:
             _logger.exception("ANAF upload of document %s failed unexpectedly", self.id)
             self._set(
                 "waiting",
                 _("Unexpected error, retried later: %(error)s", error=exc),
-                next_check=_now() + RETRY_WAITING,
+                next_check=self._retry_at(),
             )
 
     # -- reconciliation ----------------------------------------------------------------
@@ -246,9 +233,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
         now = now or _now()
         ledger = self._ledger()
         for document in self.filtered(lambda d: d.state == "unknown"):
-            client = document.credential_id._l10n_ro_anaf_efactura_client(
-                record=document
-            )
+            client = document.credential_id._l10n_ro_anaf_efactura_client(record=document)
             start = document.create_date - timedelta(minutes=10)
             known = self.search(
                 [
@@ -265,11 +250,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
                     payload_sha256=document.payload_sha256,
                     number=document.move_id.name,
                     known_indexes=known,
-                    download=lambda m: (
-                        client.download(m.id)
-                        if ledger.acquire("download", m.id, now)
-                        else None
-                    ),
+                    download=lambda m: client.download(m.id) if ledger.acquire("download", m.id, now) else None,
                 )
             except Exception as exc:  # noqa: BLE001 - stays unknown; retried
                 document.write(
@@ -301,10 +282,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             elif now - document.create_date > RECONCILE_GRACE:
                 document._set(
                     "lost",
-                    _(
-                        "ANAF's list has no trace of this upload: it never reached ANAF. The invoice "
-                        "is sent again."
-                    ),
+                    _("ANAF's list has no trace of this upload: it never reached ANAF. The invoice is sent again."),
                     next_check=False,
                 )
                 document.move_id._l10n_ro_anaf_efactura_queue_resend(document)
@@ -322,22 +300,15 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 document.write(
                     {
                         "next_check": quota.next_bucharest_midnight(now),
-                        "message": _(
-                            "ANAF's daily limit of status queries is reached; asked again "
-                            "tomorrow."
-                        ),
+                        "message": _("ANAF's daily limit of status queries is reached; asked again tomorrow."),
                     }
                 )
                 document._commit()
                 continue
             ledger.throttle(time.monotonic, time.sleep)
-            client = document.credential_id._l10n_ro_anaf_efactura_client(
-                record=document
-            )
+            client = document.credential_id._l10n_ro_anaf_efactura_client(record=document)
             try:
-                status = client.message_state(
-                    document.index, reference=document.move_id.name
-                )
+                status = client.message_state(document.index, reference=document.move_id.name)
             except Exception as exc:  # noqa: BLE001 - a sent invoice stays sent whatever happens here
                 document._l10n_ro_anaf_efactura_poll_failed(exc, now)
                 document._commit()
@@ -362,16 +333,12 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 document.move_id._l10n_ro_anaf_efactura_rejected(document)
             elif status.state in (documents.STATE_OK, documents.STATE_NOK):
                 document.download_id = status.download_id
-                document._l10n_ro_anaf_efactura_download(
-                    status.state, now, ledger, client
-                )
+                document._l10n_ro_anaf_efactura_download(status.state, now, ledger, client)
             else:
                 document.write(
                     {
                         "next_check": quota.next_poll(now, document.polls),
-                        "message": _(
-                            "Unknown state from ANAF: %(state)s", state=status.state
-                        ),
+                        "message": _("Unknown state from ANAF: %(state)s", state=status.state),
                     }
                 )
             document._commit()
@@ -395,10 +362,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             self.write(
                 {
                     "next_check": quota.next_bucharest_midnight(now),
-                    "message": _(
-                        "ANAF's daily download limit for this message is reached; downloaded "
-                        "tomorrow."
-                    ),
+                    "message": _("ANAF's daily download limit for this message is reached; downloaded tomorrow."),
                 }
             )
             return
@@ -442,9 +406,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 }
             ).id
             try:
-                values["key_signature"], values["key_certificate"] = (
-                    documents.signature_values(answer.signature)
-                )
+                values["key_signature"], values["key_certificate"] = documents.signature_values(answer.signature)
             except documents.DocumentError as exc:
                 # the ZIP itself is archived; only the convenience fields stay empty
                 _logger.info("ANAF signature of %s unreadable: %s", self.index, exc)
@@ -456,9 +418,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             self.write(values)
             self.move_id._l10n_ro_anaf_efactura_post(
                 _("e-Factura accepted by ANAF; the signed ZIP is archived."),
-                attachment_ids=[values["zip_attachment_id"]]
-                if values.get("zip_attachment_id")
-                else None,
+                attachment_ids=[values["zip_attachment_id"]] if values.get("zip_attachment_id") else None,
             )
         else:
             values.update(
@@ -497,9 +457,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             (("unknown",), "_l10n_ro_anaf_efactura_reconcile"),
             (("sent",), "_l10n_ro_anaf_efactura_poll"),
         ):
-            documents_due = self.search(
-                [("state", "in", states)] + due, limit=limit, order="next_check, id"
-            )
+            documents_due = self.search([("state", "in", states)] + due, limit=limit, order="next_check, id")
             documents_due = Credential._einvoice_lock_skip_locked(documents_due)
             if method == "_l10n_ro_anaf_efactura_upload":
                 documents_due._l10n_ro_anaf_efactura_upload(ledger=ledger)
@@ -514,9 +472,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             ]
         )
         if remaining and Credential._einvoice_can_commit():
-            self.env.ref(
-                "l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status"
-            )._trigger()
+            self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status")._trigger()
         self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_purge()
         return remaining
 

@@ -37,12 +37,8 @@ class L10nRoAnafEfacturaMessage(models.Model):
 
     download_id = fields.Char("Download id", required=True, index=True, readonly=True)
     index = fields.Char("Upload index", index=True, readonly=True)
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, readonly=True
-    )
-    credential_id = fields.Many2one(
-        "einvoice.credential", readonly=True, ondelete="set null"
-    )
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
+    credential_id = fields.Many2one("einvoice.credential", readonly=True, ondelete="set null")
     cif = fields.Char("CIF", readonly=True)
     issuer_cif = fields.Char("Issuer CIF", readonly=True)
     kind = fields.Selection(KINDS, required=True, readonly=True)
@@ -60,9 +56,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
         index=True,
     )
     error = fields.Text(readonly=True)
-    move_id = fields.Many2one(
-        "account.move", readonly=True, ondelete="set null", index=True
-    )
+    move_id = fields.Many2one("account.move", readonly=True, ondelete="set null", index=True)
     zip_attachment_id = fields.Many2one("ir.attachment", readonly=True)
 
     _sql_constraints = [
@@ -78,17 +72,12 @@ class L10nRoAnafEfacturaMessage(models.Model):
     def _l10n_ro_anaf_efactura_sync(self, credential, company, now=None, ledger=None):
         """Store the SPV messages of `company` since its last synchronisation (paginated list)."""
         now = now or fields.Datetime.now()
-        ledger = (
-            ledger
-            or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
-        )
+        ledger = ledger or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
         cif = normalise_cif(company.vat or company.company_registry or "")
         if not cif:
             return 0
         oldest = now - timedelta(days=WINDOW_DAYS) + timedelta(minutes=5)
-        start = max(
-            oldest, (company.l10n_ro_anaf_efactura_last_sync or oldest) - OVERLAP
-        )
+        start = max(oldest, (company.l10n_ro_anaf_efactura_last_sync or oldest) - OVERLAP)
         client = credential._l10n_ro_anaf_efactura_client(record=credential)
         known = set(
             self.search(
@@ -99,9 +88,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
             ).mapped("download_id")
         )
         created = 0
-        end_ms = (
-            _now_ms()
-        )  # ANAF refuses an endTime in the future: the real clock, not a (test) `now`
+        end_ms = _now_ms()  # ANAF refuses an endTime in the future: the real clock, not a (test) `now`
         page, total_pages = 1, 1
         while page <= total_pages:
             if not ledger.acquire("list_page", cif, now):
@@ -139,10 +126,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
     # -- processing ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_process(self, now=None, ledger=None):
         now = now or fields.Datetime.now()
-        ledger = (
-            ledger
-            or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
-        )
+        ledger = ledger or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
         for message in self.filtered(lambda m: m.state == "new"):
             try:
                 with self.env.cr.savepoint():
@@ -153,25 +137,19 @@ class L10nRoAnafEfacturaMessage(models.Model):
                     else:
                         message.state = "ignored"
             except einvoice_errors.TransientError as exc:
-                message.error = getattr(exc, "message", "") or str(
-                    exc
-                )  # stays "new": retried next run
+                message.error = getattr(exc, "message", "") or str(exc)  # stays "new": retried next run
             except Exception as exc:  # noqa: BLE001 - recorded per message, the others go on
                 _logger.warning(
                     "ANAF message %s could not be processed: %s",
                     message.download_id,
                     exc,
                 )
-                message.write(
-                    {"state": "error", "error": getattr(exc, "message", "") or str(exc)}
-                )
+                message.write({"state": "error", "error": getattr(exc, "message", "") or str(exc)})
             self.env["einvoice.credential"]._einvoice_commit()
 
     def _download(self, now, ledger):
         if not ledger.acquire("download", self.download_id, now):
-            raise einvoice_errors.TransientError(
-                _("ANAF's daily download limit for this message is reached.")
-            )
+            raise einvoice_errors.TransientError(_("ANAF's daily download limit for this message is reached."))
         ledger.throttle(time.monotonic, time.sleep)
         client = self.credential_id._l10n_ro_anaf_efactura_client(record=self)
         return client, client.download(self.download_id, reference=self.download_id)
@@ -283,11 +261,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
             ]
         )
         for bill in candidates:
-            vat = normalise_cif(
-                bill.commercial_partner_id.vat
-                or bill.commercial_partner_id.company_registry
-                or ""
-            )
+            vat = normalise_cif(bill.commercial_partner_id.vat or bill.commercial_partner_id.company_registry or "")
             precision = bill.currency_id.decimal_places
             if (
                 vat == summary.supplier_vat
@@ -329,9 +303,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
         now = now or fields.Datetime.now()
         ledger = self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
         credentials = (
-            self.env["einvoice.credential"]
-            .sudo()
-            .search([("service", "=", "anaf"), ("state", "=", "connected")])
+            self.env["einvoice.credential"].sudo().search([("service", "=", "anaf"), ("state", "=", "connected")])
         )
         for credential in credentials:
             for company in credential.company_ids | credential.company_id:
@@ -348,19 +320,12 @@ class L10nRoAnafEfacturaMessage(models.Model):
         todo = self.search([("state", "=", "new")], limit=limit, order="created, id")
         todo._l10n_ro_anaf_efactura_process(now, ledger)
         remaining = self.search_count([("state", "=", "new")])
-        if (
-            len(todo) >= limit
-            and self.env["einvoice.credential"]._einvoice_can_commit()
-        ):
-            self.env.ref(
-                "l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_receive"
-            )._trigger()
+        if len(todo) >= limit and self.env["einvoice.credential"]._einvoice_can_commit():
+            self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_receive")._trigger()
         return remaining
 
     def action_l10n_ro_anaf_efactura_retry(self):
-        self.filtered(lambda m: m.state == "error").write(
-            {"state": "new", "error": False}
-        )
+        self.filtered(lambda m: m.state == "error").write({"state": "new", "error": False})
         self._l10n_ro_anaf_efactura_process()
         return True
 

@@ -65,9 +65,7 @@ class L10nRoAnafEfacturaQuota(models.Model):
         """
         ledger = quota.QuotaLedger(self.sudo(), daily_margin=0.95)
         with _BUCKETS_LOCK:
-            window, lock = _BUCKETS.setdefault(
-                self.env.cr.dbname, (ledger.window, ledger.lock)
-            )
+            window, lock = _BUCKETS.setdefault(self.env.cr.dbname, (ledger.window, ledger.lock))
         ledger.window, ledger.lock = window, lock
         return ledger
 

@@ -27,11 +27,7 @@ class ResCompany(models.Model):
 
     def action_l10n_ro_anaf_efactura_authenticate(self):
         self.ensure_one()
-        credential = self.env["einvoice.credential"]._l10n_ro_anaf_efactura_for_company(
-            self
-        )
+        credential = self.env["einvoice.credential"]._l10n_ro_anaf_efactura_for_company(self)
         if not credential:
-            return self.env["ir.actions.act_window"]._for_xml_id(
-                "einvoice_common.einvoice_credential_action"
-            )
+            return self.env["ir.actions.act_window"]._for_xml_id("einvoice_common.einvoice_credential_action")
         return credential.action_l10n_ro_anaf_efactura_authenticate()

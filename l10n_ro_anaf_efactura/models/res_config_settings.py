@@ -7,9 +7,7 @@ class ResConfigSettings(models.TransientModel):
     l10n_ro_anaf_efactura_validate_first = fields.Boolean(
         related="company_id.l10n_ro_anaf_efactura_validate_first", readonly=False
     )
-    l10n_ro_anaf_efactura_anaf_pdf = fields.Boolean(
-        related="company_id.l10n_ro_anaf_efactura_anaf_pdf", readonly=False
-    )
+    l10n_ro_anaf_efactura_anaf_pdf = fields.Boolean(related="company_id.l10n_ro_anaf_efactura_anaf_pdf", readonly=False)
     l10n_ro_anaf_efactura_purchase_journal_id = fields.Many2one(
         related="company_id.l10n_ro_anaf_efactura_purchase_journal_id", readonly=False
     )
@@ -18,13 +16,6 @@ class ResConfigSettings(models.TransientModel):
     )
 
     def _compute_l10n_ro_anaf_efactura_callback_url(self):
-        url = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("web.base.url", "")
-            .rstrip("/")
-        )
+        url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
         for settings in self:
-            settings.l10n_ro_anaf_efactura_callback_url = (
-                url + "/l10n_ro_anaf_efactura/callback"
-            )
+            settings.l10n_ro_anaf_efactura_callback_url = url + "/l10n_ro_anaf_efactura/callback"

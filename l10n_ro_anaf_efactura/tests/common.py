@@ -24,9 +24,7 @@ class AnafCommon(AccountTestInvoicingCommon):
         cls.faults = FaultInjector(cls.app)
         cls.server = serve(cls.faults)
         cls.addClassCleanup(cls.server.stop)
-        cls.env["ir.config_parameter"].sudo().set_param(
-            "einvoice.sandbox_url.anaf", cls.server.url
-        )
+        cls.env["ir.config_parameter"].sudo().set_param("einvoice.sandbox_url.anaf", cls.server.url)
         cls.company = cls.company_data["company"]
         cls._ro_company(cls.company, "RO" + SELLER, "Vanzator Test SRL")
         cls.company_b = (
@@ -45,9 +43,7 @@ class AnafCommon(AccountTestInvoicingCommon):
                 "zip": "400114",
                 "country_id": cls.env.ref("base.ro").id,
                 "state_id": cls.env.ref("base.RO_CJ").id,
-                "bank_ids": [
-                    Command.create({"acc_number": "RO98RNCB1234567890123456"})
-                ],
+                "bank_ids": [Command.create({"acc_number": "RO98RNCB1234567890123456"})],
             }
         )
         cls.tax_21 = cls.env["account.tax"].create(
@@ -114,9 +110,7 @@ class AnafCommon(AccountTestInvoicingCommon):
     def setUp(self):
         super().setUp()
         # A fresh ANAF per test (invoice numbers restart in every test transaction)
-        self.app = type(self).app = sandbox.make_app(
-            cifs=(SELLER, SELLER_B), **self.sandbox_options
-        )
+        self.app = type(self).app = sandbox.make_app(cifs=(SELLER, SELLER_B), **self.sandbox_options)
         self.faults.app = self.app
         self.faults.clear()
         self.faults.calls.clear()
@@ -158,13 +152,7 @@ class AnafCommon(AccountTestInvoicingCommon):
                                 "quantity": 1,
                                 "price_unit": amount,
                                 "tax_ids": [
-                                    Command.set(
-                                        (
-                                            self.tax_21
-                                            if company == self.company
-                                            else self.tax_21_b
-                                        ).ids
-                                    )
+                                    Command.set((self.tax_21 if company == self.company else self.tax_21_b).ids)
                                 ],
                             }
                         )
@@ -177,9 +165,7 @@ class AnafCommon(AccountTestInvoicingCommon):
         return move
 
     def run_status_cron(self, **delta):
-        return self.env[
-            "l10n_ro_anaf_efactura.document"
-        ]._cron_l10n_ro_anaf_efactura_status(now=self.later(**delta))
+        return self.env["l10n_ro_anaf_efactura.document"]._cron_l10n_ro_anaf_efactura_status(now=self.later(**delta))
 
     def uploads(self, move):
         return self.app.state.uploads_of(move.name)

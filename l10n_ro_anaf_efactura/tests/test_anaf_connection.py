@@ -10,13 +10,9 @@ from .common import AnafCommon
 @tagged("post_install", "post_install_l10n", "-at_install")
 class TestAnafConnection(AnafCommon):
     def test_token_is_refreshed_20_days_before_it_expires(self):
-        self.credential.access_token_expires_at = fields.Datetime.now() + timedelta(
-            days=25
-        )
+        self.credential.access_token_expires_at = fields.Datetime.now() + timedelta(days=25)
         self.assertTrue(self.credential._einvoice_token_is_fresh())
-        self.credential.access_token_expires_at = fields.Datetime.now() + timedelta(
-            days=10
-        )
+        self.credential.access_token_expires_at = fields.Datetime.now() + timedelta(days=10)
         self.assertFalse(self.credential._einvoice_token_is_fresh())
         old = self.credential.access_token
         self.make_invoice(1).action_l10n_ro_anaf_efactura_send()
@@ -47,9 +43,7 @@ class TestAnafConnection(AnafCommon):
         self.assertFalse(self.app.state.refresh_tokens[refresh]["active"])
 
     def test_callback_url_is_one_for_the_database(self):
-        base = (
-            self.env["ir.config_parameter"].sudo().get_param("web.base.url").rstrip("/")
-        )
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url").rstrip("/")
         self.assertEqual(
             self.credential.l10n_ro_anaf_efactura_callback_url,
             base + "/l10n_ro_anaf_efactura/callback",

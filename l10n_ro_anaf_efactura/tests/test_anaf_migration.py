@@ -22,13 +22,9 @@ class TestAnafMigration(AnafCommon):
         )
         sent, validated = self.make_invoice(40), self.make_invoice(41)
         xml, _problems = sent._l10n_ro_anaf_efactura_build()
-        index = (
-            self.credential._l10n_ro_anaf_efactura_client().upload(xml, SELLER).index
-        )
+        index = self.credential._l10n_ro_anaf_efactura_client().upload(xml, SELLER).index
         Legacy = self.env["l10n_ro_edi.document"]
-        Legacy.create(
-            {"invoice_id": sent.id, "state": "invoice_sent", "key_loading": index}
-        )
+        Legacy.create({"invoice_id": sent.id, "state": "invoice_sent", "key_loading": index})
         Legacy.create(
             {
                 "invoice_id": validated.id,
@@ -41,35 +37,21 @@ class TestAnafMigration(AnafCommon):
 
         migrate_l10n_ro_edi(self.env)
 
-        migrated = self.env["einvoice.credential"].search(
-            [("service", "=", "anaf"), ("environment", "=", "test")]
-        )
+        migrated = self.env["einvoice.credential"].search([("service", "=", "anaf"), ("environment", "=", "test")])
         self.assertEqual(len(migrated), 1)
         self.assertEqual(migrated.access_token, issued["access_token"])
         self.assertEqual(migrated.refresh_token, issued["refresh_token"])
-        self.assertTrue(
-            migrated.refresh_token_expires_at
-        )  # read from the JWT, not assumed
+        self.assertTrue(migrated.refresh_token_expires_at)  # read from the JWT, not assumed
         self.assertIn(self.company, migrated.company_ids)
         self.assertEqual(sent.l10n_ro_anaf_efactura_state, "sent")
         self.assertEqual(sent.l10n_ro_anaf_efactura_index, index)
         self.assertEqual(validated.l10n_ro_anaf_efactura_state, "ok")
-        self.assertEqual(
-            validated.l10n_ro_anaf_efactura_document_ids.key_signature, "SIG"
-        )
-        self.assertTrue(
-            sent.l10n_ro_edi_document_ids
-        )  # l10n_ro_edi's data stays readable
+        self.assertEqual(validated.l10n_ro_anaf_efactura_document_ids.key_signature, "SIG")
+        self.assertTrue(sent.l10n_ro_edi_document_ids)  # l10n_ro_edi's data stays readable
 
         # installing took over l10n_ro_edi's token cron (it would rotate our refresh token) and status action
-        self.assertFalse(
-            self.env.ref("l10n_ro_edi.ir_cron_l10n_ro_edi_refresh_access_token").active
-        )
-        self.assertFalse(
-            self.env.ref(
-                "l10n_ro_edi.l10n_ro_edi_action_fetch_ciusro_status"
-            ).binding_model_id
-        )
+        self.assertFalse(self.env.ref("l10n_ro_edi.ir_cron_l10n_ro_edi_refresh_access_token").active)
+        self.assertFalse(self.env.ref("l10n_ro_edi.l10n_ro_edi_action_fetch_ciusro_status").binding_model_id)
 
         migrate_l10n_ro_edi(self.env)  # idempotent
         self.assertEqual(len(sent.l10n_ro_anaf_efactura_document_ids), 1)

@@ -11,9 +11,7 @@ from .common import AnafCommon
 class TestAnafOAuth(AnafCommon, HttpCase):
     def setUp(self):
         super().setUp()
-        self.credential.write(
-            {"access_token": False, "refresh_token": False, "state": "draft"}
-        )
+        self.credential.write({"access_token": False, "refresh_token": False, "state": "draft"})
         self.authenticate("admin", "admin")
         self.env.user.company_ids |= self.company | self.company_b
 
@@ -24,14 +22,10 @@ class TestAnafOAuth(AnafCommon, HttpCase):
         )
         self.assertIn(response.status_code, (302, 303))
         location = response.headers["Location"]
-        self.assertTrue(
-            location.startswith(self.server.url + "/anaf-oauth2/v1/authorize?")
-        )
+        self.assertTrue(location.startswith(self.server.url + "/anaf-oauth2/v1/authorize?"))
         query = parse_qs(urlsplit(location).query)
         self.assertEqual(query["token_content_type"], ["jwt"])
-        self.assertEqual(
-            query["redirect_uri"], [self.credential.l10n_ro_anaf_efactura_callback_url]
-        )
+        self.assertEqual(query["redirect_uri"], [self.credential.l10n_ro_anaf_efactura_callback_url])
         return location
 
     def _anaf(self, location, decision):
@@ -42,9 +36,7 @@ class TestAnafOAuth(AnafCommon, HttpCase):
             self.app.state.decision = None
         self.assertEqual(answer.status_code, 302)
         callback = answer.headers["Location"]
-        self.assertTrue(
-            callback.startswith(self.credential.l10n_ro_anaf_efactura_callback_url)
-        )
+        self.assertTrue(callback.startswith(self.credential.l10n_ro_anaf_efactura_callback_url))
         parts = urlsplit(callback)
         return f"{parts.path}?{parts.query}"
 
@@ -55,10 +47,7 @@ class TestAnafOAuth(AnafCommon, HttpCase):
         self.credential.invalidate_recordset()
         self.assertEqual(self.credential.state, "connected")
         self.assertTrue(self.credential.access_token and self.credential.refresh_token)
-        self.assertTrue(
-            self.credential.access_token_expires_at
-            and self.credential.refresh_token_expires_at
-        )
+        self.assertTrue(self.credential.access_token_expires_at and self.credential.refresh_token_expires_at)
         self.assertEqual(self.app.state.token_calls, ["authorization_code"])
         # the new token works for an upload
         move = self.make_invoice(20)
@@ -76,9 +65,7 @@ class TestAnafOAuth(AnafCommon, HttpCase):
         self._anaf(self._start(), "approve")
         code = list(self.app.state.codes)[-1]
         forged = sign_state(self.env, self.credential.id)[:-4] + "AAAA"
-        with mute_logger(
-            "odoo.addons.l10n_ro_anaf_efactura.controllers.main", "odoo.http"
-        ):
+        with mute_logger("odoo.addons.l10n_ro_anaf_efactura.controllers.main", "odoo.http"):
             response = self.url_open(
                 f"/l10n_ro_anaf_efactura/callback?code={code}&state={forged}",
                 allow_redirects=False,

@@ -64,9 +64,7 @@ class TestAnafReceive(AnafCommon):
         )
 
     def receive(self):
-        return self.env[
-            "l10n_ro_anaf_efactura.message"
-        ]._cron_l10n_ro_anaf_efactura_receive()
+        return self.env["l10n_ro_anaf_efactura.message"]._cron_l10n_ro_anaf_efactura_receive()
 
     def bills(self, company):
         return self.env["account.move"].search(
@@ -86,37 +84,17 @@ class TestAnafReceive(AnafCommon):
         self.assertEqual((len(bills_a), len(bills_b)), (40, 10))
         self.assertEqual(set(bills_a.mapped("move_type")), {"in_invoice"})
         self.assertEqual(set(bills_a.partner_id.mapped("vat")), {"RO" + SUPPLIER})
-        self.assertEqual(
-            sorted(bills_a.mapped("ref")), sorted(f"FA-{n:03d}" for n in range(40))
-        )
-        self.assertTrue(
-            all(
-                b.attachment_ids.filtered(lambda a: a.mimetype == "application/zip")
-                for b in bills_a
-            )
-        )
-        self.assertTrue(
-            all(
-                b.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf")
-                for b in bills_a
-            )
-        )
-        pages = [
-            p
-            for op, p in self.app.state.calls
-            if op == "listaMesajePaginatieFactura" and p["cif"] == SELLER
-        ]
+        self.assertEqual(sorted(bills_a.mapped("ref")), sorted(f"FA-{n:03d}" for n in range(40)))
+        self.assertTrue(all(b.attachment_ids.filtered(lambda a: a.mimetype == "application/zip") for b in bills_a))
+        self.assertTrue(all(b.attachment_ids.filtered(lambda a: a.mimetype == "application/pdf") for b in bills_a))
+        pages = [p for op, p in self.app.state.calls if op == "listaMesajePaginatieFactura" and p["cif"] == SELLER]
         self.assertEqual(sorted(p["pagina"] for p in pages), ["1", "2"])
         downloads = sum(1 for op, _p in self.app.state.calls if op == "descarcare")
         self.assertEqual(downloads, 50)
         # a second run creates nothing and downloads nothing
         self.receive()
-        self.assertEqual(
-            (len(self.bills(self.company)), len(self.bills(self.company_b))), (40, 10)
-        )
-        self.assertEqual(
-            sum(1 for op, _p in self.app.state.calls if op == "descarcare"), 50
-        )
+        self.assertEqual((len(self.bills(self.company)), len(self.bills(self.company_b))), (40, 10))
+        self.assertEqual(sum(1 for op, _p in self.app.state.calls if op == "descarcare"), 50)
 
     def test_bill_entered_by_hand_gets_the_documents_instead_of_a_duplicate(self):
         manual = (
@@ -141,14 +119,10 @@ class TestAnafReceive(AnafCommon):
                 }
             )
         )
-        self.app.state.add_received(
-            bill_xml("MANUAL-1", SELLER, amount="250.00"), SELLER
-        )
+        self.app.state.add_received(bill_xml("MANUAL-1", SELLER, amount="250.00"), SELLER)
         self.receive()
         self.assertEqual(self.bills(self.company), manual)
-        self.assertTrue(
-            manual.attachment_ids.filtered(lambda a: a.mimetype == "application/zip")
-        )
+        self.assertTrue(manual.attachment_ids.filtered(lambda a: a.mimetype == "application/zip"))
 
     def test_error_message_is_matched_to_our_invoice(self):
         move = self.make_invoice(30)

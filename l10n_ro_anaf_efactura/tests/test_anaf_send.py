@@ -34,11 +34,7 @@ class TestAnafSend(AnafCommon):
         self.run_status_cron()
         document = move.l10n_ro_anaf_efactura_document_ids
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "ok")
-        self.assertTrue(
-            document.zip_attachment_id
-            and document.signature_attachment_id
-            and document.key_signature
-        )
+        self.assertTrue(document.zip_attachment_id and document.signature_attachment_id and document.key_signature)
         self.assertEqual(
             documents.parse_zip(document.zip_attachment_id.raw).xml,
             document.payload_attachment_id.raw,
@@ -50,9 +46,7 @@ class TestAnafSend(AnafCommon):
         with self.assertRaises(UserError):
             move.action_l10n_ro_anaf_efactura_send()
         self.assertEqual(len(self.uploads(move)), 1)
-        self.assertTrue(
-            move.einvoice_exchange_count or document.einvoice_exchange_count
-        )
+        self.assertTrue(move.einvoice_exchange_count or document.einvoice_exchange_count)
 
     def test_credit_note_is_sent_as_cn(self):
         move = self.make_invoice(50, move_type="out_refund")
@@ -63,18 +57,14 @@ class TestAnafSend(AnafCommon):
 
     def test_nok_shows_anaf_errors_and_opens_an_activity(self):
         move = self.make_invoice(10)
-        self.app.state.force_nok[move.name] = (
-            "R6.1: CIF-ul vanzatorului nu figureaza in baza de date:1"
-        )
+        self.app.state.force_nok[move.name] = "R6.1: CIF-ul vanzatorului nu figureaza in baza de date:1"
         move.action_l10n_ro_anaf_efactura_send()
         self.run_status_cron()
         document = move.l10n_ro_anaf_efactura_document_ids
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "nok")
         self.assertIn("R6.1", document.anaf_errors)
         self.assertTrue(document.zip_attachment_id)
-        self.assertTrue(
-            move.activity_ids.filtered(lambda a: "rejected" in (a.summary or ""))
-        )
+        self.assertTrue(move.activity_ids.filtered(lambda a: "rejected" in (a.summary or "")))
         self.assertIn("R6.1", move.message_ids[0].body)
         # A rejected invoice may be corrected and sent again (a new attempt)
         self.app.state.force_nok.clear()
@@ -157,9 +147,7 @@ class TestAnafSend(AnafCommon):
             sorted(u.cif for u in self.app.state.uploads.values()),
             ["8000000000", "9000000003"],
         )
-        self.assertEqual(
-            self.app.state.token_calls, ["refresh_token"]
-        )  # refreshed once for both
+        self.assertEqual(self.app.state.token_calls, ["refresh_token"])  # refreshed once for both
 
     def test_revoked_token_keeps_invoice_waiting_and_warns_the_administrator(self):
         self.app.state.revoke_all()
@@ -184,9 +172,7 @@ class TestAnafSend(AnafCommon):
         self.assertIn("ro_edi", wizard.extra_edis)
         wizard.action_send_and_print()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
-        self.assertFalse(
-            move.l10n_ro_edi_document_ids
-        )  # l10n_ro_edi's own upload did not run
+        self.assertFalse(move.l10n_ro_edi_document_ids)  # l10n_ro_edi's own upload did not run
         self.assertEqual(len(self.uploads(move)), 1)
         self.assertFalse(edis["ro_edi"]["is_applicable"](move))
 
@@ -195,9 +181,7 @@ class TestAnafSend(AnafCommon):
         for n in range(60):
             moves |= self.make_invoice(100 + n)
         self.env["ir.actions.server"].browse(
-            self.env.ref(
-                "l10n_ro_anaf_efactura.action_server_l10n_ro_anaf_efactura_send"
-            ).id
+            self.env.ref("l10n_ro_anaf_efactura.action_server_l10n_ro_anaf_efactura_send").id
         ).with_context(active_model="account.move", active_ids=moves.ids).run()
         self.assertEqual(set(moves.mapped("l10n_ro_anaf_efactura_state")), {"sent"})
         self.run_status_cron()
@@ -206,16 +190,10 @@ class TestAnafSend(AnafCommon):
             len(self.app.state.uploads),
             len({u.number for u in self.app.state.uploads.values()}),
         )
-        self.assertTrue(
-            all(m.l10n_ro_anaf_efactura_document_ids.zip_attachment_id for m in moves)
-        )
+        self.assertTrue(all(m.l10n_ro_anaf_efactura_document_ids.zip_attachment_id for m in moves))
         counters = self.app.state.counters
-        self.assertLessEqual(
-            max(v for (op, _k, _d), v in counters.items() if op == "status"), 1
-        )
-        self.assertLessEqual(
-            max(v for (op, _k, _d), v in counters.items() if op == "download"), 1
-        )
+        self.assertLessEqual(max(v for (op, _k, _d), v in counters.items() if op == "status"), 1)
+        self.assertLessEqual(max(v for (op, _k, _d), v in counters.items() if op == "download"), 1)
 
     def test_deadline_monitor_warns_before_the_5_working_days(self):
         move = self.make_invoice(15, post=False)
@@ -224,9 +202,7 @@ class TestAnafSend(AnafCommon):
         warned = self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline()
         self.assertIn(move, warned)
         self.assertTrue(move.l10n_ro_anaf_efactura_deadline)
-        self.assertNotIn(
-            move, self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline()
-        )  # once
+        self.assertNotIn(move, self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline())  # once
 
     def test_generated_xml_passes_the_cius_ro_1_0_9_stylesheet(self):
         """Odoo's XML for each kind we send, through ANAF's official stylesheet (saxonche, own process)."""
@@ -282,9 +258,7 @@ class TestAnafSend(AnafCommon):
                 "move_id": move.id,
                 "credential_id": self.credential.id,
                 "state": "sending",
-                "payload_attachment_id": self.env["ir.attachment"]
-                .create({"name": "x.xml", "raw": xml})
-                .id,
+                "payload_attachment_id": self.env["ir.attachment"].create({"name": "x.xml", "raw": xml}).id,
                 "payload_sha256": documents.sha256(xml),
             }
         )
@@ -302,12 +276,8 @@ class TestAnafSend(AnafCommon):
         self.app.state.rights["SERIAL-1"] = {SELLER}
         self.credential.action_l10n_ro_anaf_efactura_check_cifs()
         lines = self.credential.l10n_ro_anaf_efactura_coverage.splitlines()
-        self.assertTrue(
-            any(SELLER in line and "accepted" in line for line in lines), lines
-        )
-        self.assertTrue(
-            any("9000000003" in line and "refused" in line for line in lines), lines
-        )
+        self.assertTrue(any(SELLER in line and "accepted" in line for line in lines), lines)
+        self.assertTrue(any("9000000003" in line and "refused" in line for line in lines), lines)
 
     def test_cif_without_rights_keeps_the_invoice_waiting_and_tells_the_administrator(
         self,
@@ -327,9 +297,7 @@ class TestAnafSend(AnafCommon):
         self.run_status_cron()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "xml_errors")
         self.assertTrue(move.activity_ids)
-        self.assertEqual(
-            sum(1 for op, _p in self.app.state.calls if op == "descarcare"), 0
-        )
+        self.assertEqual(sum(1 for op, _p in self.app.state.calls if op == "descarcare"), 0)
         self.app.state.force_xml_errors.clear()
         move.action_l10n_ro_anaf_efactura_send()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")

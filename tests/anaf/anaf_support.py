@@ -113,18 +113,14 @@ class Anaf:
 
     def __init__(self, serve_app, **options):
         self.clock = options.pop("clock", None) or Clock()
-        self.app = sandbox.make_app(
-            clock=self.clock, cifs=options.pop("cifs", (SELLER, BUYER)), **options
-        )
+        self.app = sandbox.make_app(clock=self.clock, cifs=options.pop("cifs", (SELLER, BUYER)), **options)
         self.faults = FaultInjector(self.app)
         self.server = serve_app(self.faults)
         self.base = self.server.url + "/test/FCTEL/rest"
         self.oauth_url = self.server.url + "/anaf-oauth2/v1"
         self.sleeps = []
         self.exchanges = []
-        self.oauth_transport = Transport(
-            self.server.url, service="anaf", sleep=self.sleeps.append
-        )
+        self.oauth_transport = Transport(self.server.url, service="anaf", sleep=self.sleeps.append)
         self.holder = TokenHolder(self.oauth_transport, self.oauth_url)
         issued = self.app.state.issue_tokens()
         self.holder.tokens = oauth.Tokens(

@@ -30,9 +30,7 @@ def test_odoo_xml_passes_the_official_stylesheet_and_our_preflight():
 
 
 def test_the_stylesheet_catches_what_preflight_catches():
-    xml = _read(os.path.join(FIXTURES, "odoo", "odoo_invoice.xml")).replace(
-        b"RO-CJ", b"RO-XX"
-    )
+    xml = _read(os.path.join(FIXTURES, "odoo", "odoo_invoice.xml")).replace(b"RO-CJ", b"RO-XX")
     fatal = cius_ro.fatal_asserts(xml)
     assert any(f.startswith("BR-RO-111") or f.startswith("BR-RO-110") for f in fatal)
     assert {p.rule for p in documents.preflight(xml)} == {"BR-RO-110"}

@@ -22,9 +22,7 @@ def test_upload_status_download_ok(anaf):
 
 def test_processing_then_nok_with_anaf_errors(anaf_factory):
     anaf = anaf_factory(processing_polls=1)
-    anaf.state.force_nok["INV/2026/00002"] = (
-        "R6.1: CIF-ul vanzatorului nu figureaza in baza de date:1"
-    )
+    anaf.state.force_nok["INV/2026/00002"] = "R6.1: CIF-ul vanzatorului nu figureaza in baza de date:1"
     index = anaf.client.upload(make_invoice("INV/2026/00002"), cif=SELLER).index
     assert anaf.client.message_state(index).state == "in prelucrare"
     status = anaf.client.message_state(index)
@@ -38,10 +36,7 @@ def test_processing_then_nok_with_anaf_errors(anaf_factory):
 def test_upload_refusals_in_http_200_bodies(anaf):
     with pytest.raises(taxonomy.AuthError) as caught:
         anaf.client.upload(make_invoice(), cif="1234")
-    assert (
-        caught.value.code == "no_rights_cif"
-        and "Nu aveti drept" in caught.value.message
-    )
+    assert caught.value.code == "no_rights_cif" and "Nu aveti drept" in caught.value.message
     with pytest.raises(taxonomy.RejectedError) as caught:
         anaf.client.upload(b"<not xml", cif=SELLER)
     assert caught.value.code == "invalid_xml"
@@ -49,9 +44,7 @@ def test_upload_refusals_in_http_200_bodies(anaf):
         anaf.client.upload(make_invoice(), cif="12a")
     assert caught.value.code == "bad_cif"
     with pytest.raises(taxonomy.RejectedError) as caught:
-        anaf.client.upload(
-            make_invoice(), cif=SELLER, standard="CN"
-        )  # an Invoice sent as credit note
+        anaf.client.upload(make_invoice(), cif=SELLER, standard="CN")  # an Invoice sent as credit note
     assert caught.value.code == "invalid_xml"
     assert not anaf.state.uploads
 
@@ -60,10 +53,7 @@ def test_upload_variants_reach_the_right_endpoint(anaf):
     anaf.client.upload(make_invoice("B2C/1"), cif=SELLER, b2c=True)
     anaf.client.upload(make_invoice("EXT/1"), cif=SELLER, extern=True)
     anaf.client.upload(make_invoice("AUTO/1"), cif=SELLER, autofactura=True)
-    ops = [
-        (op, params.get("extern"), params.get("autofactura"))
-        for op, params in anaf.state.calls
-    ]
+    ops = [(op, params.get("extern"), params.get("autofactura")) for op, params in anaf.state.calls]
     assert ops == [
         ("uploadb2c", None, None),
         ("upload", "DA", None),
@@ -111,38 +101,25 @@ def test_html_page_where_zip_expected_is_a_protocol_error(anaf):
 def test_lists_simple_cap_500_and_pagination(anaf):
     start = anaf.now_ms() - 1000
     for n in range(501):
-        anaf.state.add_received(
-            make_invoice(f"F{n:04d}", seller="7000000000", buyer=BUYER), BUYER
-        )
+        anaf.state.add_received(make_invoice(f"F{n:04d}", seller="7000000000", buyer=BUYER), BUYER)
     with pytest.raises(taxonomy.RejectedError) as caught:
         anaf.client.list_messages(60, BUYER)
     assert caught.value.code == "list_too_big"
-    assert (
-        anaf.client.list_messages(60, SELLER) == []
-    )  # "Nu exista mesaje" is an empty list
+    assert anaf.client.list_messages(60, SELLER) == []  # "Nu exista mesaje" is an empty list
     with pytest.raises(taxonomy.RejectedError) as caught:
         anaf.client.list_messages(61, BUYER)
     assert caught.value.code == "days_range"
     page = anaf.client.list_messages_page(start, anaf.now_ms(), BUYER, 1, filter="P")
     assert (page.total, page.total_pages, len(page.messages)) == (501, 2, 500)
-    assert (
-        len(list(anaf.client.iter_messages(start, anaf.now_ms(), BUYER, filter="P")))
-        == 501
-    )
+    assert len(list(anaf.client.iter_messages(start, anaf.now_ms(), BUYER, filter="P"))) == 501
     with pytest.raises(taxonomy.RejectedError) as caught:
         anaf.client.list_messages_page(start, anaf.now_ms(), BUYER, 3)
     assert caught.value.code == "page_out_of_range"
     with pytest.raises(taxonomy.RejectedError) as caught:
-        anaf.client.list_messages_page(
-            anaf.now_ms() - 61 * 86400 * 1000, anaf.now_ms(), BUYER, 1
-        )
+        anaf.client.list_messages_page(anaf.now_ms() - 61 * 86400 * 1000, anaf.now_ms(), BUYER, 1)
     assert caught.value.code == "start_too_old"
     message = page.messages[0]
-    assert (
-        message.issuer_cif == "7000000000"
-        and message.buyer_cif == BUYER
-        and message.filter_code == "P"
-    )
+    assert message.issuer_cif == "7000000000" and message.buyer_cif == BUYER and message.filter_code == "P"
 
 
 def test_validate_and_transform(anaf):
@@ -153,10 +130,7 @@ def test_validate_and_transform(anaf):
     assert anaf.client.transform(make_invoice())[:5] == b"%PDF-"
     with pytest.raises(taxonomy.RejectedError):
         anaf.client.transform(make_invoice(seller_county="RO-XX"))
-    assert (
-        anaf.client.transform(make_invoice(seller_county="RO-XX"), validate=False)[:5]
-        == b"%PDF-"
-    )
+    assert anaf.client.transform(make_invoice(seller_county="RO-XX"), validate=False)[:5] == b"%PDF-"
     assert not anaf.state.uploads  # validation costs no upload
 
 
@@ -204,9 +178,7 @@ def test_lost_upload_answer_is_reconciled_without_a_second_upload(anaf):
     with pytest.raises(taxonomy.UnknownOutcome):
         anaf.client.upload(xml, cif=SELLER)
     assert anaf.faults.calls_to("/upload", "POST") == 1
-    message, zipped = anaf.client.find_upload(
-        SELLER, start, anaf.now_ms(), payload_sha256=documents.sha256(xml)
-    )
+    message, zipped = anaf.client.find_upload(SELLER, start, anaf.now_ms(), payload_sha256=documents.sha256(xml))
     assert message is not None and zipped.xml == xml
     assert len(anaf.state.uploads_of("INV/2026/00777")) == 1
     assert message.index == anaf.state.uploads_of("INV/2026/00777")[0].index
@@ -239,6 +211,4 @@ def test_unreadable_upload_answer_is_an_unknown_outcome(anaf):
 def test_exchanges_are_recorded_without_the_token(anaf):
     anaf.client.upload(make_invoice(), cif=SELLER)
     token = anaf.holder.tokens.access_token
-    assert anaf.exchanges and all(
-        token not in str(e.request_headers) for e in anaf.exchanges
-    )
+    assert anaf.exchanges and all(token not in str(e.request_headers) for e in anaf.exchanges)

@@ -29,10 +29,7 @@ def test_ok_sample_zips_give_invoice_and_signature(name):
 def test_sniff_tells_bodies_apart():
     assert documents.sniff(fixture_bytes("3828.zip")) == "zip"
     assert documents.sniff(b'{"eroare": "x"}') == "json"
-    assert (
-        documents.sniff(b"<html><body>The requested URL was rejected</body></html>")
-        == "html"
-    )
+    assert documents.sniff(b"<html><body>The requested URL was rejected</body></html>") == "html"
     assert documents.sniff(b"%PDF-1.4") == "pdf"
     assert documents.sniff(b"<?xml version='1.0'?><a/>") == "xml"
     assert documents.sniff(b"") == "empty"
@@ -69,17 +66,10 @@ def test_preflight_names_missing_county_sector_and_lengths():
     rules = {p.rule for p in problems}
     assert "BR-RO-110" in rules and "BR-RO-L100" in rules
     assert any(p.field == "Seller: county (state)" for p in problems)
-    bucharest = documents.preflight(
-        make_invoice(seller_county="RO-B", seller_city="Bucuresti")
-    )
+    bucharest = documents.preflight(make_invoice(seller_county="RO-B", seller_city="Bucuresti"))
     assert [p.rule for p in bucharest] == ["BR-RO-100"]
-    assert (
-        documents.preflight(make_invoice(seller_county="RO-B", seller_city="SECTOR3"))
-        == []
-    )
-    assert [p.rule for p in documents.preflight(make_invoice(number="ABC"))] == [
-        "BR-RO-010"
-    ]
+    assert documents.preflight(make_invoice(seller_county="RO-B", seller_city="SECTOR3")) == []
+    assert [p.rule for p in documents.preflight(make_invoice(number="ABC"))] == ["BR-RO-010"]
 
 
 @pytest.mark.parametrize(
@@ -219,11 +209,22 @@ def test_poll_schedule_stays_far_below_100_a_day():
 
 
 def test_deadline_counts_working_days_and_romanian_holidays():
-    assert deadline.deadline(date(2026, 11, 23)) == date(
-        2026, 12, 2
-    )  # 30 Nov (Sun) and 1 Dec holidays
-    assert deadline.deadline(date(2025, 4, 17)) == date(
-        2025, 4, 28
-    )  # Good Friday + Easter Monday
+    assert deadline.deadline(date(2026, 11, 23)) == date(2026, 12, 2)  # 30 Nov (Sun) and 1 Dec holidays
+    assert deadline.deadline(date(2025, 4, 17)) == date(2025, 4, 28)  # Good Friday + Easter Monday
     assert deadline.working_days_left(date(2026, 11, 23), date(2026, 11, 23)) == 5
     assert deadline.working_days_left(date(2026, 11, 23), date(2026, 12, 3)) == -1
+
+
+def test_quota_ledger_uses_a_falsy_store():
+    """An Odoo recordset used as store is falsy (empty): it must still be the store."""
+
+    class FalsyStore(quota.MemoryStore):
+        def __bool__(self):
+            return False
+
+    store = FalsyStore()
+    ledger = quota.QuotaLedger(store, daily_margin=0.95)
+    now = datetime(2026, 11, 22, 10, 0)
+    assert ledger.daily["status"] == 95 and ledger.daily["download"] == 9
+    assert ledger.acquire("status", "7", now)
+    assert store.get("status", "7", quota.bucharest_day(now)) == 1

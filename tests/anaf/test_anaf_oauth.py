@@ -18,11 +18,7 @@ def _authorize(anaf, decision=None, state="signed-state"):
     page = requests.get(url, allow_redirects=False, timeout=5)
     if decision is None:
         return page
-    link = (
-        page.text.split(f'id="{decision}" href="')[1]
-        .split('"')[0]
-        .replace("&amp;", "&")
-    )
+    link = page.text.split(f'id="{decision}" href="')[1].split('"')[0].replace("&amp;", "&")
     answer = requests.get(anaf.server.url + link, allow_redirects=False, timeout=5)
     assert answer.status_code == 302
     target = urlsplit(answer.headers["Location"])
@@ -32,11 +28,7 @@ def _authorize(anaf, decision=None, state="signed-state"):
 
 def test_authorize_page_then_approve_gives_code_and_state(anaf):
     page = _authorize(anaf)
-    assert (
-        page.status_code == 200
-        and 'id="approve"' in page.text
-        and 'id="deny"' in page.text
-    )
+    assert page.status_code == 200 and 'id="approve"' in page.text and 'id="deny"' in page.text
     query = _authorize(anaf, "approve")
     assert query["state"] == ["signed-state"] and query["code"]
     tokens = oauth.exchange_code(
@@ -119,10 +111,7 @@ def test_refresh_rotates_and_the_old_refresh_token_dies(anaf):
         first.refresh_token,
         datetime.utcnow(),
     )
-    assert (
-        second.refresh_token != first.refresh_token
-        and second.access_token != first.access_token
-    )
+    assert second.refresh_token != first.refresh_token and second.access_token != first.access_token
     with pytest.raises(taxonomy.AuthError):
         oauth.refresh(
             anaf.oauth_transport,
