@@ -840,7 +840,7 @@ def build_payment(pay):
             ("MonedaDR", doc.currency.upper()),
             (
                 "EquivalenciaDR",
-                "1" if equivalence == 1 else f"{rnd(equivalence, 10):.10f}".rstrip("0"),
+                "1" if equivalence == 1 else f"{rnd(equivalence, 10):.10f}".rstrip("0").rstrip("."),
             ),
             ("NumParcialidad", str(int(doc.installment))),
             ("ImpSaldoAnt", fmt(doc.balance_before, places_dr)),

@@ -149,6 +149,15 @@ class AccountMove(models.Model):
     l10n_mx_factureapp_bulk_queued = fields.Boolean(
         "Queued for bulk stamping", copy=False, index=True
     )
+    l10n_mx_factureapp_complement_pending = fields.Boolean(
+        "Payment complement to stamp",
+        copy=False,
+        index=True,
+        help="Set when this payment was reconciled with a stamped PPD invoice; a job stamps its complement.",
+    )
+    l10n_mx_factureapp_complement_error = fields.Text(
+        "Payment complement error", copy=False, readonly=True
+    )
 
     def _einvoice_exchange_domain(self):
         # EXTENDS 'einvoice_common': stamping calls are logged on the move's attempts
@@ -750,8 +759,8 @@ class AccountMove(models.Model):
         )
         return attempts.sorted("id", reverse=True)[:1]
 
-    def _l10n_mx_factureapp_stamp_one(self, kind=None, build=None):
-        """Stamp this move (an invoice, or a payment's move with `kind='P'`)."""
+    def _l10n_mx_factureapp_stamp_one(self, kind=None, build=None, invoices=None):
+        """Stamp this move (an invoice, or a payment's move with `kind='P'` paying `invoices`)."""
         self.ensure_one()
         Document = self.env["l10n_mx_factureapp.document"]
         Credential = self.env["einvoice.credential"]
@@ -789,6 +798,8 @@ class AccountMove(models.Model):
         doc = Document._l10n_mx_factureapp_create_attempt(
             self, xml, doc_kind, credential, branch, series, number, retry_of=retry_of
         )
+        if doc_kind == "P":
+            doc.invoice_ids = retry_of.invoice_ids if retry_of else invoices
         if doc_kind != "P":
             self.l10n_mx_factureapp_state = "sending"
         Credential._einvoice_commit()  # the intent and the exact bytes survive a crash during the call
@@ -925,6 +936,8 @@ class AccountMove(models.Model):
         )
         if api is not None:
             self._l10n_mx_factureapp_fetch_pdf(api)
+        if self._l10n_mx_factureapp_needs_complement():
+            self._l10n_mx_factureapp_flag_payers()  # paid before it was stamped
 
     def _l10n_mx_factureapp_fetch_pdf(self, api):
         try:

@@ -1,176 +1,228 @@
 import logging
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..factureapp import documents as cfdi
 
 _logger = logging.getLogger(__name__)
 
+COMPLEMENT_INVOICE_STATES = ("stamped", "cancel_rejected")
+IMPUESTO_KIND = {"001": "isr", "002": "iva", "003": "ieps"}
+
 
 def _dec(value, digits=6):
     return Decimal(str(round(value, digits)))
 
 
+def _equivalence(invoice_amount, payment_amount):
+    """EquivalenciaDR: units of the invoice currency per unit of the payment currency, rounded up at
+    10 decimals so that ImpPagado / EquivalenciaDR never exceeds the amount actually paid."""
+    if not payment_amount:
+        return Decimal(1)
+    value = Decimal(str(invoice_amount)) / Decimal(str(payment_amount))
+    return value.quantize(Decimal("0.0000000001"), rounding=ROUND_CEILING)
+
+
 class L10nMxFactureappPaymentMixin(models.AbstractModel):
-    """Payments complement (CFDI type P) of a payment's journal entry; mixed into account.move."""
+    """Payments complement (CFDI type P) of a payment's journal entry; mixed into account.move.
+
+    The entry that pays is an `account.payment`'s move or a bank statement line's move; whichever
+    way it got reconciled with stamped PPD invoices (payment wizard, outstanding credits on the
+    invoice, bank reconciliation), `account.partial.reconcile` flags it and a job stamps it.
+    """
 
     _name = "l10n_mx_factureapp.payment.mixin"
     _description = "Facture APP payment complement"
 
-    def _l10n_mx_factureapp_payment_invoices(self):
-        """[(invoice, amount paid in the invoice currency)] for the stamped PPD invoices this payment pays."""
+    def _l10n_mx_factureapp_needs_complement(self):
+        """This move is a stamped PPD customer invoice: payments of it need a complement."""
         self.ensure_one()
-        partials, _exchange = self._get_reconciled_invoices_partials()
-        paid = {}
-        for _partial, amount, line in partials:
-            invoice = line.move_id
-            if (
-                invoice.move_type == "out_invoice"
-                and invoice.l10n_mx_factureapp_payment_method == "PPD"
-                and invoice.l10n_mx_factureapp_state in ("stamped", "cancel_rejected")
-            ):
-                paid[invoice] = paid.get(invoice, 0.0) + amount
-        return list(paid.items())
+        return (
+            self.move_type == "out_invoice"
+            and self.l10n_mx_factureapp_payment_method == "PPD"
+            and self.l10n_mx_factureapp_state in COMPLEMENT_INVOICE_STATES
+        )
 
-    def _l10n_mx_factureapp_payment_data(self):
+    def _l10n_mx_factureapp_is_payer(self):
+        """This move is a payment (wizard, outstanding credit) or a bank statement line."""
         self.ensure_one()
+        return (
+            self.move_type == "entry"
+            and self.state == "posted"
+            and bool(self.origin_payment_id or self.statement_line_id)
+        )
+
+    def _l10n_mx_factureapp_payment_applications(self):
+        """{invoice: {"amount": paid in the invoice currency, "amount_payment": in this entry's
+        currency, "first_partial": id of its first reconciliation}} for each stamped PPD invoice
+        this entry pays, in reconciliation order."""
+        self.ensure_one()
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        applications = {}
+        for partial in lines.matched_debit_ids.sorted("id"):
+            invoice = partial.debit_move_id.move_id
+            if invoice == self or not invoice._l10n_mx_factureapp_needs_complement():
+                continue
+            if not partial.debit_amount_currency:
+                continue  # an exchange difference, not a payment
+            entry = applications.setdefault(
+                invoice, {"amount": 0.0, "amount_payment": 0.0, "first_partial": partial.id}
+            )
+            entry["amount"] += partial.debit_amount_currency
+            entry["amount_payment"] += partial.credit_amount_currency
+        return applications
+
+    def _l10n_mx_factureapp_covered_invoices(self):
+        """Invoices already in a stamped (or possibly stamped) complement of this entry."""
+        self.ensure_one()
+        return self.l10n_mx_factureapp_document_ids.filtered(
+            lambda d: d.kind == "P" and d.state in ("stamped", "sending", "unknown")
+        ).invoice_ids
+
+    def _l10n_mx_factureapp_pending_applications(self):
+        self.ensure_one()
+        covered = self._l10n_mx_factureapp_covered_invoices()
+        return {
+            invoice: entry
+            for invoice, entry in self._l10n_mx_factureapp_payment_applications().items()
+            if invoice not in covered
+        }
+
+    def _l10n_mx_factureapp_payment_currency(self):
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        return lines.currency_id[:1] or self.currency_id
+
+    def _l10n_mx_factureapp_installment(self, invoice, first_partial_id):
+        """(NumParcialidad, ImpSaldoAnt) of `invoice` for this entry: counted from the invoice's
+        reconciliations made before this entry's, so the numbers are right whatever order the
+        complements are stamped in."""
+        lines = invoice.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        earlier = lines.matched_credit_ids.filtered(
+            lambda p: p.id < first_partial_id and p.debit_amount_currency
+        )
+        payers = earlier.credit_move_id.move_id.filtered(
+            lambda m: m != self and m._l10n_mx_factureapp_is_payer()
+        )
+        paid_before = sum(earlier.mapped("debit_amount_currency"))
+        return len(payers) + 1, invoice.amount_total - paid_before
+
+    @api.model
+    def _l10n_mx_factureapp_invoice_tax_bases(self, invoice):
+        """[(cfdi.Tax, base)] of a whole invoice, as its CFDI states them (to prorate per payment)."""
+        data = invoice._l10n_mx_factureapp_invoice_data()
+        totals = cfdi.compute(data)
+        taxes = []
+        for (impuesto, factor, rate), (base, _amount) in totals.traslados.items():
+            tax = cfdi.Tax(IMPUESTO_KIND[impuesto], factor, Decimal(rate) if rate else Decimal(0))
+            taxes.append((tax, base))
+        for impuesto in totals.retenciones:
+            kind = IMPUESTO_KIND[impuesto]
+            withheld = [
+                (line, tax) for line in data.lines for tax in line.taxes if tax.withholding and tax.kind == kind
+            ]
+            base = sum(
+                (cfdi.d(line.quantity) * cfdi.d(line.unit_price) - cfdi.d(line.discount) for line, _tax in withheld),
+                Decimal(0),
+            )
+            taxes.append((cfdi.Tax(kind, "Tasa", withheld[0][1].rate, withholding=True), cfdi.rnd(base, 2)))
+        return taxes
+
+    def _l10n_mx_factureapp_paid_document(self, invoice, entry, payment_currency):
+        info = invoice._l10n_mx_factureapp_stamp_info()
+        installment, balance_before = self._l10n_mx_factureapp_installment(invoice, entry["first_partial"])
+        equivalence = Decimal(1)
+        if invoice.currency_id != payment_currency:
+            equivalence = _equivalence(entry["amount"], entry["amount_payment"])
+        digits = invoice.currency_id.decimal_places
+        return cfdi.PaidDocument(
+            uuid=info.uuid,
+            currency=invoice.currency_id.name,
+            amount_paid=_dec(entry["amount"], digits),
+            balance_before=_dec(balance_before, digits),
+            installment=installment,
+            total=Decimal(info.total),
+            taxes=self._l10n_mx_factureapp_invoice_tax_bases(invoice),
+            series=info.series,
+            number=info.number,
+            equivalence=equivalence,
+        )
+
+    def _l10n_mx_factureapp_payment_rate(self, currency):
+        """TipoCambioP: MXN per unit of the payment currency, as booked on this entry."""
+        if currency.name == "MXN":
+            return None
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        amount_currency = sum(lines.mapped("amount_currency"))
+        balance = sum(lines.mapped("balance"))
+        if amount_currency:
+            return _dec(balance / amount_currency, 6)
+        rate = self.company_id.currency_id._get_conversion_rate(
+            currency, self.company_id.currency_id, self.company_id, self.date
+        )
+        return _dec(rate, 6) if rate else None
+
+    def _l10n_mx_factureapp_payment_form_code(self):
         payment = self.origin_payment_id
-        pairs = self._l10n_mx_factureapp_payment_invoices()
-        if not pairs:
+        form = payment.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form if payment else False
+        if not form and self.statement_line_id:
+            form = self.statement_line_id.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
+        return form if form and form != "99" else "03"
+
+    def _l10n_mx_factureapp_payment_data(self, applications=None):
+        self.ensure_one()
+        if applications is None:
+            applications = self._l10n_mx_factureapp_pending_applications()
+        if not applications:
             raise UserError(
                 _(
-                    "Payment %(name)s pays no stamped PPD invoice: no payment complement is needed.",
+                    "Payment %(name)s pays no stamped PPD invoice without a complement: no payment complement is "
+                    "needed.",
                     name=self.display_name,
                 )
             )
-        invoice0 = pairs[0][0]
-        branch = (
-            invoice0.l10n_mx_factureapp_branch_id
-            or self.company_id.l10n_mx_factureapp_branch_id
-        )
+        invoices = self.env["account.move"].union(*applications)
+        if len(invoices.partner_id.commercial_partner_id) > 1:
+            raise UserError(
+                _(
+                    "Payment %(name)s pays invoices of several customers (%(customers)s): a payment complement has "
+                    "one receiver. Split the payment per customer.",
+                    name=self.display_name,
+                    customers=", ".join(invoices.partner_id.commercial_partner_id.mapped("display_name")),
+                )
+            )
+        invoice0 = invoices[0]
+        branch = invoice0.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
         place = (branch.zip or self.company_id.zip or "").strip()
-        receiver = invoice0._l10n_mx_factureapp_receiver(place, "CP01")
-        currency = self.currency_id.name
-        docs = []
-        for invoice, amount in pairs:
-            previous = invoice.l10n_mx_factureapp_document_ids.browse()
-            for move in self.search(
-                [
-                    ("id", "!=", self.id),
-                    ("l10n_mx_factureapp_document_ids.kind", "=", "P"),
-                    ("l10n_mx_factureapp_document_ids.state", "=", "stamped"),
-                ]
-            ):
-                if invoice in [
-                    inv for inv, _amt in move._l10n_mx_factureapp_payment_invoices()
-                ]:
-                    previous |= move.l10n_mx_factureapp_document_ids
-            installment = (
-                len(previous.filtered(lambda d: d.kind == "P" and d.state == "stamped"))
-                + 1
-            )
-            info = invoice._l10n_mx_factureapp_stamp_info()
-            data = invoice._l10n_mx_factureapp_invoice_data()
-            totals = cfdi.compute(data)
-            taxes = []
-            for (impuesto, factor, rate), (base, _amount) in totals.traslados.items():
-                kind = {"001": "isr", "002": "iva", "003": "ieps"}[impuesto]
-                taxes.append(
-                    (
-                        cfdi.Tax(kind, factor, Decimal(rate) if rate else Decimal(0)),
-                        base,
-                    )
-                )
-            for impuesto, _amount in totals.retenciones.items():
-                kind = {"001": "isr", "002": "iva", "003": "ieps"}[impuesto]
-                bases = [
-                    ln
-                    for ln in data.lines
-                    for t in ln.taxes
-                    if t.withholding and t.kind == kind
-                ]
-                rate = next(
-                    t.rate
-                    for ln in bases
-                    for t in ln.taxes
-                    if t.withholding and t.kind == kind
-                )
-                base = sum(
-                    (
-                        cfdi.d(ln.quantity) * cfdi.d(ln.unit_price)
-                        - cfdi.d(ln.discount)
-                        for ln in bases
-                    ),
-                    Decimal(0),
-                )
-                taxes.append(
-                    (cfdi.Tax(kind, "Tasa", rate, withholding=True), cfdi.rnd(base, 2))
-                )
-            balance_before = invoice.amount_residual + amount
-            equivalence = Decimal(1)
-            if invoice.currency_id != self.currency_id:
-                # units of the invoice currency per unit of the payment currency
-                equivalence = _dec(
-                    amount / (payment.amount if payment else self.amount_total), 10
-                )
-            docs.append(
-                cfdi.PaidDocument(
-                    uuid=info.uuid,
-                    currency=invoice.currency_id.name,
-                    amount_paid=_dec(amount, 2),
-                    balance_before=_dec(balance_before, 2),
-                    installment=installment,
-                    total=Decimal(info.total),
-                    taxes=taxes,
-                    series=info.series,
-                    number=info.number,
-                    equivalence=equivalence,
-                )
-            )
-        rate = None
-        if currency != "MXN":
-            rate = (
-                _dec(1.0 / self.invoice_currency_rate, 6)
-                if self.invoice_currency_rate
-                else None
-            )
-            if not rate and payment:
-                rate = _dec(
-                    self.company_id.currency_id._get_conversion_rate(
-                        self.currency_id,
-                        self.company_id.currency_id,
-                        self.company_id,
-                        self.date,
-                    ),
-                    6,
-                )
-        paid_date = self.date or fields.Date.context_today(self)
+        currency = self._l10n_mx_factureapp_payment_currency()
+        docs = [
+            self._l10n_mx_factureapp_paid_document(invoice, entry, currency)
+            for invoice, entry in applications.items()
+        ]
+        amount = sum(entry["amount_payment"] for entry in applications.values())
+        payment = self.origin_payment_id
+        operation = (payment.memo if payment else self.statement_line_id.payment_ref) or ""
+        series, number = self._l10n_mx_factureapp_series_number()
         return cfdi.Payment(
-            date=fields.Datetime.to_datetime(paid_date).replace(hour=12),
+            date=fields.Datetime.to_datetime(self.date or fields.Date.context_today(self)).replace(hour=12),
             issuer=invoice0._l10n_mx_factureapp_issuer(),
-            receiver=receiver,
+            receiver=invoice0._l10n_mx_factureapp_receiver(place, "CP01"),
             place=place,
-            payment_form=(
-                payment.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
-                if payment
-                and payment.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
-                not in (False, "99")
-                else "03"
-            ),
-            currency=currency,
-            amount=_dec(payment.amount if payment else self.amount_total, 2),
+            payment_form=self._l10n_mx_factureapp_payment_form_code(),
+            currency=currency.name,
+            amount=_dec(amount, currency.decimal_places),
             documents=docs,
-            rate=rate,
-            operation=(payment.memo if payment and "memo" in payment._fields else "")
-            or "",
+            rate=self._l10n_mx_factureapp_payment_rate(currency),
+            operation=operation,
             date_issued=self._l10n_mx_factureapp_local_now(),
+            series=series,
+            number=number,
         )
 
-    def _l10n_mx_factureapp_build_payment(self):
+    def _l10n_mx_factureapp_build_payment(self, applications=None):
         try:
-            xml = cfdi.build_payment(self._l10n_mx_factureapp_payment_data())
+            xml = cfdi.build_payment(self._l10n_mx_factureapp_payment_data(applications))
         except cfdi.CfdiError as exc:
             raise UserError(
                 _(
@@ -191,28 +243,143 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
         return xml
 
     def _l10n_mx_factureapp_stamp_payment(self):
-        """Stamp the payments complement (CFDI type P) of this payment's move."""
+        """Stamp the complement of the invoices this entry pays that no complement of it covers yet.
+        A live attempt (sending / outcome unknown) is looked up, then resent with the same bytes.
+        Returns a translated error, or False."""
         self.ensure_one()
-        invoice = self._l10n_mx_factureapp_payment_invoices()[:1]
-        if not invoice:
+        live = self._l10n_mx_factureapp_live_attempt("P")
+        applications = {} if live else self._l10n_mx_factureapp_pending_applications()
+        if not live and not applications:
             return False
-        if self.l10n_mx_factureapp_document_ids.filtered(
-            lambda d: d.kind == "P" and d.state == "stamped"
-        ):
-            return False
-        move_branch = invoice[0][0].l10n_mx_factureapp_branch_id
+        invoices = live.invoice_ids if live else self.env["account.move"].union(*applications)
+        move_branch = invoices[:1].l10n_mx_factureapp_branch_id
         if move_branch and not self.l10n_mx_factureapp_branch_id:
             self.l10n_mx_factureapp_branch_id = move_branch
         return self._l10n_mx_factureapp_stamp_one(
-            kind="P", build=self._l10n_mx_factureapp_build_payment
+            kind="P",
+            build=lambda: self._l10n_mx_factureapp_build_payment(applications),
+            invoices=invoices,
         )
 
+    def _l10n_mx_factureapp_process_complement(self):
+        """Stamp this entry's complement, record the outcome on it; never raises. Returns the error."""
+        self.ensure_one()
+        try:
+            error = self._l10n_mx_factureapp_stamp_payment()
+        except UserError as exc:
+            error = exc.args[0]
+        live = self._l10n_mx_factureapp_live_attempt("P")
+        last = self.l10n_mx_factureapp_document_ids.filtered(lambda d: d.kind == "P")[:1]
+        transient = bool(error) and last.state == "error" and last.error_code == "transient"
+        self.write(
+            {
+                "l10n_mx_factureapp_complement_pending": bool(
+                    live or self._l10n_mx_factureapp_pending_applications()
+                ),
+                # a transient failure is retried by the job; anything else waits for a person
+                "l10n_mx_factureapp_complement_error": error if error and not (live or transient) else False,
+            }
+        )
+        if error and not live:
+            self.with_context(no_new_invoice=True).message_post(
+                body=_("The payment complement could not be stamped: %(error)s", error=error)
+            )
+        return error
+
     def action_l10n_mx_factureapp_stamp_payment(self):
-        for move in self:
-            error = move._l10n_mx_factureapp_stamp_payment()
+        Credential = self.env["einvoice.credential"]
+        locked = Credential._einvoice_lock_skip_locked(self)
+        if self - locked:
+            raise UserError(
+                _(
+                    "The payment complement of %(name)s is being stamped by another process.",
+                    name=(self - locked)[0].display_name,
+                )
+            )
+        for move in locked:
+            if not move._l10n_mx_factureapp_live_attempt("P") and not move._l10n_mx_factureapp_pending_applications():
+                raise UserError(
+                    _(
+                        "%(name)s pays no stamped PPD invoice without a complement: nothing to stamp.",
+                        name=move.display_name,
+                    )
+                )
+            error = move._l10n_mx_factureapp_process_complement()
             if error:
                 raise UserError(error)
         return True
+
+    @api.model
+    def _cron_l10n_mx_factureapp_complements(self, limit=50):
+        """Stamp the complements of entries flagged when they were reconciled with stamped PPD invoices."""
+        Credential = self.env["einvoice.credential"]
+        moves = self.env["account.move"].search(
+            [
+                ("l10n_mx_factureapp_complement_pending", "=", True),
+                ("l10n_mx_factureapp_complement_error", "=", False),
+            ],
+            limit=limit,
+            order="id",
+        )
+        for move in Credential._einvoice_lock_skip_locked(moves):
+            move._l10n_mx_factureapp_process_complement()
+            if Credential._einvoice_can_commit():
+                # one payment at a time: a stamped complement must not be rolled back by the next failure
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        if len(moves) == limit:
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements")._trigger()
+
+    def _l10n_mx_factureapp_flag_payers(self):
+        """Flag the payments of this (just stamped) PPD invoice that were reconciled before its stamp."""
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        payers = lines.matched_credit_ids.credit_move_id.move_id.filtered(lambda m: m._l10n_mx_factureapp_is_payer())
+        if payers:
+            payers.write({"l10n_mx_factureapp_complement_pending": True, "l10n_mx_factureapp_complement_error": False})
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements")._trigger()
+
+
+class AccountPartialReconcile(models.Model):
+    _inherit = "account.partial.reconcile"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # EXTENDS 'account'
+        partials = super().create(vals_list)
+        partials._l10n_mx_factureapp_flag_complements()
+        return partials
+
+    def _l10n_mx_factureapp_flag_complements(self):
+        """Whatever reconciled a payment with a stamped PPD invoice (payment wizard, outstanding
+        credit, bank reconciliation), its entry now needs a payments complement."""
+        payers = self.env["account.move"]
+        for partial in self:
+            invoice = partial.debit_move_id.move_id
+            payer = partial.credit_move_id.move_id
+            if (
+                partial.debit_amount_currency
+                and invoice._l10n_mx_factureapp_needs_complement()
+                and payer._l10n_mx_factureapp_is_payer()
+            ):
+                payers |= payer
+        if payers:
+            payers.write({"l10n_mx_factureapp_complement_pending": True, "l10n_mx_factureapp_complement_error": False})
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements")._trigger()
+
+
+class AccountPayment(models.Model):
+    _inherit = "account.payment"
+
+    l10n_mx_factureapp_complement_pending = fields.Boolean(
+        related="move_id.l10n_mx_factureapp_complement_pending", string="Payment complement to stamp"
+    )
+    l10n_mx_factureapp_complement_error = fields.Text(
+        related="move_id.l10n_mx_factureapp_complement_error", string="Payment complement error"
+    )
+
+    def action_l10n_mx_factureapp_stamp_payment(self):
+        if not self.move_id:
+            raise UserError(_("This payment has no journal entry: nothing to stamp."))
+        return self.move_id.action_l10n_mx_factureapp_stamp_payment()
 
 
 class AccountPaymentRegister(models.TransientModel):
@@ -221,22 +388,7 @@ class AccountPaymentRegister(models.TransientModel):
     def _create_payments(self):
         # EXTENDS 'account'
         payments = super()._create_payments()
-        for payment in payments.filtered(lambda p: p.move_id and p.state != "draft"):
-            move = payment.move_id
-            if (
-                move.country_code != "MX"
-                or not move._l10n_mx_factureapp_payment_invoices()
-            ):
-                continue
-            try:
-                error = move._l10n_mx_factureapp_stamp_payment()
-            except UserError as exc:
-                error = exc.args[0]
-            if error:
-                move.with_context(no_new_invoice=True).message_post(
-                    body=_(
-                        "The payment complement could not be stamped: %(error)s",
-                        error=error,
-                    )
-                )
+        moves = payments.move_id.filtered("l10n_mx_factureapp_complement_pending")
+        for move in self.env["einvoice.credential"]._einvoice_lock_skip_locked(moves):
+            move._l10n_mx_factureapp_process_complement()  # at once; the job retries what fails transiently
         return payments

@@ -52,6 +52,14 @@ class L10nMxFactureappDocument(models.Model):
     retry_of_id = fields.Many2one(
         "l10n_mx_factureapp.document", string="Retry of", ondelete="set null"
     )
+    invoice_ids = fields.Many2many(
+        "account.move",
+        "l10n_mx_factureapp_document_invoice_rel",
+        "document_id",
+        "invoice_id",
+        string="Paid invoices",
+        help="For a payment complement: the invoices it reports (one DoctoRelacionado each).",
+    )
     uuid = fields.Char("UUID (folio fiscal)", index=True)
     message = fields.Text()
     error_code = fields.Char()

@@ -323,3 +323,82 @@ def test_fecha_is_local_naive():
     root = doc.parse(doc.build_invoice(invoice()))
     assert "T" in root.get("Fecha") and len(root.get("Fecha")) == 19
     assert now().year >= 2026
+
+
+def _paid(uuid, amount, balance, installment, currency="MXN", equivalence=D(1), total=None):
+    total = total if total is not None else balance
+    base = (D(total) / D("1.16")).quantize(D("0.01"))
+    return doc.PaidDocument(
+        uuid=uuid,
+        currency=currency,
+        amount_paid=D(amount),
+        balance_before=D(balance),
+        installment=installment,
+        total=D(total),
+        taxes=[(IVA16, base)],
+        equivalence=equivalence,
+    )
+
+
+def test_payment_several_documents_validate_against_pagos20():
+    other = "6F1A2B3C-4D5E-4F60-8A7B-9C0D1E2F3A4B"
+    pay = doc.Payment(
+        date=now(),
+        issuer=ISSUER,
+        receiver=CUSTOMER,
+        place="20914",
+        payment_form="03",
+        currency="MXN",
+        amount=D("2980.00"),
+        documents=[_paid(UUID, "660.00", "660.00", 2, total="1160.00"), _paid(other, "2320.00", "2320.00", 1)],
+        series="PBNK1",
+        number="7",
+    )
+    root = doc.parse(doc.build_payment(pay))
+    assert doc.xsd_errors(root) == []
+    ns = {"pago20": doc.NS_PAGO}
+    related = root.findall(".//pago20:DoctoRelacionado", ns)
+    assert [(r.get("NumParcialidad"), r.get("ImpSaldoAnt"), r.get("ImpSaldoInsoluto")) for r in related] == [
+        ("2", "660.00", "0.00"),
+        ("1", "2320.00", "0.00"),
+    ]
+    assert (root.get("Serie"), root.get("Folio")) == ("PBNK1", "7")
+    assert root.find(".//pago20:Totales", ns).get("MontoTotalPagos") == "2980.00"
+
+
+def test_payment_in_mxn_of_a_usd_invoice_uses_equivalencia_dr():
+    pay = doc.Payment(
+        date=now(),
+        issuer=ISSUER,
+        receiver=CUSTOMER,
+        place="20914",
+        payment_form="03",
+        currency="MXN",
+        amount=D("20000.00"),
+        documents=[_paid(UUID, "1160.00", "1160.00", 1, currency="USD", equivalence=D("0.058"))],
+    )
+    root = doc.parse(doc.build_payment(pay))
+    assert doc.xsd_errors(root) == []
+    ns = {"pago20": doc.NS_PAGO}
+    related = root.find(".//pago20:DoctoRelacionado", ns)
+    assert (related.get("MonedaDR"), related.get("EquivalenciaDR")) == ("USD", "0.058")
+    traslado = root.find(".//pago20:TrasladoP", ns)
+    assert traslado.get("BaseP") == "17241.37931"  # 1000 USD / 0.058 in MXN
+    assert root.find(".//pago20:Totales", ns).get("TotalTrasladosImpuestoIVA16") == "2758.62"
+
+
+def test_equivalencia_dr_integer_is_well_formed():
+    pay = doc.Payment(
+        date=now(),
+        issuer=ISSUER,
+        receiver=CUSTOMER,
+        place="20914",
+        payment_form="03",
+        currency="USD",
+        rate=D("17"),
+        amount=D("100.00"),
+        documents=[_paid(UUID, "1700.00", "1700.00", 1, equivalence=D("17"))],
+    )
+    root = doc.parse(doc.build_payment(pay))
+    assert doc.xsd_errors(root) == []
+    assert root.find(".//{%s}DoctoRelacionado" % doc.NS_PAGO).get("EquivalenciaDR") == "17"
