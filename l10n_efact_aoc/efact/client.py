@@ -70,9 +70,7 @@ def error_parser(api):
             return None, "", []
         code = body.get("codiError")
         info = efact_errors.describe(code, api)
-        text = efact_errors.message(
-            code, api, str(body.get("descripcioError") or ""), with_code=False
-        )
+        text = efact_errors.message(code, api, str(body.get("descripcioError") or ""), with_code=False)
         return str(info.code or code), text, [info.hint] if info.hint else []
 
     return parse
@@ -102,9 +100,7 @@ class State:
         motiu = data.get("motiuRebuig") or {}
         payment = _s(data.get("dataPagament"))
         if not payment and data.get("codi") == "PAID":
-            payment = _s(data.get("data"))[
-                :10
-            ]  # documented fallback: the PAID state's date
+            payment = _s(data.get("data"))[:10]  # documented fallback: the PAID state's date
         return cls(
             code=_s(data.get("codi")),
             numeric=_s(data.get("codiNumeric") or data.get("codiNumneric")),
@@ -232,9 +228,7 @@ class Receptor:
 def _json(transport, response, what):
     data = transport.json(response)
     if not isinstance(data, dict):
-        raise transport.ProtocolError(
-            f"eFACT answered {what} with something that is not a JSON object."
-        )
+        raise transport.ProtocolError(f"eFACT answered {what} with something that is not a JSON object.")
     return data
 
 
@@ -281,9 +275,7 @@ class SupplierClient:
         return Invoice.from_json(_json(self.transport, response, "the submission"))
 
     def get_invoice(self, invoice_id):
-        response = self._call(
-            "GET", f"factura/{invoice_id}", "efact.invoice", reference=str(invoice_id)
-        )
+        response = self._call("GET", f"factura/{invoice_id}", "efact.invoice", reference=str(invoice_id))
         return Invoice.from_json(_json(self.transport, response, "the invoice query"))
 
     def get_history(self, invoice_id):
@@ -308,9 +300,7 @@ class SupplierClient:
     def pending_states(self, supplier_nif=None):
         """(list of PendingState, more) - at most 500 per call."""
         params = {"nifProveidor": supplier_nif} if supplier_nif else None
-        response = self._call(
-            "GET", "estats-pendents", "efact.pending_states", params=params
-        )
+        response = self._call("GET", "estats-pendents", "efact.pending_states", params=params)
         data = _json(self.transport, response, "the pending states query")
         items = [
             PendingState(
@@ -333,15 +323,10 @@ class SupplierClient:
     def receptors(self):
         response = self._call("GET", "receptors", "efact.receptors")
         data = _json(self.transport, response, "the receptors query")
-        return [
-            Receptor(nif=_s(r.get("nif")), name=_s(r.get("nom")))
-            for r in data.get("receptors") or []
-        ]
+        return [Receptor(nif=_s(r.get("nif")), name=_s(r.get("nom"))) for r in data.get("receptors") or []]
 
     def receptor(self, nif):
-        response = self._call(
-            "GET", f"receptors/{nif}", "efact.receptor", reference=nif
-        )
+        response = self._call("GET", f"receptors/{nif}", "efact.receptor", reference=nif)
         data = _json(self.transport, response, "the receptor query")
         return Receptor(
             nif=_s(data.get("nif")),
@@ -369,11 +354,7 @@ class SupplierClient:
             if (
                 invoice.number == number
                 and (invoice.series or "") == (series or "")
-                and (
-                    not receiver_nif
-                    or normalize_nif(invoice.receiver_nif)
-                    == normalize_nif(receiver_nif)
-                )
+                and (not receiver_nif or normalize_nif(invoice.receiver_nif) == normalize_nif(receiver_nif))
             ):
                 return invoice
         return None
@@ -435,10 +416,7 @@ class RcfInvoice:
             reject_code=_s(data.get("codiMotiuRebuig")),
             reject_reason=_s(data.get("descripcioMotiuRebuig")),
             payment_date=_s(data.get("dataPagament")),
-            attachments=[
-                (_s(a.get("idAdjunt")), _s(a.get("nom")))
-                for a in data.get("adjunts") or []
-            ],
+            attachments=[(_s(a.get("idAdjunt")), _s(a.get("nom"))) for a in data.get("adjunts") or []],
             raw=data,
         )
 
@@ -514,9 +492,7 @@ class RcfClient:
             "efact.rcf.invoice",
             reference=str(invoice_id),
         )
-        return RcfInvoice.from_json(
-            _json(self.transport, response, "the invoice query"), str(invoice_id)
-        )
+        return RcfInvoice.from_json(_json(self.transport, response, "the invoice query"), str(invoice_id))
 
     def get_facturae(self, invoice_id):
         response = self._call(
@@ -534,9 +510,7 @@ class RcfClient:
             "efact.rcf.attachment",
             reference=str(invoice_id),
         )
-        return response.content or b"", response.headers.get(
-            "Content-Type", "application/octet-stream"
-        )
+        return response.content or b"", response.headers.get("Content-Type", "application/octet-stream")
 
     def get_receipt(self, invoice_id):
         response = self._call(
@@ -570,9 +544,7 @@ class RcfClient:
         """PATCH /factura/:id. When the answer is lost, ask the hub whether the state was
         applied before sending it again (once)."""
         if state not in RCF_UPDATABLE:
-            raise self.transport.RejectedError(
-                efact_errors.message(3001, self.api, with_code=False), code="3001"
-            )
+            raise self.transport.RejectedError(efact_errors.message(3001, self.api, with_code=False), code="3001")
         body = {"estat": state}
         for key, value in (
             ("numeroRegistreRCF", rcf_number),
@@ -603,9 +575,7 @@ class RcfClient:
                 idempotent=False,
                 reference=str(invoice_id),
             )
-        return RcfInvoice.from_json(
-            _json(self.transport, response, "the state update"), str(invoice_id)
-        )
+        return RcfInvoice.from_json(_json(self.transport, response, "the state update"), str(invoice_id))
 
     def pending_attachments(self, nif=None, oficina_comptable=None):
         response = self._call(
@@ -637,10 +607,7 @@ class RcfClient:
         response = self._call("GET", "ens", "efact.rcf.entities")
         data = _json(self.transport, response, "the entities query")
         return [
-            Entity(
-                nif=_s(e.get("nif")), name=_s(e.get("nom")), ine10=_s(e.get("ine10"))
-            )
-            for e in data.get("ens") or []
+            Entity(nif=_s(e.get("nif")), name=_s(e.get("nom")), ine10=_s(e.get("ine10"))) for e in data.get("ens") or []
         ]
 
 
@@ -665,6 +632,26 @@ def parallel(fn, items, workers=8):
         return list(pool.map(run, items))
 
 
+class Fetcher:
+    """How `drain_pending_invoices` downloads ahead of `process` (see there).
+
+    `select(batch)` (caller's thread: may use the ORM) -> the pending invoices to download;
+    `fetch(pending)` (worker threads: HTTP only) -> data handed to `process(pending, data)`;
+    `flush()` (caller's thread) after each batch, e.g. to write buffered exchange records.
+    """
+
+    workers = 8
+
+    def select(self, batch):
+        return list(batch)
+
+    def fetch(self, pending):
+        raise NotImplementedError
+
+    def flush(self):
+        return None
+
+
 def drain_pending_invoices(
     client,
     process,
@@ -672,42 +659,64 @@ def drain_pending_invoices(
     nif=None,
     oficina_comptable=None,
     max_pages=100,
-    prefetch=None,
+    fetcher=None,
     deliver=None,
     chunk=1,
 ):
     """Pull every pending invoice page by page.
 
-    `process(pending) -> bool` (or `process(pending, prefetched)` when `prefetch(batch) -> {id: data}` is
-    given, e.g. to download a batch concurrently) must store the invoice durably (commit) and return True;
-    only then is DELIVERED sent - by `deliver(ids)` when given, else one by one - which removes it from the
-    pending list. Invoices are handled in batches of `chunk`. An invoice `process` refuses stays pending and
-    is not offered again in this run. Returns (delivered ids, refused ids).
+    `process(pending) -> bool` - or `process(pending, data)` with a `fetcher` (Fetcher), which
+    downloads the next batch in background threads while this one is processed - must store the
+    invoice durably (commit) and return True; only then is DELIVERED sent, by `deliver(ids)` when
+    given, else one by one, which removes it from the pending list. Invoices are handled in
+    batches of `chunk`. An invoice `process` refuses stays pending and is not offered again in this
+    run. Returns (delivered ids, refused ids).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     delivered, refused, offered = [], [], set()
-    for _page in range(max_pages):
-        items, more = client.pending_invoices(nif, oficina_comptable)
-        fresh = [p for p in items if p.id not in offered]
-        for start in range(0, len(fresh), max(1, chunk)):
-            batch = fresh[start : start + max(1, chunk)]
-            data = prefetch(batch) if prefetch else None
-            accepted = []
-            for pending in batch:
-                offered.add(pending.id)
-                ok = (
-                    process(pending, data.get(pending.id))
-                    if prefetch
-                    else process(pending)
-                )
-                (accepted if ok else refused).append(pending.id)
-            if deliver:
-                deliver(accepted)
-            else:
-                for invoice_id in accepted:
-                    client.update_state(invoice_id, "DELIVERED")
-            delivered.extend(accepted)
-        if not more or not fresh:
-            break
+    size = max(1, chunk)
+    background = ThreadPoolExecutor(max_workers=1) if fetcher else None
+
+    def start(batch):
+        wanted = fetcher.select(batch)
+        return background.submit(parallel, fetcher.fetch, wanted, fetcher.workers)
+
+    future = None
+    try:
+        for _page in range(max_pages):
+            items, more = client.pending_invoices(nif, oficina_comptable)
+            fresh = [p for p in items if p.id not in offered]
+            batches = [fresh[i : i + size] for i in range(0, len(fresh), size)]
+            if fetcher and batches:
+                future = start(batches[0])
+            for index, batch in enumerate(batches):
+                data = {}
+                if fetcher:
+                    results, future = future.result(), None
+                    fetcher.flush()
+                    data = {item.id: error or result for item, result, error in results}
+                    if index + 1 < len(batches):
+                        future = start(batches[index + 1])  # download ahead while importing
+                accepted = []
+                for pending in batch:
+                    offered.add(pending.id)
+                    ok = process(pending, data.get(pending.id)) if fetcher else process(pending)
+                    (accepted if ok else refused).append(pending.id)
+                if deliver:
+                    deliver(accepted)
+                else:
+                    for invoice_id in accepted:
+                        client.update_state(invoice_id, "DELIVERED")
+                delivered.extend(accepted)
+            if not more or not fresh:
+                break
+    finally:
+        if background:
+            if future is not None:
+                future.result()  # let a running download end before its exchanges are flushed
+            background.shutdown(wait=True)
+            fetcher.flush()
     return delivered, refused
 
 

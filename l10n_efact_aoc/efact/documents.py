@@ -53,9 +53,7 @@ class DocumentError(ValueError):
 
 
 def safe_parser():
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def parse_xml(content):
@@ -185,11 +183,7 @@ def parse_facturae(content):
     value = ""
     if signature is not None:
         sig_value = signature.find(f"{{{DS}}}SignatureValue")
-        value = (
-            (sig_value.text or "").strip()
-            if sig_value is not None and sig_value.text
-            else ""
-        )
+        value = (sig_value.text or "").strip() if sig_value is not None and sig_value.text else ""
     return Facturae(
         version=version,
         seller_nif=_text(seller, "TaxIdentification/TaxIdentificationNumber").upper(),
@@ -247,9 +241,7 @@ def check_attachments(attachments):
     """Problems (one sentence each, naming the file) with the attachments to send."""
     problems = []
     if len(attachments) > MAX_ATTACHMENTS:
-        problems.append(
-            f"eFACT accepts at most {MAX_ATTACHMENTS} attachments; there are {len(attachments)}."
-        )
+        problems.append(f"eFACT accepts at most {MAX_ATTACHMENTS} attachments; there are {len(attachments)}.")
     for att in attachments:
         mime = att.mime or mime_for(att.name)
         if not att.content:
@@ -264,13 +256,8 @@ def check_attachments(attachments):
                 f"The attachment {att.name!r} has a file type eFACT does not accept "
                 "(PDF, Word, Excel, OpenDocument or plain text)."
             )
-        elif (
-            mime not in MIME_EXTENSIONS
-            or extension(att.name) not in MIME_EXTENSIONS[mime]
-        ):
-            problems.append(
-                f"The attachment {att.name!r} has a MIME type ({mime}) that does not match its name."
-            )
+        elif mime not in MIME_EXTENSIONS or extension(att.name) not in MIME_EXTENSIONS[mime]:
+            problems.append(f"The attachment {att.name!r} has a MIME type ({mime}) that does not match its name.")
     return problems
 
 
@@ -280,9 +267,7 @@ def build_submission(invoice_name, invoice_xml, attachments=(), email="", face=F
     Raises DocumentError naming the file or field to fix.
     """
     if extension(invoice_name) not in ("xml", "xsig"):
-        raise DocumentError(
-            f"The invoice file {invoice_name!r} must end in .xml or .xsig.", 3003
-        )
+        raise DocumentError(f"The invoice file {invoice_name!r} must end in .xml or .xsig.", 3003)
     attachments = list(attachments)
     problems = check_attachments(attachments)
     if email and len(email) > MAX_EMAIL_LENGTH:
@@ -339,10 +324,7 @@ def build_sample_facturae(
     totals = []
     for _ in range(invoices):
         base = sum(money(Decimal(str(q)) * Decimal(str(p))) for _d, q, p, _r in lines)
-        tax = sum(
-            money(money(Decimal(str(q)) * Decimal(str(p))) * Decimal(str(r)) / 100)
-            for _d, q, p, r in lines
-        )
+        tax = sum(money(money(Decimal(str(q)) * Decimal(str(p))) * Decimal(str(r)) / 100) for _d, q, p, r in lines)
         totals.append((base, tax, base + tax))
     header = etree.SubElement(root, "FileHeader")
     etree.SubElement(header, "SchemaVersion").text = "3.2.2"
@@ -388,9 +370,7 @@ def build_sample_facturae(
     for index, (base, tax, total) in enumerate(totals):
         inv = etree.SubElement(invs, "Invoice")
         head = etree.SubElement(inv, "InvoiceHeader")
-        etree.SubElement(head, "InvoiceNumber").text = (
-            number if index == 0 else f"{number}-{index}"
-        )
+        etree.SubElement(head, "InvoiceNumber").text = number if index == 0 else f"{number}-{index}"
         if series:
             etree.SubElement(head, "InvoiceSeriesCode").text = series
         etree.SubElement(head, "InvoiceDocumentType").text = "FC"
@@ -402,21 +382,13 @@ def build_sample_facturae(
         etree.SubElement(issue, "LanguageName").text = "ca"
         outputs = etree.SubElement(inv, "TaxesOutputs")
         for rate in sorted({r for *_x, r in lines}):
-            rbase = sum(
-                money(Decimal(str(q)) * Decimal(str(p)))
-                for _d, q, p, r in lines
-                if r == rate
-            )
+            rbase = sum(money(Decimal(str(q)) * Decimal(str(p))) for _d, q, p, r in lines if r == rate)
             rtax = money(rbase * Decimal(str(rate)) / 100)
             t = etree.SubElement(outputs, "Tax")
             etree.SubElement(t, "TaxTypeCode").text = "01"
             etree.SubElement(t, "TaxRate").text = f"{Decimal(str(rate)):.3f}"
-            etree.SubElement(
-                etree.SubElement(t, "TaxableBase"), "TotalAmount"
-            ).text = str(rbase)
-            etree.SubElement(
-                etree.SubElement(t, "TaxAmount"), "TotalAmount"
-            ).text = str(rtax)
+            etree.SubElement(etree.SubElement(t, "TaxableBase"), "TotalAmount").text = str(rbase)
+            etree.SubElement(etree.SubElement(t, "TaxAmount"), "TotalAmount").text = str(rtax)
         tot = etree.SubElement(inv, "InvoiceTotals")
         for tag, value in (
             ("TotalGrossAmount", base),
@@ -435,20 +407,16 @@ def build_sample_facturae(
             etree.SubElement(line, "ItemDescription").text = desc
             etree.SubElement(line, "Quantity").text = str(qty)
             etree.SubElement(line, "UnitOfMeasure").text = "01"
-            etree.SubElement(
-                line, "UnitPriceWithoutTax"
-            ).text = f"{Decimal(str(price)):.2f}"
+            etree.SubElement(line, "UnitPriceWithoutTax").text = f"{Decimal(str(price)):.2f}"
             etree.SubElement(line, "TotalCost").text = str(amount)
             etree.SubElement(line, "GrossAmount").text = str(amount)
             lt = etree.SubElement(etree.SubElement(line, "TaxesOutputs"), "Tax")
             etree.SubElement(lt, "TaxTypeCode").text = "01"
             etree.SubElement(lt, "TaxRate").text = f"{Decimal(str(rate)):.3f}"
-            etree.SubElement(
-                etree.SubElement(lt, "TaxableBase"), "TotalAmount"
-            ).text = str(amount)
-            etree.SubElement(
-                etree.SubElement(lt, "TaxAmount"), "TotalAmount"
-            ).text = str(money(amount * Decimal(str(rate)) / 100))
+            etree.SubElement(etree.SubElement(lt, "TaxableBase"), "TotalAmount").text = str(amount)
+            etree.SubElement(etree.SubElement(lt, "TaxAmount"), "TotalAmount").text = str(
+                money(amount * Decimal(str(rate)) / 100)
+            )
     if signed:
         sig = etree.SubElement(root, f"{{{DS}}}Signature", Id="Signature-sandbox")
         etree.SubElement(sig, f"{{{DS}}}SignedInfo")

@@ -30,9 +30,7 @@ def _auth(code, message, hint):
 
 
 _KEY_HINT = "Check the eFACT user and secret key in Settings > Invoicing > E-invoicing."
-_CLOCK_HINT = (
-    "Check the clock of the Odoo server (it must be on time within a few seconds)."
-)
+_CLOCK_HINT = "Check the clock of the Odoo server (it must be on time within a few seconds)."
 
 COMMON = {
     1001: _auth(1001, "No authentication token was sent.", _KEY_HINT),
@@ -43,27 +41,15 @@ COMMON = {
     1006: _auth(1006, "The token has no activation date (nbf).", _KEY_HINT),
     1007: _auth(1007, "The token has no audience (aud).", _KEY_HINT),
     1008: _auth(1008, "The token has expired.", _CLOCK_HINT),
-    1009: _auth(
-        1009, "The token cannot be used yet (dated in the future).", _CLOCK_HINT
-    ),
-    1010: _auth(
-        1010, "The token lifetime is longer than the 300 seconds allowed.", _CLOCK_HINT
-    ),
-    1011: _auth(
-        1011, 'The token audience is not valid (it must be "efact").', _KEY_HINT
-    ),
+    1009: _auth(1009, "The token cannot be used yet (dated in the future).", _CLOCK_HINT),
+    1010: _auth(1010, "The token lifetime is longer than the 300 seconds allowed.", _CLOCK_HINT),
+    1011: _auth(1011, 'The token audience is not valid (it must be "efact").', _KEY_HINT),
     1012: _auth(1012, "The secret key is not valid.", _KEY_HINT),
     2001: ErrorInfo(2001, "eFACT does not know the invoice.", "not_found", 404),
     2002: ErrorInfo(2002, "eFACT does not know the attachment.", "not_found", 404),
-    2003: ErrorInfo(
-        2003, "eFACT has no state history for the invoice.", "not_found", 404
-    ),
-    9001: ErrorInfo(
-        9001, "eFACT had an internal database connection error.", "transient", 500
-    ),
-    9002: ErrorInfo(
-        9002, "eFACT could not generate the electronic receipt.", "transient", 500
-    ),
+    2003: ErrorInfo(2003, "eFACT has no state history for the invoice.", "not_found", 404),
+    9001: ErrorInfo(9001, "eFACT had an internal database connection error.", "transient", 500),
+    9002: ErrorInfo(9002, "eFACT could not generate the electronic receipt.", "transient", 500),
     9999: ErrorInfo(9999, "eFACT had an unexpected error.", "transient", 500),
 }
 
@@ -117,13 +103,9 @@ SUPPLIER_VALIDATION = {
         "The invoice format is not correct.",
         "Check the Facturae XML of the invoice.",
     ),
-    3017: _rej(
-        3017, "eFACT could not determine the Facturae version of the invoice.", ""
-    ),
+    3017: _rej(3017, "eFACT could not determine the Facturae version of the invoice.", ""),
     3018: _rej(3018, "The recipient does not accept this Facturae version.", ""),
-    3019: _rej(
-        3019, "Batches of invoices are not allowed: send one invoice per file.", ""
-    ),
+    3019: _rej(3019, "Batches of invoices are not allowed: send one invoice per file.", ""),
     3020: _rej(
         3020,
         "The NIF of the issuer has an invalid format.",
@@ -150,15 +132,11 @@ SUPPLIER_VALIDATION = {
 
 RCF_VALIDATION = {
     3001: _rej(3001, "The state given is not valid.", ""),
-    3002: _rej(
-        3002, "ANNOTATED needs an accounting registry number (numeroRegistreRCF).", ""
-    ),
+    3002: _rej(3002, "ANNOTATED needs an accounting registry number (numeroRegistreRCF).", ""),
     3003: _rej(3003, "REJECTED needs a rejection reason.", ""),
     3004: _rej(3004, "PAID needs a payment date.", ""),
     3005: _rej(3005, "The invoice has no registration number.", ""),
-    3006: _rej(
-        3006, "The payment date does not have the expected format (YYYY-MM-DD).", ""
-    ),
+    3006: _rej(3006, "The payment date does not have the expected format (YYYY-MM-DD).", ""),
     3007: _rej(
         3007,
         "The invoice cannot be updated to this state.",

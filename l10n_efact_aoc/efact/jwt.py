@@ -107,9 +107,7 @@ def verify(token, secret_for_user, *, now=None, leeway=0, max_lifetime=MAX_LIFET
     for name, code in (("exp", 1004), ("iat", 1005), ("nbf", 1006), ("aud", 1007)):
         if claims.get(name) in (None, ""):
             raise InvalidToken(code)
-    if header.get("alg") != "HS256" or not hmac.compare_digest(
-        _sign(signing_input, secret), signature
-    ):
+    if header.get("alg") != "HS256" or not hmac.compare_digest(_sign(signing_input, secret), signature):
         raise InvalidToken(1012)
     try:
         exp, iat, nbf = int(claims["exp"]), int(claims["iat"]), int(claims["nbf"])

@@ -130,14 +130,10 @@ class State:
         return datetime.fromtimestamp(self.clock(), tz=timezone(timedelta(hours=1)))
 
     def stamp(self, offset=0):
-        return (self.now() + timedelta(seconds=offset)).isoformat(
-            timespec="milliseconds"
-        )
+        return (self.now() + timedelta(seconds=offset)).isoformat(timespec="milliseconds")
 
     def entity(self, nif):
-        return self.entities.get((nif or "").upper()) or self.entities.get(
-            "ES" + (nif or "").upper()
-        )
+        return self.entities.get((nif or "").upper()) or self.entities.get("ES" + (nif or "").upper())
 
     def seed_invoice(
         self,
@@ -159,10 +155,7 @@ class State:
         with self.lock:
             entity = self.entity(nif)
             invoice_id = str(next(self._ids))
-            triple = tuple(
-                dir3
-                or (entity["dir3"][0] if entity and entity["dir3"] else ("", "", ""))
-            )
+            triple = tuple(dir3 or (entity["dir3"][0] if entity and entity["dir3"] else ("", "", "")))
             number = number or f"F{invoice_id}"
             if facturae is None:
                 facturae = documents.build_sample_facturae(
@@ -195,9 +188,7 @@ class State:
                 facturae,
             )
             for name, content in attachments:
-                self._attach(
-                    invoice, name, content, documents.mime_for(name), late=False
-                )
+                self._attach(invoice, name, content, documents.mime_for(name), late=False)
             self._push_state(invoice, "SENT")
             self.register(invoice_id)
             return invoice_id
@@ -310,23 +301,15 @@ class State:
     def rcf_update(self, invoice_id, estat, **fields):
         """Apply an RCF state update as the hub would (raises EfactError)."""
         with self.lock:
-            return self._rcf_update(
-                self.invoices[invoice_id], dict(fields, estat=estat)
-            )
+            return self._rcf_update(self.invoices[invoice_id], dict(fields, estat=estat))
 
     def pending_for(self, user, nif=None, oficina=None):
         nifs = {n.upper() for n in self.users[user].get("nifs", ())}
         result = []
         for invoice in sorted(self.invoices.values(), key=lambda i: int(i["id"])):
-            if (
-                invoice["nif"] not in nifs
-                or invoice["downloaded"]
-                or self.current(invoice["id"]) != "REGISTERED"
-            ):
+            if invoice["nif"] not in nifs or invoice["downloaded"] or self.current(invoice["id"]) != "REGISTERED":
                 continue
-            if nif and documents.normalize_nif(
-                invoice["nif"]
-            ) != documents.normalize_nif(nif):
+            if nif and documents.normalize_nif(invoice["nif"]) != documents.normalize_nif(nif):
                 continue
             if oficina and invoice["dir3"][0] != oficina:
                 continue
@@ -347,9 +330,7 @@ class State:
             "REJECTED",
         ):
             raise EfactError(3001, api)
-        if (
-            body.get("codiMotiuRebuig") or body.get("descripcioMotiuRebuig")
-        ) and estat != "REJECTED":
+        if (body.get("codiMotiuRebuig") or body.get("descripcioMotiuRebuig")) and estat != "REJECTED":
             raise EfactError(3008, api)
         if estat == "ANNOTATED" and not body.get("numeroRegistreRCF"):
             raise EfactError(3002, api)
@@ -369,9 +350,7 @@ class State:
         current = self.current(invoice["id"])
         history = {s["codi"] for s in invoice["states"]}
         if current in ("PAID", "REJECTED"):
-            raise EfactError(
-                3007, api, f"La factura es troba en estat {current} (final)."
-            )
+            raise EfactError(3007, api, f"La factura es troba en estat {current} (final).")
         if estat != "REJECTED":
             if RANK[estat] <= RANK[current]:
                 raise EfactError(3007, api, f"No es pot passar de {current} a {estat}.")
@@ -442,8 +421,7 @@ class State:
                 "data": states[-1]["data"],
             },
             "adjunts": [
-                {"nom": self.attachments[a]["nom"], "mime": self.attachments[a]["mime"]}
-                for a in invoice["attachments"]
+                {"nom": self.attachments[a]["nom"], "mime": self.attachments[a]["mime"]} for a in invoice["attachments"]
             ],
         }
         if invoice["registre"]:
@@ -491,10 +469,7 @@ class State:
             "unitatTramitadora": invoice["dir3"][2],
             "estat": last["codi"],
             "dataEstat": last["data"],
-            "adjunts": [
-                {"idAdjunt": a, "nom": self.attachments[a]["nom"]}
-                for a in invoice["attachments"]
-            ],
+            "adjunts": [{"idAdjunt": a, "nom": self.attachments[a]["nom"]} for a in invoice["attachments"]],
         }
         if invoice["registre"]:
             out["numeroRegistre"] = invoice["registre"]["numero"]
@@ -550,9 +525,7 @@ class SandboxApp:
             status, body, ctype = self.dispatch(environ, method, path, api)
         except EfactError as exc:
             status, ctype = exc.status, "application/json"
-            body = json.dumps(
-                {"codiError": exc.code, "descripcioError": exc.text}
-            ).encode()
+            body = json.dumps({"codiError": exc.code, "descripcioError": exc.text}).encode()
         self.state.calls.append((method, path, status))
         reasons = {
             200: "OK",
@@ -580,15 +553,11 @@ class SandboxApp:
             user = self.authenticate(environ, api)
             query = dict(parse_qsl(environ.get("QUERY_STRING") or ""))
             with self.state.lock:
-                return handler(
-                    environ=environ, user=user, query=query, **match.groupdict()
-                )
+                return handler(environ=environ, user=user, query=query, **match.groupdict())
         if known_path:
             return (
                 405,
-                json.dumps(
-                    {"codiError": 9999, "descripcioError": "Method not allowed"}
-                ).encode(),
+                json.dumps({"codiError": 9999, "descripcioError": "Method not allowed"}).encode(),
                 "application/json",
             )
         raise EfactError(2001, api, "Recurs desconegut")
@@ -605,9 +574,7 @@ class SandboxApp:
             return data.get("secret")
 
         try:
-            claims = jwt.verify(
-                token, secret_for, now=self.state.clock(), leeway=self.state.leeway
-            )
+            claims = jwt.verify(token, secret_for, now=self.state.clock(), leeway=self.state.leeway)
         except jwt.InvalidToken as exc:
             raise EfactError(exc.code, api) from exc
         return claims["iss"]
@@ -734,11 +701,7 @@ class SandboxApp:
         return self.ok(st.supplier_invoice(invoice))
 
     def p_invoice(self, environ, user, query, id):
-        return self.ok(
-            self.state.supplier_invoice(
-                self.invoice_of(id, user, efact_errors.SUPPLIER)
-            )
-        )
+        return self.ok(self.state.supplier_invoice(self.invoice_of(id, user, efact_errors.SUPPLIER)))
 
     def p_history(self, environ, user, query, id):
         invoice = self.invoice_of(id, user, efact_errors.SUPPLIER)
@@ -758,23 +721,17 @@ class SandboxApp:
         return 200, documents.minimal_pdf(text), "application/pdf"
 
     def p_receipt(self, environ, user, query, id):
-        return self._receipt(
-            self.invoice_of(id, user, efact_errors.SUPPLIER), efact_errors.SUPPLIER
-        )
+        return self._receipt(self.invoice_of(id, user, efact_errors.SUPPLIER), efact_errors.SUPPLIER)
 
     def p_pending(self, environ, user, query):
         nif = query.get("nifProveidor")
         items = [
             (sid, p)
-            for sid, p in sorted(
-                self.state.pending_states.items(), key=lambda kv: int(kv[0])
-            )
+            for sid, p in sorted(self.state.pending_states.items(), key=lambda kv: int(kv[0]))
             if p["user"] == user
             and (
                 not nif
-                or documents.normalize_nif(
-                    self.state.invoices[p["invoice_id"]]["supplier_nif"]
-                )
+                or documents.normalize_nif(self.state.invoices[p["invoice_id"]]["supplier_nif"])
                 == documents.normalize_nif(nif)
             )
         ]
@@ -805,21 +762,12 @@ class SandboxApp:
         return 200, b"", "application/json"
 
     def p_receptors(self, environ, user, query):
-        return self.ok(
-            {
-                "receptors": [
-                    {"nif": e["nif"], "nom": e["nom"]}
-                    for e in self.state.entities.values()
-                ]
-            }
-        )
+        return self.ok({"receptors": [{"nif": e["nif"], "nom": e["nom"]} for e in self.state.entities.values()]})
 
     def p_receptor(self, environ, user, query, nif):
         entity = self.state.entity(nif)
         if not entity:
-            raise EfactError(
-                3004, efact_errors.SUPPLIER, "L'entitat no està donada d'alta a eFACT"
-            )
+            raise EfactError(3004, efact_errors.SUPPLIER, "L'entitat no està donada d'alta a eFACT")
         return self.ok(
             {
                 "nif": entity["nif"],
@@ -840,9 +788,7 @@ class SandboxApp:
 
     # -- RCF API ----------------------------------------------------------------------------
     def r_pending(self, environ, user, query):
-        items = self.state.pending_for(
-            user, query.get("nif"), query.get("oficinaComptable")
-        )
+        items = self.state.pending_for(user, query.get("nif"), query.get("oficinaComptable"))
         page = items[: self.state.page_size]
         return self.ok(
             {
@@ -861,9 +807,7 @@ class SandboxApp:
         )
 
     def r_invoice(self, environ, user, query, id):
-        return self.ok(
-            self.state.rcf_invoice(self.invoice_of(id, user, efact_errors.RCF))
-        )
+        return self.ok(self.state.rcf_invoice(self.invoice_of(id, user, efact_errors.RCF)))
 
     def r_update(self, environ, user, query, id):
         invoice = self.invoice_of(id, user, efact_errors.RCF)
@@ -892,9 +836,7 @@ class SandboxApp:
         return 200, attachment["content"], attachment["mime"]
 
     def r_receipt(self, environ, user, query, id):
-        return self._receipt(
-            self.invoice_of(id, user, efact_errors.RCF), efact_errors.RCF
-        )
+        return self._receipt(self.invoice_of(id, user, efact_errors.RCF), efact_errors.RCF)
 
     def r_states(self, environ, user, query, id):
         invoice = self.invoice_of(id, user, efact_errors.RCF)
@@ -910,14 +852,9 @@ class SandboxApp:
             invoice = self.state.invoices[attachment["invoice_id"]]
             if invoice["nif"] not in nifs:
                 continue
-            if query.get("nif") and documents.normalize_nif(
-                invoice["nif"]
-            ) != documents.normalize_nif(query["nif"]):
+            if query.get("nif") and documents.normalize_nif(invoice["nif"]) != documents.normalize_nif(query["nif"]):
                 continue
-            if (
-                query.get("oficinaComptable")
-                and invoice["dir3"][0] != query["oficinaComptable"]
-            ):
+            if query.get("oficinaComptable") and invoice["dir3"][0] != query["oficinaComptable"]:
                 continue
             items.append(
                 {
@@ -942,9 +879,7 @@ class SandboxApp:
         return self.ok(
             {
                 "ens": [
-                    {"nif": e["nif"], "nom": e["nom"], "ine10": e["ine10"]}
-                    for n in nifs
-                    if (e := self.state.entity(n))
+                    {"nif": e["nif"], "nom": e["nom"], "ine10": e["ine10"]} for n in nifs if (e := self.state.entity(n))
                 ]
             }
         )
@@ -993,7 +928,5 @@ def make_app(
                 "dir3": [("L05000001", "L05000002", "L05000003")],
             },
         ]
-    state = State(
-        users, entities, page_size, leeway, clock, auto_register, max_request_bytes
-    )
+    state = State(users, entities, page_size, leeway, clock, auto_register, max_request_bytes)
     return SandboxApp(state)

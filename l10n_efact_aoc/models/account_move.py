@@ -19,9 +19,7 @@ PARTNER_REVIEW_NOTE = "l10n_efact_aoc: created from a Facturae"
 class AccountMove(models.Model):
     _inherit = "account.move"
 
-    l10n_efact_aoc_document_ids = fields.One2many(
-        "l10n_efact_aoc.document", "move_id", string="eFACT documents"
-    )
+    l10n_efact_aoc_document_ids = fields.One2many("l10n_efact_aoc.document", "move_id", string="eFACT documents")
     l10n_efact_aoc_document_id = fields.Many2one(
         "l10n_efact_aoc.document",
         string="eFACT document",
@@ -34,9 +32,7 @@ class AccountMove(models.Model):
         store=True,
         copy=False,
     )
-    l10n_efact_aoc_hub_id = fields.Char(
-        string="eFACT id", compute="_compute_l10n_efact_aoc_document_id"
-    )
+    l10n_efact_aoc_hub_id = fields.Char(string="eFACT id", compute="_compute_l10n_efact_aoc_document_id")
     l10n_efact_aoc_attachment_ids = fields.Many2many(
         "ir.attachment",
         "l10n_efact_aoc_move_attachment_rel",
@@ -64,9 +60,7 @@ class AccountMove(models.Model):
     @api.depends("l10n_efact_aoc_document_ids.state")
     def _compute_l10n_efact_aoc_state(self):
         for move in self:
-            move.l10n_efact_aoc_state = move.l10n_efact_aoc_document_ids.sorted(
-                "id", reverse=True
-            )[:1].state
+            move.l10n_efact_aoc_state = move.l10n_efact_aoc_document_ids.sorted("id", reverse=True)[:1].state
 
     # ================================================================== supplier side
     def _l10n_efact_aoc_credential(self, role):
@@ -99,8 +93,7 @@ class AccountMove(models.Model):
             and self.company_id.country_code == "ES"
             and all(centres.get(code) for code in ("01", "02", "03"))
             and self._l10n_efact_aoc_credential("supplier")
-            and self.l10n_efact_aoc_state
-            not in ("sending", "unknown", *self._l10n_efact_aoc_live_states())
+            and self.l10n_efact_aoc_state not in ("sending", "unknown", *self._l10n_efact_aoc_live_states())
         )
 
     @api.model
@@ -119,9 +112,7 @@ class AccountMove(models.Model):
     def _l10n_efact_aoc_attachments(self):
         self.ensure_one()
         return [
-            documents.Attachment(
-                a.name, a.raw or b"", documents.mime_for(a.name, a.mimetype)
-            )
+            documents.Attachment(a.name, a.raw or b"", documents.mime_for(a.name, a.mimetype))
             for a in self.l10n_efact_aoc_attachment_ids
         ]
 
@@ -148,15 +139,9 @@ class AccountMove(models.Model):
                 )
             )
         if not self._l10n_efact_aoc_credential("supplier"):
-            problems.append(
-                _("No eFACT connection able to send for %s.", self.company_id.name)
-            )
+            problems.append(_("No eFACT connection able to send for %s.", self.company_id.name))
         live = self.l10n_efact_aoc_document_ids.filtered(
-            lambda d: (
-                d.direction == "out"
-                and d.state
-                in ("sending", "unknown", *self._l10n_efact_aoc_live_states())
-            )
+            lambda d: d.direction == "out" and d.state in ("sending", "unknown", *self._l10n_efact_aoc_live_states())
         )
         if live:
             problems.append(
@@ -173,9 +158,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         if xml:
             return xml if isinstance(xml, bytes) else xml.encode()
-        resend = self.l10n_efact_aoc_document_ids.filtered(
-            lambda d: d.direction == "out"
-        )
+        resend = self.l10n_efact_aoc_document_ids.filtered(lambda d: d.direction == "out")
         if self.l10n_es_edi_facturae_xml_id and not resend:
             # the signed file the customer already has; a new submission (after a rejection and a
             # correction) gets a freshly built one instead
@@ -245,15 +228,12 @@ class AccountMove(models.Model):
         )
         Credential._einvoice_commit()  # record the intent before calling the hub
         try:
-            result = credential._l10n_efact_aoc_supplier_client(
-                record=doc
-            ).send_invoice(body, reference=self.name)
+            result = credential._l10n_efact_aoc_supplier_client(record=doc).send_invoice(body, reference=self.name)
         except common_errors.UnknownOutcome as exc:
             doc.write({"state": "unknown", "message": str(exc)})
             self.with_context(no_new_invoice=True).message_post(
                 body=_(
-                    "eFACT did not answer the submission: it will be checked with eFACT before anything is sent "
-                    "again."
+                    "eFACT did not answer the submission: it will be checked with eFACT before anything is sent again."
                 )
             )
             Credential._einvoice_commit()
@@ -262,9 +242,7 @@ class AccountMove(models.Model):
             doc.write({"state": "error", "message": str(exc)})
             credential._l10n_efact_aoc_mark(exc)
             Credential._einvoice_commit()
-            return _(
-                "eFACT refused %(name)s: %(error)s", name=self.name, error=str(exc)
-            )
+            return _("eFACT refused %(name)s: %(error)s", name=self.name, error=str(exc))
         doc._l10n_efact_aoc_apply_supplier_invoice(result)
         self.with_context(no_new_invoice=True).message_post(
             body=Markup("%s <b>%s</b>") % (_("Sent to eFACT with id"), result.id)
@@ -274,11 +252,7 @@ class AccountMove(models.Model):
 
     def action_l10n_efact_aoc_send(self):
         """Send the selected invoices to eFACT (list server action and button)."""
-        moves = self.filtered(
-            lambda m: (
-                m.state == "posted" and m.move_type in ("out_invoice", "out_refund")
-            )
-        )
+        moves = self.filtered(lambda m: m.state == "posted" and m.move_type in ("out_invoice", "out_refund"))
         errors = []
         for move in moves:
             error = move._l10n_efact_aoc_send()
@@ -311,9 +285,7 @@ class AccountMove(models.Model):
 
     def action_l10n_efact_aoc_view_documents(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "l10n_efact_aoc.l10n_efact_aoc_document_action"
-        )
+        action = self.env["ir.actions.act_window"]._for_xml_id("l10n_efact_aoc.l10n_efact_aoc_document_action")
         action["domain"] = [("move_id", "=", self.id)]
         return action
 
@@ -346,9 +318,7 @@ class AccountMove(models.Model):
             try:
                 api = credential._l10n_efact_aoc_supplier_client(record=credential)
             except UserError as exc:
-                _logger.warning(
-                    "eFACT connection %s skipped: %s", credential.name, exc.args[0]
-                )
+                _logger.warning("eFACT connection %s skipped: %s", credential.name, exc.args[0])
                 continue
 
             def apply(item, companies=companies):
@@ -386,17 +356,13 @@ class AccountMove(models.Model):
         """RCF side: download pending invoices (all pages) into vendor bills of the company owning
         the receiving NIF, then report DELIVERED; then later attachments; then queued reports."""
         Credential = self.env["einvoice.credential"]
-        for credential in Credential.sudo().search(
-            [("service", "=", "efact"), ("l10n_efact_aoc_role_rcf", "=", True)]
-        ):
+        for credential in Credential.sudo().search([("service", "=", "efact"), ("l10n_efact_aoc_role_rcf", "=", True)]):
             try:
                 self._l10n_efact_aoc_pull_invoices(credential)
                 self._l10n_efact_aoc_pull_attachments(credential)
                 credential._l10n_efact_aoc_mark()
             except UserError as exc:
-                _logger.warning(
-                    "eFACT connection %s skipped: %s", credential.name, exc.args[0]
-                )
+                _logger.warning("eFACT connection %s skipped: %s", credential.name, exc.args[0])
             except common_errors.EInvoiceError as exc:
                 _logger.warning("eFACT pull for %s stopped: %s", credential.name, exc)
                 credential._l10n_efact_aoc_mark(exc)
@@ -427,9 +393,7 @@ class AccountMove(models.Model):
             retries=credential.max_retries,
             extra_secrets=[sudo.secret_key],
         )
-        recorder = self.env["einvoice.exchange"]._einvoice_recorder(
-            credential, credential
-        )
+        recorder = self.env["einvoice.exchange"]._einvoice_recorder(credential, credential)
 
         def flush():
             while buffer:
@@ -438,9 +402,7 @@ class AccountMove(models.Model):
         return efact_client.RcfClient(transport), flush
 
     @api.model
-    def _l10n_efact_aoc_pull_invoices(
-        self, credential, nif=None, oficina_comptable=None, workers=8, chunk=25
-    ):
+    def _l10n_efact_aoc_pull_invoices(self, credential, nif=None, oficina_comptable=None, workers=8, chunk=25):
         Credential = self.env["einvoice.credential"]
         Doc = self.env["l10n_efact_aoc.document"].sudo()
         by_nif = self._l10n_efact_aoc_company_by_nif(credential)
@@ -460,21 +422,26 @@ class AccountMove(models.Model):
         def download(pending):
             info = threaded.get_invoice(pending.id)
             xml = threaded.get_facturae(pending.id)
-            files = [
-                (att_id, name, *threaded.get_attachment(pending.id, att_id))
-                for att_id, name in info.attachments
-            ]
+            files = [(att_id, name, *threaded.get_attachment(pending.id, att_id)) for att_id, name in info.attachments]
             return info, xml, files
 
-        def prefetch(batch):
-            wanted = []
-            for pending in batch:
-                company = by_nif.get(documents.normalize_nif(pending.nif))
-                if company and not existing(company, pending.id).move_id:
-                    wanted.append(pending)
-            results = efact_client.parallel(download, wanted, workers=workers)
-            flush()
-            return {item.id: error or result for item, result, error in results}
+        class Fetcher(efact_client.Fetcher):
+            def select(self, batch):  # main thread: ORM allowed
+                return [
+                    pending
+                    for pending in batch
+                    if (company := by_nif.get(documents.normalize_nif(pending.nif)))
+                    and not existing(company, pending.id).move_id
+                ]
+
+            def fetch(self, pending):  # worker threads: HTTP only
+                return download(pending)
+
+            def flush(self):  # main thread: write the buffered exchange records
+                flush()
+
+        fetcher = Fetcher()
+        fetcher.workers = workers
 
         def process(pending, prefetched):
             company = by_nif.get(documents.normalize_nif(pending.nif))
@@ -501,9 +468,7 @@ class AccountMove(models.Model):
                     doc = (
                         self.with_company(company)
                         .sudo()
-                        ._l10n_efact_aoc_import(
-                            credential, company, pending, doc, prefetched=prefetched
-                        )
+                        ._l10n_efact_aoc_import(credential, company, pending, doc, prefetched=prefetched)
                     )
             except (
                 common_errors.EInvoiceError,
@@ -511,11 +476,7 @@ class AccountMove(models.Model):
                 UserError,
                 ValidationError,
             ) as exc:
-                message = str(
-                    exc.args[0]
-                    if isinstance(exc, (UserError, ValidationError))
-                    else exc
-                )
+                message = str(exc.args[0] if isinstance(exc, (UserError, ValidationError)) else exc)
                 values = {"state": "error", "message": message}
                 if doc:
                     doc.write(values)
@@ -562,7 +523,7 @@ class AccountMove(models.Model):
             process,
             nif=nif,
             oficina_comptable=oficina_comptable,
-            prefetch=prefetch,
+            fetcher=fetcher,
             deliver=deliver,
             chunk=chunk,
         )
@@ -595,9 +556,7 @@ class AccountMove(models.Model):
                 }
             )
 
-    def _l10n_efact_aoc_import(
-        self, credential, company, pending, doc, prefetched=None
-    ):
+    def _l10n_efact_aoc_import(self, credential, company, pending, doc, prefetched=None):
         """Create the vendor bill (or link the FTP-era one) for one pending hub invoice."""
         Doc = self.env["l10n_efact_aoc.document"]
         api = credential._l10n_efact_aoc_rcf_client(record=doc or credential)
@@ -605,17 +564,10 @@ class AccountMove(models.Model):
             info, xml, files = prefetched
         else:
             info, xml = api.get_invoice(pending.id), api.get_facturae(pending.id)
-            files = [
-                (att_id, name, *api.get_attachment(pending.id, att_id))
-                for att_id, name in info.attachments
-            ]
-        facturae = documents.parse_facturae(
-            xml
-        )  # refuses DOCTYPE/entities, unparsable files
+            files = [(att_id, name, *api.get_attachment(pending.id, att_id)) for att_id, name in info.attachments]
+        facturae = documents.parse_facturae(xml)  # refuses DOCTYPE/entities, unparsable files
         if not facturae.signed or not facturae.signature_value:
-            raise documents.DocumentError(
-                _("The Facturae of eFACT invoice %s is not signed.", pending.id)
-            )
+            raise documents.DocumentError(_("The Facturae of eFACT invoice %s is not signed.", pending.id))
         if len(facturae.invoices) != 1:
             raise documents.DocumentError(
                 _(
@@ -623,9 +575,7 @@ class AccountMove(models.Model):
                     pending.id,
                 )
             )
-        if documents.normalize_nif(facturae.buyer_nif) != documents.normalize_nif(
-            info.nif or pending.nif
-        ):
+        if documents.normalize_nif(facturae.buyer_nif) != documents.normalize_nif(info.nif or pending.nif):
             raise documents.DocumentError(
                 _(
                     "The Facturae is addressed to %(file)s but eFACT says %(hub)s.",
@@ -677,10 +627,7 @@ class AccountMove(models.Model):
             bill = self._l10n_efact_aoc_create_bill(company, doc, xml, facturae)
         for attachment_id, name, content, mime in files:
             bill._l10n_efact_aoc_store_attachment(attachment_id, name, content, mime)
-        if (
-            company.l10n_efact_aoc_registry_mode == "create"
-            and not bill.l10n_efact_aoc_import_warning
-        ):
+        if company.l10n_efact_aoc_registry_mode == "create" and not bill.l10n_efact_aoc_import_warning:
             bill._l10n_efact_aoc_register()
         if bill.state == "posted":
             bill._l10n_efact_aoc_on_post()
@@ -746,9 +693,7 @@ class AccountMove(models.Model):
             "content": xml,
         }
         with bill._get_edi_creation() as invoice:
-            invoice.with_context(l10n_efact_aoc_import=True)._import_invoice_facturae(
-                invoice, file_data, new=True
-            )
+            invoice.with_context(l10n_efact_aoc_import=True)._import_invoice_facturae(invoice, file_data, new=True)
         doc.move_id = bill
         attachment = self.env["ir.attachment"].create(
             {
@@ -770,9 +715,7 @@ class AccountMove(models.Model):
         partner = bill.partner_id
         if partner and not known:
             if not partner.vat:
-                partner.with_context(no_vat_validation=True).write(
-                    {"vat": facturae.seller_nif}
-                )
+                partner.with_context(no_vat_validation=True).write({"vat": facturae.seller_nif})
             notes.append(
                 _(
                     "The supplier %s did not exist and was created from the Facturae: review it.",
@@ -856,9 +799,7 @@ class AccountMove(models.Model):
                 bill = doc.move_id.sudo()
                 if not bill._l10n_efact_aoc_has_attachment(item.id):
                     content, mime = api.get_attachment(item.invoice_id, item.id)
-                    bill._l10n_efact_aoc_store_attachment(
-                        item.id, item.name, content, mime
-                    )
+                    bill._l10n_efact_aoc_store_attachment(item.id, item.name, content, mime)
                 doc.move_id.with_context(no_new_invoice=True).message_post(
                     body=_("eFACT sent a new attachment: %s", item.name)
                 )
@@ -872,9 +813,7 @@ class AccountMove(models.Model):
     # -- life-cycle reports --------------------------------------------------------------
     def _l10n_efact_aoc_in_document(self):
         self.ensure_one()
-        return self.l10n_efact_aoc_document_ids.filtered(
-            lambda d: d.direction == "in"
-        ).sorted("id", reverse=True)[:1]
+        return self.l10n_efact_aoc_document_ids.filtered(lambda d: d.direction == "in").sorted("id", reverse=True)[:1]
 
     def _l10n_efact_aoc_queue(self, state, **values):
         """Queue a life-cycle report (once per state) for the received invoice."""
@@ -882,16 +821,10 @@ class AccountMove(models.Model):
         doc = self._l10n_efact_aoc_in_document()
         if not doc:
             return self.env["l10n_efact_aoc.report"]
-        existing = doc.report_ids.filtered(
-            lambda r: r.state == state and r.status != "error"
-        )
+        existing = doc.report_ids.filtered(lambda r: r.state == state and r.status != "error")
         if existing:
             return existing
-        report = (
-            self.env["l10n_efact_aoc.report"]
-            .sudo()
-            .create(dict(values, document_id=doc.id, state=state))
-        )
+        report = self.env["l10n_efact_aoc.report"].sudo().create(dict(values, document_id=doc.id, state=state))
         cron = self.env.ref(
             "l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports",
             raise_if_not_found=False,
@@ -904,16 +837,9 @@ class AccountMove(models.Model):
         """Give the bill its accounting registry number and queue ANNOTATED."""
         for bill in self:
             doc = bill._l10n_efact_aoc_in_document()
-            if not doc or doc.report_ids.filtered(
-                lambda r: r.state == "ANNOTATED" and r.status != "error"
-            ):
+            if not doc or doc.report_ids.filtered(lambda r: r.state == "ANNOTATED" and r.status != "error"):
                 continue
-            number = (
-                doc.rcf_number
-                or bill.company_id._l10n_efact_aoc_registry_sequence()
-                .sudo()
-                .next_by_id()
-            )
+            number = doc.rcf_number or bill.company_id._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
             doc.rcf_number = number
             bill._l10n_efact_aoc_queue("ANNOTATED", rcf_number=number)
             bill.with_context(no_new_invoice=True).message_post(
@@ -925,9 +851,7 @@ class AccountMove(models.Model):
 
     def action_l10n_efact_aoc_register(self):
         for bill in self:
-            if bill.l10n_efact_aoc_import_warning and not self.env.context.get(
-                "l10n_efact_aoc_confirm"
-            ):
+            if bill.l10n_efact_aoc_import_warning and not self.env.context.get("l10n_efact_aoc_confirm"):
                 raise UserError(
                     _(
                         "Check the import warning of %s before registering it.",
@@ -938,9 +862,7 @@ class AccountMove(models.Model):
         return True
 
     def _l10n_efact_aoc_on_post(self):
-        for bill in self.filtered(
-            lambda m: m.is_purchase_document() and m._l10n_efact_aoc_in_document()
-        ):
+        for bill in self.filtered(lambda m: m.is_purchase_document() and m._l10n_efact_aoc_in_document()):
             bill._l10n_efact_aoc_register()  # ANNOTATED must come first
             bill._l10n_efact_aoc_queue("RECOGNISED")
 
@@ -956,11 +878,7 @@ class AccountMove(models.Model):
         lines = self.line_ids.filtered(lambda l: l.account_type == "liability_payable")
         dates = []
         for partial in lines.matched_debit_ids | lines.matched_credit_ids:
-            counterpart = (
-                partial.debit_move_id
-                if partial.credit_move_id in lines
-                else partial.credit_move_id
-            )
+            counterpart = partial.debit_move_id if partial.credit_move_id in lines else partial.credit_move_id
             dates.append(counterpart.date)  # the payment's date, not the bill's
         return max(dates, default=False)
 
@@ -976,9 +894,7 @@ class AccountMove(models.Model):
         )
         for bill in bills:
             doc = bill._l10n_efact_aoc_in_document()
-            if doc.state == "rejected" or doc.report_ids.filtered(
-                lambda r: r.state in ("PAID", "REJECTED")
-            ):
+            if doc.state == "rejected" or doc.report_ids.filtered(lambda r: r.state in ("PAID", "REJECTED")):
                 continue
             date = bill._l10n_efact_aoc_payment_date()
             if date:
@@ -1053,19 +969,10 @@ class AccountMove(models.Model):
             )
 
     # -- Facturae import: domestic purchase taxes -------------------------------------------
-    def _search_tax_for_import(
-        self, company, amount, is_fixed, is_withheld, is_purchase, price_included
-    ):
+    def _search_tax_for_import(self, company, amount, is_fixed, is_withheld, is_purchase, price_included):
         # EXTENDS 'l10n_es_edi_facturae'
-        taxes = super()._search_tax_for_import(
-            company, amount, is_fixed, is_withheld, is_purchase, price_included
-        )
-        if (
-            not self.env.context.get("l10n_efact_aoc_import")
-            or not is_purchase
-            or is_withheld
-            or is_fixed
-        ):
+        taxes = super()._search_tax_for_import(company, amount, is_fixed, is_withheld, is_purchase, price_included)
+        if not self.env.context.get("l10n_efact_aoc_import") or not is_purchase or is_withheld or is_fixed:
             return taxes
         candidates = self.env["account.tax"].search(
             [
@@ -1085,9 +992,7 @@ class AccountMove(models.Model):
                 return False
             if "l10n_es_bien_inversion" in tax._fields and tax.l10n_es_bien_inversion:
                 return False
-            return not any(
-                line.factor_percent < 0 for line in tax.invoice_repartition_line_ids
-            )
+            return not any(line.factor_percent < 0 for line in tax.invoice_repartition_line_ids)
 
         return candidates.filtered(domestic)[:1] or taxes
 

@@ -11,9 +11,7 @@ class AccountMoveSend(models.AbstractModel):
         res["l10n_efact_aoc"] = {
             "label": _("Send to eFACT"),
             "is_applicable": lambda move: move._l10n_efact_aoc_is_applicable(),
-            "help": _(
-                "Send the signed Facturae to the Catalan public body through the AOC eFACT hub."
-            ),
+            "help": _("Send the signed Facturae to the Catalan public body through the AOC eFACT hub."),
         }
         return res
 
@@ -21,16 +19,12 @@ class AccountMoveSend(models.AbstractModel):
     def _get_alerts(self, moves, moves_data):
         # EXTENDS 'account'
         alerts = super()._get_alerts(moves, moves_data)
-        efact_moves = moves.filtered(
-            lambda m: "l10n_efact_aoc" in moves_data[m]["extra_edis"]
-        )
+        efact_moves = moves.filtered(lambda m: "l10n_efact_aoc" in moves_data[m]["extra_edis"])
         problems = [p for move in efact_moves for p in move._l10n_efact_aoc_check()]
         if problems:
             alerts["l10n_efact_aoc_problems"] = {
                 "level": "danger",
-                "message": _(
-                    "eFACT cannot take these invoices:\n%s", "\n".join(problems)
-                ),
+                "message": _("eFACT cannot take these invoices:\n%s", "\n".join(problems)),
             }
         return alerts
 
@@ -39,13 +33,9 @@ class AccountMoveSend(models.AbstractModel):
         # EXTENDS 'account'
         res = super()._call_web_service_after_invoice_pdf_render(invoices_data)
         for invoice, invoice_data in invoices_data.items():
-            if "l10n_efact_aoc" not in invoice_data["extra_edis"] or invoice_data.get(
-                "error"
-            ):
+            if "l10n_efact_aoc" not in invoice_data["extra_edis"] or invoice_data.get("error"):
                 continue
-            xml = (
-                invoice_data.get("l10n_es_edi_facturae_attachment_values") or {}
-            ).get("raw")
+            xml = (invoice_data.get("l10n_es_edi_facturae_attachment_values") or {}).get("raw")
             try:
                 error = invoice._l10n_efact_aoc_send(xml=xml)
             except Exception as exc:  # noqa: BLE001 - the wizard hooks must never raise

@@ -58,9 +58,7 @@ class EinvoiceCredential(models.Model):
                     name=self.name,
                 )
             )
-        return efact_client.SupplierClient(
-            self._einvoice_transport(auth=self._l10n_efact_aoc_auth(), record=record)
-        )
+        return efact_client.SupplierClient(self._einvoice_transport(auth=self._l10n_efact_aoc_auth(), record=record))
 
     def _l10n_efact_aoc_rcf_client(self, record=None):
         self.ensure_one()
@@ -71,9 +69,7 @@ class EinvoiceCredential(models.Model):
                     name=self.name,
                 )
             )
-        return efact_client.RcfClient(
-            self._einvoice_transport(auth=self._l10n_efact_aoc_auth(), record=record)
-        )
+        return efact_client.RcfClient(self._einvoice_transport(auth=self._l10n_efact_aoc_auth(), record=record))
 
     def _l10n_efact_aoc_mark(self, error=None):
         """Connection state from the last call: auth errors need a person."""
@@ -94,21 +90,11 @@ class EinvoiceCredential(models.Model):
                 self._l10n_efact_aoc_supplier_client(record=self).receptors()
             if self.l10n_efact_aoc_role_rcf:
                 entities = self._l10n_efact_aoc_rcf_client(record=self).entities()
-                nifs = {
-                    c._l10n_efact_aoc_nif()
-                    for c in (self.company_ids | self.company_id)
-                    if c.vat
-                }
-                unmapped = [
-                    f"{e.nif} ({e.name})"
-                    for e in entities
-                    if documents.normalize_nif(e.nif) not in nifs
-                ]
+                nifs = {c._l10n_efact_aoc_nif() for c in (self.company_ids | self.company_id) if c.vat}
+                unmapped = [f"{e.nif} ({e.name})" for e in entities if documents.normalize_nif(e.nif) not in nifs]
         except common_errors.EInvoiceError as exc:
             self._l10n_efact_aoc_mark(exc)
-            raise UserError(
-                _("eFACT refused the connection: %(error)s", error=str(exc))
-            ) from exc
+            raise UserError(_("eFACT refused the connection: %(error)s", error=str(exc))) from exc
         self._l10n_efact_aoc_mark()
         message = _("eFACT accepted the connection.")
         if unmapped:
@@ -130,6 +116,4 @@ class EinvoiceCredential(models.Model):
 
     def action_l10n_efact_aoc_sync_receptors(self):
         self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_sync(self)
-        return self.env["ir.actions.act_window"]._for_xml_id(
-            "l10n_efact_aoc.l10n_efact_aoc_receptor_action"
-        )
+        return self.env["ir.actions.act_window"]._for_xml_id("l10n_efact_aoc.l10n_efact_aoc_receptor_action")

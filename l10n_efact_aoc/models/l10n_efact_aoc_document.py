@@ -85,9 +85,7 @@ class L10nEfactAocDocument(models.Model):
         default="out",
         index=True,
     )
-    move_id = fields.Many2one(
-        "account.move", ondelete="set null", index=True, copy=False
-    )
+    move_id = fields.Many2one("account.move", ondelete="set null", index=True, copy=False)
     company_id = fields.Many2one("res.company", required=True, index=True)
     credential_id = fields.Many2one("einvoice.credential", ondelete="set null")
     hub_id = fields.Char("eFACT id", index=True, copy=False)
@@ -109,21 +107,11 @@ class L10nEfactAocDocument(models.Model):
     reject_code = fields.Char("Rejection code")
     reject_reason = fields.Text("Rejection reason")
     payment_date = fields.Date()
-    delivered_reported = fields.Boolean(
-        help="DELIVERED was accepted by eFACT (public-body side)."
-    )
-    attachment_id = fields.Many2one(
-        "ir.attachment", string="Facturae file", ondelete="set null"
-    )
-    receipt_id = fields.Many2one(
-        "ir.attachment", string="Electronic receipt", ondelete="set null"
-    )
-    history_ids = fields.One2many(
-        "l10n_efact_aoc.history", "document_id", string="State history"
-    )
-    report_ids = fields.One2many(
-        "l10n_efact_aoc.report", "document_id", string="Reports to eFACT"
-    )
+    delivered_reported = fields.Boolean(help="DELIVERED was accepted by eFACT (public-body side).")
+    attachment_id = fields.Many2one("ir.attachment", string="Facturae file", ondelete="set null")
+    receipt_id = fields.Many2one("ir.attachment", string="Electronic receipt", ondelete="set null")
+    history_ids = fields.One2many("l10n_efact_aoc.history", "document_id", string="State history")
+    report_ids = fields.One2many("l10n_efact_aoc.report", "document_id", string="Reports to eFACT")
 
     _sql_constraints = [
         (
@@ -176,11 +164,7 @@ class L10nEfactAocDocument(models.Model):
         )
         values = {}
         current = (self.state or "").upper()
-        if (
-            code == "REJECTED"
-            or current not in HUB_RANK
-            or HUB_RANK[code] >= HUB_RANK[current]
-        ):
+        if code == "REJECTED" or current not in HUB_RANK or HUB_RANK[code] >= HUB_RANK[current]:
             values["state"] = code.lower()
         if state.registry_number:
             values["registry_number"] = state.registry_number
@@ -188,9 +172,7 @@ class L10nEfactAocDocument(models.Model):
         if state.rcf_number:
             values["rcf_number"] = state.rcf_number
         if code == "REJECTED":
-            values.update(
-                reject_code=state.reject_code, reject_reason=state.reject_reason
-            )
+            values.update(reject_code=state.reject_code, reject_reason=state.reject_reason)
         if code == "PAID" and state.payment_date:
             values["payment_date"] = state.payment_date
         self.write(values)
@@ -243,13 +225,9 @@ class L10nEfactAocDocument(models.Model):
                 "amount": invoice.amount,
                 "receiver_nif": invoice.receiver_nif,
                 "receiver_name": invoice.receiver_name,
-                "oficina_comptable": invoice.dir3.oficina_comptable
-                if invoice.dir3
-                else False,
+                "oficina_comptable": invoice.dir3.oficina_comptable if invoice.dir3 else False,
                 "organ_gestor": invoice.dir3.organ_gestor if invoice.dir3 else False,
-                "unitat_tramitadora": invoice.dir3.unitat_tramitadora
-                if invoice.dir3
-                else False,
+                "unitat_tramitadora": invoice.dir3.unitat_tramitadora if invoice.dir3 else False,
                 "message": False,
             }
         )
@@ -284,9 +262,7 @@ class L10nEfactAocDocument(models.Model):
     def _l10n_efact_aoc_client(self):
         self.ensure_one()
         if not self.credential_id:
-            raise UserError(
-                _("The eFACT document %s has no connection.", self.display_name)
-            )
+            raise UserError(_("The eFACT document %s has no connection.", self.display_name))
         if self.direction == "out":
             return self.credential_id._l10n_efact_aoc_supplier_client(record=self)
         return self.credential_id._l10n_efact_aoc_rcf_client(record=self)
@@ -298,9 +274,7 @@ class L10nEfactAocDocument(models.Model):
             try:
                 api = doc._l10n_efact_aoc_client()
                 if doc.direction == "out":
-                    doc._l10n_efact_aoc_apply_supplier_invoice(
-                        api.get_invoice(doc.hub_id)
-                    )
+                    doc._l10n_efact_aoc_apply_supplier_invoice(api.get_invoice(doc.hub_id))
                     states = api.get_history(doc.hub_id)
                 else:
                     states = api.get_states(doc.hub_id)
@@ -347,9 +321,7 @@ class L10nEfactAocDocument(models.Model):
 
     def action_l10n_efact_aoc_reconcile(self):
         """Settle submissions whose outcome is unknown by asking eFACT."""
-        for doc in self.filtered(
-            lambda d: d.direction == "out" and d.state in ("unknown", "sending")
-        ):
+        for doc in self.filtered(lambda d: d.direction == "out" and d.state in ("unknown", "sending")):
             doc._l10n_efact_aoc_reconcile()
         return True
 
@@ -400,9 +372,7 @@ class L10nEfactAocHistory(models.Model):
     _description = "eFACT state history"
     _order = "date, id"
 
-    document_id = fields.Many2one(
-        "l10n_efact_aoc.document", required=True, ondelete="cascade", index=True
-    )
+    document_id = fields.Many2one("l10n_efact_aoc.document", required=True, ondelete="cascade", index=True)
     code = fields.Char("State", required=True)
     date = fields.Datetime()
     registry_number = fields.Char()
@@ -419,9 +389,7 @@ class L10nEfactAocReport(models.Model):
     _description = "eFACT state report (queued)"
     _order = "document_id, rank, id"
 
-    document_id = fields.Many2one(
-        "l10n_efact_aoc.document", required=True, ondelete="cascade", index=True
-    )
+    document_id = fields.Many2one("l10n_efact_aoc.document", required=True, ondelete="cascade", index=True)
     move_id = fields.Many2one(related="document_id.move_id")
     company_id = fields.Many2one(related="document_id.company_id", store=True)
     state = fields.Selection(REPORTABLE, required=True)
@@ -448,9 +416,7 @@ class L10nEfactAocReport(models.Model):
         """Send one queued report (the earlier ones of its document must be accepted)."""
         self.ensure_one()
         doc = self.document_id
-        blocking = doc.report_ids.filtered(
-            lambda r: r.rank < self.rank and r.status != "done" and r.id != self.id
-        )
+        blocking = doc.report_ids.filtered(lambda r: r.rank < self.rank and r.status != "done" and r.id != self.id)
         if blocking:
             return False
         self.attempts += 1
@@ -459,8 +425,7 @@ class L10nEfactAocReport(models.Model):
                 doc.hub_id,
                 self.state,
                 rcf_number=self.rcf_number,
-                payment_date=self.payment_date
-                and fields.Date.to_string(self.payment_date),
+                payment_date=self.payment_date and fields.Date.to_string(self.payment_date),
                 reject_code=self.reject_code,
                 reject_reason=self.reject_reason,
             )
@@ -469,9 +434,7 @@ class L10nEfactAocReport(models.Model):
             self.write(
                 {
                     "error": str(exc),
-                    "status": "error"
-                    if isinstance(exc, common_errors.RejectedError)
-                    else "pending",
+                    "status": "error" if isinstance(exc, common_errors.RejectedError) else "pending",
                 }
             )
             if isinstance(exc, common_errors.RejectedError) and doc.move_id:
@@ -496,9 +459,7 @@ class L10nEfactAocReport(models.Model):
         if self.state == "PAID":
             doc.payment_date = self.payment_date
         if self.state == "REJECTED":
-            doc.write(
-                {"reject_code": self.reject_code, "reject_reason": self.reject_reason}
-            )
+            doc.write({"reject_code": self.reject_code, "reject_reason": self.reject_reason})
         self.env["l10n_efact_aoc.history"].create(
             {
                 "document_id": doc.id,
@@ -548,14 +509,10 @@ class L10nEfactAocReport(models.Model):
                 with self.env.cr.savepoint():
                     sent += bool(report._l10n_efact_aoc_send())
             except Exception as exc:
-                _logger.warning(
-                    "eFACT report %s failed: %s", report.id, exc, exc_info=True
-                )
+                _logger.warning("eFACT report %s failed: %s", report.id, exc, exc_info=True)
                 report.error = str(exc)
                 continue
             Credential._einvoice_commit()
         if len(reports) == limit:
-            self.env.ref(
-                "l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports"
-            )._trigger()
+            self.env.ref("l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports")._trigger()
         return sent

@@ -19,26 +19,18 @@ class L10nEfactAocReceptor(models.Model):
     city = fields.Char()
     state_name = fields.Char("Province")
     zip = fields.Char()
-    dir3_ids = fields.One2many(
-        "l10n_efact_aoc.dir3", "receptor_id", string="DIR3 units"
-    )
+    dir3_ids = fields.One2many("l10n_efact_aoc.dir3", "receptor_id", string="DIR3 units")
     detail_loaded = fields.Boolean()
 
-    _sql_constraints = [
-        ("nif_unique", "unique(nif)", "This public body is already listed.")
-    ]
+    _sql_constraints = [("nif_unique", "unique(nif)", "This public body is already listed.")]
 
     @api.model
     def _l10n_efact_aoc_sync(self, credential):
         """Refresh the list of adhered public bodies."""
         try:
-            receptors = credential._l10n_efact_aoc_supplier_client(
-                record=credential
-            ).receptors()
+            receptors = credential._l10n_efact_aoc_supplier_client(record=credential).receptors()
         except common_errors.EInvoiceError as exc:
-            raise UserError(
-                _("eFACT did not list its public bodies: %s", str(exc))
-            ) from exc
+            raise UserError(_("eFACT did not list its public bodies: %s", str(exc))) from exc
         existing = {r.nif: r for r in self.search([])}
         to_create = []
         for receptor in receptors:
@@ -46,18 +38,14 @@ class L10nEfactAocReceptor(models.Model):
                 if existing[receptor.nif].name != receptor.name:
                     existing[receptor.nif].name = receptor.name
             else:
-                to_create.append(
-                    {"nif": receptor.nif, "name": receptor.name or receptor.nif}
-                )
+                to_create.append({"nif": receptor.nif, "name": receptor.name or receptor.nif})
         self.create(to_create)
         return len(receptors)
 
     def _l10n_efact_aoc_load_detail(self, credential):
         for receptor in self:
             try:
-                detail = credential._l10n_efact_aoc_supplier_client(
-                    record=credential
-                ).receptor(receptor.nif)
+                detail = credential._l10n_efact_aoc_supplier_client(record=credential).receptor(receptor.nif)
             except common_errors.EInvoiceError as exc:
                 raise UserError(
                     _(
@@ -83,13 +71,9 @@ class L10nEfactAocReceptor(models.Model):
                                 "oficina_comptable": d.oficina_comptable,
                                 "organ_gestor": d.organ_gestor,
                                 "unitat_tramitadora": d.unitat_tramitadora,
-                                "oficina_comptable_name": d.names.get(
-                                    "oficinaComptable"
-                                ),
+                                "oficina_comptable_name": d.names.get("oficinaComptable"),
                                 "organ_gestor_name": d.names.get("organGestor"),
-                                "unitat_tramitadora_name": d.names.get(
-                                    "unitatTramitadora"
-                                ),
+                                "unitat_tramitadora_name": d.names.get("unitatTramitadora"),
                             },
                         )
                         for d in detail.dir3
@@ -102,9 +86,7 @@ class L10nEfactAocReceptor(models.Model):
         nif = documents.normalize_nif(vat)
         if not nif:
             return self.browse()
-        return self.search([]).filtered(
-            lambda r: documents.normalize_nif(r.nif) == nif
-        )[:1]
+        return self.search([]).filtered(lambda r: documents.normalize_nif(r.nif) == nif)[:1]
 
 
 class L10nEfactAocDir3(models.Model):
@@ -119,9 +101,7 @@ class L10nEfactAocDir3(models.Model):
         "unitat_tramitadora_name",
     ]
 
-    receptor_id = fields.Many2one(
-        "l10n_efact_aoc.receptor", required=True, ondelete="cascade", index=True
-    )
+    receptor_id = fields.Many2one("l10n_efact_aoc.receptor", required=True, ondelete="cascade", index=True)
     oficina_comptable = fields.Char("Accounting office", required=True)
     oficina_comptable_name = fields.Char()
     organ_gestor = fields.Char("Managing body", required=True)
@@ -137,11 +117,6 @@ class L10nEfactAocDir3(models.Model):
     )
     def _compute_display_name(self):
         for dir3 in self:
-            dir3.display_name = (
-                f"{dir3.oficina_comptable} / {dir3.organ_gestor} / {dir3.unitat_tramitadora}"
-                + (
-                    f" ({dir3.unitat_tramitadora_name})"
-                    if dir3.unitat_tramitadora_name
-                    else ""
-                )
+            dir3.display_name = f"{dir3.oficina_comptable} / {dir3.organ_gestor} / {dir3.unitat_tramitadora}" + (
+                f" ({dir3.unitat_tramitadora_name})" if dir3.unitat_tramitadora_name else ""
             )

@@ -52,9 +52,7 @@ class ResCompany(models.Model):
 
     def _l10n_efact_aoc_purchase_journal(self):
         self.ensure_one()
-        return self.l10n_efact_aoc_purchase_journal_id or self.env[
-            "account.journal"
-        ].search(
+        return self.l10n_efact_aoc_purchase_journal_id or self.env["account.journal"].search(
             [
                 *self.env["account.journal"]._check_company_domain(self),
                 ("type", "=", "purchase"),

@@ -19,14 +19,10 @@ class ResConfigSettings(models.TransientModel):
         default="sandbox",
     )
     l10n_efact_aoc_user = fields.Char("eFACT user", groups="base.group_system")
-    l10n_efact_aoc_secret_key = fields.Char(
-        "eFACT secret key", groups="base.group_system"
-    )
+    l10n_efact_aoc_secret_key = fields.Char("eFACT secret key", groups="base.group_system")
     l10n_efact_aoc_role_supplier = fields.Boolean("Send invoices to public bodies")
     l10n_efact_aoc_role_rcf = fields.Boolean("Receive invoices as a public body (RCF)")
-    l10n_efact_aoc_registry_mode = fields.Selection(
-        related="company_id.l10n_efact_aoc_registry_mode", readonly=False
-    )
+    l10n_efact_aoc_registry_mode = fields.Selection(related="company_id.l10n_efact_aoc_registry_mode", readonly=False)
     l10n_efact_aoc_purchase_journal_id = fields.Many2one(
         related="company_id.l10n_efact_aoc_purchase_journal_id", readonly=False
     )
@@ -34,16 +30,14 @@ class ResConfigSettings(models.TransientModel):
     @api.depends("company_id")
     def _compute_l10n_efact_aoc_credential_id(self):
         for settings in self:
-            settings.l10n_efact_aoc_credential_id = self.env[
-                "einvoice.credential"
-            ]._einvoice_for_company("efact", settings.company_id)
+            settings.l10n_efact_aoc_credential_id = self.env["einvoice.credential"]._einvoice_for_company(
+                "efact", settings.company_id
+            )
 
     @api.model
     def default_get(self, fields_list):
         values = super().default_get(fields_list)
-        credential = self.env["einvoice.credential"]._einvoice_for_company(
-            "efact", self.env.company
-        )
+        credential = self.env["einvoice.credential"]._einvoice_for_company("efact", self.env.company)
         if credential:
             values.update(
                 {
@@ -62,10 +56,7 @@ class ResConfigSettings(models.TransientModel):
             return
         for settings in self:
             credential = settings.l10n_efact_aoc_credential_id
-            wanted = (
-                settings.l10n_efact_aoc_role_supplier
-                or settings.l10n_efact_aoc_role_rcf
-            )
+            wanted = settings.l10n_efact_aoc_role_supplier or settings.l10n_efact_aoc_role_rcf
             if not credential and not wanted:
                 continue
             values = {
@@ -74,9 +65,7 @@ class ResConfigSettings(models.TransientModel):
                 "l10n_efact_aoc_role_rcf": settings.l10n_efact_aoc_role_rcf,
                 "username": settings.l10n_efact_aoc_user,
             }
-            if (
-                settings.l10n_efact_aoc_secret_key
-            ):  # never shown back; only replaced when typed
+            if settings.l10n_efact_aoc_secret_key:  # never shown back; only replaced when typed
                 values["secret_key"] = settings.l10n_efact_aoc_secret_key
             if credential:
                 credential.sudo().write(values)

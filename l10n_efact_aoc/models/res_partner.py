@@ -22,21 +22,13 @@ class ResPartner(models.Model):
     def action_l10n_efact_aoc_load_dir3(self):
         """Fetch this public body's DIR3 units from eFACT."""
         self.ensure_one()
-        credential = self.env["einvoice.credential"]._einvoice_for_company(
-            "efact", self.env.company
-        )
+        credential = self.env["einvoice.credential"]._einvoice_for_company("efact", self.env.company)
         if not credential:
-            raise UserError(
-                _(
-                    "Configure the eFACT connection first (Settings > Invoicing > E-invoicing)."
-                )
-            )
+            raise UserError(_("Configure the eFACT connection first (Settings > Invoicing > E-invoicing)."))
         receptor = self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_find(self.vat)
         if not receptor:
             self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_sync(credential)
-            receptor = self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_find(
-                self.vat
-            )
+            receptor = self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_find(self.vat)
         if not receptor:
             raise UserError(
                 _(
@@ -53,17 +45,12 @@ class ResPartner(models.Model):
     def _l10n_efact_aoc_set_dir3(self, dir3):
         """Create/update the Facturae administrative centres (roles 01, 02, 03) from a DIR3 triple."""
         self.ensure_one()
-        self.with_context(
-            l10n_efact_aoc_setting_dir3=True
-        ).l10n_efact_aoc_dir3_id = dir3
+        self.with_context(l10n_efact_aoc_setting_dir3=True).l10n_efact_aoc_dir3_id = dir3
         for role_code, field in ROLE_FIELDS:
             role = self.env.ref(f"l10n_es_edi_facturae.ac_role_type_{role_code}")
             code = dir3[field]
             centre = self.child_ids.filtered(
-                lambda c, role=role: (
-                    c.type == "facturae_ac"
-                    and role in c.l10n_es_edi_facturae_ac_role_type_ids
-                )
+                lambda c, role=role: c.type == "facturae_ac" and role in c.l10n_es_edi_facturae_ac_role_type_ids
             )
             values = {
                 "type": "facturae_ac",
@@ -81,11 +68,9 @@ class ResPartner(models.Model):
     def write(self, vals):
         # EXTENDS 'base'
         result = super().write(vals)
-        if vals.get("l10n_efact_aoc_dir3_id") and not self.env.context.get(
-            "l10n_efact_aoc_setting_dir3"
-        ):
+        if vals.get("l10n_efact_aoc_dir3_id") and not self.env.context.get("l10n_efact_aoc_setting_dir3"):
             for partner in self:
-                partner.with_context(
-                    l10n_efact_aoc_setting_dir3=True
-                )._l10n_efact_aoc_set_dir3(partner.l10n_efact_aoc_dir3_id)
+                partner.with_context(l10n_efact_aoc_setting_dir3=True)._l10n_efact_aoc_set_dir3(
+                    partner.l10n_efact_aoc_dir3_id
+                )
         return result

@@ -76,11 +76,7 @@ class EfactCommon(AccountTestInvoicingCommon):
         cls.env["certificate.certificate"].create(
             {
                 "name": "Test ES certificate",
-                "content": b64encode(
-                    file_open(
-                        "l10n_es_edi_facturae/tests/data/certificate_test.pfx", "rb"
-                    ).read()
-                ),
+                "content": b64encode(file_open("l10n_es_edi_facturae/tests/data/certificate_test.pfx", "rb").read()),
                 "pkcs12_password": "test",
                 "company_id": cls.company.id,
                 "scope": "facturae",
@@ -112,10 +108,7 @@ class EfactCommon(AccountTestInvoicingCommon):
                 "state_id": cls.env.ref("base.state_es_b").id,
             }
         )
-        roles = {
-            code: cls.env.ref(f"l10n_es_edi_facturae.ac_role_type_{code}")
-            for code in ("01", "02", "03")
-        }
+        roles = {code: cls.env.ref(f"l10n_es_edi_facturae.ac_role_type_{code}") for code in ("01", "02", "03")}
         for code, centre in zip(("01", "02", "03"), DIR3_A):
             cls.env["res.partner"].create(
                 {
@@ -124,9 +117,7 @@ class EfactCommon(AccountTestInvoicingCommon):
                     "parent_id": cls.public_body.id,
                     "country_id": cls.env.ref("base.es").id,
                     "l10n_es_edi_facturae_ac_center_code": centre,
-                    "l10n_es_edi_facturae_ac_role_type_ids": [
-                        Command.set(roles[code].ids)
-                    ],
+                    "l10n_es_edi_facturae_ac_role_type_ids": [Command.set(roles[code].ids)],
                 }
             )
         cls.tax_21 = cls.env["account.tax"].create(

@@ -16,9 +16,7 @@ class TestEfactRcf(EfactCommon):
         super().setUpClass()
         cls.company_a = cls.company
         cls.company_a.write({"vat": ENTITY_A, "name": "Ajuntament de Proves"})
-        cls.company_b = cls.setup_other_company(name="Consell Comarcal de Proves")[
-            "company"
-        ]
+        cls.company_b = cls.setup_other_company(name="Consell Comarcal de Proves")["company"]
         cls.company_b.vat = ENTITY_B
         cls.credential = cls.env["einvoice.credential"].create(
             {
@@ -66,29 +64,21 @@ class TestEfactRcf(EfactCommon):
                     nif=ENTITY_A if n % 2 == 0 else ENTITY_B,
                     number=f"F26-{n:03d}",
                     lines=lines,
-                    attachments=[("albara.pdf", b"%PDF-1.4 albara")]
-                    if n % 10 == 0
-                    else (),
+                    attachments=[("albara.pdf", b"%PDF-1.4 albara")] if n % 10 == 0 else (),
                 )
             )
         self.pull()
         self.assertEqual(len(self.bills(self.company_a)), 30)
         self.assertEqual(len(self.bills(self.company_b)), 30)
         self.assertEqual(sorted(state.deliveries), sorted(ids))
-        self.assertEqual(
-            set(state.deliveries.values()), {1}, "each invoice DELIVERED once"
-        )
+        self.assertEqual(set(state.deliveries.values()), {1}, "each invoice DELIVERED once")
         self.assertFalse(state.pending_for("rcf"))
         bill = self.bills().filtered(lambda b: b.ref == "F26-000")
         self.assertEqual(bill.company_id, self.company_a)
         self.assertEqual(bill.partner_id.vat, SUPPLIER_NIF)
-        self.assertAlmostEqual(
-            bill.amount_total, 174.2, places=2
-        )  # 100 + 21 + 30 + 1.2 + 20 + 2
+        self.assertAlmostEqual(bill.amount_total, 174.2, places=2)  # 100 + 21 + 30 + 1.2 + 20 + 2
         self.assertFalse(bill.l10n_efact_aoc_import_warning)
-        attachments = self.env["ir.attachment"].search(
-            [("res_model", "=", "account.move"), ("res_id", "=", bill.id)]
-        )
+        attachments = self.env["ir.attachment"].search([("res_model", "=", "account.move"), ("res_id", "=", bill.id)])
         self.assertIn("albara.pdf", attachments.mapped("name"))
         self.assertEqual(len(self.bills().partner_id), 1, "one supplier, created once")
         # registry on creation: ANNOTATED with a number of the company's sequence
@@ -99,9 +89,7 @@ class TestEfactRcf(EfactCommon):
         self.assertEqual(state.invoices[doc.hub_id]["rcf_number"], doc.rcf_number)
 
     def test_crash_half_way_then_rerun_creates_no_duplicate(self):
-        ids = [
-            self.app.state.seed_invoice(nif=ENTITY_A, number=f"C{n}") for n in range(30)
-        ]
+        ids = [self.app.state.seed_invoice(nif=ENTITY_A, number=f"C{n}") for n in range(30)]
         # DELIVERED of the 21st fails after its bill was stored: the run stops there (page 2 untouched)
         self.injector.inject(
             "status",
@@ -118,16 +106,12 @@ class TestEfactRcf(EfactCommon):
         self.assertEqual(len(self.bills()), 30)
         self.assertEqual(sorted(self.app.state.deliveries), sorted(ids))
         self.assertEqual(set(self.app.state.deliveries.values()), {1})
-        self.assertEqual(
-            len(self.env["l10n_efact_aoc.document"].search([("hub_id", "in", ids)])), 30
-        )
+        self.assertEqual(len(self.env["l10n_efact_aoc.document"].search([("hub_id", "in", ids)])), 30)
 
     def _one_bill(self, **kw):
         hub_id = self.app.state.seed_invoice(nif=ENTITY_A, **kw)
         self.pull()
-        return hub_id, self.bills().filtered(
-            lambda b: b.l10n_efact_aoc_hub_id == hub_id
-        )
+        return hub_id, self.bills().filtered(lambda b: b.l10n_efact_aoc_hub_id == hub_id)
 
     def test_life_cycle_post_pay_reports_recognised_and_paid_with_date(self):
         hub_id, bill = self._one_bill(number="LC-1")
@@ -135,18 +119,16 @@ class TestEfactRcf(EfactCommon):
         bill.action_post()
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
         self.assertEqual(self.hub_states(hub_id)[-1], "RECOGNISED")
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=bill.ids
-        ).create({"payment_date": "2026-11-15"})._create_payments()
+        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=bill.ids).create(
+            {"payment_date": "2026-11-15"}
+        )._create_payments()
         self.assertIn(bill.payment_state, ("paid", "in_payment"))
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
         self.assertEqual(
             self.hub_states(hub_id),
             ["SENT", "REGISTERED", "DELIVERED", "ANNOTATED", "RECOGNISED", "PAID"],
         )
-        self.assertEqual(
-            self.app.state.invoices[hub_id]["states"][-1]["dataPagament"], "2026-11-15"
-        )
+        self.assertEqual(self.app.state.invoices[hub_id]["states"][-1]["dataPagament"], "2026-11-15")
         self.assertEqual(bill.l10n_efact_aoc_state, "paid")
         with self.assertRaisesRegex(UserError, "paid"):
             self.env["l10n_efact_aoc.reject.wizard"].create(
@@ -197,23 +179,17 @@ class TestEfactRcf(EfactCommon):
 
     def test_reports_are_retried_until_accepted(self):
         hub_id, bill = self._one_bill(number="RT-1")
-        self.injector.inject(
-            "status", status=503, path=f"/rcf/factura/{hub_id}", method="PATCH", times=1
-        )
+        self.injector.inject("status", status=503, path=f"/rcf/factura/{hub_id}", method="PATCH", times=1)
         bill.action_post()
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
-        report = bill.l10n_efact_aoc_document_id.report_ids.filtered(
-            lambda r: r.state == "RECOGNISED"
-        )
+        report = bill.l10n_efact_aoc_document_id.report_ids.filtered(lambda r: r.state == "RECOGNISED")
         self.assertEqual(report.status, "pending")
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
         self.assertEqual(report.status, "done")
         self.assertEqual(self.hub_states(hub_id).count("RECOGNISED"), 1)
 
     def test_ftp_bill_is_linked_not_duplicated(self):
-        partner = self.env["res.partner"].create(
-            {"name": "Proveïdor FTP", "vat": SUPPLIER_NIF, "is_company": True}
-        )
+        partner = self.env["res.partner"].create({"name": "Proveïdor FTP", "vat": SUPPLIER_NIF, "is_company": True})
         existing = self.Move.create(
             {
                 "move_type": "in_invoice",
@@ -233,47 +209,31 @@ class TestEfactRcf(EfactCommon):
             }
         )
         amount = existing.amount_total
-        hub_id = self.app.state.seed_invoice(
-            nif=ENTITY_A, number="FTP-1", lines=(("x", 1, 100.0, 21.0),)
-        )
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="FTP-1", lines=(("x", 1, 100.0, 21.0),))
         self.assertEqual(self.app.state.invoices[hub_id]["import"], amount)
         self.pull()
         self.assertEqual(existing.l10n_efact_aoc_hub_id, hub_id)
         self.assertEqual(
-            self.Move.search_count(
-                [("ref", "=", "FTP-1"), ("move_type", "=", "in_invoice")]
-            ),
+            self.Move.search_count([("ref", "=", "FTP-1"), ("move_type", "=", "in_invoice")]),
             1,
         )
         self.assertEqual(self.app.state.deliveries[hub_id], 1)
 
     def test_link_by_hand_then_report(self):
         hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="OLD-1")
-        self.app.state.invoices[hub_id]["downloaded"] = (
-            True  # delivered by the FTP integration
-        )
-        bill = self.init_invoice(
-            "in_invoice", amounts=[100.0], company=self.company_a, post=True
-        )
-        self.env["l10n_efact_aoc.link.wizard"].create(
-            {"move_id": bill.id, "hub_id": hub_id}
-        ).action_link()
+        self.app.state.invoices[hub_id]["downloaded"] = True  # delivered by the FTP integration
+        bill = self.init_invoice("in_invoice", amounts=[100.0], company=self.company_a, post=True)
+        self.env["l10n_efact_aoc.link.wizard"].create({"move_id": bill.id, "hub_id": hub_id}).action_link()
         self.assertEqual(bill.l10n_efact_aoc_hub_id, hub_id)
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
         self.assertEqual(self.hub_states(hub_id)[-2:], ["ANNOTATED", "RECOGNISED"])
         with self.assertRaisesRegex(UserError, "already linked"):
-            other = self.init_invoice(
-                "in_invoice", amounts=[5.0], company=self.company_a
-            )
-            self.env["l10n_efact_aoc.link.wizard"].create(
-                {"move_id": other.id, "hub_id": hub_id}
-            ).action_link()
+            other = self.init_invoice("in_invoice", amounts=[5.0], company=self.company_a)
+            self.env["l10n_efact_aoc.link.wizard"].create({"move_id": other.id, "hub_id": hub_id}).action_link()
 
     def test_late_attachments(self):
         hub_id, bill = self._one_bill(number="AT-1")
-        att_id = self.app.state.add_attachment(
-            hub_id, "certificat.pdf", b"%PDF-1.4 certificat"
-        )
+        att_id = self.app.state.add_attachment(hub_id, "certificat.pdf", b"%PDF-1.4 certificat")
         self.pull()
         self.assertFalse(self.app.state.late_attachments)
         names = (
@@ -301,9 +261,7 @@ class TestEfactRcf(EfactCommon):
         doctype = state.seed_invoice(
             nif=ENTITY_A,
             amount=121.0,
-            facturae=(
-                b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>'
-            ),
+            facturae=(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>'),
         )
         mismatch = state.seed_invoice(nif=ENTITY_A, number="M1", amount=999.0)
         garbage = state.seed_invoice(nif=ENTITY_A, amount=1.0, facturae=b"<html>oops")
@@ -335,9 +293,7 @@ class TestEfactRcf(EfactCommon):
         )
 
     def test_new_supplier_is_flagged_for_review(self):
-        hub_id, bill = self._one_bill(
-            number="NS-1", supplier_nif="ESA58818501", supplier_name="Nou Proveïdor SA"
-        )
+        hub_id, bill = self._one_bill(number="NS-1", supplier_nif="ESA58818501", supplier_name="Nou Proveïdor SA")
         self.assertEqual(bill.partner_id.name, "Nou Proveïdor SA")
         self.assertIn("review", bill.activity_ids.summary)
         self.assertTrue(hub_id)

@@ -13,16 +13,8 @@ class TestEfactSupplier(EfactCommon):
         cls.public_body.with_company(cls.company).invoice_sending_method = "manual"
 
     def _wizard(self, invoices):
-        model = (
-            "account.move.send.wizard"
-            if len(invoices) == 1
-            else "account.move.send.batch.wizard"
-        )
-        return (
-            self.env[model]
-            .with_context(active_model="account.move", active_ids=invoices.ids)
-            .create({})
-        )
+        model = "account.move.send.wizard" if len(invoices) == 1 else "account.move.send.batch.wizard"
+        return self.env[model].with_context(active_model="account.move", active_ids=invoices.ids).create({})
 
     def test_send_one_from_send_and_print(self):
         invoice = self._invoice(1000.0)
@@ -38,22 +30,13 @@ class TestEfactSupplier(EfactCommon):
             ("L01080193", "L01080194", "L01080195"),
         )
         hub = self.app.state.invoices[doc.hub_id]
-        self.assertIn(
-            b"ds:Signature", hub["facturae"].replace(b"ds:Signature", b"ds:Signature")
-        )
-        self.assertTrue(
-            doc.attachment_id.raw.startswith(b"<?xml")
-            or b"Facturae" in doc.attachment_id.raw
-        )
+        self.assertIn(b"ds:Signature", hub["facturae"].replace(b"ds:Signature", b"ds:Signature"))
+        self.assertTrue(doc.attachment_id.raw.startswith(b"<?xml") or b"Facturae" in doc.attachment_id.raw)
         self.assertTrue(doc.einvoice_exchange_count >= 1)
-        exchange = self.env["einvoice.exchange"].search(
-            [("res_model", "=", doc._name), ("res_id", "=", doc.id)]
-        )
+        exchange = self.env["einvoice.exchange"].search([("res_model", "=", doc._name), ("res_id", "=", doc.id)])
         self.assertNotIn(
             "tests-secret-key",
-            "".join(
-                exchange.mapped("request_headers") + exchange.mapped("request_body")
-            ),
+            "".join(exchange.mapped("request_headers") + exchange.mapped("request_body")),
         )
         # not applicable any more: no second submission from the wizard
         self.assertFalse(invoice._l10n_efact_aoc_is_applicable())
@@ -72,9 +55,7 @@ class TestEfactSupplier(EfactCommon):
             invoices[0].l10n_efact_aoc_document_id,
             invoices[1].l10n_efact_aoc_document_id,
         )
-        self.app.state.rcf_update(
-            paid.hub_id, "ANNOTATED", numeroRegistreRCF="RCF-2026-7"
-        )
+        self.app.state.rcf_update(paid.hub_id, "ANNOTATED", numeroRegistreRCF="RCF-2026-7")
         self.app.state.rcf_update(paid.hub_id, "RECOGNISED")
         self.app.state.rcf_update(paid.hub_id, "PAID", dataPagament="2026-11-20")
         self.app.state.rcf_update(
@@ -129,9 +110,7 @@ class TestEfactSupplier(EfactCommon):
         self.injector.inject("reset", path="/proveidors/factura", method="POST")
         self.assertFalse(invoice._l10n_efact_aoc_send())
         doc = invoice.l10n_efact_aoc_document_id
-        self.env["account.move"].with_context(
-            l10n_efact_aoc_force=True
-        )._cron_l10n_efact_aoc_pull_states()
+        self.env["account.move"].with_context(l10n_efact_aoc_force=True)._cron_l10n_efact_aoc_pull_states()
         if doc.state == "error":  # nothing arrived: sending again is safe
             self.assertFalse(invoice._l10n_efact_aoc_send())
         self.assertEqual(invoice.l10n_efact_aoc_state, "registered")
@@ -230,3 +209,40 @@ class TestEfactSupplier(EfactCommon):
         self.assertNotEqual(second, first)
         self.assertEqual(self.app.state.invoices[second.hub_id]["import"], 302.5)
         self.assertEqual(first.state, "rejected")
+
+    def test_list_action_sends_many_and_reports_failures(self):
+        invoices = self._invoice(10.0) | self._invoice(20.0) | self._invoice(30.0)
+        invoices[2].l10n_efact_aoc_attachment_ids = self.env["ir.attachment"].create(
+            {"name": "virus.exe", "raw": b"MZ", "res_model": "account.move", "res_id": invoices[2].id}
+        )
+        result = invoices.action_l10n_efact_aoc_send()
+        self.assertEqual(result["params"]["type"], "warning")
+        self.assertEqual(invoices.mapped("l10n_efact_aoc_state"), ["registered", "registered", False])
+        self.assertIn("virus.exe", invoices[2].message_ids[0].body)
+        self.assertEqual(len(self.app.state.invoices), 2)
+
+    def test_settings_store_the_connection(self):
+        settings = self.env["res.config.settings"].create(
+            {
+                "l10n_efact_aoc_environment": "test",
+                "l10n_efact_aoc_user": "integrador",
+                "l10n_efact_aoc_secret_key": "nova-clau",
+                "l10n_efact_aoc_role_supplier": True,
+                "l10n_efact_aoc_role_rcf": True,
+                "l10n_efact_aoc_registry_mode": "button",
+            }
+        )
+        settings.execute()
+        credential = self.credential.sudo()
+        self.assertEqual(credential.username, "integrador")
+        self.assertEqual(credential.secret_key, "nova-clau")
+        self.assertTrue(credential.l10n_efact_aoc_role_rcf)
+        self.assertEqual(credential.base_url, "https://efact-pre.aoc.cat")
+        self.assertEqual(self.company.l10n_efact_aoc_registry_mode, "button")
+        # an empty secret field keeps the stored key
+        self.env["res.config.settings"].create(
+            {"l10n_efact_aoc_user": "integrador", "l10n_efact_aoc_role_supplier": True}
+        ).execute()
+        self.assertEqual(credential.secret_key, "nova-clau")
+        defaults = self.env["res.config.settings"].default_get(["l10n_efact_aoc_user"])
+        self.assertEqual(defaults["l10n_efact_aoc_user"], "integrador")

@@ -20,9 +20,7 @@ class L10nEfactAocRejectWizard(models.TransientModel):
         doc = move._l10n_efact_aoc_in_document()
         if not doc:
             raise UserError(_("%s was not received through eFACT.", move.display_name))
-        if doc.state == "paid" or doc.report_ids.filtered(
-            lambda r: r.state == "PAID" and r.status != "error"
-        ):
+        if doc.state == "paid" or doc.report_ids.filtered(lambda r: r.state == "PAID" and r.status != "error"):
             raise UserError(
                 _(
                     "%s is paid: eFACT does not allow rejecting a paid invoice.",
@@ -30,9 +28,7 @@ class L10nEfactAocRejectWizard(models.TransientModel):
                 )
             )
         if not (self.reject_reason or "").strip():
-            raise UserError(
-                _("Give the reason of the rejection: the supplier will read it.")
-            )
+            raise UserError(_("Give the reason of the rejection: the supplier will read it."))
         move._l10n_efact_aoc_queue(
             "REJECTED",
             reject_code=self.reject_code or False,
@@ -77,9 +73,7 @@ class L10nEfactAocLinkWizard(models.TransientModel):
             )
         credential = move._l10n_efact_aoc_credential("rcf")
         if not credential:
-            raise UserError(
-                _("No eFACT connection receives invoices for %s.", company.name)
-            )
+            raise UserError(_("No eFACT connection receives invoices for %s.", company.name))
         try:
             api = credential._l10n_efact_aoc_rcf_client(record=move)
             info = api.get_invoice(hub_id)

@@ -31,9 +31,7 @@ def hub(serve_app):
 
 def transport_for(server, user, secret=SECRET, **kwargs):
     kwargs.setdefault("sleep", lambda s: None)
-    return Transport(
-        server.url, service="eFACT", auth=efact_client.JwtAuth(user, secret), **kwargs
-    )
+    return Transport(server.url, service="eFACT", auth=efact_client.JwtAuth(user, secret), **kwargs)
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ SAMPLE = dict(
 
 def test_parse_sample():
     facturae = documents.parse_facturae(
-        documents.build_sample_facturae(
-            lines=[("A", 2, 10.0, 21.0), ("B", 1, 50.0, 10.0)], **SAMPLE
-        )
+        documents.build_sample_facturae(lines=[("A", 2, 10.0, 21.0), ("B", 1, 50.0, 10.0)], **SAMPLE)
     )
     assert facturae.version == "3.2.2"
     assert facturae.invoice.total == documents.money("79.20")
@@ -41,56 +39,35 @@ def test_hostile_or_broken_xml_refused(content):
 
 
 def test_unknown_version_and_batch():
-    xml = documents.build_sample_facturae(**SAMPLE).replace(
-        b"Facturaev3_2_2.xml", b"Facturaev9.xml"
-    )
+    xml = documents.build_sample_facturae(**SAMPLE).replace(b"Facturaev3_2_2.xml", b"Facturaev9.xml")
     with pytest.raises(documents.DocumentError) as exc:
         documents.parse_facturae(xml)
     assert exc.value.code == 3017
-    batch = documents.parse_facturae(
-        documents.build_sample_facturae(invoices=2, **SAMPLE)
-    )
+    batch = documents.parse_facturae(documents.build_sample_facturae(invoices=2, **SAMPLE))
     assert batch.invoices_count == 2
 
 
 def test_unsigned_detected():
-    assert not documents.parse_facturae(
-        documents.build_sample_facturae(signed=False, **SAMPLE)
-    ).signed
+    assert not documents.parse_facturae(documents.build_sample_facturae(signed=False, **SAMPLE)).signed
 
 
 def test_attachment_limits_name_the_file():
-    big = documents.Attachment(
-        "plànol.pdf", b"x" * (documents.MAX_ATTACHMENT_BYTES + 1)
-    )
+    big = documents.Attachment("plànol.pdf", b"x" * (documents.MAX_ATTACHMENT_BYTES + 1))
     problems = documents.check_attachments([big])
     assert len(problems) == 1 and "plànol.pdf" in problems[0] and "2 MB" in problems[0]
     six = [documents.Attachment(f"{i}.pdf", b"%PDF") for i in range(6)]
     assert "at most 5" in documents.check_attachments(six)[0]
-    assert (
-        "file type"
-        in documents.check_attachments([documents.Attachment("virus.exe", b"MZ")])[0]
-    )
-    assert (
-        "MIME"
-        in documents.check_attachments(
-            [documents.Attachment("a.pdf", b"1", "text/plain")]
-        )[0]
-    )
+    assert "file type" in documents.check_attachments([documents.Attachment("virus.exe", b"MZ")])[0]
+    assert "MIME" in documents.check_attachments([documents.Attachment("a.pdf", b"1", "text/plain")])[0]
     assert documents.mime_for("x.docx") == "application/msword"
 
 
 def test_build_submission_checks_request_size_and_email():
     xml = documents.build_sample_facturae(**SAMPLE)
-    atts = [
-        documents.Attachment(f"{i}.pdf", b"x" * (documents.MAX_ATTACHMENT_BYTES - 10))
-        for i in range(5)
-    ]
+    atts = [documents.Attachment(f"{i}.pdf", b"x" * (documents.MAX_ATTACHMENT_BYTES - 10)) for i in range(5)]
     body_ok = documents.build_submission("F-1.xml", xml, atts[:3], email="a@b.cat")
     assert body_ok["correuElectronic"] == "a@b.cat" and len(body_ok["adjunts"]) == 3
-    with pytest.raises(
-        documents.DocumentError
-    ) as exc:  # 5 x ~2 MB -> base64 -> > 10 MB
+    with pytest.raises(documents.DocumentError) as exc:  # 5 x ~2 MB -> base64 -> > 10 MB
         documents.build_submission("F-1.xml", xml, atts)
     assert exc.value.code == 3002 and "10 MB" in str(exc.value)
     with pytest.raises(documents.DocumentError):

@@ -100,10 +100,7 @@ def test_error_table_is_complete():
         assert errors.describe(code, errors.SUPPLIER).kind == "rejected"
         assert errors.describe(code, errors.SUPPLIER).code == code
     for code in range(3001, 3009):
-        assert (
-            errors.describe(code, errors.RCF).message
-            != errors.describe(code, errors.SUPPLIER).message
-        )
+        assert errors.describe(code, errors.RCF).message != errors.describe(code, errors.SUPPLIER).message
     assert {errors.describe(c).kind for c in range(1001, 1013)} == {"auth"}
     assert {errors.describe(c).kind for c in (9001, 9002, 9999)} == {"transient"}
     assert errors.describe(9500).kind == "transient"

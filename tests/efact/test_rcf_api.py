@@ -27,10 +27,7 @@ def test_1200_pending_invoices_3_pages_2_entities(hub):
         xml = api.get_facturae(pending.id)
         facturae = documents.parse_facturae(xml)
         assert facturae.invoice.total == documents.money(invoice.amount)
-        files = [
-            api.get_attachment(pending.id, att_id)
-            for att_id, _name in invoice.attachments
-        ]
+        files = [api.get_attachment(pending.id, att_id) for att_id, _name in invoice.attachments]
         stored.setdefault(pending.nif, {})[pending.id] = (invoice.number, files)
         return True
 
@@ -38,12 +35,8 @@ def test_1200_pending_invoices_3_pages_2_entities(hub):
     assert len(delivered) == 1200 and not refused
     assert {nif: len(v) for nif, v in stored.items()} == {ENTITY_A: 600, ENTITY_B: 600}
     assert sum(len(files) for v in stored.values() for _n, files in v.values()) == 12
-    assert (
-        set(app.state.deliveries.values()) == {1} and len(app.state.deliveries) == 1200
-    )
-    assert (
-        injector.calls_to("/rcf/factures-pendents", "GET") == 4
-    )  # 3 pages + the empty check
+    assert set(app.state.deliveries.values()) == {1} and len(app.state.deliveries) == 1200
+    assert injector.calls_to("/rcf/factures-pendents", "GET") == 4  # 3 pages + the empty check
     assert api.pending_invoices() == ([], False)
 
 
@@ -112,10 +105,7 @@ def test_life_cycle_and_transitions(rcf):
     refused("3008", "ANNOTATED", rcf_number="R1", reject_reason="x")
     refused("3007", "RECOGNISED")  # ANNOTATED first
     api.update_state(invoice_id, "DELIVERED")
-    assert (
-        api.update_state(invoice_id, "ANNOTATED", rcf_number="RCF-2026-1").rcf_number
-        == "RCF-2026-1"
-    )
+    assert api.update_state(invoice_id, "ANNOTATED", rcf_number="RCF-2026-1").rcf_number == "RCF-2026-1"
     refused("3007", "DELIVERED")  # backwards
     refused("3004", "PAID")
     refused("3006", "PAID", payment_date="20/11/2026")
@@ -143,12 +133,8 @@ def test_life_cycle_and_transitions(rcf):
 def test_reject_and_unregistered(rcf):
     app, _inj, api = rcf
     invoice_id = app.state.seed_invoice(nif=ENTITY_A)
-    rejected = api.update_state(
-        invoice_id, "REJECTED", reject_code="E01", reject_reason="Falta l'expedient"
-    )
-    assert (
-        rejected.state == "REJECTED" and rejected.reject_reason == "Falta l'expedient"
-    )
+    rejected = api.update_state(invoice_id, "REJECTED", reject_code="E01", reject_reason="Falta l'expedient")
+    assert rejected.state == "REJECTED" and rejected.reject_reason == "Falta l'expedient"
     assert api.pending_invoices() == (
         [],
         False,
@@ -181,14 +167,10 @@ def test_state_update_reset_before_reaching_is_sent_again(rcf):
 
 def test_late_attachments(rcf):
     app, _inj, api = rcf
-    invoice_id = app.state.seed_invoice(
-        nif=ENTITY_A, attachments=[("first.pdf", b"%PDF-1")]
-    )
+    invoice_id = app.state.seed_invoice(nif=ENTITY_A, attachments=[("first.pdf", b"%PDF-1")])
     late = app.state.add_attachment(invoice_id, "albara.txt", b"hello")
     items, more = api.pending_attachments()
-    assert [(i.id, i.invoice_id, i.name) for i in items] == [
-        (late, invoice_id, "albara.txt")
-    ] and not more
+    assert [(i.id, i.invoice_id, i.name) for i in items] == [(late, invoice_id, "albara.txt")] and not more
     content, mime = api.get_attachment(invoice_id, late)
     assert content == b"hello" and mime.startswith("text/plain")
     api.delete_pending_attachment(late)
@@ -223,19 +205,19 @@ def test_parallel_prefetch_and_batched_delivery(hub):
     from .conftest import transport_for
 
     app, injector, server = hub(page_size=40)
-    ids = [
-        app.state.seed_invoice(nif=ENTITY_A if n % 2 else ENTITY_B, number=f"P{n}")
-        for n in range(100)
-    ]
+    ids = [app.state.seed_invoice(nif=ENTITY_A if n % 2 else ENTITY_B, number=f"P{n}") for n in range(100)]
     api = efact_client.RcfClient(transport_for(server, "rcf"))
     threaded = efact_client.RcfClient(transport_for(server, "rcf"))
     stored = []
 
-    def prefetch(batch):
-        results = efact_client.parallel(
-            lambda p: threaded.get_facturae(p.id), batch, workers=8
-        )
-        return {item.id: result for item, result, _error in results}
+    class Fetcher(efact_client.Fetcher):
+        flushed = 0
+
+        def fetch(self, pending):
+            return threaded.get_facturae(pending.id)
+
+        def flush(self):
+            Fetcher.flushed += 1
 
     def process(pending, xml):
         assert documents.parse_facturae(xml).buyer_nif == pending.nif
@@ -243,17 +225,14 @@ def test_parallel_prefetch_and_batched_delivery(hub):
         return True
 
     def deliver(batch):
-        for _item, _result, error in efact_client.parallel(
-            lambda i: threaded.update_state(i, "DELIVERED"), batch
-        ):
+        for _item, _result, error in efact_client.parallel(lambda i: threaded.update_state(i, "DELIVERED"), batch):
             assert error is None
 
-    delivered, refused = efact_client.drain_pending_invoices(
-        api, process, prefetch=prefetch, deliver=deliver, chunk=25
-    )
+    delivered, refused = efact_client.drain_pending_invoices(api, process, fetcher=Fetcher(), deliver=deliver, chunk=25)
     assert sorted(delivered) == sorted(ids) == sorted(stored) and not refused
     assert set(app.state.deliveries.values()) == {1}
     assert injector.calls_to("/facturae", "GET") == 100
+    assert Fetcher.flushed >= 4
 
 
 def test_parallel_reports_errors_per_item():

@@ -46,13 +46,9 @@ def test_send_registers_and_lists_states(supplier):
     app.state.rcf_update(sent.id, "RECOGNISED")
     app.state.rcf_update(sent.id, "PAID", dataPagament="2026-11-20")
     acked = []
-    done, refused = efact_client.drain_pending_states(
-        api, lambda item: acked.append(item) or True
-    )
+    done, refused = efact_client.drain_pending_states(api, lambda item: acked.append(item) or True)
     assert len(done) == 5 and not refused
-    assert (
-        acked[-1].state.code == "PAID" and acked[-1].state.payment_date == "2026-11-20"
-    )
+    assert acked[-1].state.code == "PAID" and acked[-1].state.payment_date == "2026-11-20"
     assert acked[2].state.rcf_number == "RCF-1"
     assert api.pending_states() == ([], False)
     invoice = api.get_invoice(sent.id)
@@ -61,9 +57,7 @@ def test_send_registers_and_lists_states(supplier):
 
 def test_wrong_dir3_is_rejected_by_the_hub_with_reason(supplier):
     _app, _inj, api = supplier
-    sent = api.send_invoice(
-        documents.build_submission("F-2.xml", facturae("F-2", centres=(("01", "X"),)))
-    )
+    sent = api.send_invoice(documents.build_submission("F-2.xml", facturae("F-2", centres=(("01", "X"),))))
     assert sent.state.code == "REJECTED"
     assert "DIR3" in sent.reject_reason and sent.reject_code == "DIR3"
 
@@ -73,18 +67,13 @@ def test_wrong_dir3_is_rejected_by_the_hub_with_reason(supplier):
     [
         (
             lambda b: b.update(
-                adjunts=[
-                    {"nom": f"{i}.pdf", "mime": "application/pdf", "contingut": "JVBE"}
-                    for i in range(6)
-                ]
+                adjunts=[{"nom": f"{i}.pdf", "mime": "application/pdf", "contingut": "JVBE"} for i in range(6)]
             ),
             "3001",
         ),
         (lambda b: b["factura"].update(nom="F.pdf"), "3003"),
         (
-            lambda b: b.update(
-                adjunts=[{"mime": "application/pdf", "contingut": "JVBE"}]
-            ),
+            lambda b: b.update(adjunts=[{"mime": "application/pdf", "contingut": "JVBE"}]),
             "3006",
         ),
         (lambda b: b.update(adjunts=[{"nom": "a.pdf", "contingut": "JVBE"}]), "3007"),
@@ -93,27 +82,15 @@ def test_wrong_dir3_is_rejected_by_the_hub_with_reason(supplier):
             "3008",
         ),
         (
-            lambda b: b.update(
-                adjunts=[
-                    {"nom": "a.exe", "mime": "application/x-exe", "contingut": "JVBE"}
-                ]
-            ),
+            lambda b: b.update(adjunts=[{"nom": "a.exe", "mime": "application/x-exe", "contingut": "JVBE"}]),
             "3009",
         ),
         (
-            lambda b: b.update(
-                adjunts=[
-                    {"nom": "a.txt", "mime": "application/pdf", "contingut": "JVBE"}
-                ]
-            ),
+            lambda b: b.update(adjunts=[{"nom": "a.txt", "mime": "application/pdf", "contingut": "JVBE"}]),
             "3010",
         ),
         (
-            lambda b: b.update(
-                adjunts=[
-                    {"nom": "a.exe", "mime": "application/pdf", "contingut": "JVBE"}
-                ]
-            ),
+            lambda b: b.update(adjunts=[{"nom": "a.exe", "mime": "application/pdf", "contingut": "JVBE"}]),
             "3015",
         ),
         (lambda b: b["factura"].update(nom=""), "3013"),
@@ -161,9 +138,7 @@ def test_submission_validation_codes(supplier, mutate, code):
 )
 def test_document_validation_codes(supplier, xml, code):
     _app, _inj, api = supplier
-    body = {
-        "factura": {"nom": "F-4.xml", "contingut": base64.b64encode(xml()).decode()}
-    }
+    body = {"factura": {"nom": "F-4.xml", "contingut": base64.b64encode(xml()).decode()}}
     with pytest.raises(common_errors.RejectedError) as exc:
         api.send_invoice(body)
     assert exc.value.code == code
@@ -173,11 +148,7 @@ def test_request_too_large(hub):
     app, _inj, server = hub(max_request_bytes=2000)
     api = efact_client.SupplierClient(transport_for(server, "prov"))
     with pytest.raises(common_errors.RejectedError) as exc:
-        api.send_invoice(
-            documents.build_submission(
-                "F.xml", facturae(lines=[("x" * 3000, 1, 1.0, 21.0)])
-            )
-        )
+        api.send_invoice(documents.build_submission("F.xml", facturae(lines=[("x" * 3000, 1, 1.0, 21.0)])))
     assert exc.value.code == "3002"
 
 
@@ -185,10 +156,7 @@ def test_receptors_and_dir3(supplier):
     _app, _inj, api = supplier
     assert {r.nif for r in api.receptors()} == {"ESP0800001J", "ESP0800002H"}
     detail = api.receptor("ESP0800002H")
-    assert (
-        detail.dir3[0].unitat_tramitadora == "L05000003"
-        and detail.address["codiPostal"] == "08008"
-    )
+    assert detail.dir3[0].unitat_tramitadora == "L05000003" and detail.address["codiPostal"] == "08008"
     with pytest.raises(common_errors.RejectedError):
         api.receptor("ESX")
 
@@ -230,15 +198,11 @@ def test_post_is_not_retried_on_503_but_gets_are(supplier):
             "1003",
         ),  # user without the supplier role
         (
-            lambda: efact_client.JwtAuth(
-                "prov", SECRET, clock=lambda: time.time() - 3600
-            ),
+            lambda: efact_client.JwtAuth("prov", SECRET, clock=lambda: time.time() - 3600),
             "1008",
         ),
         (
-            lambda: efact_client.JwtAuth(
-                "prov", SECRET, clock=lambda: time.time() + 3600
-            ),
+            lambda: efact_client.JwtAuth("prov", SECRET, clock=lambda: time.time() + 3600),
             "1009",
         ),
     ],
@@ -247,9 +211,7 @@ def test_auth_errors_over_http_are_never_retried(hub, make, code):
     _app, injector, server = hub()
     from einvoice_common.einvoice.transport import Transport
 
-    api = efact_client.SupplierClient(
-        Transport(server.url, service="eFACT", auth=make(), sleep=lambda s: None)
-    )
+    api = efact_client.SupplierClient(Transport(server.url, service="eFACT", auth=make(), sleep=lambda s: None))
     with pytest.raises(common_errors.AuthError) as exc:
         api.receptors()
     assert exc.value.code == code and exc.value.status == 401
@@ -287,12 +249,7 @@ def test_every_token_claim_code_over_http(hub, claims_patch, code):
         timeout=5,
     )
     assert response.status_code == 401 and response.json()["codiError"] == code
-    assert (
-        requests.get(server.url + "/proveidors/receptors", timeout=5).json()[
-            "codiError"
-        ]
-        == 1001
-    )
+    assert requests.get(server.url + "/proveidors/receptors", timeout=5).json()["codiError"] == 1001
 
 
 def test_pending_states_paginate(hub):
@@ -306,7 +263,5 @@ def test_pending_states_paginate(hub):
     assert len(done) == 10 and not app.state.pending_states
     # a state we could not apply stays on the hub
     api.send_invoice(documents.build_submission("Q.xml", facturae("Q")))
-    done, refused = efact_client.drain_pending_states(
-        api, lambda item: item.state.code == "SENT"
-    )
+    done, refused = efact_client.drain_pending_states(api, lambda item: item.state.code == "SENT")
     assert len(done) == 1 and len(refused) == 1 and len(app.state.pending_states) == 1
