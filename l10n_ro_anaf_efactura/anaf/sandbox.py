@@ -47,6 +47,22 @@ ISSUER = "https://logincert.anaf.ro"
 SIGNATURE_CERT = base64.b64encode(b"ANAF SANDBOX CERTIFICATE - not a real certificate").decode()
 
 
+class _EveryCif:
+    """The rights of a certificate enrolled for every CIF (the demo default of `make_app()`)."""
+
+    def __contains__(self, cif):
+        return True
+
+    def __bool__(self):
+        return True
+
+    def __repr__(self):
+        return "EVERY_CIF"
+
+
+EVERY_CIF = _EveryCif()
+
+
 def _b64(data):
     raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -93,7 +109,9 @@ class State:
         self.lock = threading.RLock()
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uris = list(redirect_uris) if redirect_uris else None
-        self.rights = {k: set(v) for k, v in (rights or {"SERIAL-1": set(cifs)}).items()}
+        if rights is None and cifs is None:
+            rights = {"SERIAL-1": EVERY_CIF}  # demo default: the certificate may act for any company
+        self.rights = {k: v if v is EVERY_CIF else set(v) for k, v in (rights or {"SERIAL-1": set(cifs)}).items()}
         self.serial = next(iter(self.rights))  # the certificate that approves at `authorize`
         self.access_ttl, self.refresh_ttl, self.code_ttl = (
             access_ttl,
@@ -378,7 +396,7 @@ class AnafSandbox:
             client_id=options.get("client_id", "anaf-client"),
             client_secret=options.get("client_secret", "anaf-secret"),
             redirect_uris=options.get("redirect_uris"),
-            cifs=options.get("cifs", ("8000000000",)),
+            cifs=options.get("cifs"),
             rights=options.get("rights"),
             access_ttl=options.get("access_ttl", 90 * DAY),
             refresh_ttl=options.get("refresh_ttl", 365 * DAY),

@@ -51,17 +51,23 @@ class EinvoiceCredential(models.Model):
         if self.service != "anaf":
             return super()._einvoice_default_base_url()
         if self.environment == "sandbox":
-            root = self.env["ir.config_parameter"].sudo().get_param("einvoice.sandbox_url.anaf", "")
+            # the simulator's root (system parameter or setup/run's sandboxes file), then ANAF's REST path
+            root = super()._einvoice_default_base_url() or ""
             return f"{root.rstrip('/')}/test/FCTEL/rest" if root else ""
         return API_HOSTS.get(self.environment, "")
 
     def _l10n_ro_anaf_efactura_oauth_url(self):
         """logincert.anaf.ro in test and production; the sandbox serves its own OAuth pages."""
         self.ensure_one()
-        if self.environment == "sandbox" and self.base_url:
-            parts = urlsplit(self.base_url)
-            return f"{parts.scheme}://{parts.netloc}/anaf-oauth2/v1"
-        return oauth.LOGINCERT
+        if self.environment != "sandbox":
+            return oauth.LOGINCERT
+        base_url = self.base_url or self._einvoice_default_base_url()
+        if not base_url:
+            raise UserError(
+                _("The ANAF sandbox is not running: start it with setup/run, or choose the test environment.")
+            )
+        parts = urlsplit(base_url)
+        return f"{parts.scheme}://{parts.netloc}/anaf-oauth2/v1"
 
     def _einvoice_token_url(self):
         # EXTENDS 'einvoice_common'

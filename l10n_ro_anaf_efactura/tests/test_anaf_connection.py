@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..anaf import oauth
@@ -67,3 +68,9 @@ class TestAnafConnection(AnafCommon):
             production._einvoice_token_url(),
             "https://logincert.anaf.ro/anaf-oauth2/v1/token",
         )
+
+    def test_sandbox_without_a_simulator_never_falls_back_to_anaf(self):
+        self.env["ir.config_parameter"].sudo().set_param("einvoice.sandbox_url.anaf", "")
+        credential = self.credential.copy({"name": "no simulator", "base_url": False})
+        with self.assertRaises(UserError):
+            credential._l10n_ro_anaf_efactura_oauth_url()

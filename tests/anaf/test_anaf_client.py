@@ -212,3 +212,10 @@ def test_exchanges_are_recorded_without_the_token(anaf):
     anaf.client.upload(make_invoice(), cif=SELLER)
     token = anaf.holder.tokens.access_token
     assert anaf.exchanges and all(token not in str(e.request_headers) for e in anaf.exchanges)
+
+
+def test_default_sandbox_lets_the_demo_certificate_act_for_any_company(serve_app):
+    from anaf_support import Anaf
+
+    anaf = Anaf(serve_app, cifs=None)
+    assert anaf.client.upload(make_invoice(seller="65379"), cif="RO65379").index
