@@ -26,6 +26,7 @@
         "views/res_config_settings_views.xml",
         "views/report_invoice.xml",
         "wizard/l10n_mx_factureapp_cancel_views.xml",
+        "wizard/l10n_mx_factureapp_global_invoice_views.xml",
     ],
     "demo": ["demo/l10n_mx_factureapp_demo.xml"],
     "installable": True,

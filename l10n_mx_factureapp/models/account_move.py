@@ -517,6 +517,15 @@ class AccountMove(models.Model):
         """Translated problems that can be known before anything is sent (alerts, buttons)."""
         self.ensure_one()
         problems = []
+        lead = self.l10n_mx_factureapp_global_lead_id
+        if lead and lead != self:
+            problems.append(
+                _(
+                    "Invoice %(name)s is part of the global invoice %(lead)s: stamp it or look it up there.",
+                    name=self.display_name,
+                    lead=lead.display_name,
+                )
+            )
         if self.state != "posted":
             problems.append(
                 _(
@@ -746,6 +755,8 @@ class AccountMove(models.Model):
         for move in locked:
             try:
                 results[move] = move._l10n_mx_factureapp_stamp_one()
+                if move.l10n_mx_factureapp_global_lead_id == move:
+                    move._l10n_mx_factureapp_sync_global_members()
             except UserError as exc:
                 move.l10n_mx_factureapp_error = exc.args[0]
                 results[move] = exc.args[0]
