@@ -341,35 +341,36 @@ class AccountMove(models.Model):
 
     @api.model
     def _l10n_ro_anaf_efactura_demo_invoices(self, company_id, partner_id):
-        """Two draft invoices of the Romanian demo company (demo data)."""
+        """Two draft invoices of the Romanian demo company at today's 21 % VAT (demo data)."""
         company = self.env["res.company"].browse(company_id)
-        journal = self.env["account.journal"].search(
+        Journal = self.env["account.journal"]
+        journal = Journal.search([*Journal._check_company_domain(company), ("type", "=", "sale")], limit=1)
+        if not journal:
+            return self.browse()
+        Tax = self.env["account.tax"].with_company(company)
+        tax = Tax.search(
             [
-                *self.env["account.journal"]._check_company_domain(company),
-                ("type", "=", "sale"),
+                *Tax._check_company_domain(company),
+                ("type_tax_use", "=", "sale"),
+                ("amount", "=", 21),
+                ("amount_type", "=", "percent"),
             ],
             limit=1,
         )
-        if not journal:
-            return self.browse()
+        if not tax and company.account_sale_tax_id:
+            # VAT is 21 % since 2025-08-01 (Law 141/2025); the chart still ships 19 %
+            tax = company.account_sale_tax_id.copy({"name": "TVA 21%", "amount": 21, "description": "21%"})
         moves = self.browse()
         for amount in (1000.0, 250.0):
+            line = {"name": "Servicii de consultanta", "quantity": 1, "price_unit": amount}
+            if tax:
+                line["tax_ids"] = [(6, 0, tax.ids)]
             moves |= self.with_company(company).create(
                 {
                     "move_type": "out_invoice",
                     "partner_id": partner_id,
                     "journal_id": journal.id,
-                    "invoice_line_ids": [
-                        (
-                            0,
-                            0,
-                            {
-                                "name": "Servicii de consultanta",
-                                "quantity": 1,
-                                "price_unit": amount,
-                            },
-                        )
-                    ],
+                    "invoice_line_ids": [(0, 0, line)],
                 }
             )
         return moves
