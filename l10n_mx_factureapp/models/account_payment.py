@@ -228,7 +228,7 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
                 _(
                     "The payment complement of %(name)s cannot be built: %(problems)s",
                     name=self.display_name,
-                    problems=exc,
+                    problems="\n".join(self._l10n_mx_factureapp_problem_text(p) for p in exc.problems),
                 )
             ) from exc
         problems = cfdi.xsd_errors(xml)
