@@ -56,7 +56,7 @@ def main(paths):
     for path in paths:
         with open(path, "rb") as handle:
             contents.append(handle.read())
-    report = dict(zip(paths, fatal_asserts_many(contents)))
+    report = dict(zip(paths, fatal_asserts_many(contents), strict=True))
     sys.stdout.write(json.dumps(report) + "\n")
     return 1 if any(report.values()) else 0
 

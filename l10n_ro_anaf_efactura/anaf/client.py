@@ -133,7 +133,9 @@ class AnafClient:
         try:
             answer = documents.parse_upload(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.UnknownOutcome(f"Unreadable upload answer: {exc}", status=response.status_code)
+            raise self.transport.UnknownOutcome(
+                f"Unreadable upload answer: {exc}", status=response.status_code
+            ) from exc
         if answer.errors:
             self._raise("\n".join(answer.errors))
         return answer
@@ -146,7 +148,7 @@ class AnafClient:
         try:
             answer = documents.parse_status(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.ProtocolError(str(exc), status=response.status_code)
+            raise self.transport.ProtocolError(str(exc), status=response.status_code) from exc
         if answer.errors:
             self._raise("\n".join(answer.errors))
         return answer
@@ -159,7 +161,9 @@ class AnafClient:
         try:
             return documents.parse_zip(response.content)
         except documents.DocumentError as exc:
-            raise self.transport.ProtocolError(f"ANAF's ZIP could not be read: {exc}", status=response.status_code)
+            raise self.transport.ProtocolError(
+                f"ANAF's ZIP could not be read: {exc}", status=response.status_code
+            ) from exc
 
     def list_messages(self, days, cif, filter=None):
         """GET listaMesajeFactura (simple list: at most 500 messages) -> [documents.Message]."""

@@ -250,7 +250,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
                     payload_sha256=document.payload_sha256,
                     number=document.move_id.name,
                     known_indexes=known,
-                    download=lambda m: client.download(m.id) if ledger.acquire("download", m.id, now) else None,
+                    download=lambda m, c=client: c.download(m.id) if ledger.acquire("download", m.id, now) else None,
                 )
             except Exception as exc:  # noqa: BLE001 - stays unknown; retried
                 document.write(

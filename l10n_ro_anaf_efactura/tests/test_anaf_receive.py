@@ -32,7 +32,8 @@ BILL = """<?xml version="1.0" encoding="UTF-8"?>
     <cbc:PayableAmount currencyID="RON">{amount}</cbc:PayableAmount></cac:LegalMonetaryTotal>
   <cac:InvoiceLine><cbc:ID>1</cbc:ID><cbc:InvoicedQuantity unitCode="C62">1</cbc:InvoicedQuantity>
     <cbc:LineExtensionAmount currencyID="RON">{amount}</cbc:LineExtensionAmount>
-    <cac:Item><cbc:Name>Marfa</cbc:Name></cac:Item><cac:Price><cbc:PriceAmount currencyID="RON">{amount}</cbc:PriceAmount></cac:Price></cac:InvoiceLine>
+    <cac:Item><cbc:Name>Marfa</cbc:Name></cac:Item>
+    <cac:Price><cbc:PriceAmount currencyID="RON">{amount}</cbc:PriceAmount></cac:Price></cac:InvoiceLine>
 </Invoice>
 """
 

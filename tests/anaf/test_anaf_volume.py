@@ -17,6 +17,7 @@ def test_200_invoices_reach_ok_with_archived_zips_within_quotas(anaf_factory):
             zip(
                 invoices,
                 pool.map(lambda x: anaf.client.upload(x, cif=SELLER).index, invoices.values()),
+                strict=True,
             )
         )
     pending, archived, rounds = dict(indexes), {}, 0

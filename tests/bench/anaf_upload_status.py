@@ -26,11 +26,11 @@ for _name in (
     _module.__path__ = [os.path.join(REPO, _name)]
     sys.modules[_name] = _module
 
-from einvoice_common.einvoice.faults import FaultInjector
-from einvoice_common.einvoice.runner import serve
-from einvoice_common.einvoice.transport import BearerAuth, Transport
-from l10n_ro_anaf_efactura.anaf import quota, sandbox
-from l10n_ro_anaf_efactura.anaf.client import AnafClient
+from einvoice_common.einvoice.faults import FaultInjector  # noqa: E402
+from einvoice_common.einvoice.runner import serve  # noqa: E402
+from einvoice_common.einvoice.transport import BearerAuth, Transport  # noqa: E402
+from l10n_ro_anaf_efactura.anaf import quota, sandbox  # noqa: E402
+from l10n_ro_anaf_efactura.anaf.client import AnafClient  # noqa: E402
 
 SELLER = "8000000000"
 INVOICE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -79,9 +79,7 @@ def main():
 
         def one(n):
             ledger.throttle(time.monotonic, time.sleep)
-            index = (
-                client().upload(INVOICE.format(n=n, seller=SELLER), cif=SELLER).index
-            )
+            index = client().upload(INVOICE.format(n=n, seller=SELLER), cif=SELLER).index
             ledger.throttle(time.monotonic, time.sleep)
             statuses.append(client().message_state(index).state)
 
@@ -91,25 +89,17 @@ def main():
         elapsed = time.monotonic() - start
 
     calls = len(faults.calls)
-    too_many = app.state.rate_limited + sum(
-        1 for kind in faults.faults_served if kind == "rate_limit"
-    )
+    too_many = app.state.rate_limited + sum(1 for kind in faults.faults_served if kind == "rate_limit")
     per_minute = calls / elapsed * 60
     bound = calls * args.latency / args.threads
     print(
         f"invoices: {args.invoices}, calls: {calls}, elapsed: {elapsed:.1f} s, threads: {args.threads}, "
         f"latency: {args.latency * 1000:.0f} ms"
     )
-    print(
-        f"throughput: {per_minute:.0f} calls/min = {per_minute / quota.PER_MINUTE:.1%} of ANAF's 1000 calls/min"
-    )
+    print(f"throughput: {per_minute:.0f} calls/min = {per_minute / quota.PER_MINUTE:.1%} of ANAF's 1000 calls/min")
     print(f"HTTP 429 answers: {too_many}")
-    print(
-        f"latency bound (calls x latency / threads): {bound:.1f} s; elapsed / bound = {elapsed / bound:.2f}"
-    )
-    print(
-        f"uploads at ANAF: {len(app.state.uploads)}; status ok: {statuses.count('ok')}/{len(statuses)}"
-    )
+    print(f"latency bound (calls x latency / threads): {bound:.1f} s; elapsed / bound = {elapsed / bound:.2f}")
+    print(f"uploads at ANAF: {len(app.state.uploads)}; status ok: {statuses.count('ok')}/{len(statuses)}")
     return 0 if too_many == 0 and len(app.state.uploads) == args.invoices else 1
 
 
