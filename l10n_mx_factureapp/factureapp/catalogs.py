@@ -222,9 +222,7 @@ CURRENCY_DECIMALS = {
 }
 # c_Moneda gives XXX 0 decimals; in the payments complement amounts are in MXN with 2.
 
-RFC_PATTERN = re.compile(
-    r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$"
-)
+RFC_PATTERN = re.compile(r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$")
 RFC_GENERIC_NATIONAL = "XAXX010101000"
 RFC_GENERIC_FOREIGN = "XEXX010101000"
 PUBLICO_EN_GENERAL = "PUBLICO EN GENERAL"
@@ -267,9 +265,7 @@ def _read_catalogs(path, wanted):
         if start < 0:
             raise KeyError(name)
         end = text.find("</xs:simpleType>", start)
-        found[name] = frozenset(
-            re.findall(r'<xs:enumeration value="([^"]*)"', text[start:end])
-        )
+        found[name] = frozenset(re.findall(r'<xs:enumeration value="([^"]*)"', text[start:end]))
     return found
 
 

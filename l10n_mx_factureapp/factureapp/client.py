@@ -80,12 +80,8 @@ class BulkItem:
 class BulkReport:
     items: dict  # filename -> BulkItem
     download_url: str = ""
-    unknown: list = dfield(
-        default_factory=list
-    )  # names in the report that were not sent
-    missing: list = dfield(
-        default_factory=list
-    )  # names sent and absent from the report
+    unknown: list = dfield(default_factory=list)  # names in the report that were not sent
+    missing: list = dfield(default_factory=list)  # names sent and absent from the report
 
 
 @dataclass
@@ -105,7 +101,9 @@ class CfdiInfo:
 @dataclass
 class CancelResult:
     uuid: str
-    outcome: str  # cancelled / pending_acceptance / already_cancelled / in_process / not_cancellable / not_found / rejected
+    outcome: (
+        str  # cancelled / pending_acceptance / already_cancelled / in_process / not_cancellable / not_found / rejected
+    )
     succeed: bool
     message: str = ""
     link: str = ""
@@ -157,9 +155,7 @@ class FactureClient:
         """A dict from a JSON or XML answer."""
         ctype = response.headers.get("Content-Type", "")
         body = response.content or b""
-        if "html" in ctype or body.lstrip()[:100].lower().startswith(
-            (b"<html", b"<!doctype")
-        ):
+        if "html" in ctype or body.lstrip()[:100].lower().startswith((b"<html", b"<!doctype")):
             raise self.transport.ProtocolError(
                 "Facture APP answered an HTML page where data was expected.",
                 status=response.status_code,
@@ -217,20 +213,14 @@ class FactureClient:
     def _checked(self, response):
         data = self._decode(response)
         if not isinstance(data, dict):
-            raise self.transport.ProtocolError(
-                "Facture APP answered an unexpected structure."
-            )
+            raise self.transport.ProtocolError("Facture APP answered an unexpected structure.")
         if _truthy(data.get("succeed", True)):
             return data
         code = str(data.get("code") or "")
         info = errors.describe(code, data.get("message", ""))
         if info.kind == "auth":
-            raise self.transport.AuthError(
-                info.message, code=code, status=response.status_code, details=[data]
-            )
-        raise self.transport.RejectedError(
-            info.message, code=code or None, status=response.status_code, details=[data]
-        )
+            raise self.transport.AuthError(info.message, code=code, status=response.status_code, details=[data])
+        raise self.transport.RejectedError(info.message, code=code or None, status=response.status_code, details=[data])
 
     # -- operations ------------------------------------------------------------------
     def account(self):
@@ -246,9 +236,7 @@ class FactureClient:
     def branches(self):
         data = self._checked(self._call("GET", "branches", operation="branches"))
         items = data.get("sucursales") or []
-        if isinstance(
-            items, dict
-        ):  # XML: <sucursales><sucursal>...</sucursal></sucursales>
+        if isinstance(items, dict):  # XML: <sucursales><sucursal>...</sucursal></sucursales>
             items = items.get("sucursal") or []
             items = items if isinstance(items, list) else [items]
         return [
@@ -282,15 +270,11 @@ class FactureClient:
         xml = data.get("xml") or ""
         xml = xml.encode("utf-8") if isinstance(xml, str) else xml
         if not xml:
-            raise self.transport.ProtocolError(
-                "Facture APP reported a stamp without the stamped XML."
-            )
+            raise self.transport.ProtocolError("Facture APP reported a stamp without the stamped XML.")
         info = documents.stamp_info(xml)
         uuid = (data.get("uuid") or info.uuid).upper()
         if uuid != info.uuid:
-            raise self.transport.ProtocolError(
-                f"The UUID {uuid} in the answer differs from the TFD's {info.uuid}."
-            )
+            raise self.transport.ProtocolError(f"The UUID {uuid} in the answer differs from the TFD's {info.uuid}.")
         return StampResult(
             uuid=uuid,
             xml=xml,
@@ -312,23 +296,15 @@ class FactureClient:
             files={"file": ("cfdi.zip", archive, "application/zip")},
         )
         data = self._decode(response)
-        if (
-            isinstance(data, dict)
-            and "succeed" in data
-            and not _truthy(data["succeed"])
-        ):
+        if isinstance(data, dict) and "succeed" in data and not _truthy(data["succeed"]):
             self._checked(response)
         return parse_bulk_report(response.content, sent_names)
 
     def download(self, url):
         """Download the ZIP of stamped XMLs named by the bulk report (GET, retried).
         Only links on the service's own host are followed: the credentials go with it."""
-        if url.startswith(("http://", "https://")) and _netloc(url) != _netloc(
-            self.transport.base_url
-        ):
-            raise self.transport.ProtocolError(
-                f"The bulk report links to another host ({_netloc(url)}); refused."
-            )
+        if url.startswith(("http://", "https://")) and _netloc(url) != _netloc(self.transport.base_url):
+            raise self.transport.ProtocolError(f"The bulk report links to another host ({_netloc(url)}); refused.")
         response = self.transport.request(
             "GET",
             url,
@@ -339,9 +315,7 @@ class FactureClient:
         return response.content
 
     def cfdi(self, uuid):
-        response = self._call(
-            "GET", "cfdi", operation="cfdi", params={self.lookup_params["uuid"]: uuid}
-        )
+        response = self._call("GET", "cfdi", operation="cfdi", params={self.lookup_params["uuid"]: uuid})
         return _cfdi_info(self._checked(response))
 
     def find(self, series, number, issuer_rfc=""):
@@ -352,9 +326,7 @@ class FactureClient:
         }
         if issuer_rfc:
             params[self.lookup_params["issuer"]] = issuer_rfc
-        response = self._call(
-            "GET", "cfdi", operation="find", params=params, expected=(200, 404)
-        )
+        response = self._call("GET", "cfdi", operation="find", params=params, expected=(200, 404))
         if response.status_code == 404:
             return None
         data = self._decode(response)
@@ -362,16 +334,10 @@ class FactureClient:
             if str(data.get("code")) in ("FA404", "404", "CA205"):
                 return None
             self._checked(response)
-        return (
-            _cfdi_info(data)
-            if (data.get("uuid") or (data.get("cfdi") or {}).get("uuid"))
-            else None
-        )
+        return _cfdi_info(data) if (data.get("uuid") or (data.get("cfdi") or {}).get("uuid")) else None
 
     def xml(self, uuid):
-        response = self._call(
-            "GET", "xml", operation="xml", params={"uuid": uuid}, keep_payload=True
-        )
+        response = self._call("GET", "xml", operation="xml", params={"uuid": uuid}, keep_payload=True)
         if response.content.lstrip()[:1] == b"{":
             self._checked(response)
         return response.content
@@ -398,9 +364,7 @@ class FactureClient:
         }
         if replacement:
             params[self.cancel_params["replacement"]] = replacement
-        response = self._call(
-            "GET", "cancel", operation="cancel", params=params, branch=branch
-        )
+        response = self._call("GET", "cancel", operation="cancel", params=params, branch=branch)
         data = self._decode(response)
         if isinstance(data, dict) and str(data.get("code")) in ("FA401",):
             self._checked(response)
@@ -423,15 +387,11 @@ class FactureClient:
 
     def acuse(self, uuid):
         """The SAT cancellation acknowledgement XML of a cancelled CFDI."""
-        response = self._call(
-            "GET", "acuse", operation="acuse", params={"uuid": uuid}, keep_payload=True
-        )
+        response = self._call("GET", "acuse", operation="acuse", params={"uuid": uuid}, keep_payload=True)
         body = response.content
         if body.lstrip()[:1] == b"{":
             self._checked(response)
-            raise self.transport.ProtocolError(
-                "Facture APP did not answer the acuse XML."
-            )
+            raise self.transport.ProtocolError("Facture APP did not answer the acuse XML.")
         root = documents.parse(body)
         if not root.tag.endswith("Acuse"):
             data = _xml_to_dict(root)

@@ -30,9 +30,7 @@ NS_CFDI = "http://www.sat.gob.mx/cfd/4"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS_PAGO = "http://www.sat.gob.mx/Pagos20"
 NS_TFD = "http://www.sat.gob.mx/TimbreFiscalDigital"
-LOC_CFDI = (
-    "http://www.sat.gob.mx/cfd/4 http://www.sat.gob.mx/sitio_internet/cfd/4/cfdv40.xsd"
-)
+LOC_CFDI = "http://www.sat.gob.mx/cfd/4 http://www.sat.gob.mx/sitio_internet/cfd/4/cfdv40.xsd"
 LOC_PAGO = "http://www.sat.gob.mx/Pagos20 http://www.sat.gob.mx/sitio_internet/cfd/Pagos/Pagos20.xsd"
 PLACEHOLDERS = {"Sello": "", "NoCertificado": "00000000000000000000", "Certificado": ""}
 IMPUESTO = {"isr": "001", "iva": "002", "ieps": "003"}
@@ -114,9 +112,7 @@ class PaidDocument:
     taxes: list = dfield(default_factory=list)  # [(Tax, base)] of the whole invoice
     series: str = ""
     number: str = ""
-    equivalence: Decimal = Decimal(
-        1
-    )  # EquivalenciaDR: units of document currency per payment unit
+    equivalence: Decimal = Decimal(1)  # EquivalenciaDR: units of document currency per payment unit
 
 
 @dataclass
@@ -255,12 +251,16 @@ def check_party(party, role, problems, receiver=False, uso=True):
         problems.append(Problem("rfc_invalid", f"{prefix}.rfc", {"rfc": rfc}))
     if not (party.name or "").strip():
         problems.append(Problem("name_missing", f"{prefix}.name"))
+    _check_regimen(party, prefix, rfc, person, problems)
+    if receiver:
+        _check_receiver(party, prefix, rfc, person, uso, problems)
+
+
+def _check_regimen(party, prefix, rfc, person, problems):
     if not party.regimen:
         problems.append(Problem("regimen_missing", f"{prefix}.regimen"))
     elif party.regimen not in dict(catalogs.REGIMEN_FISCAL):
-        problems.append(
-            Problem("regimen_invalid", f"{prefix}.regimen", {"value": party.regimen})
-        )
+        problems.append(Problem("regimen_invalid", f"{prefix}.regimen", {"value": party.regimen}))
     elif person == "moral" and party.regimen not in catalogs.REGIMEN_MORAL:
         problems.append(
             Problem(
@@ -277,17 +277,16 @@ def check_party(party, role, problems, receiver=False, uso=True):
                 {"value": party.regimen, "person": "natural", "rfc": rfc},
             )
         )
-    if not receiver:
-        return
+
+
+def _check_receiver(party, prefix, rfc, person, uso, problems):
     if not party.zip or not catalogs.is_known("c_CodigoPostal", party.zip):
         problems.append(Problem("zip_invalid", f"{prefix}.zip", {"value": party.zip}))
     if uso:
         if not party.uso_cfdi:
             problems.append(Problem("uso_missing", f"{prefix}.uso_cfdi"))
         elif party.uso_cfdi not in dict(catalogs.USO_CFDI):
-            problems.append(
-                Problem("uso_invalid", f"{prefix}.uso_cfdi", {"value": party.uso_cfdi})
-            )
+            problems.append(Problem("uso_invalid", f"{prefix}.uso_cfdi", {"value": party.uso_cfdi}))
         elif person == "moral" and party.uso_cfdi in catalogs.USO_ONLY_FISICA:
             problems.append(
                 Problem(
@@ -354,6 +353,16 @@ def _line_amounts(line):
 
 
 def _check_invoice(inv, problems):
+    _check_header(inv, problems)
+    _check_global(inv, problems)
+    _check_related(inv, problems)
+    if not inv.lines:
+        problems.append(Problem("no_lines", "lines"))
+    for index, line in enumerate(inv.lines, 1):
+        _check_line(index, line, problems)
+
+
+def _check_header(inv, problems):
     if inv.kind not in ("I", "E"):
         problems.append(Problem("kind_invalid", "kind", {"value": inv.kind}))
     check_party(inv.issuer, "issuer", problems)
@@ -362,21 +371,15 @@ def _check_invoice(inv, problems):
         problems.append(Problem("place_invalid", "place", {"value": inv.place}))
     currency = (inv.currency or "").upper()
     if not catalogs.is_known("c_Moneda", currency):
-        problems.append(
-            Problem("currency_invalid", "currency", {"value": inv.currency})
-        )
+        problems.append(Problem("currency_invalid", "currency", {"value": inv.currency}))
     elif currency not in ("MXN", "XXX") and (inv.rate is None or d(inv.rate) <= 0):
         problems.append(Problem("rate_missing", "rate", {"value": currency}))
     elif currency == "MXN" and inv.rate is not None and d(inv.rate) != 1:
         problems.append(Problem("rate_mxn", "rate"))
     if inv.payment_method not in ("PUE", "PPD"):
-        problems.append(
-            Problem("payment_method", "payment_method", {"value": inv.payment_method})
-        )
+        problems.append(Problem("payment_method", "payment_method", {"value": inv.payment_method}))
     if inv.payment_form not in dict(catalogs.FORMA_PAGO):
-        problems.append(
-            Problem("payment_form", "payment_form", {"value": inv.payment_form})
-        )
+        problems.append(Problem("payment_form", "payment_form", {"value": inv.payment_form}))
     elif inv.payment_method == "PPD" and inv.payment_form != "99":
         problems.append(Problem("ppd_form", "payment_form"))
     elif inv.payment_method == "PUE" and inv.payment_form == "99":
@@ -385,6 +388,9 @@ def _check_invoice(inv, problems):
         problems.append(Problem("export_invalid", "export", {"value": inv.export}))
     _check_text(inv.series, "series", "series", 25, problems)
     _check_text(inv.number, "number", "number", 40, problems)
+
+
+def _check_global(inv, problems):
     public = inv.receiver.rfc == catalogs.RFC_GENERIC_NATIONAL and (
         (inv.receiver.name or "").strip().upper() == catalogs.PUBLICO_EN_GENERAL
     )
@@ -395,14 +401,11 @@ def _check_invoice(inv, problems):
     if inv.global_info:
         periodicity, months, year = inv.global_info
         valid_months = {f"{m:02d}" for m in range(1, 19)}
-        if (
-            periodicity not in dict(catalogs.PERIODICIDAD)
-            or str(months) not in valid_months
-            or int(year) < 2019
-        ):
-            problems.append(
-                Problem("global_invalid", "global_info", {"value": inv.global_info})
-            )
+        if periodicity not in dict(catalogs.PERIODICIDAD) or str(months) not in valid_months or int(year) < 2019:
+            problems.append(Problem("global_invalid", "global_info", {"value": inv.global_info}))
+
+
+def _check_related(inv, problems):
     for rel_type, uuids in inv.related:
         if rel_type not in dict(catalogs.TIPO_RELACION):
             problems.append(Problem("related_type", "related", {"value": rel_type}))
@@ -411,66 +414,54 @@ def _check_invoice(inv, problems):
                 problems.append(Problem("related_uuid", "related", {"value": uuid}))
     if inv.kind == "E" and not inv.related:
         problems.append(Problem("egreso_related", "related"))
-    if not inv.lines:
-        problems.append(Problem("no_lines", "lines"))
-    for index, line in enumerate(inv.lines, 1):
-        where = f"lines[{index}]"
-        if not (line.description or "").strip():
-            problems.append(Problem("description", f"{where}.description"))
-        if d(line.quantity) <= 0:
-            problems.append(
-                Problem("quantity", f"{where}.quantity", {"value": line.quantity})
+
+
+def _check_line(index, line, problems):
+    where = f"lines[{index}]"
+    if not (line.description or "").strip():
+        problems.append(Problem("description", f"{where}.description"))
+    if d(line.quantity) <= 0:
+        problems.append(Problem("quantity", f"{where}.quantity", {"value": line.quantity}))
+    if d(line.unit_price) < 0:
+        problems.append(Problem("price_negative", f"{where}.unit_price", {"value": line.unit_price}))
+    amount = rnd(d(line.quantity) * d(line.unit_price), 6)
+    if d(line.discount) < 0 or d(line.discount) > amount:
+        problems.append(
+            Problem(
+                "discount",
+                f"{where}.discount",
+                {"value": line.discount, "amount": amount},
             )
-        if d(line.unit_price) < 0:
-            problems.append(
-                Problem(
-                    "price_negative", f"{where}.unit_price", {"value": line.unit_price}
-                )
+        )
+    if not catalogs.is_known("c_ClaveProdServ", line.clave_prod_serv or ""):
+        problems.append(
+            Problem(
+                "clave_prod_serv",
+                f"{where}.clave_prod_serv",
+                {"value": line.clave_prod_serv},
             )
-        amount = rnd(d(line.quantity) * d(line.unit_price), 6)
-        if d(line.discount) < 0 or d(line.discount) > amount:
-            problems.append(
-                Problem(
-                    "discount",
-                    f"{where}.discount",
-                    {"value": line.discount, "amount": amount},
-                )
+        )
+    if not catalogs.is_known("c_ClaveUnidad", line.clave_unidad or ""):
+        problems.append(
+            Problem(
+                "clave_unidad",
+                f"{where}.clave_unidad",
+                {"value": line.clave_unidad},
             )
-        if not catalogs.is_known("c_ClaveProdServ", line.clave_prod_serv or ""):
-            problems.append(
-                Problem(
-                    "clave_prod_serv",
-                    f"{where}.clave_prod_serv",
-                    {"value": line.clave_prod_serv},
-                )
-            )
-        if not catalogs.is_known("c_ClaveUnidad", line.clave_unidad or ""):
-            problems.append(
-                Problem(
-                    "clave_unidad",
-                    f"{where}.clave_unidad",
-                    {"value": line.clave_unidad},
-                )
-            )
-        for tax in line.taxes:
-            if tax.kind not in IMPUESTO:
-                problems.append(
-                    Problem("tax_kind", f"{where}.taxes", {"value": tax.kind})
-                )
-            if tax.factor not in ("Tasa", "Cuota", "Exento"):
-                problems.append(
-                    Problem("tax_factor", f"{where}.taxes", {"value": tax.factor})
-                )
-            if tax.factor == "Exento" and tax.withholding:
-                problems.append(Problem("tax_exempt_withholding", f"{where}.taxes"))
-        if (
-            line.objeto_imp
-            and line.objeto_imp != _objeto_imp(line)
-            and (line.objeto_imp == "02" or _objeto_imp(line) == "02")
-        ):
-            problems.append(
-                Problem("objeto_imp", f"{where}.objeto_imp", {"value": line.objeto_imp})
-            )
+        )
+    for tax in line.taxes:
+        if tax.kind not in IMPUESTO:
+            problems.append(Problem("tax_kind", f"{where}.taxes", {"value": tax.kind}))
+        if tax.factor not in ("Tasa", "Cuota", "Exento"):
+            problems.append(Problem("tax_factor", f"{where}.taxes", {"value": tax.factor}))
+        if tax.factor == "Exento" and tax.withholding:
+            problems.append(Problem("tax_exempt_withholding", f"{where}.taxes"))
+    if (
+        line.objeto_imp
+        and line.objeto_imp != _objeto_imp(line)
+        and (line.objeto_imp == "02" or _objeto_imp(line) == "02")
+    ):
+        problems.append(Problem("objeto_imp", f"{where}.objeto_imp", {"value": line.objeto_imp}))
 
 
 def _objeto_imp(line):
@@ -500,9 +491,7 @@ def compute(inv):
         for tax, base, amount in taxes:
             impuesto = IMPUESTO.get(tax.kind, "002")
             if tax.withholding:
-                totals.retenciones[impuesto] = (
-                    totals.retenciones.get(impuesto, ZERO) + amount
-                )
+                totals.retenciones[impuesto] = totals.retenciones.get(impuesto, ZERO) + amount
             else:
                 key = (
                     impuesto,
@@ -520,13 +509,9 @@ def compute(inv):
     for key, amount in totals.retenciones.items():
         totals.retenciones[key] = rnd(amount, places)
     totals.has_transferred = any(key[1] != "Exento" for key in totals.traslados)
-    totals.transferred = sum(
-        (v[1] for k, v in totals.traslados.items() if k[1] != "Exento"), ZERO
-    )
+    totals.transferred = sum((v[1] for k, v in totals.traslados.items() if k[1] != "Exento"), ZERO)
     totals.withheld = sum(totals.retenciones.values(), ZERO)
-    totals.total = (
-        totals.subtotal - totals.discount + totals.transferred - totals.withheld
-    )
+    totals.total = totals.subtotal - totals.discount + totals.transferred - totals.withheld
     return totals
 
 
@@ -538,13 +523,24 @@ def build_invoice(inv):
         raise CfdiError(problems)
     places = catalogs.currency_decimals(inv.currency)
     totals = compute(inv)
+    _check_totals(inv, totals, places, problems)
+    if problems:
+        raise CfdiError(problems)
+    root = _invoice_root(inv, totals, places)
+    _parties(root, inv.issuer, inv.receiver, inv.receiver.uso_cfdi)
+    concepts = _sub(root, "Conceptos")
+    for line in inv.lines:
+        _concept(concepts, line, places)
+    _invoice_taxes(root, totals, places)
+    return serialize(root)
+
+
+def _check_totals(inv, totals, places, problems):
     if totals.total <= 0:
         problems.append(Problem("total_zero", "total"))
     if totals.discount > totals.subtotal:
         problems.append(Problem("discount_subtotal", "discount"))
-    if inv.expected_total is not None and abs(totals.total - d(inv.expected_total)) > d(
-        inv.total_tolerance
-    ):
+    if inv.expected_total is not None and abs(totals.total - d(inv.expected_total)) > d(inv.total_tolerance):
         problems.append(
             Problem(
                 "total_mismatch",
@@ -555,9 +551,10 @@ def build_invoice(inv):
                 },
             )
         )
-    if problems:
-        raise CfdiError(problems)
 
+
+def _invoice_root(inv, totals, places):
+    """The Comprobante element with its attributes, InformacionGlobal and CfdiRelacionados."""
     nsmap = {"cfdi": NS_CFDI, "xsi": NS_XSI}
     root = etree.Element(f"{{{NS_CFDI}}}Comprobante", nsmap=nsmap)
     root.set(f"{{{NS_XSI}}}schemaLocation", LOC_CFDI)
@@ -586,88 +583,93 @@ def build_invoice(inv):
     ]
     for key, value in attrs:
         root.set(key, value)
-    sub = _sub
     if inv.global_info:
         periodicity, months, year = inv.global_info
-        sub(
+        _sub(
             root,
             "InformacionGlobal",
             [("Periodicidad", periodicity), ("Meses", str(months)), ("Año", str(year))],
         )
     for rel_type, uuids in inv.related:
-        rel = sub(root, "CfdiRelacionados", [("TipoRelacion", rel_type)])
+        rel = _sub(root, "CfdiRelacionados", [("TipoRelacion", rel_type)])
         for uuid in uuids:
-            sub(rel, "CfdiRelacionado", [("UUID", uuid.upper())])
-    _parties(root, inv.issuer, inv.receiver, inv.receiver.uso_cfdi)
-    concepts = sub(root, "Conceptos")
-    for line in inv.lines:
-        importe, discount, _base, taxes = _line_amounts(line)
-        attrs = [("ClaveProdServ", line.clave_prod_serv)]
-        if line.product_code:
-            attrs.append(
-                ("NoIdentificacion", line.product_code[:100].replace("|", "/"))
-            )
-        attrs += [
-            ("Cantidad", fmt6(line.quantity, 0)),
-            ("ClaveUnidad", line.clave_unidad),
-        ]
-        if line.unit_name:
-            attrs.append(("Unidad", line.unit_name[:20].replace("|", "/")))
-        attrs += [
-            (
-                "Descripcion",
-                " ".join(line.description.split())[:1000].replace("|", "/"),
-            ),
-            ("ValorUnitario", fmt6(line.unit_price, places)),
-            ("Importe", fmt6(importe, places)),
-        ]
-        if discount:
-            attrs.append(("Descuento", fmt6(discount, places)))
-        attrs.append(("ObjetoImp", line.objeto_imp or _objeto_imp(line)))
-        concept = sub(concepts, "Concepto", attrs)
-        transferred = [t for t in taxes if not t[0].withholding]
-        withheld = [t for t in taxes if t[0].withholding]
-        if taxes:
-            node = sub(concept, "Impuestos")
-            if transferred:
-                parent = sub(node, "Traslados")
-                for tax, base, amount in transferred:
-                    attrs = [
+            _sub(rel, "CfdiRelacionado", [("UUID", uuid.upper())])
+    return root
+
+
+def _concept(concepts, line, places):
+    importe, discount, _base, taxes = _line_amounts(line)
+    attrs = [("ClaveProdServ", line.clave_prod_serv)]
+    if line.product_code:
+        attrs.append(("NoIdentificacion", line.product_code[:100].replace("|", "/")))
+    attrs += [
+        ("Cantidad", fmt6(line.quantity, 0)),
+        ("ClaveUnidad", line.clave_unidad),
+    ]
+    if line.unit_name:
+        attrs.append(("Unidad", line.unit_name[:20].replace("|", "/")))
+    attrs += [
+        (
+            "Descripcion",
+            " ".join(line.description.split())[:1000].replace("|", "/"),
+        ),
+        ("ValorUnitario", fmt6(line.unit_price, places)),
+        ("Importe", fmt6(importe, places)),
+    ]
+    if discount:
+        attrs.append(("Descuento", fmt6(discount, places)))
+    attrs.append(("ObjetoImp", line.objeto_imp or _objeto_imp(line)))
+    concept = _sub(concepts, "Concepto", attrs)
+    _concept_taxes(concept, taxes, places)
+
+
+def _concept_taxes(concept, taxes, places):
+    transferred = [t for t in taxes if not t[0].withholding]
+    withheld = [t for t in taxes if t[0].withholding]
+    if taxes:
+        node = _sub(concept, "Impuestos")
+        if transferred:
+            parent = _sub(node, "Traslados")
+            for tax, base, amount in transferred:
+                attrs = [
+                    ("Base", fmt6(base, places)),
+                    ("Impuesto", IMPUESTO[tax.kind]),
+                    ("TipoFactor", tax.factor),
+                ]
+                if tax.factor != "Exento":
+                    attrs += [
+                        ("TasaOCuota", rate_text(tax.rate)),
+                        ("Importe", fmt6(amount, places)),
+                    ]
+                _sub(parent, "Traslado", attrs)
+        if withheld:
+            parent = _sub(node, "Retenciones")
+            for tax, base, amount in withheld:
+                _sub(
+                    parent,
+                    "Retencion",
+                    [
                         ("Base", fmt6(base, places)),
                         ("Impuesto", IMPUESTO[tax.kind]),
                         ("TipoFactor", tax.factor),
-                    ]
-                    if tax.factor != "Exento":
-                        attrs += [
-                            ("TasaOCuota", rate_text(tax.rate)),
-                            ("Importe", fmt6(amount, places)),
-                        ]
-                    sub(parent, "Traslado", attrs)
-            if withheld:
-                parent = sub(node, "Retenciones")
-                for tax, base, amount in withheld:
-                    sub(
-                        parent,
-                        "Retencion",
-                        [
-                            ("Base", fmt6(base, places)),
-                            ("Impuesto", IMPUESTO[tax.kind]),
-                            ("TipoFactor", tax.factor),
-                            ("TasaOCuota", rate_text(tax.rate)),
-                            ("Importe", fmt6(amount, places)),
-                        ],
-                    )
+                        ("TasaOCuota", rate_text(tax.rate)),
+                        ("Importe", fmt6(amount, places)),
+                    ],
+                )
+
+
+def _invoice_taxes(root, totals, places):
     if totals.traslados or totals.retenciones:
         attrs = []
         if totals.retenciones:
             attrs.append(("TotalImpuestosRetenidos", fmt(totals.withheld, places)))
         if totals.has_transferred:
             attrs.append(("TotalImpuestosTrasladados", fmt(totals.transferred, places)))
-        node = sub(root, "Impuestos", attrs)
+        node = _sub(root, "Impuestos", attrs)
         if totals.retenciones:
-            parent = sub(node, "Retenciones")
+            parent = _sub(node, "Retenciones")
             for impuesto in sorted(totals.retenciones):
-                sub(
+                _sub(
                     parent,
                     "Retencion",
                     [
@@ -676,7 +678,7 @@ def build_invoice(inv):
                     ],
                 )
         if totals.traslados:
-            parent = sub(node, "Traslados")
+            parent = _sub(node, "Traslados")
             for key in sorted(totals.traslados, key=lambda k: (k[0], k[1], k[2] or "")):
                 impuesto, factor, rate = key
                 base, amount = totals.traslados[key]
@@ -687,8 +689,7 @@ def build_invoice(inv):
                 ]
                 if factor != "Exento":
                     attrs += [("TasaOCuota", rate), ("Importe", fmt(amount, places))]
-                sub(parent, "Traslado", attrs)
-    return serialize(root)
+                _sub(parent, "Traslado", attrs)
 
 
 def _sub(parent, tag, attrs=(), ns=NS_CFDI):
@@ -733,21 +734,47 @@ def serialize(root):
 def build_payment(pay):
     """Unsigned pre-CFDI of type P with the Pagos 2.0 complement; raises CfdiError."""
     problems = []
+    currency = (pay.currency or "").upper()
+    _check_payment(pay, currency, problems)
+    if problems:
+        raise CfdiError(problems)
+    places_p = catalogs.currency_decimals(currency)
+    rate_p = d(pay.rate) if currency != "MXN" else Decimal(1)
+    root = _payment_root(pay)
+    complement = _sub(root, "Complemento")
+    pagos = _sub(complement, "Pagos", [("Version", "2.0")], NS_PAGO)
+    totales = _sub(pagos, "Totales", [], NS_PAGO)
+    pago_attrs = [
+        ("FechaPago", pay.date.strftime("%Y-%m-%dT%H:%M:%S")),
+        ("FormaDePagoP", pay.payment_form),
+        ("MonedaP", currency),
+        ("TipoCambioP", "1" if currency == "MXN" else fmt6(rate_p, 0)),
+        ("Monto", fmt(pay.amount, places_p)),
+    ]
+    if pay.operation:
+        pago_attrs.append(("NumOperacion", pay.operation[:100].replace("|", "/")))
+    pago = _sub(pagos, "Pago", pago_attrs, NS_PAGO)
+    traslados_p, retenciones_p = {}, {}
+    for doc in pay.documents:
+        _docto_relacionado(pago, doc, traslados_p, retenciones_p)
+    _impuestos_p(pago, traslados_p, retenciones_p)
+    total_attrs = _totales_attrs(traslados_p, retenciones_p, rate_p, pay.amount)
+    for key, value in _ordered_totales(total_attrs):
+        totales.set(key, value)
+    return serialize(root)
+
+
+def _check_payment(pay, currency, problems):
     check_party(pay.issuer, "issuer", problems)
     check_party(pay.receiver, "receiver", problems, receiver=True, uso=False)
     if not catalogs.is_known("c_CodigoPostal", pay.place or ""):
         problems.append(Problem("place_invalid", "place", {"value": pay.place}))
     if pay.payment_form not in dict(catalogs.FORMA_PAGO):
-        problems.append(
-            Problem("payment_form", "payment_form", {"value": pay.payment_form})
-        )
+        problems.append(Problem("payment_form", "payment_form", {"value": pay.payment_form}))
     elif pay.payment_form == "99":
         problems.append(Problem("payment_form_99", "payment_form"))
-    currency = (pay.currency or "").upper()
     if not catalogs.is_known("c_Moneda", currency):
-        problems.append(
-            Problem("currency_invalid", "currency", {"value": pay.currency})
-        )
+        problems.append(Problem("currency_invalid", "currency", {"value": pay.currency}))
     elif currency != "MXN" and (pay.rate is None or d(pay.rate) <= 0):
         problems.append(Problem("rate_missing", "rate", {"value": currency}))
     if d(pay.amount) <= 0:
@@ -755,9 +782,7 @@ def build_payment(pay):
     for index, doc in enumerate(pay.documents, 1):
         where = f"documents[{index}]"
         if not _is_uuid(doc.uuid):
-            problems.append(
-                Problem("related_uuid", f"{where}.uuid", {"value": doc.uuid})
-            )
+            problems.append(Problem("related_uuid", f"{where}.uuid", {"value": doc.uuid}))
         if d(doc.amount_paid) <= 0 or d(doc.amount_paid) > d(doc.balance_before):
             problems.append(
                 Problem(
@@ -767,18 +792,13 @@ def build_payment(pay):
                 )
             )
         if not 1 <= int(doc.installment) <= 999:
-            problems.append(
-                Problem(
-                    "installment", f"{where}.installment", {"value": doc.installment}
-                )
-            )
+            problems.append(Problem("installment", f"{where}.installment", {"value": doc.installment}))
     if not pay.documents:
         problems.append(Problem("no_lines", "documents"))
-    if problems:
-        raise CfdiError(problems)
 
-    places_p = catalogs.currency_decimals(currency)
-    rate_p = d(pay.rate) if currency != "MXN" else Decimal(1)
+
+def _payment_root(pay):
+    """The Comprobante of type P: header, parties and the fixed 'Pago' concept."""
     nsmap = {"cfdi": NS_CFDI, "xsi": NS_XSI, "pago20": NS_PAGO}
     root = etree.Element(f"{{{NS_CFDI}}}Comprobante", nsmap=nsmap)
     root.set(f"{{{NS_XSI}}}schemaLocation", f"{LOC_CFDI} {LOC_PAGO}")
@@ -813,95 +833,92 @@ def build_payment(pay):
             ("ObjetoImp", "01"),
         ],
     )
-    complement = _sub(root, "Complemento")
-    pagos = _sub(complement, "Pagos", [("Version", "2.0")], NS_PAGO)
-    totales = _sub(pagos, "Totales", [], NS_PAGO)
-    pago_attrs = [
-        ("FechaPago", pay.date.strftime("%Y-%m-%dT%H:%M:%S")),
-        ("FormaDePagoP", pay.payment_form),
-        ("MonedaP", currency),
-        ("TipoCambioP", "1" if currency == "MXN" else fmt6(rate_p, 0)),
-        ("Monto", fmt(pay.amount, places_p)),
+    return root
+
+
+def _docto_relacionado(pago, doc, traslados_p, retenciones_p):
+    """One DoctoRelacionado with its prorated taxes, summed into the payment's taxes (in its currency)."""
+    places_dr = catalogs.currency_decimals(doc.currency)
+    equivalence = d(doc.equivalence) or Decimal(1)
+    attrs = [("IdDocumento", doc.uuid.upper())]
+    if doc.series:
+        attrs.append(("Serie", doc.series[:25]))
+    if doc.number:
+        attrs.append(("Folio", doc.number[:40]))
+    balance_after = d(doc.balance_before) - d(doc.amount_paid)
+    attrs += [
+        ("MonedaDR", doc.currency.upper()),
+        (
+            "EquivalenciaDR",
+            "1" if equivalence == 1 else f"{rnd(equivalence, 10):.10f}".rstrip("0").rstrip("."),
+        ),
+        ("NumParcialidad", str(int(doc.installment))),
+        ("ImpSaldoAnt", fmt(doc.balance_before, places_dr)),
+        ("ImpPagado", fmt(doc.amount_paid, places_dr)),
+        ("ImpSaldoInsoluto", fmt(balance_after, places_dr)),
+        ("ObjetoImpDR", "02" if doc.taxes else "01"),
     ]
-    if pay.operation:
-        pago_attrs.append(("NumOperacion", pay.operation[:100].replace("|", "/")))
-    pago = _sub(pagos, "Pago", pago_attrs, NS_PAGO)
-    traslados_p, retenciones_p = {}, {}
-    for doc in pay.documents:
-        places_dr = catalogs.currency_decimals(doc.currency)
-        equivalence = d(doc.equivalence) or Decimal(1)
-        attrs = [("IdDocumento", doc.uuid.upper())]
-        if doc.series:
-            attrs.append(("Serie", doc.series[:25]))
-        if doc.number:
-            attrs.append(("Folio", doc.number[:40]))
-        balance_after = d(doc.balance_before) - d(doc.amount_paid)
-        attrs += [
-            ("MonedaDR", doc.currency.upper()),
-            (
-                "EquivalenciaDR",
-                "1" if equivalence == 1 else f"{rnd(equivalence, 10):.10f}".rstrip("0").rstrip("."),
-            ),
-            ("NumParcialidad", str(int(doc.installment))),
-            ("ImpSaldoAnt", fmt(doc.balance_before, places_dr)),
-            ("ImpPagado", fmt(doc.amount_paid, places_dr)),
-            ("ImpSaldoInsoluto", fmt(balance_after, places_dr)),
-            ("ObjetoImpDR", "02" if doc.taxes else "01"),
+    related = _sub(pago, "DoctoRelacionado", attrs, NS_PAGO)
+    if not doc.taxes:
+        return
+    ratio = d(doc.amount_paid) / d(doc.total) if d(doc.total) else ZERO
+    imp = _sub(related, "ImpuestosDR", [], NS_PAGO)
+    withheld = [(t, b) for t, b in doc.taxes if t.withholding]
+    transferred = [(t, b) for t, b in doc.taxes if not t.withholding]
+    if withheld:
+        _retenciones_dr(_sub(imp, "RetencionesDR", [], NS_PAGO), withheld, ratio, equivalence, retenciones_p)
+    if transferred:
+        _traslados_dr(_sub(imp, "TrasladosDR", [], NS_PAGO), transferred, ratio, equivalence, traslados_p)
+
+
+def _retenciones_dr(parent, withheld, ratio, equivalence, retenciones_p):
+    for tax, base in withheld:
+        base_dr = rnd(d(base) * ratio, 6)
+        amount_dr = rnd(base_dr * d(tax.rate), 6)
+        _sub(
+            parent,
+            "RetencionDR",
+            [
+                ("BaseDR", fmt6(base_dr, 0)),
+                ("ImpuestoDR", IMPUESTO[tax.kind]),
+                ("TipoFactorDR", tax.factor),
+                ("TasaOCuotaDR", rate_text(tax.rate)),
+                ("ImporteDR", fmt6(amount_dr, 0)),
+            ],
+            NS_PAGO,
+        )
+        key = IMPUESTO[tax.kind]
+        retenciones_p[key] = retenciones_p.get(key, ZERO) + amount_dr / equivalence
+
+
+def _traslados_dr(parent, transferred, ratio, equivalence, traslados_p):
+    for tax, base in transferred:
+        base_dr = rnd(d(base) * ratio, 6)
+        attrs = [
+            ("BaseDR", fmt6(base_dr, 0)),
+            ("ImpuestoDR", IMPUESTO[tax.kind]),
+            ("TipoFactorDR", tax.factor),
         ]
-        related = _sub(pago, "DoctoRelacionado", attrs, NS_PAGO)
-        if not doc.taxes:
-            continue
-        ratio = d(doc.amount_paid) / d(doc.total) if d(doc.total) else ZERO
-        imp = _sub(related, "ImpuestosDR", [], NS_PAGO)
-        withheld = [(t, b) for t, b in doc.taxes if t.withholding]
-        transferred = [(t, b) for t, b in doc.taxes if not t.withholding]
-        if withheld:
-            parent = _sub(imp, "RetencionesDR", [], NS_PAGO)
-            for tax, base in withheld:
-                base_dr = rnd(d(base) * ratio, 6)
-                amount_dr = rnd(base_dr * d(tax.rate), 6)
-                _sub(
-                    parent,
-                    "RetencionDR",
-                    [
-                        ("BaseDR", fmt6(base_dr, 0)),
-                        ("ImpuestoDR", IMPUESTO[tax.kind]),
-                        ("TipoFactorDR", tax.factor),
-                        ("TasaOCuotaDR", rate_text(tax.rate)),
-                        ("ImporteDR", fmt6(amount_dr, 0)),
-                    ],
-                    NS_PAGO,
-                )
-                key = IMPUESTO[tax.kind]
-                retenciones_p[key] = (
-                    retenciones_p.get(key, ZERO) + amount_dr / equivalence
-                )
-        if transferred:
-            parent = _sub(imp, "TrasladosDR", [], NS_PAGO)
-            for tax, base in transferred:
-                base_dr = rnd(d(base) * ratio, 6)
-                attrs = [
-                    ("BaseDR", fmt6(base_dr, 0)),
-                    ("ImpuestoDR", IMPUESTO[tax.kind]),
-                    ("TipoFactorDR", tax.factor),
-                ]
-                amount_dr = None
-                if tax.factor != "Exento":
-                    amount_dr = rnd(base_dr * d(tax.rate), 6)
-                    attrs += [
-                        ("TasaOCuotaDR", rate_text(tax.rate)),
-                        ("ImporteDR", fmt6(amount_dr, 0)),
-                    ]
-                _sub(parent, "TrasladoDR", attrs, NS_PAGO)
-                key = (
-                    IMPUESTO[tax.kind],
-                    tax.factor,
-                    None if tax.factor == "Exento" else rate_text(tax.rate),
-                )
-                bucket = traslados_p.setdefault(key, [ZERO, ZERO])
-                bucket[0] += base_dr / equivalence
-                if amount_dr is not None:
-                    bucket[1] += amount_dr / equivalence
+        amount_dr = None
+        if tax.factor != "Exento":
+            amount_dr = rnd(base_dr * d(tax.rate), 6)
+            attrs += [
+                ("TasaOCuotaDR", rate_text(tax.rate)),
+                ("ImporteDR", fmt6(amount_dr, 0)),
+            ]
+        _sub(parent, "TrasladoDR", attrs, NS_PAGO)
+        key = (
+            IMPUESTO[tax.kind],
+            tax.factor,
+            None if tax.factor == "Exento" else rate_text(tax.rate),
+        )
+        bucket = traslados_p.setdefault(key, [ZERO, ZERO])
+        bucket[0] += base_dr / equivalence
+        if amount_dr is not None:
+            bucket[1] += amount_dr / equivalence
+
+
+def _impuestos_p(pago, traslados_p, retenciones_p):
     if traslados_p or retenciones_p:
         imp_p = _sub(pago, "ImpuestosP", [], NS_PAGO)
         if retenciones_p:
@@ -925,7 +942,10 @@ def build_payment(pay):
                 if key[1] != "Exento":
                     attrs += [("TasaOCuotaP", key[2]), ("ImporteP", fmt6(amount, 0))]
                 _sub(parent, "TrasladoP", attrs, NS_PAGO)
-    # Totales: in MXN, 2 decimals.
+
+
+def _totales_attrs(traslados_p, retenciones_p, rate_p, pay_amount):
+    """Totales: in MXN, 2 decimals."""
     total_attrs = []
     names = {
         "001": "TotalRetencionesISR",
@@ -935,9 +955,7 @@ def build_payment(pay):
     for key in ("002", "001", "003"):
         if key in retenciones_p:
             total_attrs.append((names[key], fmt(retenciones_p[key] * rate_p, 2)))
-    for (impuesto, factor, rate), (base, amount) in sorted(
-        traslados_p.items(), key=lambda i: (i[0][0], i[0][2] or "")
-    ):
+    for (impuesto, factor, rate), (base, amount) in sorted(traslados_p.items(), key=lambda i: (i[0][0], i[0][2] or "")):
         if impuesto != "002":
             continue
         if factor == "Exento":
@@ -945,16 +963,10 @@ def build_payment(pay):
             continue
         suffix = {"0.160000": "16", "0.080000": "8", "0.000000": "0"}.get(rate)
         if suffix:
-            total_attrs.append(
-                (f"TotalTrasladosBaseIVA{suffix}", fmt(base * rate_p, 2))
-            )
-            total_attrs.append(
-                (f"TotalTrasladosImpuestoIVA{suffix}", fmt(amount * rate_p, 2))
-            )
-    total_attrs.append(("MontoTotalPagos", fmt(d(pay.amount) * rate_p, 2)))
-    for key, value in _ordered_totales(total_attrs):
-        totales.set(key, value)
-    return serialize(root)
+            total_attrs.append((f"TotalTrasladosBaseIVA{suffix}", fmt(base * rate_p, 2)))
+            total_attrs.append((f"TotalTrasladosImpuestoIVA{suffix}", fmt(amount * rate_p, 2)))
+    total_attrs.append(("MontoTotalPagos", fmt(d(pay_amount) * rate_p, 2)))
+    return total_attrs
 
 
 def _ordered_totales(attrs):
@@ -1025,14 +1037,10 @@ def xsd_errors(data):
 
 def _xsd_message(entry):
     message = entry.message
-    for prefix in ("{%s}" % NS_CFDI, "{%s}" % NS_PAGO, "{%s}" % NS_TFD):
+    for prefix in (f"{{{NS_CFDI}}}", f"{{{NS_PAGO}}}", f"{{{NS_TFD}}}"):
         message = message.replace(prefix, "")
     if len(message) > 300:  # enumeration failures list the whole catalog
-        message = (
-            message[: message.find("[facet 'enumeration']") + 21]
-            if "[facet" in message
-            else message[:300]
-        )
+        message = message[: message.find("[facet 'enumeration']") + 21] if "[facet" in message else message[:300]
     return f"line {entry.line}: {message}"
 
 
@@ -1089,9 +1097,7 @@ def stamp_info(data):
     )
 
 
-def verification_url(
-    info, base="https://verificacfdi.facturaelectronica.sat.gob.mx/default.aspx"
-):
+def verification_url(info, base="https://verificacfdi.facturaelectronica.sat.gob.mx/default.aspx"):
     """SAT's QR / verification link: id, re, rr, tt and the last 8 characters of the seal."""
     return f"{base}?id={info.uuid}&re={info.issuer_rfc}&rr={info.receiver_rfc}&tt={info.total}&fe={info.seal_cfd[-8:]}"
 

@@ -48,9 +48,7 @@ def mexico_now():
     try:
         from zoneinfo import ZoneInfo
 
-        return datetime.now(ZoneInfo("America/Mexico_City")).replace(
-            tzinfo=None, microsecond=0
-        )
+        return datetime.now(ZoneInfo("America/Mexico_City")).replace(tzinfo=None, microsecond=0)
     except Exception:  # no tz database: UTC-6
         return (datetime.utcnow() - timedelta(hours=6)).replace(microsecond=0)
 
@@ -107,9 +105,7 @@ class FactureSandbox:
         self.stamp_calls = 0
         self.requests = []  # (method, path, headers subset) for tests
         self.offset = timedelta(0)
-        self.report_drop = (
-            set()
-        )  # fault switches of the bulk report: files (names or positions) left out ...
+        self.report_drop = set()  # fault switches of the bulk report: files (names or positions) left out ...
         self.report_extra = []  # ... and names of files that were never sent
 
     @property
@@ -236,9 +232,7 @@ class FactureSandbox:
         return bool(header) and header in self.tokens
 
     def answer(self, request, data, status=200):
-        if "xml" in request.headers.get(
-            "Accept", ""
-        ) and "json" not in request.headers.get("Accept", ""):
+        if "xml" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
             return Response(
                 _dict_to_xml("respuesta", data),
                 status,
@@ -267,9 +261,7 @@ class FactureSandbox:
         )
 
     def sucursales(self, request):
-        return self.answer(
-            request, {"succeed": True, "code": "200", "sucursales": self.branches}
-        )
+        return self.answer(request, {"succeed": True, "code": "200", "sucursales": self.branches})
 
     def branch(self, request):
         value = request.headers.get("Sucursal", "")
@@ -375,22 +367,9 @@ class FactureSandbox:
             if currency not in ("MXN", "XXX") and not root.get("TipoCambio"):
                 return "CFDI40115", "TipoCambio es requerido"
             impuestos = root.find("cfdi:Impuestos", NS)
-            transferred = (
-                Decimal(impuestos.get("TotalImpuestosTrasladados", "0"))
-                if impuestos is not None
-                else 0
-            )
-            withheld = (
-                Decimal(impuestos.get("TotalImpuestosRetenidos", "0"))
-                if impuestos is not None
-                else 0
-            )
-            expected = (
-                Decimal(root.get("SubTotal"))
-                - Decimal(root.get("Descuento", "0"))
-                + transferred
-                - withheld
-            )
+            transferred = Decimal(impuestos.get("TotalImpuestosTrasladados", "0")) if impuestos is not None else 0
+            withheld = Decimal(impuestos.get("TotalImpuestosRetenidos", "0")) if impuestos is not None else 0
+            expected = Decimal(root.get("SubTotal")) - Decimal(root.get("Descuento", "0")) + transferred - withheld
             if documents.rnd(expected, places) != Decimal(root.get("Total")):
                 return (
                     "CFDI40119",
@@ -498,9 +477,7 @@ class FactureSandbox:
             files = zipfile.ZipFile(io.BytesIO(upload.read()))
             names = [i.filename for i in files.infolist() if not i.is_dir()]
         except zipfile.BadZipFile:
-            return self.answer(
-                request, {"succeed": False, "code": "FA409", "message": "ZIP inválido"}
-            )
+            return self.answer(request, {"succeed": False, "code": "FA409", "message": "ZIP inválido"})
         report = etree.Element("reporte")
         stamped = {}
         ok_count = 0
@@ -619,14 +596,8 @@ class FactureSandbox:
 
     # -- cancellation -------------------------------------------------------------------------
     def settle(self, rec):
-        if (
-            rec.cancel_status == "En proceso"
-            and not rec.rejected_once
-            and rec.requested_at is not None
-        ):
-            if self.clock() - rec.requested_at >= timedelta(
-                hours=self.acceptance_hours
-            ):
+        if rec.cancel_status == "En proceso" and not rec.rejected_once and rec.requested_at is not None:
+            if self.clock() - rec.requested_at >= timedelta(hours=self.acceptance_hours):
                 rec.status, rec.cancel_status, rec.cancelled_at = (
                     "Cancelado",
                     "Plazo vencido",
@@ -637,9 +608,7 @@ class FactureSandbox:
         return [
             r
             for r in self.cfdis.values()
-            if r.status == "Vigente"
-            and r.uuid != rec.uuid
-            and any(u == rec.uuid and t != "04" for t, u in r.related)
+            if r.status == "Vigente" and r.uuid != rec.uuid and any(u == rec.uuid and t != "04" for t, u in r.related)
         ]
 
     def cancellable(self, rec):
@@ -691,11 +660,7 @@ class FactureSandbox:
             )
         if motive == "01":
             sub = self.record(replacement) if replacement else None
-            if (
-                sub is None
-                or sub.status != "Vigente"
-                or ("04", uuid) not in sub.related
-            ):
+            if sub is None or sub.status != "Vigente" or ("04", uuid) not in sub.related:
                 return self.answer(
                     request,
                     {
@@ -791,9 +756,7 @@ class FactureSandbox:
                 },
             )
         fecha = rec.cancelled_at.strftime("%Y-%m-%dT%H:%M:%S")
-        sig = base64.b64encode(
-            hashlib.sha512(f"{rec.uuid}{fecha}".encode()).digest()
-        ).decode()
+        sig = base64.b64encode(hashlib.sha512(f"{rec.uuid}{fecha}".encode()).digest()).decode()
         body = (
             f'<?xml version="1.0" encoding="utf-8"?><Acuse xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
             f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Fecha="{fecha}" RfcEmisor="{rec.issuer}">'
@@ -802,27 +765,20 @@ class FactureSandbox:
             f'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#" Id="SelloSAT"><SignatureValue>{sig}'
             f"</SignatureValue></Signature></Acuse>"
         )
-        return Response(
-            body.encode(), 200, content_type="application/xml; charset=utf-8"
-        )
+        return Response(body.encode(), 200, content_type="application/xml; charset=utf-8")
 
     # -- SAT ConsultaCFDIService ---------------------------------------------------------------
     def sat_status(self, request):
         try:
             envelope = documents.parse(request.get_data())
-            expression = (
-                envelope.find(".//{http://tempuri.org/}expresionImpresa").text or ""
-            )
+            expression = envelope.find(".//{http://tempuri.org/}expresionImpresa").text or ""
         except Exception:
             return Response(
                 _soap_fault("Solicitud inválida"),
                 500,
                 content_type="text/xml; charset=utf-8",
             )
-        params = {
-            k: v[0]
-            for k, v in parse_qs(expression.lstrip("?").replace("&amp;", "&")).items()
-        }
+        params = {k: v[0] for k, v in parse_qs(expression.lstrip("?").replace("&amp;", "&")).items()}
         with self.lock:
             rec = self.record(params.get("id", ""))
             matches = (
@@ -847,9 +803,7 @@ class FactureSandbox:
                     rec.cancel_status,
                     "200",
                 )
-        return Response(
-            _soap_response(*result), 200, content_type="text/xml; charset=utf-8"
-        )
+        return Response(_soap_response(*result), 200, content_type="text/xml; charset=utf-8")
 
 
 def _same_amount(a, b):
@@ -860,9 +814,7 @@ def _same_amount(a, b):
 
 
 def _soap_response(code, cancellable, state, cancel_status, efos):
-    ns = (
-        "http://schemas.datacontract.org/2004/07/Sat.Cfdi.Negocio.ConsultaCfdi.Servicio"
-    )
+    ns = "http://schemas.datacontract.org/2004/07/Sat.Cfdi.Negocio.ConsultaCfdi.Servicio"
     fields = "".join(
         f"<a:{k}>{escape(v)}</a:{k}>"
         for k, v in (
@@ -916,7 +868,8 @@ def _pdf(text):
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -930,10 +883,7 @@ def _pdf(text):
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(
-        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-        % (len(objects) + 1, xref)
-    )
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
 
 

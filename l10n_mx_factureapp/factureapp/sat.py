@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 from . import documents
 
-WSDL = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "wsdl", "ConsultaCFDIService.wsdl"
-)
+WSDL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsdl", "ConsultaCFDIService.wsdl")
 PRODUCTION = "https://consultaqr.facturaelectronica.sat.gob.mx/ConsultaCFDIService.svc"
 TEST = "https://pruebacfdiconsultaqr.cloudapp.net/ConsultaCFDIService.svc"
 BINDING = "{http://tempuri.org/}BasicHttpBinding_IConsultaCFDIService"
@@ -22,10 +20,10 @@ BINDING = "{http://tempuri.org/}BasicHttpBinding_IConsultaCFDIService"
 class SatStatus:
     code: str  # CodigoEstatus ("S - ..." found, "N - 60x ..." not found)
     state: str  # Estado: Vigente / Cancelado / No Encontrado
-    cancellable: (
-        str  # EsCancelable: Cancelable sin aceptación / con aceptación / No cancelable
+    cancellable: str  # EsCancelable: Cancelable sin aceptación / con aceptación / No cancelable
+    cancel_status: (
+        str  # EstatusCancelacion: "", En proceso, Plazo vencido, Cancelado con/sin aceptación, Solicitud rechazada
     )
-    cancel_status: str  # EstatusCancelacion: "", En proceso, Plazo vencido, Cancelado con/sin aceptación, Solicitud rechazada
     efos: str  # ValidacionEFOS: "200" = not listed
 
     @property
@@ -54,14 +52,8 @@ class SatStatusClient:
         from zeep.transports import Transport as ZeepTransport
 
         self.transport = transport
-        timeout = (
-            transport.timeout[1]
-            if isinstance(transport.timeout, tuple)
-            else transport.timeout
-        )
-        zt = ZeepTransport(
-            session=transport.session, timeout=timeout, operation_timeout=timeout
-        )
+        timeout = transport.timeout[1] if isinstance(transport.timeout, tuple) else transport.timeout
+        zt = ZeepTransport(session=transport.session, timeout=timeout, operation_timeout=timeout)
         self._client = zeep.Client(wsdl=WSDL, transport=zt)
         self._service = self._client.create_service(BINDING, endpoint)
 
@@ -73,25 +65,15 @@ class SatStatusClient:
         try:
             result = self._service.Consulta(expresionImpresa=expression)
         except requests.Timeout as exc:
-            raise self.transport.TransientError(
-                "SAT's status service did not answer in time."
-            ) from exc
+            raise self.transport.TransientError("SAT's status service did not answer in time.") from exc
         except requests.RequestException as exc:
-            raise self.transport.TransientError(
-                f"Could not reach SAT's status service: {exc}"
-            ) from exc
+            raise self.transport.TransientError(f"Could not reach SAT's status service: {exc}") from exc
         except zeep.exceptions.Fault as exc:
-            raise self.transport.RejectedError(
-                f"SAT's status service refused the query: {exc.message}"
-            ) from exc
+            raise self.transport.RejectedError(f"SAT's status service refused the query: {exc.message}") from exc
         except (zeep.exceptions.Error, ValueError) as exc:
-            raise self.transport.ProtocolError(
-                f"SAT's status service answered something unreadable: {exc}"
-            ) from exc
+            raise self.transport.ProtocolError(f"SAT's status service answered something unreadable: {exc}") from exc
         if result is None:
-            raise self.transport.ProtocolError(
-                "SAT's status service answered an empty result."
-            )
+            raise self.transport.ProtocolError("SAT's status service answered an empty result.")
         return SatStatus(
             code=result.CodigoEstatus or "",
             state=result.Estado or "",

@@ -48,34 +48,20 @@ class AccountMove(models.Model):
         "l10n_mx_factureapp.payment.mixin",
     ]
 
-    l10n_mx_factureapp_state = fields.Selection(
-        MOVE_STATES, string="CFDI state", copy=False, tracking=True, index=True
-    )
+    l10n_mx_factureapp_state = fields.Selection(MOVE_STATES, string="CFDI state", copy=False, tracking=True, index=True)
     l10n_mx_factureapp_document_ids = fields.One2many(
         "l10n_mx_factureapp.document", "move_id", string="Stamping attempts", copy=False
     )
-    l10n_mx_factureapp_uuid = fields.Char(
-        "Fiscal folio (UUID)", copy=False, index=True, readonly=True
-    )
+    l10n_mx_factureapp_uuid = fields.Char("Fiscal folio (UUID)", copy=False, index=True, readonly=True)
     l10n_mx_factureapp_stamped_at = fields.Char("Stamped on", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_certificate = fields.Char(
-        "SAT certificate", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_xml_id = fields.Many2one(
-        "ir.attachment", string="Stamped CFDI", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_pdf_id = fields.Many2one(
-        "ir.attachment", string="Facture APP PDF", copy=False, readonly=True
-    )
+    l10n_mx_factureapp_sat_certificate = fields.Char("SAT certificate", copy=False, readonly=True)
+    l10n_mx_factureapp_xml_id = fields.Many2one("ir.attachment", string="Stamped CFDI", copy=False, readonly=True)
+    l10n_mx_factureapp_pdf_id = fields.Many2one("ir.attachment", string="Facture APP PDF", copy=False, readonly=True)
     l10n_mx_factureapp_acuse_id = fields.Many2one(
         "ir.attachment", string="Cancellation acuse", copy=False, readonly=True
     )
-    l10n_mx_factureapp_verification_url = fields.Char(
-        "SAT verification link", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_qr = fields.Binary(
-        "QR code", compute="_compute_l10n_mx_factureapp_qr"
-    )
+    l10n_mx_factureapp_verification_url = fields.Char("SAT verification link", copy=False, readonly=True)
+    l10n_mx_factureapp_qr = fields.Binary("QR code", compute="_compute_l10n_mx_factureapp_qr")
     l10n_mx_factureapp_error = fields.Text("CFDI error", copy=False, readonly=True)
     l10n_mx_factureapp_branch_id = fields.Many2one(
         "l10n_mx_factureapp.branch",
@@ -109,9 +95,7 @@ class AccountMove(models.Model):
         readonly=False,
         copy=False,
     )
-    l10n_mx_factureapp_export = fields.Selection(
-        catalogs.EXPORTACION, string="Export (SAT)", default="01"
-    )
+    l10n_mx_factureapp_export = fields.Selection(catalogs.EXPORTACION, string="Export (SAT)", default="01")
     l10n_mx_factureapp_periodicity = fields.Selection(
         catalogs.PERIODICIDAD,
         string="Global invoice periodicity",
@@ -125,39 +109,25 @@ class AccountMove(models.Model):
         help="This invoice replaces the stamped invoice given here (relation 04); cancel that one with motive 01.",
     )
     l10n_mx_factureapp_sat_state = fields.Char("SAT state", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_cancellable = fields.Char(
-        "SAT: cancellable", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_sat_cancel_status = fields.Char(
-        "SAT: cancellation status", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_sat_efos = fields.Char(
-        "SAT: EFOS validation", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_sat_checked_at = fields.Datetime(
-        "SAT checked on", copy=False, readonly=True
-    )
+    l10n_mx_factureapp_sat_cancellable = fields.Char("SAT: cancellable", copy=False, readonly=True)
+    l10n_mx_factureapp_sat_cancel_status = fields.Char("SAT: cancellation status", copy=False, readonly=True)
+    l10n_mx_factureapp_sat_efos = fields.Char("SAT: EFOS validation", copy=False, readonly=True)
+    l10n_mx_factureapp_sat_checked_at = fields.Datetime("SAT checked on", copy=False, readonly=True)
     l10n_mx_factureapp_cancel_motive = fields.Selection(
         catalogs.MOTIVO_CANCELACION,
         string="Cancellation motive",
         copy=False,
         readonly=True,
     )
-    l10n_mx_factureapp_cancel_link = fields.Char(
-        "Receiver acceptance link", copy=False, readonly=True
-    )
-    l10n_mx_factureapp_bulk_queued = fields.Boolean(
-        "Queued for bulk stamping", copy=False, index=True
-    )
+    l10n_mx_factureapp_cancel_link = fields.Char("Receiver acceptance link", copy=False, readonly=True)
+    l10n_mx_factureapp_bulk_queued = fields.Boolean("Queued for bulk stamping", copy=False, index=True)
     l10n_mx_factureapp_complement_pending = fields.Boolean(
         "Payment complement to stamp",
         copy=False,
         index=True,
         help="Set when this payment was reconciled with a stamped PPD invoice; a job stamps its complement.",
     )
-    l10n_mx_factureapp_complement_error = fields.Text(
-        "Payment complement error", copy=False, readonly=True
-    )
+    l10n_mx_factureapp_complement_error = fields.Text("Payment complement error", copy=False, readonly=True)
 
     def _einvoice_exchange_domain(self):
         # EXTENDS 'einvoice_common': stamping calls are logged on the move's attempts
@@ -199,8 +169,7 @@ class AccountMove(models.Model):
         )
         for move in self:
             move.einvoice_exchange_count = own.get(move.id, 0) + sum(
-                by_attempt.get(doc.id, 0)
-                for doc in move.l10n_mx_factureapp_document_ids
+                by_attempt.get(doc.id, 0) for doc in move.l10n_mx_factureapp_document_ids
             )
 
     # ------------------------------------------------------------------ computes
@@ -215,8 +184,7 @@ class AccountMove(models.Model):
     def _compute_l10n_mx_factureapp_branch_id(self):
         for move in self:
             move.l10n_mx_factureapp_branch_id = (
-                move.journal_id.l10n_mx_factureapp_branch_id
-                or move.company_id.l10n_mx_factureapp_branch_id
+                move.journal_id.l10n_mx_factureapp_branch_id or move.company_id.l10n_mx_factureapp_branch_id
             )
 
     @api.depends("partner_id", "move_type")
@@ -232,13 +200,9 @@ class AccountMove(models.Model):
             elif move.move_type == "out_refund":
                 move.l10n_mx_factureapp_uso_cfdi = "G02"
             else:
-                move.l10n_mx_factureapp_uso_cfdi = (
-                    partner.l10n_mx_factureapp_uso_cfdi or "G03"
-                )
+                move.l10n_mx_factureapp_uso_cfdi = partner.l10n_mx_factureapp_uso_cfdi or "G03"
 
-    @api.depends(
-        "invoice_date", "invoice_date_due", "invoice_payment_term_id", "move_type"
-    )
+    @api.depends("invoice_date", "invoice_date_due", "invoice_payment_term_id", "move_type")
     def _compute_l10n_mx_factureapp_payment_method(self):
         for move in self:
             if move.move_type not in ("out_invoice", "out_refund"):
@@ -247,9 +211,7 @@ class AccountMove(models.Model):
             start = move.invoice_date or fields.Date.context_today(move)
             due = move.invoice_date_due or start
             later = (due.year, due.month) > (start.year, start.month)
-            move.l10n_mx_factureapp_payment_method = (
-                "PPD" if later and move.move_type == "out_invoice" else "PUE"
-            )
+            move.l10n_mx_factureapp_payment_method = "PPD" if later and move.move_type == "out_invoice" else "PUE"
 
     @api.depends("l10n_mx_factureapp_payment_method", "partner_id")
     def _compute_l10n_mx_factureapp_payment_form(self):
@@ -261,9 +223,7 @@ class AccountMove(models.Model):
                 move.l10n_mx_factureapp_payment_form = "99"
             else:
                 form = move.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
-                move.l10n_mx_factureapp_payment_form = (
-                    form if form and form != "99" else "03"
-                )
+                move.l10n_mx_factureapp_payment_form = form if form and form != "99" else "03"
 
     @api.depends("l10n_mx_factureapp_verification_url")
     def _compute_l10n_mx_factureapp_qr(self):
@@ -273,36 +233,25 @@ class AccountMove(models.Model):
                 try:
                     import qrcode
 
-                    image = qrcode.make(
-                        move.l10n_mx_factureapp_verification_url, box_size=4, border=2
-                    )
+                    image = qrcode.make(move.l10n_mx_factureapp_verification_url, box_size=4, border=2)
                     buffer = io.BytesIO()
                     image.save(buffer, format="PNG")
                     move.l10n_mx_factureapp_qr = base64.b64encode(buffer.getvalue())
                 except ImportError:
-                    _logger.debug(
-                        "qrcode is not installed: no QR image for move %s", move.id
-                    )
+                    _logger.debug("qrcode is not installed: no QR image for move %s", move.id)
 
     # ------------------------------------------------------------------ posting
     def _post(self, soft=True):
         # EXTENDS 'account'
         posted = super()._post(soft=soft)
         for move in posted:
-            if (
-                move._l10n_mx_factureapp_applicable()
-                and not move.l10n_mx_factureapp_state
-            ):
+            if move._l10n_mx_factureapp_applicable() and not move.l10n_mx_factureapp_state:
                 move.l10n_mx_factureapp_state = "to_stamp"
         return posted
 
     def button_draft(self):
         # EXTENDS 'account'
-        guarded = (
-            self.browse()
-            if self.env.context.get("l10n_mx_factureapp_sat_cancelled")
-            else self
-        )
+        guarded = self.browse() if self.env.context.get("l10n_mx_factureapp_sat_cancelled") else self
         for move in guarded:
             if move.l10n_mx_factureapp_state in (
                 "stamped",
@@ -323,9 +272,7 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_connection(self):
         """(credential, branch) used to stamp this move; UserError saying what to configure."""
         self.ensure_one()
-        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(
-            self.company_id
-        )
+        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
         if not credential:
             raise UserError(
                 _(
@@ -334,10 +281,7 @@ class AccountMove(models.Model):
                     company=self.company_id.name,
                 )
             )
-        branch = (
-            self.l10n_mx_factureapp_branch_id
-            or self.company_id.l10n_mx_factureapp_branch_id
-        )
+        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
         if not branch:
             raise UserError(
                 _(
@@ -349,18 +293,12 @@ class AccountMove(models.Model):
         return credential, branch
 
     def _l10n_mx_factureapp_local_now(self):
-        tz = pytz.timezone(
-            self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City"
-        )
+        tz = pytz.timezone(self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City")
         return datetime.now(pytz.utc).astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     def _l10n_mx_factureapp_series_number(self):
-        prefix = re.sub(
-            r"[^A-Za-z0-9]", "", self.sequence_prefix or self.journal_id.code or ""
-        )[:25]
-        number = (
-            str(self.sequence_number or "") or re.sub(r"[|]", "", self.name or "")[-40:]
-        )
+        prefix = re.sub(r"[^A-Za-z0-9]", "", self.sequence_prefix or self.journal_id.code or "")[:25]
+        number = str(self.sequence_number or "") or re.sub(r"[|]", "", self.name or "")[-40:]
         return prefix, number
 
     def _l10n_mx_factureapp_issuer(self):
@@ -376,10 +314,7 @@ class AccountMove(models.Model):
         rfc = partner._l10n_mx_factureapp_rfc()
         if rfc in (catalogs.RFC_GENERIC_NATIONAL, catalogs.RFC_GENERIC_FOREIGN):
             name = partner.name or ""
-            if (
-                rfc == catalogs.RFC_GENERIC_NATIONAL
-                and name.strip().upper() == catalogs.PUBLICO_EN_GENERAL
-            ):
+            if rfc == catalogs.RFC_GENERIC_NATIONAL and name.strip().upper() == catalogs.PUBLICO_EN_GENERAL:
                 name = catalogs.PUBLICO_EN_GENERAL
             return cfdi.Party(
                 rfc=rfc,
@@ -390,9 +325,7 @@ class AccountMove(models.Model):
                 foreign_country=partner.l10n_mx_factureapp_residence or ""
                 if rfc == catalogs.RFC_GENERIC_FOREIGN
                 else "",
-                foreign_tax_id=(
-                    partner.l10n_mx_factureapp_foreign_tax_id or partner.vat or ""
-                )
+                foreign_tax_id=(partner.l10n_mx_factureapp_foreign_tax_id or partner.vat or "")
                 if rfc == catalogs.RFC_GENERIC_FOREIGN
                 else "",
             )
@@ -414,9 +347,7 @@ class AccountMove(models.Model):
                 cfdi.Tax(
                     kind=kind,
                     factor=factor,
-                    rate=_dec(abs(tax.amount) / 100.0)
-                    if factor == "Tasa"
-                    else _dec(abs(tax.amount)),
+                    rate=_dec(abs(tax.amount) / 100.0) if factor == "Tasa" else _dec(abs(tax.amount)),
                     withholding=tax.amount < 0,
                     affects_base=tax.include_base_amount,
                 )
@@ -425,28 +356,20 @@ class AccountMove(models.Model):
 
     def _l10n_mx_factureapp_lines(self):
         lines = []
-        for line in self.invoice_line_ids.filtered(
-            lambda ln: ln.display_type == "product"
-        ):
+        for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
             quantity = line.quantity
             if float_is_zero(quantity, precision_digits=6):
                 continue
             net = line.price_subtotal
-            gross = (
-                net / (1 - line.discount / 100.0)
-                if line.discount and line.discount < 100
-                else net
-            )
+            gross = net / (1 - line.discount / 100.0) if line.discount and line.discount < 100 else net
             unit = gross / quantity if quantity else 0.0
             lines.append(
                 cfdi.Line(
                     description=line.name or line.product_id.display_name or "",
                     quantity=_dec(quantity),
                     unit_price=_dec(unit),
-                    clave_prod_serv=line.product_id.product_tmpl_id.l10n_mx_factureapp_clave_prod_serv
-                    or "",
-                    clave_unidad=line.product_uom_id.l10n_mx_factureapp_clave_unidad
-                    or "",
+                    clave_prod_serv=line.product_id.product_tmpl_id.l10n_mx_factureapp_clave_prod_serv or "",
+                    clave_unidad=line.product_uom_id.l10n_mx_factureapp_clave_unidad or "",
                     discount=_dec(gross - net) if line.discount else Decimal(0),
                     unit_name=line.product_uom_id.name or "",
                     product_code=line.product_id.default_code or "",
@@ -458,10 +381,7 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_invoice_data(self):
         """A documents.Invoice for this move (no checks)."""
         self.ensure_one()
-        branch = (
-            self.l10n_mx_factureapp_branch_id
-            or self.company_id.l10n_mx_factureapp_branch_id
-        )
+        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
         place = (branch.zip or self.company_id.zip or "").strip()
         uso = self.l10n_mx_factureapp_uso_cfdi or ""
         receiver = self._l10n_mx_factureapp_receiver(place, uso)
@@ -470,27 +390,15 @@ class AccountMove(models.Model):
         if currency != "MXN" and self.invoice_currency_rate:
             rate = _dec(1.0 / self.invoice_currency_rate, 6)
         related = []
-        if (
-            self.move_type == "out_refund"
-            and self.reversed_entry_id.l10n_mx_factureapp_uuid
-        ):
+        if self.move_type == "out_refund" and self.reversed_entry_id.l10n_mx_factureapp_uuid:
             related.append(("01", [self.reversed_entry_id.l10n_mx_factureapp_uuid]))
         if self.l10n_mx_factureapp_substituted_id.l10n_mx_factureapp_uuid:
-            related.append(
-                ("04", [self.l10n_mx_factureapp_substituted_id.l10n_mx_factureapp_uuid])
-            )
+            related.append(("04", [self.l10n_mx_factureapp_substituted_id.l10n_mx_factureapp_uuid]))
         global_info = None
-        if (
-            receiver.rfc == catalogs.RFC_GENERIC_NATIONAL
-            and receiver.name == catalogs.PUBLICO_EN_GENERAL
-        ):
+        if receiver.rfc == catalogs.RFC_GENERIC_NATIONAL and receiver.name == catalogs.PUBLICO_EN_GENERAL:
             date = self.invoice_date or fields.Date.context_today(self)
             periodicity = self.l10n_mx_factureapp_periodicity or "04"
-            months = (
-                f"{12 + (date.month + 1) // 2:02d}"
-                if periodicity == "05"
-                else f"{date.month:02d}"
-            )
+            months = f"{12 + (date.month + 1) // 2:02d}" if periodicity == "05" else f"{date.month:02d}"
             global_info = (periodicity, months, date.year)
         series, number = self._l10n_mx_factureapp_series_number()
         return cfdi.Invoice(
@@ -539,12 +447,8 @@ class AccountMove(models.Model):
             "cancelled",
             "cancel_rejected",
         ):
-            problems.append(
-                _("Invoice %(name)s is already stamped.", name=self.display_name)
-            )
-        for line in self.invoice_line_ids.filtered(
-            lambda ln: ln.display_type == "product"
-        ):
+            problems.append(_("Invoice %(name)s is already stamped.", name=self.display_name))
+        for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
             if line.price_subtotal < 0 or line.quantity < 0:
                 problems.append(
                     _(
@@ -554,9 +458,7 @@ class AccountMove(models.Model):
                         line=line.name or "",
                     )
                 )
-        if self.currency_id != self.company_id.currency_id and not self.env[
-            "res.currency.rate"
-        ].search_count(
+        if self.currency_id != self.company_id.currency_id and not self.env["res.currency.rate"].search_count(
             [
                 ("currency_id", "=", self.currency_id.id),
                 ("company_id", "in", [False, self.company_id.id]),
@@ -570,10 +472,7 @@ class AccountMove(models.Model):
                     date=self.invoice_date or fields.Date.context_today(self),
                 )
             )
-        if (
-            self.move_type == "out_refund"
-            and not self.reversed_entry_id.l10n_mx_factureapp_uuid
-        ):
+        if self.move_type == "out_refund" and not self.reversed_entry_id.l10n_mx_factureapp_uuid:
             problems.append(
                 _(
                     "Credit note %(name)s must reverse a stamped invoice (its CFDI is related with relation 01).",
@@ -601,9 +500,7 @@ class AccountMove(models.Model):
         line_no = re.match(r"lines\[(\d+)\]", where)
         line = None
         if line_no:
-            product_lines = self.invoice_line_ids.filtered(
-                lambda ln: ln.display_type == "product"
-            )
+            product_lines = self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product")
             index = int(line_no.group(1)) - 1
             line = product_lines[index] if index < len(product_lines) else None
         code = problem.code
@@ -617,9 +514,7 @@ class AccountMove(models.Model):
             ),
             "name_missing": _("%(who)s: the name is missing.", who=who),
             "regimen_missing": _("%(who)s: set the fiscal regime (SAT).", who=who),
-            "regimen_invalid": _(
-                "%(who)s: the fiscal regime is not in SAT's catalog.", who=who
-            ),
+            "regimen_invalid": _("%(who)s: the fiscal regime is not in SAT's catalog.", who=who),
             "regimen_person": _(
                 "%(who)s: fiscal regime %(value)s does not fit the RFC (company or individual).",
                 who=who,
@@ -644,8 +539,7 @@ class AccountMove(models.Model):
                 zip=params.get("value") or "",
             ),
             "place_invalid": _(
-                "Company %(company)s / branch: the postal code %(zip)s of the place of issue is not "
-                "a SAT postal code.",
+                "Company %(company)s / branch: the postal code %(zip)s of the place of issue is not a SAT postal code.",
                 company=company,
                 zip=params.get("value") or "",
             ),
@@ -660,9 +554,7 @@ class AccountMove(models.Model):
             "clave_prod_serv": _(
                 "Line %(line)s: set a valid SAT product key (ClaveProdServ) on product %(product)s.",
                 line=line.name if line else where,
-                product=line.product_id.display_name
-                if line and line.product_id
-                else "-",
+                product=line.product_id.display_name if line and line.product_id else "-",
             ),
             "clave_unidad": _(
                 "Line %(line)s: set the SAT unit key (ClaveUnidad) on unit of measure %(uom)s.",
@@ -705,9 +597,7 @@ class AccountMove(models.Model):
                 cfdi=params.get("cfdi", ""),
                 erp=params.get("erp", ""),
             ),
-            "total_zero": _(
-                "Invoice %(name)s: the total must be positive.", name=self.display_name
-            ),
+            "total_zero": _("Invoice %(name)s: the total must be positive.", name=self.display_name),
             "no_lines": _("Invoice %(name)s has no lines.", name=self.display_name),
         }
         return texts.get(code) or _(
@@ -764,9 +654,7 @@ class AccountMove(models.Model):
 
     def _l10n_mx_factureapp_live_attempt(self, kind=None):
         attempts = self.l10n_mx_factureapp_document_ids.filtered(
-            lambda d: (
-                d.state in LIVE and (kind is None or (d.kind == "P") == (kind == "P"))
-            )
+            lambda d: d.state in LIVE and (kind is None or (d.kind == "P") == (kind == "P"))
         )
         return attempts.sorted("id", reverse=True)[:1]
 
@@ -780,9 +668,7 @@ class AccountMove(models.Model):
         retry_of = None
         if live:
             if live.state == "sending":
-                if live.create_date > fields.Datetime.now() - timedelta(
-                    minutes=SENDING_GRACE_MINUTES
-                ):
+                if live.create_date > fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES):
                     raise UserError(
                         _(
                             "Invoice %(name)s is being stamped right now; try again in a few minutes.",
@@ -869,9 +755,7 @@ class AccountMove(models.Model):
                 conn=credential.name,
             )
         if exc.code == "FA402":
-            credential = (
-                credential.sudo()
-            )  # accountants may read connections, not write them
+            credential = credential.sudo()  # accountants may read connections, not write them
             credential.write(
                 {
                     "l10n_mx_factureapp_credits": 0,
@@ -954,9 +838,7 @@ class AccountMove(models.Model):
         try:
             pdf = api.pdf(self.l10n_mx_factureapp_uuid)
         except errors.EInvoiceError as exc:
-            _logger.info(
-                "Facture APP PDF of move %s not fetched: %s", self.id, exc.kind
-            )
+            _logger.info("Facture APP PDF of move %s not fetched: %s", self.id, exc.kind)
             return
         self.l10n_mx_factureapp_pdf_id = self.env["ir.attachment"].create(
             {
@@ -979,9 +861,7 @@ class AccountMove(models.Model):
                     issuer = (self.company_id.vat or "").upper()
                     found = api.find(doc.series, doc.number, issuer)
                     if found is None:
-                        doc.message = _(
-                            "Not found at Facture APP: the same XML will be sent again."
-                        )
+                        doc.message = _("Not found at Facture APP: the same XML will be sent again.")
                         return False
                     uuid = found.uuid
                 xml = api.xml(uuid)
@@ -1040,18 +920,12 @@ class AccountMove(models.Model):
                 credential, _branch = move._l10n_mx_factureapp_connection()
                 move._l10n_mx_factureapp_reconcile(doc, credential)
             except UserError as exc:
-                _logger.info(
-                    "Facture APP reconciliation of move %s postponed: %s", move.id, exc
-                )
+                _logger.info("Facture APP reconciliation of move %s postponed: %s", move.id, exc)
             Credential._einvoice_commit()
-        queued = self.search(
-            [("l10n_mx_factureapp_bulk_queued", "=", True)], limit=limit * 10
-        )
+        queued = self.search([("l10n_mx_factureapp_bulk_queued", "=", True)], limit=limit * 10)
         if queued:
             queued._l10n_mx_factureapp_stamp_bulk()
-        pending = self.search(
-            [("l10n_mx_factureapp_state", "=", "cancel_requested")], limit=limit
-        )
+        pending = self.search([("l10n_mx_factureapp_state", "=", "cancel_requested")], limit=limit)
         for move in pending:
             try:
                 move._l10n_mx_factureapp_update_sat_status()
@@ -1063,9 +937,7 @@ class AccountMove(models.Model):
             or len(pending) == limit
             or self.search_count([("l10n_mx_factureapp_bulk_queued", "=", True)])
         ):
-            self.env.ref(
-                "l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow"
-            )._trigger()
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow")._trigger()
 
     # ------------------------------------------------------------------ bulk (ZIP)
     def action_l10n_mx_factureapp_stamp_bulk(self):
@@ -1077,20 +949,12 @@ class AccountMove(models.Model):
             )
         )
         if not moves:
-            raise UserError(
-                _("Select posted Mexican customer invoices that are not stamped yet.")
-            )
-        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(
-            moves[:1].company_id
-        )
+            raise UserError(_("Select posted Mexican customer invoices that are not stamped yet."))
+        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(moves[:1].company_id)
         chunk = credential.l10n_mx_factureapp_chunk_size or 100 if credential else 100
-        if len(moves) > 2 * chunk and not self.env.context.get(
-            "l10n_mx_factureapp_now"
-        ):
+        if len(moves) > 2 * chunk and not self.env.context.get("l10n_mx_factureapp_now"):
             moves.l10n_mx_factureapp_bulk_queued = True
-            self.env.ref(
-                "l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow"
-            )._trigger()
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow")._trigger()
             message = _(
                 "%(count)s invoices are queued for bulk stamping; they are stamped in the background.",
                 count=len(moves),
@@ -1130,9 +994,7 @@ class AccountMove(models.Model):
                 continue  # an attempt may be alive: the follow-up cron reconciles it first
             groups.setdefault((credential, branch), []).append(move.id)
         for (credential, branch), move_ids in groups.items():
-            for ids in split_every(
-                credential.l10n_mx_factureapp_chunk_size or 100, move_ids
-            ):
+            for ids in split_every(credential.l10n_mx_factureapp_chunk_size or 100, move_ids):
                 self.browse(ids)._l10n_mx_factureapp_stamp_zip(credential, branch)
                 Credential._einvoice_commit()
 
@@ -1179,9 +1041,7 @@ class AccountMove(models.Model):
         archive = fclient.make_zip(files)
         with credential._l10n_mx_factureapp_client(record=docs[0]) as api:
             try:
-                report = api.stamp_zip(
-                    archive, branch.facture_id, sent_names=files, reference=batch
-                )
+                report = api.stamp_zip(archive, branch.facture_id, sent_names=files, reference=batch)
                 stamped = (
                     fclient.read_zip(api.download(report.download_url))
                     if any(i.ok for i in report.items.values()) and report.download_url
@@ -1194,8 +1054,7 @@ class AccountMove(models.Model):
                         {
                             "l10n_mx_factureapp_state": "unknown",
                             "l10n_mx_factureapp_error": _(
-                                "Bulk stamping answer lost; the stamps will be "
-                                "looked up before anything is resent."
+                                "Bulk stamping answer lost; the stamps will be looked up before anything is resent."
                             ),
                         }
                     )
@@ -1212,18 +1071,12 @@ class AccountMove(models.Model):
                             error=str(exc),
                         )
                         if unknown
-                        else move._l10n_mx_factureapp_service_error_text(
-                            exc, credential
-                        )
+                        else move._l10n_mx_factureapp_service_error_text(exc, credential)
                     )
-                    doc.write(
-                        {"state": "unknown" if unknown else "error", "message": message}
-                    )
+                    doc.write({"state": "unknown" if unknown else "error", "message": message})
                     move.write(
                         {
-                            "l10n_mx_factureapp_state": "unknown"
-                            if unknown
-                            else "error",
+                            "l10n_mx_factureapp_state": "unknown" if unknown else "error",
                             "l10n_mx_factureapp_error": message,
                         }
                     )
@@ -1238,9 +1091,7 @@ class AccountMove(models.Model):
                 move = doc.move_id
                 item = report.items.get(doc.bulk_filename)
                 if item is None:
-                    message = _(
-                        "The bulk report does not mention this invoice; its stamp will be looked up."
-                    )
+                    message = _("The bulk report does not mention this invoice; its stamp will be looked up.")
                     doc.write({"state": "unknown", "message": message})
                     move.write(
                         {
@@ -1266,9 +1117,7 @@ class AccountMove(models.Model):
                         code=item.code,
                         error=info,
                     )
-                    doc.write(
-                        {"state": "error", "message": message, "error_code": item.code}
-                    )
+                    doc.write({"state": "error", "message": message, "error_code": item.code})
                     move.write(
                         {
                             "l10n_mx_factureapp_state": "error",
@@ -1280,9 +1129,7 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_stamp_info(self):
         self.ensure_one()
         if not self.l10n_mx_factureapp_xml_id:
-            raise UserError(
-                _("Invoice %(name)s has no stamped CFDI.", name=self.display_name)
-            )
+            raise UserError(_("Invoice %(name)s has no stamped CFDI.", name=self.display_name))
         return cfdi.stamp_info(self.l10n_mx_factureapp_xml_id.raw)
 
     def _l10n_mx_factureapp_request_cancel(self, motive, replacement=None):
@@ -1340,9 +1187,7 @@ class AccountMove(models.Model):
                     "complements) are valid: cancel those first.",
                     name=self.display_name,
                 ),
-                "not_found": _(
-                    "SAT does not know the CFDI of %(name)s.", name=self.display_name
-                ),
+                "not_found": _("SAT does not know the CFDI of %(name)s.", name=self.display_name),
             }
             raise UserError(
                 texts.get(answer.outcome)
@@ -1392,9 +1237,7 @@ class AccountMove(models.Model):
                 info.uuid, info.issuer_rfc, info.receiver_rfc, info.total
             )
         except errors.EInvoiceError as exc:
-            raise UserError(
-                _("SAT's status service could not be asked: %(error)s", error=str(exc))
-            ) from exc
+            raise UserError(_("SAT's status service could not be asked: %(error)s", error=str(exc))) from exc
         self.write(
             {
                 "l10n_mx_factureapp_sat_state": status.state,
@@ -1415,15 +1258,10 @@ class AccountMove(models.Model):
         settled = status.settled_cancel
         if settled == "cancelled" and self.l10n_mx_factureapp_state != "cancelled":
             self._l10n_mx_factureapp_cancelled(credential, status)
-        elif (
-            settled == "rejected"
-            and self.l10n_mx_factureapp_state == "cancel_requested"
-        ):
+        elif settled == "rejected" and self.l10n_mx_factureapp_state == "cancel_requested":
             self.l10n_mx_factureapp_state = "cancel_rejected"
             self.with_context(no_new_invoice=True).message_post(
-                body=_(
-                    "The customer rejected the cancellation of the CFDI; it stays valid."
-                )
+                body=_("The customer rejected the cancellation of the CFDI; it stays valid.")
             )
         return status
 
@@ -1460,9 +1298,7 @@ class AccountMove(models.Model):
         ):
             try:
                 with self.env.cr.savepoint():
-                    self.with_context(
-                        l10n_mx_factureapp_sat_cancelled=True
-                    ).button_draft()
+                    self.with_context(l10n_mx_factureapp_sat_cancelled=True).button_draft()
                     self.button_cancel()
             except UserError as exc:
                 self.with_context(no_new_invoice=True).message_post(
@@ -1507,12 +1343,8 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_demo_invoices(self, company_ids):
         """Two draft invoices for the demo company (demo data only)."""
         company = self.env["res.company"].browse(company_ids).exists()
-        partner = self.env.ref(
-            "l10n_mx_factureapp.demo_partner_ure", raise_if_not_found=False
-        )
-        product = self.env.ref(
-            "l10n_mx_factureapp.demo_product_service", raise_if_not_found=False
-        )
+        partner = self.env.ref("l10n_mx_factureapp.demo_partner_ure", raise_if_not_found=False)
+        product = self.env.ref("l10n_mx_factureapp.demo_product_service", raise_if_not_found=False)
         journal = company and self.env["account.journal"].search(
             [("company_id", "=", company.id), ("type", "=", "sale")], limit=1
         )

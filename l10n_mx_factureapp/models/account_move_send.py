@@ -11,11 +11,7 @@ class AccountMoveSend(models.AbstractModel):
         return (
             move._l10n_mx_factureapp_applicable()
             and move.l10n_mx_factureapp_state in (False, "to_stamp", "error", "unknown")
-            and bool(
-                self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(
-                    move.company_id
-                )
-            )
+            and bool(self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(move.company_id))
         )
 
     def _get_all_extra_edis(self) -> dict:
@@ -54,10 +50,7 @@ class AccountMoveSend(models.AbstractModel):
         for move in to_stamp:
             credentials |= credentials._l10n_mx_factureapp_for_company(move.company_id)
         empty = credentials.filtered(
-            lambda c: (
-                c.l10n_mx_factureapp_credits_checked_at
-                and c.l10n_mx_factureapp_credits <= 0
-            )
+            lambda c: c.l10n_mx_factureapp_credits_checked_at and c.l10n_mx_factureapp_credits <= 0
         )
         if empty:
             alerts["l10n_mx_factureapp_no_credits"] = {

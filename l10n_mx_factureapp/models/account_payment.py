@@ -99,12 +99,8 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
         reconciliations made before this entry's, so the numbers are right whatever order the
         complements are stamped in."""
         lines = invoice.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
-        earlier = lines.matched_credit_ids.filtered(
-            lambda p: p.id < first_partial_id and p.debit_amount_currency
-        )
-        payers = earlier.credit_move_id.move_id.filtered(
-            lambda m: m != self and m._l10n_mx_factureapp_is_payer()
-        )
+        earlier = lines.matched_credit_ids.filtered(lambda p: p.id < first_partial_id and p.debit_amount_currency)
+        payers = earlier.credit_move_id.move_id.filtered(lambda m: m != self and m._l10n_mx_factureapp_is_payer())
         paid_before = sum(earlier.mapped("debit_amount_currency"))
         return len(payers) + 1, invoice.amount_total - paid_before
 
@@ -197,8 +193,7 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
         place = (branch.zip or self.company_id.zip or "").strip()
         currency = self._l10n_mx_factureapp_payment_currency()
         docs = [
-            self._l10n_mx_factureapp_paid_document(invoice, entry, currency)
-            for invoice, entry in applications.items()
+            self._l10n_mx_factureapp_paid_document(invoice, entry, currency) for invoice, entry in applications.items()
         ]
         amount = sum(entry["amount_payment"] for entry in applications.values())
         payment = self.origin_payment_id
@@ -273,9 +268,7 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
         transient = bool(error) and last.state == "error" and last.error_code == "transient"
         self.write(
             {
-                "l10n_mx_factureapp_complement_pending": bool(
-                    live or self._l10n_mx_factureapp_pending_applications()
-                ),
+                "l10n_mx_factureapp_complement_pending": bool(live or self._l10n_mx_factureapp_pending_applications()),
                 # a transient failure is retried by the job; anything else waits for a person
                 "l10n_mx_factureapp_complement_error": error if error and not (live or transient) else False,
             }

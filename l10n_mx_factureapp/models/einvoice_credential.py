@@ -24,9 +24,7 @@ SAT_URLS = {"test": sat.TEST, "production": sat.PRODUCTION}
 class EinvoiceCredential(models.Model):
     _inherit = "einvoice.credential"
 
-    service = fields.Selection(
-        selection_add=[(SERVICE, "Facture APP (Mexico)")], ondelete={SERVICE: "cascade"}
-    )
+    service = fields.Selection(selection_add=[(SERVICE, "Facture APP (Mexico)")], ondelete={SERVICE: "cascade"})
     l10n_mx_factureapp_auth_scheme = fields.Selection(
         [("basic", "HTTP Basic (user / password)"), ("token", "Raw token (API token)")],
         string="Authorization scheme",
@@ -44,12 +42,8 @@ class EinvoiceCredential(models.Model):
         '{"stamp": "rest/timbrado/pruebas/"} when Facture APP gives test paths. '
         "Keys: account, branches, stamp, stamp_zip, cfdi, xml, pdf, cancel, acuse.",
     )
-    l10n_mx_factureapp_cancel_motive_param = fields.Char(
-        "Motive parameter", default="motivo"
-    )
-    l10n_mx_factureapp_cancel_replacement_param = fields.Char(
-        "Replacement UUID parameter", default="folioSustitucion"
-    )
+    l10n_mx_factureapp_cancel_motive_param = fields.Char("Motive parameter", default="motivo")
+    l10n_mx_factureapp_cancel_replacement_param = fields.Char("Replacement UUID parameter", default="folioSustitucion")
     l10n_mx_factureapp_sat_url = fields.Char(
         "SAT status service URL",
         compute="_compute_l10n_mx_factureapp_sat_url",
@@ -57,15 +51,9 @@ class EinvoiceCredential(models.Model):
         readonly=False,
         help="ConsultaCFDIService endpoint; the sandbox serves its own.",
     )
-    l10n_mx_factureapp_branch_ids = fields.One2many(
-        "l10n_mx_factureapp.branch", "credential_id", string="Branches"
-    )
-    l10n_mx_factureapp_credits = fields.Integer(
-        "Credits left", readonly=True, copy=False
-    )
-    l10n_mx_factureapp_credits_checked_at = fields.Datetime(
-        "Credits checked on", readonly=True, copy=False
-    )
+    l10n_mx_factureapp_branch_ids = fields.One2many("l10n_mx_factureapp.branch", "credential_id", string="Branches")
+    l10n_mx_factureapp_credits = fields.Integer("Credits left", readonly=True, copy=False)
+    l10n_mx_factureapp_credits_checked_at = fields.Datetime("Credits checked on", readonly=True, copy=False)
     l10n_mx_factureapp_credit_threshold = fields.Integer(
         "Warn under (credits)",
         default=50,
@@ -84,9 +72,7 @@ class EinvoiceCredential(models.Model):
                 credential.l10n_mx_factureapp_sat_url = False
             elif credential.environment == "sandbox":
                 base = (credential.base_url or "").rstrip("/")
-                credential.l10n_mx_factureapp_sat_url = (
-                    f"{base}/ConsultaCFDIService.svc" if base else False
-                )
+                credential.l10n_mx_factureapp_sat_url = f"{base}/ConsultaCFDIService.svc" if base else False
             else:
                 credential.l10n_mx_factureapp_sat_url = SAT_URLS[credential.environment]
 
@@ -123,35 +109,24 @@ class EinvoiceCredential(models.Model):
         """A FactureClient bound to this connection; every call is logged on `record`."""
         self.ensure_one()
         try:
-            paths = (
-                json.loads(self.l10n_mx_factureapp_paths)
-                if self.l10n_mx_factureapp_paths
-                else {}
-            )
+            paths = json.loads(self.l10n_mx_factureapp_paths) if self.l10n_mx_factureapp_paths else {}
         except ValueError as exc:
-            raise UserError(
-                _("The operation paths of %(name)s are not valid JSON.", name=self.name)
-            ) from exc
-        transport = self._einvoice_transport(
-            auth=self._l10n_mx_factureapp_auth(), record=record
-        )
+            raise UserError(_("The operation paths of %(name)s are not valid JSON.", name=self.name)) from exc
+        transport = self._einvoice_transport(auth=self._l10n_mx_factureapp_auth(), record=record)
         return fclient.FactureClient(
             transport,
             accept=self.l10n_mx_factureapp_accept or fclient.JSON,
             paths=paths,
             cancel_params={
                 "motive": self.l10n_mx_factureapp_cancel_motive_param or "motivo",
-                "replacement": self.l10n_mx_factureapp_cancel_replacement_param
-                or "folioSustitucion",
+                "replacement": self.l10n_mx_factureapp_cancel_replacement_param or "folioSustitucion",
             },
         )
 
     def _l10n_mx_factureapp_sat_client(self, record=None):
         self.ensure_one()
         if not self.l10n_mx_factureapp_sat_url:
-            raise UserError(
-                _("Enter the SAT status service URL of %(name)s.", name=self.name)
-            )
+            raise UserError(_("Enter the SAT status service URL of %(name)s.", name=self.name))
         transport = self._einvoice_transport(auth=None, record=record)
         return sat.SatStatusClient(transport, endpoint=self.l10n_mx_factureapp_sat_url)
 
@@ -180,9 +155,7 @@ class EinvoiceCredential(models.Model):
                     branches = api.branches()
                 except errors.AuthError as exc:
                     credential._l10n_mx_factureapp_note_auth_error(exc)
-                    raise UserError(
-                        _("Facture APP refused the credentials: %(error)s", error=exc)
-                    ) from exc
+                    raise UserError(_("Facture APP refused the credentials: %(error)s", error=exc)) from exc
                 except errors.EInvoiceError as exc:
                     raise UserError(
                         _(
@@ -237,9 +210,7 @@ class EinvoiceCredential(models.Model):
         except errors.AuthError as exc:
             self._l10n_mx_factureapp_note_auth_error(exc)
             if raise_errors:
-                raise UserError(
-                    _("Facture APP refused the credentials: %(error)s", error=exc)
-                ) from exc
+                raise UserError(_("Facture APP refused the credentials: %(error)s", error=exc)) from exc
             return False
         except errors.EInvoiceError as exc:
             self.write({"last_error": str(exc)})
@@ -272,8 +243,6 @@ class EinvoiceCredential(models.Model):
 
     @api.model
     def _cron_l10n_mx_factureapp_check_credits(self):
-        for credential in self.search(
-            [("service", "=", SERVICE), ("state", "!=", "draft")]
-        ):
+        for credential in self.search([("service", "=", SERVICE), ("state", "!=", "draft")]):
             credential._l10n_mx_factureapp_check_credits()
             self._einvoice_commit()

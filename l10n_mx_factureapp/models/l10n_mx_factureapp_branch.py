@@ -9,20 +9,14 @@ class L10nMxFactureappBranch(models.Model):
     _order = "credential_id, name"
 
     name = fields.Char(required=True)
-    facture_id = fields.Char(
-        "Facture APP ID", required=True, help="The branch ID used to stamp (Sucursal)."
-    )
+    facture_id = fields.Char("Facture APP ID", required=True, help="The branch ID used to stamp (Sucursal).")
     zip = fields.Char(
         "Postal code",
         help="Used as LugarExpedicion of the CFDI stamped from this branch.",
     )
     rfc = fields.Char("RFC")
-    credential_id = fields.Many2one(
-        "einvoice.credential", required=True, ondelete="cascade", index=True
-    )
-    company_id = fields.Many2one(
-        related="credential_id.company_id", store=True, index=True
-    )
+    credential_id = fields.Many2one("einvoice.credential", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="credential_id.company_id", store=True, index=True)
     active = fields.Boolean(default=True)
 
     _sql_constraints = [

@@ -24,15 +24,11 @@ class L10nMxFactureappDocument(models.Model):
     _inherit = ["einvoice.exchange.mixin"]
     _order = "id desc"
 
-    move_id = fields.Many2one(
-        "account.move", required=True, ondelete="cascade", index=True
-    )
+    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
     credential_id = fields.Many2one("einvoice.credential", ondelete="set null")
     branch_id = fields.Many2one("l10n_mx_factureapp.branch", ondelete="set null")
-    kind = fields.Selection(
-        [("I", "Ingreso"), ("E", "Egreso"), ("P", "Pago")], required=True
-    )
+    kind = fields.Selection([("I", "Ingreso"), ("E", "Egreso"), ("P", "Pago")], required=True)
     state = fields.Selection(STATES, required=True, default="sending", index=True)
     channel = fields.Selection(
         [("single", "One by one"), ("bulk", "Bulk ZIP")],
@@ -40,18 +36,12 @@ class L10nMxFactureappDocument(models.Model):
         required=True,
     )
     bulk_filename = fields.Char(help="Name of the file inside the bulk ZIP.")
-    bulk_batch = fields.Char(
-        index=True, help="Identifier of the bulk ZIP this attempt went in."
-    )
+    bulk_batch = fields.Char(index=True, help="Identifier of the bulk ZIP this attempt went in.")
     series = fields.Char()
     number = fields.Char()
-    payload_id = fields.Many2one(
-        "ir.attachment", string="Sent pre-CFDI", ondelete="restrict"
-    )
+    payload_id = fields.Many2one("ir.attachment", string="Sent pre-CFDI", ondelete="restrict")
     payload_sha256 = fields.Char("SHA-256 of the sent XML", index=True)
-    retry_of_id = fields.Many2one(
-        "l10n_mx_factureapp.document", string="Retry of", ondelete="set null"
-    )
+    retry_of_id = fields.Many2one("l10n_mx_factureapp.document", string="Retry of", ondelete="set null")
     invoice_ids = fields.Many2many(
         "account.move",
         "l10n_mx_factureapp_document_invoice_rel",

@@ -16,9 +16,7 @@ class ProductTemplate(models.Model):
     @api.constrains("l10n_mx_factureapp_clave_prod_serv")
     def _check_l10n_mx_factureapp_clave_prod_serv(self):
         for product in self.filtered("l10n_mx_factureapp_clave_prod_serv"):
-            if not catalogs.is_known(
-                "c_ClaveProdServ", product.l10n_mx_factureapp_clave_prod_serv
-            ):
+            if not catalogs.is_known("c_ClaveProdServ", product.l10n_mx_factureapp_clave_prod_serv):
                 raise ValidationError(
                     _(
                         "%(key)s is not in SAT's product and service catalog (c_ClaveProdServ).",
@@ -38,9 +36,7 @@ class UomUom(models.Model):
     @api.constrains("l10n_mx_factureapp_clave_unidad")
     def _check_l10n_mx_factureapp_clave_unidad(self):
         for uom in self.filtered("l10n_mx_factureapp_clave_unidad"):
-            if not catalogs.is_known(
-                "c_ClaveUnidad", uom.l10n_mx_factureapp_clave_unidad
-            ):
+            if not catalogs.is_known("c_ClaveUnidad", uom.l10n_mx_factureapp_clave_unidad):
                 raise ValidationError(
                     _(
                         "%(key)s is not in SAT's unit catalog (c_ClaveUnidad).",

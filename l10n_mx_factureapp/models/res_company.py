@@ -7,9 +7,7 @@ from ..factureapp import catalogs
 class ResCompany(models.Model):
     _inherit = "res.company"
 
-    l10n_mx_factureapp_regimen = fields.Selection(
-        catalogs.REGIMEN_FISCAL, string="Fiscal regime (SAT)"
-    )
+    l10n_mx_factureapp_regimen = fields.Selection(catalogs.REGIMEN_FISCAL, string="Fiscal regime (SAT)")
     l10n_mx_factureapp_branch_id = fields.Many2one(
         "l10n_mx_factureapp.branch",
         string="Default Facture APP branch",
@@ -30,13 +28,8 @@ class ResCompany(models.Model):
     def _check_l10n_mx_factureapp_regimen(self):
         for company in self.filtered(lambda c: c.l10n_mx_factureapp_regimen and c.vat):
             person = catalogs.rfc_person_type(company.vat.upper())
-            allowed = (
-                catalogs.REGIMEN_MORAL if person == "moral" else catalogs.REGIMEN_FISICA
-            )
-            if (
-                person in ("moral", "fisica")
-                and company.l10n_mx_factureapp_regimen not in allowed
-            ):
+            allowed = catalogs.REGIMEN_MORAL if person == "moral" else catalogs.REGIMEN_FISICA
+            if person in ("moral", "fisica") and company.l10n_mx_factureapp_regimen not in allowed:
                 raise ValidationError(
                     _(
                         "Fiscal regime %(regime)s does not apply to RFC %(rfc)s.",

@@ -66,9 +66,7 @@ ALPHA3 = {
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
-    l10n_mx_factureapp_regimen = fields.Selection(
-        catalogs.REGIMEN_FISCAL, string="Fiscal regime (SAT)"
-    )
+    l10n_mx_factureapp_regimen = fields.Selection(catalogs.REGIMEN_FISCAL, string="Fiscal regime (SAT)")
     l10n_mx_factureapp_uso_cfdi = fields.Selection(
         catalogs.USO_CFDI,
         string="Default CFDI use",
@@ -97,9 +95,7 @@ class ResPartner(models.Model):
         for partner in self:
             code = partner.country_id.code
             if code and code != "MX":
-                partner.l10n_mx_factureapp_residence = ALPHA3.get(
-                    code, partner.l10n_mx_factureapp_residence
-                )
+                partner.l10n_mx_factureapp_residence = ALPHA3.get(code, partner.l10n_mx_factureapp_residence)
             else:
                 partner.l10n_mx_factureapp_residence = False
 
@@ -131,11 +127,7 @@ class ResPartner(models.Model):
                 )
             regime = partner.l10n_mx_factureapp_regimen
             if regime and person in ("moral", "fisica"):
-                allowed = (
-                    catalogs.REGIMEN_MORAL
-                    if person == "moral"
-                    else catalogs.REGIMEN_FISICA
-                )
+                allowed = catalogs.REGIMEN_MORAL if person == "moral" else catalogs.REGIMEN_FISICA
                 if regime not in allowed:
                     raise ValidationError(
                         _(

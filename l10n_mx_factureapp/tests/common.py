@@ -135,9 +135,7 @@ class FactureAppCommon(AccountTestInvoicingCommon):
         return move
 
     def _stamped_root(self, move):
-        self.assertEqual(
-            move.l10n_mx_factureapp_state, "stamped", move.l10n_mx_factureapp_error
-        )
+        self.assertEqual(move.l10n_mx_factureapp_state, "stamped", move.l10n_mx_factureapp_error)
         xml = move.l10n_mx_factureapp_xml_id.raw
         self.assertEqual(cfdi.xsd_errors(xml), [])
         return cfdi.parse(xml)

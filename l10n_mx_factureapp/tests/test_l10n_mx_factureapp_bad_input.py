@@ -96,13 +96,18 @@ class TestFactureAppBadInput(FactureAppCommon):
             moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
         self.assertFalse(self.app.cfdis)
         self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"error"})
-        self.assertTrue(all("credits" in e for e in moves.mapped("l10n_mx_factureapp_error")), moves.mapped("l10n_mx_factureapp_error"))
+        self.assertTrue(
+            all("credits" in e for e in moves.mapped("l10n_mx_factureapp_error")),
+            moves.mapped("l10n_mx_factureapp_error"),
+        )
         self.app.credits = 10
         self.credential.password = "wrong"
         with mute_logger("odoo.addons.einvoice_common", "odoo.addons.l10n_mx_factureapp"):
             moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
         self.assertFalse(self.app.cfdis)
-        self.assertTrue(all("401" in e for e in moves.mapped("l10n_mx_factureapp_error")), moves.mapped("l10n_mx_factureapp_error"))
+        self.assertTrue(
+            all("401" in e for e in moves.mapped("l10n_mx_factureapp_error")), moves.mapped("l10n_mx_factureapp_error")
+        )
         self.assertEqual(self.credential.state, "error")
         # a payment complement refused with 401 keeps its reason on the payment and is not half-done
         self.credential.password = "demo-password"

@@ -27,9 +27,7 @@ class TestFactureAppBulkCancel(FactureAppCommon):
             else:
                 moves |= self._invoice(price=100.0 + n)
         self.app.credits = 55
-        moves.with_context(
-            l10n_mx_factureapp_now=True
-        ).action_l10n_mx_factureapp_stamp_bulk()
+        moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
         stamped = moves.filtered(lambda m: m.l10n_mx_factureapp_state == "stamped")
         failed = moves - stamped
         self.assertEqual(len(stamped), 55)
@@ -46,8 +44,7 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertIn("ClaveProdServ", moves[10].l10n_mx_factureapp_error)
         credit_failures = failed.filtered(
             lambda m: (
-                "credits" in (m.l10n_mx_factureapp_error or "").lower()
-                or "FA402" in (m.l10n_mx_factureapp_error or "")
+                "credits" in (m.l10n_mx_factureapp_error or "").lower() or "FA402" in (m.l10n_mx_factureapp_error or "")
             )
         )
         self.assertEqual(len(credit_failures), 3)
@@ -89,9 +86,7 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         move.action_l10n_mx_factureapp_stamp()
         self.app.advance(30)
         move.action_l10n_mx_factureapp_sat_status()
-        self.assertEqual(
-            move.l10n_mx_factureapp_sat_cancellable, "Cancelable con aceptación"
-        )
+        self.assertEqual(move.l10n_mx_factureapp_sat_cancellable, "Cancelable con aceptación")
         self._cancel(move, "03")
         self.assertEqual(move.l10n_mx_factureapp_state, "cancel_requested")
         self.assertTrue(move.l10n_mx_factureapp_cancel_link)
@@ -100,9 +95,7 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.app.receiver_answer(move.l10n_mx_factureapp_uuid, accept=True)
         self.env["account.move"]._cron_l10n_mx_factureapp_follow()
         self.assertEqual(move.l10n_mx_factureapp_state, "cancelled")
-        self.assertEqual(
-            move.l10n_mx_factureapp_sat_cancel_status, "Cancelado con aceptación"
-        )
+        self.assertEqual(move.l10n_mx_factureapp_sat_cancel_status, "Cancelado con aceptación")
         self.assertTrue(move.l10n_mx_factureapp_acuse_id)
 
     def test_cancel_rejected_by_receiver(self):
@@ -132,9 +125,7 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         replacement.action_l10n_mx_factureapp_stamp()
         root = self._stamped_root(replacement)
         self.assertEqual(
-            root.find("{http://www.sat.gob.mx/cfd/4}CfdiRelacionados").get(
-                "TipoRelacion"
-            ),
+            root.find("{http://www.sat.gob.mx/cfd/4}CfdiRelacionados").get("TipoRelacion"),
             "04",
         )
         self._cancel(move, "01", replacement)
@@ -166,21 +157,13 @@ class TestFactureAppBulkCancel(FactureAppCommon):
     def test_bulk_report_with_unknown_and_missing_files(self):
         """A report that forgets a file leaves that invoice 'outcome unknown' until the stamp is
         looked up; names of files never sent are ignored."""
-        moves = (
-            self._invoice(price=10.0)
-            | self._invoice(price=20.0)
-            | self._invoice(price=30.0)
-        )
+        moves = self._invoice(price=10.0) | self._invoice(price=20.0) | self._invoice(price=30.0)
         self.app.report_drop = {1}  # the second file of the ZIP
         self.app.report_extra = ["never-sent.xml"]
         with self.assertLogs("odoo.addons.l10n_mx_factureapp", level="WARNING") as logs:
-            moves.with_context(
-                l10n_mx_factureapp_now=True
-            ).action_l10n_mx_factureapp_stamp_bulk()
+            moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
         self.assertIn("never-sent.xml", logs.output[0])
-        self.assertEqual(
-            moves.mapped("l10n_mx_factureapp_state"), ["stamped", "unknown", "stamped"]
-        )
+        self.assertEqual(moves.mapped("l10n_mx_factureapp_state"), ["stamped", "unknown", "stamped"])
         self.assertEqual(len(self.app.cfdis), 3, "the service stamped all three")
         self.env["account.move"]._cron_l10n_mx_factureapp_follow()
         self.assertEqual(moves[1].l10n_mx_factureapp_state, "stamped")

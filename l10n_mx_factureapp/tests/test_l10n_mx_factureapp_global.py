@@ -59,7 +59,12 @@ class TestFactureAppGlobalInvoice(FactureAppCommon):
         )
         receptor = root.find("cfdi:Receptor", NS)
         self.assertEqual(
-            (receptor.get("Rfc"), receptor.get("Nombre"), receptor.get("RegimenFiscalReceptor"), receptor.get("UsoCFDI")),
+            (
+                receptor.get("Rfc"),
+                receptor.get("Nombre"),
+                receptor.get("RegimenFiscalReceptor"),
+                receptor.get("UsoCFDI"),
+            ),
             ("XAXX010101000", "PUBLICO EN GENERAL", "616", "S01"),
         )
         concepts = root.findall("cfdi:Conceptos/cfdi:Concepto", NS)

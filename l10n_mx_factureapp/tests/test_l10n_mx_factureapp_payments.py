@@ -112,9 +112,7 @@ class TestFactureAppPayments(FactureAppCommon):
         self.assertFalse(self._complements(move), "the job stamps it, not the reconciliation itself")
         self._cron()
         root = self._complement_root(self._complements(move))
-        self.assertEqual(
-            self._related(root), {invoice.l10n_mx_factureapp_uuid: ("1", "1160.00", "1160.00", "0.00")}
-        )
+        self.assertEqual(self._related(root), {invoice.l10n_mx_factureapp_uuid: ("1", "1160.00", "1160.00", "0.00")})
         self.assertEqual(root.find(".//pago20:Pago", NS).get("NumOperacion"), "TRANSF 4711")
         self.assertEqual(self._complements(move).invoice_ids, invoice)
         self.assertFalse(move.l10n_mx_factureapp_complement_pending)
@@ -140,9 +138,7 @@ class TestFactureAppPayments(FactureAppCommon):
         self.assertTrue(move.l10n_mx_factureapp_complement_pending)
         self._cron()
         root = self._complement_root(self._complements(move))
-        self.assertEqual(
-            self._related(root), {invoice.l10n_mx_factureapp_uuid: ("1", "1160.00", "400.00", "760.00")}
-        )
+        self.assertEqual(self._related(root), {invoice.l10n_mx_factureapp_uuid: ("1", "1160.00", "400.00", "760.00")})
         self.assertEqual(root.find(".//pago20:Totales", NS).get("MontoTotalPagos"), "400.00")
         # then the rest through the wizard: installment 2 starts from the statement's balance
         rest = self._register(invoice, amount=760.0)

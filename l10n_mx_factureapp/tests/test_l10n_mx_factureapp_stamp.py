@@ -18,9 +18,7 @@ class TestFactureAppStamp(FactureAppCommon):
         self.credential.l10n_mx_factureapp_credit_threshold = 2000
         self.credential.action_l10n_mx_factureapp_check_credits()
         self.assertEqual(self.credential.l10n_mx_factureapp_credits, 1000)
-        self.assertTrue(
-            self.credential.activity_ids, "an activity warns that credits run low"
-        )
+        self.assertTrue(self.credential.activity_ids, "an activity warns that credits run low")
 
     def test_stamp_button(self):
         move = self._invoice()
@@ -66,9 +64,7 @@ class TestFactureAppStamp(FactureAppCommon):
         self._stamped_root(move)
 
     def test_send_and_print_alerts_bad_input(self):
-        partner = self.customer.copy(
-            {"l10n_mx_factureapp_regimen": False, "vat": "URE180429TM6"}
-        )
+        partner = self.customer.copy({"l10n_mx_factureapp_regimen": False, "vat": "URE180429TM6"})
         product = self.product.copy({"l10n_mx_factureapp_clave_prod_serv": False})
         move = self._invoice(
             partner=partner,
@@ -113,11 +109,7 @@ class TestFactureAppStamp(FactureAppCommon):
         )
         with self.assertRaisesRegex(UserError, "negative"):
             negative.action_l10n_mx_factureapp_stamp()
-        no_rate = (
-            self.env["res.currency"]
-            .with_context(active_test=False)
-            .search([("name", "=", "EUR")])
-        )
+        no_rate = self.env["res.currency"].with_context(active_test=False).search([("name", "=", "EUR")])
         no_rate.active = True
         no_rate.rate_ids.unlink()
         eur = self._invoice(currency_id=no_rate.id)
@@ -163,35 +155,21 @@ class TestFactureAppStamp(FactureAppCommon):
             }
         )
         foreign_move = self._invoice(partner=foreign)
-        moves = (
-            usd_move
-            | ret_move
-            | ieps_move
-            | exempt_move
-            | discount_move
-            | public_move
-            | foreign_move
-        )
+        moves = usd_move | ret_move | ieps_move | exempt_move | discount_move | public_move | foreign_move
         for move in moves:
             move.action_l10n_mx_factureapp_stamp()
             root = self._stamped_root(move)
-            self.assertEqual(
-                root.get("Total"), f"{move.amount_total:.2f}", move.display_name
-            )
+            self.assertEqual(root.get("Total"), f"{move.amount_total:.2f}", move.display_name)
         self.assertEqual(self._stamped_root(usd_move).get("Moneda"), "USD")
         self.assertTrue(self._stamped_root(usd_move).get("TipoCambio"))
-        self.assertIsNotNone(
-            self._stamped_root(public_move).find("cfdi:InformacionGlobal", NS)
-        )
+        self.assertIsNotNone(self._stamped_root(public_move).find("cfdi:InformacionGlobal", NS))
         receptor = self._stamped_root(foreign_move).find("cfdi:Receptor", NS)
         self.assertEqual(
             (receptor.get("Rfc"), receptor.get("ResidenciaFiscal")),
             ("XEXX010101000", "USA"),
         )
         self.assertEqual(
-            self._stamped_root(ret_move)
-            .find("cfdi:Impuestos", NS)
-            .get("TotalImpuestosRetenidos"),
+            self._stamped_root(ret_move).find("cfdi:Impuestos", NS).get("TotalImpuestosRetenidos"),
             "2067.00",
         )
 
@@ -236,16 +214,12 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         self.assertFalse(self.app.cfdis)
         first = move.l10n_mx_factureapp_document_ids
-        self.env[
-            "account.move"
-        ]._cron_l10n_mx_factureapp_follow()  # looks up: not found, does not resend
+        self.env["account.move"]._cron_l10n_mx_factureapp_follow()  # looks up: not found, does not resend
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         move.action_l10n_mx_factureapp_stamp()
         self._stamped_root(move)
         retry = move.l10n_mx_factureapp_document_ids - first
-        self.assertEqual(
-            retry.payload_sha256, first.payload_sha256, "the exact bytes were resent"
-        )
+        self.assertEqual(retry.payload_sha256, first.payload_sha256, "the exact bytes were resent")
         self.assertEqual(retry.retry_of_id, first)
         self.assertEqual(first.state, "retried")
         self.assertEqual(len(self.app.cfdis), 1)
@@ -279,11 +253,7 @@ class TestFactureAppStamp(FactureAppCommon):
         term = self.env["account.payment.term"].create(
             {
                 "name": "60 days",
-                "line_ids": [
-                    Command.create(
-                        {"value": "percent", "value_amount": 100, "nb_days": 60}
-                    )
-                ],
+                "line_ids": [Command.create({"value": "percent", "value_amount": 100, "nb_days": 60})],
             }
         )
         move = self._invoice(invoice_payment_term_id=term.id)
@@ -291,9 +261,7 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(move.l10n_mx_factureapp_payment_form, "99")
         move.action_l10n_mx_factureapp_stamp()
         self._stamped_root(move)
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=move.ids
-        ).create(
+        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=move.ids).create(
             {"amount": 500.0, "payment_date": fields.Date.today()}
         )._create_payments()
         payment_move = self.env["account.move"].search(
@@ -318,9 +286,7 @@ class TestFactureAppStamp(FactureAppCommon):
             ),
             ("1160.00", "500.00", "660.00"),
         )
-        self.assertEqual(
-            root.find(".//pago20:Totales", NS).get("MontoTotalPagos"), "500.00"
-        )
+        self.assertEqual(root.find(".//pago20:Totales", NS).get("MontoTotalPagos"), "500.00")
 
     def test_total_that_does_not_add_up_is_refused(self):
         """Rounding taxes per line makes Odoo's total differ from SAT's arithmetic: refused

@@ -39,25 +39,17 @@ class L10nMxFactureappCancel(models.TransientModel):
     def action_cancel(self):
         self.ensure_one()
         if self.motive == "01" and not self.replacement_id:
-            raise UserError(
-                _("Motive 01 needs the stamped invoice that replaces this one.")
-            )
-        outcome = self.move_id._l10n_mx_factureapp_request_cancel(
-            self.motive, self.replacement_id
-        )
+            raise UserError(_("Motive 01 needs the stamped invoice that replaces this one."))
+        outcome = self.move_id._l10n_mx_factureapp_request_cancel(self.motive, self.replacement_id)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "type": "success"
-                if outcome in ("cancelled", "already_cancelled")
-                else "info",
+                "type": "success" if outcome in ("cancelled", "already_cancelled") else "info",
                 "message": {
                     "cancelled": _("The CFDI is cancelled."),
                     "already_cancelled": _("The CFDI was already cancelled."),
-                    "pending_acceptance": _(
-                        "The customer must accept the cancellation (72 hours)."
-                    ),
+                    "pending_acceptance": _("The customer must accept the cancellation (72 hours)."),
                     "in_process": _("The cancellation is already in process."),
                 }.get(outcome, outcome),
                 "next": {"type": "ir.actions.act_window_close"},

@@ -121,9 +121,7 @@ class L10nMxFactureappGlobalInvoice(models.TransientModel):
         info = (self.periodicity, self.months, self.year)
         moves.write({"l10n_mx_factureapp_global_lead_id": lead.id})
         try:
-            error = lead._l10n_mx_factureapp_stamp_one(
-                build=lambda: lead._l10n_mx_factureapp_build_global(moves, info)
-            )
+            error = lead._l10n_mx_factureapp_stamp_one(build=lambda: lead._l10n_mx_factureapp_build_global(moves, info))
         except UserError:
             moves.write({"l10n_mx_factureapp_global_lead_id": False})
             raise
@@ -237,9 +235,7 @@ class AccountMove(models.Model):
         try:
             xml = cfdi.build_invoice(data)
         except cfdi.CfdiError as exc:
-            raise UserError(
-                _("The global invoice cannot be built: %(problems)s", problems=exc)
-            ) from exc
+            raise UserError(_("The global invoice cannot be built: %(problems)s", problems=exc)) from exc
         problems = cfdi.xsd_errors(xml)
         if problems:
             raise UserError(

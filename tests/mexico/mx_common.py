@@ -9,9 +9,7 @@ from l10n_mx_factureapp.factureapp import documents as doc
 from l10n_mx_factureapp.factureapp import sandbox
 
 ISSUER = doc.Party("EKU9003173C9", "ESCUELA KEMPER URGATE", "601")
-CUSTOMER = doc.Party(
-    "URE180429TM6", "UNIVERSIDAD ROBOTICA ESPAÑOLA", "601", "86991", "G03"
-)
+CUSTOMER = doc.Party("URE180429TM6", "UNIVERSIDAD ROBOTICA ESPAÑOLA", "601", "86991", "G03")
 IVA16 = doc.Tax("iva", "Tasa", D("0.16"))
 
 

@@ -21,9 +21,10 @@ def kinds():
     ieps = doc.Tax("ieps", "Tasa", D("0.08"), affects_base=True)
     ret_iva = doc.Tax("iva", "Tasa", D("0.106667"), withholding=True)
     ret_isr = doc.Tax("isr", "Tasa", D("0.10"), withholding=True)
-    line = lambda taxes, **kw: doc.Line(
-        "Producto", D(3), D("99.99"), "01010101", "H87", taxes=taxes, **kw
-    )
+
+    def line(taxes, **kw):
+        return doc.Line("Producto", D(3), D("99.99"), "01010101", "H87", taxes=taxes, **kw)
+
     public = doc.Party("XAXX010101000", "PUBLICO EN GENERAL", "616", "20914", "S01")
     foreign = doc.Party(
         "XEXX010101000",
@@ -71,9 +72,7 @@ def kinds():
                 )
             ],
         ),
-        "public-nominative": invoice(
-            receiver=doc.Party("XAXX010101000", "JUAN PEREZ", "616", "20914", "S01")
-        ),
+        "public-nominative": invoice(receiver=doc.Party("XAXX010101000", "JUAN PEREZ", "616", "20914", "S01")),
         "foreign": invoice(receiver=foreign, export="02"),
         "usd": invoice(currency="USD", rate=D("17.253100")),
         "jpy": invoice(currency="JPY", rate=D("0.115"), lines=[line([IVA16])]),
@@ -151,9 +150,7 @@ def test_property_totals_add_up_and_validate(rows):
             p,
             "01010101",
             "H87",
-            taxes=[doc.Tax("iva", "Tasa", D(r))]
-            if r is not None
-            else [doc.Tax("iva", "Exento")],
+            taxes=[doc.Tax("iva", "Tasa", D(r))] if r is not None else [doc.Tax("iva", "Exento")],
         )
         for q, p, r in rows
     ]
@@ -161,17 +158,12 @@ def test_property_totals_add_up_and_validate(rows):
     root = doc.parse(xml)
     assert doc.xsd_errors(root) == []
     ns = {"cfdi": doc.NS_CFDI}
-    subtotal = sum(
-        D(c.get("Importe")) for c in root.findall("cfdi:Conceptos/cfdi:Concepto", ns)
-    )
+    subtotal = sum(D(c.get("Importe")) for c in root.findall("cfdi:Conceptos/cfdi:Concepto", ns))
     assert doc.rnd(subtotal, 2) == D(root.get("SubTotal"))
     imp = root.find("cfdi:Impuestos", ns)
     transferred = D(imp.get("TotalImpuestosTrasladados", "0"))
     assert D(root.get("SubTotal")) + transferred == D(root.get("Total"))
-    doc_level = sum(
-        D(t.get("Importe", "0"))
-        for t in imp.findall("cfdi:Traslados/cfdi:Traslado", ns)
-    )
+    doc_level = sum(D(t.get("Importe", "0")) for t in imp.findall("cfdi:Traslados/cfdi:Traslado", ns))
     assert doc_level == transferred
 
 
@@ -200,11 +192,7 @@ def test_property_totals_add_up_and_validate(rows):
             "foreign_country",
         ),
         (
-            dict(
-                receiver=doc.Party(
-                    "XAXX010101000", "PUBLICO EN GENERAL", "616", "20914", "S01"
-                )
-            ),
+            dict(receiver=doc.Party("XAXX010101000", "PUBLICO EN GENERAL", "616", "20914", "S01")),
             "public_needs_global",
         ),
         (dict(global_info=("04", "11", 2026)), "global_needs_public"),
@@ -401,4 +389,4 @@ def test_equivalencia_dr_integer_is_well_formed():
     )
     root = doc.parse(doc.build_payment(pay))
     assert doc.xsd_errors(root) == []
-    assert root.find(".//{%s}DoctoRelacionado" % doc.NS_PAGO).get("EquivalenciaDR") == "17"
+    assert root.find(f".//{{{doc.NS_PAGO}}}DoctoRelacionado").get("EquivalenciaDR") == "17"
