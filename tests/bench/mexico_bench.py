@@ -21,26 +21,21 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests", "mexico"))
 
-import types
+import types  # noqa: E402
 
-for _name in sorted(
-    os.listdir(REPO)
-):  # addon folders as bare packages (their __init__ needs Odoo)
-    if (
-        os.path.isfile(os.path.join(REPO, _name, "__manifest__.py"))
-        and _name not in sys.modules
-    ):
+for _name in sorted(os.listdir(REPO)):  # addon folders as bare packages (their __init__ needs Odoo)
+    if os.path.isfile(os.path.join(REPO, _name, "__manifest__.py")) and _name not in sys.modules:
         sys.modules[_name] = types.ModuleType(_name)
         sys.modules[_name].__path__ = [os.path.join(REPO, _name)]
 
-from mx_common import IVA16, invoice
+from mx_common import IVA16, invoice  # noqa: E402
 
-from einvoice_common.einvoice.faults import FaultInjector
-from einvoice_common.einvoice.runner import serve
-from einvoice_common.einvoice.transport import BasicAuth, Transport
-from l10n_mx_factureapp.factureapp import client as fclient
-from l10n_mx_factureapp.factureapp import documents as doc
-from l10n_mx_factureapp.factureapp import sandbox
+from einvoice_common.einvoice.faults import FaultInjector  # noqa: E402
+from einvoice_common.einvoice.runner import serve  # noqa: E402
+from einvoice_common.einvoice.transport import BasicAuth, Transport  # noqa: E402
+from l10n_mx_factureapp.factureapp import client as fclient  # noqa: E402
+from l10n_mx_factureapp.factureapp import documents as doc  # noqa: E402
+from l10n_mx_factureapp.factureapp import sandbox  # noqa: E402
 
 
 def lines(n):
@@ -65,21 +60,15 @@ def bench_build(seconds=3.0):
         assert not doc.xsd_errors(xml)
         count += 1
     elapsed = time.perf_counter() - start
-    print(
-        f"build+XSD: {count / elapsed:.0f} CFDI/s (5 lines each, {elapsed * 1000 / count:.2f} ms per CFDI)"
-    )
+    print(f"build+XSD: {count / elapsed:.0f} CFDI/s (5 lines each, {elapsed * 1000 / count:.2f} ms per CFDI)")
 
 
 def client_for(server):
-    return fclient.FactureClient(
-        Transport(server.url, auth=BasicAuth("demo", "demo-password"), timeout=(5, 600))
-    )
+    return fclient.FactureClient(Transport(server.url, auth=BasicAuth("demo", "demo-password"), timeout=(5, 600)))
 
 
 def bench_one_vs_zip(count, latency, chunk=500):
-    xmls = {
-        f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)
-    }
+    xmls = {f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)}
     app = sandbox.make_app(credits=10 * count)
     with serve(FaultInjector(app, latency=latency)) as server:
         api = client_for(server)
@@ -117,13 +106,8 @@ def bench_memory(count, chunk=5000):
     with serve(app) as server:
         api = client_for(server)
         start = time.perf_counter()
-        xml_list = {
-            f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n)))
-            for n in range(count)
-        }
-        report = api.stamp_zip(
-            fclient.make_zip(xml_list), branch=1, sent_names=xml_list
-        )
+        xml_list = {f"INV-{n}.xml": doc.build_invoice(invoice(number=str(n))) for n in range(count)}
+        report = api.stamp_zip(fclient.make_zip(xml_list), branch=1, sent_names=xml_list)
         files = fclient.read_zip(api.download(report.download_url))
         elapsed = time.perf_counter() - start
     current, peak = tracemalloc.get_traced_memory()
