@@ -198,6 +198,34 @@ def parse_facturae(content):
     )
 
 
+_SCHEMAS = {}
+
+
+def facturae_schema(version="3.2.2"):
+    """The official XSD (only 3.2.2 is shipped), loaded once. It is our own trusted file: its
+    internal DTD is read, nothing is fetched from the network."""
+    if version != "3.2.2":
+        return None
+    if version not in _SCHEMAS:
+        import os
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "Facturaev3_2_2.xsd")
+        parser = etree.XMLParser(no_network=True, load_dtd=True, resolve_entities=True)
+        _SCHEMAS[version] = etree.XMLSchema(etree.parse(path, parser))
+    return _SCHEMAS[version]
+
+
+def validate_facturae(content):
+    """Schema errors of a Facturae 3.2.2 document (first 10, one line each); [] when valid or when
+    no schema is shipped for its version."""
+    root = parse_xml(content)
+    version = NAMESPACES.get(etree.QName(root).namespace)
+    schema = facturae_schema(version) if version else None
+    if schema is None or schema.validate(root):
+        return []
+    return [f"line {e.line}: {e.message}" for e in list(schema.error_log)[:10]]
+
+
 def normalize_nif(nif):
     """Compare NIFs with or without the ES prefix."""
     nif = re.sub(r"[\s.\-]", "", (nif or "").upper())
@@ -358,6 +386,15 @@ def build_sample_facturae(
                 etree.SubElement(ac, "CentreCode").text = code
                 etree.SubElement(ac, "RoleTypeCode").text = role
                 etree.SubElement(ac, "Name").text = name
+                centre_address = etree.SubElement(ac, "AddressInSpain")
+                for tag, value in (
+                    ("Address", "Carrer Major 1"),
+                    ("PostCode", "08001"),
+                    ("Town", "Barcelona"),
+                    ("Province", "Barcelona"),
+                    ("CountryCode", "ESP"),
+                ):
+                    etree.SubElement(centre_address, tag).text = value
         legal = etree.SubElement(party, "LegalEntity")
         etree.SubElement(legal, "CorporateName").text = name
         address = etree.SubElement(legal, "AddressInSpain")
@@ -419,7 +456,16 @@ def build_sample_facturae(
             )
     if signed:
         sig = etree.SubElement(root, f"{{{DS}}}Signature", Id="Signature-sandbox")
-        etree.SubElement(sig, f"{{{DS}}}SignedInfo")
+        info = etree.SubElement(sig, f"{{{DS}}}SignedInfo")
+        etree.SubElement(
+            info, f"{{{DS}}}CanonicalizationMethod", Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+        )
+        etree.SubElement(
+            info, f"{{{DS}}}SignatureMethod", Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        )
+        reference = etree.SubElement(info, f"{{{DS}}}Reference", URI="")
+        etree.SubElement(reference, f"{{{DS}}}DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+        etree.SubElement(reference, f"{{{DS}}}DigestValue").text = base64.b64encode(b"sandbox").decode()
         etree.SubElement(sig, f"{{{DS}}}SignatureValue").text = base64.b64encode(
             f"sandbox-signature-{seller_nif}-{number}".encode()
         ).decode()

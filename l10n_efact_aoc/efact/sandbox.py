@@ -79,6 +79,7 @@ class State:
         clock,
         auto_register,
         max_request_bytes,
+        validate_schema=True,
     ):
         self.lock = threading.RLock()
         self.users = {u: dict(v) for u, v in (users or {}).items()}
@@ -90,6 +91,7 @@ class State:
         self.clock = clock
         self.auto_register = auto_register
         self.max_request_bytes = max_request_bytes
+        self.validate_schema = validate_schema
         self.invoices = {}  # id -> dict
         self.pending_states = {}  # id -> {"user", "invoice_id", "state"}
         self.attachments = {}  # idAdjunt -> dict
@@ -654,6 +656,10 @@ class SandboxApp:
             raise EfactError(exc.code or 3016, api, str(exc)) from exc
         if facturae.invoices_count > 1 or len(facturae.invoices) > 1:
             raise EfactError(3019, api)
+        if st.validate_schema:
+            problems = documents.validate_facturae(xml)
+            if problems:
+                raise EfactError(3016, api, "; ".join(problems[:3]))
         if not documents.valid_issuer_id(facturae.seller_nif):
             raise EfactError(3020, api)
         if not documents.valid_spanish_nif(facturae.buyer_nif):
@@ -893,6 +899,7 @@ def make_app(
     clock=time.time,
     auto_register=True,
     max_request_bytes=documents.MAX_REQUEST_BYTES,
+    validate_schema=True,
     **_ignored,
 ):
     """The eFACT sandbox WSGI app (state in `app.state`).
@@ -928,5 +935,7 @@ def make_app(
                 "dir3": [("L05000001", "L05000002", "L05000003")],
             },
         ]
-    state = State(users, entities, page_size, leeway, clock, auto_register, max_request_bytes)
+    state = State(
+        users, entities, page_size, leeway, clock, auto_register, max_request_bytes, validate_schema=validate_schema
+    )
     return SandboxApp(state)

@@ -186,6 +186,15 @@ class AccountMove(models.Model):
         try:
             xml = self._l10n_efact_aoc_facturae(xml)
             facturae = documents.parse_facturae(xml)
+            schema_problems = documents.validate_facturae(xml)
+            if schema_problems:
+                raise documents.DocumentError(
+                    _(
+                        "its Facturae does not follow the official schema (check the addresses and tax IDs "
+                        "of the customer and of its administrative centres):\n%s",
+                        "\n".join(schema_problems),
+                    )
+                )
             body = documents.build_submission(
                 self._l10n_es_edi_facturae_get_filename(),
                 xml,

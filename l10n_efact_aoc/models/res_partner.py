@@ -59,6 +59,11 @@ class ResPartner(models.Model):
                 "name": dir3[f"{field}_name"] or code,
                 "l10n_es_edi_facturae_ac_role_type_ids": [Command.set(role.ids)],
                 "country_id": self.country_id.id or self.env.ref("base.es").id,
+                # Facturae requires an address on each administrative centre: the public body's
+                "street": self.street or dir3.receptor_id.street,
+                "zip": self.zip or dir3.receptor_id.zip,
+                "city": self.city or dir3.receptor_id.city,
+                "state_id": self.state_id.id,
             }
             if centre:
                 centre[:1].write(values)

@@ -116,6 +116,10 @@ class EfactCommon(AccountTestInvoicingCommon):
                     "type": "facturae_ac",
                     "parent_id": cls.public_body.id,
                     "country_id": cls.env.ref("base.es").id,
+                    "street": "Plaça de la Vila, 1",
+                    "zip": "08002",
+                    "city": "Barcelona",
+                    "state_id": cls.env.ref("base.state_es_b").id,
                     "l10n_es_edi_facturae_ac_center_code": centre,
                     "l10n_es_edi_facturae_ac_role_type_ids": [Command.set(roles[code].ids)],
                 }

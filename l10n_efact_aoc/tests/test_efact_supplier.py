@@ -246,3 +246,12 @@ class TestEfactSupplier(EfactCommon):
         self.assertEqual(credential.secret_key, "nova-clau")
         defaults = self.env["res.config.settings"].default_get(["l10n_efact_aoc_user"])
         self.assertEqual(defaults["l10n_efact_aoc_user"], "integrador")
+
+    def test_schema_invalid_facturae_is_stopped_before_sending(self):
+        centres = self.public_body.child_ids.filtered(lambda c: c.type == "facturae_ac")
+        centres.write({"street": False})
+        invoice = self._invoice(40.0)
+        error = invoice._l10n_efact_aoc_send()
+        self.assertIn("official schema", error)
+        self.assertFalse(invoice.l10n_efact_aoc_document_ids)
+        self.assertFalse(self.injector.calls_to("/proveidors/factura", "POST"))

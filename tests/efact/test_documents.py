@@ -79,3 +79,11 @@ def test_build_submission_checks_request_size_and_email():
 def test_receipt_pdf():
     pdf = documents.minimal_pdf("rebut (1)")
     assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+
+
+def test_sample_is_valid_against_the_official_xsd_and_errors_are_reported():
+    xml = documents.build_sample_facturae(lines=[("A", 1, 10.0, 21.0)], **SAMPLE)
+    assert documents.validate_facturae(xml) == []
+    broken = xml.replace(b"<InvoiceClass>OO</InvoiceClass>", b"<InvoiceClass>XX</InvoiceClass>")
+    problems = documents.validate_facturae(broken)
+    assert problems and "InvoiceClass" in problems[0]

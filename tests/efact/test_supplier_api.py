@@ -265,3 +265,11 @@ def test_pending_states_paginate(hub):
     api.send_invoice(documents.build_submission("Q.xml", facturae("Q")))
     done, refused = efact_client.drain_pending_states(api, lambda item: item.state.code == "SENT")
     assert len(done) == 1 and len(refused) == 1 and len(app.state.pending_states) == 1
+
+
+def test_schema_invalid_facturae_is_refused_with_3016(supplier):
+    _app, _inj, api = supplier
+    xml = facturae("S-1").replace(b"<InvoiceClass>OO</InvoiceClass>", b"<InvoiceClass>XX</InvoiceClass>")
+    with pytest.raises(common_errors.RejectedError) as exc:
+        api.send_invoice(documents.build_submission("S-1.xml", xml))
+    assert exc.value.code == "3016" and "InvoiceClass" in str(exc.value)
