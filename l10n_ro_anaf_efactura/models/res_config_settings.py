@@ -19,3 +19,8 @@ class ResConfigSettings(models.TransientModel):
         url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
         for settings in self:
             settings.l10n_ro_anaf_efactura_callback_url = url + "/l10n_ro_anaf_efactura/callback"
+
+    def action_l10n_ro_anaf_efactura_authenticate(self):
+        """ "Authenticate with ANAF" from the company's settings: the connection serving it."""
+        self.ensure_one()
+        return self.company_id.action_l10n_ro_anaf_efactura_authenticate()

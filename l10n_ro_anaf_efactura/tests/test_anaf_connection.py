@@ -74,3 +74,8 @@ class TestAnafConnection(AnafCommon):
         credential = self.credential.copy({"name": "no simulator", "base_url": False})
         with self.assertRaises(UserError):
             credential._l10n_ro_anaf_efactura_oauth_url()
+
+    def test_authenticate_from_the_company_settings(self):
+        settings = self.env["res.config.settings"].with_company(self.company_b).create({})
+        action = settings.action_l10n_ro_anaf_efactura_authenticate()
+        self.assertEqual(action["url"], f"/l10n_ro_anaf_efactura/authorize/{self.credential.id}")
