@@ -354,6 +354,8 @@ class FactureSandbox:
                     "La fecha de emisión no está dentro de las 72 horas anteriores",
                 )
         kind = root.get("TipoDeComprobante")
+        if kind == "P":
+            return self.payment_checks(root)
         currency = root.get("Moneda")
         places = catalogs.currency_decimals(currency)
         if kind in ("I", "E"):
@@ -377,6 +379,47 @@ class FactureSandbox:
                 )
             if root.get("MetodoPago") == "PPD" and root.get("FormaPago") != "99":
                 return "CFDI40105", "Si MetodoPago es PPD, FormaPago debe ser 99"
+        return None
+
+    def payment_checks(self, root):
+        """SAT's Pagos 2.0 arithmetic and the paid documents (sandbox codes CRP-SBX-n; SAT's own CRP2xxxx
+        numbering is not reproduced)."""
+        total_mxn = Decimal(0)
+        for pago in root.iterfind(".//pago20:Pago", NS):
+            monto = Decimal(pago.get("Monto"))
+            rate = Decimal(pago.get("TipoCambioP") or "1")
+            total_mxn += monto * rate
+            paid = Decimal(0)
+            for docto in pago.iterfind("pago20:DoctoRelacionado", NS):
+                problem = self.docto_checks(docto)
+                if problem:
+                    return problem
+                paid += Decimal(docto.get("ImpPagado")) / Decimal(docto.get("EquivalenciaDR") or "1")
+            places = catalogs.currency_decimals(pago.get("MonedaP"))
+            if documents.rnd(paid, places) > monto:
+                return (
+                    "CRP-SBX-1",
+                    "La suma de ImpPagado / EquivalenciaDR de los documentos relacionados excede el Monto del pago",
+                )
+        totales = root.find(".//pago20:Totales", NS)
+        if documents.rnd(total_mxn, 2) != Decimal(totales.get("MontoTotalPagos")):
+            return "CRP-SBX-2", "MontoTotalPagos no es la suma de Monto por TipoCambioP"
+        return None
+
+    def docto_checks(self, docto):
+        before = Decimal(docto.get("ImpSaldoAnt"))
+        paid = Decimal(docto.get("ImpPagado"))
+        after = Decimal(docto.get("ImpSaldoInsoluto"))
+        if after < 0 or after != before - paid:
+            return "CRP-SBX-3", "ImpSaldoInsoluto debe ser ImpSaldoAnt - ImpPagado y no negativo"
+        original = self.cfdis.get(docto.get("IdDocumento").upper())
+        if original is None or original.status != "Vigente":
+            return "CRP-SBX-4", "El IdDocumento no corresponde a un CFDI vigente timbrado por este PAC"
+        head = documents.parse(original.xml)
+        if head.get("MetodoPago") != "PPD":
+            return "CRP-SBX-5", "El documento relacionado no tiene MetodoPago PPD"
+        if head.get("Moneda") == docto.get("MonedaDR") and before > Decimal(head.get("Total")):
+            return "CRP-SBX-6", "ImpSaldoAnt excede el Total del documento relacionado"
         return None
 
     def seal(self, root, branch):

@@ -320,3 +320,64 @@ def test_cancel_outcome_texts():
     assert cancel_outcome(False, "Primero debes cancelar sus comprobantes de relación tipo padre.") == "not_cancellable"
     assert cancel_outcome(False, "CA205 - El UUID no existe") == "not_found"
     assert cancel_outcome(False, "algo raro") == "rejected"
+
+
+def _payment(uuid, paid="1000.00", before="3480.00", after=None, amount=None, currency="MXN", equivalence=D(1)):
+    docto = doc.PaidDocument(
+        uuid=uuid,
+        currency=currency,
+        amount_paid=D(paid),
+        balance_before=D(before),
+        installment=1,
+        total=D("3480.00"),
+        taxes=[(IVA16, D("3000.00"))],
+        equivalence=equivalence,
+    )
+    xml = doc.build_payment(
+        doc.Payment(
+            date=invoice().date,
+            issuer=invoice().issuer,
+            receiver=CUSTOMER,
+            place="20914",
+            payment_form="03",
+            currency="MXN",
+            amount=D(amount or paid),
+            documents=[docto],
+        )
+    )
+    if after is not None:  # tamper with the balance after the payment
+        root = doc.parse(xml)
+        root.find(f".//{{{doc.NS_PAGO}}}DoctoRelacionado").set("ImpSaldoInsoluto", after)
+        xml = doc.serialize(root)
+    return xml
+
+
+@pytest.mark.parametrize(
+    "case, code",
+    [
+        ({"after": "2000.00"}, "CRP-SBX-3"),  # ImpSaldoInsoluto != ImpSaldoAnt - ImpPagado
+        ({"amount": "900.00"}, "CRP-SBX-1"),  # more applied than the payment's amount
+        ({"before": "5000.00", "paid": "100.00"}, "CRP-SBX-6"),  # balance above the invoice's total
+        ({"unknown": True}, "CRP-SBX-4"),  # a document this PAC never stamped
+        ({"pue": True}, "CRP-SBX-5"),  # a PUE invoice needs no complement
+    ],
+)
+def test_payment_complement_business_rules(facture, case, code):
+    case = dict(case)
+    if case.pop("unknown", False):
+        uuid = "8A9E5B3C-1D2E-4F50-9A7B-0C1D2E3F4A5B"
+    elif case.pop("pue", False):
+        uuid = stamp(facture).uuid
+    else:
+        uuid = stamp(facture, payment_method="PPD", payment_form="99").uuid
+    with pytest.raises(errors.RejectedError) as info:
+        facture.client.stamp(_payment(uuid, **case), branch=1)
+    assert info.value.code == code
+
+
+def test_payment_in_mxn_of_a_usd_invoice_stamps(facture):
+    original = stamp(facture, payment_method="PPD", payment_form="99", currency="USD", rate=D("17.2413"))
+    # 3480 USD paid with 60000 MXN: EquivalenciaDR 0.058 USD per MXN
+    xml = _payment(original.uuid, paid="3480.00", amount="60000.00", currency="USD", equivalence=D("0.058"))
+    result = facture.client.stamp(xml, branch=1)
+    assert doc.xsd_errors(result.xml) == []
