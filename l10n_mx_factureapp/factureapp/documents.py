@@ -205,6 +205,7 @@ MESSAGES = {
     "payment_form_99": "a payment cannot use payment form 99",
     "paid_amount": "amount paid %(value)s must be positive and at most the balance %(balance)s",
     "installment": "installment number %(value)s must be 1-999",
+    "payment_applied": "the documents are paid %(applied)s in the payment currency, more than its amount %(amount)s",
     "xsd": "%(message)s",
 }
 
@@ -795,6 +796,10 @@ def _check_payment(pay, currency, problems):
             problems.append(Problem("installment", f"{where}.installment", {"value": doc.installment}))
     if not pay.documents:
         problems.append(Problem("no_lines", "documents"))
+    elif d(pay.amount) > 0 and all(d(doc.equivalence) > 0 for doc in pay.documents):
+        applied = sum((d(doc.amount_paid) / d(doc.equivalence) for doc in pay.documents), ZERO)
+        if rnd(applied, catalogs.currency_decimals(currency)) > d(pay.amount):
+            problems.append(Problem("payment_applied", "amount", {"applied": rnd(applied, 6), "amount": pay.amount}))
 
 
 def _payment_root(pay):

@@ -230,3 +230,17 @@ class TestFactureAppPayments(FactureAppCommon):
         move.origin_payment_id.action_l10n_mx_factureapp_stamp_payment()
         self._complement_root(self._complements(move))
         self.assertFalse(move.l10n_mx_factureapp_complement_error)
+
+    def test_credit_note_applied_before_the_payment_lowers_the_balance(self):
+        invoice = self._ppd()
+        refund = self._invoice(move_type="out_refund", price=100.0, reversed_entry_id=invoice.id)
+        refund_line = refund.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        if not refund_line.reconciled:  # posting a reversal may reconcile it already
+            invoice.js_assign_outstanding_line(refund_line.id)
+        self.assertEqual(invoice.amount_residual, 1044.0)
+        move = self._register(invoice, amount=500.0)
+        self.assertEqual(
+            self._related(self._complement_root(self._complements(move))),
+            {invoice.l10n_mx_factureapp_uuid: ("1", "1044.00", "500.00", "544.00")},
+        )
+        self.assertFalse(self._complements(refund), "a credit note is not a payment")

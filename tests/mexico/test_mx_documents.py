@@ -390,3 +390,21 @@ def test_equivalencia_dr_integer_is_well_formed():
     root = doc.parse(doc.build_payment(pay))
     assert doc.xsd_errors(root) == []
     assert root.find(f".//{{{doc.NS_PAGO}}}DoctoRelacionado").get("EquivalenciaDR") == "17"
+
+
+def test_payment_applying_more_than_its_amount_is_refused():
+    pay = doc.Payment(
+        date=now(),
+        issuer=ISSUER,
+        receiver=CUSTOMER,
+        place="20914",
+        payment_form="03",
+        currency="MXN",
+        amount=D("19999.00"),
+        documents=[_paid(UUID, "1160.00", "1160.00", 1, currency="USD", equivalence=D("0.058"))],
+    )
+    with pytest.raises(doc.CfdiError) as info:
+        doc.build_payment(pay)
+    assert [p.code for p in info.value.problems] == ["payment_applied"]
+    pay.amount = D("20000.00")
+    assert doc.xsd_errors(doc.build_payment(pay)) == []

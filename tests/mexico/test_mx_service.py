@@ -322,7 +322,9 @@ def test_cancel_outcome_texts():
     assert cancel_outcome(False, "algo raro") == "rejected"
 
 
-def _payment(uuid, paid="1000.00", before="3480.00", after=None, amount=None, currency="MXN", equivalence=D(1)):
+def _payment(
+    uuid, paid="1000.00", before="3480.00", after=None, amount=None, currency="MXN", equivalence=D(1), pay_amount=None
+):
     docto = doc.PaidDocument(
         uuid=uuid,
         currency=currency,
@@ -341,14 +343,18 @@ def _payment(uuid, paid="1000.00", before="3480.00", after=None, amount=None, cu
             place="20914",
             payment_form="03",
             currency="MXN",
-            amount=D(amount or paid),
+            amount=D(pay_amount or paid),
             documents=[docto],
         )
     )
+    root = doc.parse(xml)
     if after is not None:  # tamper with the balance after the payment
-        root = doc.parse(xml)
         root.find(f".//{{{doc.NS_PAGO}}}DoctoRelacionado").set("ImpSaldoInsoluto", after)
-        xml = doc.serialize(root)
+    if amount is not None:  # and with the amount (the builder refuses a smaller one)
+        root.find(f".//{{{doc.NS_PAGO}}}Pago").set("Monto", amount)
+        totales = root.find(f".//{{{doc.NS_PAGO}}}Totales")
+        totales.set("MontoTotalPagos", amount)
+    xml = doc.serialize(root)
     return xml
 
 
@@ -378,6 +384,6 @@ def test_payment_complement_business_rules(facture, case, code):
 def test_payment_in_mxn_of_a_usd_invoice_stamps(facture):
     original = stamp(facture, payment_method="PPD", payment_form="99", currency="USD", rate=D("17.2413"))
     # 3480 USD paid with 60000 MXN: EquivalenciaDR 0.058 USD per MXN
-    xml = _payment(original.uuid, paid="3480.00", amount="60000.00", currency="USD", equivalence=D("0.058"))
+    xml = _payment(original.uuid, paid="3480.00", currency="USD", equivalence=D("0.058"), pay_amount="60000.00")
     result = facture.client.stamp(xml, branch=1)
     assert doc.xsd_errors(result.xml) == []
