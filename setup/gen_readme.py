@@ -4,6 +4,8 @@
 
 OCA generates README.rst with oca-gen-addon-readme; this is the same idea without
 the dependency: the fragments are the source, README.rst is generated, not edited.
+It also refreshes the service sections of the root README.md from each addon's
+readme/SERVICE.md (everything below the SERVICE_MARKER line).
 """
 
 import ast
@@ -68,11 +70,29 @@ def render(addon):
     return "\n".join(parts)
 
 
+SERVICE_MARKER = "<!-- service sections: generated from each addon's readme/SERVICE.md -->"
+SERVICE_ORDER = ["l10n_efact_aoc", "l10n_mx_factureapp", "l10n_ro_anaf_efactura", "l10n_co_lafactura"]
+
+
+def root_readme():
+    path = REPO / "README.md"
+    head = path.read_text(encoding="utf-8").split(SERVICE_MARKER)[0]
+    sections = [
+        (REPO / name / "readme" / "SERVICE.md").read_text(encoding="utf-8").strip()
+        for name in SERVICE_ORDER
+        if (REPO / name / "readme" / "SERVICE.md").exists()
+    ]
+    path.write_text(head + SERVICE_MARKER + "\n\n" + "\n\n".join(sections) + "\n", encoding="utf-8")
+    print("wrote README.md service sections")
+
+
 def main(names):
     addons = [REPO / n for n in names] or sorted(p.parent for p in REPO.glob("*/__manifest__.py"))
     for addon in addons:
         (addon / "README.rst").write_text(render(addon), encoding="utf-8")
         print(f"wrote {addon.name}/README.rst")
+    if not names:
+        root_readme()
 
 
 if __name__ == "__main__":
