@@ -22,6 +22,10 @@ TOKEN_FIELDS = [
 ]
 
 
+class TokenUnavailable(errors.AuthError, UserError):
+    """No usable access token: an AuthError for the service flows, a UserError for a person."""
+
+
 class EinvoiceCredential(models.Model):
     """One connection to one e-invoicing service: where, who, and the tokens.
 
@@ -233,7 +237,7 @@ class EinvoiceCredential(models.Model):
             stale_token=stale_token if force_refresh else None, force=force_refresh
         )
         if not token:
-            raise UserError(
+            raise TokenUnavailable(
                 _(
                     "The connection %(name)s has no valid access token (%(error)s): authenticate again.",
                     name=self.name,
@@ -382,7 +386,8 @@ class EinvoiceCredential(models.Model):
         for credential in due[:limit]:
             credential._einvoice_refresh_tokens()
             self._einvoice_commit()
-        warn_at = now + timedelta(days=7)
+        warn_days = int(self.env["ir.config_parameter"].sudo().get_param("einvoice.refresh_token_warn_days", 30))
+        warn_at = now + timedelta(days=warn_days)
         for credential in credentials.filtered(
             lambda c: c.refresh_token_expires_at and c.refresh_token_expires_at < warn_at
         ):

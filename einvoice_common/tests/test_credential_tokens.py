@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..einvoice import errors
 from .common import DemoServiceCase, stacks
 
 
@@ -153,6 +154,7 @@ class TestCredentialTokens(DemoServiceCase):
         credential = self.make_credential(access_token="bad", refresh_token="revoked")
         with mute_logger("odoo.addons.einvoice_common.models.einvoice_credential"):
             with credential._einvoice_transport(auth=credential._einvoice_bearer_auth()) as transport:
-                with self.assertRaises(UserError):  # the refused token cannot be renewed
+                with self.assertRaises(errors.AuthError) as caught:  # the refused token cannot be renewed
                     transport.post("/documents", operation="send", json={"reference": "x"})
+        self.assertIsInstance(caught.exception, UserError, "a person pressing a button gets a clear message")
         self.assertFalse([d for d in self.service.documents if d["reference"] == "x"])
