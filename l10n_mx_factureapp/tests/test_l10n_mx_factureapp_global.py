@@ -80,6 +80,10 @@ class TestFactureAppGlobalInvoice(FactureAppCommon):
         with self.assertRaisesRegex(UserError, "nothing to group"):
             self._wizard().action_stamp()
         self.assertEqual(self._wizard(periodicity="05", date_from=fields.Date.to_date("2026-03-01")).months, "14")
+        with self.assertRaisesRegex(UserError, "one month"):
+            self._wizard(
+                date_from=self.last_month.replace(day=20), date_to=self.last_month + relativedelta(months=1, day=5)
+            ).action_stamp()
 
     def test_global_invoice_lost_answer_then_lookup(self):
         tickets = self._tickets()

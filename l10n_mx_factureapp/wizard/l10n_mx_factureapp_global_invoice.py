@@ -88,6 +88,11 @@ class L10nMxFactureappGlobalInvoice(models.TransientModel):
         self.ensure_one()
         if self.date_from > self.date_to:
             raise UserError(_("The period of the global invoice ends before it starts."))
+        if (self.date_from.year, _months(self.periodicity, self.date_from)) != (
+            self.date_to.year,
+            _months(self.periodicity, self.date_to),
+        ):
+            raise UserError(_("A global invoice covers one month (two months when bimonthly): shorten the period."))
         if not self.move_ids:
             raise UserError(
                 _("No unstamped invoice or receipt to PUBLICO EN GENERAL in this period: nothing to group.")
