@@ -320,7 +320,7 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
                 # one payment at a time: a stamped complement must not be rolled back by the next failure
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         if len(moves) == limit:
-            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements")._trigger()
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements").sudo()._trigger()
 
     def _l10n_mx_factureapp_flag_payers(self):
         """Flag the payments of this (just stamped) PPD invoice that were reconciled before its stamp."""
@@ -328,7 +328,7 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
         payers = lines.matched_credit_ids.credit_move_id.move_id.filtered(lambda m: m._l10n_mx_factureapp_is_payer())
         if payers:
             payers.write({"l10n_mx_factureapp_complement_pending": True, "l10n_mx_factureapp_complement_error": False})
-            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements")._trigger()
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements").sudo()._trigger()
 
 
 class AccountPartialReconcile(models.Model):
@@ -356,7 +356,7 @@ class AccountPartialReconcile(models.Model):
                 payers |= payer
         if payers:
             payers.write({"l10n_mx_factureapp_complement_pending": True, "l10n_mx_factureapp_complement_error": False})
-            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements")._trigger()
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements").sudo()._trigger()
 
 
 class AccountPayment(models.Model):

@@ -244,3 +244,38 @@ class TestFactureAppPayments(FactureAppCommon):
             {invoice.l10n_mx_factureapp_uuid: ("1", "1044.00", "500.00", "544.00")},
         )
         self.assertFalse(self._complements(refund), "a credit note is not a payment")
+
+    def test_invoicing_user_pays_and_assigns_an_outstanding_credit(self):
+        from odoo.tests.common import new_test_user
+
+        user = new_test_user(
+            self.env,
+            login="mx_payments_user",
+            groups="account.group_account_invoice",
+            company_id=self.company.id,
+            company_ids=[Command.set(self.company.ids)],
+        )
+        invoice = self._ppd()
+        move = self._register(invoice.with_user(user), amount=300.0)
+        self._complement_root(self._complements(move))
+        payment = (
+            self.env["account.payment"]
+            .with_user(user)
+            .create(
+                {
+                    "payment_type": "inbound",
+                    "partner_type": "customer",
+                    "partner_id": self.customer.id,
+                    "amount": 200.0,
+                    "journal_id": self.bank_journal.id,
+                }
+            )
+        )
+        payment.action_post()
+        line = payment.move_id.line_ids.filtered(lambda ln: ln.account_type == "asset_receivable")
+        invoice.with_user(user).js_assign_outstanding_line(line.id)
+        payment.action_l10n_mx_factureapp_stamp_payment()
+        self.assertEqual(
+            self._related(self._complement_root(self._complements(payment.move_id))),
+            {invoice.l10n_mx_factureapp_uuid: ("2", "860.00", "200.00", "660.00")},
+        )
