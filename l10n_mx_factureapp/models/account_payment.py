@@ -4,6 +4,7 @@ from decimal import ROUND_CEILING, Decimal
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..factureapp import catalogs
 from ..factureapp import documents as cfdi
 
 _logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class L10nMxFactureappPaymentMixin(models.AbstractModel):
 
     def _l10n_mx_factureapp_payment_form_code(self):
         payment = self.origin_payment_id
-        form = payment.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form if payment else False
+        form = payment.l10n_mx_factureapp_payment_form if payment else False
         if not form and self.statement_line_id:
             form = self.statement_line_id.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
         return form if form and form != "99" else "03"
@@ -362,12 +363,28 @@ class AccountPartialReconcile(models.Model):
 class AccountPayment(models.Model):
     _inherit = "account.payment"
 
+    l10n_mx_factureapp_payment_form = fields.Selection(
+        [(code, label) for code, label in catalogs.FORMA_PAGO if code != "99"],
+        string="Payment form (SAT)",
+        compute="_compute_l10n_mx_factureapp_payment_form",
+        store=True,
+        readonly=False,
+        help="FormaDePagoP of the payment complement; the customer's default payment form, else 03 (transfer).",
+    )
+
     l10n_mx_factureapp_complement_pending = fields.Boolean(
         related="move_id.l10n_mx_factureapp_complement_pending", string="Payment complement to stamp"
     )
     l10n_mx_factureapp_complement_error = fields.Text(
         related="move_id.l10n_mx_factureapp_complement_error", string="Payment complement error"
     )
+
+    @api.depends("partner_id")
+    def _compute_l10n_mx_factureapp_payment_form(self):
+        for payment in self:
+            form = payment.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
+            if not payment.l10n_mx_factureapp_payment_form or payment._origin.partner_id != payment.partner_id:
+                payment.l10n_mx_factureapp_payment_form = form if form and form != "99" else "03"
 
     def action_l10n_mx_factureapp_stamp_payment(self):
         if not self.move_id:

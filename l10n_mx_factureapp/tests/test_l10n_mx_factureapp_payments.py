@@ -101,6 +101,8 @@ class TestFactureAppPayments(FactureAppCommon):
                 "memo": "TRANSF 4711",
             }
         )
+        self.assertEqual(payment.l10n_mx_factureapp_payment_form, "03", "the customer's default")
+        payment.l10n_mx_factureapp_payment_form = "04"  # paid by credit card
         payment.action_post()
         move = payment.move_id
         self.assertFalse(move.l10n_mx_factureapp_complement_pending, "not yet applied to an invoice")
@@ -114,6 +116,7 @@ class TestFactureAppPayments(FactureAppCommon):
         root = self._complement_root(self._complements(move))
         self.assertEqual(self._related(root), {invoice.l10n_mx_factureapp_uuid: ("1", "1160.00", "1160.00", "0.00")})
         self.assertEqual(root.find(".//pago20:Pago", NS).get("NumOperacion"), "TRANSF 4711")
+        self.assertEqual(root.find(".//pago20:Pago", NS).get("FormaDePagoP"), "04")
         self.assertEqual(self._complements(move).invoice_ids, invoice)
         self.assertFalse(move.l10n_mx_factureapp_complement_pending)
         self._cron()
