@@ -72,6 +72,19 @@ RO_COUNTIES = {
     "VN",
 }
 SECTORS = {f"SECTOR{i}" for i in range(1, 7)}
+CNP_UNKNOWN = "0000000000000"  # an individual buyer whose CNP is not known (ANAF's B2C convention)
+_CNP_WEIGHTS = "279146358279"
+
+
+def valid_cnp(value):
+    """A Romanian personal numeric code: 13 digits, the last a check digit (or the 13-zero placeholder)."""
+    value = (value or "").strip()
+    if len(value) != 13 or not value.isdigit():
+        return False
+    if value == CNP_UNKNOWN:
+        return True
+    check = sum(int(d) * int(w) for d, w in zip(value[:12], _CNP_WEIGHTS, strict=True)) % 11
+    return (1 if check == 10 else check) == int(value[12])
 
 
 class DocumentError(ValueError):

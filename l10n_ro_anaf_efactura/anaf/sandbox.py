@@ -256,6 +256,17 @@ class State:
             problems = [f"{p.rule}: {p.message}" for p in documents.preflight(upload.xml)]
             if upload.number in self.force_nok:
                 problems.append(self.force_nok[upload.number])
+            self_billed = upload.flags.get("autofactura") == "DA"
+            if self_billed and summary.type_code != "389":
+                problems.append(
+                    f"BR-RO-020: autofactura=DA cere o autofactura (InvoiceTypeCode 389), nu {summary.type_code}"
+                )
+            if self_billed and summary.customer_vat != upload.cif:
+                problems.append(
+                    f"R-AUTO: la autofactura cif={upload.cif} trebuie sa fie cumparatorul, nu {summary.customer_vat}"
+                )
+            if not self_billed and summary.type_code == "389":
+                problems.append("R-AUTO: o autofactura (389) se incarca cu autofactura=DA")
             if self.known_cifs is not None and summary.supplier_vat not in self.known_cifs:
                 problems.append(f"R6.1: CIF-ul vanzatorului nu figureaza in baza de date:{summary.supplier_vat}")
         except documents.DocumentError as exc:
@@ -291,18 +302,20 @@ class State:
                 f"Factura cu id_incarcare={upload.index} emisa de cif_emitent={upload.seller_cif} "
                 f"pentru cif_beneficiar={upload.buyer_cif}"
             )
+            self_billed = upload.flags.get("autofactura") == "DA"
             self._message(
                 upload,
-                upload.seller_cif or upload.cif,
+                upload.cif if self_billed else (upload.seller_cif or upload.cif),
                 "FACTURA TRIMISA",
                 details,
                 upload.download_id,
                 now,
             )
-            if upload.buyer_cif and not upload.b2c:
+            receiver = upload.seller_cif if self_billed else upload.buyer_cif
+            if receiver and not upload.b2c:
                 self._message(
                     upload,
-                    upload.buyer_cif,
+                    receiver,
                     "FACTURA PRIMITA",
                     details,
                     upload.download_id,

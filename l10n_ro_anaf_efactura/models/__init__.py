@@ -5,6 +5,9 @@ from . import (
     l10n_ro_anaf_efactura_message,
     res_company,
     res_config_settings,
+    account_journal,
+    account_edi_xml_ubl_ro,
+    res_partner,
     account_move,
     account_move_send,
 )

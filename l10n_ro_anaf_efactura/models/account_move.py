@@ -39,6 +39,12 @@ class AccountMove(models.Model):
     )
     l10n_ro_anaf_efactura_download_id = fields.Char("ANAF download id", copy=False, readonly=True, index=True)
     l10n_ro_anaf_efactura_message = fields.Text(compute="_compute_l10n_ro_anaf_efactura_state", store=True)
+    l10n_ro_anaf_efactura_self_billed = fields.Boolean(
+        "Self-billed (autofactura)",
+        compute="_compute_l10n_ro_anaf_efactura_self_billed",
+        help="A vendor bill of a self-billing journal: issued by the company on the supplier's behalf and sent "
+        "to ANAF as a self-invoice (type 389, autofactura=DA).",
+    )
     l10n_ro_anaf_efactura_deadline = fields.Date(
         "e-Factura deadline",
         compute="_compute_l10n_ro_anaf_efactura_deadline",
@@ -69,6 +75,11 @@ class AccountMove(models.Model):
             indexes = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True).filtered("index")
             if indexes:
                 move.l10n_ro_anaf_efactura_index = indexes[0].index
+
+    @api.depends("move_type", "journal_id.l10n_ro_anaf_efactura_self_billing")
+    def _compute_l10n_ro_anaf_efactura_self_billed(self):
+        for move in self:
+            move.l10n_ro_anaf_efactura_self_billed = move._l10n_ro_anaf_efactura_is_self_billed()
 
     @api.depends("invoice_date", "move_type")
     def _compute_l10n_ro_anaf_efactura_deadline(self):
@@ -123,10 +134,15 @@ class AccountMove(models.Model):
             user_id=(self.invoice_user_id or self.create_uid or self.env.user).id,
         )
 
+    def _l10n_ro_anaf_efactura_is_self_billed(self):
+        """A vendor bill the company issues on behalf of its supplier (self-billing journal)."""
+        self.ensure_one()
+        return self.move_type == "in_invoice" and bool(self.journal_id.l10n_ro_anaf_efactura_self_billing)
+
     def _l10n_ro_anaf_efactura_is_candidate(self):
         self.ensure_one()
         return (
-            self.move_type in ("out_invoice", "out_refund")
+            (self.move_type in ("out_invoice", "out_refund") or self._l10n_ro_anaf_efactura_is_self_billed())
             and self.state == "posted"
             and self.company_id.account_fiscal_country_id.code == "RO"
             and self.l10n_ro_anaf_efactura_state not in LIVE_STATES + ("ok",)
@@ -153,9 +169,12 @@ class AccountMove(models.Model):
     def _l10n_ro_anaf_efactura_upload_options(self):
         self.ensure_one()
         partner = self.commercial_partner_id
+        if self._l10n_ro_anaf_efactura_is_self_billed():
+            # we are the buyer uploading on the supplier's behalf: the buyer (us) is neither foreign nor a person
+            return {"standard": "UBL", "b2c": False, "extern": False, "autofactura": True}
         return {
             "standard": "CN" if self.move_type == "out_refund" else "UBL",
-            "b2c": not partner.is_company and not partner.vat,
+            "b2c": partner._l10n_ro_anaf_efactura_is_individual(),
             "extern": bool(partner.country_id) and partner.country_id.code != "RO",
             "autofactura": False,
         }
@@ -280,8 +299,8 @@ class AccountMove(models.Model):
             else:
                 errors[move] = [
                     _(
-                        "Only posted customer invoices and credit notes of Romanian companies are sent "
-                        "to ANAF (%(move)s).",
+                        "Only posted customer invoices and credit notes, and posted vendor bills of a "
+                        "self-billing journal, of Romanian companies are sent to ANAF (%(move)s).",
                         move=move.display_name,
                     )
                 ]

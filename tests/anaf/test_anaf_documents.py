@@ -228,3 +228,19 @@ def test_quota_ledger_uses_a_falsy_store():
     assert ledger.daily["status"] == 95 and ledger.daily["download"] == 9
     assert ledger.acquire("status", "7", now)
     assert store.get("status", "7", quota.bucharest_day(now)) == 1
+
+
+@pytest.mark.parametrize(
+    ("cnp", "valid"),
+    [
+        ("1800101221144", True),
+        ("1800101221145", False),  # wrong check digit
+        ("0000000000000", True),  # the placeholder for an unknown CNP
+        ("180010122114", False),  # 12 digits
+        ("18001012211AB", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_valid_cnp(cnp, valid):
+    assert documents.valid_cnp(cnp) is valid

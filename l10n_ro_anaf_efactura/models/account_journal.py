@@ -1,0 +1,11 @@
+from odoo import fields, models
+
+
+class AccountJournal(models.Model):
+    _inherit = "account.journal"
+
+    l10n_ro_anaf_efactura_self_billing = fields.Boolean(
+        "Self-billing (autofactura)",
+        help="Vendor bills of this purchase journal are issued by the company on behalf of the supplier "
+        "(invoice type 389) and are sent to ANAF's e-Factura with autofactura=DA.",
+    )
