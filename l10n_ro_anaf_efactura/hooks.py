@@ -63,7 +63,7 @@ def migrate_l10n_ro_edi(env):
         if not credential:
             credential = Credential.create(
                 {
-                    "name": "ANAF (%s)" % company.name,
+                    "name": f"ANAF ({company.name})",
                     "service": "anaf",
                     "environment": environment,
                     "company_id": company.id,

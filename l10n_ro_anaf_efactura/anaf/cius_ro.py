@@ -36,13 +36,9 @@ def fatal_asserts_many(xml_documents):
                     continue
                 rule = re.search(r'id="([^"]*)"', head)
                 message = re.search(r"<svrl:text>(.*?)</svrl:text>", part, re.DOTALL)
-                fatal.append(
-                    "%s: %s"
-                    % (
-                        rule.group(1) if rule else "?",
-                        " ".join((message.group(1) if message else "").split()),
-                    )
-                )
+                rule_id = rule.group(1) if rule else "?"
+                text = " ".join((message.group(1) if message else "").split())
+                fatal.append(f"{rule_id}: {text}")
             results.append(fatal)
     return results
 

@@ -19,7 +19,7 @@ otherwise), listaMesajeFactura (1-60 days, 500 cap), listaMesajePaginatieFactura
 and per minute (HTTP 429); Bearer JWT checked on every call (401 JSON).
 
 Everything lives in `app.state` (a `State`), which tests inspect and steer:
-`rights` (serial -> CIFs), `decision`, `down`, `force_nok`, `uploads`, `messages`,
+`rights` (serial -> CIFs), `decision`, `down`, `force_nok`, `force_upload_error`, `uploads`, `messages`,
 `counters`, `calls`, `add_received(...)`, `expire_access_tokens()`, `issue_tokens()`.
 """
 
@@ -126,6 +126,7 @@ class State:
         self.down = False  # ANAF announced downtime: every REST call answers 503 HTML
         self.force_nok = {}  # invoice number -> error text
         self.force_xml_errors = set()  # invoice numbers answered "XML cu erori nepreluat de sistem"
+        self.force_upload_error = {}  # invoice number -> ANAF text of a refused upload (ExecutionStatus=1)
         self.key = secrets.token_bytes(32)
         self.codes = {}
         self.access_tokens = {}  # token -> {"serial", "exp", "revoked"}
@@ -686,6 +687,9 @@ class AnafSandbox:
         except documents.DocumentError as exc:
             return fail(f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; {exc}")
         local = etree.QName(root).localname
+        number = (root.findtext("cbc:ID", namespaces=documents.NS_UBL) or "").strip()
+        if number in state.force_upload_error:
+            return fail(state.force_upload_error[number])
         if standard == "UBL" and local != "Invoice" or standard == "CN" and local != "CreditNote":
             return fail(
                 f"Fisierul transmis nu este valid. org.xml.sax.SAXParseException; radacina {local} nu "

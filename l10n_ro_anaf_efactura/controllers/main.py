@@ -20,12 +20,7 @@ STATE_TTL = 900  # seconds between "Authenticate" and ANAF's redirect (certifica
 
 def sign_state(env, credential_id, now=None):
     """`state` = payload.signature, binding the connection, the user and the time (HMAC with the db secret)."""
-    payload = "%d.%d.%d.%s" % (
-        credential_id,
-        env.uid,
-        int(now or time.time()),
-        secrets.token_urlsafe(8),
-    )
+    payload = f"{int(credential_id)}.{int(env.uid)}.{int(now or time.time())}.{secrets.token_urlsafe(8)}"
     encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
     return f"{encoded}.{odoo_hmac(env(su=True), STATE_SCOPE, payload)}"
 

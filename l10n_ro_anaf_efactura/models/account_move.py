@@ -230,7 +230,7 @@ class AccountMove(models.Model):
                 if answer is not None and not answer.ok:
                     errors[move] = [_("ANAF's validation refused the XML:")] + answer.messages
                     continue
-            name = "%s_ciusro.xml" % (move.name or "invoice").replace("/", "_")
+            name = "{}_ciusro.xml".format((move.name or "invoice").replace("/", "_"))
             attachment = (
                 self.env["ir.attachment"]
                 .sudo()

@@ -215,7 +215,7 @@ class EinvoiceCredential(models.Model):
                             advice=_(found.advice) if found.advice else str(exc),
                         )
                     )
-            credential.l10n_ro_anaf_efactura_coverage = "%s\n%s" % (
+            credential.l10n_ro_anaf_efactura_coverage = "{}\n{}".format(
                 _("Checked on %(date)s", date=fields.Datetime.to_string(now)),
                 "\n".join(lines),
             )

@@ -81,11 +81,8 @@ class L10nRoAnafEfacturaDocument(models.Model):
     def _compute_display_name(self):
         labels = dict(STATES)
         for document in self:
-            document.display_name = "%s - %s%s" % (
-                document.move_id.name or "",
-                labels.get(document.state, ""),
-                f" ({document.index})" if document.index else "",
-            )
+            index = f" ({document.index})" if document.index else ""
+            document.display_name = f"{document.move_id.name or ''} - {labels.get(document.state, '')}{index}"
 
     # -- helpers ----------------------------------------------------------------------
     def _payload(self):
@@ -113,8 +110,11 @@ class L10nRoAnafEfacturaDocument(models.Model):
         """The translated advice for an ANAF error, followed by ANAF's own text."""
         text = getattr(exc, "message", "") or str(exc)
         found = anaf_errors.classify(text)
-        advice = _(found.advice) if found.advice else ""  # noqa: the catalogue strings are in the .pot
-        return f"{advice}\n{_('ANAF said:')} {text}" if advice else text
+        advice = _(found.advice) if found.advice else ""  # the catalogue strings are in the .pot
+        if not advice:
+            return text
+        said = _("ANAF said:")
+        return f"{advice}\n{said} {text}"
 
     # -- upload ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_upload(self, ledger=None):
@@ -189,8 +189,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
         elif kind == "transient":
             self._set(
                 "waiting",
-                "%s\n%s"
-                % (
+                "{}\n{}".format(
                     _("ANAF is not reachable or busy; the invoice is sent automatically when ANAF answers again."),
                     getattr(exc, "message", str(exc)),
                 ),
@@ -199,8 +198,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
         elif kind == "auth":
             self._set(
                 "waiting",
-                "%s\n%s"
-                % (
+                "{}\n{}".format(
                     _(
                         "ANAF refused the connection; an administrator must fix the ANAF "
                         "connection (Refresh token or Authenticate). The invoice is sent "

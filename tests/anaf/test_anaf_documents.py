@@ -244,3 +244,17 @@ def test_quota_ledger_uses_a_falsy_store():
 )
 def test_valid_cnp(cnp, valid):
     assert documents.valid_cnp(cnp) is valid
+
+
+def test_every_error_advice_has_a_romanian_translation():
+    """Each documented ANAF error maps to advice that the addon's ro.po translates (placeholders kept)."""
+    babel_pofile = pytest.importorskip("babel.messages.pofile")
+    import os
+
+    po_path = os.path.join(os.path.dirname(errors.__file__), os.pardir, "i18n", "ro.po")
+    with open(po_path, "rb") as handle:
+        translated = {m.id: m.string for m in babel_pofile.read_po(handle) if m.id}
+    advice = [a for _c, _k, _p, a in errors.CATALOGUE if a] + [errors.GENERIC_ADVICE, errors.BUSINESS_ADVICE]
+    missing = [a for a in advice if not translated.get(a)]
+    assert missing == []
+    assert all(translated[a] != a for a in advice)
