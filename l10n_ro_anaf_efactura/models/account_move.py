@@ -81,12 +81,13 @@ class AccountMove(models.Model):
         for move in self:
             move.l10n_ro_anaf_efactura_self_billed = move._l10n_ro_anaf_efactura_is_self_billed()
 
-    @api.depends("invoice_date", "move_type")
+    @api.depends("invoice_date", "move_type", "journal_id.l10n_ro_anaf_efactura_self_billing")
     def _compute_l10n_ro_anaf_efactura_deadline(self):
         for move in self:
             move.l10n_ro_anaf_efactura_deadline = (
                 anaf_deadline.deadline(move.invoice_date)
-                if move.invoice_date and move.move_type in ("out_invoice", "out_refund")
+                if move.invoice_date
+                and (move.move_type in ("out_invoice", "out_refund") or move._l10n_ro_anaf_efactura_is_self_billed())
                 else False
             )
 
@@ -323,7 +324,11 @@ class AccountMove(models.Model):
         today = fields.Date.context_today(self)
         moves = self.search(
             [
+                "|",
                 ("move_type", "in", ("out_invoice", "out_refund")),
+                "&",
+                ("move_type", "=", "in_invoice"),
+                ("journal_id.l10n_ro_anaf_efactura_self_billing", "=", True),
                 ("state", "=", "posted"),
                 ("company_id.account_fiscal_country_id.code", "=", "RO"),
                 ("l10n_ro_anaf_efactura_state", "not in", ("ok",)),

@@ -7,7 +7,7 @@ import tempfile
 
 from lxml import etree
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -171,6 +171,18 @@ class TestAnafB2cSelfBilling(AnafCommon):
             bill.action_l10n_ro_anaf_efactura_send()
         self.assertIn("self-billing", str(caught.exception))
         self.assertFalse(self.app.state.uploads)
+
+    def test_deadline_monitor_watches_self_billed_bills(self):
+        bill = self.make_bill(post=False)
+        bill.invoice_date = fields.Date.subtract(fields.Date.today(), days=9)
+        bill.action_post()
+        ordinary = self.make_bill(journal=self.company_data["default_journal_purchase"], post=False)
+        ordinary.invoice_date = bill.invoice_date
+        ordinary.action_post()
+        self.assertTrue(bill.l10n_ro_anaf_efactura_deadline)
+        warned = self.env["account.move"]._cron_l10n_ro_anaf_efactura_deadline()
+        self.assertIn(bill, warned)
+        self.assertNotIn(ordinary, warned)
 
     def test_sandbox_refuses_a_389_without_autofactura(self):
         bill = self.make_bill()
