@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.base.models.res_partner import _tz_get
+
 from ..factureapp import catalogs
 
 
@@ -14,15 +16,11 @@ class ResCompany(models.Model):
         help="Branch (sucursal) used to stamp, unless the journal names another one.",
     )
     l10n_mx_factureapp_tz = fields.Selection(
-        "_tz_get",
+        _tz_get,
         string="Time zone of the place of issue",
         default="America/Mexico_City",
         help="CFDI dates are written in the local time of the place of issue (LugarExpedicion).",
     )
-
-    @api.model
-    def _tz_get(self):
-        return self.env["res.partner"]._fields["tz"].selection(self.env["res.partner"])
 
     @api.constrains("l10n_mx_factureapp_regimen", "vat")
     def _check_l10n_mx_factureapp_regimen(self):
