@@ -17,6 +17,7 @@
         "data/ir_actions_server.xml",
         "views/einvoice_credential_views.xml",
         "views/l10n_efact_aoc_document_views.xml",
+        "views/l10n_efact_aoc_inbox_views.xml",
         "views/l10n_efact_aoc_receptor_views.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",

@@ -320,8 +320,23 @@ class State:
 
     # -- RCF state machine ------------------------------------------------------------
     def _rcf_update(self, invoice, body):
-        api = efact_errors.RCF
         estat = body.get("estat")
+        self._rcf_check_body(body, estat)
+        if not invoice["registre"]:
+            raise EfactError(3005, efact_errors.RCF)
+        self._rcf_check_transition(invoice, estat)
+        extra = self._rcf_extra(invoice, body, estat)
+        if estat in ("DELIVERED", "ANNOTATED"):
+            invoice["downloaded"] = True
+        if estat == "DELIVERED":
+            self.deliveries[invoice["id"]] = self.deliveries.get(invoice["id"], 0) + 1
+        self._push_state(invoice, estat, **extra)
+        return invoice
+
+    @staticmethod
+    def _rcf_check_body(body, estat):
+        """The checks of the body alone (3001-3004, 3006, 3008)."""
+        api = efact_errors.RCF
         if estat not in (
             "DELIVERED",
             "ANNOTATED",
@@ -347,19 +362,25 @@ class State:
                 datetime.strptime(body["dataPagament"], "%Y-%m-%d")
             except ValueError as exc:
                 raise EfactError(3006, api) from exc
-        if not invoice["registre"]:
-            raise EfactError(3005, api)
+
+    def _rcf_check_transition(self, invoice, estat):
+        """The state machine (3007)."""
+        api = efact_errors.RCF
         current = self.current(invoice["id"])
         history = {s["codi"] for s in invoice["states"]}
         if current in ("PAID", "REJECTED"):
             raise EfactError(3007, api, f"La factura es troba en estat {current} (final).")
-        if estat != "REJECTED":
-            if RANK[estat] <= RANK[current]:
-                raise EfactError(3007, api, f"No es pot passar de {current} a {estat}.")
-            if estat in ("RECOGNISED", "PAID") and "ANNOTATED" not in history:
-                raise EfactError(3007, api, f"Cal informar ANNOTATED abans de {estat}.")
-            if estat == "PAID" and "RECOGNISED" not in history:
-                raise EfactError(3007, api, "Cal informar RECOGNISED abans de PAID.")
+        if estat == "REJECTED":
+            return
+        if RANK[estat] <= RANK[current]:
+            raise EfactError(3007, api, f"No es pot passar de {current} a {estat}.")
+        if estat in ("RECOGNISED", "PAID") and "ANNOTATED" not in history:
+            raise EfactError(3007, api, f"Cal informar ANNOTATED abans de {estat}.")
+        if estat == "PAID" and "RECOGNISED" not in history:
+            raise EfactError(3007, api, "Cal informar RECOGNISED abans de PAID.")
+
+    @staticmethod
+    def _rcf_extra(invoice, body, estat):
         extra = {}
         if estat == "ANNOTATED":
             extra["numeroRegistreRCF"] = body["numeroRegistreRCF"]
@@ -371,12 +392,7 @@ class State:
                 "codi": body.get("codiMotiuRebuig") or "",
                 "descripcio": body["descripcioMotiuRebuig"],
             }
-        if estat in ("DELIVERED", "ANNOTATED"):
-            invoice["downloaded"] = True
-        if estat == "DELIVERED":
-            self.deliveries[invoice["id"]] = self.deliveries.get(invoice["id"], 0) + 1
-        self._push_state(invoice, estat, **extra)
-        return invoice
+        return extra
 
     # -- representations -------------------------------------------------------------------
     def supplier_state(self, state):
@@ -414,6 +430,7 @@ class State:
                     for key, code in zip(
                         ("oficinaComptable", "organGestor", "unitatTramitadora"),
                         invoice["dir3"],
+                        strict=False,
                     )
                 },
             },
@@ -601,80 +618,13 @@ class SandboxApp:
 
     # -- supplier API ---------------------------------------------------------------------
     def p_send(self, environ, user, query):
-        api, st = efact_errors.SUPPLIER, self.state
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > st.max_request_bytes:
-            raise EfactError(3002, api)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise EfactError(3011, api) from exc
-        if not isinstance(body, dict) or not isinstance(body.get("factura"), dict):
-            raise EfactError(3011, api)
-        factura, adjunts = body["factura"], body.get("adjunts") or []
-        if not factura.get("nom"):
-            raise EfactError(3013, api)
-        if not factura.get("contingut"):
-            raise EfactError(3014, api)
-        if documents.extension(factura["nom"]) not in ("xml", "xsig"):
-            raise EfactError(3003, api)
-        if len(adjunts) > documents.MAX_ATTACHMENTS:
-            raise EfactError(3001, api)
-        decoded_attachments = []
-        for adjunt in adjunts:
-            if not adjunt.get("nom"):
-                raise EfactError(3006, api)
-            if not adjunt.get("mime"):
-                raise EfactError(3007, api)
-            if not adjunt.get("contingut"):
-                raise EfactError(3008, api)
-            if adjunt["mime"] not in documents.MIME_EXTENSIONS:
-                raise EfactError(3009, api)
-            ext = documents.extension(adjunt["nom"])
-            if ext not in documents.EXTENSION_MIME:
-                raise EfactError(3015, api)
-            if ext not in documents.MIME_EXTENSIONS[adjunt["mime"]]:
-                raise EfactError(3010, api)
-            try:
-                content = base64.b64decode(adjunt["contingut"], validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise EfactError(3008, api) from exc
-            decoded_attachments.append((adjunt["nom"], adjunt["mime"], content))
-        email = body.get("correuElectronic") or ""
-        if len(email) > documents.MAX_EMAIL_LENGTH:
-            raise EfactError(3022, api)
-        if email and not documents.EMAIL_RE.match(email):
-            raise EfactError(3023, api)
-        try:
-            xml = base64.b64decode(factura["contingut"], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise EfactError(3011, api) from exc
-        try:
-            facturae = documents.parse_facturae(xml)
-        except documents.DocumentError as exc:
-            raise EfactError(exc.code or 3016, api, str(exc)) from exc
-        if facturae.invoices_count > 1 or len(facturae.invoices) > 1:
-            raise EfactError(3019, api)
-        if st.validate_schema:
-            problems = documents.validate_facturae(xml)
-            if problems:
-                raise EfactError(3016, api, "; ".join(problems[:3]))
-        if not documents.valid_issuer_id(facturae.seller_nif):
-            raise EfactError(3020, api)
-        if not documents.valid_spanish_nif(facturae.buyer_nif):
-            raise EfactError(3021, api)
-        if not facturae.signed:
-            raise EfactError(3024, api)
-        if not facturae.signature_value:
-            raise EfactError(3005, api)
-        entity = st.entity(facturae.buyer_nif)
-        if not entity:
-            raise EfactError(3004, api)
-        if facturae.version not in entity["versions"]:
-            raise EfactError(3018, api)
-        if body.get("face") and not st.users[user].get("face"):
-            raise EfactError(3025, api)
+        st = self.state
+        body = self._send_body(environ)
+        factura = body["factura"]
+        decoded_attachments = self._send_attachments(body.get("adjunts") or [])
+        email = self._send_email(body)
+        xml, facturae = self._send_facturae(factura)
+        entity = self._send_check_parties(facturae, body, user)
         triple = (facturae.centre("01"), facturae.centre("02"), facturae.centre("03"))
         inv = facturae.invoice
         invoice = st._new_invoice(
@@ -705,6 +655,105 @@ class SandboxApp:
                     "La factura no pot ser lliurada: el codi d'encaminament (DIR3) és incorrecte.",
                 )
         return self.ok(st.supplier_invoice(invoice))
+
+    def _send_body(self, environ):
+        """Size, JSON and the invoice file's name/content/extension (3002, 3011, 3013, 3014, 3003, 3001)."""
+        api, st = efact_errors.SUPPLIER, self.state
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > st.max_request_bytes:
+            raise EfactError(3002, api)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise EfactError(3011, api) from exc
+        if not isinstance(body, dict) or not isinstance(body.get("factura"), dict):
+            raise EfactError(3011, api)
+        factura = body["factura"]
+        if not factura.get("nom"):
+            raise EfactError(3013, api)
+        if not factura.get("contingut"):
+            raise EfactError(3014, api)
+        if documents.extension(factura["nom"]) not in ("xml", "xsig"):
+            raise EfactError(3003, api)
+        if len(body.get("adjunts") or []) > documents.MAX_ATTACHMENTS:
+            raise EfactError(3001, api)
+        return body
+
+    @staticmethod
+    def _send_attachments(adjunts):
+        """Decoded (name, mime, content) of each attachment (3006-3010, 3015)."""
+        api = efact_errors.SUPPLIER
+        decoded = []
+        for adjunt in adjunts:
+            if not adjunt.get("nom"):
+                raise EfactError(3006, api)
+            if not adjunt.get("mime"):
+                raise EfactError(3007, api)
+            if not adjunt.get("contingut"):
+                raise EfactError(3008, api)
+            if adjunt["mime"] not in documents.MIME_EXTENSIONS:
+                raise EfactError(3009, api)
+            ext = documents.extension(adjunt["nom"])
+            if ext not in documents.EXTENSION_MIME:
+                raise EfactError(3015, api)
+            if ext not in documents.MIME_EXTENSIONS[adjunt["mime"]]:
+                raise EfactError(3010, api)
+            try:
+                content = base64.b64decode(adjunt["contingut"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise EfactError(3008, api) from exc
+            decoded.append((adjunt["nom"], adjunt["mime"], content))
+        return decoded
+
+    @staticmethod
+    def _send_email(body):
+        api = efact_errors.SUPPLIER
+        email = body.get("correuElectronic") or ""
+        if len(email) > documents.MAX_EMAIL_LENGTH:
+            raise EfactError(3022, api)
+        if email and not documents.EMAIL_RE.match(email):
+            raise EfactError(3023, api)
+        return email
+
+    def _send_facturae(self, factura):
+        """The decoded, parsed and (optionally) schema-checked Facturae (3011, 3016, 3017, 3019)."""
+        api = efact_errors.SUPPLIER
+        try:
+            xml = base64.b64decode(factura["contingut"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise EfactError(3011, api) from exc
+        try:
+            facturae = documents.parse_facturae(xml)
+        except documents.DocumentError as exc:
+            raise EfactError(exc.code or 3016, api, str(exc)) from exc
+        if facturae.invoices_count > 1 or len(facturae.invoices) > 1:
+            raise EfactError(3019, api)
+        if self.state.validate_schema:
+            problems = documents.validate_facturae(xml)
+            if problems:
+                raise EfactError(3016, api, "; ".join(problems[:3]))
+        return xml, facturae
+
+    def _send_check_parties(self, facturae, body, user):
+        """NIFs, signature, recipient and its versions, FACe (3020, 3021, 3024, 3005, 3004, 3018, 3025)."""
+        api, st = efact_errors.SUPPLIER, self.state
+        if not documents.valid_issuer_id(facturae.seller_nif):
+            raise EfactError(3020, api)
+        if not documents.valid_spanish_nif(facturae.buyer_nif):
+            raise EfactError(3021, api)
+        if not facturae.signed:
+            raise EfactError(3024, api)
+        if not facturae.signature_value:
+            raise EfactError(3005, api)
+        entity = st.entity(facturae.buyer_nif)
+        if not entity:
+            raise EfactError(3004, api)
+        if facturae.version not in entity["versions"]:
+            raise EfactError(3018, api)
+        if body.get("face") and not st.users[user].get("face"):
+            raise EfactError(3025, api)
+        return entity
 
     def p_invoice(self, environ, user, query, id):
         return self.ok(self.state.supplier_invoice(self.invoice_of(id, user, efact_errors.SUPPLIER)))
@@ -785,6 +834,7 @@ class SandboxApp:
                         for key, code in zip(
                             ("oficinaComptable", "organGestor", "unitatTramitadora"),
                             triple,
+                            strict=False,
                         )
                     }
                     for triple in entity["dir3"]

@@ -3,13 +3,14 @@ import logging
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 from odoo.addons.einvoice_common.einvoice.transport import Transport
 
 from ..efact import client as efact_client
 from ..efact import documents
+from .einvoice_credential import efact_error_text
 from .l10n_efact_aoc_document import STATES
 
 _logger = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class AccountMove(models.Model):
         try:
             result = credential._l10n_efact_aoc_supplier_client(record=doc).send_invoice(body, reference=self.name)
         except common_errors.UnknownOutcome as exc:
-            doc.write({"state": "unknown", "message": str(exc)})
+            doc.write({"state": "unknown", "message": efact_error_text(self.env, exc)})
             self.with_context(no_new_invoice=True).message_post(
                 body=_(
                     "eFACT did not answer the submission: it will be checked with eFACT before anything is sent again."
@@ -248,10 +249,10 @@ class AccountMove(models.Model):
             Credential._einvoice_commit()
             return False
         except common_errors.EInvoiceError as exc:
-            doc.write({"state": "error", "message": str(exc)})
+            doc.write({"state": "error", "message": efact_error_text(self.env, exc)})
             credential._l10n_efact_aoc_mark(exc)
             Credential._einvoice_commit()
-            return _("eFACT refused %(name)s: %(error)s", name=self.name, error=str(exc))
+            return _("eFACT refused %(name)s: %(error)s", name=self.name, error=efact_error_text(self.env, exc))
         doc._l10n_efact_aoc_apply_supplier_invoice(result)
         self.with_context(no_new_invoice=True).message_post(
             body=Markup("%s <b>%s</b>") % (_("Sent to eFACT with id"), result.id)
@@ -376,6 +377,7 @@ class AccountMove(models.Model):
                 _logger.warning("eFACT pull for %s stopped: %s", credential.name, exc)
                 credential._l10n_efact_aoc_mark(exc)
             Credential._einvoice_commit()
+        self.env["l10n_efact_aoc.inbox"]._l10n_efact_aoc_trigger_if_waiting()
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
         return True
 
@@ -386,8 +388,11 @@ class AccountMove(models.Model):
 
     @api.model
     def _l10n_efact_aoc_threaded_client(self, credential):
-        """An RCF client safe to use from worker threads: its exchanges are buffered and written to the
-        exchange log by `flush()` in this thread (the ORM is not thread-safe)."""
+        """An RCF client safe to use from worker threads, and its exchange log.
+
+        Worker threads only buffer their exchanges (the ORM is not thread-safe); in this thread
+        `log.collect()` takes them, `log.record(hub_id, record)` writes those of one eFACT invoice
+        against `record` (its inbox row), `log.flush()` writes the rest against the connection."""
         sudo = credential.sudo()
         buffer = []
         transport = Transport(
@@ -402,31 +407,24 @@ class AccountMove(models.Model):
             retries=credential.max_retries,
             extra_secrets=[sudo.secret_key],
         )
-        recorder = self.env["einvoice.exchange"]._einvoice_recorder(credential, credential)
-
-        def flush():
-            while buffer:
-                recorder(buffer.pop(0))
-
-        return efact_client.RcfClient(transport), flush
+        return efact_client.RcfClient(transport), _ExchangeLog(self.env, credential, buffer)
 
     @api.model
     def _l10n_efact_aoc_pull_invoices(self, credential, nif=None, oficina_comptable=None, workers=8, chunk=25):
+        """Store first, process second: each downloaded delivery is stored in the inbox and
+        committed, then processed into a bill (committed), and only then reported DELIVERED."""
         Credential = self.env["einvoice.credential"]
-        Doc = self.env["l10n_efact_aoc.document"].sudo()
+        Inbox = self.env["l10n_efact_aoc.inbox"].sudo()
         by_nif = self._l10n_efact_aoc_company_by_nif(credential)
+        if nif is None:
+            nif = credential.l10n_efact_aoc_filter_nif or None
+        if oficina_comptable is None:
+            oficina_comptable = credential.l10n_efact_aoc_filter_oficina or None
         api = credential._l10n_efact_aoc_rcf_client(record=credential)
-        threaded, flush = self._l10n_efact_aoc_threaded_client(credential)
+        threaded, log = self._l10n_efact_aoc_threaded_client(credential)
 
-        def existing(company, hub_id):
-            return Doc.search(
-                [
-                    ("company_id", "=", company.id),
-                    ("direction", "=", "in"),
-                    ("hub_id", "=", hub_id),
-                ],
-                limit=1,
-            )
+        def stored(company, hub_id):
+            return Inbox.search([("company_id", "=", company.id), ("hub_id", "=", hub_id)], limit=1)
 
         def download(pending):
             info = threaded.get_invoice(pending.id)
@@ -440,78 +438,20 @@ class AccountMove(models.Model):
                     pending
                     for pending in batch
                     if (company := by_nif.get(documents.normalize_nif(pending.nif)))
-                    and not existing(company, pending.id).move_id
+                    and not stored(company, pending.id).attachment_id
                 ]
 
             def fetch(self, pending):  # worker threads: HTTP only
                 return download(pending)
 
-            def flush(self):  # main thread: write the buffered exchange records
-                flush()
+            def flush(self):  # main thread
+                log.collect()
 
         fetcher = Fetcher()
         fetcher.workers = workers
 
         def process(pending, prefetched):
-            company = by_nif.get(documents.normalize_nif(pending.nif))
-            if not company:
-                _logger.warning(
-                    "eFACT invoice %s is addressed to NIF %s, served by no company of %s",
-                    pending.id,
-                    pending.nif,
-                    credential.name,
-                )
-                credential.sudo().last_error = _(
-                    "eFACT invoice %(id)s is addressed to NIF %(nif)s, which no company of this connection has.",
-                    id=pending.id,
-                    nif=pending.nif,
-                )
-                return False
-            doc = existing(company, pending.id)
-            if doc.move_id:
-                return True  # already committed by an earlier run: only DELIVERED was missing
-            try:
-                if isinstance(prefetched, Exception):
-                    raise prefetched
-                with self.env.cr.savepoint():
-                    doc = (
-                        self.with_company(company)
-                        .sudo()
-                        ._l10n_efact_aoc_import(credential, company, pending, doc, prefetched=prefetched)
-                    )
-            except (
-                common_errors.EInvoiceError,
-                documents.DocumentError,
-                UserError,
-                ValidationError,
-            ) as exc:
-                message = str(exc.args[0] if isinstance(exc, (UserError, ValidationError)) else exc)
-                values = {"state": "error", "message": message}
-                if doc:
-                    doc.write(values)
-                else:
-                    Doc.create(
-                        dict(
-                            values,
-                            direction="in",
-                            company_id=company.id,
-                            credential_id=credential.id,
-                            hub_id=pending.id,
-                            receiver_nif=pending.nif,
-                            oficina_comptable=pending.oficina_comptable,
-                            organ_gestor=pending.organ_gestor,
-                            unitat_tramitadora=pending.unitat_tramitadora,
-                        )
-                    )
-                Credential._einvoice_commit()
-                if isinstance(exc, common_errors.EInvoiceError) and exc.kind in (
-                    "auth",
-                    "transient",
-                ):
-                    raise
-                return False
-            Credential._einvoice_commit()  # the bill exists before eFACT is told DELIVERED
-            return True
+            return self._l10n_efact_aoc_store_and_process(credential, by_nif, pending, prefetched, log)
 
         def deliver(ids):
             results = efact_client.parallel(
@@ -519,7 +459,11 @@ class AccountMove(models.Model):
                 ids,
                 workers=workers,
             )
-            flush()
+            log.collect()
+            for hub_id in ids:
+                log.record(
+                    hub_id, Inbox.search([("hub_id", "=", hub_id), ("credential_id", "=", credential.id)], limit=1)
+                )
             done = [hub_id for hub_id, _result, error in results if not error]
             self._l10n_efact_aoc_mark_delivered(done, by_nif)
             Credential._einvoice_commit()
@@ -527,15 +471,54 @@ class AccountMove(models.Model):
             if errors:
                 raise errors[0]
 
-        return efact_client.drain_pending_invoices(
-            api,
-            process,
-            nif=nif,
-            oficina_comptable=oficina_comptable,
-            fetcher=fetcher,
-            deliver=deliver,
-            chunk=chunk,
-        )
+        try:
+            return efact_client.drain_pending_invoices(
+                api,
+                process,
+                nif=nif,
+                oficina_comptable=oficina_comptable,
+                fetcher=fetcher,
+                deliver=deliver,
+                chunk=chunk,
+            )
+        finally:
+            log.flush()
+
+    @api.model
+    def _l10n_efact_aoc_store_and_process(self, credential, by_nif, pending, prefetched, log):
+        """One pending invoice of the pull: store what was downloaded (commit), then process it.
+        True when its bill is committed (DELIVERED may be reported)."""
+        Credential = self.env["einvoice.credential"]
+        Inbox = self.env["l10n_efact_aoc.inbox"].sudo()
+        company = by_nif.get(documents.normalize_nif(pending.nif))
+        if not company:
+            _logger.warning(
+                "eFACT invoice %s is addressed to NIF %s, served by no company of %s",
+                pending.id,
+                pending.nif,
+                credential.name,
+            )
+            credential.sudo().last_error = self.env._(
+                "eFACT invoice %(id)s is addressed to NIF %(nif)s, which no company of this connection has.",
+                id=pending.id,
+                nif=pending.nif,
+            )
+            return False
+        inbox = Inbox.search([("company_id", "=", company.id), ("hub_id", "=", pending.id)], limit=1)
+        if not inbox.attachment_id:
+            if prefetched is None:  # not selected for download: stored meanwhile elsewhere
+                return False
+            if isinstance(prefetched, Exception):
+                inbox = Inbox._l10n_efact_aoc_store_failure(credential, company, pending, prefetched)
+                log.record(pending.id, inbox)
+                Credential._einvoice_commit()
+                if isinstance(prefetched, common_errors.EInvoiceError) and prefetched.kind in ("auth", "transient"):
+                    raise prefetched
+                return False
+            inbox = Inbox._l10n_efact_aoc_store(credential, company, pending, *prefetched)
+            log.record(pending.id, inbox)
+            Credential._einvoice_commit()  # stored before anything is processed
+        return bool(inbox._l10n_efact_aoc_process())
 
     @api.model
     def _l10n_efact_aoc_mark_delivered(self, hub_ids, by_nif):
@@ -552,6 +535,13 @@ class AccountMove(models.Model):
                 ]
             )
         )
+        self.env["l10n_efact_aoc.inbox"].sudo().search(
+            [
+                ("hub_id", "in", hub_ids),
+                ("company_id", "in", list({c.id for c in by_nif.values()})),
+                ("delivered", "=", False),
+            ]
+        ).delivered = True
         for doc in docs.filtered(lambda d: not d.delivered_reported):
             values = {"delivered_reported": True}
             if doc.state in ("registered", "sending", "error"):
@@ -577,6 +567,17 @@ class AccountMove(models.Model):
         facturae = documents.parse_facturae(xml)  # refuses DOCTYPE/entities, unparsable files
         if not facturae.signed or not facturae.signature_value:
             raise documents.DocumentError(_("The Facturae of eFACT invoice %s is not signed.", pending.id))
+        if facturae.version == "3.2.2":
+            schema_problems = documents.validate_facturae(xml)
+            if schema_problems:
+                raise documents.DocumentError(
+                    _(
+                        "The Facturae of eFACT invoice %(id)s does not follow the Facturae 3.2.2 schema:\n%(problems)s",
+                        id=pending.id,
+                        problems="\n".join(schema_problems),
+                    )
+                )
+        # Facturae 3.2 and 3.2.1 are accepted by their namespace (no official schema shipped for them)
         if len(facturae.invoices) != 1:
             raise documents.DocumentError(
                 _(
@@ -884,7 +885,7 @@ class AccountMove(models.Model):
     def _l10n_efact_aoc_payment_date(self):
         """The date the bill became paid: the latest reconciliation of its payable lines."""
         self.ensure_one()
-        lines = self.line_ids.filtered(lambda l: l.account_type == "liability_payable")
+        lines = self.line_ids.filtered(lambda line: line.account_type == "liability_payable")
         dates = []
         for partial in lines.matched_debit_ids | lines.matched_credit_ids:
             counterpart = partial.debit_move_id if partial.credit_move_id in lines else partial.credit_move_id
@@ -1010,3 +1011,30 @@ def _parse(value):
     from .l10n_efact_aoc_document import parse_hub_datetime
 
     return parse_hub_datetime(value)
+
+
+class _ExchangeLog:
+    """Exchanges buffered by worker threads, written in the main thread against the right record."""
+
+    def __init__(self, env, credential, buffer):
+        self.env = env
+        self.credential = credential
+        self.buffer = buffer
+        self.held = {}
+
+    def collect(self):
+        while self.buffer:
+            exchange = self.buffer.pop(0)
+            self.held.setdefault(exchange.reference or "", []).append(exchange)
+
+    def record(self, reference, record=None):
+        exchanges = self.held.pop(reference or "", [])
+        if exchanges:
+            recorder = self.env["einvoice.exchange"]._einvoice_recorder(self.credential, record or self.credential)
+            for exchange in exchanges:
+                recorder(exchange)
+
+    def flush(self):
+        self.collect()
+        for reference in list(self.held):
+            self.record(reference)

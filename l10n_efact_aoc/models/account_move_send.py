@@ -1,5 +1,7 @@
 from odoo import _, api, models
 
+from .einvoice_credential import efact_error_text
+
 
 class AccountMoveSend(models.AbstractModel):
     _inherit = "account.move.send"
@@ -39,7 +41,7 @@ class AccountMoveSend(models.AbstractModel):
             try:
                 error = invoice._l10n_efact_aoc_send(xml=xml)
             except Exception as exc:  # noqa: BLE001 - the wizard hooks must never raise
-                error = str(exc)
+                error = efact_error_text(self.env, exc)
             if error:
                 invoice_data["error"] = {
                     "error_title": _("The invoice could not be sent to eFACT:"),

@@ -5,6 +5,7 @@ from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import client as efact_client
 from ..efact import documents
+from ..efact import errors as efact_errors
 
 BASE_URLS = {"test": "https://efact-pre.aoc.cat", "production": "https://efact.aoc.cat"}
 
@@ -28,6 +29,16 @@ class EinvoiceCredential(models.Model):
     l10n_efact_aoc_notify_email = fields.Char(
         "eFACT notification e-mail",
         help="Optional address where eFACT mails the state changes of sent invoices.",
+    )
+
+    l10n_efact_aoc_filter_nif = fields.Char(
+        "eFACT: receive only for NIF",
+        help="RCF pull filter (nif): download only the pending invoices addressed to this NIF. Empty: all the "
+        "entities of the connection.",
+    )
+    l10n_efact_aoc_filter_oficina = fields.Char(
+        "eFACT: receive only for accounting office",
+        help="RCF pull filter (oficinaComptable): download only the pending invoices of this DIR3 accounting office.",
     )
 
     # EXTENDS 'einvoice_common'
@@ -80,7 +91,7 @@ class EinvoiceCredential(models.Model):
                 elif credential.state != "connected":
                     credential.state = "connected"
             elif getattr(error, "kind", "") == "auth":
-                credential.write({"state": "error", "last_error": str(error)})
+                credential.write({"state": "error", "last_error": efact_error_text(self.env, error)})
 
     def action_l10n_efact_aoc_test_connection(self):
         self.ensure_one()
@@ -94,7 +105,9 @@ class EinvoiceCredential(models.Model):
                 unmapped = [f"{e.nif} ({e.name})" for e in entities if documents.normalize_nif(e.nif) not in nifs]
         except common_errors.EInvoiceError as exc:
             self._l10n_efact_aoc_mark(exc)
-            raise UserError(_("eFACT refused the connection: %(error)s", error=str(exc))) from exc
+            raise UserError(
+                _("eFACT refused the connection: %(error)s", error=efact_error_text(self.env, exc))
+            ) from exc
         self._l10n_efact_aoc_mark()
         message = _("eFACT accepted the connection.")
         if unmapped:
@@ -117,3 +130,18 @@ class EinvoiceCredential(models.Model):
     def action_l10n_efact_aoc_sync_receptors(self):
         self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_sync(self)
         return self.env["ir.actions.act_window"]._for_xml_id("l10n_efact_aoc.l10n_efact_aoc_receptor_action")
+
+
+def efact_error_text(env, exc):
+    """The text of an error for a person, in the user's language: the eFACT error table's message and
+    hint translated (they are extracted from efact/errors.py to the .pot), then the hub's own words."""
+    if not isinstance(exc, common_errors.EInvoiceError) or not str(exc.code or "").isdigit():
+        return str(exc)
+    api, rest = efact_errors.split_message(exc.code, exc.message)
+    if api is None:
+        return str(exc)
+
+    def translate(text):
+        return env._(text)  # pylint: disable=translation-not-lazy
+
+    return f"[{exc.code}] " + efact_errors.message(exc.code, api, with_code=False, translate=translate) + rest

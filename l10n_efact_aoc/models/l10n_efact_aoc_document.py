@@ -8,6 +8,8 @@ from odoo.exceptions import UserError
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
+from .einvoice_credential import efact_error_text
+
 _logger = logging.getLogger(__name__)
 
 HUB_STATES = [
@@ -285,7 +287,7 @@ class L10nEfactAocDocument(models.Model):
                     _(
                         "eFACT could not be asked about %(doc)s: %(error)s",
                         doc=doc.display_name,
-                        error=str(exc),
+                        error=efact_error_text(self.env, exc),
                     )
                 ) from exc
         return True
@@ -297,7 +299,7 @@ class L10nEfactAocDocument(models.Model):
         try:
             pdf = self._l10n_efact_aoc_client().get_receipt(self.hub_id)
         except common_errors.EInvoiceError as exc:
-            raise UserError(_("eFACT did not give the receipt: %s", str(exc))) from exc
+            raise UserError(_("eFACT did not give the receipt: %s", efact_error_text(self.env, exc))) from exc
         attachment = self.env["ir.attachment"].create(
             {
                 "name": f"eFACT_receipt_{self.hub_id}.pdf",
@@ -339,7 +341,7 @@ class L10nEfactAocDocument(models.Model):
                 self.number, self.series or "", self.receiver_nif, known_ids=known
             )
         except common_errors.EInvoiceError as exc:
-            self.message = _("Could not reconcile with eFACT yet: %s", str(exc))
+            self.message = _("Could not reconcile with eFACT yet: %s", efact_error_text(self.env, exc))
             return False
         if found:
             self._l10n_efact_aoc_apply_supplier_invoice(found)
@@ -433,7 +435,7 @@ class L10nEfactAocReport(models.Model):
             # a refused report needs a person (or a new credential) - keep it queued if auth, stop if rejected
             self.write(
                 {
-                    "error": str(exc),
+                    "error": efact_error_text(self.env, exc),
                     "status": "error" if isinstance(exc, common_errors.RejectedError) else "pending",
                 }
             )
@@ -444,13 +446,13 @@ class L10nEfactAocReport(models.Model):
                     note=_(
                         "eFACT refused %(state)s: %(error)s",
                         state=self.state,
-                        error=str(exc),
+                        error=efact_error_text(self.env, exc),
                     ),
                     user_id=(doc.move_id.invoice_user_id or self.env.user).id,
                 )
             return False
         except common_errors.EInvoiceError as exc:
-            self.error = str(exc)
+            self.error = efact_error_text(self.env, exc)
             return False
         self.write({"status": "done", "error": False})
         doc.write({"state": self.state.lower()})
@@ -510,7 +512,7 @@ class L10nEfactAocReport(models.Model):
                     sent += bool(report._l10n_efact_aoc_send())
             except Exception as exc:
                 _logger.warning("eFACT report %s failed: %s", report.id, exc, exc_info=True)
-                report.error = str(exc)
+                report.error = efact_error_text(self.env, exc)
                 continue
             Credential._einvoice_commit()
         if len(reports) == limit:

@@ -4,6 +4,7 @@ from odoo.exceptions import UserError
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import documents
+from .einvoice_credential import efact_error_text
 
 
 class L10nEfactAocReceptor(models.Model):
@@ -30,7 +31,7 @@ class L10nEfactAocReceptor(models.Model):
         try:
             receptors = credential._l10n_efact_aoc_supplier_client(record=credential).receptors()
         except common_errors.EInvoiceError as exc:
-            raise UserError(_("eFACT did not list its public bodies: %s", str(exc))) from exc
+            raise UserError(_("eFACT did not list its public bodies: %s", efact_error_text(self.env, exc))) from exc
         existing = {r.nif: r for r in self.search([])}
         to_create = []
         for receptor in receptors:
@@ -51,7 +52,7 @@ class L10nEfactAocReceptor(models.Model):
                     _(
                         "eFACT did not give the units of %(name)s: %(error)s",
                         name=receptor.name,
-                        error=str(exc),
+                        error=efact_error_text(self.env, exc),
                     )
                 ) from exc
             address = detail.address or {}

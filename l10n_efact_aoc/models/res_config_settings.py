@@ -22,6 +22,8 @@ class ResConfigSettings(models.TransientModel):
     l10n_efact_aoc_secret_key = fields.Char("eFACT secret key", groups="base.group_system")
     l10n_efact_aoc_role_supplier = fields.Boolean("Send invoices to public bodies")
     l10n_efact_aoc_role_rcf = fields.Boolean("Receive invoices as a public body (RCF)")
+    l10n_efact_aoc_filter_nif = fields.Char("Receive only for NIF")
+    l10n_efact_aoc_filter_oficina = fields.Char("Receive only for accounting office (DIR3)")
     l10n_efact_aoc_registry_mode = fields.Selection(related="company_id.l10n_efact_aoc_registry_mode", readonly=False)
     l10n_efact_aoc_purchase_journal_id = fields.Many2one(
         related="company_id.l10n_efact_aoc_purchase_journal_id", readonly=False
@@ -44,6 +46,8 @@ class ResConfigSettings(models.TransientModel):
                     "l10n_efact_aoc_environment": credential.environment,
                     "l10n_efact_aoc_role_supplier": credential.l10n_efact_aoc_role_supplier,
                     "l10n_efact_aoc_role_rcf": credential.l10n_efact_aoc_role_rcf,
+                    "l10n_efact_aoc_filter_nif": credential.l10n_efact_aoc_filter_nif,
+                    "l10n_efact_aoc_filter_oficina": credential.l10n_efact_aoc_filter_oficina,
                 }
             )
             if self.env.user.has_group("base.group_system"):
@@ -64,6 +68,8 @@ class ResConfigSettings(models.TransientModel):
                 "l10n_efact_aoc_role_supplier": settings.l10n_efact_aoc_role_supplier,
                 "l10n_efact_aoc_role_rcf": settings.l10n_efact_aoc_role_rcf,
                 "username": settings.l10n_efact_aoc_user,
+                "l10n_efact_aoc_filter_nif": settings.l10n_efact_aoc_filter_nif or False,
+                "l10n_efact_aoc_filter_oficina": settings.l10n_efact_aoc_filter_oficina or False,
             }
             if settings.l10n_efact_aoc_secret_key:  # never shown back; only replaced when typed
                 values["secret_key"] = settings.l10n_efact_aoc_secret_key

@@ -109,7 +109,7 @@ class EfactCommon(AccountTestInvoicingCommon):
             }
         )
         roles = {code: cls.env.ref(f"l10n_es_edi_facturae.ac_role_type_{code}") for code in ("01", "02", "03")}
-        for code, centre in zip(("01", "02", "03"), DIR3_A):
+        for code, centre in zip(("01", "02", "03"), DIR3_A, strict=True):
             cls.env["res.partner"].create(
                 {
                     "name": f"Centre {code}",

@@ -1,9 +1,18 @@
+import hashlib
+from unittest.mock import patch
+
+from psycopg2 import IntegrityError
+
 from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.einvoice_common.einvoice import errors as common_errors
+
 from ..efact import documents
+from ..efact import errors as efact_errors
+from ..models.einvoice_credential import efact_error_text
 from .common import DIR3_A, ENTITY_A, ENTITY_B, SECRET, SUPPLIER_NIF, EfactCommon
 
 
@@ -107,6 +116,163 @@ class TestEfactRcf(EfactCommon):
         self.assertEqual(sorted(self.app.state.deliveries), sorted(ids))
         self.assertEqual(set(self.app.state.deliveries.values()), {1})
         self.assertEqual(len(self.env["l10n_efact_aoc.document"].search([("hub_id", "in", ids)])), 30)
+
+    def test_inbox_stores_the_delivery_and_links_the_bill(self):
+        hub_id = self.app.state.seed_invoice(
+            nif=ENTITY_A, number="IN-1", attachments=[("albara.pdf", b"%PDF-1.4 albara")]
+        )
+        self.pull()
+        row = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        self.assertEqual(row.state, "processed")
+        self.assertTrue(row.delivered)
+        self.assertEqual(row.company_id, self.company_a)
+        self.assertEqual(row.number, "IN-1")
+        self.assertEqual(row.receiver_nif, ENTITY_A)
+        self.assertEqual(row.supplier_nif, SUPPLIER_NIF)
+        facturae = self.app.state.invoices[hub_id]["facturae"]
+        self.assertEqual(row.attachment_id.raw, facturae)
+        self.assertEqual(row.sha256, hashlib.sha256(facturae).hexdigest())
+        self.assertEqual(row.attachment_ids.mapped("name"), ["albara.pdf"])
+        self.assertEqual(row.move_id, self.bills())
+        self.assertEqual(row.move_id.l10n_efact_aoc_hub_id, hub_id)
+        # the background downloads are logged against the inbox row
+        exchanges = self.env["einvoice.exchange"].sudo().search(row._einvoice_exchange_domain())
+        operations = set(exchanges.mapped("operation"))
+        self.assertTrue({"efact.rcf.invoice", "efact.rcf.facturae", "efact.rcf.attachment"} <= operations, operations)
+        self.assertIn("efact.rcf.state.delivered", operations)
+        self.assertEqual(self.app.state.deliveries[hub_id], 1)
+
+    def test_crash_between_storing_and_processing_loses_nothing(self):
+        ids = [self.app.state.seed_invoice(nif=ENTITY_A, number=f"K{n}") for n in range(5)]
+        Inbox = self.registry["l10n_efact_aoc.inbox"]
+
+        class Killed(Exception):
+            pass
+
+        killed = False
+        with patch.object(Inbox, "_l10n_efact_aoc_process", side_effect=Killed):
+            try:  # not assertRaises: it rolls back to a savepoint, i.e. what a commit would have kept
+                self.Move._l10n_efact_aoc_pull_invoices(self.credential)
+            except Killed:
+                killed = True
+        self.assertTrue(killed)
+        rows = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])
+        self.assertEqual(len(rows), 1, "the first delivery was stored before the crash")
+        self.assertEqual(rows.state, "received")
+        self.assertTrue(rows.attachment_id.raw)
+        self.assertFalse(self.bills())
+        self.assertFalse(self.app.state.deliveries, "not DELIVERED before the bill exists")
+        first = rows.hub_id
+        downloads = self.injector.calls_to(f"/rcf/factura/{first}/facturae", "GET")
+        # the processing cron finishes what was stored and reports it
+        self.env["l10n_efact_aoc.inbox"]._cron_l10n_efact_aoc_process()
+        self.assertEqual(rows.state, "processed")
+        self.assertEqual(len(self.bills()), 1)
+        self.assertEqual(self.app.state.deliveries, {first: 1})
+        # the next pull downloads the others, never the stored one again, and duplicates nothing
+        self.pull()
+        self.assertEqual(self.injector.calls_to(f"/rcf/factura/{first}/facturae", "GET"), downloads)
+        self.assertEqual(len(self.bills()), 5)
+        self.assertEqual(sorted(self.app.state.deliveries), sorted(ids))
+        self.assertEqual(set(self.app.state.deliveries.values()), {1})
+        self.assertEqual(len(self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])), 5)
+
+    def test_stored_delivery_is_processed_by_the_next_pull_and_skip_locked(self):
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="SL-1")
+        Credential = self.registry["einvoice.credential"]
+        # another worker holds the row: this run stores it, leaves it alone and reports nothing
+        with patch.object(Credential, "_einvoice_lock_skip_locked", lambda self, records: records.browse()):
+            self.pull()
+        row = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        self.assertEqual(row.state, "received")
+        self.assertFalse(self.bills())
+        self.assertFalse(self.app.state.deliveries)
+        self.pull()
+        self.assertEqual(row.state, "processed")
+        self.assertEqual(len(self.bills()), 1)
+        self.assertEqual(self.app.state.deliveries, {hub_id: 1})
+
+    def test_delivered_accepted_but_our_commit_lost(self):
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="DL-1")
+        self.pull()
+        row = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        self.assertEqual(self.app.state.deliveries, {hub_id: 1})
+        # as if the commit after DELIVERED had been lost: the hub says DELIVERED, we do not know it
+        row.delivered = False
+        self.env["l10n_efact_aoc.inbox"]._cron_l10n_efact_aoc_process()
+        self.assertTrue(row.delivered, "reconciled with the hub's state")
+        self.assertEqual(self.app.state.deliveries, {hub_id: 1}, "DELIVERED not sent twice")
+
+    def test_process_again_after_fixing_the_cause(self):
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="PA-1")
+        journal = self.company_a.l10n_efact_aoc_purchase_journal_id
+        self.company_a.l10n_efact_aoc_purchase_journal_id = False
+        with patch.object(
+            self.registry["res.company"], "_l10n_efact_aoc_purchase_journal", lambda self: self.env["account.journal"]
+        ):
+            self.pull()
+        row = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        self.assertEqual(row.state, "error")
+        self.assertIn("purchase journal", row.reason)
+        self.assertFalse(self.app.state.deliveries)
+        self.company_a.l10n_efact_aoc_purchase_journal_id = journal
+        row.action_l10n_efact_aoc_process_again()
+        self.assertEqual(row.state, "processed")
+        self.assertTrue(row.move_id)
+        self.assertEqual(self.app.state.deliveries, {hub_id: 1})
+        with self.assertRaises(UserError):
+            row.action_l10n_efact_aoc_process_again()
+
+    def test_pull_filters_from_the_settings(self):
+        self.app.state.seed_invoice(nif=ENTITY_A, number="FA-1")
+        self.app.state.seed_invoice(nif=ENTITY_B, number="FB-1")
+        self.credential.l10n_efact_aoc_filter_nif = ENTITY_B
+        self.pull()
+        self.assertEqual(self.bills().mapped("company_id"), self.company_b)
+        self.credential.l10n_efact_aoc_filter_nif = False
+        self.pull()
+        self.assertEqual(len(self.bills()), 2)
+
+    def test_service_errors_are_shown_in_the_user_language(self):
+        self.env["res.lang"]._activate_lang("ca_ES")
+        text = efact_errors.message(1012, efact_errors.RCF, "Invalid signature", with_code=False)
+        exc = common_errors.AuthError(text, code="1012")
+        catalan = efact_error_text(self.env(context=dict(self.env.context, lang="ca_ES")), exc)
+        self.assertEqual(
+            catalan,
+            "[1012] La clau secreta no és vàlida. Reviseu l'usuari i la clau secreta d'eFACT a Configuració > "
+            "Facturació > Facturació electrònica. (eFACT: Invalid signature)",
+        )
+        english = efact_error_text(self.env(context=dict(self.env.context, lang="en_US")), exc)
+        self.assertEqual(english, str(exc))
+        # through the cron: the connection's last error is in the language of the user running it
+        self.credential.secret_key = "wrong"
+        self.app.state.seed_invoice(nif=ENTITY_A)
+        self.Move.with_context(lang="ca_ES")._cron_l10n_efact_aoc_pull_invoices()
+        self.assertIn("La clau secreta no és vàlida.", self.credential.last_error)
+
+    def test_received_facturae_is_checked_against_the_schema(self):
+        base = dict(
+            seller_nif=SUPPLIER_NIF,
+            seller_name="Prov",
+            buyer_nif=ENTITY_A,
+            buyer_name="Aj",
+            issue_date="2026-11-02",
+            centres=list(zip(("01", "02", "03"), DIR3_A, strict=True)),
+        )
+        good = documents.build_sample_facturae(number="X1", **base)
+        self.assertFalse(documents.validate_facturae(good))
+        # still well-formed, signed and with matching totals, but an element the schema does not allow
+        bad = good.replace(b"<InvoiceNumber>", b"<Nonsense>1</Nonsense><InvoiceNumber>", 1)
+        self.assertNotEqual(bad, good)
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="X1", facturae=bad, amount=121.0)
+        self.pull()
+        row = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        self.assertEqual(row.state, "rejected")
+        self.assertIn("Facturae 3.2.2 schema", row.reason)
+        self.assertIn("Nonsense", row.reason)
+        self.assertFalse(self.bills())
+        self.assertFalse(self.app.state.deliveries)
 
     def _one_bill(self, **kw):
         hub_id = self.app.state.seed_invoice(nif=ENTITY_A, **kw)
@@ -252,7 +418,7 @@ class TestEfactRcf(EfactCommon):
             buyer_nif=ENTITY_A,
             buyer_name="Aj",
             issue_date="2026-11-02",
-            centres=list(zip(("01", "02", "03"), DIR3_A)),
+            centres=list(zip(("01", "02", "03"), DIR3_A, strict=True)),
         )
         unsigned = state.seed_invoice(
             nif=ENTITY_A,
@@ -274,23 +440,28 @@ class TestEfactRcf(EfactCommon):
             state.users["rcf"]["nifs"].remove("ESP0800009B")
         self.assertFalse(self.bills())
         self.assertFalse(state.deliveries, "eFACT is not told DELIVERED for bad input")
-        docs = self.env["l10n_efact_aoc.document"].search([("direction", "=", "in")])
-        by_hub = {d.hub_id: d for d in docs}
-        self.assertIn("not signed", by_hub[unsigned].message)
-        self.assertIn("DOCTYPE", by_hub[doctype].message)
-        self.assertIn("does not match", by_hub[mismatch].message)
-        self.assertTrue(by_hub[garbage].message)
+        self.assertFalse(self.env["l10n_efact_aoc.document"].search([("direction", "=", "in")]), "nothing half-created")
+        rows = self.env["l10n_efact_aoc.inbox"].search([])
+        by_hub = {r.hub_id: r for r in rows}
+        self.assertIn("not signed", by_hub[unsigned].reason)
+        self.assertIn("DOCTYPE", by_hub[doctype].reason)
+        self.assertIn("does not match", by_hub[mismatch].reason)
+        self.assertTrue(by_hub[garbage].reason)
         self.assertNotIn(orphan, by_hub)
         self.assertIn("ESP0800009B", self.credential.last_error)
-        self.assertEqual({d.state for d in docs}, {"error"})
+        self.assertEqual({r.state for r in rows}, {"rejected"})
+        self.assertTrue(
+            all(r.attachment_id.raw == state.invoices[r.hub_id]["facturae"] for r in rows), "stored as received"
+        )
         self.assertEqual(len(state.pending_for("rcf")), 4)
         self.assertFalse(state.invoices[orphan]["downloaded"])
-        # a second run retries them without creating anything twice
+        downloads = self.injector.calls_to(f"/rcf/factura/{unsigned}/facturae", "GET")
+        # a second run retries them from the stored file without downloading or creating anything twice
         self.pull()
-        self.assertEqual(
-            len(self.env["l10n_efact_aoc.document"].search([("direction", "=", "in")])),
-            4,
-        )
+        self.assertEqual(self.injector.calls_to(f"/rcf/factura/{unsigned}/facturae", "GET"), downloads)
+        self.assertEqual(len(self.env["l10n_efact_aoc.inbox"].search([])), 4)
+        self.assertEqual(by_hub[unsigned].attempts, 2)
+        self.assertFalse(self.bills())
 
     def test_new_supplier_is_flagged_for_review(self):
         hub_id, bill = self._one_bill(number="NS-1", supplier_nif="ESA58818501", supplier_name="Nou Proveïdor SA")
@@ -301,7 +472,7 @@ class TestEfactRcf(EfactCommon):
     def test_duplicate_hub_id_is_refused(self):
         hub_id, bill = self._one_bill(number="DUP-1")
         with (
-            self.assertRaises(Exception),
+            self.assertRaises(IntegrityError),
             self.cr.savepoint(),
             mute_logger("odoo.sql_db"),
         ):

@@ -4,6 +4,7 @@ from odoo.exceptions import UserError
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import documents
+from ..models.einvoice_credential import efact_error_text
 
 
 class L10nEfactAocRejectWizard(models.TransientModel):
@@ -83,7 +84,7 @@ class L10nEfactAocLinkWizard(models.TransientModel):
                 _(
                     "eFACT does not confirm invoice %(id)s: %(error)s",
                     id=hub_id,
-                    error=str(exc),
+                    error=efact_error_text(self.env, exc),
                 )
             ) from exc
         if documents.normalize_nif(info.nif) != company._l10n_efact_aoc_nif():

@@ -7,7 +7,8 @@ drops and recreates that one when addons change, which kills a benchmark running
 `CREATE DATABASE einvoice_bench_efact TEMPLATE einvoice_test_efact`. Everything runs in
 one transaction that is rolled back at the end (the per-bill commits of the cron are skipped: they are
 not what is measured). Prints bills per second, the time spent in Odoo's Facturae import (bill creation)
-versus HTTP transport (every call to the hub, latency included) and their ratio.
+versus HTTP transport (every call to the hub, latency included) and their ratio, and the time spent
+storing each raw delivery in the inbox before it is processed.
 """
 
 import argparse
@@ -40,17 +41,17 @@ def main():
 
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.db, "--log-level=warn"])
     odoo.modules.module.current_test = True  # no commits: everything is rolled back at the end
+    import threading
+
     from odoo.addons.einvoice_common.einvoice import transport as transport_module
     from odoo.addons.einvoice_common.einvoice.faults import FaultInjector
     from odoo.addons.einvoice_common.einvoice.runner import serve
+    from odoo.addons.l10n_efact_aoc.efact import client as efact_client
     from odoo.addons.l10n_efact_aoc.efact import sandbox
     from odoo.addons.l10n_efact_aoc.models.account_move import AccountMove
+    from odoo.addons.l10n_efact_aoc.models.l10n_efact_aoc_inbox import L10nEfactAocInbox
 
-    import threading
-
-    from odoo.addons.l10n_efact_aoc.efact import client as efact_client
-
-    timers = {"transport": 0.0, "import": 0.0, "calls": 0, "wall": 0.0}
+    timers = {"transport": 0.0, "import": 0.0, "store": 0.0, "calls": 0, "wall": 0.0}
     original_parallel = efact_client.parallel
 
     def timed_parallel(*a, **kw):
@@ -101,6 +102,16 @@ def main():
         finally:
             timers["import"] += time.perf_counter() - start
 
+    original_store = L10nEfactAocInbox._l10n_efact_aoc_store
+
+    def timed_store(self, *a, **kw):
+        start = time.perf_counter()
+        try:
+            return original_store(self, *a, **kw)
+        finally:
+            timers["store"] += time.perf_counter() - start
+
+    L10nEfactAocInbox._l10n_efact_aoc_store = timed_store
     transport_module.Transport.request = timed_request
     efact_client.parallel = timed_parallel
     AccountMove._l10n_efact_aoc_create_bill = timed_create
@@ -154,6 +165,7 @@ def main():
     )
     print(f"  throughput            {bills / total:.2f} bills/s")
     print(f"  Odoo Facturae import  {timers['import']:.1f} s ({timers['import'] / total:.0%} of the run)")
+    print(f"  inbox store (raw)     {timers['store']:.1f} s ({timers['store'] / total:.0%} of the run)")
     print(f"  transport (waited)    {timers['wall']:.1f} s ({timers['wall'] / total:.0%} of the run)")
     print(
         f"  transport (all calls) {timers['transport']:.1f} s summed over threads, {timers['calls']} calls, "

@@ -87,3 +87,33 @@ def test_sample_is_valid_against_the_official_xsd_and_errors_are_reported():
     broken = xml.replace(b"<InvoiceClass>OO</InvoiceClass>", b"<InvoiceClass>XX</InvoiceClass>")
     problems = documents.validate_facturae(broken)
     assert problems and "InvoiceClass" in problems[0]
+
+
+def _sample(**kw):
+    return documents.build_sample_facturae(
+        seller_nif="ESB12345674",
+        seller_name="Prov",
+        buyer_nif="ESP0800001J",
+        buyer_name="Aj",
+        issue_date="2026-11-02",
+        centres=[("01", "L1"), ("02", "L2"), ("03", "L3")],
+        number="X1",
+        **kw,
+    )
+
+
+def test_received_facturae_schema_check():
+    good = _sample()
+    assert documents.validate_facturae(good) == []
+    bad = good.replace(b"<InvoiceNumber>", b"<Nonsense>1</Nonsense><InvoiceNumber>", 1)
+    problems = documents.validate_facturae(bad)
+    assert problems and "Nonsense" in problems[0]
+
+
+def test_older_facturae_versions_are_accepted_by_namespace():
+    older = _sample().replace(documents.NS_322.encode(), b"http://www.facturae.es/Facturae/2014/v3.2.1/Facturae")
+    assert documents.parse_facturae(older).version == "3.2.1"
+    assert documents.validate_facturae(older) == []  # no official 3.2.1 schema shipped
+    unknown = _sample().replace(documents.NS_322.encode(), b"urn:example:not-facturae")
+    with pytest.raises(documents.DocumentError):
+        documents.parse_facturae(unknown)

@@ -107,3 +107,55 @@ def test_error_table_is_complete():
     assert errors.describe("abc").code == 0
     text = errors.message(1012, service_text="La clau secreta no és vàlida")
     assert "[1012]" in text and "secret key" in text and "La clau secreta" in text
+
+
+def _table_texts():
+    for table, api in ((errors.COMMON, errors.SUPPLIER), (errors.SUPPLIER_VALIDATION, errors.SUPPLIER)):
+        for code in table:
+            yield code, api
+    for code in errors.RCF_VALIDATION:
+        yield code, errors.RCF
+
+
+@pytest.mark.parametrize(("code", "api"), list(_table_texts()))
+def test_messages_are_translated_through_the_hook(code, api):
+    info = errors.describe(code, api)
+    seen = []
+
+    def translate(text):
+        seen.append(text)
+        return f"<{text}>"
+
+    text = errors.message(code, api, "el servei diu", with_code=False, translate=translate)
+    assert seen == [info.message] + ([info.hint] if info.hint else [])
+    assert text.startswith(f"<{info.message}>")
+    assert text.endswith("(eFACT: el servei diu)")
+    # the untranslated text built by the client splits back into the table's words and the service's
+    english = errors.message(code, api, "el servei diu", with_code=False)
+    found, rest = errors.split_message(code, english)
+    assert found is not None
+    assert errors.message(code, found, with_code=False) + rest == english
+    assert rest == " (eFACT: el servei diu)"
+
+
+def test_split_message_of_foreign_text():
+    assert errors.split_message(1012, "something else") == (None, "something else")
+
+
+def test_table_strings_are_marked_for_extraction():
+    import ast
+    import pathlib
+
+    source = pathlib.Path(errors.__file__).read_text()
+    marked = {
+        node.args[0].value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", "") == "_"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    for code, api in _table_texts():
+        info = errors.describe(code, api)
+        assert info.message in marked
+        assert not info.hint or info.hint in marked
