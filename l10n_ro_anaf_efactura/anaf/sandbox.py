@@ -258,7 +258,7 @@ class State:
             if upload.number in self.force_nok:
                 problems.append(self.force_nok[upload.number])
             self_billed = upload.flags.get("autofactura") == "DA"
-            if self_billed and summary.type_code != "389":
+            if self_billed and summary.type_code not in ("389", "381"):
                 problems.append(
                     f"BR-RO-020: autofactura=DA cere o autofactura (InvoiceTypeCode 389), nu {summary.type_code}"
                 )

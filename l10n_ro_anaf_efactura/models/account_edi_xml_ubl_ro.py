@@ -3,6 +3,7 @@ from odoo import _, models
 from ..anaf import documents
 
 SELF_BILLING_TYPE_CODE = 389  # CIUS-RO BR-RO-020: "Autofactura"
+CREDIT_NOTE_TYPE_CODE = 381
 
 
 class AccountEdiXmlUBLRO(models.AbstractModel):
@@ -42,9 +43,14 @@ class AccountEdiXmlUBLRO(models.AbstractModel):
             vals["vals"]["accounting_customer_party_vals"] = {
                 "party_vals": self._get_partner_party_vals(customer, role="customer"),
             }
-            vals["vals"]["document_type_code"] = SELF_BILLING_TYPE_CODE
-            vals["document_type"] = "invoice"
-            vals["main_template"] = "account_edi_ubl_cii.ubl_20_Invoice"
+            if invoice.move_type == "in_refund":  # a self-billed credit note (storno autofactura)
+                vals["vals"]["document_type_code"] = CREDIT_NOTE_TYPE_CODE
+                vals["document_type"] = "credit_note"
+                vals["main_template"] = "account_edi_ubl_cii.ubl_20_CreditNote"
+            else:
+                vals["vals"]["document_type_code"] = SELF_BILLING_TYPE_CODE
+                vals["document_type"] = "invoice"
+                vals["main_template"] = "account_edi_ubl_cii.ubl_20_Invoice"
         return vals
 
     def _export_invoice_constraints(self, invoice, vals):

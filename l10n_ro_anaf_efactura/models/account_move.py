@@ -138,7 +138,9 @@ class AccountMove(models.Model):
     def _l10n_ro_anaf_efactura_is_self_billed(self):
         """A vendor bill the company issues on behalf of its supplier (self-billing journal)."""
         self.ensure_one()
-        return self.move_type == "in_invoice" and bool(self.journal_id.l10n_ro_anaf_efactura_self_billing)
+        return self.move_type in ("in_invoice", "in_refund") and bool(
+            self.journal_id.l10n_ro_anaf_efactura_self_billing
+        )
 
     def _l10n_ro_anaf_efactura_is_candidate(self):
         self.ensure_one()
@@ -172,7 +174,12 @@ class AccountMove(models.Model):
         partner = self.commercial_partner_id
         if self._l10n_ro_anaf_efactura_is_self_billed():
             # we are the buyer uploading on the supplier's behalf: the buyer (us) is neither foreign nor a person
-            return {"standard": "UBL", "b2c": False, "extern": False, "autofactura": True}
+            return {
+                "standard": "CN" if self.move_type == "in_refund" else "UBL",
+                "b2c": False,
+                "extern": False,
+                "autofactura": True,
+            }
         return {
             "standard": "CN" if self.move_type == "out_refund" else "UBL",
             "b2c": partner._l10n_ro_anaf_efactura_is_individual(),
@@ -327,7 +334,7 @@ class AccountMove(models.Model):
                 "|",
                 ("move_type", "in", ("out_invoice", "out_refund")),
                 "&",
-                ("move_type", "=", "in_invoice"),
+                ("move_type", "in", ("in_invoice", "in_refund")),
                 ("journal_id.l10n_ro_anaf_efactura_self_billing", "=", True),
                 ("state", "=", "posted"),
                 ("company_id.account_fiscal_country_id.code", "=", "RO"),

@@ -3,7 +3,6 @@ import time
 from datetime import datetime, timedelta
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
 
 from ..anaf import documents, quota
 from ..anaf import errors as anaf_errors
@@ -173,9 +172,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
         return _now() + delay
 
     def _l10n_ro_anaf_efactura_upload_failed(self, exc):
-        kind = getattr(exc, "kind", "")
-        if isinstance(exc, UserError):  # the connection has no usable token (einvoice_common says so)
-            kind = "auth"
+        kind = getattr(exc, "kind", "")  # einvoice_common's TokenUnavailable is an AuthError: kind "auth"
         if kind == "unknown" or kind == "protocol":
             # The upload may be registered at ANAF: never resend before ANAF's list says it is not.
             self._set(

@@ -56,10 +56,10 @@ class TestAnafB2cSelfBilling(AnafCommon):
             }
         )
 
-    def make_bill(self, journal=None, post=True):
+    def make_bill(self, journal=None, post=True, move_type="in_invoice"):
         bill = self.env["account.move"].create(
             {
-                "move_type": "in_invoice",
+                "move_type": move_type,
                 "partner_id": self.partner_ro.id,
                 "journal_id": (journal or self.self_billing_journal).id,
                 "invoice_date": self.make_invoice(1, post=False).invoice_date,
@@ -156,6 +156,20 @@ class TestAnafB2cSelfBilling(AnafCommon):
             bill.action_l10n_ro_anaf_efactura_send()  # accepted: never twice
         self.assertEqual(len(self.uploads(bill)), 1)
 
+    def test_self_billed_credit_note_is_a_cn_with_autofactura(self):
+        refund = self.make_bill(move_type="in_refund")
+        self.assertTrue(refund.l10n_ro_anaf_efactura_self_billed)
+        refund.action_l10n_ro_anaf_efactura_send()
+        upload = self.uploads(refund)[0]
+        self.assertEqual((upload.standard, upload.flags), ("CN", {"autofactura": "DA"}))
+        root = documents.parse_xml(upload.xml)
+        self.assertEqual(etree.QName(root).localname, "CreditNote")
+        self.assertEqual(root.findtext("cbc:CreditNoteTypeCode", namespaces=NS), "381")
+        summary = documents.summarise_invoice(upload.xml)
+        self.assertEqual((summary.supplier_vat, summary.customer_vat), ("18547290", SELLER))
+        self.run_status_cron()
+        self.assertEqual(refund.l10n_ro_anaf_efactura_state, "ok")
+
     def test_self_billing_from_the_list_action(self):
         bills = self.make_bill() | self.make_bill()
         self.env.ref("l10n_ro_anaf_efactura.action_server_l10n_ro_anaf_efactura_send").with_context(
@@ -200,6 +214,7 @@ class TestAnafB2cSelfBilling(AnafCommon):
             "individual": self.make_invoice(80, partner=self.person),
             "individual_cnp": self.make_invoice(45, partner=cnp_person),
             "self_billing": self.make_bill(),
+            "self_billing_credit_note": self.make_bill(move_type="in_refund"),
         }
         folder = tempfile.mkdtemp(prefix="anaf_cius_ro_")
         self.addCleanup(shutil.rmtree, folder, True)

@@ -28,6 +28,7 @@ def test_there_is_one_fixture_per_supported_kind():
         "individual",
         "individual_cnp",
         "self_billing",
+        "self_billing_credit_note",
     }
 
 
