@@ -178,6 +178,12 @@ class TestAnafB2cSelfBilling(AnafCommon):
         self.assertEqual(set(bills.mapped("l10n_ro_anaf_efactura_state")), {"sent"})
         self.assertEqual({p.get("autofactura") for op, p in self.app.state.calls if op == "upload"}, {"DA"})
 
+    def test_vendor_bill_views_offer_the_self_invoice_button_and_state(self):
+        form = self.env["account.move"].get_view(self.env.ref("account.view_move_form").id, "form")["arch"]
+        self.assertIn("Send self-invoice to ANAF", form)
+        bills = self.env["account.move"].get_view(self.env.ref("account.view_in_invoice_tree").id, "list")["arch"]
+        self.assertIn("l10n_ro_anaf_efactura_state", bills)
+
     def test_ordinary_vendor_bill_is_not_sent(self):
         bill = self.make_bill(journal=self.company_data["default_journal_purchase"])
         self.assertFalse(bill.l10n_ro_anaf_efactura_self_billed)
