@@ -29,17 +29,13 @@ class LaFacturaWebhook(http.Controller):
     )
     def l10n_co_lafactura_hook(self, secret, **kwargs):
         env = request.env
-        credential = (
-            env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
-        )
+        credential = env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
         if not credential:
             _logger.info(
                 "LaFactura.co webhook: unknown secret from %s",
                 request.httprequest.remote_addr,
             )
-            return request.make_json_response(
-                {"ok": False, "error": "not found"}, status=404
-            )
+            return request.make_json_response({"ok": False, "error": "not found"}, status=404)
         httprequest = request.httprequest
         cap = max(1, credential.l10n_co_lafactura_max_body_kb or 1) * 1024
         length = httprequest.content_length
@@ -47,9 +43,7 @@ class LaFacturaWebhook(http.Controller):
         if httprequest.method == "POST" and (length is None or length <= cap):
             httprequest.max_content_length = cap  # also bounds a chunked body
             try:
-                body = (
-                    httprequest.get_data()
-                )  # cached: Odoo may retry the request on a serialization failure
+                body = httprequest.get_data()  # cached: Odoo may retry the request on a serialization failure
             except RequestEntityTooLarge:
                 length = cap + 1
         result = lf_docs.inspect_delivery(
@@ -85,9 +79,5 @@ class LaFacturaWebhook(http.Controller):
             )
         )
         if result.state == "rejected":
-            return request.make_json_response(
-                {"ok": False, "id": row_id, "error": result.reason}, status=400
-            )
-        return request.make_json_response(
-            {"ok": True, "id": row_id, "duplicate": not inserted}, status=200
-        )
+            return request.make_json_response({"ok": False, "id": row_id, "error": result.reason}, status=400)
+        return request.make_json_response({"ok": True, "id": row_id, "duplicate": not inserted}, status=200)

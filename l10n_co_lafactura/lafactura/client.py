@@ -35,10 +35,7 @@ class RequestShape:
         parts = (text or "").split()
         defaults = cls()
         names = ("path", "method_key", "param", "http_method", "result_key")
-        values = {
-            name: (parts[i] if i < len(parts) else getattr(defaults, name))
-            for i, name in enumerate(names)
-        }
+        values = {name: (parts[i] if i < len(parts) else getattr(defaults, name)) for i, name in enumerate(names)}
         values["http_method"] = values["http_method"].upper()
         return cls(**values)
 
@@ -67,9 +64,7 @@ class LaFacturaClient:
         self.transport = transport
         self.shape = shape or RequestShape()
 
-    def call(
-        self, path, method_key, params, operation, http_method="POST", reference=""
-    ):
+    def call(self, path, method_key, params, operation, http_method="POST", reference=""):
         """One RPC; returns the decoded answer when status.code == 200, else raises."""
         response = self.transport.request(
             http_method,
@@ -118,9 +113,7 @@ class LaFacturaClient:
         )
         payload = data.get(shape.result_key) if shape.result_key else data
         try:
-            return documents.hook_document(
-                {"document": payload} if isinstance(payload, dict) else payload
-            )
+            return documents.hook_document({"document": payload} if isinstance(payload, dict) else payload)
         except documents.DocumentError as exc:
             raise self.transport.ProtocolError(
                 f"LaFactura's getDocumentInfo answer is unreadable: {exc.message}"

@@ -75,9 +75,7 @@ class Node:
     def findall(self, path):
         nodes = [self]
         for part in path.split("/"):
-            nodes = [
-                child for node in nodes for child in node.children if child.name == part
-            ]
+            nodes = [child for node in nodes for child in node.children if child.name == part]
         return nodes
 
     def find(self, path):
@@ -151,24 +149,18 @@ def xml_to_node(xml_text):
     data = xml_text.encode() if isinstance(xml_text, str) else xml_text
     if b"<!DOCTYPE" in data[:2048].upper():
         raise DocumentError("json_not_ubl", "The embedded XML has a DOCTYPE; refused.")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(data.strip(), parser)
     except etree.XMLSyntaxError as exc:
-        raise DocumentError(
-            "json_not_ubl", f"The embedded XML cannot be read: {exc}"
-        ) from exc
+        raise DocumentError("json_not_ubl", f"The embedded XML cannot be read: {exc}") from exc
     if root.getroottree().docinfo.doctype:
         raise DocumentError("json_not_ubl", "The embedded XML has a DOCTYPE; refused.")
 
     def convert(element):
         node = Node(etree.QName(element).localname, (element.text or "").strip())
         node.attrs = {etree.QName(k).localname: v for k, v in element.attrib.items()}
-        node.children = [
-            convert(child) for child in element if isinstance(child.tag, str)
-        ]
+        node.children = [convert(child) for child in element if isinstance(child.tag, str)]
         return node
 
     return convert(root)
@@ -252,10 +244,7 @@ class HookDocument:
             value = [f"{k}: {v}" for k, v in value.items()]
         if not isinstance(value, list):
             value = [value]
-        return [
-            v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-            for v in value
-        ]
+        return [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in value]
 
 
 def _party(value):
@@ -274,9 +263,7 @@ def load_json(body):
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise DocumentError(
-            "invalid_json", f"The body is not valid JSON: {exc}"
-        ) from exc
+        raise DocumentError("invalid_json", f"The body is not valid JSON: {exc}") from exc
 
 
 def hook_document(data):
@@ -289,9 +276,7 @@ def hook_document(data):
     if isinstance(data, dict) and isinstance(data.get("document"), dict):
         data = data["document"]
     if not isinstance(data, dict):
-        raise DocumentError(
-            "not_a_document", "The JSON is not a LaFactura document object."
-        )
+        raise DocumentError("not_a_document", "The JSON is not a LaFactura document object.")
     general = data.get("general")
     if not isinstance(general, dict):
         raise DocumentError("not_a_document", "The document has no `general` block.")
@@ -313,12 +298,8 @@ def hook_document(data):
         json_text=json_value if isinstance(json_value, str) else "",
         provider=_party(data.get("provider")),
         totals={k: _text(v) for k, v in totals.items() if _scalar(v)},
-        customer=_party(data["customer"])
-        if isinstance(data.get("customer"), dict)
-        else None,
-        dian={k: v for k, v in data["dian"].items()}
-        if isinstance(data.get("dian"), dict)
-        else None,
+        customer=_party(data["customer"]) if isinstance(data.get("customer"), dict) else None,
+        dian={k: v for k, v in data["dian"].items()} if isinstance(data.get("dian"), dict) else None,
         raw=data,
     )
 
@@ -336,9 +317,7 @@ class Delivery:
     keys: dict = field(default_factory=dict)  # cufe, type, mode, num, provider_id
 
 
-def inspect_delivery(
-    method, content_type, body, max_bytes=DEFAULT_MAX_BODY, content_length=None
-):
+def inspect_delivery(method, content_type, body, max_bytes=DEFAULT_MAX_BODY, content_length=None):
     """Check one webhook request; the caller stores it unless `state` is empty.
 
     Not POST -> 405, not JSON -> 415, too large -> 413: nothing stored (no body worth
@@ -355,12 +334,7 @@ def inspect_delivery(
             f"Content type {mime or 'none'} refused; application/json expected.",
             "content_type",
         )
-    if (
-        content_length is not None
-        and content_length > max_bytes
-        or body is not None
-        and len(body) > max_bytes
-    ):
+    if content_length is not None and content_length > max_bytes or body is not None and len(body) > max_bytes:
         return Delivery(413, "", f"Body larger than {max_bytes} bytes.", "too_large")
     body = body or b""
     digest = hashlib.sha256(body).hexdigest()
@@ -494,37 +468,23 @@ def ubl_root(json_text):
     try:
         data = json.loads(json_text) if isinstance(json_text, str) else json_text
     except ValueError as exc:
-        raise DocumentError(
-            "json_not_json", f"general.json is not JSON: {exc}"
-        ) from exc
+        raise DocumentError("json_not_json", f"general.json is not JSON: {exc}") from exc
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict) or not data:
         raise DocumentError("json_not_ubl", "general.json is not a UBL document.")
-    roots = [
-        k for k in data if local(k) in ROOT_KINDS or local(k) == "AttachedDocument"
-    ]
+    roots = [k for k in data if local(k) in ROOT_KINDS or local(k) == "AttachedDocument"]
     if roots:
         root = to_node(roots[0], data[roots[0]])[0]
-    elif any(
-        local(k) in ("InvoiceLine", "CreditNoteLine", "DebitNoteLine") for k in data
-    ):
-        line_key = next(
-            local(k)
-            for k in data
-            if local(k).endswith("Line") and local(k) != "BillingReference"
-        )
+    elif any(local(k) in ("InvoiceLine", "CreditNoteLine", "DebitNoteLine") for k in data):
+        line_key = next(local(k) for k in data if local(k).endswith("Line") and local(k) != "BillingReference")
         root = to_node(line_key[: -len("Line")], data)[0]
     else:
-        raise DocumentError(
-            "json_not_ubl", "general.json holds no Invoice, CreditNote or DebitNote."
-        )
+        raise DocumentError("json_not_ubl", "general.json holds no Invoice, CreditNote or DebitNote.")
     if root.name == "AttachedDocument":
         embedded = root.get("Attachment/ExternalReference/Description")
         if not embedded:
-            raise DocumentError(
-                "json_not_ubl", "The AttachedDocument carries no embedded document."
-            )
+            raise DocumentError("json_not_ubl", "The AttachedDocument carries no embedded document.")
         root = xml_to_node(embedded)
         if root.name not in ROOT_KINDS:
             raise DocumentError(
@@ -538,9 +498,7 @@ def parse_ubl(json_text):
     """UblDocument from general.json."""
     name, root = ubl_root(json_text)
     kind = ROOT_KINDS[name]
-    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[
-        kind
-    ]
+    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[kind]
     qty_tag = {
         "fc": "InvoicedQuantity",
         "nc": "CreditedQuantity",
@@ -564,10 +522,7 @@ def parse_ubl(json_text):
             discount = ((gross - subtotal) / gross * 100).quantize(Decimal("0.0001"))
         lines.append(
             Line(
-                description=line.get("Item/Description")
-                or line.get("Item/Name")
-                or line.get("Note")
-                or "",
+                description=line.get("Item/Description") or line.get("Item/Name") or line.get("Note") or "",
                 quantity=quantity,
                 unit_code=line.attr(qty_tag, "unitCode"),
                 price_unit=price,
@@ -581,9 +536,7 @@ def parse_ubl(json_text):
     monetary = root.find("LegalMonetaryTotal") or root.find("RequestedMonetaryTotal")
     totals = {}
     if monetary is not None:
-        totals = {
-            key: monetary.get(key) for key in TOTAL_KEYS if monetary.get(key) != ""
-        }
+        totals = {key: monetary.get(key) for key in TOTAL_KEYS if monetary.get(key) != ""}
     uuid = root.find("UUID")
     notes = [n.text for n in root.findall("Note") if n.text]
     return UblDocument(
@@ -602,9 +555,7 @@ def parse_ubl(json_text):
         lines=lines,
         tax_totals=_taxes_of(root),
         totals=totals,
-        reference_uuid=normalise_cufe(
-            root.get("BillingReference/InvoiceDocumentReference/UUID")
-        ),
+        reference_uuid=normalise_cufe(root.get("BillingReference/InvoiceDocumentReference/UUID")),
         reference_number=root.get("BillingReference/InvoiceDocumentReference/ID")
         or root.get("DiscrepancyResponse/ReferenceID"),
         note=notes[0] if notes else "",
@@ -636,14 +587,8 @@ def expected_move_totals(totals):
     (PrepaidAmount is not subtracted); tax = total - untaxed.
     """
     d = {k: to_decimal(totals.get(k), Decimal(0)) for k in TOTAL_KEYS}
-    untaxed = (
-        d["LineExtensionAmount"] - d["AllowanceTotalAmount"] + d["ChargeTotalAmount"]
-    )
-    total = (
-        d["PayableAmount"]
-        if totals.get("PayableAmount") not in (None, "")
-        else d["TaxInclusiveAmount"]
-    )
+    untaxed = d["LineExtensionAmount"] - d["AllowanceTotalAmount"] + d["ChargeTotalAmount"]
+    total = d["PayableAmount"] if totals.get("PayableAmount") not in (None, "") else d["TaxInclusiveAmount"]
     return {
         "amount_untaxed": untaxed,
         "amount_tax": total - untaxed,
@@ -724,9 +669,7 @@ class Refusal(Exception):
 
 
 def _modes(hook, info, ubl):
-    modes = {
-        m for m in (hook.mode, getattr(info, "mode", ""), ubl.profile_execution_id) if m
-    }
+    modes = {m for m in (hook.mode, getattr(info, "mode", ""), ubl.profile_execution_id) if m}
     if info is not None and info.dian and info.dian.get("mode"):
         modes.add(str(info.dian["mode"]))
     return modes
@@ -740,9 +683,7 @@ def _is_test_mode(hook, info, ubl, company_mode):
 
 def _total_differences(hook, info, ubl, tolerance):
     """The hook's (and LaFactura's) totals against the UBL's monetary totals."""
-    differences = (
-        compare_totals(hook.totals, ubl.totals, tolerance) if hook.totals else []
-    )
+    differences = compare_totals(hook.totals, ubl.totals, tolerance) if hook.totals else []
     if info is not None and info.totals:
         found = compare_totals(info.totals, ubl.totals, tolerance)
         differences += [d for d in found if d not in differences]
@@ -761,8 +702,7 @@ def _map_lines(ubl, table):
         raise Refusal(
             "error",
             "unknown_tax",
-            f"No purchase tax is mapped for: {listed}. Add them to the LaFactura tax mapping, "
-            "then process again.",
+            f"No purchase tax is mapped for: {listed}. Add them to the LaFactura tax mapping, then process again.",
         )
     return planned
 
@@ -834,9 +774,7 @@ def plan(
             "general.json's UUID differs from the delivered CUFE.",
         )
     addressee = (
-        info.customer.id
-        if info is not None and info.customer and info.customer.id
-        else ""
+        info.customer.id if info is not None and info.customer and info.customer.id else ""
     ) or ubl.customer.nit
     if company_nit and not (addressee and nitlib.same(company_nit, addressee)):
         raise Refusal(
@@ -850,16 +788,13 @@ def plan(
             raise Refusal(
                 "ignored",
                 "test_mode",
-                f"Test-mode document (mode {modes}) while the company works in mode "
-                f"{company_mode}: kept, not booked.",
+                f"Test-mode document (mode {modes}) while the company works in mode {company_mode}: kept, not booked.",
             )
         warnings.append("test_mode")
     differences = _total_differences(hook, info, ubl, tolerance)
     if nitlib.dv_mismatch(ubl.supplier.nit, ubl.supplier.dv):
         warnings.append("supplier_dv_mismatch")
-    if preimage_matches(ubl.note, ubl.uuid) is False and ubl.note.startswith(
-        ubl.number or "\0"
-    ):
+    if preimage_matches(ubl.note, ubl.uuid) is False and ubl.note.startswith(ubl.number or "\0"):
         warnings.append("cufe_preimage_mismatch")
     planned = _map_lines(ubl, tax_table or TaxTable())
     if not planned:

@@ -47,9 +47,7 @@ CODES = {
 def describe(code, text=""):
     """(kind, message) for a LaFactura status code (string or number)."""
     code = str(code or "").strip()
-    kind, message = SERVICE.get(
-        code, ("rejected", f"LaFactura answered status {code or 'none'}.")
-    )
+    kind, message = SERVICE.get(code, ("rejected", f"LaFactura answered status {code or 'none'}."))
     if text and text.strip() and text.strip().upper() != "OK":
         message = f"{message} ({text.strip()})"
     return kind, message

@@ -78,9 +78,7 @@ def render(element, dialect):
     return {key(element): rendered[0] if dialect == "xml2js" else rendered}
 
 
-def cufe_preimage(
-    number, date, time, untaxed, iva, inc, ica, total, supplier, customer, mode
-):
+def cufe_preimage(number, date, time, untaxed, iva, inc, ica, total, supplier, customer, mode):
     return f"{number}{date}{time}{untaxed}01{iva}04{inc}03{ica}{total}{supplier}{customer}{CLTEC}{mode}"
 
 
@@ -178,9 +176,7 @@ def make_document(
     `reference`: the referenced document (dict from make_document) for nc/nd.
     """
     root = {"fc": "Invoice", "nc": "CreditNote", "nd": "DebitNote"}[kind]
-    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[
-        kind
-    ]
+    line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[kind]
     qty_tag = {
         "fc": "InvoicedQuantity",
         "nc": "CreditedQuantity",
@@ -198,12 +194,8 @@ def make_document(
         ]
         if scheme:
             amount = q(subtotal * Decimal(str(percent)) / 100)
-            children.append(
-                _tax_total([(scheme, Decimal(str(percent)), subtotal, amount)])
-            )
-            slot = per_tax.setdefault(
-                (scheme, Decimal(str(percent))), [Decimal(0), Decimal(0)]
-            )
+            children.append(_tax_total([(scheme, Decimal(str(percent)), subtotal, amount)]))
+            slot = per_tax.setdefault((scheme, Decimal(str(percent))), [Decimal(0), Decimal(0)])
             slot[0] += subtotal
             slot[1] += amount
         children += [
@@ -326,9 +318,7 @@ def make_document(
     ]
     if tax_entries:
         children.append(_tax_total(tax_entries))
-    monetary_tag = (
-        "cac:RequestedMonetaryTotal" if kind == "nd" else "cac:LegalMonetaryTotal"
-    )
+    monetary_tag = "cac:RequestedMonetaryTotal" if kind == "nd" else "cac:LegalMonetaryTotal"
     children.append(
         E(
             monetary_tag,
@@ -377,9 +367,7 @@ def make_document(
 
 def hook_body(document):
     """What the hook delivers: the document without its dian and customer blocks."""
-    return {
-        "document": {k: v for k, v in document.items() if k not in ("dian", "customer")}
-    }
+    return {"document": {k: v for k, v in document.items() if k not in ("dian", "customer")}}
 
 
 def scenario(

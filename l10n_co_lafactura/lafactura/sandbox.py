@@ -87,9 +87,7 @@ class LaFacturaSandbox:
             405: "Method Not Allowed",
             413: "Payload Too Large",
         }.get(status, "Status")
-        start_response(
-            f"{status} {reason}", headers + [("Content-Length", str(len(body)))]
-        )
+        start_response(f"{status} {reason}", headers + [("Content-Length", str(len(body)))])
         return [body]
 
     def handle(self, environ):
@@ -103,9 +101,7 @@ class LaFacturaSandbox:
             return _json(404, _status(404, "Servicio no encontrado"))
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("POST", "GET"):
-            return _json(
-                405, _status(405, "Método HTTP no permitido"), [("Allow", "POST, GET")]
-            )
+            return _json(405, _status(405, "Método HTTP no permitido"), [("Allow", "POST, GET")])
         if not self._authorised(environ.get("HTTP_AUTHORIZATION", "")):
             with self.state.lock:
                 self.state.auth_failures += 1
@@ -127,9 +123,7 @@ class LaFacturaSandbox:
         ((key, params),) = data.items()
         with self.state.lock:
             self.state.calls.append((key, params))
-        handler = {
-            (self.shape.path.strip("/"), self.shape.method_key): self.get_document_info
-        }.get((service, key))
+        handler = {(self.shape.path.strip("/"), self.shape.method_key): self.get_document_info}.get((service, key))
         if handler is None:
             return _json(400, _status(400, f"Método {key} desconocido en {service}"))
         if not isinstance(params, dict):
@@ -150,18 +144,10 @@ class LaFacturaSandbox:
             data = json.loads(environ["wsgi.input"].read(length) or b"{}")
         except ValueError:
             return _json(400, {"error": "invalid JSON"})
-        if (
-            path.rstrip("/") == "/_sandbox/documents"
-            and isinstance(data, dict)
-            and "general" in data
-        ):
+        if path.rstrip("/") == "/_sandbox/documents" and isinstance(data, dict) and "general" in data:
             self.state.add(data)
             return _json(200, {"cufe": docs.normalise_cufe(data["general"]["cufe"])})
-        if (
-            path.rstrip("/") == "/_sandbox/deliver"
-            and isinstance(data, dict)
-            and data.get("url")
-        ):
+        if path.rstrip("/") == "/_sandbox/deliver" and isinstance(data, dict) and data.get("url"):
             from . import fixtures
 
             count = max(1, min(int(data.get("count", 10)), 5000))
@@ -184,9 +170,7 @@ class LaFacturaSandbox:
                 ),
                 concurrency=int(data.get("concurrency", 4)),
             )
-            summary = {
-                str(code): statuses.count(code) for code in sorted(set(statuses))
-            }
+            summary = {str(code): statuses.count(code) for code in sorted(set(statuses))}
             return _json(
                 200,
                 {
@@ -236,9 +220,7 @@ def schedule(documents, total=None, duplicate_rate=0.3, seed=0, adjacent_rate=0.
     dups = round(total * duplicate_rate)
     unique = total - dups
     if unique > len(documents):
-        raise ValueError(
-            f"{total} deliveries with {duplicate_rate:.0%} duplicates need {unique} documents"
-        )
+        raise ValueError(f"{total} deliveries with {duplicate_rate:.0%} duplicates need {unique} documents")
     order = list(documents[:unique])
     for _ in range(dups):
         if rng.random() < adjacent_rate:
@@ -255,9 +237,7 @@ class HookSender:
     Results: `self.results` = [(cufe, attempts, final HTTP status or 0, seconds of the last attempt)].
     """
 
-    def __init__(
-        self, url, retries=2, timeout=30, wrap=True, headers=None, session_factory=None
-    ):
+    def __init__(self, url, retries=2, timeout=30, wrap=True, headers=None, session_factory=None):
         import requests
 
         self.url = url
@@ -281,11 +261,7 @@ class HookSender:
         return session
 
     def body(self, document):
-        payload = (
-            docs_hook_body(document)
-            if self.wrap
-            else docs_hook_body(document)["document"]
-        )
+        payload = docs_hook_body(document) if self.wrap else docs_hook_body(document)["document"]
         return json.dumps(payload).encode()
 
     def post(self, data, headers=None):
@@ -314,9 +290,7 @@ class HookSender:
             if 200 <= status < 300 or status in (400, 404, 413, 415):
                 break  # answered: a provider does not retry a refusal
         with self.lock:
-            self.results.append(
-                (document["general"]["cufe"], attempts, status, seconds)
-            )
+            self.results.append((document["general"]["cufe"], attempts, status, seconds))
         return status
 
     def flood(self, order, concurrency=10):

@@ -18,15 +18,9 @@ class AccountMove(models.Model):
     l10n_co_lafactura_mode = fields.Selection(
         [("1", "Production"), ("2", "Test")], "DIAN mode", copy=False, readonly=True
     )
-    l10n_co_lafactura_test_mode = fields.Boolean(
-        "Test document", copy=False, readonly=True
-    )
-    l10n_co_lafactura_dian_url = fields.Char(
-        "DIAN link", compute="_compute_l10n_co_lafactura_dian_url"
-    )
-    l10n_co_lafactura_inbox_ids = fields.One2many(
-        "l10n_co_lafactura.inbox", "move_id", "LaFactura deliveries"
-    )
+    l10n_co_lafactura_test_mode = fields.Boolean("Test document", copy=False, readonly=True)
+    l10n_co_lafactura_dian_url = fields.Char("DIAN link", compute="_compute_l10n_co_lafactura_dian_url")
+    l10n_co_lafactura_inbox_ids = fields.One2many("l10n_co_lafactura.inbox", "move_id", "LaFactura deliveries")
 
     def init(self):
         result = super().init()
@@ -43,9 +37,7 @@ class AccountMove(models.Model):
     def _compute_l10n_co_lafactura_dian_url(self):
         for move in self:
             move.l10n_co_lafactura_dian_url = (
-                lf_docs.dian_link(
-                    move.l10n_co_lafactura_cufe, move.l10n_co_lafactura_mode or "1"
-                )
+                lf_docs.dian_link(move.l10n_co_lafactura_cufe, move.l10n_co_lafactura_mode or "1")
                 if move.l10n_co_lafactura_cufe
                 else False
             )

@@ -21,9 +21,7 @@ def _new_secret():
 class EinvoiceCredential(models.Model):
     _inherit = "einvoice.credential"
 
-    service = fields.Selection(
-        selection_add=[("lafactura", "LaFactura.co")], ondelete={"lafactura": "cascade"}
-    )
+    service = fields.Selection(selection_add=[("lafactura", "LaFactura.co")], ondelete={"lafactura": "cascade"})
     l10n_co_lafactura_webhook_secret = fields.Char(
         "Webhook secret",
         groups=SECRET,
@@ -90,16 +88,12 @@ class EinvoiceCredential(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
-            if vals.get("service") == "lafactura" and not vals.get(
-                "l10n_co_lafactura_webhook_secret"
-            ):
+            if vals.get("service") == "lafactura" and not vals.get("l10n_co_lafactura_webhook_secret"):
                 vals["l10n_co_lafactura_webhook_secret"] = _new_secret()
         credentials = super().create(vals_list)
         for credential in credentials.filtered(lambda c: c.service == "lafactura"):
             for company in credential.company_id | credential.company_ids:
-                self.env[
-                    "l10n_co_lafactura.tax.map"
-                ]._l10n_co_lafactura_ensure_defaults(company)
+                self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_ensure_defaults(company)
         return credentials
 
     def write(self, vals):
@@ -107,30 +101,19 @@ class EinvoiceCredential(models.Model):
         if "company_ids" in vals or "company_id" in vals:
             for credential in self.filtered(lambda c: c.service == "lafactura"):
                 for company in credential.company_id | credential.company_ids:
-                    self.env[
-                        "l10n_co_lafactura.tax.map"
-                    ]._l10n_co_lafactura_ensure_defaults(company)
+                    self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_ensure_defaults(company)
         if vals.get("service") == "lafactura":
-            for credential in self.sudo().filtered(
-                lambda c: not c.l10n_co_lafactura_webhook_secret
-            ):
+            for credential in self.sudo().filtered(lambda c: not c.l10n_co_lafactura_webhook_secret):
                 credential.l10n_co_lafactura_webhook_secret = _new_secret()
         return result
 
     @api.depends("service", "l10n_co_lafactura_webhook_secret")
     def _compute_l10n_co_lafactura_webhook_url(self):
-        base = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("web.base.url", "")
-            .rstrip("/")
-        )
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
         for credential in self:
             secret = credential.sudo().l10n_co_lafactura_webhook_secret
             credential.l10n_co_lafactura_webhook_url = (
-                f"{base}{WEBHOOK_ROUTE}{secret}"
-                if credential.service == "lafactura" and secret
-                else False
+                f"{base}{WEBHOOK_ROUTE}{secret}" if credential.service == "lafactura" and secret else False
             )
 
     # EXTENDS einvoice_common
@@ -139,18 +122,14 @@ class EinvoiceCredential(models.Model):
             return lf_client.BASE_URLS[self.environment]
         url = super()._einvoice_default_base_url()
         if self.service == "lafactura" and url and "facturacion.v30" not in url:
-            url = (
-                url.rstrip("/") + "/facturacion.v30/"
-            )  # the sandbox serves the same paths as LaFactura
+            url = url.rstrip("/") + "/facturacion.v30/"  # the sandbox serves the same paths as LaFactura
         return url
 
     def action_l10n_co_lafactura_regenerate_secret(self):
         """New webhook secret: the old URL answers 404 from now on."""
         for credential in self.filtered(lambda c: c.service == "lafactura"):
             credential.sudo().l10n_co_lafactura_webhook_secret = _new_secret()
-            credential.message_post(
-                body=_("Webhook URL regenerated: give the new URL to LaFactura.co.")
-            )
+            credential.message_post(body=_("Webhook URL regenerated: give the new URL to LaFactura.co."))
         return True
 
     @api.model
@@ -180,10 +159,6 @@ class EinvoiceCredential(models.Model):
                 )
             )
         auth = BasicAuth(self.sudo().username, self.sudo().password)
-        transport = self._einvoice_transport(
-            auth=auth, record=record, headers=dict(lf_client.DEFAULT_HEADERS)
-        )
-        shape = lf_client.RequestShape.from_text(
-            self.l10n_co_lafactura_request_shape or DEFAULT_SHAPE
-        )
+        transport = self._einvoice_transport(auth=auth, record=record, headers=dict(lf_client.DEFAULT_HEADERS))
+        shape = lf_client.RequestShape.from_text(self.l10n_co_lafactura_request_shape or DEFAULT_SHAPE)
         return lf_client.LaFacturaClient(transport, shape)

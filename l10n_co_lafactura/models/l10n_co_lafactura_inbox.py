@@ -42,15 +42,11 @@ class L10nCoLafacturaInbox(models.Model):
     _rec_name = "display_label"
     _check_company_auto = True
 
-    credential_id = fields.Many2one(
-        "einvoice.credential", required=True, ondelete="restrict", index=True
-    )
+    credential_id = fields.Many2one("einvoice.credential", required=True, ondelete="restrict", index=True)
     company_id = fields.Many2one("res.company", required=True, index=True)
     received_at = fields.Datetime(required=True, readonly=True, index=True)
     last_received_at = fields.Datetime(readonly=True)
-    delivery_count = fields.Integer(
-        default=1, readonly=True, help="Deliveries of this exact body."
-    )
+    delivery_count = fields.Integer(default=1, readonly=True, help="Deliveries of this exact body.")
     remote_addr = fields.Char("Remote address", readonly=True)
     content_type = fields.Char(readonly=True)
     body = fields.Text(readonly=True, help="The delivered body as received (UTF-8).")
@@ -68,9 +64,7 @@ class L10nCoLafacturaInbox(models.Model):
     provider_vat = fields.Char("Supplier NIT", readonly=True)
     provider_name = fields.Char("Supplier", readonly=True)
     reference_cufe = fields.Char("Referenced CUFE", readonly=True, index=True)
-    state = fields.Selection(
-        STATES, required=True, default="received", index=True, readonly=True
-    )
+    state = fields.Selection(STATES, required=True, default="received", index=True, readonly=True)
     reason = fields.Text(readonly=True)
     reason_code = fields.Char(readonly=True, index=True)
     move_id = fields.Many2one(
@@ -109,9 +103,7 @@ class L10nCoLafacturaInbox(models.Model):
 
     # ------------------------------------------------------------------------------ receive
     @api.model
-    def _l10n_co_lafactura_store(
-        self, credential, delivery, body, remote_addr="", content_type=""
-    ):
+    def _l10n_co_lafactura_store(self, credential, delivery, body, remote_addr="", content_type=""):
         """Store one delivery (one row per distinct body); returns (id, inserted).
 
         INSERT ... ON CONFLICT so concurrent identical deliveries never fail nor double.
@@ -166,9 +158,7 @@ class L10nCoLafacturaInbox(models.Model):
         )
         row_id, inserted = self.env.cr.fetchone()
         if inserted and delivery.state == "received":
-            self.env.ref(
-                "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
-            ).sudo()._trigger()
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
         return row_id, inserted
 
     # ------------------------------------------------------------------------------ process
@@ -206,32 +196,20 @@ class L10nCoLafacturaInbox(models.Model):
             if not locked:
                 continue  # another worker has it
             row.invalidate_recordset()
-            if not (
-                row.state == "received"
-                or row.state == "error"
-                and row.reason_code in RETRYABLE
-            ):
+            if not (row.state == "received" or row.state == "error" and row.reason_code in RETRYABLE):
                 continue
             row._l10n_co_lafactura_process_one()
             done += 1
             Credential._einvoice_commit()
         if len(rows) == limit:
-            self.env.ref(
-                "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
-            )._trigger()
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")._trigger()
         return done
 
     def action_l10n_co_lafactura_process_again(self):
         """Process the selected rows again (rows that already made a bill are left alone)."""
-        rows = self.filtered(
-            lambda r: not (r.state in ("processed", "duplicate") and r.move_id)
-        )
+        rows = self.filtered(lambda r: not (r.state in ("processed", "duplicate") and r.move_id))
         if not rows:
-            raise UserError(
-                _(
-                    "The selected documents were already booked; nothing to process again."
-                )
-            )
+            raise UserError(_("The selected documents were already booked; nothing to process again."))
         rows.write(
             {
                 "state": "received",
@@ -316,18 +294,10 @@ class L10nCoLafacturaInbox(models.Model):
                 _("LaFactura.co answered something unreadable; retried later: %s", exc),
             )
         except (UserError, ValidationError) as exc:
-            self._l10n_co_lafactura_finish(
-                "error", "odoo", str(exc.args[0] if exc.args else exc)
-            )
-        except (
-            Exception
-        ) as exc:  # a bad document must not stop the batch; recorded on the row
-            _logger.warning(
-                "LaFactura inbox %s: processing failed", self.id, exc_info=True
-            )
-            self._l10n_co_lafactura_finish(
-                "error", "internal", _("Unexpected error: %s", exc)
-            )
+            self._l10n_co_lafactura_finish("error", "odoo", str(exc.args[0] if exc.args else exc))
+        except Exception as exc:  # a bad document must not stop the batch; recorded on the row
+            _logger.warning("LaFactura inbox %s: processing failed", self.id, exc_info=True)
+            self._l10n_co_lafactura_finish("error", "internal", _("Unexpected error: %s", exc))
 
     def _l10n_co_lafactura_prepare(self):
         """(hook, info) to book, or None when the row is finished (duplicate); raises Refusal."""
@@ -381,11 +351,7 @@ class L10nCoLafacturaInbox(models.Model):
             )
             return None
         info = None
-        if (
-            credential.l10n_co_lafactura_confirm
-            and hook.type in lf_docs.KINDS
-            and lf_docs.cufe_shape_ok(cufe)
-        ):
+        if credential.l10n_co_lafactura_confirm and hook.type in lf_docs.KINDS and lf_docs.cufe_shape_ok(cufe):
             client = credential._l10n_co_lafactura_client(record=self)
             try:
                 info = client.get_document_info(cufe)
@@ -405,11 +371,7 @@ class L10nCoLafacturaInbox(models.Model):
             addressee = lf_docs.parse_ubl(hook.json_text).customer.nit
         except lf_docs.DocumentError:
             return  # refused later with its reason
-        match = companies.filtered(
-            lambda c: (
-                addressee and lf_nit.same(c.vat or c.partner_id.vat or "", addressee)
-            )
-        )
+        match = companies.filtered(lambda c: addressee and lf_nit.same(c.vat or c.partner_id.vat or "", addressee))
         if len(match) == 1 and match != self.company_id:
             self.company_id = match
 
@@ -439,14 +401,11 @@ class L10nCoLafacturaInbox(models.Model):
             company_nit=company.vat or company.partner_id.vat or "",
             company_mode=credential._l10n_co_lafactura_expected_mode(),
             tax_table=table,
-            accept_test=credential.l10n_co_lafactura_accept_test
-            and bool(credential.l10n_co_lafactura_test_journal_id),
+            accept_test=credential.l10n_co_lafactura_accept_test and bool(credential.l10n_co_lafactura_test_journal_id),
             tolerance=company.currency_id.rounding,
         )
         origin = self.env["account.move"]
-        if plan.kind in ("nc", "nd") and (
-            plan.reference_cufe or plan.ubl.reference_number
-        ):
+        if plan.kind in ("nc", "nd") and (plan.reference_cufe or plan.ubl.reference_number):
             origin = self._l10n_co_lafactura_find_origin(plan, company)
             if not origin:
                 refusal = lf_docs.Refusal(
@@ -478,9 +437,7 @@ class L10nCoLafacturaInbox(models.Model):
         )
         if waiting:
             waiting.write({"state": "received", "next_attempt_at": False})
-            self.env.ref(
-                "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process"
-            ).sudo()._trigger()
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
 
     def _l10n_co_lafactura_find_origin(self, plan, company):
         Move = self.env["account.move"].sudo()
@@ -505,10 +462,7 @@ class L10nCoLafacturaInbox(models.Model):
             )
             supplier_nits = lf_nit.candidates(plan.ubl.supplier.nit)
             candidates = candidates.filtered(
-                lambda m: (
-                    lf_nit.digits(m.partner_id.commercial_partner_id.vat)
-                    in supplier_nits
-                )
+                lambda m: lf_nit.digits(m.partner_id.commercial_partner_id.vat) in supplier_nits
             )
             if len(candidates) == 1:
                 return candidates
@@ -517,11 +471,7 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_create_move(self, plan, partner, origin, credential):
         company = self.company_id
         test = "test_mode" in plan.warnings
-        journal = (
-            credential.l10n_co_lafactura_test_journal_id
-            if test
-            else credential.l10n_co_lafactura_journal_id
-        )
+        journal = credential.l10n_co_lafactura_test_journal_id if test else credential.l10n_co_lafactura_journal_id
         if not journal:
             journal = (
                 self.env["account.journal"]
@@ -581,35 +531,19 @@ class L10nCoLafacturaInbox(models.Model):
             values["reversed_entry_id"] = origin.id
         if plan.kind == "nd" and origin:
             values["debit_origin_id"] = origin.id
-        Move = (
-            self.env["account.move"]
-            .sudo()
-            .with_company(company)
-            .with_context(default_move_type=plan.move_type)
-        )
+        Move = self.env["account.move"].sudo().with_company(company).with_context(default_move_type=plan.move_type)
         move = Move.create(values)
-        self._l10n_co_lafactura_fix_tax_rounding(
-            move, plan, credential.l10n_co_lafactura_tax_tolerance
-        )
+        self._l10n_co_lafactura_fix_tax_rounding(move, plan, credential.l10n_co_lafactura_tax_tolerance)
         self._l10n_co_lafactura_attach(move, plan)
         differences = self._l10n_co_lafactura_three_way(move, plan)
         if differences:
-            lines_html = "".join(
-                f"<li>{label}: {expected} / {found}</li>"
-                for label, expected, found in differences
-            )
-            note = (
-                _("The totals of this document do not agree (expected / found):")
-                + f"<ul>{lines_html}</ul>"
-            )
+            lines_html = "".join(f"<li>{label}: {expected} / {found}</li>" for label, expected, found in differences)
+            note = _("The totals of this document do not agree (expected / found):") + f"<ul>{lines_html}</ul>"
             move.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=_("LaFactura.co: totals differ"),
                 note=note,
-                user_id=(
-                    self.env.ref("base.user_admin", raise_if_not_found=False)
-                    or self.env.user
-                ).id,
+                user_id=(self.env.ref("base.user_admin", raise_if_not_found=False) or self.env.user).id,
             )
             move.message_post(body=note)
         elif credential.l10n_co_lafactura_auto_post and not test:
@@ -634,11 +568,7 @@ class L10nCoLafacturaInbox(models.Model):
             )
             if info:
                 return info.product_id or info.product_tmpl_id.product_variant_id
-        if (
-            line.standard_code
-            and len(line.standard_code) in (8, 12, 13, 14)
-            and line.standard_code.isdigit()
-        ):
+        if line.standard_code and len(line.standard_code) in (8, 12, 13, 14) and line.standard_code.isdigit():
             return Product.search(
                 [
                     ("barcode", "=", line.standard_code),
@@ -669,23 +599,17 @@ class L10nCoLafacturaInbox(models.Model):
 
     def _l10n_co_lafactura_fix_tax_rounding(self, move, plan, tolerance):
         """Use the document's tax amounts where Odoo's differ only by rounding (as Odoo's UBL import does)."""
-        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(
-            move.company_id
-        )
+        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(move.company_id)
         sign = -1 if move.is_inbound(include_receipts=True) else 1
         corrections = []
         for tax in plan.ubl.tax_totals:
             tax_id = table.lookup(tax.scheme, tax.percent)
-            tax_lines = move.line_ids.filtered(
-                lambda line, tax_id=tax_id: tax_id and line.tax_line_id.id == tax_id
-            )
+            tax_lines = move.line_ids.filtered(lambda line, tax_id=tax_id: tax_id and line.tax_line_id.id == tax_id)
             if len(tax_lines) != 1:
                 continue
             wanted = float(tax.amount)
             current = abs(tax_lines.amount_currency)
-            if move.currency_id.compare_amounts(current, wanted) and abs(
-                current - wanted
-            ) <= (tolerance or 0.0):
+            if move.currency_id.compare_amounts(current, wanted) and abs(current - wanted) <= (tolerance or 0.0):
                 corrections.append((tax_lines, sign * wanted))
         if corrections:
             with move._get_edi_creation() as move:
@@ -694,10 +618,7 @@ class L10nCoLafacturaInbox(models.Model):
 
     def _l10n_co_lafactura_three_way(self, move, plan):
         """Hook totals vs UBL totals (already in the plan) vs what Odoo computed, within rounding."""
-        differences = [
-            (f"{key} (hook / UBL)", expected, found)
-            for key, expected, found in plan.total_differences
-        ]
+        differences = [(f"{key} (hook / UBL)", expected, found) for key, expected, found in plan.total_differences]
         expected = lf_docs.expected_move_totals(plan.ubl.totals)
         currency = move.currency_id
         for field_name, label in (
@@ -721,20 +642,14 @@ class L10nCoLafacturaInbox(models.Model):
 
     def _l10n_co_lafactura_tax_differences(self, move, plan):
         """Per DIAN tax and rate: the document's tax amount against Odoo's tax lines."""
-        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(
-            move.company_id
-        )
+        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(move.company_id)
         rows = []
         for tax in plan.ubl.tax_totals:
             tax_id = table.lookup(tax.scheme, tax.percent)
             if not tax_id:
                 continue
             got = abs(
-                sum(
-                    move.line_ids.filtered(
-                        lambda line, t=tax_id: line.tax_line_id.id == t
-                    ).mapped("amount_currency")
-                )
+                sum(move.line_ids.filtered(lambda line, t=tax_id: line.tax_line_id.id == t).mapped("amount_currency"))
             )
             if move.currency_id.compare_amounts(float(tax.amount), got):
                 rows.append(
@@ -749,9 +664,7 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_attach(self, move, plan):
         name = f"lafactura_{plan.cufe[:24]}.json"
         try:
-            pretty = json.dumps(
-                json.loads(plan.hook.json_text), indent=1, ensure_ascii=False
-            )
+            pretty = json.dumps(json.loads(plan.hook.json_text), indent=1, ensure_ascii=False)
         except ValueError:
             pretty = plan.hook.json_text
         attachments = (
@@ -790,15 +703,9 @@ class L10nCoLafacturaInbox(models.Model):
         )
         link = lf_docs.dian_link(plan.cufe, plan.mode)
         warnings = {
-            "test_mode": _(
-                "Test-mode document: booked in the test journal, never posted."
-            ),
-            "supplier_dv_mismatch": _(
-                "The supplier's check digit in the document does not match its NIT."
-            ),
-            "cufe_preimage_mismatch": _(
-                "The CUFE does not match the document's own pre-image note."
-            ),
+            "test_mode": _("Test-mode document: booked in the test journal, never posted."),
+            "supplier_dv_mismatch": _("The supplier's check digit in the document does not match its NIT."),
+            "cufe_preimage_mismatch": _("The CUFE does not match the document's own pre-image note."),
         }
         items = [
             _(

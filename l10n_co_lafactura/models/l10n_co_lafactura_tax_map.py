@@ -29,9 +29,7 @@ class L10nCoLafacturaTaxMap(models.Model):
     _order = "company_id, scheme, percent"
     _check_company_auto = True
 
-    company_id = fields.Many2one(
-        "res.company", required=True, default=lambda self: self.env.company, index=True
-    )
+    company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company, index=True)
     scheme = fields.Selection(SCHEMES, "DIAN tax", required=True, default="01")
     any_rate = fields.Boolean("Any rate", help="Match every rate of this tax scheme.")
     percent = fields.Float("Rate (%)", digits=(16, 2))
@@ -137,7 +135,6 @@ class L10nCoLafacturaTaxMap(models.Model):
                 "amount_type": "percent",
                 "type_tax_use": "purchase",
                 "tax_group_id": group.id,
-                "country_id": company.account_fiscal_country_id.id
-                or self.env.ref("base.co").id,
+                "country_id": company.account_fiscal_country_id.id or self.env.ref("base.co").id,
             }
         )

@@ -56,15 +56,9 @@ class ResPartner(models.Model):
                 ),
             )
         scheme = party.scheme_name or "31"
-        id_type = self.env.ref(
-            lf_nit.ID_TYPE_XMLIDS.get(scheme, "l10n_co.rut"), raise_if_not_found=False
-        )
+        id_type = self.env.ref(lf_nit.ID_TYPE_XMLIDS.get(scheme, "l10n_co.rut"), raise_if_not_found=False)
         number = party.nit or provider.id
-        vat = (
-            lf_nit.formatted(number, party.dv or None)
-            if scheme == "31"
-            else lf_nit.digits(number) or number
-        )
+        vat = lf_nit.formatted(number, party.dv or None) if scheme == "31" else lf_nit.digits(number) or number
         values = {
             "name": party.name or provider.name or number,
             "is_company": party.additional_account_id != "2",
@@ -81,11 +75,7 @@ class ResPartner(models.Model):
                 partner = Partner.create(values)
         except ValidationError:
             values["vat"] = False
-            values["comment"] = _(
-                "NIT from the document: %s (refused by the VAT check).", number
-            )
+            values["comment"] = _("NIT from the document: %s (refused by the VAT check).", number)
             partner = Partner.create(values)
-        partner.message_post(
-            body=_("Created from a LaFactura.co document: review its data.")
-        )
+        partner.message_post(body=_("Created from a LaFactura.co document: review its data."))
         return partner

@@ -58,9 +58,7 @@ class LaFacturaCommon(AccountTestInvoicingCommon):
         """What the controller does, without HTTP: returns the inbox row."""
         raw = body if body is not None else json.dumps(fixtures.hook_body(doc)).encode()
         delivery = lf_docs.inspect_delivery("POST", "application/json", raw)
-        row_id, _inserted = self.Inbox._l10n_co_lafactura_store(
-            self.credential, delivery, raw, "127.0.0.1"
-        )
+        row_id, _inserted = self.Inbox._l10n_co_lafactura_store(self.credential, delivery, raw, "127.0.0.1")
         return self.Inbox.browse(row_id)
 
     def process(self):

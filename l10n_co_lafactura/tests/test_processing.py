@@ -27,15 +27,13 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         bill = self.bill_of(doc)
         self.assertEqual(row.state, "processed", row.reason)
         self.assertEqual(row.move_id, bill)
-        self.assertEqual(
-            (bill.move_type, bill.state, bill.ref), ("in_invoice", "posted", "FE1")
-        )
+        self.assertEqual((bill.move_type, bill.state, bill.ref), ("in_invoice", "posted", "FE1"))
         self.assertEqual(
             bill.invoice_line_ids.mapped("tax_ids"),
             self.tax_19 | self.tax_5 | self.tax_0,
         )
         self.assertEqual(
-            [(l.quantity, l.price_unit) for l in bill.invoice_line_ids],
+            [(line.quantity, line.price_unit) for line in bill.invoice_line_ids],
             [(3, 1000), (2, 500), (1, 20000)],
         )
         self.assertAlmostEqual(bill.amount_total, float(doc["totals"]["PayableAmount"]))
@@ -45,15 +43,9 @@ class TestLaFacturaProcessing(LaFacturaCommon):
             ("830122566-1", self.env.ref("l10n_co.rut")),
         )
         self.assertTrue(partner.l10n_co_lafactura_to_review)
-        attachments = self.env["ir.attachment"].search(
-            [("res_model", "=", "account.move"), ("res_id", "=", bill.id)]
-        )
-        self.assertEqual(
-            sorted(attachments.mapped("type")), ["binary", "binary", "url"]
-        )
-        self.assertIn(
-            doc["general"]["cufe"], attachments.filtered(lambda a: a.type == "url").url
-        )
+        attachments = self.env["ir.attachment"].search([("res_model", "=", "account.move"), ("res_id", "=", bill.id)])
+        self.assertEqual(sorted(attachments.mapped("type")), ["binary", "binary", "url"])
+        self.assertIn(doc["general"]["cufe"], attachments.filtered(lambda a: a.type == "url").url)
         self.assertIn(
             "catalogo-vpfe.dian.gov.co",
             bill.message_ids[0].body + "".join(bill.message_ids.mapped("body")),
@@ -62,9 +54,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual(self.lafactura.state.calls[-1][0], "getDocumentInfo")
 
     def test_supplier_found_by_nit_in_any_format(self):
-        for index, typed in enumerate(
-            ("830.122.566-1", "8301225661", "830122566", "CO830122566")
-        ):
+        for index, typed in enumerate(("830.122.566-1", "8301225661", "830122566", "CO830122566")):
             partner = self.env["res.partner"].create(
                 {
                     "name": f"Andino {index}",
@@ -82,14 +72,10 @@ class TestLaFacturaProcessing(LaFacturaCommon):
     def test_credit_and_debit_notes_linked_even_out_of_order(self):
         fc = self.document(number="FE10", lines=LINES)
         nc = self.document("nc", "NC10", reference=fc)
-        nd = self.document(
-            "nd", "ND10", reference=fc, lines=(("Intereses", 1, "5000.00", None, 0),)
-        )
+        nd = self.document("nd", "ND10", reference=fc, lines=(("Intereses", 1, "5000.00", None, 0),))
         nc_row, nd_row = self.deliver(nc), self.deliver(nd)
         self.process()
-        self.assertEqual(
-            (nc_row.state, nc_row.reason_code), ("error", "original_unknown")
-        )
+        self.assertEqual((nc_row.state, nc_row.reason_code), ("error", "original_unknown"))
         self.assertIn("FE10", nc_row.reason)
         self.assertFalse(self.bill_of(nc))
         self.deliver(fc)
@@ -97,9 +83,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.process()
         bill, refund, debit = self.bill_of(fc), self.bill_of(nc), self.bill_of(nd)
         self.assertEqual((nc_row.state, nd_row.state), ("processed", "processed"))
-        self.assertEqual(
-            (refund.move_type, refund.reversed_entry_id), ("in_refund", bill)
-        )
+        self.assertEqual((refund.move_type, refund.reversed_entry_id), ("in_refund", bill))
         self.assertEqual((debit.move_type, debit.debit_origin_id), ("in_invoice", bill))
         self.assertAlmostEqual(refund.amount_total, 119000.0)
 
@@ -109,9 +93,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual(self.deliver(doc), first)  # identical body: same row, counted
         self.assertEqual(first.delivery_count, 2)
         other_body = fixtures.hook_body(doc)
-        other_body["document"]["provider"]["email"] = (
-            "otro@example.co"  # same CUFE, other body
-        )
+        other_body["document"]["provider"]["email"] = "otro@example.co"  # same CUFE, other body
         second = self.deliver(doc, json.dumps(other_body).encode())
         self.process()
         self.assertEqual((first.state, second.state), ("processed", "duplicate"))
@@ -142,9 +124,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         )
         row.action_l10n_co_lafactura_process_again()
         bill = self.bill_of(doc)
-        self.assertEqual(
-            (row.state, bill.state, bill.journal_id), ("processed", "draft", journal)
-        )
+        self.assertEqual((row.state, bill.state, bill.journal_id), ("processed", "draft", journal))
         self.assertTrue(bill.l10n_co_lafactura_test_mode)
         with self.assertRaises(UserError):
             bill.action_post()
@@ -165,16 +145,12 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         not_json["general"]["json"] = "<Invoice>no JSON</Invoice>"
         cases["json_not_json"] = not_json
         not_invoice = self.document(number="R6")
-        not_invoice["general"]["json"] = json.dumps(
-            {"ApplicationResponse": {"ID": "1"}}
-        )
+        not_invoice["general"]["json"] = json.dumps({"ApplicationResponse": {"ID": "1"}})
         cases["json_not_ubl"] = not_invoice
         rows = {code: self.deliver(doc) for code, doc in cases.items()}
         self.process()
         for code, row in rows.items():
-            self.assertEqual(
-                (row.state, row.reason_code), ("rejected", code), row.reason
-            )
+            self.assertEqual((row.state, row.reason_code), ("rejected", code), row.reason)
             self.assertTrue(row.reason)
             self.assertFalse(row.move_id)
         self.assertIn("Documento procesado anteriormente", rows["dian_rejected"].reason)
@@ -208,9 +184,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual(self.bill_of(doc).invoice_line_ids.tax_ids, tax_16)
 
     def test_inc_is_mapped_to_a_non_deductible_tax(self):
-        doc = self.document(
-            number="INC1", lines=(("Almuerzo", 2, "10000.00", "04", 8),)
-        )
+        doc = self.document(number="INC1", lines=(("Almuerzo", 2, "10000.00", "04", 8),))
         row = self.deliver(doc)
         self.process()
         bill = self.bill_of(doc)
@@ -219,9 +193,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertAlmostEqual(bill.amount_total, 21600.0)
 
     def test_totals_mismatch_keeps_draft_with_activity(self):
-        doc = self.document(
-            number="M1", hook_totals_override={"PayableAmount": "120000.00"}
-        )
+        doc = self.document(number="M1", hook_totals_override={"PayableAmount": "120000.00"})
         row = self.deliver(doc)
         self.process()
         bill = self.bill_of(doc)
@@ -247,9 +219,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         row.action_l10n_co_lafactura_process_again()
         self.assertEqual(row.state, "processed")
         self.assertGreaterEqual(
-            self.env["einvoice.exchange"].search_count(
-                [("res_model", "=", row._name), ("res_id", "=", row.id)]
-            ),
+            self.env["einvoice.exchange"].search_count([("res_model", "=", row._name), ("res_id", "=", row.id)]),
             3,
         )
 
@@ -257,11 +227,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         other = self.setup_other_company(name="CO Dos")["company"]
         other.partner_id.vat = "800197268-4"
         self.credential.company_ids = [(4, other.id)]
-        self.assertTrue(
-            self.env["l10n_co_lafactura.tax.map"].search_count(
-                [("company_id", "=", other.id)]
-            )
-        )
+        self.assertTrue(self.env["l10n_co_lafactura.tax.map"].search_count([("company_id", "=", other.id)]))
         doc = self.document(number="MC1", customer_nit="800197268")
         row = self.deliver(doc)
         self.process()
@@ -273,9 +239,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual((row.state, row.reason_code), ("rejected", "other_company"))
 
     def test_tax_rounding_of_the_supplier_is_kept(self):
-        lines = (
-            ("Tornillo", 1, "10.03", "01", 19),
-        ) * 3  # 3 x 1.9057: 5.73 per line, 5.72 once
+        lines = (("Tornillo", 1, "10.03", "01", 19),) * 3  # 3 x 1.9057: 5.73 per line, 5.72 once
         doc = self.document(number="RND1", lines=lines, tax_rounding="global")
         row = self.deliver(doc)
         self.process()
@@ -294,25 +258,19 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertIn("01 19.00% (UBL / Odoo): 5.72 / 5.73", bill2.activity_ids.note)
 
     def test_products_by_supplier_code_and_learned_account(self):
-        first = self.document(
-            number="PR1", lines=(("Resma carta", 2, "12000.00", "01", 19),)
-        )
+        first = self.document(number="PR1", lines=(("Resma carta", 2, "12000.00", "01", 19),))
         self.deliver(first)
         self.process()
         bill = self.bill_of(first)
         partner = bill.partner_id
-        other_account = self.company_data["default_account_expense"].copy(
-            {"code": "519595", "name": "Papelería"}
-        )
+        other_account = self.company_data["default_account_expense"].copy({"code": "519595", "name": "Papelería"})
         bill.button_draft()
         bill.invoice_line_ids.account_id = other_account
         bill.action_post()
         product = self.env["product.product"].create(
             {
                 "name": "Resma",
-                "seller_ids": [
-                    (0, 0, {"partner_id": partner.id, "product_code": "SKU-1"})
-                ],
+                "seller_ids": [(0, 0, {"partner_id": partner.id, "product_code": "SKU-1"})],
             }
         )
         lines = (
@@ -324,24 +282,16 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.process()
         bill2 = self.bill_of(second)
         first_line, second_line = bill2.invoice_line_ids
-        self.assertEqual(
-            first_line.product_id, product
-        )  # SKU-1 is the supplier's code of line 1
-        self.assertEqual(
-            (first_line.name, first_line.price_unit), ("Resma carta", 12000.0)
-        )
+        self.assertEqual(first_line.product_id, product)  # SKU-1 is the supplier's code of line 1
+        self.assertEqual((first_line.name, first_line.price_unit), ("Resma carta", 12000.0))
         self.assertEqual(second_line.product_id.id, False)
         self.assertFalse(second_line.product_id)
-        self.assertEqual(
-            second_line.account_id, other_account
-        )  # learned from the last bill
+        self.assertEqual(second_line.account_id, other_account)  # learned from the last bill
         self.assertEqual(bill2.state, "posted")
 
     def test_booking_from_the_hook_alone_when_confirmation_is_off(self):
         self.credential.l10n_co_lafactura_confirm = False
-        doc = self.document(
-            number="NC-OFF", publish=False
-        )  # LaFactura would not know it
+        doc = self.document(number="NC-OFF", publish=False)  # LaFactura would not know it
         row = self.deliver(doc)
         calls = len(self.lafactura.state.calls)
         self.process()

@@ -12,9 +12,7 @@ JSON = {"Content-Type": "application/json"}
 @tagged("post_install", "-at_install", "post_install_l10n")
 class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
     def url(self, secret=None):
-        return "/l10n_co_lafactura/hook/" + (
-            secret or self.credential.sudo().l10n_co_lafactura_webhook_secret
-        )
+        return "/l10n_co_lafactura/hook/" + (secret or self.credential.sudo().l10n_co_lafactura_webhook_secret)
 
     def post(self, data, headers=None, secret=None):
         return self.opener.post(
@@ -40,9 +38,7 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
     def test_refused_requests_store_nothing(self):
         self.credential.l10n_co_lafactura_max_body_kb = 1
         self.assertEqual(self.url_open(self.url()).status_code, 405)
-        self.assertEqual(
-            self.post(b"{}", headers={"Content-Type": "text/plain"}).status_code, 415
-        )
+        self.assertEqual(self.post(b"{}", headers={"Content-Type": "text/plain"}).status_code, 415)
         self.assertEqual(self.post(b"{}", headers={}).status_code, 415)
         self.assertEqual(self.post(b'{"a": "' + b"x" * 2048 + b'"}').status_code, 413)
         self.assertEqual(self.count(), 0)
@@ -73,9 +69,7 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
         self.assertEqual(len(row.body_sha256), 64)
         self.assertFalse(row.move_id)  # the answer did not wait for the bill
         cron = self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")
-        self.assertTrue(
-            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
-        )
+        self.assertTrue(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]))
         again = self.post(body)
         self.assertEqual(
             (again.status_code, again.json()["duplicate"], again.json()["id"]),
@@ -103,17 +97,11 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
             self.lafactura.state.add(doc)
         order = sandbox.schedule(documents, total=100, duplicate_rate=0.3, seed=8)
         bodies = [json.dumps(fixtures.hook_body(doc)).encode() for doc in order]
-        url = (
-            self.base_url() + self.url()
-        )  # the ORM is not used from the sender threads
+        url = self.base_url() + self.url()  # the ORM is not used from the sender threads
         with ThreadPoolExecutor(max_workers=10) as pool:
             statuses = list(
                 pool.map(
-                    lambda body: (
-                        self.opener.post(
-                            url, data=body, headers=JSON, timeout=60
-                        ).status_code
-                    ),
+                    lambda body: self.opener.post(url, data=body, headers=JSON, timeout=60).status_code,
                     bodies,
                 )
             )

@@ -34,14 +34,14 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "einvoice_common", "einvoice"))
-import runner
+import runner  # noqa: E402 - the addon folders become importable only through it
 
 runner.register_addon_packages(REPO)
 sys.path.pop(0)
-import requests
+import requests  # noqa: E402
 
-from einvoice_common.einvoice.runner import serve
-from l10n_co_lafactura.lafactura import fixtures, sandbox
+from einvoice_common.einvoice.runner import serve  # noqa: E402
+from l10n_co_lafactura.lafactura import fixtures, sandbox  # noqa: E402
 
 # odoo-bin without the gevent (long-polling) process: the venv may lack gevent, and the prefork
 # server would then respawn it in a loop, eating the CPU the benchmark measures. The webhook
@@ -88,9 +88,7 @@ def copy_database(cfg, template, target):
         port=cfg["db_port"],
         user=cfg["db_user"],
         dbname="postgres",
-        password=None
-        if cfg.get("db_password") in (None, "False")
-        else cfg["db_password"],
+        password=None if cfg.get("db_password") in (None, "False") else cfg["db_password"],
     )
     conn.autocommit = True
     with conn.cursor() as cr:
@@ -106,9 +104,7 @@ def copy_database(cfg, template, target):
 def drop_database(cfg, name):
     import psycopg2
 
-    conn = psycopg2.connect(
-        host=cfg["db_host"], port=cfg["db_port"], user=cfg["db_user"], dbname="postgres"
-    )
+    conn = psycopg2.connect(host=cfg["db_host"], port=cfg["db_port"], user=cfg["db_user"], dbname="postgres")
     conn.autocommit = True
     with conn.cursor() as cr:
         cr.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -168,9 +164,7 @@ def main():
         default=0.0,
         help="sandbox latency per getDocumentInfo (s)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=900.0, help="seconds to wait for the bills"
-    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the bills")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
@@ -220,17 +214,11 @@ def main():
                 pass
             time.sleep(0.5)
         else:
-            raise SystemExit(
-                "Odoo did not start; see .local/logs/bench-colombia-odoo.log"
-            )
+            raise SystemExit("Odoo did not start; see .local/logs/bench-colombia-odoo.log")
         rpc = Rpc(base, args.db)
-        credential_ids = rpc(
-            "einvoice.credential", "search", [("service", "=", "lafactura")], limit=1
-        )
+        credential_ids = rpc("einvoice.credential", "search", [("service", "=", "lafactura")], limit=1)
         if not credential_ids:
-            raise SystemExit(
-                "no LaFactura connection in the template database (demo data missing?)"
-            )
+            raise SystemExit("no LaFactura connection in the template database (demo data missing?)")
         rpc(
             "einvoice.credential",
             "write",
@@ -244,24 +232,14 @@ def main():
             ["l10n_co_lafactura_webhook_url", "company_id"],
         )[0]
         company = rpc("res.company", "read", [credential["company_id"][0]], ["vat"])[0]
-        hook_url = (
-            base
-            + "/l10n_co_lafactura/hook/"
-            + credential["l10n_co_lafactura_webhook_url"].rsplit("/", 1)[-1]
-        )
-        before = rpc(
-            "account.move", "search_count", [("l10n_co_lafactura_cufe", "!=", False)]
-        )
+        hook_url = base + "/l10n_co_lafactura/hook/" + credential["l10n_co_lafactura_webhook_url"].rsplit("/", 1)[-1]
+        before = rpc("account.move", "search_count", [("l10n_co_lafactura_cufe", "!=", False)])
 
         unique = args.deliveries - round(args.deliveries * args.duplicates)
-        documents = fixtures.scenario(
-            unique, seed=11, customer_nit=company["vat"] or fixtures.OUR_NIT
-        )
+        documents = fixtures.scenario(unique, seed=11, customer_nit=company["vat"] or fixtures.OUR_NIT)
         for document in documents:
             lafactura.state.add(document)
-        order = sandbox.schedule(
-            documents, total=args.deliveries, duplicate_rate=args.duplicates, seed=12
-        )
+        order = sandbox.schedule(documents, total=args.deliveries, duplicate_rate=args.duplicates, seed=12)
         sender = sandbox.HookSender(hook_url, retries=0, timeout=60)
         print(
             f"flooding {hook_url.rsplit('/', 1)[0]}/… with {len(order)} deliveries "
@@ -284,12 +262,11 @@ def main():
         print(
             f"acks: {statuses.count(200)}/{len(statuses)} answered 200 in {flood_seconds:.2f}s = "
             f"{len(statuses) / flood_seconds:.1f} acks/s; latency p50 {p50 * 1000:.1f} ms, "
-            f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms, mean {statistics.mean(latencies) * 1000:.1f} ms"
+            f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms, "
+            f"mean {statistics.mean(latencies) * 1000:.1f} ms"
         )
         bound = args.concurrency / p50 if p50 else float("inf")
-        print(
-            f"ack throughput / (concurrency / p50) = {len(statuses) / flood_seconds / bound:.2f}"
-        )
+        print(f"ack throughput / (concurrency / p50) = {len(statuses) / flood_seconds / bound:.2f}")
         print(
             f"bills made when the last ack came back: {made_at_ack_end}/{unique} "
             f"({made_at_ack_end / unique:.0%}): the acknowledgement does not wait for the bill"
@@ -297,9 +274,7 @@ def main():
 
         deadline = time.perf_counter() + args.timeout
         while time.perf_counter() < deadline:
-            pending = rpc(
-                "l10n_co_lafactura.inbox", "search_count", [("state", "=", "received")]
-            )
+            pending = rpc("l10n_co_lafactura.inbox", "search_count", [("state", "=", "received")])
             retry = rpc(
                 "l10n_co_lafactura.inbox",
                 "search_count",

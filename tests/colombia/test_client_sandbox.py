@@ -38,11 +38,7 @@ def test_get_document_info(service):
     app, _, server = service
     doc = app.state.add(f.make_document())
     info = _client(server).get_document_info(doc["general"]["cufe"].upper())
-    assert (
-        info.cufe == doc["general"]["cufe"]
-        and info.dian_approved is True
-        and info.customer.id == f.OUR_NIT
-    )
+    assert info.cufe == doc["general"]["cufe"] and info.dian_approved is True and info.customer.id == f.OUR_NIT
     assert app.state.calls[-1] == ("getDocumentInfo", {"cufe": doc["general"]["cufe"]})
 
 
@@ -63,13 +59,8 @@ def test_wrong_password_is_auth_error(service):
 def test_transient_faults_are_retried(service):
     app, faults, server = service
     doc = app.state.add(f.make_document())
-    faults.inject("status", status=503).inject("lost").inject(
-        "rate_limit", retry_after=0
-    )
-    assert (
-        _client(server, retries=3).get_document_info(doc["general"]["cufe"]).num
-        == "FE1"
-    )
+    faults.inject("status", status=503).inject("lost").inject("rate_limit", retry_after=0)
+    assert _client(server, retries=3).get_document_info(doc["general"]["cufe"]).num == "FE1"
     assert faults.calls_to("/general/", "POST") == 4
 
 
@@ -92,13 +83,8 @@ def test_request_shape_is_configurable(serve_app):
     app = sandbox.make_app(shape=shape)
     server = serve_app(app)
     doc = app.state.add(f.make_document())
-    assert (
-        _client(server, shape=shape).get_document_info(doc["general"]["cufe"]).num
-        == "FE1"
-    )
-    with pytest.raises(
-        Transport.RejectedError
-    ) as info:  # the default shape is unknown there
+    assert _client(server, shape=shape).get_document_info(doc["general"]["cufe"]).num == "FE1"
+    with pytest.raises(Transport.RejectedError) as info:  # the default shape is unknown there
         _client(server).get_document_info(doc["general"]["cufe"])
     assert info.value.code == "400"
 
@@ -108,24 +94,12 @@ def test_sandbox_protocol_rules(service):
     url = server.url + "/facturacion.v30/general/"
     auth = (USER, PASSWORD)
     assert requests.post(url, data=b"{x", auth=auth).json()["status"]["code"] == 400
-    assert (
-        requests.post(url, json={"a": {}, "b": {}}, auth=auth).json()["status"]["code"]
-        == 400
-    )
-    assert (
-        requests.post(url, json={"nope": {}}, auth=auth).json()["status"]["code"] == 400
-    )
+    assert requests.post(url, json={"a": {}, "b": {}}, auth=auth).json()["status"]["code"] == 400
+    assert requests.post(url, json={"nope": {}}, auth=auth).json()["status"]["code"] == 400
     assert requests.put(url, json={}, auth=auth).status_code == 405
     assert requests.post(server.url + "/other/", json={}, auth=auth).status_code == 404
-    assert (
-        requests.post(url, json={"getDocumentInfo": {}}, auth=auth).json()["status"][
-            "code"
-        ]
-        == 400
-    )
-    assert (
-        requests.post(url, data=b"x" * (2 * 1024 * 1024), auth=auth).status_code == 413
-    )
+    assert requests.post(url, json={"getDocumentInfo": {}}, auth=auth).json()["status"]["code"] == 400
+    assert requests.post(url, data=b"x" * (2 * 1024 * 1024), auth=auth).status_code == 413
 
 
 def test_sender_posts_like_the_service(serve_app):
@@ -192,9 +166,6 @@ def test_sandbox_control_delivers_like_the_service(serve_app):
     assert len(cufes) == 20 and len(set(cufes)) == 14
     assert all(app.state.get(c) for c in cufes)  # getDocumentInfo knows them
     extra = f.make_document(number="X9")
-    assert (
-        requests.post(server.url + "/_sandbox/documents", json=extra).json()["cufe"]
-        == extra["general"]["cufe"]
-    )
+    assert requests.post(server.url + "/_sandbox/documents", json=extra).json()["cufe"] == extra["general"]["cufe"]
     assert app.state.get(extra["general"]["cufe"])
     assert requests.get(server.url + "/_sandbox/deliver").status_code == 405

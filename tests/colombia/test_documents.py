@@ -93,19 +93,15 @@ def test_reader_every_dialect(dialect, kind):
     ubl = d.parse_ubl(doc["general"]["json"])
     assert ubl.kind == kind
     assert ubl.uuid == doc["general"]["cufe"]
-    assert (
-        ubl.supplier.nit == f.SUPPLIER_NIT
-        and ubl.supplier.dv == "7"
-        and ubl.supplier.scheme_name == "31"
-    )
+    assert ubl.supplier.nit == f.SUPPLIER_NIT and ubl.supplier.dv == "7" and ubl.supplier.scheme_name == "31"
     assert ubl.supplier.vat == "860034313-7"
     assert ubl.customer.nit == f.OUR_NIT
-    assert [(str(l.quantity), l.price_unit, l.unit_code) for l in ubl.lines] == [
+    assert [(str(line.quantity), line.price_unit, line.unit_code) for line in ubl.lines] == [
         ("3", Decimal("1000.00"), "94"),
         ("2", Decimal("500.00"), "94"),
         ("1", Decimal("20000.00"), "94"),
     ]
-    assert [(t.scheme, t.percent) for l in ubl.lines for t in l.taxes] == [
+    assert [(t.scheme, t.percent) for line in ubl.lines for t in line.taxes] == [
         ("01", Decimal("19.00")),
         ("01", Decimal("5.00")),
         ("01", Decimal("0.00")),
@@ -123,11 +119,7 @@ def test_reader_single_line_object_and_json_numbers():
             "ID": "N1",
             "UUID": {"_attributes": {"schemeID": "1"}, "_text": "A" * 96},
             "AccountingCustomerParty": {
-                "Party": {
-                    "PartyTaxScheme": {
-                        "CompanyID": {"@attributes": {"schemeID": 9}, "$": 900373044}
-                    }
-                }
+                "Party": {"PartyTaxScheme": {"CompanyID": {"@attributes": {"schemeID": 9}, "$": 900373044}}}
             },
             "LegalMonetaryTotal": {
                 "PayableAmount": 119.0,
@@ -144,11 +136,7 @@ def test_reader_single_line_object_and_json_numbers():
     ubl = d.parse_ubl(json.dumps(data))
     assert ubl.uuid == "a" * 96 and ubl.uuid_scheme_id == "1"
     assert ubl.customer.nit == "900373044" and ubl.customer.dv == "9"
-    assert (
-        len(ubl.lines) == 1
-        and ubl.lines[0].unit_code == "94"
-        and ubl.lines[0].price_unit == 100
-    )
+    assert len(ubl.lines) == 1 and ubl.lines[0].unit_code == "94" and ubl.lines[0].price_unit == 100
     assert d.to_decimal(ubl.totals["PayableAmount"]) == Decimal("119.0")
     assert d.to_decimal(ubl.totals["LineExtensionAmount"]) == Decimal("100.00")
 
@@ -185,24 +173,12 @@ def test_reader_attached_document_unwrapped():
         "<cbc:LineExtensionAmount>20.00</cbc:LineExtensionAmount><cac:Item><cbc:Description>x</cbc:Description></cac:Item>"
         "<cac:Price><cbc:PriceAmount>10.00</cbc:PriceAmount></cac:Price></cac:InvoiceLine></Invoice>"
     )
-    data = {
-        "AttachedDocument": {
-            "cac:Attachment": {"cac:ExternalReference": {"cbc:Description": xml}}
-        }
-    }
+    data = {"AttachedDocument": {"cac:Attachment": {"cac:ExternalReference": {"cbc:Description": xml}}}}
     ubl = d.parse_ubl(json.dumps(data))
     assert ubl.number == "AD1" and ubl.lines[0].quantity == 2
     evil = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Invoice><ID>&e;</ID></Invoice>'
     with pytest.raises(d.DocumentError):
-        d.parse_ubl(
-            json.dumps(
-                {
-                    "AttachedDocument": {
-                        "Attachment": {"ExternalReference": {"Description": evil}}
-                    }
-                }
-            )
-        )
+        d.parse_ubl(json.dumps({"AttachedDocument": {"Attachment": {"ExternalReference": {"Description": evil}}}}))
 
 
 @pytest.mark.parametrize(
@@ -228,20 +204,12 @@ def test_hook_document_shapes():
     body = f.hook_body(doc)
     for data in (body, body["document"], [body]):
         hook = d.hook_document(data)
-        assert (
-            hook.type == "fc"
-            and hook.cufe == doc["general"]["cufe"]
-            and hook.provider.id == f.SUPPLIER_NIT
-        )
+        assert hook.type == "fc" and hook.cufe == doc["general"]["cufe"] and hook.provider.id == f.SUPPLIER_NIT
         assert hook.dian is None and hook.customer is None
     full = d.hook_document({"document": doc})
     assert full.dian_approved is True and full.customer.id == f.OUR_NIT
-    rejected = d.hook_document(
-        f.make_document(approved=False, dian_messages=["Regla: 90, Rechazo: X"])
-    )
-    assert rejected.dian_approved is False and rejected.dian_messages() == [
-        "Regla: 90, Rechazo: X"
-    ]
+    rejected = d.hook_document(f.make_document(approved=False, dian_messages=["Regla: 90, Rechazo: X"]))
+    assert rejected.dian_approved is False and rejected.dian_messages() == ["Regla: 90, Rechazo: X"]
 
 
 @pytest.mark.parametrize(
@@ -278,29 +246,17 @@ def test_inspect_delivery_good():
     assert result.http_status == 200 and result.state == "received"
     assert result.keys["cufe"] == doc["general"]["cufe"] and result.keys["type"] == "fc"
     assert len(result.sha256) == 64
-    assert (
-        d.inspect_delivery(
-            "POST", "application/json", b"", content_length=10**9
-        ).http_status
-        == 413
-    )
+    assert d.inspect_delivery("POST", "application/json", b"", content_length=10**9).http_status == 413
 
 
 # ----------------------------------------------------------------------------- totals, taxes
 def test_compare_totals():
     a = {"LineExtensionAmount": "100.00", "PayableAmount": "119.00"}
-    assert (
-        d.compare_totals(
-            a, {"LineExtensionAmount": "100.00", "PayableAmount": "119.004"}
-        )
-        == []
-    )
-    assert d.compare_totals(
-        a, {"LineExtensionAmount": "100.00", "PayableAmount": "120.00"}
-    ) == [("PayableAmount", Decimal("119.00"), Decimal("120.00"))]
-    assert d.compare_totals(a, {"LineExtensionAmount": "100.00"}) == [
-        ("PayableAmount", Decimal("119.00"), Decimal(0))
+    assert d.compare_totals(a, {"LineExtensionAmount": "100.00", "PayableAmount": "119.004"}) == []
+    assert d.compare_totals(a, {"LineExtensionAmount": "100.00", "PayableAmount": "120.00"}) == [
+        ("PayableAmount", Decimal("119.00"), Decimal("120.00"))
     ]
+    assert d.compare_totals(a, {"LineExtensionAmount": "100.00"}) == [("PayableAmount", Decimal("119.00"), Decimal(0))]
     expected = d.expected_move_totals(
         {
             "LineExtensionAmount": "100",
@@ -332,9 +288,10 @@ def test_tax_table():
         ["iva19", "inc"],
         [],
     )
-    assert table.map_taxes(
-        [T("01", Decimal(5), 1), T("06", Decimal("2.5"), 1), T("ZZ", Decimal(0), 0)]
-    ) == (["iva5"], [])
+    assert table.map_taxes([T("01", Decimal(5), 1), T("06", Decimal("2.5"), 1), T("ZZ", Decimal(0), 0)]) == (
+        ["iva5"],
+        [],
+    )
     assert table.map_taxes([T("01", Decimal(16), 1)]) == ([], [("01", Decimal(16))])
 
 
@@ -353,23 +310,13 @@ def _plan(doc, **kw):
 def test_plan_invoice_and_notes():
     fc = f.make_document("fc", "FE1", lines=LINES)
     p = _plan(fc)
-    assert (
-        p.move_type == "in_invoice"
-        and p.kind == "fc"
-        and [k for _, k in p.lines] == [[1], [2], [3]]
-    )
+    assert p.move_type == "in_invoice" and p.kind == "fc" and [k for _, k in p.lines] == [[1], [2], [3]]
     assert p.total_differences == [] and p.warnings == []
     nc = _plan(f.make_document("nc", "NC1", reference=fc))
     assert nc.move_type == "in_refund" and nc.reference_cufe == fc["general"]["cufe"]
     nd = _plan(f.make_document("nd", "ND1", reference=fc))
-    assert (
-        nd.move_type == "in_invoice"
-        and nd.kind == "nd"
-        and nd.reference_cufe == fc["general"]["cufe"]
-    )
-    assert (
-        _plan(f.make_document("nc", "NC2")).reference_cufe == ""
-    )  # CustomizationID 22: no reference
+    assert nd.move_type == "in_invoice" and nd.kind == "nd" and nd.reference_cufe == fc["general"]["cufe"]
+    assert _plan(f.make_document("nc", "NC2")).reference_cufe == ""  # CustomizationID 22: no reference
 
 
 def _refusal(doc, **kw):

@@ -43,11 +43,7 @@ class Receiver:
         )
         if result.state:
             with self.lock:
-                duplicate = any(
-                    r["keys"].get("cufe") == result.keys.get("cufe")
-                    for r in self.inbox
-                    if result.keys
-                )
+                duplicate = any(r["keys"].get("cufe") == result.keys.get("cufe") for r in self.inbox if result.keys)
                 self.inbox.append(
                     {
                         "state": result.state,
@@ -57,9 +53,7 @@ class Receiver:
                         "reason": result.reason,
                     }
                 )
-        start_response(
-            f"{result.http_status} X", [("Content-Type", "application/json")]
-        )
+        start_response(f"{result.http_status} X", [("Content-Type", "application/json")])
         return [b'{"ok": true}' if result.http_status == 200 else b'{"ok": false}']
 
 
@@ -93,9 +87,7 @@ class Books:
             if p.reference_cufe:
                 origin = self.bills.get(p.reference_cufe)
                 if origin is None:
-                    row["state"] = (
-                        "waiting"  # original not booked yet: processed again later
-                    )
+                    row["state"] = "waiting"  # original not booked yet: processed again later
                     return
             self.bills[hook.cufe] = {
                 "type": p.move_type,
@@ -120,9 +112,7 @@ def test_thousand_deliveries_thirty_percent_duplicates(serve_app):
     sender = sandbox.HookSender(f"{hook.url}/lafactura/hook/{SECRET}")
     statuses = sender.flood(order, concurrency=10)
     assert statuses == [200] * 1000
-    assert len(receiver.inbox) == 1000 and all(
-        r["state"] == "received" for r in receiver.inbox
-    )
+    assert len(receiver.inbox) == 1000 and all(r["state"] == "received" for r in receiver.inbox)
     assert sum(r["dup"] for r in receiver.inbox) == 300
 
     transport = Transport(
@@ -149,9 +139,7 @@ def test_thousand_deliveries_thirty_percent_duplicates(serve_app):
             assert bill["origin"] is None and bill["type"] == "in_invoice"
         else:
             assert kinds[bill["origin"]] == "fc"
-            assert bill["type"] == (
-                "in_refund" if bill["kind"] == "nc" else "in_invoice"
-            )
+            assert bill["type"] == ("in_refund" if bill["kind"] == "nc" else "in_invoice")
     assert {b["kind"] for b in books.bills.values()} == {"fc", "nc", "nd"}
 
 
@@ -172,6 +160,4 @@ def test_bad_deliveries_answered_and_recorded(serve_app):
     assert receiver.inbox == []
     assert sender.post(b"", headers=json_headers)[0] == 400
     assert sender.post(b"{bad", headers=json_headers)[0] == 400
-    assert [(r["state"], bool(r["reason"])) for r in receiver.inbox] == [
-        ("rejected", True)
-    ] * 2
+    assert [(r["state"], bool(r["reason"])) for r in receiver.inbox] == [("rejected", True)] * 2

@@ -30,9 +30,7 @@ def test_check_digit_detects_single_digit_changes(base):
 
 
 line = st.tuples(
-    st.text(alphabet="abcdefghij ÁÉñ", min_size=1, max_size=12)
-    .map(str.strip)
-    .filter(bool),
+    st.text(alphabet="abcdefghij ÁÉñ", min_size=1, max_size=12).map(str.strip).filter(bool),
     st.integers(min_value=1, max_value=50),
     st.integers(min_value=1, max_value=10_000_000).map(lambda c: f"{c / 100:.2f}"),
     st.sampled_from([("01", 19), ("01", 5), ("01", 0), ("04", 8), (None, 0)]),
@@ -49,10 +47,8 @@ def test_reader_reads_back_what_any_dialect_wrote(lines, dialect, kind):
     rows = tuple((desc, qty, price, tax[0], tax[1]) for desc, qty, price, tax in lines)
     doc = f.make_document(kind, "P1", lines=rows, dialect=dialect)
     ubl = d.parse_ubl(doc["general"]["json"])
-    assert [
-        (line.description, line.quantity, line.price_unit) for line in ubl.lines
-    ] == [(desc, Decimal(qty), Decimal(price)) for desc, qty, price, _, _ in rows]
+    assert [(line.description, line.quantity, line.price_unit) for line in ubl.lines] == [
+        (desc, Decimal(qty), Decimal(price)) for desc, qty, price, _, _ in rows
+    ]
     assert d.compare_totals(doc["totals"], ubl.totals) == []
-    assert sum(line.subtotal for line in ubl.lines) == Decimal(
-        ubl.totals["LineExtensionAmount"]
-    )
+    assert sum(line.subtotal for line in ubl.lines) == Decimal(ubl.totals["LineExtensionAmount"])
