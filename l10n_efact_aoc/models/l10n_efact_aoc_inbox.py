@@ -5,6 +5,8 @@ import hashlib
 import json
 import logging
 
+import psycopg2.errors
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -168,7 +170,13 @@ class L10nEfactAocInbox(models.Model):
         Credential = self.env["einvoice.credential"]
         done = self.browse()
         for inbox in self.sudo():
-            if not Credential._einvoice_lock_skip_locked(inbox):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    locked = Credential._einvoice_lock_skip_locked(inbox)
+            except psycopg2.errors.SerializationFailure:
+                # changed by a worker that committed after our snapshot: it processed the row
+                continue
+            if not locked:
                 continue
             inbox.invalidate_recordset()
             if inbox.state in DONE_STATES:

@@ -13,7 +13,7 @@ from odoo.addons.einvoice_common.einvoice import errors as common_errors
 from ..efact import documents
 from ..efact import errors as efact_errors
 from ..models.einvoice_credential import efact_error_text
-from .common import DIR3_A, ENTITY_A, ENTITY_B, SECRET, SUPPLIER_NIF, EfactCommon
+from .common import DIR3_A, DIR3_B, ENTITY_A, ENTITY_B, SECRET, SUPPLIER_NIF, EfactCommon
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -273,6 +273,23 @@ class TestEfactRcf(EfactCommon):
         self.assertIn("Nonsense", row.reason)
         self.assertFalse(self.bills())
         self.assertFalse(self.app.state.deliveries)
+
+    def test_pull_filters_are_set_in_the_settings(self):
+        self.app.state.seed_invoice(nif=ENTITY_A, number="OF-1")  # office DIR3_A[0]
+        self.app.state.seed_invoice(nif=ENTITY_B, number="OF-2")  # office DIR3_B[0]
+        settings = self.env["res.config.settings"].with_company(self.company_a).create({})
+        self.assertEqual(settings.l10n_efact_aoc_credential_id, self.credential)
+        settings.write({"l10n_efact_aoc_role_rcf": True, "l10n_efact_aoc_filter_oficina": DIR3_B[0]})
+        settings.set_values()
+        self.assertEqual(self.credential.l10n_efact_aoc_filter_oficina, DIR3_B[0])
+        self.assertFalse(self.credential.l10n_efact_aoc_filter_nif)
+        self.credential.base_url = self.server.url  # saving the settings set the official test URL
+        self.pull()
+        self.assertEqual(self.bills().mapped("ref"), ["OF-2"])
+        self.assertEqual(
+            self.env["res.config.settings"].with_company(self.company_a).create({}).l10n_efact_aoc_filter_oficina,
+            DIR3_B[0],
+        )
 
     def _one_bill(self, **kw):
         hub_id = self.app.state.seed_invoice(nif=ENTITY_A, **kw)
