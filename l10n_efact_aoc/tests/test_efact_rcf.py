@@ -192,6 +192,27 @@ class TestEfactRcf(EfactCommon):
         self.assertEqual(len(self.bills()), 1)
         self.assertEqual(self.app.state.deliveries, {hub_id: 1})
 
+    def test_failed_download_is_kept_and_downloaded_again(self):
+        ids = [self.app.state.seed_invoice(nif=ENTITY_A, number=f"DF{n}") for n in range(3)]
+        self.injector.inject("status", status=404, path=f"/rcf/factura/{ids[1]}/facturae", method="GET", times=1)
+        self.pull()
+        rows = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])
+        by_hub = {r.hub_id: r for r in rows}
+        self.assertEqual(by_hub[ids[1]].state, "error")
+        self.assertFalse(by_hub[ids[1]].attachment_id)
+        self.assertIn("404", by_hub[ids[1]].reason)
+        self.assertEqual(sorted(self.app.state.deliveries), sorted([ids[0], ids[2]]))
+        exchanges = self.env["einvoice.exchange"].sudo().search(by_hub[ids[1]]._einvoice_exchange_domain())
+        self.assertIn(404, exchanges.mapped("status_code"), "the failed download is logged on the row")
+        with self.assertRaises(UserError):
+            by_hub[ids[1]].action_l10n_efact_aoc_process_again()
+        self.pull()
+        self.assertEqual(by_hub[ids[1]].state, "processed")
+        self.assertTrue(by_hub[ids[1]].attachment_id)
+        self.assertEqual(len(self.bills()), 3)
+        self.assertEqual(set(self.app.state.deliveries.values()), {1})
+        self.assertEqual(len(self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])), 3)
+
     def test_delivered_accepted_but_our_commit_lost(self):
         hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="DL-1")
         self.pull()
