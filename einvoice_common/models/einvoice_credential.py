@@ -120,6 +120,14 @@ class EinvoiceCredential(models.Model):
         for credential in self:
             credential.exchange_count = counts.get(credential, 0)
 
+    def write(self, vals):
+        # Settings forms write every field back: re-saving the same service or environment
+        # must not recompute (and so reset) a base URL an integrator entered by hand.
+        for key in ("service", "environment"):
+            if key in vals and all(credential[key] == vals[key] for credential in self):
+                vals = {k: v for k, v in vals.items() if k != key}
+        return super().write(vals)
+
     # -- service hooks (extended by the service addons) -------------------------
     def _einvoice_default_base_url(self):
         """The API base URL for this service and environment. EXTENDED per service."""
@@ -215,6 +223,11 @@ class EinvoiceCredential(models.Model):
         return BearerAuth(token_source)
 
     # -- tokens ---------------------------------------------------------------------
+    def _einvoice_refresh_margin(self):
+        """How long before its expiry an access token is renewed. EXTENDED per service."""
+        self.ensure_one()
+        return timedelta(hours=self.refresh_margin_hours or 0)
+
     def _einvoice_token_is_fresh(self, now=None):
         sudo = self.sudo()
         if not sudo.access_token:
@@ -222,7 +235,7 @@ class EinvoiceCredential(models.Model):
         if not sudo.access_token_expires_at:
             return True
         now = now or fields.Datetime.now()
-        return sudo.access_token_expires_at - timedelta(hours=self.refresh_margin_hours or 0) > now
+        return sudo.access_token_expires_at - self._einvoice_refresh_margin() > now
 
     def _einvoice_access_token(self, force_refresh=False, stale_token=None):
         """A valid access token, refreshed when it is about to expire or was refused.

@@ -304,7 +304,6 @@ class TestEfactRcf(EfactCommon):
         settings.set_values()
         self.assertEqual(self.credential.l10n_efact_aoc_filter_oficina, DIR3_B[0])
         self.assertFalse(self.credential.l10n_efact_aoc_filter_nif)
-        self.credential.base_url = self.server.url  # saving the settings set the official test URL
         self.pull()
         self.assertEqual(self.bills().mapped("ref"), ["OF-2"])
         self.assertEqual(

@@ -221,7 +221,13 @@ class TestEfactSupplier(EfactCommon):
         self.assertIn("virus.exe", invoices[2].message_ids[0].body)
         self.assertEqual(len(self.app.state.invoices), 2)
 
+    def test_saving_settings_keeps_a_custom_url(self):
+        settings = self.env["res.config.settings"].create({"l10n_efact_aoc_environment": "test"})
+        settings.execute()
+        self.assertEqual(self.credential.base_url, self.server.url, "same environment: the URL entered stays")
+
     def test_settings_store_the_connection(self):
+        self.credential.environment = "sandbox"
         settings = self.env["res.config.settings"].create(
             {
                 "l10n_efact_aoc_environment": "test",

@@ -75,18 +75,11 @@ class EinvoiceCredential(models.Model):
             return super()._einvoice_token_url()
         return self._l10n_ro_anaf_efactura_oauth_url() + "/token"
 
-    def _einvoice_token_is_fresh(self, now=None):
+    def _einvoice_refresh_margin(self):
         # EXTENDS 'einvoice_common': ANAF tokens are renewed days, not hours, before they expire.
         if self.service != "anaf":
-            return super()._einvoice_token_is_fresh(now)
-        sudo = self.sudo()
-        if not sudo.access_token:
-            return False
-        if not sudo.access_token_expires_at:
-            return True
-        now = now or fields.Datetime.now()
-        margin = timedelta(days=self.l10n_ro_anaf_efactura_refresh_days or 0)
-        return sudo.access_token_expires_at - margin > now
+            return super()._einvoice_refresh_margin()
+        return timedelta(days=self.l10n_ro_anaf_efactura_refresh_days or 0)
 
     def _einvoice_fetch_tokens(self, refresh_token):
         # EXTENDS 'einvoice_common'
