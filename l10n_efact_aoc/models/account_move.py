@@ -784,9 +784,13 @@ class AccountMove(models.Model):
 
     @api.model
     def _l10n_efact_aoc_pull_attachments(self, credential):
-        """Attachments sent after their invoice: attach to the bill, commit, then delete on eFACT."""
+        """Attachments sent after their invoice, store first: each one is downloaded into the inbox
+        row of its invoice (a row of its own while the invoice is unknown) and committed, then
+        attached to the bill (committed), and only then deleted on eFACT. An attachment whose
+        invoice has no bill yet stays pending on eFACT (and stored in the inbox)."""
         Credential = self.env["einvoice.credential"]
         Doc = self.env["l10n_efact_aoc.document"].sudo()
+        Inbox = self.env["l10n_efact_aoc.inbox"].sudo()
         companies = credential.company_ids | credential.company_id
         api = credential._l10n_efact_aoc_rcf_client(record=credential)
         offered, done = set(), 0
@@ -804,16 +808,21 @@ class AccountMove(models.Model):
                     ],
                     limit=1,
                 )
-                if not doc:
-                    continue  # its invoice is not imported yet: next run
                 bill = doc.move_id.sudo()
-                if not bill._l10n_efact_aoc_has_attachment(item.id):
+                stored = Inbox._l10n_efact_aoc_late_attachment(credential, companies, item)
+                if not stored and not (bill and bill._l10n_efact_aoc_has_attachment(item.id)):
                     content, mime = api.get_attachment(item.invoice_id, item.id)
-                    bill._l10n_efact_aoc_store_attachment(item.id, item.name, content, mime)
-                doc.move_id.with_context(no_new_invoice=True).message_post(
-                    body=_("eFACT sent a new attachment: %s", item.name)
-                )
-                Credential._einvoice_commit()
+                    stored = Inbox._l10n_efact_aoc_store_late_attachment(
+                        credential, companies, doc.company_id, item, content, mime
+                    )
+                    Credential._einvoice_commit()  # stored before it is attached or deleted on eFACT
+                if not bill:
+                    continue  # its invoice is not imported yet: kept here and on eFACT, next run
+                if stored and bill._l10n_efact_aoc_store_attachment(item.id, item.name, stored.raw, stored.mimetype):
+                    bill.with_context(no_new_invoice=True).message_post(
+                        body=_("eFACT sent a new attachment: %s", item.name)
+                    )
+                Credential._einvoice_commit()  # attached before it is deleted on eFACT
                 api.delete_pending_attachment(item.id)
                 done += 1
             if not more or not fresh:

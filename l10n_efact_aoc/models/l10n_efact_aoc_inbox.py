@@ -116,8 +116,64 @@ class L10nEfactAocInbox(models.Model):
                     "res_id": inbox.id,
                 }
             )
-        inbox.write({"attachment_id": raw.id, "attachment_ids": [fields.Command.set(extra.ids)]})
+        # late attachments stored on this row before its invoice was downloaded are kept
+        tags = {f"efact:{attachment_id}" for attachment_id, *_rest in files}
+        late = existing.attachment_ids.filtered(lambda a: a.description not in tags)
+        inbox.write({"attachment_id": raw.id, "attachment_ids": [fields.Command.set((extra | late).ids)]})
         return inbox
+
+    @api.model
+    def _l10n_efact_aoc_late_attachment(self, credential, companies, item):
+        """The late attachment `item` (eFACT /adjunts-pendents) already stored in an inbox row."""
+        return (
+            self.env["ir.attachment"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self._l10n_efact_aoc_rows_of(companies, item.invoice_id).ids),
+                    ("description", "=", f"efact:{item.id}"),
+                ],
+                limit=1,
+            )
+        )
+
+    @api.model
+    def _l10n_efact_aoc_rows_of(self, companies, hub_id):
+        return self.sudo().search([("company_id", "in", companies.ids), ("hub_id", "=", hub_id)])
+
+    @api.model
+    def _l10n_efact_aoc_store_late_attachment(self, credential, companies, company, item, content, mime):
+        """Store a late attachment against the inbox row of its invoice, or a row of its own (state
+        received, no Facturae file) while the invoice is not downloaded yet. The caller commits."""
+        rows = self._l10n_efact_aoc_rows_of(companies, item.invoice_id)
+        inbox = rows.filtered(lambda r: r.company_id == company)[:1] or rows[:1]
+        if not inbox:
+            inbox = self.sudo().create(
+                {
+                    "company_id": (company or credential.company_id).id,
+                    "credential_id": credential.id,
+                    "hub_id": item.invoice_id,
+                    "state": "received",
+                    "reason": _("Attachment %s received before its invoice.", item.name),
+                }
+            )
+        attachment = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": item.name or f"attachment_{item.id}",
+                    "raw": content or b"",
+                    "description": f"efact:{item.id}",
+                    "mimetype": (mime or "").split(";")[0] or documents.mime_for(item.name),
+                    "res_model": self._name,
+                    "res_id": inbox.id,
+                }
+            )
+        )
+        inbox.attachment_ids = [fields.Command.link(attachment.id)]
+        return attachment
 
     @api.model
     def _l10n_efact_aoc_store_failure(self, credential, company, pending, error):

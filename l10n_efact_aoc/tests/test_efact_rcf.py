@@ -447,6 +447,55 @@ class TestEfactRcf(EfactCommon):
         self.assertIn("certificat.pdf", names)
         self.assertTrue(att_id)
 
+    def _bill_attachments(self, bill, name):
+        return self.env["ir.attachment"].search(
+            [("res_model", "=", "account.move"), ("res_id", "=", bill.id), ("name", "=", name)]
+        )
+
+    def test_late_attachment_is_stored_first_and_survives_a_crash(self):
+        hub_id, bill = self._one_bill(number="AT-2")
+        att_id = self.app.state.add_attachment(hub_id, "acta.pdf", b"%PDF-1.4 acta")
+        Move = type(self.Move)
+        with (
+            patch.object(Move, "_l10n_efact_aoc_store_attachment", side_effect=RuntimeError("crash")),
+            self.assertRaisesRegex(RuntimeError, "crash"),
+        ):
+            self.Move._l10n_efact_aoc_pull_attachments(self.credential)
+        # stored against the inbox row of its invoice, still pending on eFACT, not on the bill yet
+        inbox = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        stored = inbox.attachment_ids.filtered(lambda a: a.description == f"efact:{att_id}")
+        self.assertEqual(stored.raw, b"%PDF-1.4 acta")
+        self.assertIn(att_id, self.app.state.late_attachments)
+        self.assertFalse(self._bill_attachments(bill, "acta.pdf"))
+        # the next run attaches the stored file once (no second download) and then deletes it on eFACT
+        self.app.state.attachments[att_id]["content"] = b"changed on the hub"
+        self.pull()
+        self.pull()
+        attached = self._bill_attachments(bill, "acta.pdf")
+        self.assertEqual(len(attached), 1)
+        self.assertEqual(attached.raw, b"%PDF-1.4 acta")
+        self.assertNotIn(att_id, self.app.state.late_attachments)
+
+    def test_late_attachment_of_an_unknown_invoice_is_kept(self):
+        hub_id = self.app.state.seed_invoice(nif=ENTITY_A, number="AT-3")
+        att_id = self.app.state.add_attachment(hub_id, "annex.pdf", b"%PDF-1.4 annex")
+        self.Move._l10n_efact_aoc_pull_attachments(self.credential)
+        inbox = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_id)])
+        self.assertEqual(len(inbox), 1)
+        self.assertEqual(inbox.state, "received")
+        self.assertFalse(inbox.attachment_id)
+        self.assertEqual(inbox.attachment_ids.mapped("name"), ["annex.pdf"])
+        self.assertIn(att_id, self.app.state.late_attachments)  # not deleted on eFACT
+        self.env["l10n_efact_aoc.inbox"]._cron_l10n_efact_aoc_process()  # nothing to process yet
+        self.assertEqual(inbox.state, "received")
+        # the invoice arrives: one bill with the attachment once, then it is deleted on eFACT
+        self.pull()
+        self.assertEqual(inbox.state, "processed")
+        bill = inbox.move_id
+        self.assertEqual(len(self._bill_attachments(bill, "annex.pdf")), 1)
+        self.assertNotIn(att_id, self.app.state.late_attachments)
+        self.assertEqual(self.env["l10n_efact_aoc.inbox"].search_count([("hub_id", "=", hub_id)]), 1)
+
     def test_bad_input_is_not_delivered(self):
         state = self.app.state
         base = dict(
