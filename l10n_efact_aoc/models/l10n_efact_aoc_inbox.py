@@ -4,6 +4,7 @@ before it is processed into a vendor bill, so a crash between the two loses noth
 import hashlib
 import json
 import logging
+from datetime import timedelta
 
 import psycopg2.errors
 
@@ -26,6 +27,8 @@ INBOX_STATES = [
     ("error", "Error"),
 ]
 DONE_STATES = ("processed", "duplicate")
+RETENTION_PARAM = "l10n_efact_aoc.inbox_retention_days"
+DEFAULT_RETENTION_DAYS = 400
 
 
 class L10nEfactAocInbox(models.Model):
@@ -304,6 +307,58 @@ class L10nEfactAocInbox(models.Model):
                 _logger.warning("eFACT DELIVERED for %s stopped: %s", credential.name, exc)
             Credential._einvoice_commit()
         self._l10n_efact_aoc_trigger_if_waiting()
+        return True
+
+    @api.model
+    def _l10n_efact_aoc_retention_days(self):
+        value = self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            _logger.warning(
+                "%s is not a number of days (%r): %s days used", RETENTION_PARAM, value, DEFAULT_RETENTION_DAYS
+            )
+            return DEFAULT_RETENTION_DAYS
+
+    def _l10n_efact_aoc_bill_has_everything(self):
+        """True when every file stored on this row (Facturae, attachments) is also on its bill."""
+        self.ensure_one()
+        if not self.move_id:
+            return False
+        Attachment = self.env["ir.attachment"].sudo()
+        stored = Attachment.search([("res_model", "=", self._name), ("res_id", "=", self.id)])
+        stored |= self.attachment_id | self.attachment_ids
+        on_bill = set(
+            Attachment.search([("res_model", "=", "account.move"), ("res_id", "=", self.move_id.id)]).mapped("checksum")
+        )
+        return all(att.checksum in on_bill for att in stored)
+
+    @api.model
+    def _cron_l10n_efact_aoc_inbox_retention(self, limit=500):
+        """Delete inbox rows older than the retention (system parameter
+        `l10n_efact_aoc.inbox_retention_days`, default 400 days; 0 or less keeps everything) that are
+        processed or duplicate, reported DELIVERED, and whose bill exists and already has every file
+        the row stored. Received, error and rejected rows are never deleted."""
+        days = self._l10n_efact_aoc_retention_days()
+        if days <= 0:
+            return True
+        cutoff = fields.Datetime.now() - timedelta(days=days)
+        rows = self.sudo().search(
+            [
+                ("state", "in", DONE_STATES),
+                ("delivered", "=", True),
+                ("move_id", "!=", False),
+                ("create_date", "<", cutoff),
+            ],
+            limit=limit,
+            order="id",
+        )
+        removable = rows.filtered(lambda r: r._l10n_efact_aoc_bill_has_everything())
+        files = removable.attachment_id | removable.attachment_ids
+        removable.unlink()  # also deletes the attachments whose res_model/res_id is the row
+        files.exists().unlink()
+        if removable and len(rows) == limit:
+            self.env.ref("l10n_efact_aoc.ir_cron_l10n_efact_aoc_inbox_retention")._trigger()
         return True
 
     @api.model

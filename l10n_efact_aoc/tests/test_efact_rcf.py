@@ -496,6 +496,55 @@ class TestEfactRcf(EfactCommon):
         self.assertNotIn(att_id, self.app.state.late_attachments)
         self.assertEqual(self.env["l10n_efact_aoc.inbox"].search_count([("hub_id", "=", hub_id)]), 1)
 
+    def test_inbox_retention_deletes_only_old_done_rows_whose_bill_has_the_files(self):
+        Inbox = self.env["l10n_efact_aoc.inbox"]
+        hub_old, bill_old = self._one_bill(number="RT-1", attachments=[("albara.pdf", b"%PDF-1.4 albara")])
+        hub_kept, bill_kept = self._one_bill(number="RT-2", attachments=[("acta.pdf", b"%PDF-1.4 acta")])
+        hub_new, _bill_new = self._one_bill(number="RT-3")
+        old = Inbox.search([("hub_id", "=", hub_old)])
+        kept = Inbox.search([("hub_id", "=", hub_kept)])
+        new = Inbox.search([("hub_id", "=", hub_new)])
+        self.assertEqual((old | kept | new).mapped("state"), ["processed"] * 3)
+        self.assertTrue(all((old | kept | new).mapped("delivered")))
+        # the bill lost a file the row stored: the row keeps it
+        self.env["ir.attachment"].search(
+            [("res_model", "=", "account.move"), ("res_id", "=", bill_kept.id), ("name", "=", "acta.pdf")]
+        ).unlink()
+        failed = Inbox.create(
+            {"company_id": self.company_a.id, "hub_id": "RT-ERR", "state": "error", "move_id": bill_old.id}
+        )
+        received = Inbox.create({"company_id": self.company_a.id, "hub_id": "RT-REC", "move_id": bill_old.id})
+        rejected = Inbox.create({"company_id": self.company_a.id, "hub_id": "RT-REJ", "state": "rejected"})
+        self.env["ir.config_parameter"].sudo().set_param("l10n_efact_aoc.inbox_retention_days", "30")
+        aged = old | kept | failed | received | rejected
+        self.env.cr.execute(
+            "UPDATE l10n_efact_aoc_inbox SET create_date = now() - interval '31 days' WHERE id IN %s",
+            [tuple(aged.ids)],
+        )
+        aged.invalidate_recordset()
+        stored_old = old.attachment_id | old.attachment_ids
+        self.assertTrue(stored_old)
+        Inbox._cron_l10n_efact_aoc_inbox_retention()
+        self.assertFalse(old.exists())
+        self.assertFalse(stored_old.exists())
+        self.assertEqual(
+            (kept | new | failed | received | rejected).exists(), kept | new | failed | received | rejected
+        )
+        # the bill keeps its Facturae and attachment
+        names = (
+            self.env["ir.attachment"]
+            .search([("res_model", "=", "account.move"), ("res_id", "=", bill_old.id)])
+            .mapped("name")
+        )
+        self.assertIn("albara.pdf", names)
+        self.assertTrue(any(name.endswith(".xml") for name in names))
+        # 0 keeps everything
+        self.env["ir.config_parameter"].sudo().set_param("l10n_efact_aoc.inbox_retention_days", "0")
+        self.env.cr.execute("UPDATE l10n_efact_aoc_inbox SET create_date = now() - interval '5000 days'")
+        Inbox.invalidate_model()
+        Inbox._cron_l10n_efact_aoc_inbox_retention()
+        self.assertEqual((kept | new).exists(), kept | new)
+
     def test_bad_input_is_not_delivered(self):
         state = self.app.state
         base = dict(
