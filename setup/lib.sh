@@ -349,6 +349,66 @@ drop_db() {
     rm -rf "$LOCAL/data/filestore/$1"
 }
 
+# ---------------------------------------------------------------- PDF and browser
+# Debian packages that a person meets without noticing: invoices print through
+# wkhtmltopdf, and Odoo's browser tours need a Chrome. As root (CI, a fresh VM) setup
+# installs Debian's packages; otherwise it says exactly what to install.
+WKHTMLTOPDF=""
+CHROME=""
+TOURS_SKIP_REASON=""
+_apt_install_locked() {
+    local log="$LOG_DIR/apt-$TS.log"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1; then
+        # a fresh machine has no package lists yet
+        apt-get update -q >>"$log" 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1
+    fi
+}
+# apt_install PKG...: install Debian packages as root; fails quietly elsewhere.
+apt_install() {
+    [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 1
+    with_lock apt _apt_install_locked "$@"
+}
+
+ensure_wkhtmltopdf() {
+    if ! WKHTMLTOPDF="$(command -v wkhtmltopdf)"; then
+        step "Installing Debian's wkhtmltopdf (invoice PDFs; log: .local/logs/apt-$TS.log)"
+        if apt_install wkhtmltopdf && WKHTMLTOPDF="$(command -v wkhtmltopdf)"; then
+            step_done
+        else
+            WKHTMLTOPDF=""
+            warn "wkhtmltopdf not found: Odoo cannot print invoice PDFs (e-invoices are still sent)."
+            warn "Install it: sudo apt-get install wkhtmltopdf, or the patched 0.12.6.1 build for headers and footers."
+            return 0
+        fi
+    fi
+    local version
+    version="$("$WKHTMLTOPDF" --version 2>/dev/null | head -n1)"
+    say "==> wkhtmltopdf: $WKHTMLTOPDF (${version:-version unknown})"
+    if [[ "$version" != *"patched qt"* ]]; then
+        say "    (an unpatched build: PDFs print without Odoo's header and footer; the patched 0.12.6.1 build prints them)"
+    fi
+}
+
+ensure_chrome() {
+    local b
+    for b in google-chrome chromium chromium-browser google-chrome-stable; do
+        CHROME="$(command -v "$b")" && break
+    done
+    if [[ -z "$CHROME" ]]; then
+        step "Installing Debian's chromium for the browser tours (log: .local/logs/apt-$TS.log)"
+        if apt_install chromium && CHROME="$(command -v chromium)"; then
+            step_done
+        else
+            CHROME=""
+            TOURS_SKIP_REASON="no Chrome/Chromium on this machine (install Debian's chromium: sudo apt-get install chromium)"
+            warn "$TOURS_SKIP_REASON: the browser tours will be skipped"
+            return 0
+        fi
+    fi
+    say "==> browser for tours: $CHROME"
+}
+
 # ---------------------------------------------------------------- Odoo config
 addons_path() {
     printf '%s' "$ODOO/odoo/addons,$ODOO/addons,$REPO${EINVOICE_EXTRA_ADDONS:+,$EINVOICE_EXTRA_ADDONS}"
@@ -401,5 +461,6 @@ bootstrap() {
     if [[ -n "$ODOO" ]]; then
         ensure_pg
         write_odoo_cfg
+        ensure_wkhtmltopdf
     fi
 }
