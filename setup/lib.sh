@@ -6,16 +6,19 @@
 # ignored by git); Odoo's source and the PostgreSQL binaries stay outside the repo.
 #
 # Environment knobs (all optional):
-#   ODOO_SRC            Odoo 18.0 source tree (has odoo-bin); else the cache below
-#   EINVOICE_CACHE      cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/einvoice-connectors)
-#   EINVOICE_PYTHON     interpreter for .venv (default: first of python3, python3.12/11/10 in 3.10-3.12)
+#   ODOO_VERSION        18.0 (default) or 19.0: which Odoo to use (ODOO_SRC's own version wins)
+#   ODOO_SRC            an Odoo source tree (has odoo-bin); else the cache below
+#   EINVOICE_CACHE      cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/einvoice-connectors),
+#                       holding odoo-18.0/ and odoo-19.0/
+#   EINVOICE_PYTHON     interpreter for the virtualenv (default: the first python3.x that the Odoo
+#                       version supports: 3.10-3.12 for 18.0, 3.10-3.14 for 19.0)
 #   PGHOST/PGPORT/PGUSER/PGPASSWORD  use that PostgreSQL server instead of the private cluster
 #   EINVOICE_PG_PORT    port of the private cluster (default: a free one from 54329 up)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 LOCAL="$REPO/.local"
-VENV="$REPO/.venv"
-PY="$VENV/bin/python"
+ODOO_VERSION="${ODOO_VERSION:-18.0}"
+VENV="" PY="" ODOO_CFG=""  # set by use_odoo_version
 LOG_DIR="$LOCAL/logs"
 STATE_DIR="$LOCAL/state"
 EINVOICE_CACHE="${EINVOICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/einvoice-connectors}"
@@ -82,60 +85,95 @@ short_hash() { printf '%s' "$1" | sha256sum | cut -c1-10; }
 is_interactive() { [[ -t 0 && -z "${CI:-}" ]]; }
 
 # ---------------------------------------------------------------- Odoo source
-is_odoo18() {
-    [[ -f "$1/odoo-bin" && -f "$1/odoo/release.py" ]] &&
-        grep -q '^version_info = (18, 0' "$1/odoo/release.py"
+# One virtualenv and one Odoo config per Odoo version: .venv and .local/odoo.cfg for 18.0,
+# .venv-19.0 and .local/odoo-19.0.cfg for 19.0.
+KNOWN_VERSIONS=(18.0 19.0)
+use_odoo_version() {
+    case "$1" in
+        18.0) VENV="$REPO/.venv" ODOO_CFG="$LOCAL/odoo.cfg" ;;
+        19.0) VENV="$REPO/.venv-19.0" ODOO_CFG="$LOCAL/odoo-19.0.cfg" ;;
+        *) die "Odoo $1 is not supported (ODOO_VERSION must be one of: ${KNOWN_VERSIONS[*]})" ;;
+    esac
+    ODOO_VERSION="$1"
+    PY="$VENV/bin/python"
+}
+use_odoo_version "$ODOO_VERSION"
+
+# odoo_series DIR: prints "18.0" for an Odoo 18.0 source tree; fails for anything else.
+odoo_series() {
+    [[ -f "$1/odoo-bin" && -f "$1/odoo/release.py" ]] || return 1
+    sed -nE 's/^version_info = \(([0-9]+), ([0-9]+),.*/\1.\2/p' "$1/odoo/release.py"
 }
 
 find_odoo() {
-    local cached="$EINVOICE_CACHE/odoo-18.0"
+    local cached="$EINVOICE_CACHE/odoo-$ODOO_VERSION" series
     if [[ -n "${ODOO_SRC:-}" ]]; then
-        is_odoo18 "$ODOO_SRC" || die "ODOO_SRC=$ODOO_SRC is not an Odoo 18.0 source tree"
+        series="$(odoo_series "$ODOO_SRC" || true)"
+        [[ -n "$series" ]] || die "ODOO_SRC=$ODOO_SRC is not an Odoo source tree (no odoo-bin / odoo/release.py)"
+        use_odoo_version "$series"
         ODOO="$(cd "$ODOO_SRC" && pwd -P)"
-    elif is_odoo18 "$cached"; then
+    elif [[ "$(odoo_series "$cached" || true)" == "$ODOO_VERSION" ]]; then
         ODOO="$cached"
     elif [[ "${1:-}" == offer ]] && is_interactive && command -v git >/dev/null; then
-        say "No Odoo 18.0 source found (ODOO_SRC unset, nothing in $cached)."
+        say "No Odoo $ODOO_VERSION source found (ODOO_SRC unset, nothing in $cached)."
         local answer
-        read -r -p "Download the official Odoo 18.0 source into $cached (about 1 GB, git clone --depth 1)? [y/N] " answer
+        read -r -p "Download the official Odoo $ODOO_VERSION source into $cached (about 1 GB, git clone --depth 1)? [y/N] " answer
         if [[ "$answer" == [yY]* ]]; then
-            step "Cloning Odoo 18.0 into $cached"
+            step "Cloning Odoo $ODOO_VERSION into $cached"
             mkdir -p "$EINVOICE_CACHE"
             rm -rf "$cached.partial"
-            git clone -q --depth 1 -b 18.0 https://github.com/odoo/odoo "$cached.partial"
+            git clone -q --depth 1 -b "$ODOO_VERSION" https://github.com/odoo/odoo "$cached.partial"
             mv "$cached.partial" "$cached"
             step_done
             ODOO="$cached"
         fi
     fi
     if [[ -n "$ODOO" ]]; then
-        say "Odoo 18.0 source: $ODOO"
+        say "Odoo $ODOO_VERSION source: $ODOO"
         return 0
     fi
     return 1
 }
 
+# found_odoo_versions: the Odoo versions this machine has (ODOO_SRC's alone when it is set).
+found_odoo_versions() {
+    if [[ -n "${ODOO_SRC:-}" ]]; then
+        odoo_series "$ODOO_SRC" || true
+        return 0
+    fi
+    local v
+    for v in "${KNOWN_VERSIONS[@]}"; do
+        [[ "$(odoo_series "$EINVOICE_CACHE/odoo-$v" || true)" == "$v" ]] && echo "$v"
+    done
+    return 0
+}
+
 odoo_missing_message() {
     cat <<EOF
-No Odoo 18.0 source found. Provide it in one of these ways:
-  - export ODOO_SRC=/path/to/odoo   (an Odoo 18.0 checkout with odoo-bin)
-  - put it in $EINVOICE_CACHE/odoo-18.0
-    e.g. git clone --depth 1 -b 18.0 https://github.com/odoo/odoo $EINVOICE_CACHE/odoo-18.0
+No Odoo $ODOO_VERSION source found. Provide it in one of these ways:
+  - export ODOO_SRC=/path/to/odoo   (an Odoo 18.0 or 19.0 checkout with odoo-bin)
+  - put it in $EINVOICE_CACHE/odoo-$ODOO_VERSION
+    e.g. git clone --depth 1 -b $ODOO_VERSION https://github.com/odoo/odoo $EINVOICE_CACHE/odoo-$ODOO_VERSION
   - run setup/run from a terminal (outside CI) and accept the download offer
 EOF
 }
 
 # ---------------------------------------------------------------- virtualenv
+# The newest Python minor version the current Odoo version supports.
+max_python_minor() { if [[ "$ODOO_VERSION" == 18.0 ]]; then echo 12; else echo 14; fi; }
+python_fits() {
+    "$1" -c "import sys, venv; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, $(max_python_minor)))" 2>/dev/null
+}
 pick_python() {
     local c
-    for c in ${EINVOICE_PYTHON:-} python3 python3.12 python3.11 python3.10; do
+    for c in ${EINVOICE_PYTHON:-} python3 python3.14 python3.13 python3.12 python3.11 python3.10; do
         command -v "$c" >/dev/null || continue
-        if "$c" -c 'import sys, venv; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then
+        if python_fits "$c"; then
             command -v "$c"
             return 0
         fi
     done
-    die "need Python 3.10-3.12 with the venv module (set EINVOICE_PYTHON)"
+    die "need Python 3.10-3.$(max_python_minor) with the venv module for Odoo $ODOO_VERSION (set EINVOICE_PYTHON)"
 }
 
 requirements_hash() {
@@ -149,7 +187,7 @@ requirements_hash() {
 
 _ensure_venv_locked() {
     local python hash_file="$VENV/.einvoice-requirements.sha256" want have=""
-    if [[ -x "$PY" ]] && "$PY" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then
+    if [[ -x "$PY" ]] && python_fits "$PY"; then
         python="$PY"
     else
         python="$(pick_python)"
@@ -158,23 +196,23 @@ _ensure_venv_locked() {
     want="$(requirements_hash "$python")"
     [[ -f "$hash_file" ]] && have="$(cat "$hash_file")"
     if [[ "$want" == "$have" ]]; then
-        say "==> virtualenv .venv is up to date ($("$PY" -V))"
+        say "==> virtualenv ${VENV#"$REPO"/} is up to date ($("$PY" -V))"
         return 0
     fi
-    step "Creating/refreshing virtualenv .venv with $("$python" -V) (pip output in .local/logs/pip-$TS.log)"
+    step "Creating/refreshing virtualenv ${VENV#"$REPO"/} with $("$python" -V) (pip output in .local/logs/pip-$TS.log)"
     [[ -x "$PY" ]] || quiet venv "$python" -m venv "$VENV"
     quiet pip "$PY" -m pip install -q packaging
     local reqs=(-r "$REPO/requirements.txt" -r "$REPO/test-requirements.txt")
     if [[ -n "$ODOO" ]]; then
-        "$PY" "$REPO/setup/odoo_requirements.py" "$ODOO/requirements.txt" >"$LOCAL/odoo-pins.txt"
-        reqs=(-r "$LOCAL/odoo-pins.txt" "${reqs[@]}")
+        "$PY" "$REPO/setup/odoo_requirements.py" "$ODOO/requirements.txt" >"$LOCAL/odoo-pins-$ODOO_VERSION.txt"
+        reqs=(-r "$LOCAL/odoo-pins-$ODOO_VERSION.txt" "${reqs[@]}")
     fi
     # shellcheck disable=SC2086
     quiet pip "$PY" -m pip install -q "${reqs[@]}" ${EINVOICE_EXTRA_PIP:-}
     echo "$want" >"$hash_file"
     step_done
 }
-ensure_venv() { with_lock venv _ensure_venv_locked; }
+ensure_venv() { with_lock "venv-$ODOO_VERSION" _ensure_venv_locked; }
 
 # ---------------------------------------------------------------- addons
 # Addon folders at the top level of the repo with "installable" not False.
@@ -415,7 +453,7 @@ addons_path() {
 }
 
 write_odoo_cfg() {
-    local tmp="$LOCAL/odoo.cfg.$$"
+    local tmp="$ODOO_CFG.$$"
     cat >"$tmp" <<EOF
 ; generated by setup/ (overwritten on every run)
 [options]
@@ -431,7 +469,7 @@ http_interface = 127.0.0.1
 http_port = ${EINVOICE_HTTP_PORT:-8069}
 admin_passwd = admin
 EOF
-    mv "$tmp" "$LOCAL/odoo.cfg"
+    mv "$tmp" "$ODOO_CFG"
 }
 
 # watch_odoo_log LOG PID T0: while PID runs, print one line per module installed / tested.
@@ -449,7 +487,7 @@ watch_odoo_log() {
     done
 }
 
-odoo_bin() { "$PY" "$ODOO/odoo-bin" -c "$LOCAL/odoo.cfg" "$@"; }
+odoo_bin() { "$PY" "$ODOO/odoo-bin" -c "$ODOO_CFG" "$@"; }
 
 # Full bootstrap shared by run and test: Odoo source, venv, database server, config.
 bootstrap() {
