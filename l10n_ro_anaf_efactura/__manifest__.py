@@ -17,6 +17,7 @@
         "views/l10n_ro_anaf_efactura_document_views.xml",
         "views/l10n_ro_anaf_efactura_message_views.xml",
         "views/account_move_views.xml",
+        "views/account_tax_views.xml",
         "views/einvoice_credential_views.xml",
         "views/res_config_settings_views.xml",
     ],

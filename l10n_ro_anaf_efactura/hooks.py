@@ -21,6 +21,7 @@ LEGACY_STATUS_ACTION = "l10n_ro_edi.l10n_ro_edi_action_fetch_ciusro_status"
 def post_init_hook(env):
     migrate_l10n_ro_edi(env)
     take_over_l10n_ro_edi(env)
+    env["account.tax"]._l10n_ro_anaf_efactura_set_chart_defaults()  # e-Factura VAT categories (ro-docs)
 
 
 def uninstall_hook(env):

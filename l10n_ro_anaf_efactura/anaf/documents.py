@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from . import vat
+
 NS_UPLOAD = "mfp:anaf:dgti:spv:respUploadFisier:v1"
 NS_STATUS = "mfp:anaf:dgti:efactura:stareMesajFactura:v1"
 NS_ERRORS = "mfp:anaf:dgti:efactura:mesajEroriFactuta:v1"
@@ -404,6 +406,13 @@ LENGTHS = [
     ("cbc:Note", 300, "BR-RO-L300", "Invoice note"),
     ("cbc:ID", 200, "BR-RO-L030", "Invoice number"),
     ("cac:PaymentTerms/cbc:Note", 300, "BR-RO-L201", "Payment terms"),
+    (
+        "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReason",
+        vat.MAX_REASON,
+        "BR-RO-L100",
+        "Tax: VAT exemption reason",
+    ),
+    ("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", 200, "BR-RO-L030", "Credited invoice number"),
 ]
 
 
@@ -495,6 +504,119 @@ def preflight(data):  # noqa: C901 - one check per CIUS-RO rule, flat on purpose
                         f"{label} longer than {limit} characters: '{node.text[:40]}...'",
                     )
                 )
+    return problems + vat_problems(root)
+
+
+_VATEX_OF = {code: category for category, code in vat.DEFAULT_VATEX.items()}
+_TAX_FIELD = "Tax: e-Factura VAT category"
+
+
+def _has_vat_id(party):
+    return any(
+        (scheme.findtext("cac:TaxScheme/cbc:ID", namespaces=NS_UBL) or "").upper() == "VAT"
+        for scheme in party.iterfind("cac:PartyTaxScheme", NS_UBL)
+    )
+
+
+def _breakdown(root):
+    """[(category, VATEX code, reason, tax amount)] of the document-level VAT breakdown (BG-23)."""
+    rows = []
+    for subtotal in root.iterfind("cac:TaxTotal/cac:TaxSubtotal", NS_UBL):
+        category = subtotal.find("cac:TaxCategory", NS_UBL)
+        if category is None:
+            continue
+        try:
+            amount = Decimal(subtotal.findtext("cbc:TaxAmount", namespaces=NS_UBL) or "0")
+        except InvalidOperation:
+            amount = Decimal(0)
+        rows.append(
+            (
+                (category.findtext("cbc:ID", namespaces=NS_UBL) or "").strip(),
+                (category.findtext("cbc:TaxExemptionReasonCode", namespaces=NS_UBL) or "").strip(),
+                (category.findtext("cbc:TaxExemptionReason", namespaces=NS_UBL) or "").strip(),
+                amount,
+            )
+        )
+    return rows
+
+
+def _category_problems(code, vatex, reason, amount):
+    problems = []
+    if code in vat.NEEDS_REASON and not (vatex or reason):
+        problems.append(
+            Problem(
+                f"BR-{'IC' if code == 'K' else code}-10",
+                _TAX_FIELD,
+                f"VAT category {code} needs an exemption reason (VATEX code or text): set it on the tax.",
+            )
+        )
+    if code in ("S", "Z") and (vatex or reason):
+        problems.append(
+            Problem(f"BR-{code}-10", _TAX_FIELD, f"VAT category {code} must not carry an exemption reason.")
+        )
+    expected = vat.DEFAULT_VATEX.get(code)
+    if vatex and (expected and vatex != expected or not expected and vatex in _VATEX_OF):
+        problems.append(
+            Problem(
+                "VATEX",
+                _TAX_FIELD,
+                f"VAT category {code} with the exemption code {vatex}: that code belongs to category "
+                f"{_VATEX_OF.get(vatex, expected)}.",
+            )
+        )
+    if code in vat.NEEDS_REASON and amount:
+        problems.append(Problem(f"BR-{code}-09", _TAX_FIELD, f"VAT category {code} cannot charge VAT ({amount})."))
+    return problems
+
+
+def vat_problems(root):
+    """EN 16931 VAT-category rules ANAF applies on top of the CIUS-RO stylesheet."""
+    rows = _breakdown(root)
+    problems = [p for row in rows for p in _category_problems(*row)]
+    codes = {row[0] for row in rows}
+    seller = root.find("cac:AccountingSupplierParty/cac:Party", NS_UBL)
+    buyer = root.find("cac:AccountingCustomerParty/cac:Party", NS_UBL)
+    if "O" in codes and len(codes) > 1:
+        problems.append(
+            Problem(
+                "BR-O-11",
+                _TAX_FIELD,
+                "An invoice with lines not subject to VAT (O) cannot have lines of another VAT category: "
+                "issue them on separate invoices.",
+            )
+        )
+    if "O" in codes and any(p is not None and _has_vat_id(p) for p in (seller, buyer)):
+        problems.append(Problem("BR-O-02", _TAX_FIELD, "An invoice not subject to VAT (O) cannot carry VAT ids."))
+    for label, party in (("Seller", seller), ("Customer", buyer)):
+        for scheme in party.iterfind("cac:PartyTaxScheme", NS_UBL) if party is not None else ():
+            number = scheme.findtext("cbc:CompanyID", namespaces=NS_UBL) or ""
+            is_vat = (scheme.findtext("cac:TaxScheme/cbc:ID", namespaces=NS_UBL) or "").upper() == "VAT"
+            if is_vat and not number[:2].isalpha():
+                problems.append(
+                    Problem(
+                        "BR-CO-09",
+                        f"{label}: VAT",
+                        f"{label}: the VAT number {number} must start with its country code (e.g. RO, DE).",
+                    )
+                )
+    if "K" in codes:
+        if buyer is None or not _has_vat_id(buyer):
+            problems.append(
+                Problem("BR-IC-02", "Customer: VAT", "An intra-community supply needs the buyer's EU VAT number.")
+            )
+        delivery = root.find("cac:Delivery", NS_UBL)
+        country = root.findtext(
+            "cac:Delivery/cac:DeliveryLocation/cac:Address/cac:Country/cbc:IdentificationCode", namespaces=NS_UBL
+        )
+        if not country:
+            problems.append(
+                Problem("BR-IC-12", "Delivery address", "An intra-community supply needs the delivery country.")
+            )
+        dated = delivery is not None and delivery.findtext("cbc:ActualDeliveryDate", namespaces=NS_UBL)
+        if not dated and root.find("cac:InvoicePeriod", NS_UBL) is None:
+            problems.append(
+                Problem("BR-IC-11", "Delivery date", "An intra-community supply needs a delivery date or period.")
+            )
     return problems
 
 

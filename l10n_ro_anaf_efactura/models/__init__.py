@@ -7,6 +7,7 @@ from . import (
     res_config_settings,
     account_journal,
     account_edi_xml_ubl_ro,
+    account_tax,
     res_partner,
     account_move,
     account_move_send,

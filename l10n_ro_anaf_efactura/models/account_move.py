@@ -378,19 +378,7 @@ class AccountMove(models.Model):
         journal = Journal.search([*Journal._check_company_domain(company), ("type", "=", "sale")], limit=1)
         if not journal:
             return self.browse()
-        Tax = self.env["account.tax"].with_company(company)
-        tax = Tax.search(
-            [
-                *Tax._check_company_domain(company),
-                ("type_tax_use", "=", "sale"),
-                ("amount", "=", 21),
-                ("amount_type", "=", "percent"),
-            ],
-            limit=1,
-        )
-        if not tax and company.account_sale_tax_id:
-            # VAT is 21 % since 2025-08-01 (Law 141/2025); the chart still ships 19 %
-            tax = company.account_sale_tax_id.copy({"name": "TVA 21%", "amount": 21, "description": "21%"})
+        tax = self.env["account.tax"]._l10n_ro_anaf_efactura_demo_tax(company)
         moves = self.browse()
         for amount in (1000.0, 250.0):
             line = {"name": "Servicii de consultanta", "quantity": 1, "price_unit": amount}

@@ -6,4 +6,5 @@ from . import (
     test_anaf_oauth,
     test_anaf_receive,
     test_anaf_send,
+    test_anaf_vat_categories,
 )

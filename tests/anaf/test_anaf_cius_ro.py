@@ -29,6 +29,13 @@ def test_there_is_one_fixture_per_supported_kind():
         "individual_cnp",
         "self_billing",
         "self_billing_credit_note",
+        # VAT categories, each with its credit note (test_anaf_vat_categories)
+        *(
+            f"{kind}{suffix}"
+            for kind in ("reverse_charge", "eu_services", "eu_goods", "export", "outside_scope", "exempt")
+            for suffix in ("", "_credit_note")
+        ),
+        "foreign_buyer_without_state",
     }
 
 
