@@ -20,5 +20,8 @@
         "views/account_move_views.xml",
     ],
     "demo": ["demo/l10n_co_lafactura_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["l10n_co_lafactura/static/tests/tours/*.js"],
+    },
     "installable": True,
 }

@@ -6,42 +6,48 @@ from odoo import http
 from odoo.http import request
 
 from ..lafactura import documents as lf_docs
+from ..lafactura import redact
 
 _logger = logging.getLogger(__name__)
+redact.install()  # the access log writes the URL path, which carries the secret
+
+SECRET_HEADER = "X-LaFactura-Secret"
 
 
 class LaFacturaWebhook(http.Controller):
     """LaFactura.co's hook: store first, answer at once, process in the cron.
 
-    The URL carries a per-connection secret (the hook has no signature). Unknown secret:
-    404 and nothing stored. Not POST / not JSON / too large: 405 / 415 / 413, nothing
-    stored. Empty or malformed JSON: stored as rejected with the reason, 400. A document:
-    stored (identical bodies once, counted), 200 at once, also for a duplicate.
+    The caller is authenticated by a per-connection secret (the hook has no signature),
+    in the URL path (what LaFactura's support configures) or in the `X-LaFactura-Secret`
+    header on `/l10n_co_lafactura/hook`. Unknown secret: 404 and nothing stored. Not POST /
+    not JSON / too large: 405 / 415 / 413, nothing stored. Empty, malformed or hostile
+    JSON: stored as rejected with the reason, 400. A document: stored (identical bodies
+    once, counted), 200 at once, also for a duplicate.
     """
 
+    # The route's own cap bounds what werkzeug reads, chunked bodies included (one byte
+    # over the largest allowed body, so that a cut-off stream is seen as too large); a
+    # connection's own limit can only be lower.
     @http.route(
-        "/l10n_co_lafactura/hook/<string:secret>",
+        ["/l10n_co_lafactura/hook", "/l10n_co_lafactura/hook/<string:secret>"],
         type="http",
         auth="public",
         methods=None,
         csrf=False,
         save_session=False,
+        max_content_length=lf_docs.DEFAULT_MAX_BODY + 1,
     )
-    def l10n_co_lafactura_hook(self, secret, **kwargs):
-        env = request.env
-        credential = env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
-        if not credential:
-            _logger.info(
-                "LaFactura.co webhook: unknown secret from %s",
-                request.httprequest.remote_addr,
-            )
-            return request.make_json_response({"ok": False, "error": "not found"}, status=404)
+    def l10n_co_lafactura_hook(self, secret=None, **kwargs):
         httprequest = request.httprequest
-        cap = max(1, credential.l10n_co_lafactura_max_body_kb or 1) * 1024
+        secret = secret or httprequest.headers.get(SECRET_HEADER, "")
+        credential = request.env["einvoice.credential"].sudo()._l10n_co_lafactura_by_secret(secret)
+        if not credential:
+            _logger.info("LaFactura.co webhook: unknown secret from %s", httprequest.remote_addr)
+            return request.make_json_response({"ok": False, "error": "not found"}, status=404)
+        cap = min(lf_docs.DEFAULT_MAX_BODY, max(1, credential.l10n_co_lafactura_max_body_kb or 1) * 1024)
         length = httprequest.content_length
         body = b""
         if httprequest.method == "POST" and (length is None or length <= cap):
-            httprequest.max_content_length = cap  # also bounds a chunked body
             try:
                 body = httprequest.get_data()  # cached: Odoo may retry the request on a serialization failure
             except RequestEntityTooLarge:
@@ -68,7 +74,7 @@ class LaFacturaWebhook(http.Controller):
                 headers=headers,
             )
         row_id, inserted = (
-            env["l10n_co_lafactura.inbox"]
+            request.env["l10n_co_lafactura.inbox"]
             .sudo()
             ._l10n_co_lafactura_store(
                 credential,

@@ -5,6 +5,7 @@
   the webhook delivery check and the bill plan built from one document.
 - client: getDocumentInfo over HTTP Basic (request shape configurable).
 - errors: service codes -> message + kind.
+- redact: a logging filter that keeps the webhook secret out of every log line.
 - sandbox: a LaFactura.co stand-in (getDocumentInfo) and a hook sender.
 - fixtures: documents (invoices, credit/debit notes, test-mode, DIAN-rejected).
 """

@@ -41,8 +41,12 @@ TOTAL_KEYS = (
     "AllowanceTotalAmount",
     "ChargeTotalAmount",
     "PrepaidAmount",
+    "PayableRoundingAmount",
     "PayableAmount",
 )
+# A UBL invoice is about 12 levels deep; anything far deeper is hostile or broken, and
+# refusing it early keeps the recursive readers (json, to_node) away from RecursionError.
+MAX_DEPTH = 64
 DIAN_QR = {
     "1": "https://catalogo-vpfe.dian.gov.co/document/searchqr?documentkey=%s",
     "2": "https://catalogo-vpfe-hab.dian.gov.co/document/searchqr?documentkey=%s",
@@ -110,7 +114,32 @@ def _text(value):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    return str(value).strip()
+    return str(value).replace("\x00", "").strip()  # PostgreSQL text holds no NUL
+
+
+def check_depth(value, limit=MAX_DEPTH, what="The body"):
+    """Raise DocumentError when decoded JSON nests deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise DocumentError("too_deep", f"{what} nests deeper than {limit} levels; refused.")
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+
+
+def decode_json(text, code, what):
+    """json.loads that turns every failure (syntax, huge nesting, huge numbers) into DocumentError."""
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:
+        raise DocumentError("too_deep", f"{what} nests too deeply to be read; refused.") from exc
+    except ValueError as exc:
+        raise DocumentError(code, f"{what} is not valid JSON: {exc}") from exc
+    check_depth(data, what=what)
+    return data
 
 
 def to_node(name, value):
@@ -260,10 +289,7 @@ def load_json(body):
             raise DocumentError("invalid_json", "The body is not UTF-8 text.") from exc
     if not str(body).strip():
         raise DocumentError("empty_body", "The body is empty.")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise DocumentError("invalid_json", f"The body is not valid JSON: {exc}") from exc
+    return decode_json(body, "invalid_json", "The body")
 
 
 def hook_document(data):
@@ -289,6 +315,7 @@ def hook_document(data):
     totals = data.get("totals") if isinstance(data.get("totals"), dict) else {}
     json_value = general.get("json")
     if isinstance(json_value, (dict, list)):  # already decoded by someone on the way
+        check_depth(json_value, what="general.json")
         json_value = json.dumps(json_value)
     return HookDocument(
         type=_text(general.get("type")).lower(),
@@ -342,6 +369,8 @@ def inspect_delivery(method, content_type, body, max_bytes=DEFAULT_MAX_BODY, con
         document = hook_document(load_json(body))
     except DocumentError as exc:
         return Delivery(400, "rejected", exc.message, exc.code, digest)
+    except (RecursionError, MemoryError, TypeError, ValueError) as exc:  # never a 500 for a body
+        return Delivery(400, "rejected", f"The body cannot be read ({type(exc).__name__}).", "invalid_json", digest)
     keys = {
         "cufe": document.cufe,
         "type": document.type,
@@ -373,6 +402,28 @@ class Line:
     seller_code: str = ""
     standard_code: str = ""
     discount_percent: Decimal = Decimal(0)
+
+
+@dataclass
+class DocCharge:
+    """A document-level cac:AllowanceCharge: an unconditional discount or a charge (freight...).
+
+    DIAN's rule: these do not change the taxable bases (line-level ones do); they move
+    PayableAmount through AllowanceTotalAmount / ChargeTotalAmount. Taxes are read only
+    when the element carries its own TaxCategory (UBL allows it; DIAN documents rarely do).
+    """
+
+    is_charge: bool
+    amount: Decimal
+    reason: str = ""
+    reason_code: str = ""
+    percent: Decimal = None
+    base: Decimal = None
+    taxes: list = field(default_factory=list)
+
+    @property
+    def signed_amount(self):
+        return self.amount if self.is_charge else -self.amount
 
 
 @dataclass
@@ -413,6 +464,8 @@ class UblDocument:
     reference_number: str = ""
     note: str = ""
     payment_means_id: str = ""
+    charges: list = field(default_factory=list)  # [DocCharge] at document level
+    tax_amount: Decimal = Decimal(0)  # the declared cac:TaxTotal/cbc:TaxAmount, summed
 
     @property
     def mode(self):
@@ -461,14 +514,56 @@ def _taxes_of(node):
     return taxes
 
 
+def _doc_charges(root):
+    """[DocCharge] of the document level (not the lines'), skipping zero amounts."""
+    charges = []
+    for node in root.findall("AllowanceCharge"):
+        amount = node.amount("Amount", Decimal(0))
+        if not amount:
+            continue
+        taxes = [
+            TaxLine(
+                scheme=category.get("TaxScheme/ID"),
+                percent=to_decimal(category.get("Percent"), Decimal(-1)),
+                amount=Decimal(0),
+            )
+            for category in node.findall("TaxCategory")
+            if category.get("TaxScheme/ID")
+        ]
+        charges.append(
+            DocCharge(
+                is_charge=node.get("ChargeIndicator").strip().lower() in ("true", "1"),
+                amount=abs(amount),
+                reason=node.get("AllowanceChargeReason"),
+                reason_code=node.get("AllowanceChargeReasonCode"),
+                percent=node.amount("MultiplierFactorNumeric"),
+                base=node.amount("BaseAmount"),
+                taxes=taxes,
+            )
+        )
+    return charges
+
+
+def _declared_tax(root):
+    """Sum of the document's TaxTotal/TaxAmount (its subtotals when a total lacks the amount)."""
+    total = Decimal(0)
+    for node in root.findall("TaxTotal"):
+        amount = node.amount("TaxAmount")
+        if amount is None:
+            amount = sum((sub.amount("TaxAmount", Decimal(0)) for sub in node.findall("TaxSubtotal")), Decimal(0))
+        total += amount
+    return total
+
+
 def ubl_root(json_text):
     """(root name, Node) of general.json; unwraps an AttachedDocument."""
     if not json_text or not str(json_text).strip():
         raise DocumentError("json_not_json", "general.json is empty.")
-    try:
-        data = json.loads(json_text) if isinstance(json_text, str) else json_text
-    except ValueError as exc:
-        raise DocumentError("json_not_json", f"general.json is not JSON: {exc}") from exc
+    if isinstance(json_text, str):
+        data = decode_json(json_text, "json_not_json", "general.json")
+    else:
+        data = json_text
+        check_depth(data, what="general.json")
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict) or not data:
@@ -560,6 +655,8 @@ def parse_ubl(json_text):
         or root.get("DiscrepancyResponse/ReferenceID"),
         note=notes[0] if notes else "",
         payment_means_id=root.get("PaymentMeans/ID"),
+        charges=_doc_charges(root),
+        tax_amount=_declared_tax(root),
     )
 
 
@@ -580,18 +677,25 @@ def compare_totals(expected, found, tolerance=Decimal("0.01"), keys=TOTAL_KEYS):
     return differences
 
 
-def expected_move_totals(totals):
-    """What Odoo's bill must show, from the document's monetary totals.
+def expected_move_totals(totals, declared_tax=None):
+    """What Odoo's bill must show, from the document's monetary totals and declared tax.
 
-    untaxed = LineExtension - AllowanceTotal + ChargeTotal; total = PayableAmount
-    (PrepaidAmount is not subtracted); tax = total - untaxed.
+    untaxed = LineExtension - AllowanceTotal + ChargeTotal (document-level discounts and
+    charges become bill lines); tax = the declared TaxTotal (`declared_tax`), never a
+    difference of totals; total = PayableAmount + PrepaidAmount - PayableRoundingAmount:
+    an advance (anticipo) is paid, not taken off the bill, and the peso rounding is not a
+    line. Without PayableAmount: TaxInclusive - AllowanceTotal + ChargeTotal.
     """
     d = {k: to_decimal(totals.get(k), Decimal(0)) for k in TOTAL_KEYS}
     untaxed = d["LineExtensionAmount"] - d["AllowanceTotalAmount"] + d["ChargeTotalAmount"]
-    total = d["PayableAmount"] if totals.get("PayableAmount") not in (None, "") else d["TaxInclusiveAmount"]
+    if totals.get("PayableAmount") not in (None, ""):
+        total = d["PayableAmount"] + d["PrepaidAmount"] - d["PayableRoundingAmount"]
+    else:
+        total = d["TaxInclusiveAmount"] - d["AllowanceTotalAmount"] + d["ChargeTotalAmount"]
+    tax = to_decimal(declared_tax, None) if declared_tax is not None else None
     return {
         "amount_untaxed": untaxed,
-        "amount_tax": total - untaxed,
+        "amount_tax": tax if tax is not None else total - untaxed,
         "amount_total": total,
     }
 
@@ -656,6 +760,7 @@ class Plan:
     hook: HookDocument
     lines: list  # [(Line, [tax keys])]
     reference_cufe: str = ""
+    charges: list = field(default_factory=list)  # [(DocCharge, [tax keys])]
     warnings: list = field(default_factory=list)
     total_differences: list = field(default_factory=list)
 
@@ -691,12 +796,13 @@ def _total_differences(hook, info, ubl, tolerance):
 
 
 def _map_lines(ubl, table):
-    """[(Line, tax keys)], or Refusal when a tax has no mapping."""
-    planned, unknown = [], []
-    for line in ubl.lines:
-        keys, missing = table.map_taxes(line.taxes)
-        unknown += [m for m in missing if m not in unknown]
-        planned.append((line, keys))
+    """([(Line, tax keys)], [(DocCharge, tax keys)]), or Refusal when a tax has no mapping."""
+    planned, charges, unknown = [], [], []
+    for items, out in ((ubl.lines, planned), (ubl.charges, charges)):
+        for item in items:
+            keys, missing = table.map_taxes(item.taxes)
+            unknown += [m for m in missing if m not in unknown]
+            out.append((item, keys))
     if unknown:
         listed = ", ".join(f"scheme {s} at {p}%" for s, p in unknown)
         raise Refusal(
@@ -704,7 +810,7 @@ def _map_lines(ubl, table):
             "unknown_tax",
             f"No purchase tax is mapped for: {listed}. Add them to the LaFactura tax mapping, then process again.",
         )
-    return planned
+    return planned, charges
 
 
 def plan(
@@ -796,7 +902,7 @@ def plan(
         warnings.append("supplier_dv_mismatch")
     if preimage_matches(ubl.note, ubl.uuid) is False and ubl.note.startswith(ubl.number or "\0"):
         warnings.append("cufe_preimage_mismatch")
-    planned = _map_lines(ubl, tax_table or TaxTable())
+    planned, charges = _map_lines(ubl, tax_table or TaxTable())
     if not planned:
         raise Refusal("rejected", "no_lines", "general.json has no lines.")
     reference = ubl.reference_uuid if hook.type in ("nc", "nd") else ""
@@ -809,6 +915,7 @@ def plan(
         ubl=ubl,
         hook=hook,
         lines=planned,
+        charges=charges,
         reference_cufe=reference,
         warnings=warnings,
         total_differences=differences,

@@ -26,6 +26,7 @@ CODES = {
     "empty_body": "The body is empty.",
     "invalid_json": "The body is not valid JSON.",
     "not_a_document": "The JSON is not a LaFactura document object.",
+    "too_deep": "The JSON nests far deeper than any document; refused.",
     "json_not_json": "general.json is not JSON.",
     "json_not_ubl": "general.json is not an invoice, credit note or debit note.",
     "bad_cufe": "The CUFE/CUDE is not 96 hexadecimal characters.",

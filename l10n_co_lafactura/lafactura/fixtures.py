@@ -82,8 +82,8 @@ def cufe_preimage(number, date, time, untaxed, iva, inc, ica, total, supplier, c
     return f"{number}{date}{time}{untaxed}01{iva}04{inc}03{ica}{total}{supplier}{customer}{CLTEC}{mode}"
 
 
-def _party(role, nit, name, scheme="31"):
-    dv = nitlib.check_digit(nit) if scheme == "31" else None
+def _party(role, nit, name, scheme="31", dv=None):
+    dv = dv if dv is not None else (nitlib.check_digit(nit) if scheme == "31" else None)
     attrs = {"schemeAgencyID": "195", "schemeName": scheme}
     if dv is not None:
         attrs["schemeID"] = dv
@@ -150,6 +150,22 @@ def _tax_total(entries):
     )
 
 
+def _doc_charge(index, charge, base):
+    """cac:AllowanceCharge at document level as DIAN's annex lays it out."""
+    is_charge, amount, code, reason = charge
+    children = [E("cbc:ID", str(index)), E("cbc:ChargeIndicator", "true" if is_charge else "false")]
+    if not is_charge and code:
+        children.append(E("cbc:AllowanceChargeReasonCode", code))
+    percent = q(Decimal(amount) * 100 / base) if base else Decimal(0)
+    children += [
+        E("cbc:AllowanceChargeReason", reason),
+        E("cbc:MultiplierFactorNumeric", f"{percent:.2f}"),
+        E("cbc:Amount", f"{Decimal(amount):.2f}", {"currencyID": "COP"}),
+        E("cbc:BaseAmount", f"{base:.2f}", {"currencyID": "COP"}),
+    ]
+    return E("cac:AllowanceCharge", None, None, *children)
+
+
 def make_document(
     kind="fc",
     number="FE1",
@@ -166,6 +182,9 @@ def make_document(
     issue_date="2026-11-20",
     hook_totals_override=None,
     tax_rounding="line",
+    supplier_dv=None,
+    doc_charges=(),
+    prepaid="0.00",
 ):
     """The full `document` object (as getDocumentInfo answers it).
 
@@ -174,6 +193,10 @@ def make_document(
 
     `lines`: (description, quantity, unit price, tax scheme or None, percent).
     `reference`: the referenced document (dict from make_document) for nc/nd.
+    `supplier_dv`: the check digit the supplier writes (None: the right one).
+    `doc_charges`: document-level (is_charge, amount, reason code, reason): DIAN's
+    unconditional discounts ("00") and charges such as freight; they leave the tax bases
+    alone and move PayableAmount. `prepaid`: an advance (anticipo) already paid.
     """
     root = {"fc": "Invoice", "nc": "CreditNote", "nd": "DebitNote"}[kind]
     line_tag = {"fc": "InvoiceLine", "nc": "CreditNoteLine", "nd": "DebitNoteLine"}[kind]
@@ -227,6 +250,9 @@ def make_document(
     taxable = q(sum((e[2] for e in tax_entries), Decimal(0)))
     untaxed = q(untaxed)
     total = q(untaxed + tax_amount)
+    allowance_total = q(sum((Decimal(c[1]) for c in doc_charges if not c[0]), Decimal(0)))
+    charge_total = q(sum((Decimal(c[1]) for c in doc_charges if c[0]), Decimal(0)))
+    payable = q(total - allowance_total + charge_total - Decimal(prepaid))
     iva = q(sum((e[3] for e in tax_entries if e[0] == "01"), Decimal(0)))
     inc = q(sum((e[3] for e in tax_entries if e[0] == "04"), Decimal(0)))
     preimage = cufe_preimage(
@@ -237,7 +263,7 @@ def make_document(
         f"{iva:.2f}",
         f"{inc:.2f}",
         "0.00",
-        f"{total:.2f}",
+        f"{payable:.2f}",
         supplier_nit,
         customer_nit,
         mode,
@@ -247,10 +273,10 @@ def make_document(
         "LineExtensionAmount": f"{untaxed:.2f}",
         "TaxExclusiveAmount": f"{taxable:.2f}",
         "TaxInclusiveAmount": f"{total:.2f}",
-        "AllowanceTotalAmount": "0.00",
-        "ChargeTotalAmount": "0.00",
-        "PrepaidAmount": "0.00",
-        "PayableAmount": f"{total:.2f}",
+        "AllowanceTotalAmount": f"{allowance_total:.2f}",
+        "ChargeTotalAmount": f"{charge_total:.2f}",
+        "PrepaidAmount": f"{Decimal(prepaid):.2f}",
+        "PayableAmount": f"{payable:.2f}",
     }
     customization = {
         "fc": "10",
@@ -306,7 +332,7 @@ def make_document(
             )
         )
     children += [
-        _party("AccountingSupplierParty", supplier_nit, supplier_name),
+        _party("AccountingSupplierParty", supplier_nit, supplier_name, dv=supplier_dv),
         _party("AccountingCustomerParty", customer_nit, customer_name),
         E(
             "cac:PaymentMeans",
@@ -316,6 +342,18 @@ def make_document(
             E("cbc:PaymentMeansCode", "10"),
         ),
     ]
+    if Decimal(prepaid):
+        children.append(
+            E(
+                "cac:PrepaidPayment",
+                None,
+                None,
+                E("cbc:ID", "ANT-1"),
+                E("cbc:PaidAmount", f"{Decimal(prepaid):.2f}", {"currencyID": "COP"}),
+                E("cbc:ReceivedDate", issue_date),
+            )
+        )
+    children += [_doc_charge(index, charge, untaxed) for index, charge in enumerate(doc_charges, 1)]
     if tax_entries:
         children.append(_tax_total(tax_entries))
     monetary_tag = "cac:RequestedMonetaryTotal" if kind == "nd" else "cac:LegalMonetaryTotal"

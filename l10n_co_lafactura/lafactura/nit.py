@@ -62,6 +62,19 @@ def split(value, dv=None):
     return base, check_digit(base)
 
 
+def base_of(value):
+    """The NIT without check digit: '900.373.044-9' and '900373044' -> '900373044'.
+
+    Without a '-', the whole number is taken as the base (what DIAN documents carry).
+    """
+    text = str(value or "").strip().upper().removeprefix("CO")
+    if "-" in text:
+        base, _, given = text.rpartition("-")
+        if digits(base) and len(digits(given)) == 1:
+            return digits(base)
+    return digits(text)
+
+
 def formatted(value, dv=None):
     """'900373044-9': what Odoo's base_vat accepts for an identification type NIT."""
     base, given = split(value, dv)
@@ -71,7 +84,9 @@ def formatted(value, dv=None):
 def dv_mismatch(value, dv):
     """True when an explicit DV disagrees with the computed one (warn, do not block)."""
     base = digits(value)
-    return bool(base and dv not in (None, "") and check_digit(base) != digits(dv))
+    if not base or dv in (None, "") or len(base) > len(WEIGHTS):
+        return False  # nothing to compare (too long for a NIT: refused elsewhere)
+    return check_digit(base) != digits(dv)
 
 
 def candidates(value):

@@ -4,3 +4,4 @@ from . import l10n_co_lafactura_inbox
 from . import account_move
 from . import res_partner
 from . import res_config_settings
+from . import ir_ui_menu

@@ -33,7 +33,10 @@ class EinvoiceCredential(models.Model):
         "Webhook URL",
         compute="_compute_l10n_co_lafactura_webhook_url",
         compute_sudo=True,
-        help="Give this URL to LaFactura.co support as the hook of received documents.",
+        groups=SECRET,  # the URL carries the secret
+        help="Give this URL to LaFactura.co support as the hook of received documents. "
+        "Senders that can set headers may post to /l10n_co_lafactura/hook with the secret in "
+        "the X-LaFactura-Secret header instead.",
     )
     l10n_co_lafactura_request_shape = fields.Char(
         "getDocumentInfo request",

@@ -2,10 +2,11 @@ import json
 import logging
 from datetime import timedelta
 
+from markupsafe import Markup, escape
 from psycopg2 import errors as pg_errors
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, float_round
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
@@ -23,7 +24,15 @@ STATES = [
     ("rejected", "Rejected"),
     ("error", "Error"),
 ]
-RETRYABLE = ("transient", "original_unknown")
+RETRYABLE = ("transient", "original_unknown", "retry")
+# Failures that say "not now" rather than "never": a concurrent worker holds or just wrote
+# the same rows (posting number, CUFE, partner); the row is processed again, not left in error.
+RETRY_NOW_ERRORS = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+    pg_errors.UniqueViolation,
+)
 MAX_ATTEMPTS = 10
 KIND_LABELS = {"fc": "Invoice", "nc": "Credit note", "nd": "Debit note"}
 
@@ -134,7 +143,7 @@ class L10nCoLafacturaInbox(models.Model):
                 now,
                 (remote_addr or "")[:64],
                 (content_type or "")[:128],
-                body.decode("utf-8", "replace"),
+                body.decode("utf-8", "replace").replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
                 delivery.sha256,
                 len(body),
                 keys.get("cufe") or None,
@@ -206,10 +215,20 @@ class L10nCoLafacturaInbox(models.Model):
         return done
 
     def action_l10n_co_lafactura_process_again(self):
-        """Process the selected rows again (rows that already made a bill are left alone)."""
+        """Process the selected rows again (rows that already made a bill are left alone).
+
+        Rows are written by the system only: the caller's right to act on these very rows
+        is checked, then the work runs as superuser. Rows a worker holds are skipped.
+        """
+        if not self.env.user.has_group("account.group_account_invoice"):
+            raise AccessError(_("Only invoicing users may process LaFactura.co documents again."))
+        self.check_access("read")
         rows = self.filtered(lambda r: not (r.state in ("processed", "duplicate") and r.move_id))
         if not rows:
             raise UserError(_("The selected documents were already booked; nothing to process again."))
+        rows = self.env["einvoice.credential"]._einvoice_lock_skip_locked(rows.sudo())
+        if not rows:
+            raise UserError(_("These documents are being processed right now; look again in a moment."))
         rows.write(
             {
                 "state": "received",
@@ -236,8 +255,16 @@ class L10nCoLafacturaInbox(models.Model):
         if move is not None:
             values["move_id"] = move.id
         if state == "error" and code in RETRYABLE:
-            delay = min(60, 2 ** min(self.attempts, 6))
-            values["next_attempt_at"] = fields.Datetime.now() + timedelta(minutes=delay)
+            # "retry": a concurrent worker collided with us: at once (next transaction), then
+            # 4, 8 ... 300 s; otherwise back off 2, 4 ... 60 minutes. The cron wakes up then.
+            if code == "retry":
+                delay = timedelta(seconds=0 if self.attempts <= 1 else min(300, 2**self.attempts))
+            else:
+                delay = timedelta(minutes=min(60, 2 ** min(self.attempts, 6)))
+            values["next_attempt_at"] = fields.Datetime.now() + delay
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger(
+                values["next_attempt_at"]
+            )
         self.write(values)
 
     def _l10n_co_lafactura_process_one(self):
@@ -295,6 +322,14 @@ class L10nCoLafacturaInbox(models.Model):
             )
         except (UserError, ValidationError) as exc:
             self._l10n_co_lafactura_finish("error", "odoo", str(exc.args[0] if exc.args else exc))
+        except RETRY_NOW_ERRORS as exc:
+            # e.g. account_move_unique_name: another worker posted the same number first
+            _logger.info("LaFactura inbox %s: concurrent update (%s), processed again", self.id, type(exc).__name__)
+            self._l10n_co_lafactura_finish(
+                "error",
+                "retry",
+                _("Another worker changed the same records at the same time; processed again at once."),
+            )
         except Exception as exc:  # a bad document must not stop the batch; recorded on the row
             _logger.warning("LaFactura inbox %s: processing failed", self.id, exc_info=True)
             self._l10n_co_lafactura_finish("error", "internal", _("Unexpected error: %s", exc))
@@ -495,22 +530,6 @@ class L10nCoLafacturaInbox(models.Model):
             .with_context(active_test=False)
             .search([("name", "=", plan.ubl.currency or "COP")], limit=1)
         )
-        learned_account = self._l10n_co_lafactura_learned_account(partner, company)
-        lines = []
-        for line, tax_ids in plan.lines:
-            line_vals = {
-                "name": line.description or plan.number,
-                "quantity": float(line.quantity),
-                "price_unit": float(line.price_unit),
-                "discount": float(line.discount_percent or 0),
-                "tax_ids": [fields.Command.set(tax_ids)],
-            }
-            product = self._l10n_co_lafactura_find_product(line, partner, company)
-            if product:
-                line_vals["product_id"] = product.id
-            elif learned_account:
-                line_vals["account_id"] = learned_account.id
-            lines.append(fields.Command.create(line_vals))
         values = {
             "move_type": plan.move_type,
             "company_id": company.id,
@@ -518,7 +537,7 @@ class L10nCoLafacturaInbox(models.Model):
             "partner_id": partner.id,
             "ref": plan.number,
             "invoice_date": plan.ubl.issue_date or fields.Date.context_today(self),
-            "invoice_line_ids": lines,
+            "invoice_line_ids": self._l10n_co_lafactura_move_lines(plan, partner, company),
             "l10n_co_lafactura_cufe": plan.cufe,
             "l10n_co_lafactura_test_mode": test,
             "l10n_co_lafactura_mode": plan.mode if plan.mode in ("1", "2") else False,
@@ -535,20 +554,84 @@ class L10nCoLafacturaInbox(models.Model):
         move = Move.create(values)
         self._l10n_co_lafactura_fix_tax_rounding(move, plan, credential.l10n_co_lafactura_tax_tolerance)
         self._l10n_co_lafactura_attach(move, plan)
-        differences = self._l10n_co_lafactura_three_way(move, plan)
-        if differences:
-            lines_html = "".join(f"<li>{label}: {expected} / {found}</li>" for label, expected, found in differences)
-            note = _("The totals of this document do not agree (expected / found):") + f"<ul>{lines_html}</ul>"
-            move.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=_("LaFactura.co: totals differ"),
-                note=note,
-                user_id=(self.env.ref("base.user_admin", raise_if_not_found=False) or self.env.user).id,
-            )
-            move.message_post(body=note)
-        elif credential.l10n_co_lafactura_auto_post and not test:
+        problems = self._l10n_co_lafactura_review(move, plan, partner)
+        if not problems and credential.l10n_co_lafactura_auto_post and not test:
             move.action_post()
         return move
+
+    def _l10n_co_lafactura_move_lines(self, plan, partner, company):
+        """Bill line commands: the document's lines, then its document-level discounts and
+        charges (DIAN: they leave the tax bases alone) as lines of their own."""
+        learned_account = self._l10n_co_lafactura_learned_account(partner, company)
+        lines = []
+        for line, tax_ids in plan.lines:
+            line_vals = {
+                "name": line.description or plan.number,
+                "quantity": float(line.quantity),
+                "price_unit": float(line.price_unit),
+                "discount": float(line.discount_percent or 0),
+                "tax_ids": [fields.Command.set(tax_ids)],
+            }
+            product = self._l10n_co_lafactura_find_product(line, partner, company)
+            if product:
+                line_vals["product_id"] = product.id
+            elif learned_account:
+                line_vals["account_id"] = learned_account.id
+            lines.append(fields.Command.create(line_vals))
+        for charge, tax_ids in plan.charges:
+            label = _("Charge") if charge.is_charge else _("Discount")
+            line_vals = {
+                "name": f"{label}: {charge.reason}" if charge.reason else label,
+                "quantity": 1.0,
+                "price_unit": float(charge.signed_amount),
+                "tax_ids": [fields.Command.set(tax_ids)],
+            }
+            if learned_account:
+                line_vals["account_id"] = learned_account.id
+            lines.append(fields.Command.create(line_vals))
+        return lines
+
+    def _l10n_co_lafactura_review(self, move, plan, partner):
+        """Schedule one activity per reason the bill must stay in draft; returns the reasons."""
+        problems = []
+        differences = self._l10n_co_lafactura_three_way(move, plan)
+        if differences:
+            items = Markup().join(Markup("<li>%s: %s / %s</li>") % difference for difference in differences)
+            note = Markup("%s<ul>%s</ul>") % (_("The totals of this document do not agree (expected / found):"), items)
+            problems.append((_("LaFactura.co: totals differ"), note))
+        supplier = plan.ubl.supplier
+        if "supplier_dv_mismatch" in plan.warnings:
+            problems.append(
+                (
+                    _("LaFactura.co: supplier check digit"),
+                    _(
+                        "The document gives the NIT %(nit)s with check digit %(given)s; DIAN's check digit for "
+                        "that NIT is %(right)s. The bill was matched to %(partner)s by the NIT without its check "
+                        "digit and left in draft: confirm the supplier's NIT on its RUT, then post it.",
+                        nit=supplier.nit,
+                        given=supplier.dv,
+                        right=lf_nit.check_digit(supplier.nit),
+                        partner=partner.display_name,
+                    ),
+                )
+            )
+        if not partner.vat:
+            problems.append(
+                (
+                    _("LaFactura.co: supplier without NIT"),
+                    _(
+                        "The NIT %(nit)s of the supplier could not be set on %(partner)s (refused by the VAT "
+                        "check): set the supplier's NIT, then post the bill.",
+                        nit=supplier.nit or plan.hook.provider.id,
+                        partner=partner.display_name,
+                    ),
+                )
+            )
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False) or self.env.user
+        for summary, note in problems:
+            move.activity_schedule("mail.mail_activity_data_todo", summary=summary, note=note, user_id=admin.id)
+            move.message_post(body=note)
+        return problems
 
     def _l10n_co_lafactura_find_product(self, line, partner, company):
         """The product of a line: the supplier's own code (vendor pricelist), else the GTIN barcode."""
@@ -619,7 +702,7 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_three_way(self, move, plan):
         """Hook totals vs UBL totals (already in the plan) vs what Odoo computed, within rounding."""
         differences = [(f"{key} (hook / UBL)", expected, found) for key, expected, found in plan.total_differences]
-        expected = lf_docs.expected_move_totals(plan.ubl.totals)
+        expected = lf_docs.expected_move_totals(plan.ubl.totals, plan.ubl.tax_amount)
         currency = move.currency_id
         for field_name, label in (
             ("amount_untaxed", _("Untaxed")),
@@ -719,8 +802,6 @@ class L10nCoLafacturaInbox(models.Model):
         if self.dian_approved:
             items.append(_("DIAN approved it (confirmed with LaFactura.co)."))
         items += [warnings[w] for w in plan.warnings if w in warnings]
-        from markupsafe import Markup, escape
-
         body = Markup("<br/>").join(escape(i) for i in items)
         body += Markup('<br/><a href="%s" target="_blank" rel="noopener">%s</a>') % (
             link,

@@ -12,6 +12,7 @@ class ResConfigSettings(models.TransientModel):
     l10n_co_lafactura_webhook_url = fields.Char(
         "LaFactura.co webhook URL",
         related="l10n_co_lafactura_credential_id.l10n_co_lafactura_webhook_url",
+        groups="base.group_system",
     )
 
     def _compute_l10n_co_lafactura_credential_id(self):

@@ -1,2 +1,6 @@
+from . import test_concurrency
 from . import test_processing
+from . import test_real_documents
+from . import test_security
 from . import test_webhook
+from . import test_tour

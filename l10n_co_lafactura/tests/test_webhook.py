@@ -1,5 +1,11 @@
 import json
+import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import patch
+
+import requests
+import werkzeug.serving
 
 from odoo.tests import HttpCase, tagged
 
@@ -146,3 +152,100 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
             {kinds[c] for c in moves.mapped("l10n_co_lafactura_cufe")},
             {"fc", "nc", "nd"},
         )
+
+
+@tagged("post_install", "-at_install", "post_install_l10n")
+class TestLaFacturaWebhookHostile(LaFacturaCommon, HttpCase):
+    """Issue 10/13: hostile bodies answer 400 with a reason; the secret never reaches a log line."""
+
+    def secret(self):
+        return self.credential.sudo().l10n_co_lafactura_webhook_secret
+
+    def post(self, data, headers=None, path=None):
+        return self.opener.post(
+            self.base_url() + (path or "/l10n_co_lafactura/hook/" + self.secret()),
+            data=data,
+            headers=JSON if headers is None else headers,
+            timeout=60,
+        )
+
+    def test_deeply_nested_body_answers_400_with_a_reason(self):
+        response = self.post(b"[" * 100_000 + b"]" * 100_000)
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("deep", response.json()["error"])
+        row = self.Inbox.browse(response.json()["id"])
+        self.assertEqual((row.state, row.reason_code), ("rejected", "too_deep"))
+
+    def test_nul_bytes_answer_400_and_are_stored(self):
+        response = self.post(b'{"document": "\x00"}')
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(self.Inbox.browse(response.json()["id"]).state, "rejected")
+        doc = self.document(number="NUL-1")
+        body = json.dumps(fixtures.hook_body(doc)).replace('"NUL-1"', '"NUL\\u0000-1"').encode()
+        response = self.post(body)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self.Inbox.browse(response.json()["id"]).number, "NUL-1")
+
+    def test_secret_in_a_header(self):
+        body = json.dumps(fixtures.hook_body(self.document(number="HDR-1"))).encode()
+        path = "/l10n_co_lafactura/hook"
+        self.assertEqual(self.post(body, path=path).status_code, 404)
+        self.assertEqual(self.post(body, path=path, headers={**JSON, "X-LaFactura-Secret": "x" * 64}).status_code, 404)
+        response = self.post(body, path=path, headers={**JSON, "X-LaFactura-Secret": self.secret()})
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self.Inbox.browse(response.json()["id"]).number, "HDR-1")
+
+    def test_access_log_never_carries_the_secret(self):
+        seen, done = [], threading.Event()
+
+        class Catch(logging.Handler):
+            def emit(self, record):
+                line = record.getMessage()
+                seen.append(line)
+                if "/l10n_co_lafactura/hook" in line:
+                    done.set()
+
+        handler = Catch(logging.INFO)
+        werkzeug_logger = logging.getLogger("werkzeug")
+        level = werkzeug_logger.level
+        werkzeug_logger.setLevel(logging.INFO)
+        werkzeug_logger.addHandler(handler)
+        try:
+            body = json.dumps(fixtures.hook_body(self.document(number="LOG-1"))).encode()
+            self.assertEqual(self.post(body).status_code, 200)
+            self.assertTrue(done.wait(30), seen)  # the access line is written after the answer
+        finally:
+            werkzeug_logger.removeHandler(handler)
+            werkzeug_logger.setLevel(level)
+        lines = [line for line in seen if "/l10n_co_lafactura/hook" in line]
+        self.assertTrue(lines)
+        self.assertFalse([line for line in seen if self.secret() in line])
+        self.assertIn("/l10n_co_lafactura/hook/[redacted]", lines[0])
+
+    def test_chunked_body_capped_by_the_route(self):
+        self.credential.l10n_co_lafactura_max_body_kb = 100_000  # a connection cannot raise the route's cap
+        read = []
+        original = werkzeug.serving.DechunkedInput.readinto
+
+        def counting_readinto(stream, buffer):  # what the server really pulled off the socket
+            size = original(stream, buffer)
+            read.append(size or 0)
+            return size
+
+        chunk = b" " * 65536
+
+        def body():
+            yield b'{"pad": "'
+            for _index in range(1024):  # 64 MiB, chunked: no Content-Length (Odoo's default cap is 128)
+                yield chunk
+            yield b'"}'
+
+        with patch.object(werkzeug.serving.DechunkedInput, "readinto", counting_readinto):
+            try:
+                status = self.post(body()).status_code
+            except requests.exceptions.ConnectionError:
+                status = 413  # the server answered and closed while the client was still sending
+        self.assertEqual(status, 413)
+        self.assertTrue(read)
+        self.assertLessEqual(sum(read), 5 * 1024 * 1024 + 1)  # read up to the route's cap, not 64 (or 128) MiB
+        self.assertEqual(self.Inbox.search_count([("credential_id", "=", self.credential.id)]), 0)

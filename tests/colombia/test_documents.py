@@ -257,19 +257,21 @@ def test_compare_totals():
         ("PayableAmount", Decimal("119.00"), Decimal("120.00"))
     ]
     assert d.compare_totals(a, {"LineExtensionAmount": "100.00"}) == [("PayableAmount", Decimal("119.00"), Decimal(0))]
+    # DIAN: Payable = LineExtension + taxes - allowances + charges - advances (anticipos).
     expected = d.expected_move_totals(
         {
             "LineExtensionAmount": "100",
             "AllowanceTotalAmount": "10",
             "ChargeTotalAmount": "5",
-            "PayableAmount": "113.05",
+            "PayableAmount": "64",
             "PrepaidAmount": "50",
-        }
+        },
+        declared_tax=Decimal(19),
     )
     assert expected == {
         "amount_untaxed": Decimal(95),
-        "amount_tax": Decimal("18.05"),
-        "amount_total": Decimal("113.05"),
+        "amount_tax": Decimal(19),  # the declared TaxTotal, not payable - untaxed (-31)
+        "amount_total": Decimal(114),  # the advance is a payment, not a reduction of the bill
     }
 
 
