@@ -1,2 +1,3 @@
 from . import models
 from . import wizard
+from .models.account_chart_template import post_init_hook

@@ -29,5 +29,7 @@
         "wizard/l10n_mx_factureapp_global_invoice_views.xml",
     ],
     "demo": ["demo/l10n_mx_factureapp_demo.xml"],
+    "assets": {"web.assets_tests": ["l10n_mx_factureapp/static/tests/tours/*.js"]},
+    "post_init_hook": "post_init_hook",
     "installable": True,
 }

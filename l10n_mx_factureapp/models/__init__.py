@@ -8,4 +8,5 @@ from . import account_journal
 from . import account_payment
 from . import account_move
 from . import account_move_send
+from . import account_chart_template
 from . import res_config_settings

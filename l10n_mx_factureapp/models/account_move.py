@@ -6,6 +6,7 @@ import uuid as uuidlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import psycopg2
 import pytz
 
 from odoo import _, api, fields, models
@@ -34,6 +35,12 @@ MOVE_STATES = [
 ]
 LIVE = ("sending", "unknown")
 SENDING_GRACE_MINUTES = 10
+DESCRIPTION_LIMIT = 1000  # characters of cfdi:Concepto/@Descripcion
+MAX_AUTO_RESENDS = 2  # identical bytes sent again by the job after "never received"
+
+
+class L10nMxFactureappBusy(UserError):
+    """Another run holds this move's attempt: report it, write nothing."""
 
 
 def _dec(value, digits=6):
@@ -53,7 +60,12 @@ class AccountMove(models.Model):
         "l10n_mx_factureapp.document", "move_id", string="Stamping attempts", copy=False
     )
     l10n_mx_factureapp_uuid = fields.Char("Fiscal folio (UUID)", copy=False, index=True, readonly=True)
-    l10n_mx_factureapp_stamped_at = fields.Char("Stamped on", copy=False, readonly=True)
+    l10n_mx_factureapp_stamped_at = fields.Datetime(
+        "Stamped on",
+        copy=False,
+        readonly=True,
+        help="FechaTimbrado of the fiscal stamp (time of central Mexico, as SAT writes it).",
+    )
     l10n_mx_factureapp_sat_certificate = fields.Char("SAT certificate", copy=False, readonly=True)
     l10n_mx_factureapp_xml_id = fields.Many2one("ir.attachment", string="Stamped CFDI", copy=False, readonly=True)
     l10n_mx_factureapp_pdf_id = fields.Many2one("ir.attachment", string="Facture APP PDF", copy=False, readonly=True)
@@ -128,6 +140,22 @@ class AccountMove(models.Model):
         help="Set when this payment was reconciled with a stamped PPD invoice; a job stamps its complement.",
     )
     l10n_mx_factureapp_complement_error = fields.Text("Payment complement error", copy=False, readonly=True)
+    l10n_mx_factureapp_enabled = fields.Boolean(
+        compute="_compute_l10n_mx_factureapp_enabled",
+        help="Mexican company with an active Facture APP connection: the CFDI buttons and tab show.",
+    )
+
+    @api.depends("company_id", "country_code")
+    def _compute_l10n_mx_factureapp_enabled(self):
+        Credential = self.env["einvoice.credential"]
+        served = {}
+        for move in self:
+            company = move.company_id
+            if company.id not in served:
+                served[company.id] = company.country_code == "MX" and bool(
+                    Credential._l10n_mx_factureapp_for_company(company)
+                )
+            move.l10n_mx_factureapp_enabled = served[company.id]
 
     def _einvoice_exchange_domain(self):
         # EXTENDS 'einvoice_common': stamping calls are logged on the move's attempts
@@ -293,7 +321,9 @@ class AccountMove(models.Model):
         return credential, branch
 
     def _l10n_mx_factureapp_local_now(self):
-        tz = pytz.timezone(self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City")
+        """Now, in the time zone of the place of issue (the branch's, else the company's)."""
+        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
+        tz = pytz.timezone(branch.tz or self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City")
         return datetime.now(pytz.utc).astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     def _l10n_mx_factureapp_series_number(self):
@@ -491,6 +521,25 @@ class AccountMove(models.Model):
             problems += [self._l10n_mx_factureapp_problem_text(p) for p in exc.problems]
         return problems
 
+    def _l10n_mx_factureapp_warnings(self):
+        """Translated facts the accountant should know before stamping, that do not block it."""
+        self.ensure_one()
+        warnings = []
+        for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
+            text = " ".join((line.name or "").split())
+            if len(text) > DESCRIPTION_LIMIT:
+                warnings.append(
+                    _(
+                        "Invoice %(name)s, line %(line)s: the description has %(count)s characters; the CFDI keeps "
+                        "the first %(limit)s (SAT's limit for Descripcion). Shorten it to choose what is kept.",
+                        name=self.display_name,
+                        line=text[:40] + "…",
+                        count=len(text),
+                        limit=DESCRIPTION_LIMIT,
+                    )
+                )
+        return warnings
+
     def _l10n_mx_factureapp_problem_text(self, problem):
         """A translated sentence naming the Odoo field to fix."""
         partner = self.partner_id.commercial_partner_id.display_name
@@ -626,6 +675,7 @@ class AccountMove(models.Model):
 
     # ------------------------------------------------------------------ stamping
     def action_l10n_mx_factureapp_stamp(self):
+        self.check_access("write")  # before any call to Facture APP
         results = self._l10n_mx_factureapp_stamp()
         failed = {m: e for m, e in results.items() if e}
         if failed and len(self) == 1:
@@ -633,7 +683,10 @@ class AccountMove(models.Model):
         return True
 
     def _l10n_mx_factureapp_stamp(self):
-        """Stamp each move one by one. Returns {move: translated error or False}."""
+        """Stamp each move one by one. Returns {move: translated error or False}.
+
+        A move that another run holds (locked, or with an attempt in flight) is reported and
+        left untouched: writing on it would conflict with the run that owns it."""
         Credential = self.env["einvoice.credential"]
         results = {}
         locked = Credential._einvoice_lock_skip_locked(self)
@@ -647,29 +700,31 @@ class AccountMove(models.Model):
                 results[move] = move._l10n_mx_factureapp_stamp_one()
                 if move.l10n_mx_factureapp_global_lead_id == move:
                     move._l10n_mx_factureapp_sync_global_members()
+            except L10nMxFactureappBusy as exc:
+                results[move] = exc.args[0]
             except UserError as exc:
                 move.l10n_mx_factureapp_error = exc.args[0]
                 results[move] = exc.args[0]
         return results
 
     def _l10n_mx_factureapp_live_attempt(self, kind=None):
-        attempts = self.l10n_mx_factureapp_document_ids.filtered(
+        attempts = self.sudo().l10n_mx_factureapp_document_ids.filtered(  # written by the system only
             lambda d: d.state in LIVE and (kind is None or (d.kind == "P") == (kind == "P"))
         )
         return attempts.sorted("id", reverse=True)[:1]
 
     def _l10n_mx_factureapp_stamp_one(self, kind=None, build=None, invoices=None):
-        """Stamp this move (an invoice, or a payment's move with `kind='P'` paying `invoices`)."""
+        """Stamp this move (an invoice, or a payment's move with `kind='P'` paying `invoices`).
+
+        While an attempt may be alive nothing new is built: it is looked up first, and only
+        when Facture APP does not know it are its exact bytes sent again."""
         self.ensure_one()
-        Document = self.env["l10n_mx_factureapp.document"]
-        Credential = self.env["einvoice.credential"]
         credential, branch = self._l10n_mx_factureapp_connection()
         live = self._l10n_mx_factureapp_live_attempt(kind)
-        retry_of = None
         if live:
             if live.state == "sending":
                 if live.create_date > fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES):
-                    raise UserError(
+                    raise L10nMxFactureappBusy(
                         _(
                             "Invoice %(name)s is being stamped right now; try again in a few minutes.",
                             name=self.display_name,
@@ -678,74 +733,85 @@ class AccountMove(models.Model):
                 live.state = "unknown"  # a call that never came back (worker killed): same as a lost answer
             if self._l10n_mx_factureapp_reconcile(live, credential):
                 return False
-            xml = live._l10n_mx_factureapp_payload()  # the same bytes, never rebuilt
-            live.state, retry_of, series, number = (
-                "retried",
-                live,
-                live.series,
-                live.number,
-            )
-            doc_kind = live.kind
-        else:
-            if kind != "P" and self.l10n_mx_factureapp_state == "stamped":
-                return False
-            xml = build() if build else self._l10n_mx_factureapp_build()
-            series, number = self._l10n_mx_factureapp_series_number()
-            doc_kind = kind or ("E" if self.move_type == "out_refund" else "I")
-        doc = Document._l10n_mx_factureapp_create_attempt(
-            self, xml, doc_kind, credential, branch, series, number, retry_of=retry_of
+            return self._l10n_mx_factureapp_resend(live, credential, branch)
+        if kind != "P" and self.l10n_mx_factureapp_state == "stamped":
+            return False
+        xml = build() if build else self._l10n_mx_factureapp_build()
+        series, number = self._l10n_mx_factureapp_series_number()
+        doc = self.env["l10n_mx_factureapp.document"]._l10n_mx_factureapp_create_attempt(
+            self, xml, kind or ("E" if self.move_type == "out_refund" else "I"), credential, branch, series, number
         )
-        if doc_kind == "P":
-            doc.invoice_ids = retry_of.invoice_ids if retry_of else invoices
-        if doc_kind != "P":
-            self.l10n_mx_factureapp_state = "sending"
-        Credential._einvoice_commit()  # the intent and the exact bytes survive a crash during the call
+        if doc.kind == "P":
+            doc.invoice_ids = invoices
+        return self._l10n_mx_factureapp_send(doc, xml, credential, branch)
+
+    def _l10n_mx_factureapp_resend(self, live, credential, branch):
+        """Send the exact bytes of `live` again (Facture APP said it never got them)."""
+        xml = live._l10n_mx_factureapp_payload()  # the same bytes, never rebuilt
+        live.state = "retried"
+        branch = live.branch_id or branch
+        doc = self.env["l10n_mx_factureapp.document"]._l10n_mx_factureapp_create_attempt(
+            self, xml, live.kind, credential, branch, live.series, live.number, retry_of=live
+        )
+        if doc.kind == "P":
+            doc.invoice_ids = live.invoice_ids
         return self._l10n_mx_factureapp_send(doc, xml, credential, branch)
 
     def _l10n_mx_factureapp_send(self, doc, xml, credential, branch):
-        is_payment = doc.kind == "P"
+        """Record the intent, call, keep the answer. Returns False or the translated problem.
+
+        Only a clear refusal is an error; anything else that leaves the outcome unclear (lost
+        or unreadable answer, a success without the stamped XML) is *unknown* and looked up."""
+        Credential = self.env["einvoice.credential"]
+        if doc.kind != "P":
+            self.l10n_mx_factureapp_state = "sending"
         try:
-            with credential._l10n_mx_factureapp_client(record=doc) as api:
-                result = api.stamp(xml, branch.facture_id, reference=self.name or "")
-                self._l10n_mx_factureapp_store_stamp(doc, result.xml, api)
-        except errors.UnknownOutcome as exc:
-            doc.write({"state": "unknown", "message": str(exc)})
-            message = _(
-                "Facture APP may have stamped %(name)s but the answer was lost (%(error)s). The stamp will be "
-                "looked up before anything is sent again.",
+            client = credential._l10n_mx_factureapp_client(record=doc)
+        except UserError as exc:  # the connection is not usable: nothing was sent
+            self._l10n_mx_factureapp_attempt_failed(doc, "error", exc.args[0], "connection")
+            return exc.args[0]
+        Credential._einvoice_commit()  # the intent and the exact bytes survive a crash during the call
+        with client as api:
+            try:
+                stamped = api.stamp(xml, branch.facture_id, reference=self.name or "").xml
+                cfdi.stamp_info(stamped)  # a stamped CFDI we can read, or the outcome is unclear
+            except (errors.AuthError, errors.RejectedError, errors.TransientError) as exc:
+                message = self._l10n_mx_factureapp_service_error_text(exc, credential)
+                self._l10n_mx_factureapp_attempt_failed(doc, "error", message, exc.code or exc.kind)
+                return message
+            except psycopg2.Error:
+                raise
+            except Exception as exc:  # noqa: BLE001 - after a non-idempotent call, unclear means unknown
+                _logger.info("Facture APP stamp of move %s has an unclear outcome: %r", self.id, exc)
+                message = self._l10n_mx_factureapp_unknown_text(exc)
+                self._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
+                self.with_context(no_new_invoice=True).message_post(body=message)
+                Credential._einvoice_commit()
+                return message
+            self._l10n_mx_factureapp_store_stamp(doc, stamped, api)
+        Credential._einvoice_commit()
+        return False
+
+    def _l10n_mx_factureapp_unknown_text(self, exc):
+        if isinstance(exc, errors.UnknownOutcome):
+            return _(
+                "Facture APP may have stamped %(name)s but the answer was lost (%(error)s). The outcome is being "
+                "confirmed with Facture APP: the stamp is looked up before anything is sent again.",
                 name=self.display_name,
                 error=exc.message,
             )
-            if not is_payment:
-                self.write(
-                    {
-                        "l10n_mx_factureapp_state": "unknown",
-                        "l10n_mx_factureapp_error": message,
-                    }
-                )
-            self.with_context(no_new_invoice=True).message_post(body=message)
-            self.env["einvoice.credential"]._einvoice_commit()
-            return message
-        except errors.EInvoiceError as exc:
-            message = self._l10n_mx_factureapp_service_error_text(exc, credential)
-            doc.write(
-                {
-                    "state": "error",
-                    "message": message,
-                    "error_code": exc.code or exc.kind,
-                }
-            )
-            if not is_payment:
-                self.write(
-                    {
-                        "l10n_mx_factureapp_state": "error",
-                        "l10n_mx_factureapp_error": message,
-                    }
-                )
-            self.env["einvoice.credential"]._einvoice_commit()
-            return message
+        return _(
+            "Facture APP answered the stamping of %(name)s in a way that could not be read (%(error)s). The "
+            "outcome is being confirmed with Facture APP: the stamp is looked up before anything is sent again.",
+            name=self.display_name,
+            error=str(exc)[:200],
+        )
+
+    def _l10n_mx_factureapp_attempt_failed(self, doc, state, message, code=False):
+        doc.write({"state": state, "message": message, "error_code": code})
+        if doc.kind != "P":
+            self.write({"l10n_mx_factureapp_state": state, "l10n_mx_factureapp_error": message})
         self.env["einvoice.credential"]._einvoice_commit()
-        return False
 
     def _l10n_mx_factureapp_service_error_text(self, exc, credential):
         if isinstance(exc, errors.AuthError):
@@ -794,7 +860,9 @@ class AccountMove(models.Model):
         )
 
     def _l10n_mx_factureapp_store_stamp(self, doc, xml, api=None):
-        """Attach the stamped XML (with its TFD) and record UUID, date, certificate, link."""
+        """Keep the stamped XML (with its TFD) on the attempt and commit it at once, then show
+        UUID, date, certificate and link on the move: nothing afterwards can roll the stamp back."""
+        Credential = self.env["einvoice.credential"]
         info = cfdi.stamp_info(xml)
         attachment = self.env["ir.attachment"].create(
             {
@@ -806,33 +874,50 @@ class AccountMove(models.Model):
                 "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
             }
         )
-        doc.write({"state": "stamped", "uuid": info.uuid, "message": False})
+        doc.write({"state": "stamped", "uuid": info.uuid, "message": False, "stamped_xml_id": attachment.id})
+        Credential._einvoice_commit()
         if doc.kind == "P":
             self.with_context(no_new_invoice=True).message_post(
                 body=_("Payment complement stamped: UUID %(uuid)s.", uuid=info.uuid),
                 attachment_ids=attachment.ids,
             )
             return
-        self.write(
-            {
-                "l10n_mx_factureapp_state": "stamped",
-                "l10n_mx_factureapp_uuid": info.uuid,
-                "l10n_mx_factureapp_stamped_at": info.stamped_at,
-                "l10n_mx_factureapp_sat_certificate": info.sat_certificate,
-                "l10n_mx_factureapp_xml_id": attachment.id,
-                "l10n_mx_factureapp_verification_url": cfdi.verification_url(info),
-                "l10n_mx_factureapp_error": False,
-                "l10n_mx_factureapp_bulk_queued": False,
-            }
-        )
+        self._l10n_mx_factureapp_show_stamp(doc)
         self.with_context(no_new_invoice=True).message_post(
             body=_("CFDI stamped by Facture APP: UUID %(uuid)s.", uuid=info.uuid),
             attachment_ids=attachment.ids,
         )
+        Credential._einvoice_commit()  # shown before anything else (PDF, mail) may fail
         if api is not None:
             self._l10n_mx_factureapp_fetch_pdf(api)
         if self._l10n_mx_factureapp_needs_complement():
             self._l10n_mx_factureapp_flag_payers()  # paid before it was stamped
+
+    def _l10n_mx_factureapp_show_stamp(self, doc):
+        """Copy the committed stamp of `doc` onto the move. A concurrent write on the move (another
+        run reporting it busy) makes this transaction retry, never lose the stamp."""
+        info = cfdi.stamp_info(doc.stamped_xml_id.raw)
+        values = {
+            "l10n_mx_factureapp_state": "stamped",
+            "l10n_mx_factureapp_uuid": info.uuid,
+            "l10n_mx_factureapp_stamped_at": _stamp_datetime(info.stamped_at),
+            "l10n_mx_factureapp_sat_certificate": info.sat_certificate,
+            "l10n_mx_factureapp_xml_id": doc.stamped_xml_id.id,
+            "l10n_mx_factureapp_verification_url": cfdi.verification_url(info),
+            "l10n_mx_factureapp_error": False,
+            "l10n_mx_factureapp_bulk_queued": False,
+        }
+        can_retry = self.env["einvoice.credential"]._einvoice_can_commit()
+        for tries in range(3):
+            try:
+                self.write(values)
+                self.env.flush_all()
+                return
+            except psycopg2.errors.SerializationFailure:
+                if not can_retry or tries == 2:
+                    raise
+                _logger.info("Move %s changed concurrently; showing its stamp again", self.id)
+                self.env.cr.rollback()  # only this projection is lost: the attempt is committed
 
     def _l10n_mx_factureapp_fetch_pdf(self, api):
         try:
@@ -891,36 +976,66 @@ class AccountMove(models.Model):
             ) from exc
 
     def action_l10n_mx_factureapp_reconcile(self):
+        self.check_access("write")
+        found = self.browse()
         for move in self:
             live = move._l10n_mx_factureapp_live_attempt()
             if live:
                 credential, _branch = move._l10n_mx_factureapp_connection()
-                move._l10n_mx_factureapp_reconcile(live, credential)
-        return True
+                if move._l10n_mx_factureapp_reconcile(live, credential):
+                    found |= move
+        if found:
+            return _notification(_("Stamp found at Facture APP for %(names)s.", names=", ".join(found.mapped("name"))))
+        return _notification(_("Facture APP has no stamp for these invoices yet."), "warning")
+
+    def _l10n_mx_factureapp_follow_attempt(self, doc):
+        """Settle an attempt whose outcome is unknown: look it up, and when Facture APP never got
+        it, send its exact bytes again (automatically, up to MAX_AUTO_RESENDS times)."""
+        self.ensure_one()
+        if not self.env["einvoice.credential"]._einvoice_lock_skip_locked(self):
+            return  # a person or another worker is on it right now
+        doc.invalidate_recordset()
+        if doc.state not in LIVE:
+            return
+        doc.state = "unknown"
+        credential, branch = self._l10n_mx_factureapp_connection()
+        if self._l10n_mx_factureapp_reconcile(doc, credential):
+            return
+        if doc._l10n_mx_factureapp_resend_count() < MAX_AUTO_RESENDS:
+            self._l10n_mx_factureapp_resend(doc, credential, branch)
+            return
+        message = _(
+            "Facture APP still does not know the CFDI of %(name)s after it was sent %(count)s times: nothing "
+            "was stamped. Check the connection, then stamp it again.",
+            name=self.display_name,
+            count=MAX_AUTO_RESENDS + 1,
+        )
+        self._l10n_mx_factureapp_attempt_failed(doc, "error", message, "not_found")
 
     @api.model
     def _cron_l10n_mx_factureapp_follow(self, limit=50):
         """Reconcile attempts with an unknown outcome, finish queued bulk runs, follow cancellations."""
         Credential = self.env["einvoice.credential"]
         stale = fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES)
-        docs = self.env["l10n_mx_factureapp.document"].search(
-            [
-                "|",
-                ("state", "=", "unknown"),
-                "&",
-                ("state", "=", "sending"),
-                ("create_date", "<", stale),
-            ],
-            limit=limit,
+        docs = (
+            self.env["l10n_mx_factureapp.document"]
+            .sudo()
+            .search(
+                [
+                    "|",
+                    ("state", "=", "unknown"),
+                    "&",
+                    ("state", "=", "sending"),
+                    ("create_date", "<", stale),
+                ],
+                limit=limit,
+            )
         )
         for doc in docs:
-            move = doc.move_id
-            doc.state = "unknown"
             try:
-                credential, _branch = move._l10n_mx_factureapp_connection()
-                move._l10n_mx_factureapp_reconcile(doc, credential)
+                doc.move_id._l10n_mx_factureapp_follow_attempt(doc)
             except UserError as exc:
-                _logger.info("Facture APP reconciliation of move %s postponed: %s", move.id, exc)
+                _logger.info("Facture APP reconciliation of move %s postponed: %s", doc.move_id.id, exc)
             Credential._einvoice_commit()
         queued = self.search([("l10n_mx_factureapp_bulk_queued", "=", True)], limit=limit * 10)
         if queued:
@@ -941,6 +1056,7 @@ class AccountMove(models.Model):
 
     # ------------------------------------------------------------------ bulk (ZIP)
     def action_l10n_mx_factureapp_stamp_bulk(self):
+        self.check_access("write")
         moves = self.filtered(
             lambda m: (
                 m._l10n_mx_factureapp_applicable()
@@ -999,7 +1115,7 @@ class AccountMove(models.Model):
                 Credential._einvoice_commit()
 
     def _l10n_mx_factureapp_stamp_zip(self, credential, branch):
-        Document = self.env["l10n_mx_factureapp.document"]
+        Document = self.env["l10n_mx_factureapp.document"].sudo()  # attempts: written by the system only
         Credential = self.env["einvoice.credential"]
         batch = uuidlib.uuid4().hex
         files, docs = {}, Document
@@ -1163,9 +1279,14 @@ class AccountMove(models.Model):
                         name=self.display_name,
                     )
                 )
+        self.check_access("write")
         credential, branch = self._l10n_mx_factureapp_connection()
+        # Everything Odoo needs afterwards is checked before the call: a cancellation that
+        # reached the PAC is never undone by a problem on our side.
+        credential._l10n_mx_factureapp_sat_client(record=self)
+        client = credential._l10n_mx_factureapp_client(record=self)
         try:
-            with credential._l10n_mx_factureapp_client(record=self) as api:
+            with client as api:
                 answer = api.cancel(
                     self.l10n_mx_factureapp_uuid,
                     branch.facture_id,
@@ -1219,13 +1340,17 @@ class AccountMove(models.Model):
                 ),
                 user_id=self.invoice_user_id.id or self.env.user.id,
             )
-        self._l10n_mx_factureapp_update_sat_status()
+        self.env["einvoice.credential"]._einvoice_commit()  # the PAC has the request: keep it
+        try:
+            self._l10n_mx_factureapp_update_sat_status()
+        except UserError as exc:
+            _logger.info("SAT status of move %s after the cancellation request not read: %s", self.id, exc)
         return answer.outcome
 
     def action_l10n_mx_factureapp_sat_status(self):
-        for move in self:
-            move._l10n_mx_factureapp_update_sat_status()
-        return True
+        self.check_access("write")
+        texts = [f"{move.display_name}: {move._l10n_mx_factureapp_update_sat_status().state}" for move in self]
+        return _notification(_("SAT says: %(states)s", states=", ".join(texts)))
 
     def _l10n_mx_factureapp_update_sat_status(self):
         """Query SAT's ConsultaCFDIService and settle a pending cancellation."""
@@ -1321,6 +1446,7 @@ class AccountMove(models.Model):
 
     def action_l10n_mx_factureapp_download_pdf(self):
         self.ensure_one()
+        self.check_access("write")  # the PDF is stored on the move
         if not self.l10n_mx_factureapp_pdf_id:
             credential, _branch = self._l10n_mx_factureapp_connection()
             with credential._l10n_mx_factureapp_client(record=self) as api:
@@ -1371,6 +1497,31 @@ class AccountMove(models.Model):
                     ],
                 }
             )
+
+
+def _notification(message, kind="info"):
+    """A client action that tells the user what a button did."""
+    return {
+        "type": "ir.actions.client",
+        "tag": "display_notification",
+        "params": {
+            "message": message,
+            "type": kind,
+            "sticky": False,
+            "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+        },
+    }
+
+
+def _stamp_datetime(text):
+    """TFD's FechaTimbrado (local time of Mexico, no zone) as a naive datetime, or False."""
+    try:
+        local = datetime.fromisoformat(text[:19]) if text else None
+    except ValueError:
+        return False
+    if local is None:
+        return False
+    return pytz.timezone("America/Mexico_City").localize(local).astimezone(pytz.utc).replace(tzinfo=None)
 
 
 def errors_describe(code, message):

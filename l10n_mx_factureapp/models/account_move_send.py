@@ -1,4 +1,5 @@
 from odoo import _, api, models
+from odoo.exceptions import UserError
 
 EDI = "l10n_mx_factureapp"
 
@@ -46,6 +47,21 @@ class AccountMoveSend(models.AbstractModel):
                 "action_text": _("View invoice(s)"),
                 "action": bad._get_records_action(name=_("Check invoice(s)")),
             }
+        warnings = [text for move in to_stamp for text in move._l10n_mx_factureapp_warnings()]
+        if warnings:
+            alerts["l10n_mx_factureapp_warnings"] = {
+                "level": "warning",
+                "message": "\n".join(warnings),
+            }
+        if to_stamp and self.env["ir.actions.report"].get_wkhtmltopdf_state() in ("install", "broken"):
+            alerts["l10n_mx_factureapp_no_pdf"] = {
+                "level": "warning",
+                "message": _(
+                    "This server cannot make PDFs (wkhtmltopdf is missing or broken): the CFDI will be stamped "
+                    "and kept, then the PDF step will fail. Install wkhtmltopdf, or stamp with the Stamp CFDI "
+                    "button and print later."
+                ),
+            }
         credentials = self.env["einvoice.credential"]
         for move in to_stamp:
             credentials |= credentials._l10n_mx_factureapp_for_company(move.company_id)
@@ -86,3 +102,19 @@ class AccountMoveSend(models.AbstractModel):
                     "errors": error.split("\n"),
                 }
         return res
+
+    def _prepare_invoice_pdf_report(self, invoices_data):
+        # EXTENDS 'account': a PDF that cannot be made never hides a CFDI that was just stamped
+        try:
+            return super()._prepare_invoice_pdf_report(invoices_data)
+        except UserError as exc:
+            stamped = [move for move in invoices_data if move.l10n_mx_factureapp_state == "stamped"]
+            if not stamped:
+                raise
+            raise UserError(
+                _(
+                    "The CFDI is stamped and kept: %(stamps)s.\nOnly the PDF could not be made: %(error)s",
+                    stamps=", ".join(f"{m.display_name} (UUID {m.l10n_mx_factureapp_uuid})" for m in stamped),
+                    error=exc.args[0],
+                )
+            ) from exc

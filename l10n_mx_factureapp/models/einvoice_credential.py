@@ -123,12 +123,29 @@ class EinvoiceCredential(models.Model):
             },
         )
 
+    def _l10n_mx_factureapp_sat_endpoint(self):
+        """The SAT status URL: the one entered, else (sandbox) the sandbox's own, else SAT's."""
+        self.ensure_one()
+        if self.l10n_mx_factureapp_sat_url:
+            return self.l10n_mx_factureapp_sat_url
+        if self.environment == "sandbox":
+            base = (self.base_url or self._einvoice_default_base_url() or "").rstrip("/")
+            return f"{base}/ConsultaCFDIService.svc" if base else ""
+        return SAT_URLS.get(self.environment, "")
+
     def _l10n_mx_factureapp_sat_client(self, record=None):
         self.ensure_one()
-        if not self.l10n_mx_factureapp_sat_url:
-            raise UserError(_("Enter the SAT status service URL of %(name)s.", name=self.name))
+        endpoint = self._l10n_mx_factureapp_sat_endpoint()
+        if not endpoint:
+            raise UserError(
+                _(
+                    "Connection %(name)s has no base URL, so SAT's status service cannot be asked either: enter "
+                    "the base URL (or the SAT status service URL) in the connection.",
+                    name=self.name,
+                )
+            )
         transport = self._einvoice_transport(auth=None, record=record)
-        return sat.SatStatusClient(transport, endpoint=self.l10n_mx_factureapp_sat_url)
+        return sat.SatStatusClient(transport, endpoint=endpoint)
 
     @api.model
     def _l10n_mx_factureapp_for_company(self, company):
@@ -148,6 +165,7 @@ class EinvoiceCredential(models.Model):
 
     # -- actions ----------------------------------------------------------------------
     def action_l10n_mx_factureapp_sync_branches(self):
+        self.check_access("write")  # administrators only, before any call
         Branch = self.env["l10n_mx_factureapp.branch"]
         for credential in self:
             with credential._l10n_mx_factureapp_client(record=credential) as api:
@@ -192,11 +210,14 @@ class EinvoiceCredential(models.Model):
             (credential.l10n_mx_factureapp_branch_ids - seen).write({"active": False})
             credential.write({"state": "connected", "last_error": False})
             for company in credential.company_ids | credential.company_id:
-                if not company.l10n_mx_factureapp_branch_id and seen:
-                    company.l10n_mx_factureapp_branch_id = seen[0]
+                mine = seen.filtered(lambda b, c=company: b.company_id == c)
+                mine = mine or seen.filtered(lambda b: not b.company_id)
+                if not company.l10n_mx_factureapp_branch_id and mine:
+                    company.l10n_mx_factureapp_branch_id = mine[0]
         return True
 
     def action_l10n_mx_factureapp_check_credits(self):
+        self.check_access("write")
         for credential in self:
             credential._l10n_mx_factureapp_check_credits(raise_errors=True)
         return True

@@ -51,6 +51,12 @@ class L10nMxFactureappDocument(models.Model):
         help="For a payment complement: the invoices it reports (one DoctoRelacionado each).",
     )
     uuid = fields.Char("UUID (folio fiscal)", index=True)
+    stamped_xml_id = fields.Many2one(
+        "ir.attachment",
+        string="Stamped CFDI",
+        ondelete="restrict",
+        help="The stamped XML as Facture APP returned it, kept on the attempt as soon as it arrived.",
+    )
     message = fields.Text()
     error_code = fields.Char()
 
@@ -77,7 +83,7 @@ class L10nMxFactureappDocument(models.Model):
                 "res_id": move.id,
             }
         )
-        return self.create(
+        return self.sudo().create(  # attempts are written by the system only (the caller may stamp the move)
             {
                 "move_id": move.id,
                 "kind": kind,
@@ -99,3 +105,11 @@ class L10nMxFactureappDocument(models.Model):
         if hashlib.sha256(data).hexdigest() != self.payload_sha256:
             raise ValueError("stored pre-CFDI does not match its hash")
         return data
+
+    def _l10n_mx_factureapp_resend_count(self):
+        """How many times these bytes were already sent again."""
+        self.ensure_one()
+        count, doc = 0, self.retry_of_id
+        while doc:
+            count, doc = count + 1, doc.retry_of_id
+        return count

@@ -214,9 +214,7 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         self.assertFalse(self.app.cfdis)
         first = move.l10n_mx_factureapp_document_ids
-        self.env["account.move"]._cron_l10n_mx_factureapp_follow()  # looks up: not found, does not resend
-        self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
-        move.action_l10n_mx_factureapp_stamp()
+        move.action_l10n_mx_factureapp_stamp()  # looks up: not found, so the same bytes go again
         self._stamped_root(move)
         retry = move.l10n_mx_factureapp_document_ids - first
         self.assertEqual(retry.payload_sha256, first.payload_sha256, "the exact bytes were resent")
