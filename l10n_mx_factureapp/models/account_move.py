@@ -478,6 +478,22 @@ class AccountMove(models.Model):
             "cancel_rejected",
         ):
             problems.append(_("Invoice %(name)s is already stamped.", name=self.display_name))
+        problems += self._l10n_mx_factureapp_precheck_amounts()
+        if problems:
+            return problems
+        try:
+            self._l10n_mx_factureapp_connection()
+            data = self._l10n_mx_factureapp_invoice_data()
+            cfdi.build_invoice(data)
+        except UserError as exc:
+            problems.append(exc.args[0])
+        except cfdi.CfdiError as exc:
+            problems += [self._l10n_mx_factureapp_problem_text(p) for p in exc.problems]
+        return problems
+
+    def _l10n_mx_factureapp_precheck_amounts(self):
+        """Lines, currency rate and credit-note origin problems."""
+        problems = []
         for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
             if line.price_subtotal < 0 or line.quantity < 0:
                 problems.append(
@@ -509,16 +525,6 @@ class AccountMove(models.Model):
                     name=self.display_name,
                 )
             )
-        if problems:
-            return problems
-        try:
-            self._l10n_mx_factureapp_connection()
-            data = self._l10n_mx_factureapp_invoice_data()
-            cfdi.build_invoice(data)
-        except UserError as exc:
-            problems.append(exc.args[0])
-        except cfdi.CfdiError as exc:
-            problems += [self._l10n_mx_factureapp_problem_text(p) for p in exc.problems]
         return problems
 
     def _l10n_mx_factureapp_warnings(self):
@@ -552,9 +558,21 @@ class AccountMove(models.Model):
             product_lines = self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product")
             index = int(line_no.group(1)) - 1
             line = product_lines[index] if index < len(product_lines) else None
-        code = problem.code
         who = company if where.startswith("issuer") else partner
         texts = {
+            **self._l10n_mx_factureapp_party_texts(who, company, params),
+            **self._l10n_mx_factureapp_line_texts(line.name if line else where, line),
+            **self._l10n_mx_factureapp_invoice_texts(params),
+        }
+        code = problem.code
+        return texts.get(code) or _(
+            "Invoice %(name)s: %(problem)s",
+            name=self.display_name,
+            problem=str(problem),
+        )
+
+    def _l10n_mx_factureapp_party_texts(self, who, company, params):
+        return {
             "rfc_missing": _("%(who)s: enter the RFC (Tax ID).", who=who),
             "rfc_invalid": _(
                 "%(who)s: the RFC %(rfc)s is not valid.",
@@ -568,19 +586,6 @@ class AccountMove(models.Model):
                 "%(who)s: fiscal regime %(value)s does not fit the RFC (company or individual).",
                 who=who,
                 value=params.get("value", ""),
-            ),
-            "uso_missing": _(
-                "Invoice %(name)s: choose the CFDI use (UsoCFDI).",
-                name=self.display_name,
-            ),
-            "uso_person": _(
-                "Invoice %(name)s: CFDI use %(value)s is only for individuals.",
-                name=self.display_name,
-                value=params.get("value", ""),
-            ),
-            "generic_uso": _(
-                "Invoice %(name)s: a customer without RFC or abroad needs CFDI use S01.",
-                name=self.display_name,
             ),
             "zip_invalid": _(
                 "%(who)s: the ZIP code %(zip)s is not a SAT postal code.",
@@ -596,27 +601,48 @@ class AccountMove(models.Model):
                 "%(who)s: set the country of fiscal residence (c_Pais) of this foreign customer.",
                 who=who,
             ),
-            "public_needs_global": _(
-                "Invoice %(name)s: an invoice to PUBLICO EN GENERAL needs the periodicity.",
-                name=self.display_name,
-            ),
+        }
+
+    def _l10n_mx_factureapp_line_texts(self, name, line):
+        return {
             "clave_prod_serv": _(
                 "Line %(line)s: set a valid SAT product key (ClaveProdServ) on product %(product)s.",
-                line=line.name if line else where,
+                line=name,
                 product=line.product_id.display_name if line and line.product_id else "-",
             ),
             "clave_unidad": _(
                 "Line %(line)s: set the SAT unit key (ClaveUnidad) on unit of measure %(uom)s.",
-                line=line.name if line else where,
+                line=name,
                 uom=line.product_uom_id.name if line and line.product_uom_id else "-",
             ),
             "price_negative": _(
                 "Line %(line)s has a negative price: CFDI allows no negative amounts.",
-                line=line.name if line else where,
+                line=name,
             ),
             "quantity": _(
                 "Line %(line)s: the quantity must be positive.",
-                line=line.name if line else where,
+                line=name,
+            ),
+        }
+
+    def _l10n_mx_factureapp_invoice_texts(self, params):
+        return {
+            "uso_missing": _(
+                "Invoice %(name)s: choose the CFDI use (UsoCFDI).",
+                name=self.display_name,
+            ),
+            "uso_person": _(
+                "Invoice %(name)s: CFDI use %(value)s is only for individuals.",
+                name=self.display_name,
+                value=params.get("value", ""),
+            ),
+            "generic_uso": _(
+                "Invoice %(name)s: a customer without RFC or abroad needs CFDI use S01.",
+                name=self.display_name,
+            ),
+            "public_needs_global": _(
+                "Invoice %(name)s: an invoice to PUBLICO EN GENERAL needs the periodicity.",
+                name=self.display_name,
             ),
             "rate_missing": _(
                 "Invoice %(name)s: currency %(currency)s needs an exchange rate.",
@@ -649,11 +675,6 @@ class AccountMove(models.Model):
             "total_zero": _("Invoice %(name)s: the total must be positive.", name=self.display_name),
             "no_lines": _("Invoice %(name)s has no lines.", name=self.display_name),
         }
-        return texts.get(code) or _(
-            "Invoice %(name)s: %(problem)s",
-            name=self.display_name,
-            problem=str(problem),
-        )
 
     def _l10n_mx_factureapp_build(self):
         """The pre-CFDI bytes, XSD-validated; UserError listing every problem."""
@@ -1115,9 +1136,51 @@ class AccountMove(models.Model):
                 Credential._einvoice_commit()
 
     def _l10n_mx_factureapp_stamp_zip(self, credential, branch):
-        Document = self.env["l10n_mx_factureapp.document"].sudo()  # attempts: written by the system only
+        """One ZIP for these moves: intent and bytes committed, one call, each file's result on its move.
+        Only a clear refusal is an error; anything unclear leaves the attempts unknown (looked up)."""
         Credential = self.env["einvoice.credential"]
         batch = uuidlib.uuid4().hex
+        files, docs = self._l10n_mx_factureapp_zip_attempts(credential, branch, batch)
+        if not docs:
+            return
+        Credential._einvoice_commit()  # intent and exact bytes recorded before the call
+        with credential._l10n_mx_factureapp_client(record=docs[0]) as api:
+            try:
+                report = api.stamp_zip(fclient.make_zip(files), branch.facture_id, sent_names=files, reference=batch)
+                stamped = (
+                    fclient.read_zip(api.download(report.download_url))
+                    if any(i.ok for i in report.items.values()) and report.download_url
+                    else {}
+                )
+            except (errors.AuthError, errors.RejectedError, errors.TransientError) as exc:
+                for doc in docs:
+                    message = doc.move_id._l10n_mx_factureapp_service_error_text(exc, credential)
+                    doc.move_id._l10n_mx_factureapp_attempt_failed(doc, "error", message, exc.code or exc.kind)
+                return
+            except psycopg2.Error:
+                raise
+            except Exception as exc:  # noqa: BLE001 - after a non-idempotent call, unclear means unknown
+                _logger.info("Facture APP bulk %s has an unclear outcome: %r", batch, exc)
+                message = _(
+                    "The bulk stamping answer was lost or could not be read (%(error)s); the stamps will be looked "
+                    "up before anything is resent.",
+                    error=str(exc)[:200],
+                )
+                for doc in docs:
+                    doc.move_id._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
+                return
+            if report.unknown:
+                _logger.warning(
+                    "Facture APP bulk report %s names files that were not sent: %s",
+                    batch,
+                    ", ".join(report.unknown[:20]),
+                )
+            for doc in docs:
+                doc.move_id._l10n_mx_factureapp_zip_result(doc, report.items.get(doc.bulk_filename), stamped, api)
+
+    def _l10n_mx_factureapp_zip_attempts(self, credential, branch, batch):
+        """Build each move's pre-CFDI and record its attempt; ({file name: bytes}, attempts)."""
+        Document = self.env["l10n_mx_factureapp.document"].sudo()  # attempts: written by the system only
         files, docs = {}, Document
         for move in self:
             try:
@@ -1132,114 +1195,40 @@ class AccountMove(models.Model):
                 )
                 continue
             series, number = move._l10n_mx_factureapp_series_number()
+            kind = "E" if move.move_type == "out_refund" else "I"
             doc = Document._l10n_mx_factureapp_create_attempt(
-                move,
-                xml,
-                "E" if move.move_type == "out_refund" else "I",
-                credential,
-                branch,
-                series,
-                number,
-                channel="bulk",
+                move, xml, kind, credential, branch, series, number, channel="bulk"
             )
             doc.write({"bulk_filename": f"{doc.id}.xml", "bulk_batch": batch})
-            move.write(
-                {
-                    "l10n_mx_factureapp_state": "sending",
-                    "l10n_mx_factureapp_bulk_queued": False,
-                }
-            )
+            move.write({"l10n_mx_factureapp_state": "sending", "l10n_mx_factureapp_bulk_queued": False})
             files[doc.bulk_filename] = xml
             docs |= doc
-        if not docs:
-            return
-        Credential._einvoice_commit()  # intent and exact bytes recorded before the call
-        archive = fclient.make_zip(files)
-        with credential._l10n_mx_factureapp_client(record=docs[0]) as api:
-            try:
-                report = api.stamp_zip(archive, branch.facture_id, sent_names=files, reference=batch)
-                stamped = (
-                    fclient.read_zip(api.download(report.download_url))
-                    if any(i.ok for i in report.items.values()) and report.download_url
-                    else {}
-                )
-            except errors.UnknownOutcome as exc:
-                for doc in docs:
-                    doc.write({"state": "unknown", "message": str(exc)})
-                    doc.move_id.write(
-                        {
-                            "l10n_mx_factureapp_state": "unknown",
-                            "l10n_mx_factureapp_error": _(
-                                "Bulk stamping answer lost; the stamps will be looked up before anything is resent."
-                            ),
-                        }
-                    )
-                return
-            except (errors.EInvoiceError, ValueError) as exc:
-                unknown = isinstance(exc, ValueError) or (
-                    isinstance(exc, errors.EInvoiceError) and exc.kind == "protocol"
-                )
-                for doc in docs:
-                    move = doc.move_id
-                    message = (
-                        _(
-                            "The bulk report could not be read (%(error)s); the stamps will be looked up.",
-                            error=str(exc),
-                        )
-                        if unknown
-                        else move._l10n_mx_factureapp_service_error_text(exc, credential)
-                    )
-                    doc.write({"state": "unknown" if unknown else "error", "message": message})
-                    move.write(
-                        {
-                            "l10n_mx_factureapp_state": "unknown" if unknown else "error",
-                            "l10n_mx_factureapp_error": message,
-                        }
-                    )
-                return
-            if report.unknown:
-                _logger.warning(
-                    "Facture APP bulk report %s names files that were not sent: %s",
-                    batch,
-                    ", ".join(report.unknown[:20]),
-                )
-            for doc in docs:
-                move = doc.move_id
-                item = report.items.get(doc.bulk_filename)
-                if item is None:
-                    message = _("The bulk report does not mention this invoice; its stamp will be looked up.")
-                    doc.write({"state": "unknown", "message": message})
-                    move.write(
-                        {
-                            "l10n_mx_factureapp_state": "unknown",
-                            "l10n_mx_factureapp_error": message,
-                        }
-                    )
-                elif item.ok:
-                    xml = stamped.get(doc.bulk_filename)
-                    if xml is None:
-                        try:
-                            xml = api.xml(item.uuid)
-                        except errors.EInvoiceError:
-                            doc.write({"state": "unknown", "uuid": item.uuid})
-                            move.l10n_mx_factureapp_state = "unknown"
-                            continue
-                    move._l10n_mx_factureapp_store_stamp(doc, xml)
-                else:
-                    info = errors_describe(item.code, item.message)
-                    message = _(
-                        "Facture APP rejected %(name)s: [%(code)s] %(error)s",
-                        name=move.display_name,
-                        code=item.code,
-                        error=info,
-                    )
-                    doc.write({"state": "error", "message": message, "error_code": item.code})
-                    move.write(
-                        {
-                            "l10n_mx_factureapp_state": "error",
-                            "l10n_mx_factureapp_error": message,
-                        }
-                    )
+        return files, docs
+
+    def _l10n_mx_factureapp_zip_result(self, doc, item, stamped, api):
+        """Record what the bulk report says of this move's file."""
+        if item is None:
+            message = _("The bulk report does not mention this invoice; its stamp will be looked up.")
+            self._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
+        elif item.ok:
+            xml = stamped.get(doc.bulk_filename)
+            if xml is None:
+                try:
+                    xml = api.xml(item.uuid)
+                except errors.EInvoiceError:
+                    doc.uuid = item.uuid
+                    message = _("Stamped as %(uuid)s; its XML will be fetched.", uuid=item.uuid)
+                    self._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
+                    return
+            self._l10n_mx_factureapp_store_stamp(doc, xml)
+        else:
+            message = _(
+                "Facture APP rejected %(name)s: [%(code)s] %(error)s",
+                name=self.display_name,
+                code=item.code,
+                error=errors_describe(item.code, item.message),
+            )
+            self._l10n_mx_factureapp_attempt_failed(doc, "error", message, item.code)
 
     # ------------------------------------------------------------------ cancellation & SAT
     def _l10n_mx_factureapp_stamp_info(self):
@@ -1249,8 +1238,35 @@ class AccountMove(models.Model):
         return cfdi.stamp_info(self.l10n_mx_factureapp_xml_id.raw)
 
     def _l10n_mx_factureapp_request_cancel(self, motive, replacement=None):
-        """Ask Facture APP to cancel; the answer is confirmed with SAT. Returns the outcome."""
+        """Ask Facture APP to cancel; the answer is confirmed with SAT. Returns the outcome.
+
+        Everything Odoo needs afterwards is checked before the call: a cancellation that
+        reached the PAC is never undone by a problem on our side."""
         self.ensure_one()
+        self.check_access("write")
+        self._l10n_mx_factureapp_cancel_check(motive, replacement)
+        credential, branch = self._l10n_mx_factureapp_connection()
+        credential._l10n_mx_factureapp_sat_client(record=self)
+        client = credential._l10n_mx_factureapp_client(record=self)
+        try:
+            with client as api:
+                answer = api.cancel(
+                    self.l10n_mx_factureapp_uuid,
+                    branch.facture_id,
+                    motive,
+                    replacement.l10n_mx_factureapp_uuid if motive == "01" else "",
+                )
+        except errors.EInvoiceError as exc:
+            raise UserError(
+                _(
+                    "Facture APP refused the cancellation of %(name)s: %(error)s",
+                    name=self.display_name,
+                    error=str(exc),
+                )
+            ) from exc
+        return self._l10n_mx_factureapp_cancel_answered(answer, motive)
+
+    def _l10n_mx_factureapp_cancel_check(self, motive, replacement):
         if self.l10n_mx_factureapp_state not in (
             "stamped",
             "cancel_rejected",
@@ -1279,28 +1295,8 @@ class AccountMove(models.Model):
                         name=self.display_name,
                     )
                 )
-        self.check_access("write")
-        credential, branch = self._l10n_mx_factureapp_connection()
-        # Everything Odoo needs afterwards is checked before the call: a cancellation that
-        # reached the PAC is never undone by a problem on our side.
-        credential._l10n_mx_factureapp_sat_client(record=self)
-        client = credential._l10n_mx_factureapp_client(record=self)
-        try:
-            with client as api:
-                answer = api.cancel(
-                    self.l10n_mx_factureapp_uuid,
-                    branch.facture_id,
-                    motive,
-                    replacement.l10n_mx_factureapp_uuid if motive == "01" else "",
-                )
-        except errors.EInvoiceError as exc:
-            raise UserError(
-                _(
-                    "Facture APP refused the cancellation of %(name)s: %(error)s",
-                    name=self.display_name,
-                    error=str(exc),
-                )
-            ) from exc
+
+    def _l10n_mx_factureapp_cancel_answered(self, answer, motive):
         if answer.outcome in ("not_cancellable", "not_found", "rejected"):
             texts = {
                 "not_cancellable": _(

@@ -47,21 +47,7 @@ class AccountMoveSend(models.AbstractModel):
                 "action_text": _("View invoice(s)"),
                 "action": bad._get_records_action(name=_("Check invoice(s)")),
             }
-        warnings = [text for move in to_stamp for text in move._l10n_mx_factureapp_warnings()]
-        if warnings:
-            alerts["l10n_mx_factureapp_warnings"] = {
-                "level": "warning",
-                "message": "\n".join(warnings),
-            }
-        if to_stamp and self.env["ir.actions.report"].get_wkhtmltopdf_state() in ("install", "broken"):
-            alerts["l10n_mx_factureapp_no_pdf"] = {
-                "level": "warning",
-                "message": _(
-                    "This server cannot make PDFs (wkhtmltopdf is missing or broken): the CFDI will be stamped "
-                    "and kept, then the PDF step will fail. Install wkhtmltopdf, or stamp with the Stamp CFDI "
-                    "button and print later."
-                ),
-            }
+        alerts.update(self._l10n_mx_factureapp_warning_alerts(to_stamp))
         credentials = self.env["einvoice.credential"]
         for move in to_stamp:
             credentials |= credentials._l10n_mx_factureapp_for_company(move.company_id)
@@ -85,6 +71,26 @@ class AccountMoveSend(models.AbstractModel):
                     "The stamp of %(names)s may already exist at Facture APP: it is looked up first and the "
                     "same XML is resent only if it is not there.",
                     names=", ".join(waiting.mapped("display_name")),
+                ),
+            }
+        return alerts
+
+    def _l10n_mx_factureapp_warning_alerts(self, to_stamp):
+        """Non-blocking alerts: what will be cut, and a server that cannot make the PDF."""
+        alerts = {}
+        warnings = [text for move in to_stamp for text in move._l10n_mx_factureapp_warnings()]
+        if warnings:
+            alerts["l10n_mx_factureapp_warnings"] = {
+                "level": "warning",
+                "message": "\n".join(warnings),
+            }
+        if to_stamp and self.env["ir.actions.report"].get_wkhtmltopdf_state() in ("install", "broken"):
+            alerts["l10n_mx_factureapp_no_pdf"] = {
+                "level": "warning",
+                "message": _(
+                    "This server cannot make PDFs (wkhtmltopdf is missing or broken): the CFDI will be stamped "
+                    "and kept, then the PDF step will fail. Install wkhtmltopdf, or stamp with the Stamp CFDI "
+                    "button and print later."
                 ),
             }
         return alerts

@@ -45,6 +45,10 @@ class FactureAppCommon(AccountTestInvoicingCommon):
             }
         )
         cls.credential.action_l10n_mx_factureapp_sync_branches()
+        cls._fiscal_data()
+
+    @classmethod
+    def _fiscal_data(cls):
         cls.env["res.currency.rate"].create(
             {
                 "name": fields.Date.today() - timedelta(days=1),

@@ -177,7 +177,7 @@ class TestFactureAppBeforeStamping(FactureAppCommon):
         move = self._invoice()
 
         def no_wkhtmltopdf(*args, **kwargs):
-            raise UserError("Unable to find Wkhtmltopdf on this system. The PDF can not be created.")
+            raise UserError(self.env._("Unable to find Wkhtmltopdf on this system. The PDF can not be created."))
 
         with patch.object(Report, "get_wkhtmltopdf_state", lambda self: "install"):
             self.assertIn("l10n_mx_factureapp_no_pdf", self._alerts(move))

@@ -215,8 +215,16 @@ class TestFactureAppOverlappingRuns(FactureAppCommon):
             worker.join(60)
 
         Credential = type(self.env["einvoice.credential"])
+        real_commit = Credential._einvoice_commit
+
+        def commit_then_read(credentials):
+            real_commit(credentials)
+            if threading.current_thread() is not main:
+                credentials.env.cr.execute("SELECT 1")  # the next snapshot starts at once, as any read makes it
+
         with (
             patch.object(Credential, "_einvoice_can_commit", lambda self: threading.current_thread() is not main),
+            patch.object(Credential, "_einvoice_commit", commit_then_read),
             patch.object(self.injector, "app", DuringStamp(self.injector.app, second_run)),
             mute_logger("odoo.addons.einvoice_common", "odoo.sql_db"),
         ):

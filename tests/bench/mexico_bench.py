@@ -6,11 +6,14 @@
 2. N invoices stamped one by one vs through ZIP files of 500, with `latency` seconds added to
    every request; ratio and the theoretical bound (calls x latency).
 3. Peak memory (tracemalloc, client + in-process sandbox) of a ZIP run of `zip-count` invoices.
+4. With `--odoo-db DB`: the user's paths in Odoo, the list action (ZIP) vs Stamp CFDI one by one, on
+   200 invoices (mexico_odoo_paths.py; needs a database with the addon and its demo data).
 """
 
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -124,7 +127,11 @@ def main():
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--zip-count", type=int, default=5000)
+    parser.add_argument("--odoo-db", help="also measure the Odoo paths on this database (mexico_odoo_paths.py)")
     args = parser.parse_args()
+    if args.odoo_db:
+        odoo_paths = [sys.executable, os.path.join(HERE, "mexico_odoo_paths.py"), "--db", args.odoo_db]
+        subprocess.run([*odoo_paths, "--latency", str(args.latency)], check=True)
     bench_build()
     bench_one_vs_zip(args.count, args.latency)
     bench_memory(args.zip_count)
