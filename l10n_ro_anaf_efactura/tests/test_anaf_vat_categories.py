@@ -80,7 +80,7 @@ class TestAnafVatCategories(AnafCommon):
     def _chart_ref(cls, name):
         return cls.env.ref(f"account.{cls.company.id}_{name}")
 
-    def issue(self, partner, product, price, tax, position=None, move_type="out_invoice"):
+    def issue(self, partner, product, price, tax, position=None, move_type="out_invoice", currency=None):
         if position:
             tax = position.map_tax(tax)  # as choosing the product does under this fiscal position
         move = self.env["account.move"].create(
@@ -89,6 +89,7 @@ class TestAnafVatCategories(AnafCommon):
                 "partner_id": partner.id,
                 "invoice_date": fields.Date.today(),
                 "fiscal_position_id": position.id if position else False,
+                "currency_id": (currency or self.company.currency_id).id,
                 "invoice_line_ids": [
                     Command.create(
                         {"name": product, "quantity": 10, "price_unit": price, "tax_ids": [Command.set(tax.ids)]}
@@ -303,6 +304,11 @@ class TestAnafVatCategories(AnafCommon):
         moves = self.documents_of_an_accountant()
         moves["foreign_buyer_without_state"] = self.issue(
             self.de_company, "Dezvoltare software", 100, self._chart_ref("tvati_intras")
+        )
+        # invoiced in euros: the VAT total also in RON (BR-RO-030)
+        eur = self.setup_other_currency("EUR", rates=[("2020-01-01", 0.2)])
+        moves["eu_goods_eur"] = self.issue(
+            self.de_company_with_state, "Mobilier lemn masiv", 90, self._chart_ref("tvati_intrab"), currency=eur
         )
         folder = tempfile.mkdtemp(prefix="anaf_vat_")
         self.addCleanup(shutil.rmtree, folder, True)

@@ -36,6 +36,7 @@ def test_there_is_one_fixture_per_supported_kind():
             for suffix in ("", "_credit_note")
         ),
         "foreign_buyer_without_state",
+        "eu_goods_eur",
     }
 
 

@@ -30,7 +30,7 @@ def _rules(xml):
 
 
 def _all_kinds():
-    return [*KINDS, *(f"{kind}_credit_note" for kind in KINDS), "foreign_buyer_without_state"]
+    return [*KINDS, *(f"{kind}_credit_note" for kind in KINDS), "foreign_buyer_without_state", "eu_goods_eur"]
 
 
 # -- resolve ----------------------------------------------------------------------------------------
@@ -98,6 +98,15 @@ def test_foreign_buyer_without_state_and_its_delivery_subdivision():
     # BR-RO-211: a delivery address always carries a subdivision (the city where Odoo has no state)
     delivery = root.find("cac:Delivery/cac:DeliveryLocation/cac:Address", NS)
     assert delivery.findtext("cbc:CountrySubentity", namespaces=NS) == "München"
+
+
+def test_an_invoice_in_euros_states_its_vat_in_ron_too():
+    root = documents.parse_xml(_read("eu_goods_eur"))
+    assert root.findtext("cbc:DocumentCurrencyCode", namespaces=NS) == "EUR"
+    assert root.findtext("cbc:TaxCurrencyCode", namespaces=NS) == "RON"
+    currencies = {t.find("cbc:TaxAmount", NS).get("currencyID") for t in root.iterfind("cac:TaxTotal", NS)}
+    assert currencies == {"EUR", "RON"}
+    assert [row[:2] for row in documents._breakdown(root)] == [("K", "VATEX-EU-IC")]
 
 
 def test_foreign_state_code_is_not_prefixed_twice():
