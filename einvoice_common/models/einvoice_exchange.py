@@ -15,6 +15,15 @@ OUTCOMES = [
 ]
 
 
+def _company_served(record):
+    """The company a call was made for: the record's company, or the record itself when it is a company."""
+    if not record:
+        return False
+    if record._name == "res.company":
+        return record.id
+    return "company_id" in record._fields and record.company_id.id
+
+
 class EinvoiceExchange(models.Model):
     """One HTTP attempt with an e-invoicing service, already redacted by the transport."""
 
@@ -51,8 +60,7 @@ class EinvoiceExchange(models.Model):
         def record_exchange(exchange):
             values = {
                 "credential_id": credential.id,
-                "company_id": (record and "company_id" in record._fields and record.company_id.id)
-                or credential.company_id.id,
+                "company_id": _company_served(record) or credential.company_id.id,
                 "service": credential.service,
                 "operation": operation_prefix + exchange.operation,
                 "method": exchange.method,

@@ -240,3 +240,17 @@ def is_quota(text):
 
 def is_empty_list(text):
     return classify(text).kind == "empty"
+
+
+ADVICE_BY_CODE = {code: advice for code, _kind, _pattern, advice in CATALOGUE}
+ADVICE_BY_CODE["anaf"] = GENERIC_ADVICE
+
+
+def advice_for(code):
+    """The advice for one of our codes (set by the client when it raised the error), else ''."""
+    return ADVICE_BY_CODE.get(code or "", "")
+
+
+def is_anaf_code(code):
+    """True for codes the client gives to texts ANAF answered (not to transport or Odoo errors)."""
+    return (code or "") in ADVICE_BY_CODE

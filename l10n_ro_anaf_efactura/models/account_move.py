@@ -319,10 +319,29 @@ class AccountMove(models.Model):
         return True
 
     def action_l10n_ro_anaf_efactura_check(self):
+        """Ask ANAF now: check the live attempts, then tell the person what ANAF said (and reload the view)."""
         self.l10n_ro_anaf_efactura_document_ids.filtered(
             lambda d: d.state in LIVE_STATES
         ).action_l10n_ro_anaf_efactura_check_now()
-        return True
+        self.invalidate_recordset(["l10n_ro_anaf_efactura_state", "l10n_ro_anaf_efactura_message"])
+        labels = dict(MOVE_STATES)
+        lines = [
+            "{}: {}".format(move.name, labels.get(move.l10n_ro_anaf_efactura_state) or _("not sent"))
+            for move in self[:20]
+        ]
+        if len(self) > 20:
+            lines.append(_("... and %(count)s more", count=len(self) - 20))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("ANAF e-Factura"),
+                "message": "\n".join(lines),
+                "type": "info",
+                "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     # -- deadline monitor ---------------------------------------------------------------------
     @api.model

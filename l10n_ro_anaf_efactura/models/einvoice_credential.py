@@ -1,10 +1,17 @@
+import base64
+import hmac
 import logging
+import secrets
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+from odoo.tools.misc import hmac as odoo_hmac
+
+from odoo.addons.einvoice_common.einvoice.errors import EInvoiceError
 
 from ..anaf import errors as anaf_errors
 from ..anaf import oauth
@@ -17,6 +24,13 @@ API_HOSTS = {
     "production": "https://api.anaf.ro/prod/FCTEL/rest",
 }
 CALLBACK_PATH = "/l10n_ro_anaf_efactura/callback"
+STATE_SCOPE = "l10n_ro_anaf_efactura.oauth_state"
+STATE_TTL = 900  # seconds between "Authenticate" and ANAF's redirect (certificate + PIN)
+
+
+def callback_url(env):
+    """The one callback URL to register at ANAF (Settings and the connection show this same value)."""
+    return env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/") + CALLBACK_PATH
 
 
 class EinvoiceCredential(models.Model):
@@ -38,11 +52,28 @@ class EinvoiceCredential(models.Model):
         readonly=True,
         help="Which companies' CIFs ANAF accepts for this connection, last checked.",
     )
+    l10n_ro_anaf_efactura_oauth_nonce = fields.Char(
+        groups="base.group_system",
+        copy=False,
+        readonly=True,
+        help="Nonce of the pending 'Authenticate with ANAF': consumed by ANAF's redirect, so a state works once.",
+    )
 
+    @api.depends("service")
     def _compute_l10n_ro_anaf_efactura_callback_url(self):
-        url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        url = callback_url(self.env)
         for credential in self:
-            credential.l10n_ro_anaf_efactura_callback_url = url.rstrip("/") + CALLBACK_PATH
+            credential.l10n_ro_anaf_efactura_callback_url = url if credential.service == "anaf" else False
+
+    def _l10n_ro_anaf_efactura_check_admin(self):
+        """State-changing connection actions are for administrators, checked before any call to ANAF."""
+        if not self.env.is_system():
+            raise AccessError(
+                _(
+                    "Only administrators may change an ANAF connection (%(names)s).",
+                    names=", ".join(self.mapped("name")),
+                )
+            )
 
     # -- einvoice_common hooks ----------------------------------------------------
     def _einvoice_default_base_url(self):
@@ -116,6 +147,7 @@ class EinvoiceCredential(models.Model):
             }
         )
         self.write({"state": "connected", "last_error": False})
+        self._l10n_ro_anaf_efactura_wake_waiting()  # after an Authenticate or a refresh
         _logger.info("ANAF connection %s: tokens renewed", self.id)
         return True
 
@@ -132,16 +164,53 @@ class EinvoiceCredential(models.Model):
         transport = self._einvoice_transport(auth=self._einvoice_bearer_auth(), record=record)
         return AnafClient(transport)
 
-    def _l10n_ro_anaf_efactura_state_token(self):
-        """A signed OAuth `state` binding this connection to the current user."""
-        self.ensure_one()
-        from ..controllers.main import sign_state
+    def _l10n_ro_anaf_efactura_state_token(self, now=None):
+        """A signed, single-use OAuth `state` binding this connection to the current user.
 
-        return sign_state(self.env, self.id)
+        A fresh nonce is stored on the connection; ANAF's redirect consumes it (so a state works once,
+        and starting a new authentication voids the previous one).
+        """
+        self.ensure_one()
+        self._l10n_ro_anaf_efactura_check_admin()
+        nonce = secrets.token_urlsafe(16)
+        self.sudo().l10n_ro_anaf_efactura_oauth_nonce = nonce
+        payload = f"{self.id}.{self.env.uid}.{int(now or time.time())}.{nonce}"
+        encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return f"{encoded}.{odoo_hmac(self.env(su=True), STATE_SCOPE, payload)}"
+
+    @api.model
+    def _l10n_ro_anaf_efactura_consume_state(self, state, now=None):
+        """The connection of a valid, unexpired `state` made for the current user, its nonce consumed; else empty."""
+        try:
+            encoded, signature = (state or "").rsplit(".", 1)
+            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            credential_id, uid, issued, nonce = payload.split(".", 3)
+            credential_id, uid, issued = int(credential_id), int(uid), int(issued)
+        except (ValueError, UnicodeDecodeError):
+            return self.browse()
+        expected = odoo_hmac(self.env(su=True), STATE_SCOPE, payload)
+        if not hmac.compare_digest(expected, signature):
+            return self.browse()
+        if uid != self.env.uid or (now or time.time()) - issued > STATE_TTL or not self.env.is_system():
+            return self.browse()
+        # single use: the UPDATE succeeds for one request only, whatever runs concurrently
+        self.flush_model(["l10n_ro_anaf_efactura_oauth_nonce"])
+        self.env.cr.execute(
+            SQL(
+                "UPDATE einvoice_credential SET l10n_ro_anaf_efactura_oauth_nonce = NULL "
+                "WHERE id = %s AND service = 'anaf' AND l10n_ro_anaf_efactura_oauth_nonce = %s RETURNING id",
+                credential_id,
+                nonce,
+            )
+        )
+        row = self.env.cr.fetchone()
+        self.invalidate_model(["l10n_ro_anaf_efactura_oauth_nonce"])
+        return self.sudo().browse(row[0]) if row else self.browse()
 
     def _l10n_ro_anaf_efactura_exchange_code(self, code):
         """Exchange an authorization code (within ANAF's 60 s) and store both tokens."""
         self.ensure_one()
+        self._l10n_ro_anaf_efactura_check_admin()
         sudo = self.sudo()
         if not sudo.client_id or not sudo.client_secret:
             raise UserError(_("Enter the client ID and secret of your ANAF application first."))
@@ -166,9 +235,49 @@ class EinvoiceCredential(models.Model):
         )
         return tokens
 
+    def _l10n_ro_anaf_efactura_authenticated(self, code):
+        """ANAF's redirect with a code: store the tokens, then send what waited for this connection at once."""
+        self.ensure_one()
+        try:
+            self._l10n_ro_anaf_efactura_exchange_code(code)
+        except (EInvoiceError, UserError) as exc:  # shown on the connection, never the secrets
+            self.write(
+                {
+                    "state": "error",
+                    "last_error": _(
+                        "Exchanging ANAF's code failed: %(error)s", error=getattr(exc, "message", "") or exc
+                    ),
+                }
+            )
+            return False
+        return True
+
+    def _l10n_ro_anaf_efactura_wake_waiting(self):
+        """The connection works again: what waited for it is due now, and the send cron runs at once.
+
+        SKIP LOCKED: a refresh runs in its own cursor while the sending batch holds its rows; those rows are
+        being sent with the new token anyway.
+        """
+        self.env["l10n_ro_anaf_efactura.document"].flush_model(["state", "waiting_reason", "credential_id"])
+        self.env.cr.execute(
+            SQL(
+                """UPDATE l10n_ro_anaf_efactura_document SET next_check = now() at time zone 'UTC'
+                    WHERE id IN (SELECT id FROM l10n_ro_anaf_efactura_document
+                                  WHERE state = 'waiting' AND waiting_reason = 'connection' AND credential_id IN %s
+                                    FOR UPDATE SKIP LOCKED)""",
+                tuple(self.ids),
+            )
+        )
+        woken = self.env.cr.rowcount
+        self.env["l10n_ro_anaf_efactura.document"].invalidate_model(["next_check"])
+        cron = self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status", raise_if_not_found=False)
+        if woken and cron:
+            cron.sudo()._trigger()
+
     # -- actions ---------------------------------------------------------------------
     def action_l10n_ro_anaf_efactura_authenticate(self):
         self.ensure_one()
+        self._l10n_ro_anaf_efactura_check_admin()
         if not self.sudo().client_id:
             raise UserError(_("Enter the client ID and secret of your ANAF application first."))
         return {
@@ -179,15 +288,16 @@ class EinvoiceCredential(models.Model):
 
     def action_l10n_ro_anaf_efactura_check_cifs(self):
         """Ask ANAF, company by company, whether this connection may act for its CIF."""
+        self._l10n_ro_anaf_efactura_check_admin()
         now = fields.Datetime.now()
         for credential in self:
-            client = credential._l10n_ro_anaf_efactura_client(record=credential)
             lines = []
             for company in credential.company_ids | credential.company_id:
                 cif = normalise_cif(company.vat or company.company_registry or "")
                 if not cif:
                     lines.append(_("%(company)s: no VAT number", company=company.name))
                     continue
+                client = credential._l10n_ro_anaf_efactura_client(record=company)  # logged for that company
                 end = int(time.time() * 1000)
                 try:
                     client.list_messages_page(end - 60000, end - 1, cif, 1)
@@ -198,14 +308,13 @@ class EinvoiceCredential(models.Model):
                             cif=cif,
                         )
                     )
-                except Exception as exc:  # noqa: BLE001 - reported per company
-                    found = anaf_errors.classify(getattr(exc, "message", str(exc)))
+                except EInvoiceError as exc:  # reported per company
                     lines.append(
                         _(
                             "%(company)s (%(cif)s): refused - %(advice)s",
                             company=company.name,
                             cif=cif,
-                            advice=_(found.advice) if found.advice else str(exc),
+                            advice=_(anaf_errors.advice_for(exc.code)) or exc.message or str(exc),
                         )
                     )
             credential.l10n_ro_anaf_efactura_coverage = "{}\n{}".format(
@@ -214,7 +323,14 @@ class EinvoiceCredential(models.Model):
             )
         return True
 
+    def action_einvoice_refresh_token(self):
+        # EXTENDS 'einvoice_common': ANAF rotates the refresh token, so a refresh nobody may store kills it.
+        if any(credential.service == "anaf" for credential in self):
+            self._l10n_ro_anaf_efactura_check_admin()
+        return super().action_einvoice_refresh_token()
+
     def action_l10n_ro_anaf_efactura_revoke(self):
+        self._l10n_ro_anaf_efactura_check_admin()
         for credential in self:
             sudo = credential.sudo()
             if sudo.refresh_token:

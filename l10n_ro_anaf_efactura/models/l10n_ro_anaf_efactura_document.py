@@ -4,6 +4,9 @@ from datetime import datetime, timedelta
 
 from odoo import _, api, fields, models
 
+from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
+from odoo.addons.einvoice_common.models.einvoice_credential import TokenUnavailable
+
 from ..anaf import documents, quota
 from ..anaf import errors as anaf_errors
 
@@ -38,6 +41,17 @@ def _ms(value):
     return int((value - datetime(1970, 1, 1)).total_seconds() * 1000)
 
 
+def error_text(env, exc):
+    """The translated advice for a typed ANAF error (by code), followed by ANAF's text; Odoo's errors as they are."""
+    if not isinstance(exc, einvoice_errors.EInvoiceError):
+        return str(exc.args[0]) if exc.args else str(exc)
+    text = exc.message or str(exc)
+    if not anaf_errors.is_anaf_code(exc.code):
+        return text
+    advice = env._(anaf_errors.advice_for(exc.code))  # pylint: disable=translation-not-lazy
+    return "{}\n{} {}".format(advice, env._("ANAF said:"), text)
+
+
 class L10nRoAnafEfacturaDocument(models.Model):
     """One attempt to send one invoice to ANAF's SPV, from intent to ANAF's final answer."""
 
@@ -50,6 +64,11 @@ class L10nRoAnafEfacturaDocument(models.Model):
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
     credential_id = fields.Many2one("einvoice.credential", string="ANAF connection", ondelete="restrict")
     state = fields.Selection(STATES, required=True, default="sending", index=True)
+    waiting_reason = fields.Selection(
+        [("connection", "Waiting for the connection"), ("service", "Waiting for ANAF"), ("quota", "Waiting for quota")],
+        readonly=True,
+        copy=False,
+    )
     index = fields.Char("Upload index", index=True, readonly=True, copy=False)
     upload_date = fields.Datetime(readonly=True)
     download_id = fields.Char("Download id", readonly=True, copy=False)
@@ -106,14 +125,11 @@ class L10nRoAnafEfacturaDocument(models.Model):
         self.write(values)
 
     def _advice(self, exc):
-        """The translated advice for an ANAF error, followed by ANAF's own text."""
-        text = getattr(exc, "message", "") or str(exc)
-        found = anaf_errors.classify(text)
-        advice = _(found.advice) if found.advice else ""  # the catalogue strings are in the .pot
-        if not advice:
-            return text
-        said = _("ANAF said:")
-        return f"{advice}\n{said} {text}"
+        """What a person reads for an error: advice looked up by the error's code, then ANAF's own text.
+
+        "ANAF said" only introduces texts ANAF answered; Odoo's own errors (no token, no URL) are shown as is.
+        """
+        return error_text(self.env, exc)
 
     # -- upload ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_upload(self, ledger=None):
@@ -122,6 +138,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
         Intent was committed before; each answer is committed at once. Never raises.
         """
         ledger = ledger or self._ledger()
+        broken = {}  # connection -> the auth error of this batch: the other invoices wait without a call
         for document in self:
             if document.state not in ("sending", "waiting"):
                 continue
@@ -130,8 +147,13 @@ class L10nRoAnafEfacturaDocument(models.Model):
                 document._set(
                     "waiting",
                     _("No ANAF connection serves this company: add one in Settings."),
+                    waiting_reason="connection",
                     next_check=_now() + RETRY_WAITING,
                 )
+                continue
+            if credential in broken:
+                document._l10n_ro_anaf_efactura_upload_failed(broken[credential])
+                document._commit()
                 continue
             ledger.throttle(time.monotonic, time.sleep)
             document.write({"attempts": document.attempts + 1, "state": "sending"})
@@ -147,11 +169,14 @@ class L10nRoAnafEfacturaDocument(models.Model):
                     reference=document.move_id.name,
                 )
             except Exception as exc:  # noqa: BLE001 - every outcome is recorded on the attempt
+                if isinstance(exc, einvoice_errors.AuthError):
+                    broken[credential] = exc
                 document._l10n_ro_anaf_efactura_upload_failed(exc)
             else:
                 document._set(
                     "sent",
                     _("Sent to ANAF; waiting for ANAF's answer."),
+                    waiting_reason=False,
                     index=answer.index,
                     upload_date=_now(),
                     next_check=quota.next_poll(_now(), 0),
@@ -172,54 +197,46 @@ class L10nRoAnafEfacturaDocument(models.Model):
         return _now() + delay
 
     def _l10n_ro_anaf_efactura_upload_failed(self, exc):
-        kind = getattr(exc, "kind", "")  # einvoice_common's TokenUnavailable is an AuthError: kind "auth"
-        if kind == "unknown" or kind == "protocol":
-            # The upload may be registered at ANAF: never resend before ANAF's list says it is not.
-            self._set(
-                "unknown",
-                _(
-                    "ANAF's answer to the upload was lost; the invoice is checked against ANAF's "
-                    "message list before anything is sent again."
-                ),
-                next_check=_now() + timedelta(minutes=2),
-            )
-        elif kind == "transient":
+        """Map a failed upload by the error's type: only a clear refusal is an error."""
+        if isinstance(exc, einvoice_errors.AuthError):
+            # Nothing left Odoo: the invoice waits for the connection, untouched, and goes out as soon as an
+            # administrator authenticates. The connection itself carries the error and the administrator's
+            # to-do (written by the refresh, in its own cursor: writing it here too made serialization errors).
+            if isinstance(exc, TokenUnavailable):
+                text = _(
+                    "Waiting for the ANAF connection %(name)s: an administrator must authenticate it again. "
+                    "The invoice is sent as soon as that is done.",
+                    name=self.credential_id.name,
+                )
+            else:  # ANAF refused the rights (CIF not in the certificate's SPV): ANAF's words, with the advice
+                text = self._advice(exc)
+                self.credential_id._einvoice_admin_activity(text)
+            self._set("waiting", text, waiting_reason="connection", next_check=self._retry_at())
+        elif isinstance(exc, einvoice_errors.RejectedError):
+            self._set("error", self._advice(exc), anaf_errors=exc.message or str(exc), next_check=False)
+            self.move_id._l10n_ro_anaf_efactura_post(_("ANAF refused the upload: %(error)s", error=self._advice(exc)))
+        elif isinstance(exc, einvoice_errors.TransientError):
             self._set(
                 "waiting",
                 "{}\n{}".format(
                     _("ANAF is not reachable or busy; the invoice is sent automatically when ANAF answers again."),
-                    getattr(exc, "message", str(exc)),
+                    exc.message or str(exc),
                 ),
+                waiting_reason="service",
                 next_check=self._retry_at(),
             )
-        elif kind == "auth":
-            self._set(
-                "waiting",
-                "{}\n{}".format(
-                    _(
-                        "ANAF refused the connection; an administrator must fix the ANAF "
-                        "connection (Refresh token or Authenticate). The invoice is sent "
-                        "automatically afterwards."
-                    ),
-                    self._advice(exc),
-                ),
-                next_check=self._retry_at(),
-            )
-            self.credential_id._einvoice_admin_activity(self._advice(exc))
-        elif kind == "rejected":
-            self._set(
-                "error",
-                self._advice(exc),
-                anaf_errors=getattr(exc, "message", str(exc)),
-                next_check=False,
-            )
-            self.move_id._l10n_ro_anaf_efactura_post(_("ANAF refused the upload: %(error)s", error=self._advice(exc)))
         else:
-            _logger.exception("ANAF upload of document %s failed unexpectedly", self.id)
+            # Lost, unreadable or unexpected answer (or a bug after the call): the upload may be registered
+            # at ANAF, so never resend before ANAF's list says it is not there.
+            if not isinstance(exc, einvoice_errors.EInvoiceError):
+                _logger.warning("ANAF upload of document %s: unexpected error", self.id, exc_info=exc)
             self._set(
-                "waiting",
-                _("Unexpected error, retried later: %(error)s", error=exc),
-                next_check=self._retry_at(),
+                "unknown",
+                _(
+                    "The outcome of the upload is being confirmed with ANAF; the invoice is checked against "
+                    "ANAF's message list before anything is sent again."
+                ),
+                next_check=_now() + timedelta(minutes=2),
             )
 
     # -- reconciliation ----------------------------------------------------------------
@@ -339,15 +356,13 @@ class L10nRoAnafEfacturaDocument(models.Model):
             document._commit()
 
     def _l10n_ro_anaf_efactura_poll_failed(self, exc, now):
-        text = getattr(exc, "message", "") or str(exc)
-        found = anaf_errors.classify(text)
-        if found.kind == "quota":
+        if getattr(exc, "code", "") == "quota_status":  # per message and day: tomorrow
             when = quota.next_bucharest_midnight(now)
         else:
             when = quota.next_poll(now, self.polls + 1)
         note = _("Waiting for ANAF: %(reason)s", reason=self._advice(exc))
         self.write({"next_check": when, "message": note})
-        if getattr(exc, "kind", "") == "auth":
+        if isinstance(exc, einvoice_errors.AuthError) and not isinstance(exc, TokenUnavailable):
             self.credential_id._einvoice_admin_activity(self._advice(exc))
 
     def _l10n_ro_anaf_efactura_download(self, final_state, now, ledger, client):
@@ -473,7 +488,9 @@ class L10nRoAnafEfacturaDocument(models.Model):
 
     # -- actions ---------------------------------------------------------------------------
     def action_l10n_ro_anaf_efactura_check_now(self):
-        live = self.filtered(lambda d: d.state in ("sent", "unknown", "waiting"))
+        """Ask ANAF now. Attempts are the system's: the caller must be allowed to change the invoices."""
+        self.move_id.check_access("write")
+        live = self.sudo().filtered(lambda d: d.state in ("sent", "unknown", "waiting"))
         live.write({"next_check": _now()})
         live.filtered(lambda d: d.state == "waiting")._l10n_ro_anaf_efactura_upload()
         live.filtered(lambda d: d.state == "unknown")._l10n_ro_anaf_efactura_reconcile()

@@ -3,6 +3,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare
 
 from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
@@ -78,7 +79,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
             return 0
         oldest = now - timedelta(days=WINDOW_DAYS) + timedelta(minutes=5)
         start = max(oldest, (company.l10n_ro_anaf_efactura_last_sync or oldest) - OVERLAP)
-        client = credential._l10n_ro_anaf_efactura_client(record=credential)
+        client = credential._l10n_ro_anaf_efactura_client(record=company)  # logged for the company served
         known = set(
             self.search(
                 [
@@ -166,8 +167,10 @@ class L10nRoAnafEfacturaMessage(models.Model):
         if existing:
             self.write({"state": "done", "move_id": existing.id})
             return
+        self._check_cif(self.cif)
         client, answer = self._download(now, ledger)
         summary = documents.summarise_invoice(answer.xml)
+        self._check_cif(summary.customer_vat)  # before anything of the ZIP is stored on this company's rows
         name = f"{self.index or self.download_id}"
         attachments = self.env["ir.attachment"].sudo()
         zip_attachment = attachments.create(
@@ -247,6 +250,20 @@ class L10nRoAnafEfacturaMessage(models.Model):
             }
         )
 
+    def _check_cif(self, cif):
+        """A message's documents are stored on a company's rows only when they are addressed to its CIF."""
+        own = normalise_cif(self.company_id.vat or self.company_id.company_registry or "")
+        if not own or normalise_cif(cif or "") != own:
+            raise UserError(
+                _(
+                    "ANAF message %(id)s is addressed to CIF %(cif)s, not to %(company)s (%(own)s); nothing was kept.",
+                    id=self.download_id,
+                    cif=cif or "-",
+                    company=self.company_id.name,
+                    own=own or "-",
+                )
+            )
+
     def _l10n_ro_anaf_efactura_find_manual_bill(self, summary):
         """A bill entered by hand: same supplier VAT, number and amount, not yet linked to ANAF."""
         if not summary.supplier_vat or not summary.number:
@@ -289,6 +306,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
                 }
             )
             return
+        self._check_cif(self.cif)
         self.move_id = document.move_id
         if document.state in ("sent", "unknown"):
             client, answer = self._download(now, ledger)
@@ -325,8 +343,14 @@ class L10nRoAnafEfacturaMessage(models.Model):
         return remaining
 
     def action_l10n_ro_anaf_efactura_retry(self):
-        self.filtered(lambda m: m.state == "error").write({"state": "new", "error": False})
-        self._l10n_ro_anaf_efactura_process()
+        """Process failed messages again: rows are the system's, so after the caller's rights are checked the
+        work runs as superuser."""
+        if not self.env.user.has_group("account.group_account_invoice"):
+            raise AccessError(_("Only invoicing users may process ANAF messages again."))
+        self.check_access("read")  # company rules: the caller's companies only
+        failed = self.sudo().filtered(lambda m: m.state == "error")
+        failed.write({"state": "new", "error": False})
+        failed._l10n_ro_anaf_efactura_process()
         return True
 
 

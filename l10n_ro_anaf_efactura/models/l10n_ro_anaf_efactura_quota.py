@@ -30,32 +30,6 @@ class L10nRoAnafEfacturaQuota(models.Model):
         ),
     ]
 
-    # -- store protocol of anaf.quota.QuotaLedger ------------------------------------
-    def get(self, op, key, day):
-        self.env.cr.execute(
-            SQL(
-                "SELECT count FROM l10n_ro_anaf_efactura_quota WHERE operation = %s AND key = %s AND day = %s",
-                op,
-                str(key),
-                day,
-            )
-        )
-        row = self.env.cr.fetchone()
-        return row[0] if row else 0
-
-    def add(self, op, key, day):
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO l10n_ro_anaf_efactura_quota (operation, key, day, count) VALUES (%s, %s, %s, 1)
-               ON CONFLICT (operation, key, day) DO UPDATE SET count = l10n_ro_anaf_efactura_quota.count + 1
-               RETURNING count""",
-                op,
-                str(key),
-                day,
-            )
-        )
-        return self.env.cr.fetchone()[0]
-
     @api.model
     def _l10n_ro_anaf_efactura_ledger(self):
         """A QuotaLedger persisted in this table, 5 % below ANAF's published limits.
@@ -63,7 +37,7 @@ class L10nRoAnafEfacturaQuota(models.Model):
         Daily counters live in the database (all workers); the per-minute bucket is shared by
         every thread of this process for this database (one cron runs at a time).
         """
-        ledger = quota.QuotaLedger(self.sudo(), daily_margin=0.95)
+        ledger = quota.QuotaLedger(_CounterStore(self.env.cr), daily_margin=0.95)
         with _BUCKETS_LOCK:
             window, lock = _BUCKETS.setdefault(self.env.cr.dbname, (ledger.window, ledger.lock))
         ledger.window, ledger.lock = window, lock
@@ -75,3 +49,35 @@ class L10nRoAnafEfacturaQuota(models.Model):
         self.env.cr.execute(
             "DELETE FROM l10n_ro_anaf_efactura_quota WHERE day < to_char(now() - interval '3 days', 'YYYY-MM-DD')"
         )
+
+
+class _CounterStore:
+    """The store protocol of anaf.quota.QuotaLedger on this table; a plain object, so nothing is callable over RPC."""
+
+    def __init__(self, cr):
+        self.cr = cr
+
+    def get(self, op, key, day):
+        self.cr.execute(
+            SQL(
+                "SELECT count FROM l10n_ro_anaf_efactura_quota WHERE operation = %s AND key = %s AND day = %s",
+                op,
+                str(key),
+                day,
+            )
+        )
+        row = self.cr.fetchone()
+        return row[0] if row else 0
+
+    def add(self, op, key, day):
+        self.cr.execute(
+            SQL(
+                """INSERT INTO l10n_ro_anaf_efactura_quota (operation, key, day, count) VALUES (%s, %s, %s, 1)
+               ON CONFLICT (operation, key, day) DO UPDATE SET count = l10n_ro_anaf_efactura_quota.count + 1
+               RETURNING count""",
+                op,
+                str(key),
+                day,
+            )
+        )
+        return self.cr.fetchone()[0]

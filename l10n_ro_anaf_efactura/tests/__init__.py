@@ -5,6 +5,8 @@ from . import (
     test_anaf_migration,
     test_anaf_oauth,
     test_anaf_receive,
+    test_anaf_security,
+    test_anaf_waiting,
     test_anaf_send,
     test_anaf_vat_categories,
 )

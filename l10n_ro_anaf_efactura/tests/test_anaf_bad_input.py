@@ -2,6 +2,8 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.einvoice_common.einvoice.errors import RejectedError
+
 from ..anaf import errors as anaf_errors
 from .common import AnafCommon
 
@@ -57,7 +59,7 @@ class TestAnafBadInput(AnafCommon):
         self.faults.inject("html", status=200, path="/upload", method="POST")  # a proxy page: ANAF never saw it
         move.action_l10n_ro_anaf_efactura_send()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "unknown")
-        self.assertIn("lost", move.l10n_ro_anaf_efactura_message)
+        self.assertIn("being confirmed with ANAF", move.l10n_ro_anaf_efactura_message)
         self.run_status_cron(minutes=5)  # not in ANAF's list yet: no resend within the grace period
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "unknown")
         self.assertFalse(self.uploads(move))
@@ -83,7 +85,8 @@ class TestAnafBadInput(AnafCommon):
             self.assertEqual(document.state, "error", text)
             self.assertIn(text, document.message)
             self.assertNotIn(advice[code], document.message)  # the Romanian advice, not the English one
-            self.assertEqual(document.with_context(lang="en_US")._advice(_Exc(text)).split("\n")[0], advice[code])
+            refusal = RejectedError(text, code=code)
+            self.assertEqual(document.with_context(lang="en_US")._advice(refusal).split("\n")[0], advice[code])
             # a refused upload may be fixed and sent again; nothing is uploaded twice by itself
             self.app.state.force_upload_error.clear()
             move._l10n_ro_anaf_efactura_send()
@@ -109,9 +112,3 @@ class TestAnafBadInput(AnafCommon):
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
         self.assertTrue(self.credential.activity_ids)
         self.assertEqual(len(self.uploads(move)), 1)
-
-
-class _Exc(Exception):
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message

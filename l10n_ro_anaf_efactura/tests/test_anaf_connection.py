@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+from lxml import etree
+
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -54,6 +56,20 @@ class TestAnafConnection(AnafCommon):
             settings.l10n_ro_anaf_efactura_callback_url,
             self.credential.l10n_ro_anaf_efactura_callback_url,
         )
+        self.assertEqual(settings.l10n_ro_anaf_efactura_credential_id, self.credential)
+        # as the settings form reads it (web_read), not only as a record attribute
+        values = settings.web_read({"l10n_ro_anaf_efactura_callback_url": {}})[0]
+        self.assertEqual(values["l10n_ro_anaf_efactura_callback_url"], base + "/l10n_ro_anaf_efactura/callback")
+
+    def test_one_romanian_setup_in_settings(self):
+        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
+        tree = etree.fromstring(arch)
+        core = tree.xpath("//block[@id='l10n_ro_edi_settings']")
+        self.assertTrue(core and core[0].get("invisible") == "1", "l10n_ro_edi's token block is hidden")
+        self.assertTrue(tree.xpath("//setting[@id='l10n_ro_anaf_efactura_settings']"))
+        # core's "Generate Token" (reachable by URL or an old bookmark) leads to our connection's round trip
+        action = self.env["res.config.settings"].create({}).button_l10n_ro_edi_generate_token()
+        self.assertEqual(action["url"], f"/l10n_ro_anaf_efactura/authorize/{self.credential.id}")
 
     def test_sandbox_and_production_hosts(self):
         self.assertTrue(self.credential.base_url.startswith(self.server.url))

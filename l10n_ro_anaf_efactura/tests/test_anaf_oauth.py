@@ -3,7 +3,6 @@ from urllib.parse import parse_qs, urlsplit
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
-from ..controllers.main import sign_state, verify_state
 from .common import AnafCommon
 
 
@@ -64,7 +63,7 @@ class TestAnafOAuth(AnafCommon, HttpCase):
     def test_forged_state_is_refused(self):
         self._anaf(self._start(), "approve")
         code = list(self.app.state.codes)[-1]
-        forged = sign_state(self.env, self.credential.id)[:-4] + "AAAA"
+        forged = self.credential._l10n_ro_anaf_efactura_state_token()[:-4] + "AAAA"
         with mute_logger("odoo.addons.l10n_ro_anaf_efactura.controllers.main", "odoo.http"):
             response = self.url_open(
                 f"/l10n_ro_anaf_efactura/callback?code={code}&state={forged}",
@@ -75,9 +74,28 @@ class TestAnafOAuth(AnafCommon, HttpCase):
         self.assertFalse(self.credential.access_token)
         self.assertEqual(self.app.state.token_calls, [])
 
+    def test_replayed_state_is_refused(self):
+        callback = self._anaf(self._start(), "approve")
+        self.url_open(callback, allow_redirects=False)
+        self.assertEqual(self.app.state.token_calls, ["authorization_code"])
+        with mute_logger("odoo.addons.l10n_ro_anaf_efactura.controllers.main", "odoo.http"):
+            replay = self.url_open(callback, allow_redirects=False)
+        self.assertEqual(replay.status_code, 403)
+        self.assertEqual(self.app.state.token_calls, ["authorization_code"])
+
+    def test_a_new_authentication_voids_the_previous_state(self):
+        first = self._anaf(self._start(), "approve")
+        self._anaf(self._start(), "approve")
+        with mute_logger("odoo.addons.l10n_ro_anaf_efactura.controllers.main", "odoo.http"):
+            response = self.url_open(first, allow_redirects=False)
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(self.app.state.token_calls, [])
+
     def test_state_is_bound_to_the_user_and_expires(self):
-        state = sign_state(self.env, self.credential.id, now=1000)
-        self.assertEqual(verify_state(self.env, state, now=1100), self.credential.id)
-        self.assertIsNone(verify_state(self.env, state, now=1000 + 901))
-        other = self.env(user=self.env.ref("base.user_demo"))
-        self.assertIsNone(verify_state(other, state, now=1100))
+        Credential = self.env["einvoice.credential"]
+        state = self.credential._l10n_ro_anaf_efactura_state_token(now=1000)
+        other = Credential.with_user(self.env.ref("base.user_demo"))
+        self.assertFalse(other._l10n_ro_anaf_efactura_consume_state(state, now=1100))
+        self.assertFalse(Credential._l10n_ro_anaf_efactura_consume_state(state, now=1000 + 901))
+        self.assertEqual(Credential._l10n_ro_anaf_efactura_consume_state(state, now=1100), self.credential)
+        self.assertFalse(Credential._l10n_ro_anaf_efactura_consume_state(state, now=1100))  # once only

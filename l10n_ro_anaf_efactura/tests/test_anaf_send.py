@@ -10,7 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..anaf import documents, quota
+from ..anaf import documents
 from .common import SELLER, AnafCommon
 
 
@@ -115,10 +115,10 @@ class TestAnafSend(AnafCommon):
         move = self.make_invoice(7)
         move.action_l10n_ro_anaf_efactura_send()
         document = move.l10n_ro_anaf_efactura_document_ids
-        ledger = self.env["l10n_ro_anaf_efactura.quota"]
+        ledger = self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
         now = self.later()
         for _i in range(95):  # 95 % of ANAF's 100 daily queries: our ledger stops there
-            ledger.add("status", document.index, quota.bucharest_day(now))
+            self.assertTrue(ledger.acquire("status", document.index, now))
         self.run_status_cron()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
         self.assertGreater(document.next_check, now)
