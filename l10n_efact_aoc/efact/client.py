@@ -612,46 +612,6 @@ class RcfClient:
 
 
 # -- protocol loops (used by the Odoo crons and the tier-1 tests) ----------------------
-def parallel(fn, items, workers=8):
-    """Run `fn(item)` in threads (HTTP calls only, no ORM): [(item, result, exception)] in order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    items = list(items)
-    if not items:
-        return []
-
-    def run(item):
-        try:
-            return item, fn(item), None
-        except Exception as exc:  # noqa: BLE001 - handed back to the caller
-            return item, None, exc
-
-    if workers <= 1 or len(items) == 1:
-        return [run(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(run, items))
-
-
-class Fetcher:
-    """How `drain_pending_invoices` downloads ahead of `process` (see there).
-
-    `select(batch)` (caller's thread: may use the ORM) -> the pending invoices to download;
-    `fetch(pending)` (worker threads: HTTP only) -> data handed to `process(pending, data)`;
-    `flush()` (caller's thread) after each batch, e.g. to write buffered exchange records.
-    """
-
-    workers = 8
-
-    def select(self, batch):
-        return list(batch)
-
-    def fetch(self, pending):
-        raise NotImplementedError
-
-    def flush(self):
-        return None
-
-
 def drain_pending_invoices(
     client,
     process,
@@ -659,64 +619,47 @@ def drain_pending_invoices(
     nif=None,
     oficina_comptable=None,
     max_pages=100,
-    fetcher=None,
     deliver=None,
     chunk=1,
+    limit=None,
 ):
-    """Pull every pending invoice page by page.
+    """Pull pending invoices page by page, one at a time (no threads: the caller may use an ORM).
 
-    `process(pending) -> bool` - or `process(pending, data)` with a `fetcher` (Fetcher), which
-    downloads the next batch in background threads while this one is processed - must store the
-    invoice durably (commit) and return True; only then is DELIVERED sent, by `deliver(ids)` when
-    given, else one by one, which removes it from the pending list. Invoices are handled in
-    batches of `chunk`. An invoice `process` refuses stays pending and is not offered again in this
-    run. Returns (delivered ids, refused ids).
+    `process(pending) -> bool` must store the invoice durably (commit) and return True; only then
+    is DELIVERED sent, by `deliver(ids)` when given (once per `chunk` accepted invoices), else one
+    by one, which removes it from the pending list. An invoice `process` refuses stays pending and
+    is not offered again in this run. With `limit`, stops after that many invoices were offered
+    (the caller runs again for the rest). Returns (delivered ids, refused ids).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    delivered, refused, offered = [], [], set()
+    delivered, refused, offered, accepted = [], [], set(), []
     size = max(1, chunk)
-    background = ThreadPoolExecutor(max_workers=1) if fetcher else None
 
-    def start(batch):
-        wanted = fetcher.select(batch)
-        return background.submit(parallel, fetcher.fetch, wanted, fetcher.workers)
+    def flush():
+        if not accepted:
+            return
+        batch = list(accepted)
+        accepted.clear()
+        if deliver:
+            deliver(batch)
+        else:
+            for invoice_id in batch:
+                client.update_state(invoice_id, "DELIVERED")
+        delivered.extend(batch)
 
-    future = None
-    try:
-        for _page in range(max_pages):
-            items, more = client.pending_invoices(nif, oficina_comptable)
-            fresh = [p for p in items if p.id not in offered]
-            batches = [fresh[i : i + size] for i in range(0, len(fresh), size)]
-            if fetcher and batches:
-                future = start(batches[0])
-            for index, batch in enumerate(batches):
-                data = {}
-                if fetcher:
-                    results, future = future.result(), None
-                    fetcher.flush()
-                    data = {item.id: error or result for item, result, error in results}
-                    if index + 1 < len(batches):
-                        future = start(batches[index + 1])  # download ahead while importing
-                accepted = []
-                for pending in batch:
-                    offered.add(pending.id)
-                    ok = process(pending, data.get(pending.id)) if fetcher else process(pending)
-                    (accepted if ok else refused).append(pending.id)
-                if deliver:
-                    deliver(accepted)
-                else:
-                    for invoice_id in accepted:
-                        client.update_state(invoice_id, "DELIVERED")
-                delivered.extend(accepted)
-            if not more or not fresh:
-                break
-    finally:
-        if background:
-            if future is not None:
-                future.result()  # let a running download end before its exchanges are flushed
-            background.shutdown(wait=True)
-            fetcher.flush()
+    for _page in range(max_pages):
+        items, more = client.pending_invoices(nif, oficina_comptable)
+        fresh = [p for p in items if p.id not in offered]
+        for pending in fresh:
+            if limit is not None and len(offered) >= limit:
+                flush()
+                return delivered, refused
+            offered.add(pending.id)
+            (accepted if process(pending) else refused).append(pending.id)
+            if len(accepted) >= size:
+                flush()
+        flush()
+        if not more or not fresh:
+            break
     return delivered, refused
 
 

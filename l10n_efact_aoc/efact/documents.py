@@ -138,7 +138,11 @@ def _party_name(party):
 
 def parse_facturae(content):
     """Facturae summary of `content` (bytes); DocumentError with the hub's code when bad."""
-    root = parse_xml(content)
+    return facturae_from_root(parse_xml(content))
+
+
+def facturae_from_root(root):
+    """Facturae summary of an already parsed (safely, see `parse_xml`) document."""
     namespace = etree.QName(root).namespace
     if etree.QName(root).localname != "Facturae":
         raise DocumentError("The XML is not a Facturae document.", 3016)
@@ -218,7 +222,11 @@ def facturae_schema(version="3.2.2"):
 def validate_facturae(content):
     """Schema errors of a Facturae 3.2.2 document (first 10, one line each); [] when valid or when
     no schema is shipped for its version."""
-    root = parse_xml(content)
+    return validate_facturae_root(parse_xml(content))
+
+
+def validate_facturae_root(root):
+    """`validate_facturae` of an already parsed document."""
     version = NAMESPACES.get(etree.QName(root).namespace)
     schema = facturae_schema(version) if version else None
     if schema is None or schema.validate(root):

@@ -2,14 +2,13 @@ import logging
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
-from odoo.addons.einvoice_common.einvoice.transport import Transport
 
 from ..efact import client as efact_client
-from ..efact import documents
+from ..efact import documents, received
 from .einvoice_credential import efact_error_text
 from .l10n_efact_aoc_document import STATES
 
@@ -362,13 +361,17 @@ class AccountMove(models.Model):
 
     # ================================================================== public-body side
     @api.model
-    def _cron_l10n_efact_aoc_pull_invoices(self):
-        """RCF side: download pending invoices (all pages) into vendor bills of the company owning
-        the receiving NIF, then report DELIVERED; then later attachments; then queued reports."""
+    def _cron_l10n_efact_aoc_pull_invoices(self, limit=200):
+        """RCF side: download pending invoices (all pages, at most `limit` per connection and run) into
+        vendor bills of the company owning the receiving NIF, then report DELIVERED; then later
+        attachments; then queued reports. Runs again at once while invoices remain."""
         Credential = self.env["einvoice.credential"]
+        done, more = 0, False
         for credential in Credential.sudo().search([("service", "=", "efact"), ("l10n_efact_aoc_role_rcf", "=", True)]):
             try:
-                self._l10n_efact_aoc_pull_invoices(credential)
+                delivered, refused = self._l10n_efact_aoc_pull_invoices(credential, limit=limit)
+                done += len(delivered)
+                more |= len(delivered) + len(refused) >= limit
                 self._l10n_efact_aoc_pull_attachments(credential)
                 credential._l10n_efact_aoc_mark()
             except UserError as exc:
@@ -379,6 +382,9 @@ class AccountMove(models.Model):
             Credential._einvoice_commit()
         self.env["l10n_efact_aoc.inbox"]._l10n_efact_aoc_trigger_if_waiting()
         self.env["l10n_efact_aoc.report"]._cron_l10n_efact_aoc_send_reports()
+        self.env["ir.cron"]._notify_progress(done=done, remaining=int(more))
+        if more:
+            self.env.ref("l10n_efact_aoc.ir_cron_l10n_efact_aoc_pull_invoices")._trigger()
         return True
 
     @api.model
@@ -387,220 +393,24 @@ class AccountMove(models.Model):
         return {c._l10n_efact_aoc_nif(): c for c in companies if c.vat}
 
     @api.model
-    def _l10n_efact_aoc_threaded_client(self, credential):
-        """An RCF client safe to use from worker threads, and its exchange log.
-
-        Worker threads only buffer their exchanges (the ORM is not thread-safe); in this thread
-        `log.collect()` takes them, `log.record(hub_id, record)` writes those of one eFACT invoice
-        against `record` (its inbox row), `log.flush()` writes the rest against the connection."""
-        sudo = credential.sudo()
-        buffer = []
-        transport = Transport(
-            credential.base_url,
-            service="eFACT",
-            auth=credential._l10n_efact_aoc_auth(),
-            recorder=buffer.append,
-            timeout=(
-                credential.timeout_connect or 10.0,
-                credential.timeout_read or 60.0,
-            ),
-            retries=credential.max_retries,
-            extra_secrets=[sudo.secret_key],
+    def _l10n_efact_aoc_pull_invoices(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=25):
+        """Store first, process second: see `l10n_efact_aoc.inbox._l10n_efact_aoc_pull`."""
+        return self.env["l10n_efact_aoc.inbox"]._l10n_efact_aoc_pull(
+            credential, nif=nif, oficina_comptable=oficina_comptable, limit=limit, chunk=chunk
         )
-        return efact_client.RcfClient(transport), _ExchangeLog(self.env, credential, buffer)
 
-    @api.model
-    def _l10n_efact_aoc_pull_invoices(self, credential, nif=None, oficina_comptable=None, workers=8, chunk=25):
-        """Store first, process second: each downloaded delivery is stored in the inbox and
-        committed, then processed into a bill (committed), and only then reported DELIVERED."""
-        Credential = self.env["einvoice.credential"]
-        Inbox = self.env["l10n_efact_aoc.inbox"].sudo()
-        by_nif = self._l10n_efact_aoc_company_by_nif(credential)
-        if nif is None:
-            nif = credential.l10n_efact_aoc_filter_nif or None
-        if oficina_comptable is None:
-            oficina_comptable = credential.l10n_efact_aoc_filter_oficina or None
-        api = credential._l10n_efact_aoc_rcf_client(record=credential)
-        threaded, log = self._l10n_efact_aoc_threaded_client(credential)
-
-        def stored(company, hub_id):
-            return Inbox.search([("company_id", "=", company.id), ("hub_id", "=", hub_id)], limit=1)
-
-        def download(pending):
-            info = threaded.get_invoice(pending.id)
-            xml = threaded.get_facturae(pending.id)
-            files = [(att_id, name, *threaded.get_attachment(pending.id, att_id)) for att_id, name in info.attachments]
-            return info, xml, files
-
-        class Fetcher(efact_client.Fetcher):
-            def select(self, batch):  # main thread: ORM allowed
-                return [
-                    pending
-                    for pending in batch
-                    if (company := by_nif.get(documents.normalize_nif(pending.nif)))
-                    and not stored(company, pending.id).attachment_id
-                ]
-
-            def fetch(self, pending):  # worker threads: HTTP only
-                return download(pending)
-
-            def flush(self):  # main thread
-                log.collect()
-
-        fetcher = Fetcher()
-        fetcher.workers = workers
-
-        def process(pending, prefetched):
-            return self._l10n_efact_aoc_store_and_process(credential, by_nif, pending, prefetched, log)
-
-        def deliver(ids):
-            results = efact_client.parallel(
-                lambda hub_id: threaded.update_state(hub_id, "DELIVERED"),
-                ids,
-                workers=workers,
-            )
-            log.collect()
-            for hub_id in ids:
-                log.record(
-                    hub_id, Inbox.search([("hub_id", "=", hub_id), ("credential_id", "=", credential.id)], limit=1)
-                )
-            done = [hub_id for hub_id, _result, error in results if not error]
-            self._l10n_efact_aoc_mark_delivered(done, by_nif)
-            Credential._einvoice_commit()
-            errors = [error for _hub_id, _result, error in results if error]
-            if errors:
-                raise errors[0]
-
-        try:
-            return efact_client.drain_pending_invoices(
-                api,
-                process,
-                nif=nif,
-                oficina_comptable=oficina_comptable,
-                fetcher=fetcher,
-                deliver=deliver,
-                chunk=chunk,
-            )
-        finally:
-            log.flush()
-
-    @api.model
-    def _l10n_efact_aoc_store_and_process(self, credential, by_nif, pending, prefetched, log):
-        """One pending invoice of the pull: store what was downloaded (commit), then process it.
-        True when its bill is committed (DELIVERED may be reported)."""
-        Credential = self.env["einvoice.credential"]
-        Inbox = self.env["l10n_efact_aoc.inbox"].sudo()
-        company = by_nif.get(documents.normalize_nif(pending.nif))
-        if not company:
-            _logger.warning(
-                "eFACT invoice %s is addressed to NIF %s, served by no company of %s",
-                pending.id,
-                pending.nif,
-                credential.name,
-            )
-            credential.sudo().last_error = self.env._(
-                "eFACT invoice %(id)s is addressed to NIF %(nif)s, which no company of this connection has.",
-                id=pending.id,
-                nif=pending.nif,
-            )
-            return False
-        inbox = Inbox.search([("company_id", "=", company.id), ("hub_id", "=", pending.id)], limit=1)
-        if not inbox.attachment_id:
-            if prefetched is None:  # not selected for download: stored meanwhile elsewhere
-                return False
-            if isinstance(prefetched, Exception):
-                inbox = Inbox._l10n_efact_aoc_store_failure(credential, company, pending, prefetched)
-                log.record(pending.id, inbox)
-                Credential._einvoice_commit()
-                if isinstance(prefetched, common_errors.EInvoiceError) and prefetched.kind in ("auth", "transient"):
-                    raise prefetched
-                return False
-            inbox = Inbox._l10n_efact_aoc_store(credential, company, pending, *prefetched)
-            log.record(pending.id, inbox)
-            Credential._einvoice_commit()  # stored before anything is processed
-        return bool(inbox._l10n_efact_aoc_process())
-
-    @api.model
-    def _l10n_efact_aoc_mark_delivered(self, hub_ids, by_nif):
-        if not hub_ids:
-            return
-        docs = (
-            self.env["l10n_efact_aoc.document"]
-            .sudo()
-            .search(
-                [
-                    ("direction", "=", "in"),
-                    ("hub_id", "in", hub_ids),
-                    ("company_id", "in", list({c.id for c in by_nif.values()})),
-                ]
-            )
-        )
-        self.env["l10n_efact_aoc.inbox"].sudo().search(
-            [
-                ("hub_id", "in", hub_ids),
-                ("company_id", "in", list({c.id for c in by_nif.values()})),
-                ("delivered", "=", False),
-            ]
-        ).delivered = True
-        for doc in docs.filtered(lambda d: not d.delivered_reported):
-            values = {"delivered_reported": True}
-            if doc.state in ("registered", "sending", "error"):
-                values["state"] = "delivered"
-            doc.write(values)
-            self.env["l10n_efact_aoc.history"].create(
-                {
-                    "document_id": doc.id,
-                    "code": "DELIVERED",
-                    "date": fields.Datetime.now(),
-                }
-            )
-
-    def _l10n_efact_aoc_import(self, credential, company, pending, doc, prefetched=None):
-        """Create the vendor bill (or link the FTP-era one) for one pending hub invoice."""
-        Doc = self.env["l10n_efact_aoc.document"]
-        api = credential._l10n_efact_aoc_rcf_client(record=doc or credential)
+    def _l10n_efact_aoc_import(self, credential, company, pending, doc, prefetched=None, cache=None):
+        """Create the vendor bill (or link the FTP-era one) for one pending hub invoice. `cache`: a dict
+        kept for a whole run (products and taxes looked up once per run)."""
         if prefetched:
             info, xml, files = prefetched
         else:
+            api = credential._l10n_efact_aoc_rcf_client(record=doc or credential)
             info, xml = api.get_invoice(pending.id), api.get_facturae(pending.id)
             files = [(att_id, name, *api.get_attachment(pending.id, att_id)) for att_id, name in info.attachments]
-        facturae = documents.parse_facturae(xml)  # refuses DOCTYPE/entities, unparsable files
-        if not facturae.signed or not facturae.signature_value:
-            raise documents.DocumentError(_("The Facturae of eFACT invoice %s is not signed.", pending.id))
-        if facturae.version == "3.2.2":
-            schema_problems = documents.validate_facturae(xml)
-            if schema_problems:
-                raise documents.DocumentError(
-                    _(
-                        "The Facturae of eFACT invoice %(id)s does not follow the Facturae 3.2.2 schema:\n%(problems)s",
-                        id=pending.id,
-                        problems="\n".join(schema_problems),
-                    )
-                )
-        # Facturae 3.2 and 3.2.1 are accepted by their namespace (no official schema shipped for them)
-        if len(facturae.invoices) != 1:
-            raise documents.DocumentError(
-                _(
-                    "The Facturae of eFACT invoice %s holds several invoices.",
-                    pending.id,
-                )
-            )
-        if documents.normalize_nif(facturae.buyer_nif) != documents.normalize_nif(info.nif or pending.nif):
-            raise documents.DocumentError(
-                _(
-                    "The Facturae is addressed to %(file)s but eFACT says %(hub)s.",
-                    file=facturae.buyer_nif,
-                    hub=info.nif or pending.nif,
-                )
-            )
-        if facturae.invoice.total != documents.money(info.amount):
-            raise documents.DocumentError(
-                _(
-                    "The Facturae total %(file)s does not match the amount %(hub)s registered by eFACT.",
-                    file=facturae.invoice.total,
-                    hub=documents.money(info.amount),
-                )
-            )
+        root = documents.parse_xml(xml)  # parsed once; refuses DOCTYPE/entities, unparsable files
+        facturae = documents.facturae_from_root(root)
+        self._l10n_efact_aoc_check_received(pending, info, facturae, root)
         values = {
             "direction": "in",
             "company_id": company.id,
@@ -620,37 +430,75 @@ class AccountMove(models.Model):
             "organ_gestor": info.organ_gestor,
             "unitat_tramitadora": info.unitat_tramitadora,
         }
-        if doc:
-            doc.write(values)
-        else:
-            doc = Doc.create(values)
-        bill = self._l10n_efact_aoc_find_ftp_bill(company, doc)
+        bill = self._l10n_efact_aoc_find_ftp_bill(company, values)
         if bill:
-            doc.move_id = bill
+            doc = self._l10n_efact_aoc_save_in_document(doc, dict(values, move_id=bill.id))
             bill.with_context(no_new_invoice=True).message_post(
                 body=_(
                     "Linked to eFACT invoice %s: the bill already existed (FTP delivery); no duplicate created.",
                     pending.id,
                 )
             )
+            for attachment_id, name, content, mime in files:
+                bill._l10n_efact_aoc_store_attachment(attachment_id, name, content, mime)
+            if company.l10n_efact_aoc_registry_mode == "create" and not bill.l10n_efact_aoc_import_warning:
+                bill._l10n_efact_aoc_register()
         else:
-            bill = self._l10n_efact_aoc_create_bill(company, doc, xml, facturae)
-        for attachment_id, name, content, mime in files:
-            bill._l10n_efact_aoc_store_attachment(attachment_id, name, content, mime)
-        if company.l10n_efact_aoc_registry_mode == "create" and not bill.l10n_efact_aoc_import_warning:
-            bill._l10n_efact_aoc_register()
+            bill, doc = self._l10n_efact_aoc_create_bill(company, doc, values, xml, facturae, root, files, cache)
         if bill.state == "posted":
             bill._l10n_efact_aoc_on_post()
         return doc
 
-    def _l10n_efact_aoc_find_ftp_bill(self, company, doc):
-        nif = documents.normalize_nif(doc.supplier_nif)
+    @api.model
+    def _l10n_efact_aoc_check_received(self, pending, info, facturae, root):
+        """Refuse a received Facturae that is unsigned, off-schema, multiple or not the one eFACT registered."""
+        if not facturae.signed or not facturae.signature_value:
+            raise documents.DocumentError(_("The Facturae of eFACT invoice %s is not signed.", pending.id))
+        if facturae.version == "3.2.2":
+            schema_problems = documents.validate_facturae_root(root)
+            if schema_problems:
+                raise documents.DocumentError(
+                    _(
+                        "The Facturae of eFACT invoice %(id)s does not follow the Facturae 3.2.2 schema:\n%(problems)s",
+                        id=pending.id,
+                        problems="\n".join(schema_problems),
+                    )
+                )
+        # Facturae 3.2 and 3.2.1 are accepted by their namespace (no official schema shipped for them)
+        if len(facturae.invoices) != 1:
+            raise documents.DocumentError(_("The Facturae of eFACT invoice %s holds several invoices.", pending.id))
+        if documents.normalize_nif(facturae.buyer_nif) != documents.normalize_nif(info.nif or pending.nif):
+            raise documents.DocumentError(
+                _(
+                    "The Facturae is addressed to %(file)s but eFACT says %(hub)s.",
+                    file=facturae.buyer_nif,
+                    hub=info.nif or pending.nif,
+                )
+            )
+        if facturae.invoice.total != documents.money(info.amount):
+            raise documents.DocumentError(
+                _(
+                    "The Facturae total %(file)s does not match the amount %(hub)s registered by eFACT.",
+                    file=facturae.invoice.total,
+                    hub=documents.money(info.amount),
+                )
+            )
+
+    @api.model
+    def _l10n_efact_aoc_save_in_document(self, doc, values):
+        if doc:
+            doc.write(values)
+            return doc
+        return self.env["l10n_efact_aoc.document"].create(values)
+
+    def _l10n_efact_aoc_find_ftp_bill(self, company, values):
+        nif = documents.normalize_nif(values["supplier_nif"])
         candidates = self.search(
             [
                 ("company_id", "=", company.id),
                 ("move_type", "=", "in_invoice"),
                 ("state", "!=", "cancel"),
-                ("ref", "=", doc.number),
+                ("ref", "=", values["number"]),
                 ("l10n_efact_aoc_document_ids", "=", False),
             ]
         )
@@ -658,15 +506,16 @@ class AccountMove(models.Model):
         for bill in candidates:
             if (
                 documents.normalize_nif(bill.commercial_partner_id.vat) == nif
-                and currency.compare_amounts(bill.amount_total, doc.amount) == 0
+                and currency.compare_amounts(bill.amount_total, values["amount"]) == 0
             ):
                 return bill
         return self.browse()
 
-    def _l10n_efact_aoc_create_bill(self, company, doc, xml, facturae):
-        Partner = self.env["res.partner"]
+    @api.model
+    def _l10n_efact_aoc_supplier(self, company, facturae, root):
+        """(partner, created): the supplier by its NIF, else what core's Facturae import finds or creates."""
         nif = documents.normalize_nif(facturae.seller_nif)
-        known = Partner.search(
+        known = self.env["res.partner"].search(
             [
                 ("vat", "!=", False),
                 "|",
@@ -676,61 +525,130 @@ class AccountMove(models.Model):
             ],
             limit=1,
         )
+        if known:
+            return known, False
+        partner = self._import_get_partner(root, True)  # core: retrieve or create from the SellerParty
+        if partner and not partner.vat:
+            partner.with_context(no_vat_validation=True).write({"vat": facturae.seller_nif})
+        return partner or self.env["res.partner"], bool(partner)
+
+    @api.model
+    def _l10n_efact_aoc_bill_lines(self, company, data, cache):
+        """Line commands and import notes of BillData `data`, the way core's Facturae import reads
+        them (product by description, purchase taxes by rate), each lookup done once per run."""
+        logs, commands = [], []
+        for line in data.lines:
+            vals = {"name": line.name, "quantity": line.quantity, "price_unit": line.price_unit}
+            vals["discount"] = line.discount
+            if line.name:
+                key = ("product", line.name)
+                if key not in cache:
+                    cache[key] = self._search_product_for_import(line.name).id
+                if cache[key]:
+                    vals["product_id"] = cache[key]
+                else:
+                    logs.append(_("The product '%s' could not be found.", line.name))
+            tax_ids = []
+            for ref in line.taxes:
+                key = ("tax", company.id, ref.rate, ref.fixed, ref.withheld)
+                if key not in cache:  # core's order: a tax excluded from the price, else one included in it
+                    excluded = self._search_tax_for_import(company, ref.rate, ref.fixed, ref.withheld, True, False)
+                    included = not excluded and self._search_tax_for_import(
+                        company, ref.rate, ref.fixed, ref.withheld, True, True
+                    )
+                    cache[key] = (excluded[:1].id, included and included[:1].id)
+                excluded, included = cache[key]
+                if excluded or included:
+                    tax_ids.append(excluded or included)
+                    if not excluded:
+                        vals["price_unit"] *= 1.0 + ref.rate / 100.0
+                else:
+                    logs.append(
+                        _(
+                            "Could not retrieve the tax: %(tax_rate)s %% for line '%(line)s'.",
+                            tax_rate=ref.rate,
+                            line=line.name,
+                        )
+                    )
+            vals["tax_ids"] = [Command.set(tax_ids)]
+            commands.append(Command.create(vals))
+        return commands, logs
+
+    def _l10n_efact_aoc_create_bill(self, company, doc, values, xml, facturae, root, files, cache=None):
+        """The bill in ONE create with its lines, its files in one create, its document, and one
+        chatter entry. Returns (bill, document)."""
+        cache = {} if cache is None else cache
         journal = company._l10n_efact_aoc_purchase_journal()
         if not journal:
-            raise UserError(
-                _(
-                    "%s has no purchase journal for the invoices received from eFACT.",
-                    company.name,
-                )
-            )
-        tree = documents.parse_xml(xml)
-        bill = (
-            self.with_company(company)
-            .with_context(l10n_efact_aoc_import=True)
-            .create(
-                {
-                    "move_type": "in_invoice",
-                    "journal_id": journal.id,
-                    "company_id": company.id,
-                }
-            )
+            raise UserError(_("%s has no purchase journal for the invoices received from eFACT.", company.name))
+        Move = self.with_company(company).with_context(l10n_efact_aoc_import=True)
+        partner, created = Move._l10n_efact_aoc_supplier(company, facturae, root)
+        currency = self.env["res.currency"]
+        data = received.bill_data(root.xpath("//Invoice")[0], company.currency_id.decimal_places)
+        logs = (
+            []
+            if partner
+            else [_("Customer/Vendor could not be found and could not be created due to missing data in the XML.")]
         )
-        file_data = {
-            "type": "xml",
-            "xml_tree": tree,
-            "filename": f"{doc.number}.xml",
-            "content": xml,
+        if data.currency:
+            key = ("currency", data.currency)
+            if key not in cache:
+                cache[key] = currency.search([("name", "=", data.currency)], limit=1).id
+            currency = currency.browse(cache[key])
+            if not currency:
+                message = _(
+                    "Could not retrieve currency: %s. Did you enable the multicurrency option and activate the currency?",  # noqa: E501 - core's text (translated)
+                    data.currency,
+                )
+                logs.append(message)
+        lines, line_logs = Move._l10n_efact_aoc_bill_lines(company, data, cache)
+        bill_values = {
+            "move_type": "in_refund" if data.refund else "in_invoice",
+            "journal_id": journal.id,
+            "company_id": company.id,
+            "partner_id": partner.id,
+            "invoice_date": data.issue_date or False,
+            "ref": data.number or False,
+            "narration": data.narration,
+            "invoice_line_ids": lines,
         }
-        with bill._get_edi_creation() as invoice:
-            invoice.with_context(l10n_efact_aoc_import=True)._import_invoice_facturae(invoice, file_data, new=True)
-        doc.move_id = bill
-        attachment = self.env["ir.attachment"].create(
-            {
-                "name": f"eFACT_{doc.hub_id}_{(doc.number or '').replace('/', '_')}.xml",
-                "raw": xml,
-                "mimetype": "application/xml",
-                "res_model": "account.move",
-                "res_id": bill.id,
-            }
+        if currency:
+            bill_values["currency_id"] = currency.id
+        if data.due_date:
+            bill_values["invoice_date_due"] = data.due_date
+        bill = Move.with_context(tracking_disable=True).create(bill_values)
+        Attachment = self.env["ir.attachment"]
+        stored = Attachment.create(
+            [
+                {
+                    "name": f"eFACT_{values['hub_id']}_{(values['number'] or '').replace('/', '_')}.xml",
+                    "raw": xml,
+                    "mimetype": "application/xml",
+                    "res_model": "account.move",
+                    "res_id": bill.id,
+                },
+                *(
+                    {
+                        "name": name or f"attachment_{attachment_id}",
+                        "raw": content,
+                        "description": f"efact:{attachment_id}",
+                        "mimetype": (mime or "").split(";")[0] or documents.mime_for(name),
+                        "res_model": "account.move",
+                        "res_id": bill.id,
+                    }
+                    for attachment_id, name, content, mime in files
+                ),
+            ]
         )
-        doc.attachment_id = attachment
+        doc = self._l10n_efact_aoc_save_in_document(doc, dict(values, move_id=bill.id, attachment_id=stored[0].id))
         notes = [
-            _(
-                "Received from eFACT (id %(id)s, registration %(reg)s).",
-                id=doc.hub_id,
-                reg=doc.registry_number or "-",
-            )
+            _("Received from eFACT (id %(id)s, registration %(reg)s).", id=doc.hub_id, reg=doc.registry_number or "-"),
+            *logs,
+            *line_logs,
         ]
-        partner = bill.partner_id
-        if partner and not known:
-            if not partner.vat:
-                partner.with_context(no_vat_validation=True).write({"vat": facturae.seller_nif})
+        if created:
             notes.append(
-                _(
-                    "The supplier %s did not exist and was created from the Facturae: review it.",
-                    partner.display_name,
-                )
+                _("The supplier %s did not exist and was created from the Facturae: review it.", partner.display_name)
             )
             bill.activity_schedule(
                 "mail.mail_activity_data_todo",
@@ -748,10 +666,14 @@ class AccountMove(models.Model):
                 diff=round(float(expected) - bill.amount_total, 2),
             )
             notes.append(bill.l10n_efact_aoc_import_warning)
+        elif company.l10n_efact_aoc_registry_mode == "create":
+            number = bill._l10n_efact_aoc_register(post=False)
+            if number:
+                notes.append(_("Registered in the accounting registry of invoices with number %s.", number))
         bill.with_context(no_new_invoice=True).message_post(
-            body=Markup("<br/>").join(notes), attachment_ids=attachment.ids
+            body=Markup("<br/>").join(notes), attachment_ids=stored[:1].ids
         )
-        return bill
+        return bill, doc
 
     def _l10n_efact_aoc_has_attachment(self, attachment_id):
         self.ensure_one()
@@ -811,16 +733,23 @@ class AccountMove(models.Model):
                 bill = doc.move_id.sudo()
                 stored = Inbox._l10n_efact_aoc_late_attachment(credential, companies, item)
                 if not stored and not (bill and bill._l10n_efact_aoc_has_attachment(item.id)):
+                    company = doc.company_id or Inbox._l10n_efact_aoc_late_attachment_company(api, companies, item)
+                    if not company:
+                        continue  # addressed to no company of this connection: left pending on eFACT
                     content, mime = api.get_attachment(item.invoice_id, item.id)
-                    stored = Inbox._l10n_efact_aoc_store_late_attachment(
-                        credential, companies, doc.company_id, item, content, mime
-                    )
+                    stored = Inbox._l10n_efact_aoc_store_late_attachment(credential, company, item, content, mime)
                     Credential._einvoice_commit()  # stored before it is attached or deleted on eFACT
                 if not bill:
                     continue  # its invoice is not imported yet: kept here and on eFACT, next run
                 if stored and bill._l10n_efact_aoc_store_attachment(item.id, item.name, stored.raw, stored.mimetype):
                     bill.with_context(no_new_invoice=True).message_post(
                         body=_("eFACT sent a new attachment: %s", item.name)
+                        if stored.raw
+                        else _(
+                            "eFACT sent a new attachment, %s, but it is empty (0 bytes): ask the supplier to send it "
+                            "again.",
+                            item.name,
+                        )
                     )
                 Credential._einvoice_commit()  # attached before it is deleted on eFACT
                 api.delete_pending_attachment(item.id)
@@ -844,16 +773,14 @@ class AccountMove(models.Model):
         if existing:
             return existing
         report = self.env["l10n_efact_aoc.report"].sudo().create(dict(values, document_id=doc.id, state=state))
-        cron = self.env.ref(
-            "l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports",
-            raise_if_not_found=False,
-        )
-        if cron:
-            cron.sudo()._trigger()
+        if not self.env.context.get("l10n_efact_aoc_no_report_trigger"):  # a batch triggers once at its end
+            self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()
         return report
 
-    def _l10n_efact_aoc_register(self):
-        """Give the bill its accounting registry number and queue ANNOTATED."""
+    def _l10n_efact_aoc_register(self, post=True):
+        """Give the bill its accounting registry number and queue ANNOTATED. Returns the last number
+        given; `post=False` leaves saying so to the caller (one chatter entry per received bill)."""
+        number = False
         for bill in self:
             doc = bill._l10n_efact_aoc_in_document()
             if not doc or doc.report_ids.filtered(lambda r: r.state == "ANNOTATED" and r.status != "error"):
@@ -861,12 +788,14 @@ class AccountMove(models.Model):
             number = doc.rcf_number or bill.company_id._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
             doc.rcf_number = number
             bill._l10n_efact_aoc_queue("ANNOTATED", rcf_number=number)
-            bill.with_context(no_new_invoice=True).message_post(
-                body=_(
-                    "Registered in the accounting registry of invoices with number %s.",
-                    number,
+            if post:
+                bill.with_context(no_new_invoice=True).message_post(
+                    body=_(
+                        "Registered in the accounting registry of invoices with number %s.",
+                        number,
+                    )
                 )
-            )
+        return number
 
     def action_l10n_efact_aoc_register(self):
         for bill in self:
@@ -884,6 +813,14 @@ class AccountMove(models.Model):
         for bill in self.filtered(lambda m: m.is_purchase_document() and m._l10n_efact_aoc_in_document()):
             bill._l10n_efact_aoc_register()  # ANNOTATED must come first
             bill._l10n_efact_aoc_queue("RECOGNISED")
+
+    def _check_and_decode_attachment(self, attachments):
+        # EXTENDS 'account'
+        if self.l10n_efact_aoc_document_ids.filtered(lambda d: d.direction == "in"):
+            # made from the Facturae eFACT delivered: a file dropped on it later is a plain attachment,
+            # not an invoice to import (core would only say it was not updated from it)
+            return False
+        return super()._check_and_decode_attachment(attachments)
 
     def _post(self, soft=True):
         # EXTENDS 'account'
@@ -1020,30 +957,3 @@ def _parse(value):
     from .l10n_efact_aoc_document import parse_hub_datetime
 
     return parse_hub_datetime(value)
-
-
-class _ExchangeLog:
-    """Exchanges buffered by worker threads, written in the main thread against the right record."""
-
-    def __init__(self, env, credential, buffer):
-        self.env = env
-        self.credential = credential
-        self.buffer = buffer
-        self.held = {}
-
-    def collect(self):
-        while self.buffer:
-            exchange = self.buffer.pop(0)
-            self.held.setdefault(exchange.reference or "", []).append(exchange)
-
-    def record(self, reference, record=None):
-        exchanges = self.held.pop(reference or "", [])
-        if exchanges:
-            recorder = self.env["einvoice.exchange"]._einvoice_recorder(self.credential, record or self.credential)
-            for exchange in exchanges:
-                recorder(exchange)
-
-    def flush(self):
-        self.collect()
-        for reference in list(self.held):
-            self.record(reference)

@@ -138,7 +138,7 @@ class L10nEfactAocDocument(models.Model):
         when = parse_hub_datetime(state.date)
         known = self.history_ids.filtered(lambda h: h.code == code and h.date == when)
         if known:
-            known.write(
+            known.sudo().write(
                 {
                     key: value
                     for key, value in (
@@ -152,7 +152,7 @@ class L10nEfactAocDocument(models.Model):
                 }
             )
             return False
-        self.env["l10n_efact_aoc.history"].create(
+        self.env["l10n_efact_aoc.history"].sudo().create(
             {
                 "document_id": self.id,
                 "code": code,
@@ -375,6 +375,7 @@ class L10nEfactAocHistory(models.Model):
     _order = "date, id"
 
     document_id = fields.Many2one("l10n_efact_aoc.document", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="document_id.company_id", store=True, index=True)
     code = fields.Char("State", required=True)
     date = fields.Datetime()
     registry_number = fields.Char()
@@ -462,7 +463,7 @@ class L10nEfactAocReport(models.Model):
             doc.payment_date = self.payment_date
         if self.state == "REJECTED":
             doc.write({"reject_code": self.reject_code, "reject_reason": self.reject_reason})
-        self.env["l10n_efact_aoc.history"].create(
+        self.env["l10n_efact_aoc.history"].sudo().create(
             {
                 "document_id": doc.id,
                 "code": self.state,
@@ -473,7 +474,7 @@ class L10nEfactAocReport(models.Model):
                 "reject_reason": self.reject_reason,
             }
         )
-        if doc.move_id:
+        if doc.move_id and self.state != "ANNOTATED":  # the registry number is in the bill's import entry
             doc.move_id.with_context(no_new_invoice=True).message_post(
                 body=_(
                     "eFACT accepted the state %(state)s%(extra)s.",
@@ -488,6 +489,13 @@ class L10nEfactAocReport(models.Model):
                 )
             )
         return True
+
+    @api.model
+    def _l10n_efact_aoc_trigger(self):
+        """Run the report cron soon (once for a batch of queued reports)."""
+        cron = self.env.ref("l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()
 
     @api.model
     def _cron_l10n_efact_aoc_send_reports(self, limit=200):

@@ -9,7 +9,8 @@ from datetime import timedelta
 import psycopg2.errors
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
@@ -71,59 +72,266 @@ class L10nEfactAocInbox(models.Model):
         ("hub_id_unique", "unique(company_id, hub_id)", "This eFACT delivery is already in the company's inbox."),
     ]
 
-    # -- storing -------------------------------------------------------------------------
+    # -- claiming and storing ---------------------------------------------------------------
     @api.model
-    def _l10n_efact_aoc_store(self, credential, company, pending, info, xml, files):
-        """Store one downloaded delivery (not processed yet). The caller commits."""
-        existing = self.sudo().search([("company_id", "=", company.id), ("hub_id", "=", pending.id)], limit=1)
-        Attachment = self.env["ir.attachment"].sudo()
+    def _l10n_efact_aoc_claim(self, credential, company, pending):
+        """The inbox row of `pending`, locked by this transaction, or an empty recordset when another
+        run holds it. The row is created if missing with INSERT ... ON CONFLICT DO NOTHING and
+        committed at once, so a concurrent run meets a row it can skip (SKIP LOCKED), never a
+        duplicate key or an insert it must wait for."""
+        cr = self.env.cr
         values = {
             "company_id": company.id,
             "credential_id": credential.id,
             "hub_id": pending.id,
-            "receiver_nif": info.nif or pending.nif,
-            "supplier_nif": info.supplier_nif,
-            "supplier_name": info.supplier_name,
-            "number": info.number,
-            "amount": info.amount,
-            "oficina_comptable": info.oficina_comptable or pending.oficina_comptable,
-            "organ_gestor": info.organ_gestor or pending.organ_gestor,
-            "unitat_tramitadora": info.unitat_tramitadora or pending.unitat_tramitadora,
-            "hub_data": json.dumps(info.raw or {}, ensure_ascii=False, sort_keys=True),
-            "sha256": hashlib.sha256(xml or b"").hexdigest(),
-            "state": "received",
-            "reason": False,
+            "receiver_nif": pending.nif or None,
+            "oficina_comptable": pending.oficina_comptable or None,
+            "organ_gestor": pending.organ_gestor or None,
+            "unitat_tramitadora": pending.unitat_tramitadora or None,
         }
-        inbox = existing or self.sudo().create(values)
-        if existing:
-            existing.write(values)
-        safe_number = (info.number or "").replace("/", "_")
-        raw = Attachment.create(
-            {
-                "name": f"eFACT_{pending.id}_{safe_number}.xml",
-                "raw": xml or b"",
-                "mimetype": "application/xml",
-                "res_model": self._name,
-                "res_id": inbox.id,
-            }
-        )
-        extra = Attachment.browse()
-        for attachment_id, name, content, mime in files:
-            extra |= Attachment.create(
-                {
-                    "name": name or f"attachment_{attachment_id}",
-                    "raw": content,
-                    "description": f"efact:{attachment_id}",
-                    "mimetype": (mime or "").split(";")[0] or documents.mime_for(name),
-                    "res_model": self._name,
-                    "res_id": inbox.id,
-                }
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute(  # a conflict with a concurrent run is expected: not logged as an error
+                    SQL(
+                        """INSERT INTO l10n_efact_aoc_inbox (%s, state, delivered, attempts, create_uid, write_uid,
+                                                             create_date, write_date)
+                           VALUES (%s, 'received', false, 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+                           ON CONFLICT (company_id, hub_id) DO NOTHING""",
+                        SQL(", ").join(SQL.identifier(name) for name in values),
+                        SQL(", ").join(SQL("%s", value) for value in values.values()),
+                        self.env.uid,
+                        self.env.uid,
+                    ),
+                    log_exceptions=False,
+                )
+        except psycopg2.errors.SerializationFailure:
+            return self.browse()  # inserted by a concurrent run that has not committed yet: its row
+        self.env["einvoice.credential"]._einvoice_commit()  # the row exists for every run
+        return self._l10n_efact_aoc_lock_where(SQL("company_id = %s AND hub_id = %s", company.id, pending.id))
+
+    @api.model
+    def _l10n_efact_aoc_lock_where(self, condition):
+        """Rows matching `condition` this transaction could lock (SKIP LOCKED); a row changed by a run
+        that committed after our snapshot is left to that run."""
+        cr = self.env.cr
+        self.flush_model()
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute(
+                    SQL("SELECT id FROM l10n_efact_aoc_inbox WHERE %s ORDER BY id FOR UPDATE SKIP LOCKED", condition),
+                    log_exceptions=False,
+                )
+                ids = [row[0] for row in cr.fetchall()]
+        except psycopg2.errors.SerializationFailure:
+            return self.browse()
+        rows = self.sudo().browse(ids)
+        rows.invalidate_recordset()
+        return rows
+
+    def _l10n_efact_aoc_check_nif(self, nif):
+        """Refuse to store on this row what eFACT addresses to another NIF than its company's."""
+        self.ensure_one()
+        expected = self.company_id._l10n_efact_aoc_nif()
+        if nif and documents.normalize_nif(nif) != expected:
+            raise documents.DocumentError(
+                _(
+                    "eFACT invoice %(id)s is addressed to NIF %(nif)s, not to %(company)s (%(expected)s): nothing "
+                    "was stored.",
+                    id=self.hub_id,
+                    nif=nif,
+                    company=self.company_id.name,
+                    expected=expected,
+                )
             )
+
+    def _l10n_efact_aoc_store(self, info, xml, files):
+        """Store one downloaded delivery on this claimed row (not processed yet). The caller commits."""
+        self.ensure_one()
+        self._l10n_efact_aoc_check_nif(info.nif)
+        Attachment = self.env["ir.attachment"].sudo()
+        safe_number = (info.number or "").replace("/", "_")
+        stored = Attachment.create(
+            [
+                {
+                    "name": f"eFACT_{self.hub_id}_{safe_number}.xml",
+                    "raw": xml or b"",
+                    "mimetype": "application/xml",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                },
+                *(
+                    {
+                        "name": name or f"attachment_{attachment_id}",
+                        "raw": content,
+                        "description": f"efact:{attachment_id}",
+                        "mimetype": (mime or "").split(";")[0] or documents.mime_for(name),
+                        "res_model": self._name,
+                        "res_id": self.id,
+                    }
+                    for attachment_id, name, content, mime in files
+                ),
+            ]
+        )
         # late attachments stored on this row before its invoice was downloaded are kept
         tags = {f"efact:{attachment_id}" for attachment_id, *_rest in files}
-        late = existing.attachment_ids.filtered(lambda a: a.description not in tags)
-        inbox.write({"attachment_id": raw.id, "attachment_ids": [fields.Command.set((extra | late).ids)]})
-        return inbox
+        late = self.attachment_ids.filtered(lambda a: a.description not in tags)
+        self.sudo().write(
+            {
+                "receiver_nif": info.nif or self.receiver_nif,
+                "supplier_nif": info.supplier_nif,
+                "supplier_name": info.supplier_name,
+                "number": info.number,
+                "amount": info.amount,
+                "oficina_comptable": info.oficina_comptable or self.oficina_comptable,
+                "organ_gestor": info.organ_gestor or self.organ_gestor,
+                "unitat_tramitadora": info.unitat_tramitadora or self.unitat_tramitadora,
+                "hub_data": json.dumps(info.raw or {}, ensure_ascii=False, sort_keys=True),
+                "sha256": hashlib.sha256(xml or b"").hexdigest(),
+                "state": "received",
+                "reason": False,
+                "attachment_id": stored[0].id,
+                "attachment_ids": [fields.Command.set((stored[1:] | late).ids)],
+            }
+        )
+        return self
+
+    def _l10n_efact_aoc_download(self, api, pending):
+        """Download the delivery of this claimed row and store it (or why it failed). Commits."""
+        self.ensure_one()
+        Credential = self.env["einvoice.credential"]
+        try:
+            info = api.get_invoice(pending.id)
+            self._l10n_efact_aoc_check_nif(info.nif)
+            xml = api.get_facturae(pending.id)
+            files = [(att_id, name, *api.get_attachment(pending.id, att_id)) for att_id, name in info.attachments]
+            self._l10n_efact_aoc_store(info, xml, files)
+        except (common_errors.EInvoiceError, documents.DocumentError) as exc:
+            state = "rejected" if isinstance(exc, documents.DocumentError) else "error"
+            self.sudo().write({"state": state, "reason": _l10n_efact_aoc_reason(self.env, exc), "attempts": 0})
+            Credential._einvoice_commit()
+            if isinstance(exc, common_errors.EInvoiceError) and exc.kind in ("auth", "transient"):
+                raise
+            return False
+        Credential._einvoice_commit()  # stored before anything is processed
+        return True
+
+    # -- pulling ----------------------------------------------------------------------------
+    @api.model
+    def _l10n_efact_aoc_rcf_session(self, credential):
+        """One RCF client (one HTTP session) for a whole run, logging each call against the row being
+        handled (`recorder.record`), else against the connection."""
+        api = credential._l10n_efact_aoc_rcf_client(record=credential)
+        recorder = _RowRecorder(self.env, credential)
+        api.transport.recorder = recorder
+        return api, recorder
+
+    @api.model
+    def _l10n_efact_aoc_pull(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=25):
+        """Store first, process second, one pending invoice at a time (no threads): claim its row,
+        download and store it (commit), process it into a bill (commit), and report DELIVERED for
+        each chunk of committed bills. Returns (delivered ids, refused or skipped ids)."""
+        by_nif = self.env["account.move"]._l10n_efact_aoc_company_by_nif(credential)
+        if nif is None:
+            nif = credential.l10n_efact_aoc_filter_nif or None
+        if oficina_comptable is None:
+            oficina_comptable = credential.l10n_efact_aoc_filter_oficina or None
+        api, recorder = self._l10n_efact_aoc_rcf_session(credential)
+        cache = {}
+
+        def process(pending):
+            return self._l10n_efact_aoc_receive(api, recorder, credential, by_nif, pending, cache)
+
+        def deliver(hub_ids):
+            self._l10n_efact_aoc_deliver_hub_ids(api, recorder, by_nif, hub_ids)
+
+        delivered, refused = efact_client.drain_pending_invoices(
+            api, process, nif=nif, oficina_comptable=oficina_comptable, deliver=deliver, chunk=chunk, limit=limit
+        )
+        if delivered:
+            self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()  # the ANNOTATED reports queued
+        return delivered, refused
+
+    @api.model
+    def _l10n_efact_aoc_receive(self, api, recorder, credential, by_nif, pending, cache):
+        """One pending invoice of the pull. True when its bill is committed and DELIVERED is due."""
+        company = by_nif.get(documents.normalize_nif(pending.nif))
+        if not company:
+            _logger.warning(
+                "eFACT invoice %s is addressed to NIF %s, served by no company of %s",
+                pending.id,
+                pending.nif,
+                credential.name,
+            )
+            credential.sudo().last_error = _(
+                "eFACT invoice %(id)s is addressed to NIF %(nif)s, which no company of this connection has.",
+                id=pending.id,
+                nif=pending.nif,
+            )
+            return False
+        row = self._l10n_efact_aoc_claim(credential, company, pending)
+        if not row:
+            return False  # another run holds it and reports it
+        recorder.record = row
+        try:
+            if not row.attachment_id and not row._l10n_efact_aoc_download(api, pending):
+                return False
+            done = row._l10n_efact_aoc_process(cache, trigger=False)  # the pull triggers once at its end
+        finally:
+            recorder.record = None
+        return bool(done) and not done.delivered
+
+    @api.model
+    def _l10n_efact_aoc_deliver_hub_ids(self, api, recorder, by_nif, hub_ids):
+        """Report DELIVERED for the done rows of `hub_ids`, each under its row lock (a row another run
+        holds or already reported is skipped), then record it (commit). Raises the first error after
+        recording the others."""
+        if not hub_ids:
+            return
+        rows = self._l10n_efact_aoc_lock_where(
+            SQL(
+                "hub_id IN %s AND company_id IN %s AND state IN %s AND NOT delivered",
+                tuple(hub_ids),
+                tuple({c.id for c in by_nif.values()}),
+                DONE_STATES,
+            )
+        )
+        delivered, error = self.browse(), None
+        try:
+            for row in rows:
+                recorder.record = row
+                try:
+                    api.update_state(row.hub_id, "DELIVERED")
+                except common_errors.RejectedError as exc:
+                    # DELIVERED may have been accepted before our commit was lost: ask the hub
+                    if api.get_invoice(row.hub_id).state in ("", "SENT", "REGISTERED"):
+                        error = error or exc
+                        continue
+                except common_errors.AuthError as exc:
+                    error = exc
+                    break  # every other call would fail the same way
+                except common_errors.EInvoiceError as exc:
+                    error = error or exc  # this one waits for the next run; the others go on
+                    continue
+                delivered |= row
+        finally:
+            recorder.record = None
+            delivered._l10n_efact_aoc_mark_delivered()
+            self.env["einvoice.credential"]._einvoice_commit()
+        if error:
+            raise error
+
+    def _l10n_efact_aoc_mark_delivered(self):
+        """Record DELIVERED on these rows, their eFACT documents and their state history."""
+        if not self:
+            return
+        self.sudo().write({"delivered": True})
+        docs = self.document_id.sudo().filtered(lambda d: not d.delivered_reported)
+        docs.filtered(lambda d: d.state in ("registered", "sending", "error")).write({"state": "delivered"})
+        docs.write({"delivered_reported": True})
+        now = fields.Datetime.now()
+        self.env["l10n_efact_aoc.history"].sudo().create(
+            [{"document_id": doc.id, "code": "DELIVERED", "date": now} for doc in docs]
+        )
 
     @api.model
     def _l10n_efact_aoc_late_attachment(self, credential, companies, item):
@@ -146,15 +354,25 @@ class L10nEfactAocInbox(models.Model):
         return self.sudo().search([("company_id", "in", companies.ids), ("hub_id", "=", hub_id)])
 
     @api.model
-    def _l10n_efact_aoc_store_late_attachment(self, credential, companies, company, item, content, mime):
-        """Store a late attachment against the inbox row of its invoice, or a row of its own (state
-        received, no Facturae file) while the invoice is not downloaded yet. The caller commits."""
-        rows = self._l10n_efact_aoc_rows_of(companies, item.invoice_id)
-        inbox = rows.filtered(lambda r: r.company_id == company)[:1] or rows[:1]
+    def _l10n_efact_aoc_late_attachment_company(self, api, companies, item):
+        """The company a late attachment belongs to: that of its invoice's row, else the one owning the
+        NIF eFACT gives for its invoice (never a guess)."""
+        row = self._l10n_efact_aoc_rows_of(companies, item.invoice_id)[:1]
+        if row:
+            return row.company_id
+        nif = documents.normalize_nif(api.get_invoice(item.invoice_id).nif)
+        return companies.filtered(lambda c: c.vat and c._l10n_efact_aoc_nif() == nif)[:1]
+
+    @api.model
+    def _l10n_efact_aoc_store_late_attachment(self, credential, company, item, content, mime):
+        """Store a late attachment against the inbox row of its invoice in `company`, or a row of its
+        own (state received, no Facturae file) while the invoice is not downloaded yet. The caller
+        commits."""
+        inbox = self._l10n_efact_aoc_rows_of(company, item.invoice_id)[:1]
         if not inbox:
             inbox = self.sudo().create(
                 {
-                    "company_id": (company or credential.company_id).id,
+                    "company_id": company.id,
                     "credential_id": credential.id,
                     "hub_id": item.invoice_id,
                     "state": "received",
@@ -178,27 +396,6 @@ class L10nEfactAocInbox(models.Model):
         inbox.attachment_ids = [fields.Command.link(attachment.id)]
         return attachment
 
-    @api.model
-    def _l10n_efact_aoc_store_failure(self, credential, company, pending, error):
-        """A delivery that could not be downloaded: keep a row saying why (downloaded again next run)."""
-        inbox = self.sudo().search([("company_id", "=", company.id), ("hub_id", "=", pending.id)], limit=1)
-        values = {"state": "error", "reason": _l10n_efact_aoc_reason(self.env, error)}
-        if inbox:
-            inbox.write(values)
-            return inbox
-        return self.sudo().create(
-            dict(
-                values,
-                company_id=company.id,
-                credential_id=credential.id,
-                hub_id=pending.id,
-                receiver_nif=pending.nif,
-                oficina_comptable=pending.oficina_comptable,
-                organ_gestor=pending.organ_gestor,
-                unitat_tramitadora=pending.unitat_tramitadora,
-            )
-        )
-
     # -- processing ----------------------------------------------------------------------
     def _l10n_efact_aoc_prefetched(self):
         """(pending, (info, xml, files)) rebuilt from what was stored."""
@@ -211,6 +408,7 @@ class L10nEfactAocInbox(models.Model):
             unitat_tramitadora=self.unitat_tramitadora or "",
         )
         info = efact_client.RcfInvoice.from_json(json.loads(self.hub_data or "{}"), self.hub_id)
+        own = self._l10n_efact_aoc_own_files()
         files = [
             (
                 (att.description or "").removeprefix("efact:"),
@@ -218,38 +416,46 @@ class L10nEfactAocInbox(models.Model):
                 att.raw,
                 att.mimetype,
             )
-            for att in self.attachment_ids.sorted("id")
+            for att in (self.attachment_ids & own).sorted("id")
         ]
-        return pending, (info, self.attachment_id.raw or b"", files)
+        return pending, (info, (self.attachment_id & own).raw or b"", files)
 
-    def _l10n_efact_aoc_process(self):
+    def _l10n_efact_aoc_own_files(self):
+        """The files the system stored for this row (attached to the row itself): only those are ever
+        copied onto a bill, whatever else a link may point to."""
+        self.ensure_one()
+        return (
+            (self.attachment_id | self.attachment_ids)
+            .sudo()
+            .filtered(lambda a: a.res_model == self._name and a.res_id == self.id)
+        )
+
+    def _l10n_efact_aoc_process(self, cache=None, trigger=True):
         """Turn stored deliveries into bills, one at a time, each under a row lock taken with SKIP
         LOCKED (a row another worker is processing is left to it) and committed on its own.
-        Returns the rows that are done (processed or duplicate); DELIVERED is the caller's business."""
+        Returns the rows that are done (processed or duplicate); DELIVERED is the caller's business.
+        `cache`: lookups kept for a whole run (see account.move._l10n_efact_aoc_import)."""
         Credential = self.env["einvoice.credential"]
+        cache = {} if cache is None else cache
         done = self.browse()
-        for inbox in self.sudo():
-            try:
-                with self.env.cr.savepoint(flush=False):
-                    locked = Credential._einvoice_lock_skip_locked(inbox)
-            except psycopg2.errors.SerializationFailure:
-                # changed by a worker that committed after our snapshot: it processed the row
+        for inbox in self.sudo().with_context(l10n_efact_aoc_no_report_trigger=True):
+            # a row changed by a worker that committed after our snapshot was processed by it
+            if not self._l10n_efact_aoc_lock_where(SQL("id = %s", inbox.id)):
                 continue
-            if not locked:
-                continue
-            inbox.invalidate_recordset()
             if inbox.state in DONE_STATES:
                 done |= inbox
                 continue
             if not inbox.attachment_id:
                 continue  # never downloaded: the next pull downloads it again
-            inbox._l10n_efact_aoc_process_one()
+            inbox._l10n_efact_aoc_process_one(cache)
             Credential._einvoice_commit()  # the bill exists before eFACT is told DELIVERED
             if inbox.state in DONE_STATES:
                 done |= inbox
-        return done
+        if done and trigger:
+            self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()  # ANNOTATED queued: once per batch
+        return done.with_env(self.env)
 
-    def _l10n_efact_aoc_process_one(self):
+    def _l10n_efact_aoc_process_one(self, cache):
         self.ensure_one()
         Move = self.env["account.move"].sudo()
         company = self.company_id
@@ -259,10 +465,11 @@ class L10nEfactAocInbox(models.Model):
             [("company_id", "=", company.id), ("direction", "=", "in"), ("hub_id", "=", self.hub_id)],
             limit=1,
         )
-        self.attempts += 1
+        attempts = self.attempts + 1
         if doc.move_id:
             self.write(
                 {
+                    "attempts": attempts,
                     "state": "duplicate",
                     "move_id": doc.move_id.id,
                     "document_id": doc.id,
@@ -276,14 +483,15 @@ class L10nEfactAocInbox(models.Model):
                 if not credential:
                     raise UserError(_("The eFACT connection of this delivery was deleted."))
                 doc = Move.with_company(company)._l10n_efact_aoc_import(
-                    credential, company, pending, doc, prefetched=prefetched
+                    credential, company, pending, doc, prefetched=prefetched, cache=cache
                 )
         except (common_errors.EInvoiceError, documents.DocumentError, UserError, ValidationError) as exc:
             state = "rejected" if isinstance(exc, documents.DocumentError) else "error"
-            self.write({"state": state, "reason": _l10n_efact_aoc_reason(self.env, exc)})
+            self.write({"attempts": attempts, "state": state, "reason": _l10n_efact_aoc_reason(self.env, exc)})
             return
         self.write(
             {
+                "attempts": attempts,
                 "state": "processed",
                 "reason": doc.move_id.l10n_efact_aoc_import_warning or False,
                 "move_id": doc.move_id.id,
@@ -368,22 +576,20 @@ class L10nEfactAocInbox(models.Model):
             self.env.ref("l10n_efact_aoc.ir_cron_l10n_efact_aoc_process_inbox")._trigger()
 
     def _l10n_efact_aoc_deliver(self, credential):
-        """Tell eFACT DELIVERED for these done rows (one call each)."""
-        api = credential._l10n_efact_aoc_rcf_client(record=credential)
-        Move = self.env["account.move"]
-        by_nif = Move._l10n_efact_aoc_company_by_nif(credential)
-        for inbox in self:
-            try:
-                api.update_state(inbox.hub_id, "DELIVERED")
-            except common_errors.RejectedError:
-                # DELIVERED may have been accepted before our commit was lost: ask the hub
-                if api.get_invoice(inbox.hub_id).state in ("", "SENT", "REGISTERED"):
-                    raise
-            Move._l10n_efact_aoc_mark_delivered([inbox.hub_id], by_nif)
+        """Tell eFACT DELIVERED for these done rows of `credential`."""
+        api, recorder = self._l10n_efact_aoc_rcf_session(credential)
+        by_nif = self.env["account.move"]._l10n_efact_aoc_company_by_nif(credential)
+        self._l10n_efact_aoc_deliver_hub_ids(api, recorder, by_nif, self.mapped("hub_id"))
 
     def action_l10n_efact_aoc_process_again(self):
-        """Button: process a refused or failed delivery again from the stored file."""
-        rows = self.filtered(lambda r: r.state in ("received", "rejected", "error"))
+        """Button: process a refused or failed delivery again from the stored file. The rows are the
+        system's: the caller must be a billing user who can read THESE rows (their company) and create
+        bills; the work then runs as superuser."""
+        if not self.env.user.has_group("account.group_account_invoice"):
+            raise AccessError(_("Only billing users can process eFACT deliveries again."))
+        self.check_access("read")
+        self.env["account.move"].check_access("create")
+        rows = self.sudo().filtered(lambda r: r.state in ("received", "rejected", "error"))
         if not rows:
             raise UserError(_("Only received, rejected or failed deliveries can be processed again."))
         missing = rows.filtered(lambda r: not r.attachment_id)
@@ -415,3 +621,17 @@ def _l10n_efact_aoc_reason(env, exc):
     if isinstance(exc, (UserError, ValidationError)):
         return str(exc.args[0])
     return efact_error_text(env, exc)
+
+
+class _RowRecorder:
+    """Exchange-log callback of one RCF run: each call is written against `record` (the inbox row
+    being handled) or, when none, against the connection."""
+
+    def __init__(self, env, credential):
+        self.env = env
+        self.credential = credential
+        self.record = None
+
+    def __call__(self, exchange):
+        record = self.record or self.credential
+        self.env["einvoice.exchange"]._einvoice_recorder(self.credential, record)(exchange)

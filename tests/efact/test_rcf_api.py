@@ -199,43 +199,29 @@ def test_html_error_page_is_a_protocol_error(rcf):
         api.pending_invoices()
 
 
-def test_parallel_prefetch_and_batched_delivery(hub):
-    from einvoice_common.einvoice.faults import FaultInjector  # noqa: F401 - documented collaborator
-
+def test_sequential_pull_with_batched_delivery_and_a_limit(hub):
     from .conftest import transport_for
 
     app, injector, server = hub(page_size=40)
     ids = [app.state.seed_invoice(nif=ENTITY_A if n % 2 else ENTITY_B, number=f"P{n}") for n in range(100)]
     api = efact_client.RcfClient(transport_for(server, "rcf"))
-    threaded = efact_client.RcfClient(transport_for(server, "rcf"))
-    stored = []
+    stored, batches = [], []
 
-    class Fetcher(efact_client.Fetcher):
-        flushed = 0
-
-        def fetch(self, pending):
-            return threaded.get_facturae(pending.id)
-
-        def flush(self):
-            Fetcher.flushed += 1
-
-    def process(pending, xml):
-        assert documents.parse_facturae(xml).buyer_nif == pending.nif
+    def process(pending):
+        assert documents.parse_facturae(api.get_facturae(pending.id)).buyer_nif == pending.nif
         stored.append(pending.id)
         return True
 
     def deliver(batch):
-        for _item, _result, error in efact_client.parallel(lambda i: threaded.update_state(i, "DELIVERED"), batch):
-            assert error is None
+        assert set(batch) <= set(stored), "DELIVERED only after process stored it"
+        batches.append(len(batch))
+        for invoice_id in batch:
+            api.update_state(invoice_id, "DELIVERED")
 
-    delivered, refused = efact_client.drain_pending_invoices(api, process, fetcher=Fetcher(), deliver=deliver, chunk=25)
-    assert sorted(delivered) == sorted(ids) == sorted(stored) and not refused
+    delivered, refused = efact_client.drain_pending_invoices(api, process, deliver=deliver, chunk=25, limit=60)
+    assert len(delivered) == 60 and not refused
+    assert batches == [25, 15, 20], "a page's rest is delivered before the next page is read"
+    delivered_2, _ = efact_client.drain_pending_invoices(api, process, deliver=deliver, chunk=25)
+    assert sorted(delivered + delivered_2) == sorted(ids) == sorted(stored)
     assert set(app.state.deliveries.values()) == {1}
     assert injector.calls_to("/facturae", "GET") == 100
-    assert Fetcher.flushed >= 4
-
-
-def test_parallel_reports_errors_per_item():
-    results = efact_client.parallel(lambda x: 10 // x, [1, 0, 2], workers=3)
-    assert [r for _i, r, _e in results] == [10, None, 5]
-    assert isinstance(results[1][2], ZeroDivisionError)
