@@ -6,9 +6,14 @@
 - POST /documents (Bearer): stores a document, answers {"id", "reference"}.
 - GET /documents?reference=R (Bearer): lists stored documents with that reference,
   which is how a client reconciles a lost answer.
+
+Dialects (`service.dialect`), for answers the client was not written against:
+  "standard"  201 {"id", "reference", "sha256"}
+  "wrapped"   201 {"status": "OK", "result": {"document": {...}}}: a success in another shape
 """
 
 import base64
+import hashlib
 import itertools
 import json
 import threading
@@ -38,7 +43,9 @@ class DemoService:
         self.refresh_tokens = {}  # token -> active?
         self.access_tokens = set()
         self.documents = []
+        self.bodies = []  # raw bytes of every stored document, in order
         self.refresh_calls = 0
+        self.dialect = "standard"
 
     def issue(self):
         n = next(self.counter)
@@ -97,13 +104,18 @@ class DemoService:
         if token not in self.access_tokens or self._expired(token):
             return _json({"error": "invalid_token"}, 401)
         if request.method == "POST":
+            raw = request.get_data()
             body = request.get_json(silent=True) or {}
             with self.lock:
                 document = {
                     "id": len(self.documents) + 1,
                     "reference": body.get("reference", ""),
+                    "sha256": hashlib.sha256(raw).hexdigest(),
                 }
                 self.documents.append(document)
+                self.bodies.append(raw)
+            if self.dialect == "wrapped":
+                return _json({"status": "OK", "result": {"document": document}}, 201)
             return _json(document, 201)
         reference = request.args.get("reference")
         return _json([d for d in self.documents if d["reference"] == reference])

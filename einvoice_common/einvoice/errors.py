@@ -1,7 +1,8 @@
 """Error taxonomy of every call made to an e-invoicing service.
 
 The distinction that matters is whether the service may have acted on a request:
-- TransientError: it did not (connection refused, 429, 503, quota) -> try later.
+- TransientError: it did not (connection refused, 429, 503) -> try later;
+  QuotaError (a TransientError) when a rate limit or daily quota says not now.
 - AuthError: credentials or token refused -> a person must act, never retried.
 - RejectedError: the service answered and refused the document -> fix and resend.
 - UnknownOutcome: a non-idempotent call may have reached the service and we did not
@@ -32,6 +33,12 @@ class TransientError(EInvoiceError):
     kind = "transient"
 
 
+class QuotaError(TransientError):
+    """Our own limiter (or the service's quota) says: not now. Nothing was sent."""
+
+    kind = "quota"
+
+
 class AuthError(EInvoiceError):
     kind = "auth"
 
@@ -48,4 +55,4 @@ class ProtocolError(EInvoiceError):
     kind = "protocol"
 
 
-ALL = (TransientError, AuthError, RejectedError, UnknownOutcome, ProtocolError)
+ALL = (TransientError, QuotaError, AuthError, RejectedError, UnknownOutcome, ProtocolError)

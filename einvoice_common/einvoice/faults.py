@@ -15,6 +15,7 @@ Kinds:
   slow         wait `seconds` (interruptible) then call the app: past a read timeout
   oversize     answer 200 with `size` bytes
   html         answer `status` with an HTML error page (a proxy in the way)
+  body         answer `status` with the given `body` bytes (a hostile or odd answer)
 A fault may be limited to requests whose path contains `path` and method `method`.
 """
 
@@ -34,6 +35,7 @@ class Fault:
     seconds: float = 0.0
     size: int = 0
     retry_after: int = 1
+    body: bytes = b""
     path: str = ""
     method: str = ""
 
@@ -146,6 +148,10 @@ class FaultInjector:
     def _html(self, fault, environ, start_response):
         start_response(f"{fault.status} Injected", [("Content-Type", "text/html")])
         return [b"<html><body><h1>Service Unavailable</h1></body></html>"]
+
+    def _body(self, fault, environ, start_response):
+        start_response(f"{fault.status} Injected", [("Content-Type", "application/json")])
+        return [fault.body]
 
     def _oversize(self, fault, environ, start_response):
         body = b"x" * fault.size

@@ -83,3 +83,43 @@ def values(body, secrets=()):
         if secret and len(str(secret)) >= 4:
             body = body.replace(str(secret), MASK)
     return body
+
+
+_SECRET_WORD = r"[\w\-]*(?:pass(?:word)?|secret|token|api[_-]?key|authorization|signature)[\w\-]*"
+# key: value / key=value inside free text, quoted or not (a truncated JSON or form fragment).
+_PAIR_RE = re.compile(
+    r"""(?P<key>["']?""" + _SECRET_WORD + r"""["']?\s*[:=]\s*)(?P<value>"[^"]*"?|'[^']*'?|[^\s,&;}\]"']+)""",
+    re.IGNORECASE,
+)
+_SCHEME_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+_JWT_RE = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+SNIPPET_LIMIT = 500
+
+
+def _looks_secret(value):
+    return len(value) >= 16 or any(ch.isdigit() for ch in value)
+
+
+def snippet(message, secrets=(), limit=SNIPPET_LIMIT):
+    """Redact a short free text (an error message quoting the service's answer).
+
+    The same rules as bodies, for text that is no longer JSON or a form: known secret
+    values, `token: ...`/`password=...` pairs, Bearer/Basic credentials and JWTs are masked.
+    """
+    if message is None:
+        return ""
+    text = values(str(message), secrets)
+    text = _SCHEME_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _JWT_RE.sub(MASK, text)
+
+    def mask(match):
+        key, value = match.group("key"), match.group("value")
+        quote = value[:1] if value[:1] in "\"'" else ""
+        if not quote and key[:1] not in "\"'" and ":" in key and not _looks_secret(value):
+            return match.group(0)  # prose ("no valid token: authenticate again")
+        return f"{match.group('key')}{quote}{MASK}{quote}"
+
+    text = _PAIR_RE.sub(mask, text)
+    if limit and len(text) > limit:
+        text = text[:limit] + "..."
+    return text

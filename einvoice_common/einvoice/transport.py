@@ -204,7 +204,7 @@ class Transport:
             try:
                 response = self._send(method, url, exchange, keep_payload, timeout, kwargs)
             except errors.EInvoiceError as exc:
-                exchange.outcome, exchange.error = exc.kind, str(exc)
+                exchange.outcome, exchange.error = exc.kind, redact.snippet(str(exc), self.secrets(), limit=None)
                 self._record(exchange)
                 before = getattr(exc, "_before_send", False)
                 if exc.kind == "transient" and (before or idempotent) and attempt <= self.retries:
@@ -346,6 +346,8 @@ class Transport:
             except Exception:  # a parser must never hide the HTTP error itself
                 code, message, details = None, "", []
         message = message or f"{self.service or 'The service'} answered HTTP {status}: {describe_body(response)}"
+        # The service's words end up in last_error, chatter and the log: same redaction as bodies.
+        message = redact.snippet(message, self.secrets(), limit=None)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         kwargs = dict(code=code, status=status, details=details, retry_after=retry_after)
         if status in (401, 403):

@@ -5,10 +5,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from odoo import _, api, fields, models, modules
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
-from ..einvoice import errors, oauth2
+from .. import dbtools
+from ..einvoice import errors, oauth2, redact
 from ..einvoice.transport import BasicAuth, BearerAuth, Transport
 
 _logger = logging.getLogger(__name__)
@@ -185,15 +186,7 @@ class EinvoiceCredential(models.Model):
                     name=self.name,
                 )
             )
-        sudo = self.sudo()
-        secrets = [
-            sudo.password,
-            sudo.client_secret,
-            sudo.secret_key,
-            sudo.api_token,
-            sudo.access_token,
-            sudo.refresh_token,
-        ]
+        secrets = self._einvoice_secrets()
         recorder = self.env["einvoice.exchange"]._einvoice_recorder(self, record, operation_prefix)
         options.setdefault("timeout", (self.timeout_connect or 10.0, self.timeout_read or 60.0))
         options.setdefault("retries", self.max_retries)
@@ -205,6 +198,12 @@ class EinvoiceCredential(models.Model):
             extra_secrets=[s for s in secrets if s],
             **options,
         )
+
+    def _einvoice_secrets(self):
+        """Every secret value of this connection, to mask wherever a text is stored or logged."""
+        sudo = self.sudo()
+        names = ("password", "client_secret", "secret_key", "api_token", "access_token", "refresh_token")
+        return [sudo[name] for name in names if sudo[name]]
 
     def _einvoice_basic_auth(self):
         self.ensure_one()
@@ -340,15 +339,18 @@ class EinvoiceCredential(models.Model):
         )
         self.write({"state": "connected", "last_error": False})
         _logger.info("E-invoicing connection %s: access token renewed", self.id)
+        # Invoices that waited for this connection go out now, not at the next scheduled run.
+        self.env["einvoice.attempt"]._einvoice_attempt_wake(self)
 
     def _einvoice_note_refresh_failure(self, exc):
         state = "expired" if isinstance(exc, errors.AuthError) or exc.code == "invalid_grant" else "error"
-        self.write({"state": state, "last_error": str(exc)})
+        text = redact.snippet(str(exc), self._einvoice_secrets())
+        self.write({"state": state, "last_error": text})
         self._einvoice_admin_activity(
             _(
                 "Renewing the access token of %(name)s failed: %(error)s",
                 name=self.name,
-                error=exc,
+                error=text,
             )
         )
         _logger.warning("E-invoicing connection %s: token refresh failed (%s)", self.id, exc.kind)
@@ -370,7 +372,13 @@ class EinvoiceCredential(models.Model):
         )
 
     # -- actions -----------------------------------------------------------------------
+    def _einvoice_check_admin(self):
+        """State-changing connection actions are for administrators, checked before any call."""
+        if not (self.env.su or self.env.user.has_group("base.group_system")):
+            raise AccessError(_("Only an administrator may change the connection %(name)s.", name=self[:1].name))
+
     def action_einvoice_refresh_token(self):
+        self._einvoice_check_admin()
         for credential in self:
             token, error = credential._einvoice_refresh_tokens(force=True)
             if not token:
@@ -414,31 +422,20 @@ class EinvoiceCredential(models.Model):
         if len(due) > limit:
             self.env.ref("einvoice_common.ir_cron_einvoice_refresh_tokens")._trigger()
 
-    # -- idempotent send helpers ---------------------------------------------------------
+    # -- transaction helpers: thin aliases of ..dbtools, kept while the addons still call them ---
     @api.model
     def _einvoice_can_commit(self):
-        return not modules.module.current_test
+        return dbtools.can_commit(self.env)
 
     @api.model
     def _einvoice_commit(self):
         """Commit outside tests: what we sent or received must not be rolled back."""
-        if self._einvoice_can_commit():
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+        dbtools.commit(self.env)
 
     @api.model
     def _einvoice_lock_skip_locked(self, records):
         """The subset of `records` this transaction could lock; the rest is busy elsewhere."""
-        if not records:
-            return records
-        self.env.cr.execute(
-            SQL(
-                "SELECT id FROM %s WHERE id IN %s FOR UPDATE SKIP LOCKED",
-                SQL.identifier(records._table),
-                tuple(records.ids),
-            )
-        )
-        locked = {row[0] for row in self.env.cr.fetchall()}
-        return records.filtered(lambda r: r.id in locked)
+        return dbtools.lock_skip_locked(records)
 
     @api.model
     def _einvoice_for_company(self, service, company):

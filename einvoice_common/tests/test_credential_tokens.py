@@ -48,7 +48,7 @@ class TestCredentialTokens(DemoServiceCase):
 
     def test_revoked_refresh_token_expires_the_connection_and_warns_an_admin(self):
         credential = self.make_credential(
-            refresh_token="revoked",
+            refresh_token="rt-dead-0001",
             access_token_expires_at=fields.Datetime.now() - timedelta(minutes=1),
         )
         with mute_logger("odoo.addons.einvoice_common.models.einvoice_credential"):
