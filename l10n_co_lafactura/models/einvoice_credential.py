@@ -3,6 +3,7 @@ import secrets
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from odoo.addons.einvoice_common.einvoice.transport import BasicAuth
 
@@ -137,14 +138,21 @@ class EinvoiceCredential(models.Model):
 
     @api.model
     def _l10n_co_lafactura_by_secret(self, secret):
-        """The active LaFactura credential whose webhook secret is `secret` (constant-time compare)."""
+        """The active LaFactura credential whose webhook secret is `secret` (constant-time compare).
+
+        One query: this runs on every delivery, before anything else."""
         if not secret or len(secret) < 32:
             return self.browse()
+        self.env.cr.execute(
+            SQL(
+                """SELECT id, l10n_co_lafactura_webhook_secret FROM einvoice_credential
+                WHERE service = 'lafactura' AND active AND l10n_co_lafactura_webhook_secret IS NOT NULL"""
+            )
+        )
         found = self.browse()
-        for credential in self.sudo().search([("service", "=", "lafactura")]):
-            known = credential.l10n_co_lafactura_webhook_secret or ""
-            if known and hmac.compare_digest(known.encode(), secret.encode()):
-                found = credential
+        for credential_id, known in self.env.cr.fetchall():
+            if hmac.compare_digest(known.encode(), secret.encode()):
+                found = self.browse(credential_id)
         return found
 
     def _l10n_co_lafactura_expected_mode(self):

@@ -115,16 +115,23 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_store(self, credential, delivery, body, remote_addr="", content_type=""):
         """Store one delivery (one row per distinct body); returns (id, inserted).
 
-        INSERT ... ON CONFLICT so concurrent identical deliveries never fail nor double.
+        INSERT ... ON CONFLICT so concurrent identical deliveries never fail nor double. The
+        same statement tells whether the processing cron is already due: during a burst only
+        the first delivery creates a trigger (and wakes the cron workers), the others do one
+        insert and nothing else.
         """
         keys = delivery.keys or {}
         kind = keys.get("type") if keys.get("type") in ("fc", "nc", "nd") else None
         mode = keys.get("mode") if keys.get("mode") in ("1", "2") else None
         now = fields.Datetime.now()
         uid = self.env.uid
+        # ir.model.data's cached lookup: env.ref() would also query whether the cron exists
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")
+        cron = self.env["ir.cron"].sudo().browse(cron_id)
         self.env.cr.execute(
             SQL(
                 """
+                WITH stored AS (
                 INSERT INTO l10n_co_lafactura_inbox
                     (credential_id, company_id, received_at, last_received_at, delivery_count, remote_addr,
                      content_type, body, body_sha256, body_size, cufe, doc_type, doc_type_raw, mode, number,
@@ -135,7 +142,12 @@ class L10nCoLafacturaInbox(models.Model):
                 ON CONFLICT (credential_id, body_sha256) DO UPDATE
                     SET delivery_count = l10n_co_lafactura_inbox.delivery_count + 1,
                         last_received_at = EXCLUDED.last_received_at
-                RETURNING id, (xmax = 0)
+                RETURNING id, (xmax = 0) AS inserted
+                )
+                SELECT stored.id, stored.inserted, EXISTS (
+                    SELECT 1 FROM ir_cron_trigger
+                     WHERE cron_id = %s AND call_at <= (clock_timestamp() AT TIME ZONE 'UTC')
+                ) FROM stored
                 """,
                 credential.id,
                 credential.company_id.id,
@@ -160,14 +172,15 @@ class L10nCoLafacturaInbox(models.Model):
                 now,
                 uid,
                 now,
+                cron.id,
             ),
             # Two identical deliveries at once: the loser's serialization failure makes Odoo
             # retry the request (its body is cached); no need to log the query with the body.
             log_exceptions=False,
         )
-        row_id, inserted = self.env.cr.fetchone()
-        if inserted and delivery.state == "received":
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
+        row_id, inserted, cron_due = self.env.cr.fetchone()
+        if inserted and delivery.state == "received" and not cron_due:
+            cron._trigger()
         return row_id, inserted
 
     # ------------------------------------------------------------------------------ process
@@ -210,8 +223,10 @@ class L10nCoLafacturaInbox(models.Model):
             row._l10n_co_lafactura_process_one()
             done += 1
             Credential._einvoice_commit()
-        if len(rows) == limit:
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")._trigger()
+        # Deliveries that came during this run found the cron due and made no trigger of their
+        # own (and Odoo drops this run's triggers when it ends): look once more.
+        if len(rows) == limit or self.sudo().search_count([("state", "=", "received")], limit=1):
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
         return done
 
     def action_l10n_co_lafactura_process_again(self):

@@ -4,3 +4,4 @@ from . import test_real_documents
 from . import test_security
 from . import test_webhook
 from . import test_tour
+from . import test_performance
