@@ -14,8 +14,11 @@ import io
 import zipfile
 from dataclasses import dataclass
 from dataclasses import field as dfield
+from urllib.parse import urljoin, urlsplit
 
-from . import documents, errors
+from lxml import etree
+
+from . import answers, documents, errors
 
 PATHS = {
     "account": "rest/administracion/usuario/",
@@ -35,10 +38,16 @@ LOOKUP_PARAMS = {
     "number": "folio",
     "issuer": "rfcEmisor",
 }
+LOOKUP_LIST_KEYS = ("cfdi", "cfdis", "comprobantes", "comprobante", "data", "items", "results", "resultados")
+ZIP_KEYS = ("codigopostal", "cp", "codigo_postal", "zip", "lugarexpedicion")
+# A stamp's answer is read whatever its status, except those that say nothing was done
+# (401/403 credentials, 429 rate limit: the transport handles them) and 5xx (unknown).
+STAMP_STATUSES = tuple(s for s in range(200, 500) if not 300 <= s < 400 and s not in (401, 403, 407, 429))
 JSON = "application/json"
 XML = "application/xml"
 MAX_ZIP_FILES = 20000
-MAX_ZIP_BYTES = 500 * 1024 * 1024
+MAX_ZIP_BYTES = 128 * 1024 * 1024  # expanded; the transport caps the compressed answer at 50 MiB
+MAX_ZIP_MEMBER_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -55,6 +64,7 @@ class Branch:
     name: str
     zip: str = ""
     rfc: str = ""
+    tz: str = ""  # IANA zone when the service names one (the legacy API does not document it)
 
 
 @dataclass
@@ -64,6 +74,18 @@ class StampResult:
     stamped_at: str = ""
     sat_certificate: str = ""
     previous: bool = False  # the service returned an earlier stamp of the same XML
+    message: str = ""
+
+
+@dataclass
+class Reconciliation:
+    """What the service holds for a pre-CFDI after an unknown outcome: `stamped` (the
+    `result` is the stamp), `absent` (it never got it: resend the identical bytes) or
+    `conflict` (a CFDI with the same series/number but other content: a person decides)."""
+
+    state: str
+    info: object = None  # CfdiInfo
+    result: object = None  # StampResult
     message: str = ""
 
 
@@ -151,38 +173,31 @@ class FactureClient:
         headers.update(extra)
         return headers
 
-    def _decode(self, response):
-        """A dict from a JSON or XML answer."""
-        ctype = response.headers.get("Content-Type", "")
-        body = response.content or b""
-        if "html" in ctype or body.lstrip()[:100].lower().startswith((b"<html", b"<!doctype")):
-            raise self.transport.ProtocolError(
-                "Facture APP answered an HTML page where data was expected.",
-                status=response.status_code,
-            )
-        if "json" in ctype or body.lstrip()[:1] in (b"{", b"["):
-            return self.transport.json(response)
-        if "xml" in ctype or body.lstrip()[:1] == b"<":
-            try:
-                root = documents.parse(body)
-            except Exception as exc:
-                raise self.transport.ProtocolError(
-                    f"Facture APP answered unreadable XML: {exc}",
-                    status=response.status_code,
-                ) from exc
-            return _xml_to_dict(root)
-        return self.transport.json(response)  # raises ProtocolError naming what came
+    def _read(self, response):
+        return answers.read(response.content, response.headers.get("Content-Type", ""), response.status_code)
+
+    def _short(self, text, limit=160):
+        """A service text fit for a person: one line, bounded, known secrets masked."""
+        text = " ".join(str(text or "").split())
+        for secret in self.transport.secrets():
+            if secret and len(str(secret)) >= 4:
+                text = text.replace(str(secret), "***")
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def _raw(self, answer):
+        """The raw start of an answer, kept apart from the human message (exchange log, details)."""
+        return {"raw": self._short(answer.snippet(), 300), "status": answer.status}
 
     def _error_parser(self, response):
-        try:
-            data = self._decode(response)
-        except Exception:
-            return None, "", []
-        if not isinstance(data, dict):
-            return None, "", []
-        code = str(data.get("code") or "")
-        info = errors.describe(code, data.get("message", ""))
-        return code or None, info.message, [data]
+        answer = self._read(response)
+        found = answers.refusal(answer)
+        if response.status_code == 402 and not (found and found[0]):
+            found = ("FA402", found[1] if found else "")
+        if not found:
+            return None, "", [self._raw(answer)]
+        code, text = found
+        info = errors.describe(code, self._short(text))
+        return code or None, info.message, [self._raw(answer)]
 
     def _call(
         self,
@@ -197,61 +212,106 @@ class FactureClient:
         keep_payload=False,
         **kwargs,
     ):
-        return self.transport.request(
-            method,
-            self.paths[op],
-            operation=operation,
-            params=params,
-            idempotent=idempotent,
-            headers=self._headers(branch, **kwargs.pop("headers", {})),
-            error_parser=self._error_parser,
-            reference=reference,
-            keep_payload=keep_payload,
-            **kwargs,
-        )
+        try:
+            return self.transport.request(
+                method,
+                self.paths[op],
+                operation=operation,
+                params=params,
+                idempotent=idempotent,
+                headers=self._headers(branch, **kwargs.pop("headers", {})),
+                error_parser=self._error_parser,
+                reference=reference,
+                keep_payload=keep_payload,
+                **kwargs,
+            )
+        except self.transport.RejectedError as exc:
+            if exc.status == 402 or exc.code == "FA402":
+                raise errors.no_credits(self.transport.RejectedError, exc) from exc
+            raise
+
+    def _refuse(self, answer, code, text):
+        """Raise the typed error of a clear refusal (auth, no credits, rejected)."""
+        if answer.status == 402 and not code:
+            code = "FA402"
+        info = errors.describe(code, self._short(text))
+        kwargs = dict(code=code or None, status=answer.status, details=[self._raw(answer)])
+        if info.kind == "auth":
+            raise self.transport.AuthError(info.message, **kwargs)
+        error = self.transport.RejectedError(info.message, **kwargs)
+        if info.kind == "credits":
+            raise errors.no_credits(self.transport.RejectedError, error)
+        raise error
 
     def _checked(self, response):
-        data = self._decode(response)
-        if not isinstance(data, dict):
-            raise self.transport.ProtocolError("Facture APP answered an unexpected structure.")
-        if _truthy(data.get("succeed", True)):
-            return data
-        code = str(data.get("code") or "")
-        info = errors.describe(code, data.get("message", ""))
-        if info.kind == "auth":
-            raise self.transport.AuthError(info.message, code=code, status=response.status_code, details=[data])
-        raise self.transport.RejectedError(info.message, code=code or None, status=response.status_code, details=[data])
+        """The decoded answer of an idempotent call; raises on a clear refusal or HTML/empty."""
+        answer = self._read(response)
+        if answer.kind in ("html", "empty", "text"):
+            raise self.transport.ProtocolError(
+                f"Facture APP answered {_what(answer)} where data was expected.",
+                status=response.status_code,
+                details=[self._raw(answer)],
+            )
+        found = answers.refusal(answer)
+        if found and answers.success_flag(answer.data) is not True:
+            self._refuse(answer, *found)
+        return answer
 
     # -- operations ------------------------------------------------------------------
     def account(self):
-        data = self._checked(self._call("GET", "account", operation="account"))
-        user = data.get("usuario") or data
+        answer = self._checked(self._call("GET", "account", operation="account"))
+        user = answers.find_record(answer.data, answers.CREDIT_KEYS)
+        if user is None:
+            raise self.transport.ProtocolError(
+                "Facture APP's account answer names no credits.", details=[self._raw(answer)]
+            )
+        login = answers.get(user, ("usuario", "user", "login", "email", "correo"))
+        credits = str(answers.get(user, answers.CREDIT_KEYS)).replace(",", "").strip()
+        try:
+            credits = int(float(credits or 0))
+        except ValueError as exc:
+            raise self.transport.ProtocolError(
+                f"Facture APP's credits are not a number ({self._short(credits, 40)}).",
+                details=[self._raw(answer)],
+            ) from exc
+        active = answers.get(user, ("activo", "active", "habilitado", "enabled"))
         return Account(
-            user=str(user.get("usuario", "")),
-            name=str(user.get("nombre", "")),
-            credits=int(user.get("creditos", 0) or 0),
-            active=_truthy(user.get("activo", True)),
+            user=str(login) if isinstance(login, (str, int)) else "",
+            name=str(answers.get(user, ("nombre", "name", "razonsocial", "nombrecompleto")) or ""),
+            credits=credits,
+            active=True if active is None else answers.truthy(active),
         )
 
     def branches(self):
-        data = self._checked(self._call("GET", "branches", operation="branches"))
-        items = data.get("sucursales") or []
-        if isinstance(items, dict):  # XML: <sucursales><sucursal>...</sucursal></sucursales>
-            items = items.get("sucursal") or []
-            items = items if isinstance(items, list) else [items]
-        return [
-            Branch(
-                id=str(i.get("ID") or i.get("id")),
-                name=str(i.get("nombre", "")),
-                zip=str(i.get("codigoPostal", "") or ""),
-                rfc=str(i.get("rfc", "") or ""),
+        answer = self._checked(self._call("GET", "branches", operation="branches"))
+        items = answers.find_list(answer.data)
+        if items is None:
+            raise self.transport.ProtocolError(
+                "Facture APP's branch answer holds no list of branches.", details=[self._raw(answer)]
             )
-            for i in items
-        ]
+        result = []
+        for item in items:
+            ident = answers.get(item, answers.ITEM_ID_KEYS)
+            if ident is None or isinstance(ident, (dict, list)):
+                raise self.transport.ProtocolError(
+                    "A branch in Facture APP's answer has no ID.", details=[self._raw(answer)]
+                )
+            result.append(
+                Branch(
+                    id=str(ident).strip(),
+                    name=str(answers.get(item, ("nombre", "name", "descripcion", "alias")) or ""),
+                    zip=str(answers.get(item, ZIP_KEYS) or "").strip(),
+                    rfc=str(answers.get(item, ("rfc", "rfcemisor")) or "").strip().upper(),
+                    tz=str(answers.get(item, ("zonahoraria", "timezone", "tz", "husohorario")) or "").strip(),
+                )
+            )
+        return result
 
     def stamp(self, xml, branch, reference=""):
-        """Stamp one unsigned pre-CFDI (the exact bytes are sent). Non-idempotent: a lost
-        answer raises UnknownOutcome; reconcile (`find`, or resend these same bytes) first."""
+        """Stamp one unsigned pre-CFDI (the exact bytes are sent). Non-idempotent: the result
+        is a StampResult (a valid TFD came back), a typed refusal (RejectedError, AuthError,
+        NoCredits), or UnknownOutcome for anything else (lost, unreadable, a success without
+        the stamped XML): then reconcile (`reconcile(xml)`) before resending these same bytes."""
         response = self._call(
             "POST",
             "stamp",
@@ -261,31 +321,59 @@ class FactureClient:
             idempotent=False,
             reference=reference,
             keep_payload=True,
+            expected=STAMP_STATUSES,
             headers={"Content-Type": "application/xml; charset=utf-8"},
         )
-        data = self._checked(response)
-        return self._stamp_result(data)
+        return self._stamp_answer(self._read(response), xml)
 
-    def _stamp_result(self, data):
-        xml = data.get("xml") or ""
-        xml = xml.encode("utf-8") if isinstance(xml, str) else xml
-        if not xml:
-            raise self.transport.ProtocolError("Facture APP reported a stamp without the stamped XML.")
+    def _stamp_answer(self, answer, sent):
+        stamped = answers.stamped_cfdi(answer)
+        if stamped is not None:
+            return self._stamp_result(stamped, answer, sent)
+        uuid = answers.stamped_uuid(answer)
+        if uuid:  # stamped, but the XML is not in the answer: fetch it by its UUID
+            try:
+                body = self.xml(uuid)
+            except errors_of(self.transport) as exc:
+                raise self._unknown(answer, f"it names the stamp {uuid} but its XML could not be fetched") from exc
+            return self._stamp_result(body, answer, sent)
+        self._refuse_if_clear(answer)
+        raise self._unknown(answer, "it is neither a stamped CFDI nor a refusal")
+
+    def _refuse_if_clear(self, answer):
+        """Raise the typed refusal when the answer of a non-idempotent call is clearly one:
+        HTTP 402 (no credits), or an error body naming a code or a message (below 500)."""
+        if answer.status == 402:
+            self._refuse(answer, *(answers.refusal(answer) or ("FA402", "")))
+        found = answers.refusal(answer)
+        if found and (found[0] or found[1]) and answer.status < 500 and answers.success_flag(answer.data) is not True:
+            self._refuse(answer, *found)
+
+    def _unknown(self, answer, why):
+        return self.transport.UnknownOutcome(
+            f"Facture APP's answer to the stamp cannot be read ({_what(answer)}, HTTP {answer.status}): {why}. "
+            "The stamp will be looked up before anything is sent again.",
+            status=answer.status,
+            details=[self._raw(answer)],
+        )
+
+    def _stamp_result(self, xml, answer, sent):
         info = documents.stamp_info(xml)
-        uuid = (data.get("uuid") or info.uuid).upper()
-        if uuid != info.uuid:
-            raise self.transport.ProtocolError(f"The UUID {uuid} in the answer differs from the TFD's {info.uuid}.")
+        problem = _mismatch(sent, xml)
+        if problem:
+            raise self._unknown(answer, problem)
         return StampResult(
-            uuid=uuid,
+            uuid=info.uuid,
             xml=xml,
             stamped_at=info.stamped_at,
             sat_certificate=info.sat_certificate,
-            previous=str(data.get("code")) == "307",
-            message=str(data.get("message", "")),
+            previous=answers.is_previous(answer),
+            message=self._short(answers.message_of(answer)),
         )
 
     def stamp_zip(self, archive, branch=None, sent_names=(), reference=""):
-        """Stamp a ZIP of pre-CFDIs; returns the per-file report (non-idempotent)."""
+        """Stamp a ZIP of pre-CFDIs; returns the per-file report (non-idempotent: an answer
+        that is not a readable report nor a clear refusal raises UnknownOutcome)."""
         response = self._call(
             "POST",
             "stamp_zip",
@@ -293,30 +381,60 @@ class FactureClient:
             branch=branch,
             idempotent=False,
             reference=reference,
+            expected=STAMP_STATUSES,
             files={"file": ("cfdi.zip", archive, "application/zip")},
         )
-        data = self._decode(response)
-        if isinstance(data, dict) and "succeed" in data and not _truthy(data["succeed"]):
-            self._checked(response)
-        return parse_bulk_report(response.content, sent_names)
+        answer = self._read(response)
+        parsed = answers.bulk_lines(answer)
+        if parsed is None or (not parsed[0] and sent_names):
+            self._refuse_if_clear(answer)
+            raise self.transport.UnknownOutcome(
+                f"Facture APP's bulk report cannot be read ({_what(answer)}, HTTP {answer.status}); "
+                "the stamps will be looked up before anything is sent again.",
+                status=answer.status,
+                details=[self._raw(answer)],
+            )
+        return _bulk_report(*parsed, sent_names)
 
     def download(self, url):
         """Download the ZIP of stamped XMLs named by the bulk report (GET, retried).
-        Only links on the service's own host are followed: the credentials go with it."""
-        if url.startswith(("http://", "https://")) and _netloc(url) != _netloc(self.transport.base_url):
-            raise self.transport.ProtocolError(f"The bulk report links to another host ({_netloc(url)}); refused.")
+        The link must be on the connection's own scheme and host (compared lower-cased):
+        the credentials go with it, so never to another host nor over plain http."""
+        target = self._same_origin(url)
         response = self.transport.request(
             "GET",
-            url,
+            target,
             operation="stamp_zip_download",
             headers=self._headers(),
             error_parser=self._error_parser,
         )
         return response.content
 
+    def _same_origin(self, url):
+        text = (url or "").strip()
+        if not text or any(c in text for c in "\\\r\n\t") or any(ord(c) < 32 for c in text):
+            raise self.transport.ProtocolError("The bulk report's download link is empty or malformed; refused.")
+        base = urlsplit(self.transport.base_url)
+        target = urlsplit(urljoin(self.transport.base_url, text))
+        same = (target.scheme.lower(), (target.hostname or "").lower(), target.port or _port(target.scheme)) == (
+            base.scheme.lower(),
+            (base.hostname or "").lower(),
+            base.port or _port(base.scheme),
+        )
+        if not same or target.username or target.password:
+            raise self.transport.ProtocolError(
+                f"The bulk report links to another host or scheme ({self._short(target.scheme, 10)}://"
+                f"{self._short(target.hostname or '', 60)}); refused: the credentials are not sent there."
+            )
+        return target.geturl()
+
     def cfdi(self, uuid):
         response = self._call("GET", "cfdi", operation="cfdi", params={self.lookup_params["uuid"]: uuid})
-        return _cfdi_info(self._checked(response))
+        answer = self._checked(response)
+        record = answers.find_record(answer.data, answers.UUID_KEYS)
+        if record is None:
+            raise self.transport.ProtocolError("Facture APP's CFDI answer names no UUID.", details=[self._raw(answer)])
+        return _cfdi_info(record)
 
     def find(self, series, number, issuer_rfc=""):
         """CFDI stamped with this series/number (reconciliation after a lost answer), or None."""
@@ -327,20 +445,71 @@ class FactureClient:
         if issuer_rfc:
             params[self.lookup_params["issuer"]] = issuer_rfc
         response = self._call("GET", "cfdi", operation="find", params=params, expected=(200, 404))
-        if response.status_code == 404:
+        answer = self._read(response)
+        found = answers.refusal(answer)
+        records = [
+            r
+            for r in (answers.find_list(answer.data, keys=LOOKUP_LIST_KEYS, id_keys=answers.UUID_KEYS) or [])
+            if answers.get(r, answers.UUID_KEYS)
+        ]
+        matching = [
+            r
+            for r in records
+            if str(answers.get(r, ("serie",)) or "") == (series or "")
+            and str(answers.get(r, ("folio",)) or "") == (number or "")
+        ] or ([records[0]] if len(records) == 1 and not answers.get(records[0], ("serie", "folio")) else [])
+        if matching:
+            return _cfdi_info(matching[0])
+        if response.status_code == 404 or records or (found and _not_found(found)):
             return None
-        data = self._decode(response)
-        if not _truthy(data.get("succeed", True)):
-            if str(data.get("code")) in ("FA404", "404", "CA205"):
-                return None
-            self._checked(response)
-        return _cfdi_info(data) if (data.get("uuid") or (data.get("cfdi") or {}).get("uuid")) else None
+        if found and answers.success_flag(answer.data) is not True:
+            self._refuse(answer, *found)
+        if answer.kind in ("json", "xml") and answers.success_flag(answer.data) is True:
+            return None
+        raise self.transport.ProtocolError(
+            f"Facture APP's look-up answer cannot be read ({_what(answer)}).", details=[self._raw(answer)]
+        )
+
+    def reconcile(self, xml):
+        """After an UnknownOutcome: what Facture APP holds for these pre-CFDI bytes.
+
+        Looks the stamp up by the business key the API offers (series + number + issuer RFC,
+        checked against the total) and fetches its stamped XML. Returns a Reconciliation:
+        `stamped` (with `result`) or `absent` (resend the identical bytes). Raises
+        TransientError/ProtocolError when the service cannot tell (try later)."""
+        root = documents.parse(xml)
+        issuer = root.find(f"{{{documents.NS_CFDI}}}Emisor")
+        series, number = root.get("Serie", ""), root.get("Folio", "")
+        info = self.find(series, number, issuer.get("Rfc", "") if issuer is not None else "")
+        if info is None:
+            return Reconciliation("absent")
+        body = self.xml(info.uuid)
+        problem = _mismatch(xml, body)
+        if problem:
+            return Reconciliation("conflict", info=info, message=problem)
+        stamped = documents.stamp_info(body)
+        result = StampResult(
+            uuid=stamped.uuid,
+            xml=body,
+            stamped_at=stamped.stamped_at,
+            sat_certificate=stamped.sat_certificate,
+            previous=True,
+        )
+        return Reconciliation("stamped", info=info, result=result)
 
     def xml(self, uuid):
+        """The stamped XML of a UUID (the raw body, or carried inside a JSON/XML answer)."""
         response = self._call("GET", "xml", operation="xml", params={"uuid": uuid}, keep_payload=True)
-        if response.content.lstrip()[:1] == b"{":
+        answer = self._read(response)
+        body = answers.stamped_cfdi(answer)
+        if body is None:
             self._checked(response)
-        return response.content
+            raise self.transport.ProtocolError(
+                f"Facture APP did not answer the stamped XML of {uuid}.", details=[self._raw(answer)]
+            )
+        if documents.stamp_info(body).uuid != uuid.upper():
+            raise self.transport.ProtocolError(f"Facture APP answered the XML of another CFDI than {uuid}.")
+        return body
 
     def pdf(self, uuid):
         response = self._call(
@@ -357,7 +526,9 @@ class FactureClient:
 
     def cancel(self, uuid, branch, motive, replacement=""):
         """Request the cancellation (SAT motive 01-04; 01 needs the replacing UUID).
-        Idempotent at the service ("already in process" / "already cancelled"), so retried."""
+        Idempotent at the service ("already in process" / "already cancelled"), so retried.
+        A clear refusal raises RejectedError; an answer that cannot be read raises
+        UnknownOutcome (the request may have been registered: ask SAT's status)."""
         params = {
             self.cancel_params["uuid"]: uuid,
             self.cancel_params["motive"]: motive,
@@ -365,53 +536,100 @@ class FactureClient:
         if replacement:
             params[self.cancel_params["replacement"]] = replacement
         response = self._call("GET", "cancel", operation="cancel", params=params, branch=branch)
-        data = self._decode(response)
-        if isinstance(data, dict) and str(data.get("code")) in ("FA401",):
-            self._checked(response)
-        if isinstance(data, dict) and str(data.get("code")) in (
-            "FA400",
-            "FA404",
-            "FA420",
-            "FA421",
-        ):
-            self._checked(response)
-        succeed = _truthy(data.get("succeed", False))
-        text = " ".join(str(data.get(k) or "") for k in ("message", "error"))
+        answer = self._read(response)
+        if answer.kind not in ("json", "xml") or not isinstance(answer.data, (dict, list)):
+            raise self.transport.UnknownOutcome(
+                f"Facture APP's answer to the cancellation cannot be read ({_what(answer)}); "
+                "SAT's status will tell whether it was registered.",
+                status=answer.status,
+                details=[self._raw(answer)],
+            )
+        code = answers.code_of(answer)
+        if code in ("FA400", "FA401", "FA404", "FA420", "FA421"):
+            self._refuse(answer, code, answers.message_of(answer))
+        succeed = bool(answers.success_flag(answer.data))
+        texts = [
+            answers.get(r, ("message", "mensaje", "error", "descripcion")) for r in answers.walk_dicts(answer.data)
+        ]
+        text = " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+        link = next(
+            (
+                v
+                for r in answers.walk_dicts(answer.data)
+                for v in [answers.get(r, ("enlace", "link", "url"))]
+                if isinstance(v, str)
+            ),
+            "",
+        )
         return CancelResult(
             uuid=uuid,
             outcome=errors.cancel_outcome(succeed, text),
             succeed=succeed,
-            message=text.strip(),
-            link=str(data.get("enlace") or _link(text)),
+            message=self._short(text, 600),
+            link=link or _link(text),
         )
 
     def acuse(self, uuid):
         """The SAT cancellation acknowledgement XML of a cancelled CFDI."""
         response = self._call("GET", "acuse", operation="acuse", params={"uuid": uuid}, keep_payload=True)
-        body = response.content
-        if body.lstrip()[:1] == b"{":
-            self._checked(response)
-            raise self.transport.ProtocolError("Facture APP did not answer the acuse XML.")
-        root = documents.parse(body)
-        if not root.tag.endswith("Acuse"):
-            data = _xml_to_dict(root)
-            if not _truthy(data.get("succeed", True)):
-                self._checked(response)
-            raise self.transport.ProtocolError("Facture APP did not answer an <Acuse>.")
-        return body
+        answer = self._read(response)
+        if answer.root is not None and answers.localname(answer.root) == "Acuse":
+            return answer.raw
+        if answer.root is not None:
+            for node in answer.root.iter():
+                if answers.localname(node) == "Acuse":
+                    return etree.tostring(node, xml_declaration=True, encoding="UTF-8")
+        for text in answers.walk_strings(answer.data):
+            body = answers._xml_bytes(text)
+            if body and b"Acuse" in body[:400]:
+                return body
+        self._checked(response)
+        raise self.transport.ProtocolError("Facture APP did not answer an <Acuse>.", details=[self._raw(answer)])
 
 
 # ------------------------------------------------------------------ helpers
-def _netloc(url):
-    from urllib.parse import urlsplit
+def errors_of(transport):
+    return (
+        transport.TransientError,
+        transport.AuthError,
+        transport.RejectedError,
+        transport.ProtocolError,
+        transport.UnknownOutcome,
+    )
 
-    return urlsplit(url).netloc.lower()
+
+def _port(scheme):
+    return {"http": 80, "https": 443}.get((scheme or "").lower())
 
 
-def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes", "si", "sí")
-    return bool(value)
+def _what(answer):
+    return {
+        "html": "an HTML page",
+        "empty": "an empty body",
+        "text": "plain text",
+        "json": "JSON",
+        "xml": "XML",
+    }.get(answer.kind, answer.kind)
+
+
+def _not_found(found):
+    code, text = found
+    low = (text or "").lower()
+    return code in ("FA404", "404", "CA205") or "no existe" in low or "no se encontr" in low
+
+
+def _mismatch(sent, stamped):
+    """Why a stamped CFDI is not the stamp of the `sent` pre-CFDI, or ''."""
+    try:
+        before, after = documents.parse(sent), documents.parse(stamped)
+    except Exception:  # noqa: BLE001 - the sent bytes are ours; nothing to compare
+        return ""
+    keys = ("Serie", "Folio", "Fecha", "Total", "TipoDeComprobante")
+    diff = [k for k in keys if (before.get(k) or "") != (after.get(k) or "")]
+    issuer = [r.find(f"{{{documents.NS_CFDI}}}Emisor") for r in (before, after)]
+    if None not in issuer and issuer[0].get("Rfc") != issuer[1].get("Rfc"):
+        diff.append("Emisor/Rfc")
+    return f"the stamped CFDI differs from the one sent ({', '.join(diff)})" if diff else ""
 
 
 def _link(text):
@@ -421,81 +639,54 @@ def _link(text):
     return ""
 
 
-def _xml_to_dict(root):
-    """<respuesta><succeed>true</succeed><sucursales><sucursal>..</sucursal></sucursales></respuesta> -> dict."""
-
-    def convert(node):
-        children = list(node)
-        if not children:
-            return node.text or ""
-        out = {}
-        for child in children:
-            key = etree_localname(child)
-            value = convert(child)
-            if key in out:
-                if not isinstance(out[key], list):
-                    out[key] = [out[key]]
-                out[key].append(value)
-            else:
-                out[key] = value
-        return out
-
-    data = convert(root)
-    return data if isinstance(data, dict) else {"value": data}
-
-
-def etree_localname(node):
-    tag = node.tag
-    return tag.split("}", 1)[1] if isinstance(tag, str) and "}" in tag else tag
-
-
 def _cfdi_info(data):
-    data = data.get("cfdi") or data
+    value = answers.get
+
     return CfdiInfo(
-        uuid=str(data.get("uuid", "")).upper(),
-        status=str(data.get("estatus", "")),
-        cancelled=_truthy(data.get("cancelada", False)),
-        total=str(data.get("total", "")),
-        issuer_rfc=str(data.get("rfcEmisor", "")),
-        receiver_rfc=str(data.get("rfcReceptor", "")),
-        series=str(data.get("serie", "") or ""),
-        number=str(data.get("folio", "") or ""),
-        stamped_at=str(data.get("fechaTimbrado", "")),
-        verification_url=str(data.get("cbb", "")),
+        uuid=str(value(data, answers.UUID_KEYS) or "").upper(),
+        status=str(value(data, ("estatus", "estado", "status")) or "").lower(),
+        cancelled=answers.truthy(value(data, ("cancelada", "cancelado", "cancelled")) or False),
+        total=str(value(data, ("total",)) or ""),
+        issuer_rfc=str(value(data, ("rfcemisor", "emisor")) or ""),
+        receiver_rfc=str(value(data, ("rfcreceptor", "receptor")) or ""),
+        series=str(value(data, ("serie",)) or ""),
+        number=str(value(data, ("folio",)) or ""),
+        stamped_at=str(value(data, ("fechatimbrado", "fecha_timbrado")) or ""),
+        verification_url=str(value(data, ("cbb", "qr", "urlverificacion")) or ""),
     )
 
 
-def parse_bulk_report(body, sent_names=()):
-    """<reporte><archivo nombre estado uuid codigo mensaje/>...<descarga>URL</descarga></reporte>."""
-    root = documents.parse(body)
-    if etree_localname(root) != "reporte":
-        raise ValueError("not a bulk stamping report")
-    items = {}
+def _bulk_report(lines, link, sent_names=()):
     sent = set(sent_names)
-    unknown = []
-    for node in root:
-        if etree_localname(node) != "archivo":
+    items, unknown, seen = {}, [], set()
+    for line in lines:
+        if sent and line.name not in sent:
+            unknown.append(line.name)
             continue
-        name = node.get("nombre", "")
-        if sent and name not in sent:
-            unknown.append(name)
+        if line.name in seen:  # named twice: neither line can be trusted
+            items.pop(line.name, None)
             continue
-        ok = node.get("estado", "").lower() in ("timbrado", "ok", "exito")
-        items[name] = BulkItem(
-            filename=name,
-            ok=ok,
-            uuid=(node.get("uuid") or "").upper(),
-            code=node.get("codigo", ""),
-            message=node.get("mensaje", ""),
+        seen.add(line.name)
+        if line.status == "unclear":
+            continue  # neither stamped nor refused: reported as missing, looked up later
+        items[line.name] = BulkItem(
+            filename=line.name,
+            ok=line.status == "ok",
+            uuid=line.uuid,
+            code=line.code,
+            message=line.message[:500],
         )
-    link = root.find("descarga")
     missing = sorted(sent - set(items)) if sent else []
-    return BulkReport(
-        items=items,
-        download_url=(link.text or "").strip() if link is not None else "",
-        unknown=unknown,
-        missing=missing,
-    )
+    return BulkReport(items=items, download_url=link, unknown=unknown, missing=missing)
+
+
+def parse_bulk_report(body, sent_names=(), content_type="application/xml"):
+    """A BulkReport from a report body in either naming (`reporte/archivo@estado`,
+    `TimbradoMasivo/Archivo@estatus`) or JSON; ValueError when it is not a report."""
+    parsed = answers.bulk_lines(answers.read(body, content_type))
+    if parsed is None:
+        raise ValueError("not a bulk stamping report")
+    return _bulk_report(*parsed, sent_names)
 
 
 def make_zip(files):
@@ -507,20 +698,42 @@ def make_zip(files):
     return buffer.getvalue()
 
 
-def read_zip(data, max_files=MAX_ZIP_FILES, max_bytes=MAX_ZIP_BYTES):
-    """{filename: bytes} of a ZIP from outside, refusing zip bombs and odd names."""
+def read_zip(data, max_files=MAX_ZIP_FILES, max_bytes=MAX_ZIP_BYTES, max_member_bytes=MAX_ZIP_MEMBER_BYTES):
+    """{filename: bytes} of a ZIP from outside; ValueError on a bomb (expanded size counted
+    while inflating, not trusted from the headers), too many members, or two members that
+    end up with the same name (one would silently replace the other)."""
     out = {}
-    total = 0
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        infos = archive.infolist()
+    budget = max_bytes
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"the ZIP cannot be read ({exc})") from exc
+    with archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > max_files:
             raise ValueError(f"the ZIP holds {len(infos)} files (limit {max_files})")
         for info in infos:
-            if info.is_dir():
-                continue
             name = info.filename.replace("\\", "/").rsplit("/", 1)[-1]
-            total += info.file_size
-            if total > max_bytes:
-                raise ValueError("the ZIP is too large once uncompressed")
-            out[name] = archive.read(info)
+            if not name or name in out:
+                raise ValueError(f"the ZIP holds the file name {name!r} twice (or an empty name)")
+            limit = min(max_member_bytes, budget)
+            out[name] = _inflate(archive, info, limit)
+            budget -= len(out[name])
     return out
+
+
+def _inflate(archive, info, limit):
+    chunks, size = [], 0
+    try:
+        with archive.open(info) as member:
+            while True:
+                chunk = member.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise ValueError(f"the ZIP is too large once uncompressed (over {limit // 1024} KiB)")
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        raise ValueError(f"the ZIP member {info.filename!r} cannot be read ({exc})") from exc
+    return b"".join(chunks)

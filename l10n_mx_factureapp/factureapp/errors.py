@@ -156,3 +156,22 @@ def cancel_outcome(succeed, text):
         if any(p in low for p in phrases):
             return outcome
     return "cancelled" if succeed else "rejected"
+
+
+class NoCredits(Exception):  # noqa: N818 - a marker mixed into the transport's RejectedError
+    """Facture APP has no stamping credits left (HTTP 402 or FA402): a typed refusal.
+
+    The raised object is also the transport's `RejectedError` (code "FA402"), so
+    `except RejectedError` keeps working; `except NoCredits` picks this case out."""
+
+
+_NO_CREDITS = {}
+
+
+def no_credits(rejected_class, error):
+    """`error` (a RejectedError) re-raised as the NoCredits flavour of `rejected_class`."""
+    cls = _NO_CREDITS.get(rejected_class)
+    if cls is None:
+        cls = _NO_CREDITS.setdefault(rejected_class, type("NoCreditsError", (rejected_class, NoCredits), {}))
+    message = error.message if error.code == "FA402" and error.message else describe("FA402").message
+    return cls(message, code="FA402", status=error.status, details=error.details)

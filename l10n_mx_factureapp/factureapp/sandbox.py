@@ -34,7 +34,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 from werkzeug.wrappers import Request, Response
 
-from . import catalogs, documents
+from . import catalogs, documents, sandbox_dialects
 
 NS = {"cfdi": documents.NS_CFDI, "tfd": documents.NS_TFD, "pago20": documents.NS_PAGO}
 PAC_RFC = "SPR190613I52"
@@ -70,7 +70,11 @@ class FactureSandbox:
         free_cancel_hours=24,
         acceptance_hours=72,
         acceptance_threshold=Decimal(1000),
+        dialect="json",
     ):
+        if dialect not in sandbox_dialects.DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}: one of {', '.join(sandbox_dialects.DIALECTS)}")
+        self.dialect = dialect
         self.users = dict(users if users is not None else {"demo": "demo-password"})
         self.tokens = set(tokens or ())
         self.credits = credits
@@ -107,6 +111,12 @@ class FactureSandbox:
         self.offset = timedelta(0)
         self.report_drop = set()  # fault switches of the bulk report: files (names or positions) left out ...
         self.report_extra = []  # ... and names of files that were never sent
+        # hostile switches: the stamp is made (and kept) but answered as `stamp_shape` says
+        # ("no_xml": success without the stamped XML, "text": a bare "OK", "tfd_only": only
+        # the UUID); `report_link` replaces the bulk download link; `download_body` the ZIP
+        self.stamp_shape = ""
+        self.report_link = None
+        self.download_body = None
 
     @property
     def state(self):
@@ -125,6 +135,9 @@ class FactureSandbox:
             self.offset = timedelta(0)
             self.report_drop = set()
             self.report_extra = []
+            self.stamp_shape = ""
+            self.report_link = None
+            self.download_body = None
 
     def clock(self):
         return self.now() + self.offset
@@ -189,6 +202,8 @@ class FactureSandbox:
                     },
                     404,
                 )
+            if self.download_body is not None:
+                data = self.download_body
             return Response(data, 200, content_type="application/zip")
         routes = {
             ("GET", "/rest/administracion/usuario/"): self.user,
@@ -232,17 +247,11 @@ class FactureSandbox:
         return bool(header) and header in self.tokens
 
     def answer(self, request, data, status=200):
-        if "xml" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
-            return Response(
-                _dict_to_xml("respuesta", data),
-                status,
-                content_type="application/xml; charset=utf-8",
-            )
-        return Response(
-            json.dumps(data, ensure_ascii=False),
-            status,
-            content_type="application/json; charset=utf-8",
+        path = request.path.rstrip("/") + "/"
+        body, status, ctype = sandbox_dialects.render(
+            self.dialect, path, data, status, request.headers.get("Accept", "")
         )
+        return Response(body, status, content_type=ctype)
 
     # -- account ---------------------------------------------------------------------------
     def user(self, request):
@@ -280,7 +289,20 @@ class FactureSandbox:
                 },
             )
         ok, data = self.stamp_bytes(request.get_data(), branch)
+        if ok and self.stamp_shape:
+            return self.hostile_stamp(data)
         return self.answer(request, data)
+
+    def hostile_stamp(self, data):
+        """A stamp that was made, answered in a shape no client can read as a stamp."""
+        if self.stamp_shape == "no_xml":
+            body = json.dumps({"succeed": True, "code": "200", "message": data["message"]})
+            return Response(body, 200, content_type="application/json")
+        if self.stamp_shape == "tfd_only":
+            return Response(
+                json.dumps({"exito": True, "folioFiscal": data["uuid"]}), 200, content_type="application/json"
+            )
+        return Response(b"OK", 200, content_type="text/plain")
 
     def stamp_bytes(self, body, branch):
         """(ok, answer dict) for one posted pre-CFDI."""
@@ -521,47 +543,26 @@ class FactureSandbox:
             names = [i.filename for i in files.infolist() if not i.is_dir()]
         except zipfile.BadZipFile:
             return self.answer(request, {"succeed": False, "code": "FA409", "message": "ZIP inválido"})
-        report = etree.Element("reporte")
-        stamped = {}
-        ok_count = 0
+        lines, stamped = [], {}
         for position, name in enumerate(names):
             ok, data = self.stamp_bytes(files.read(name), branch)
+            if ok:
+                stamped[name] = data["xml"].encode()
             if name in self.report_drop or position in self.report_drop:
                 continue
-            node = etree.SubElement(report, "archivo", nombre=name)
-            if ok:
-                ok_count += 1
-                node.set("estado", "timbrado")
-                node.set("uuid", data["uuid"])
-                stamped[name] = data["xml"].encode()
-            else:
-                node.set("estado", "error")
-                node.set("codigo", data["code"])
-                node.set("mensaje", data["message"][:500])
-        for name in self.report_extra:
-            etree.SubElement(
-                report,
-                "archivo",
-                nombre=name,
-                estado="timbrado",
-                uuid=str(uuidlib.uuid4()).upper(),
-            )
-        report.set("total", str(len(names)))
-        report.set("timbrados", str(ok_count))
-        report.set("errores", str(len(names) - ok_count))
+            lines.append((name, ok, data.get("uuid", ""), data.get("code", ""), data.get("message", "")))
+        lines += [(name, True, str(uuidlib.uuid4()).upper(), "", "") for name in self.report_extra]
         token = uuidlib.uuid4().hex
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, xml in stamped.items():
                 archive.writestr(name, xml)
         self.downloads[token] = buffer.getvalue()
-        link = etree.SubElement(report, "descarga")
-        link.text = f"{request.host_url.rstrip('/')}/rest/descarga/?id={token}"
-        return Response(
-            etree.tostring(report, xml_declaration=True, encoding="UTF-8"),
-            200,
-            content_type="application/xml; charset=utf-8",
-        )
+        link = f"{request.host_url.rstrip('/')}/rest/descarga/?id={token}"
+        if self.report_link is not None:
+            link = self.report_link
+        body, ctype = sandbox_dialects.bulk_report(self.dialect, lines, link)
+        return Response(body, 200, content_type=ctype)
 
     # -- retrieval -------------------------------------------------------------------------
     def record(self, uuid):
@@ -880,28 +881,6 @@ def _soap_fault(text):
         f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body><s:Fault><faultcode>s:Client</faultcode>'
         f"<faultstring>{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>"
     ).encode()
-
-
-def _dict_to_xml(tag, data):
-    root = etree.Element(tag)
-
-    def fill(node, value):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, list):
-                    holder = etree.SubElement(node, key)
-                    singular = key[:-2] if key.endswith("es") else key[:-1]
-                    for element in item:
-                        fill(etree.SubElement(holder, singular), element)
-                else:
-                    fill(etree.SubElement(node, key), item)
-        elif isinstance(value, bool):
-            node.text = "true" if value else "false"
-        else:
-            node.text = "" if value is None else str(value)
-
-    fill(root, data)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def _pdf(text):

@@ -11,6 +11,8 @@ from l10n_mx_factureapp.factureapp import client as fclient
 from l10n_mx_factureapp.factureapp import documents as doc
 from l10n_mx_factureapp.factureapp import sat
 
+RAW_BODY_DIALECTS = ("xml", "mislabelled")
+
 
 def stamp(facture, number="1", **kw):
     return facture.client.stamp(doc.build_invoice(invoice(number=number, **kw)), branch=1)
@@ -58,7 +60,9 @@ def test_identical_xml_gets_the_same_uuid_without_spending_a_credit(facture):
     xml = doc.build_invoice(invoice())
     first = facture.client.stamp(xml, branch=1)
     second = facture.client.stamp(xml, branch=1)
-    assert first.uuid == second.uuid and second.previous
+    assert first.uuid == second.uuid
+    # a raw-body answer cannot say "previous stamp" (no code): the same UUID is what counts
+    assert second.previous or facture.app.dialect in RAW_BODY_DIALECTS
     assert facture.app.credits == 999
 
 
@@ -130,14 +134,15 @@ def test_lost_answer_then_reconcile_then_retry_yields_one_uuid(facture):
     found = facture.client.find("INV", "77", "EKU9003173C9")
     assert found is not None
     retried = facture.client.stamp(xml, branch=1)  # the stored bytes, verbatim
-    assert retried.uuid == found.uuid and retried.previous
+    assert retried.uuid == found.uuid and (retried.previous or facture.app.dialect in RAW_BODY_DIALECTS)
     assert len(facture.app.cfdis) == 1 and facture.app.credits == 999
     assert facture.client.find("INV", "78") is None
 
 
 def test_bulk_zip_500_with_5_percent_bad(facture):
     files, bad = {}, set()
-    for n in range(500):
+    count = 500 if facture.app.dialect == "json" else 60  # the other dialects read the same report shapes
+    for n in range(count):
         lines = None
         if n % 20 == 7:  # 25 bad ones: an unknown unit key
             lines = [doc.Line("Malo", D(1), D(10), "01010101", "H87", taxes=[IVA16])]
@@ -147,20 +152,21 @@ def test_bulk_zip_500_with_5_percent_bad(facture):
             xml = doc.build_invoice(invoice(number=str(n)))
         files[f"INV-{n}.xml"] = xml
     report = facture.client.stamp_zip(fclient.make_zip(files), branch=1, sent_names=files)
-    assert len(report.items) == 500 and not report.unknown and not report.missing
+    assert len(report.items) == count and not report.unknown and not report.missing
     failed = {n for n, i in report.items.items() if not i.ok}
     assert failed == bad and all(report.items[n].code == "FA410" and report.items[n].message for n in failed)
     stamped = fclient.read_zip(facture.client.download(report.download_url))
-    assert len(stamped) == 475 and set(stamped) == set(files) - bad
+    assert len(stamped) == count - len(bad) and set(stamped) == set(files) - bad
     for name, xml in list(stamped.items())[:20]:
         assert doc.stamp_info(xml).uuid == report.items[name].uuid
-    assert len(facture.app.cfdis) == 475 and facture.app.credits == 525
+    assert len(facture.app.cfdis) == count - len(bad) and facture.app.credits == 1000 - count + len(bad)
 
 
 def test_bulk_report_with_unknown_names():
     body = (
-        b'<reporte><archivo nombre="a.xml" estado="timbrado" uuid="X"/>'
-        b'<archivo nombre="zzz.xml" estado="timbrado" uuid="Y"/><descarga>http://h/d</descarga></reporte>'
+        b'<reporte><archivo nombre="a.xml" estado="timbrado" uuid="8A9E5B3C-1D2E-4F50-9A7B-0C1D2E3F4A5B"/>'
+        b'<archivo nombre="zzz.xml" estado="timbrado" uuid="8A9E5B3C-1D2E-4F50-9A7B-0C1D2E3F4A5C"/>'
+        b"<descarga>http://h/d</descarga></reporte>"
     )
     report = fclient.parse_bulk_report(body, {"a.xml", "b.xml"})
     assert list(report.items) == ["a.xml"] and report.unknown == ["zzz.xml"] and report.missing == ["b.xml"]
