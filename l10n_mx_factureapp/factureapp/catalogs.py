@@ -271,3 +271,31 @@ def _read_catalogs(path, wanted):
 
 def is_known(catalog, code):
     return code in values(catalog)
+
+
+# Time zone of a place of issue (LugarExpedicion) from its postal code. SAT's c_CodigoPostal
+# carries the zone's UTC offsets per code; the addon does not ship that column, so this is
+# the coarse map by the ranges of each state (the first digits), plus the northern border
+# cities that follow the US daylight-saving calendar. A branch's own zone always wins.
+POSTAL_ZONES = [
+    (("21", "22"), "America/Tijuana"),  # Baja California
+    (("23", "80", "81", "82", "63"), "America/Mazatlan"),  # Baja California Sur, Sinaloa, Nayarit
+    (("6373",), "America/Bahia_Banderas"),  # Bahía de Banderas (Nayarit) keeps central time
+    (("83", "84", "85"), "America/Hermosillo"),  # Sonora
+    (("32",), "America/Ciudad_Juarez"),  # Ciudad Juárez
+    (("31", "33"), "America/Chihuahua"),  # rest of Chihuahua
+    (("77",), "America/Cancun"),  # Quintana Roo
+    (("873", "874", "880", "881", "882", "885", "886", "887", "260", "262"), "America/Matamoros"),  # border strip
+]
+DEFAULT_ZONE = "America/Mexico_City"
+
+
+def postal_code_tz(postal_code):
+    """IANA time zone of a Mexican postal code (longest matching prefix; central time otherwise)."""
+    code = (postal_code or "").strip()
+    best, zone = 0, DEFAULT_ZONE
+    for prefixes, name in POSTAL_ZONES:
+        for prefix in prefixes:
+            if code.startswith(prefix) and len(prefix) > best:
+                best, zone = len(prefix), name
+    return zone

@@ -17,9 +17,9 @@ import copy as copy_module
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dfield
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from lxml import etree
@@ -64,6 +64,12 @@ class Line:
     product_code: str = ""
     objeto_imp: str = ""  # computed when empty: 02 with taxes, 01 without
     taxes: list = dfield(default_factory=list)
+    # The ERP's line amount after discount, before taxes (Odoo's price_subtotal). When given,
+    # `unit_price` is the price as entered and `discount_percent` the line's discount: the
+    # builder sends that price (and Descuento) whenever quantity x price rounds to this
+    # subtotal, and back-computes the unit price only when it must (a warning says so).
+    subtotal: Decimal = None
+    discount_percent: Decimal = ZERO
 
 
 @dataclass
@@ -80,7 +86,7 @@ class Party:
 @dataclass
 class Invoice:
     kind: str  # "I" ingreso, "E" egreso
-    date: datetime  # local time of LugarExpedicion, naive
+    date: datetime  # naive: local time of LugarExpedicion; aware: converted to `tz` (see local_date)
     issuer: Party
     receiver: Party
     lines: list
@@ -97,6 +103,7 @@ class Invoice:
     global_info: tuple = None  # (Periodicidad, Meses, Año) for público en general
     expected_total: Decimal = None  # the ERP's total: the CFDI must add up to it
     total_tolerance: Decimal = Decimal("0.01")
+    tz: str = ""  # IANA zone of the place of issue (the branch's); default: from the postal code
 
 
 @dataclass
@@ -207,6 +214,10 @@ MESSAGES = {
     "installment": "installment number %(value)s must be 1-999",
     "payment_applied": "the documents are paid %(applied)s in the payment currency, more than its amount %(amount)s",
     "xsd": "%(message)s",
+    # warnings (build_invoice(..., warnings=[])): the CFDI is built, but differs from the input
+    "price_back_computed": "the unit price %(entered)s times the quantity does not give the line's subtotal "
+    "%(subtotal)s (taxes included in the price?): %(sent)s is sent as ValorUnitario",
+    "description_cut": "the description has %(length)s characters; SAT allows %(limit)s: it is cut",
 }
 
 
@@ -482,6 +493,7 @@ def _is_uuid(value):
 
 def compute(inv):
     """The CFDI amounts for `inv` (no checks): a Totals."""
+    inv = resolve_prices(inv)
     places = catalogs.currency_decimals(inv.currency)
     totals = Totals()
     subtotal = discount = ZERO
@@ -516,9 +528,13 @@ def compute(inv):
     return totals
 
 
-def build_invoice(inv):
-    """Unsigned pre-CFDI bytes (UTF-8) for an ingreso or egreso; raises CfdiError."""
+def build_invoice(inv, warnings=None):
+    """Unsigned pre-CFDI bytes (UTF-8) for an ingreso or egreso; raises CfdiError.
+
+    `warnings`, when a list, receives the Problems that did not stop the build but changed
+    what is sent (a back-computed unit price, a description cut to SAT's 1,000 characters)."""
     problems = []
+    inv = resolve_prices(inv, warnings)
     _check_invoice(inv, problems)
     if problems:
         raise CfdiError(problems)
@@ -530,10 +546,78 @@ def build_invoice(inv):
     root = _invoice_root(inv, totals, places)
     _parties(root, inv.issuer, inv.receiver, inv.receiver.uso_cfdi)
     concepts = _sub(root, "Conceptos")
-    for line in inv.lines:
-        _concept(concepts, line, places)
+    for index, line in enumerate(inv.lines, 1):
+        _concept(concepts, line, places, index, warnings)
     _invoice_taxes(root, totals, places)
     return serialize(root)
+
+
+def resolve_prices(inv, warnings=None):
+    """A copy of `inv` whose lines carry the ValorUnitario and Descuento to send."""
+    if not any(line.subtotal is not None for line in inv.lines):
+        return inv
+    places = catalogs.currency_decimals(inv.currency)
+    lines = []
+    for index, line in enumerate(inv.lines, 1):
+        resolved, problem = line_price(line, places, f"lines[{index}].unit_price")
+        lines.append(resolved)
+        if problem is not None and warnings is not None:
+            warnings.append(problem)
+    return replace(inv, lines=lines)
+
+
+def line_price(line, places=2, where="unit_price"):
+    """(line with unit_price/discount to send, warning Problem or None) for a line whose
+    `subtotal` is the ERP's. The price as entered is kept when quantity x price (less the
+    discount percentage) rounds to the subtotal; otherwise it is back-computed."""
+    if line.subtotal is None:
+        return line, None
+    quantity, price, subtotal = d(line.quantity), d(line.unit_price), d(line.subtotal)
+    share = 1 - d(line.discount_percent) / 100
+    gross = rnd(quantity * price, 6)
+    if quantity > 0 and rnd(quantity * price * share, places) == rnd(subtotal, places):
+        discount = ZERO
+        if line.discount_percent:
+            discount = gross - subtotal if gross >= subtotal else rnd(gross * (1 - share), 6)
+        return replace(line, discount=discount, subtotal=None), None
+    gross_back = subtotal / share if 0 < share < 1 else subtotal
+    unit = rnd(gross_back / quantity, 6) if quantity > 0 else price
+    importe = rnd(quantity * unit, 6)
+    discount = max(importe - subtotal, ZERO) if line.discount_percent else ZERO
+    problem = Problem(
+        "price_back_computed",
+        where,
+        {"entered": fmt6(price), "sent": fmt6(unit), "subtotal": fmt(subtotal, places)},
+    )
+    return replace(line, unit_price=unit, discount=discount, subtotal=None), problem
+
+
+def local_date(inv):
+    """The Fecha of `inv`: a naive date as given; an aware one in the place of issue's zone
+    (`inv.tz`, else the zone of the LugarExpedicion postal code)."""
+    if inv.date.tzinfo is None:
+        return inv.date.replace(microsecond=0)
+    zone = zone_info(inv.tz or catalogs.postal_code_tz(inv.place))
+    return inv.date.astimezone(zone).replace(tzinfo=None, microsecond=0)
+
+
+def place_now(place, tz="", now=None):
+    """The current local time (naive) at a place of issue: what `Fecha` must not exceed."""
+    moment = now or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(zone_info(tz or catalogs.postal_code_tz(place))).replace(tzinfo=None, microsecond=0)
+
+
+def zone_info(name):
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - no system tz database: pytz ships its own
+        import pytz
+
+        return pytz.timezone(name)
 
 
 def _check_totals(inv, totals, places, problems):
@@ -564,7 +648,7 @@ def _invoice_root(inv, totals, places):
         attrs.append(("Serie", inv.series))
     if inv.number:
         attrs.append(("Folio", inv.number))
-    attrs.append(("Fecha", inv.date.strftime("%Y-%m-%dT%H:%M:%S")))
+    attrs.append(("Fecha", local_date(inv).strftime("%Y-%m-%dT%H:%M:%S")))
     attrs.append(("FormaPago", inv.payment_form))
     if inv.payment_terms:
         attrs.append(("CondicionesDePago", inv.payment_terms[:1000].replace("|", "/")))
@@ -598,7 +682,7 @@ def _invoice_root(inv, totals, places):
     return root
 
 
-def _concept(concepts, line, places):
+def _concept(concepts, line, places, index=0, warnings=None):
     importe, discount, _base, taxes = _line_amounts(line)
     attrs = [("ClaveProdServ", line.clave_prod_serv)]
     if line.product_code:
@@ -610,10 +694,7 @@ def _concept(concepts, line, places):
     if line.unit_name:
         attrs.append(("Unidad", line.unit_name[:20].replace("|", "/")))
     attrs += [
-        (
-            "Descripcion",
-            " ".join(line.description.split())[:1000].replace("|", "/"),
-        ),
+        ("Descripcion", description_text(line.description, f"lines[{index}].description", warnings)),
         ("ValorUnitario", fmt6(line.unit_price, places)),
         ("Importe", fmt6(importe, places)),
     ]
@@ -622,6 +703,23 @@ def _concept(concepts, line, places):
     attrs.append(("ObjetoImp", line.objeto_imp or _objeto_imp(line)))
     concept = _sub(concepts, "Concepto", attrs)
     _concept_taxes(concept, taxes, places)
+
+
+DESCRIPTION_LIMIT = 1000
+
+
+def description_text(text, where="description", warnings=None):
+    """Descripcion as SAT takes it: one line, no '|', at most 1,000 characters. A longer
+    text is cut at the last word that fits, marked with an ellipsis, and reported."""
+    text = " ".join((text or "").split()).replace("|", "/")
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    cut = text[: DESCRIPTION_LIMIT - 1]
+    if " " in cut[-80:]:
+        cut = cut[: cut.rindex(" ")]
+    if warnings is not None:
+        warnings.append(Problem("description_cut", where, {"length": len(text), "limit": DESCRIPTION_LIMIT}))
+    return cut.rstrip() + "…"
 
 
 def _concept_taxes(concept, taxes, places):
@@ -1013,20 +1111,60 @@ def parse(data):
 
 
 _schema = None
+_exact_schema = None
 _schema_lock = threading.Lock()
+# SAT's catalogs of 2,000 to 96,000 codes are xs:enumerations, which libxml2 checks by a linear
+# scan (most of the validation time). The default schema is the official one with these three
+# enumerations emptied; their attributes are checked against the same codes (read from the
+# same catCFDI.xsd) by set look-up. `xsd_errors(..., exact=True)` uses the untouched schema.
+BIG_CATALOGS = {
+    ("Concepto", "ClaveProdServ"): "c_ClaveProdServ",
+    ("Parte", "ClaveProdServ"): "c_ClaveProdServ",
+    ("Concepto", "ClaveUnidad"): "c_ClaveUnidad",
+    ("Comprobante", "LugarExpedicion"): "c_CodigoPostal",
+}
 
 
-def schema():
-    """The compiled wrapper schema (cfdv40 + Pagos20 + TFD 1.1), compiled once."""
-    global _schema
+class _CatalogResolver(etree.Resolver):
+    def resolve(self, url, pubid, context):
+        if url.replace("\\", "/").endswith("catalogos/catCFDI.xsd"):
+            return self.resolve_string(_relaxed_catalog(), context, base_url=url)
+        return None
+
+
+def _relaxed_catalog():
+    with open(catalogs.CATALOG_XSD, encoding="utf-8") as handle:
+        text = handle.read()
+    for name in set(BIG_CATALOGS.values()):
+        start = text.index(f'<xs:simpleType name="{name}">')
+        end = text.index("</xs:simpleType>", start)
+        text = (
+            text[:start]
+            + f'<xs:simpleType name="{name}"><xs:restriction base="xs:string"><xs:whiteSpace value="collapse"/>'
+            + "</xs:restriction>"
+            + text[end:]
+        )
+    return text.encode("utf-8")
+
+
+def schema(exact=False):
+    """The compiled wrapper schema (cfdv40 + Pagos20 + TFD 1.1), compiled once; `exact`:
+    with the big catalogs as enumerations (see BIG_CATALOGS)."""
+    global _schema, _exact_schema
+    path = os.path.join(catalogs.SCHEMAS, "cfdi_wrapper.xsd")
     with _schema_lock:
+        if exact:
+            if _exact_schema is None:
+                _exact_schema = etree.XMLSchema(etree.parse(path))
+            return _exact_schema
         if _schema is None:
-            path = os.path.join(catalogs.SCHEMAS, "cfdi_wrapper.xsd")
-            _schema = etree.XMLSchema(etree.parse(path))
+            parser = etree.XMLParser(no_network=True)
+            parser.resolvers.add(_CatalogResolver())
+            _schema = etree.XMLSchema(etree.parse(path, parser))
         return _schema
 
 
-def xsd_errors(data):
+def xsd_errors(data, exact=False):
     """XSD problems of a (pre-)CFDI, seal attributes replaced by placeholders when absent."""
     root = parse(data) if not isinstance(data, etree._Element) else data
     copy = copy_module.deepcopy(root)
@@ -1034,10 +1172,23 @@ def xsd_errors(data):
         for key, value in PLACEHOLDERS.items():
             if copy.get(key) is None:
                 copy.set(key, value)
-    checker = schema()
-    if checker.validate(copy):
-        return []
-    return [_xsd_message(e) for e in checker.error_log]
+    checker = schema(exact)
+    problems = [] if checker.validate(copy) else [_xsd_message(e) for e in checker.error_log]
+    return problems if exact else problems + _catalog_errors(copy)
+
+
+def _catalog_errors(root):
+    problems = []
+    for node in root.iter(f"{{{NS_CFDI}}}Comprobante", f"{{{NS_CFDI}}}Concepto", f"{{{NS_CFDI}}}Parte"):
+        name = node.tag.rsplit("}", 1)[1]
+        for (tag, attribute), catalog in BIG_CATALOGS.items():
+            value = node.get(attribute) if tag == name else None
+            if value is not None and " ".join(value.split()) not in catalogs.values(catalog):
+                problems.append(
+                    f"line {node.sourceline}: Element '{name}', attribute '{attribute}': [facet 'enumeration'] "
+                    f"The value '{value[:40]}' is not an element of the set {catalog}."
+                )
+    return problems
 
 
 def _xsd_message(entry):

@@ -142,6 +142,14 @@ class FactureSandbox:
     def clock(self):
         return self.now() + self.offset
 
+    def place_clock(self, postal_code):
+        """The sandbox's clock at a place of issue: Fecha is checked in that place's zone, as
+        SAT does (a Tijuana branch is two hours behind Mexico City in winter)."""
+        central = documents.zone_info(catalogs.DEFAULT_ZONE)
+        moment = self.clock()
+        aware = moment.replace(tzinfo=central) if hasattr(central, "key") else central.localize(moment)
+        return documents.place_now(postal_code, now=aware)
+
     def advance(self, hours):
         self.offset += timedelta(hours=hours)
 
@@ -369,7 +377,7 @@ class FactureSandbox:
             )
         if self.check_date:
             fecha = datetime.strptime(root.get("Fecha"), "%Y-%m-%dT%H:%M:%S")
-            now = self.clock()
+            now = self.place_clock(root.get("LugarExpedicion", ""))
             if fecha > now + timedelta(minutes=10) or fecha < now - timedelta(hours=72):
                 return (
                     "CFDI40101",
@@ -401,6 +409,8 @@ class FactureSandbox:
                 )
             if root.get("MetodoPago") == "PPD" and root.get("FormaPago") != "99":
                 return "CFDI40105", "Si MetodoPago es PPD, FormaPago debe ser 99"
+            if root.get("MetodoPago") == "PUE" and root.get("FormaPago") == "99":  # SAT's code number unconfirmed
+                return "CFDI40104", "Si MetodoPago es PUE, FormaPago no puede ser 99 (Por definir)"
         return None
 
     def payment_checks(self, root):

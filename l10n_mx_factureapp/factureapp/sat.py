@@ -46,14 +46,49 @@ class SatStatus:
         return ""
 
 
+MAX_ANSWER_BYTES = 256 * 1024  # a ConsultaResponse is under 2 KiB
+
+
+class AnswerTooLarge(ValueError):
+    pass
+
+
+def _capped_transport(base, limit):
+    """A zeep transport whose SOAP answers are read in chunks and refused past `limit` bytes
+    (zeep would otherwise read and parse whatever size the server sends)."""
+
+    class CappedTransport(base):
+        def post(self, address, message, headers):
+            response = self.session.post(
+                address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
+            )
+            try:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise AnswerTooLarge(f"SAT's answer announces {declared} bytes")
+                chunks, size = [], 0
+                for chunk in response.iter_content(16384):
+                    size += len(chunk)
+                    if size > limit:
+                        raise AnswerTooLarge(f"SAT's answer is larger than {limit // 1024} KiB")
+                    chunks.append(chunk)
+                response._content = b"".join(chunks)
+            finally:
+                response.close()
+            return response
+
+    return CappedTransport
+
+
 class SatStatusClient:
-    def __init__(self, transport, endpoint=PRODUCTION):
+    def __init__(self, transport, endpoint=PRODUCTION, max_answer_bytes=MAX_ANSWER_BYTES):
         import zeep
         from zeep.transports import Transport as ZeepTransport
 
         self.transport = transport
         timeout = transport.timeout[1] if isinstance(transport.timeout, tuple) else transport.timeout
-        zt = ZeepTransport(session=transport.session, timeout=timeout, operation_timeout=timeout)
+        capped = _capped_transport(ZeepTransport, max_answer_bytes)
+        zt = capped(session=transport.session, timeout=timeout, operation_timeout=timeout)
         self._client = zeep.Client(wsdl=WSDL, transport=zt)
         self._service = self._client.create_service(BINDING, endpoint)
 
@@ -64,6 +99,8 @@ class SatStatusClient:
         expression = documents.status_expression(uuid, issuer_rfc, receiver_rfc, total)
         try:
             result = self._service.Consulta(expresionImpresa=expression)
+        except AnswerTooLarge as exc:
+            raise self.transport.ProtocolError(f"{exc}; refused.") from exc
         except requests.Timeout as exc:
             raise self.transport.TransientError("SAT's status service did not answer in time.") from exc
         except requests.RequestException as exc:

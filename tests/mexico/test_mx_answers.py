@@ -348,3 +348,12 @@ def test_read_follows_content_type_then_sniffs():
     assert answers.read(b"<!DOCTYPE html><html/>", "application/json").kind == "html"
     assert answers.read(b"[" * 100000, "application/json").kind == "text"  # no RecursionError
     assert answers.read(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "application/xml").kind != "xml"
+
+
+def test_oversized_sat_answer_is_refused(facture):
+    from l10n_mx_factureapp.factureapp import sat
+
+    facture.injector.inject("oversize", size=300 * 1024, path="/ConsultaCFDIService.svc")
+    client = sat.SatStatusClient(facture.transport, endpoint=facture.server.url + "/ConsultaCFDIService.svc")
+    with pytest.raises(errors.ProtocolError, match="larger|announces"):
+        client.status(UUID, "EKU9003173C9", "URE180429TM6", "1.00")
