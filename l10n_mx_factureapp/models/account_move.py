@@ -321,9 +321,12 @@ class AccountMove(models.Model):
         return credential, branch
 
     def _l10n_mx_factureapp_local_now(self):
-        """Now, in the time zone of the place of issue (the branch's, else the company's)."""
+        """Now, in the time zone of the place of issue: the branch's, else the zone of its postal
+        code when that is not central time (SAT checks Fecha there), else the company's."""
         branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
-        tz = pytz.timezone(branch.tz or self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City")
+        place_zone = catalogs.postal_code_tz((branch.zip or self.company_id.zip or "").strip())
+        place_zone = "" if place_zone == catalogs.DEFAULT_ZONE else place_zone
+        tz = pytz.timezone(branch.tz or place_zone or self.company_id.l10n_mx_factureapp_tz or "America/Mexico_City")
         return datetime.now(pytz.utc).astimezone(tz).replace(tzinfo=None, microsecond=0)
 
     def _l10n_mx_factureapp_series_number(self):
