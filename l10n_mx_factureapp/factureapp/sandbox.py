@@ -23,6 +23,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import threading
 import uuid as uuidlib
 import zipfile
@@ -920,7 +921,10 @@ def _pdf(text):
 
 
 def make_app(**options):
-    """The Facture APP + SAT status sandbox (a WSGI app; `app.state` is the app)."""
+    """The Facture APP + SAT status sandbox (a WSGI app; `app.state` is the app). The answer
+    dialect comes from `dialect=`, else from EINVOICE_SANDBOX_FACTURE_DIALECT (for `setup/run`
+    demos against another plausible server), else `json`."""
+    options.setdefault("dialect", os.environ.get("EINVOICE_SANDBOX_FACTURE_DIALECT") or "json")
     return FactureSandbox(**options)
 
 

@@ -357,3 +357,15 @@ def test_oversized_sat_answer_is_refused(facture):
     client = sat.SatStatusClient(facture.transport, endpoint=facture.server.url + "/ConsultaCFDIService.svc")
     with pytest.raises(errors.ProtocolError, match="larger|announces"):
         client.status(UUID, "EKU9003173C9", "URE180429TM6", "1.00")
+
+
+def test_sandbox_dialect_from_the_environment(monkeypatch):
+    from l10n_mx_factureapp.factureapp import sandbox
+
+    monkeypatch.setenv("EINVOICE_SANDBOX_FACTURE_DIALECT", "xml")
+    assert sandbox.make_app().dialect == "xml"
+    assert sandbox.make_app(dialect="flat").dialect == "flat"
+    monkeypatch.delenv("EINVOICE_SANDBOX_FACTURE_DIALECT")
+    assert sandbox.make_app().dialect == "json"
+    with pytest.raises(ValueError):
+        sandbox.make_app(dialect="yaml")
