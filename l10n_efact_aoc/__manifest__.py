@@ -9,11 +9,12 @@
     "license": "LGPL-3",
     "countries": ["es"],
     "depends": ["einvoice_common", "l10n_es_edi_facturae"],
-    "external_dependencies": {"python": ["requests", "lxml"]},
+    "external_dependencies": {"python": ["requests", "lxml", "python-stdnum"]},
     "data": [
         "security/ir.model.access.csv",
         "security/l10n_efact_aoc_security.xml",
         "data/ir_cron.xml",
+        "data/facturae_templates.xml",
         "data/ir_actions_server.xml",
         "views/einvoice_credential_views.xml",
         "views/l10n_efact_aoc_document_views.xml",
@@ -23,7 +24,11 @@
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "wizard/l10n_efact_aoc_wizard_views.xml",
+        "wizard/account_move_reversal_views.xml",
     ],
     "demo": ["demo/l10n_efact_aoc_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["l10n_efact_aoc/static/tests/tours/*.js"],
+    },
     "installable": True,
 }

@@ -273,6 +273,11 @@ def _b64(raw):
     return base64.b64encode(raw).decode("ascii")
 
 
+def size_text(size):
+    """An exact size a person can compare with a limit: '2,100,000 bytes (2.00 MiB)'."""
+    return f"{size:,} bytes ({size / 1048576:.2f} MiB)"
+
+
 def check_attachments(attachments):
     """Problems (one sentence each, naming the file) with the attachments to send."""
     problems = []
@@ -284,8 +289,8 @@ def check_attachments(attachments):
             problems.append(f"The attachment {att.name!r} is empty.")
         elif len(att.content) > MAX_ATTACHMENT_BYTES:
             problems.append(
-                f"The attachment {att.name!r} is {len(att.content) / 1048576:.1f} MB; eFACT accepts at most "
-                f"{MAX_ATTACHMENT_BYTES // 1048576} MB per attachment."
+                f"The attachment {att.name!r} is {size_text(len(att.content))}; eFACT accepts at most "
+                f"{size_text(MAX_ATTACHMENT_BYTES)} per attachment."
             )
         if extension(att.name) not in EXTENSION_MIME:
             problems.append(
@@ -329,8 +334,8 @@ def build_submission(invoice_name, invoice_xml, attachments=(), email="", face=F
     size = len(json.dumps(body))
     if size > MAX_REQUEST_BYTES:
         raise DocumentError(
-            f"The request would be {size / 1048576:.1f} MB; eFACT accepts at most "
-            f"{MAX_REQUEST_BYTES // 1048576} MB per invoice with its attachments. Largest attachment: "
+            f"The request would be {size_text(size)}; eFACT accepts at most "
+            f"{size_text(MAX_REQUEST_BYTES)} per invoice with its attachments. Largest attachment: "
             f"{max(attachments, key=lambda a: len(a.content)).name if attachments else invoice_name!r}.",
             3002,
         )

@@ -1,14 +1,16 @@
 import logging
 
+from lxml import etree
 from markupsafe import Markup
 
 from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.xml_utils import cleanup_xml_node
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
+from ..efact import checks, corrective, documents, received
 from ..efact import client as efact_client
-from ..efact import documents, received
 from .einvoice_credential import efact_error_text
 from .l10n_efact_aoc_document import STATES
 
@@ -116,28 +118,15 @@ class AccountMove(models.Model):
             for a in self.l10n_efact_aoc_attachment_ids
         ]
 
-    def _l10n_efact_aoc_check(self):
-        """What prevents sending this invoice to eFACT (sentences naming what to fix)."""
+    def _l10n_efact_aoc_check(self, sync=False):
+        """What prevents sending this invoice to eFACT (sentences naming what to fix). With `sync`, the
+        customer's DIR3 units are loaded from eFACT first when they never were."""
         self.ensure_one()
-        problems = []
-        centres = self._l10n_efact_aoc_centres()
-        missing = [
-            label
-            for code, label in (
-                ("01", _("accounting office")),
-                ("02", _("managing body")),
-                ("03", _("processing unit")),
-            )
-            if not centres.get(code)
-        ]
-        if missing:
-            problems.append(
-                _(
-                    "%(partner)s has no DIR3 %(units)s: set its eFACT DIR3 units.",
-                    partner=self.commercial_partner_id.display_name,
-                    units=", ".join(missing),
-                )
-            )
+        problems = self._l10n_efact_aoc_nif_problems() + self._l10n_efact_aoc_line_problems()
+        try:
+            problems += self._l10n_efact_aoc_dir3_problems(sync=sync)
+        except UserError as exc:
+            problems.append(exc.args[0])
         if not self._l10n_efact_aoc_credential("supplier"):
             problems.append(_("No eFACT connection able to send for %s.", self.company_id.name))
         live = self.l10n_efact_aoc_document_ids.filtered(
@@ -153,6 +142,252 @@ class AccountMove(models.Model):
             )
         problems += documents.check_attachments(self._l10n_efact_aoc_attachments())
         return problems
+
+    # -- supplier: where the eFACT UI shows (Spanish companies with an active connection) --------------
+    l10n_efact_aoc_enabled = fields.Boolean(
+        compute="_compute_l10n_efact_aoc_enabled",
+        help="Technical: the company is Spanish and has an active eFACT connection (shows the eFACT UI).",
+    )
+
+    @api.depends("company_id", "company_id.country_code")
+    def _compute_l10n_efact_aoc_enabled(self):
+        enabled = {}
+        for move in self:
+            company = move.company_id
+            if company.id not in enabled:
+                enabled[company.id] = company.country_code == "ES" and bool(company._l10n_efact_aoc_credentials())
+            move.l10n_efact_aoc_enabled = enabled[company.id] or bool(move.l10n_efact_aoc_document_ids)
+
+    # -- supplier: checks before sending (NIF control characters, DIR3 units, lines, schema) ----------
+    def _l10n_efact_aoc_centre_contacts(self):
+        """{role code: administrative-centre contact} of the customer."""
+        self.ensure_one()
+        contacts = {}
+        for centre in self.commercial_partner_id.child_ids.filtered(lambda c: c.type == "facturae_ac"):
+            for role in centre.l10n_es_edi_facturae_ac_role_type_ids:
+                contacts.setdefault(role.code, centre)
+        return contacts
+
+    def _l10n_efact_aoc_nif_problems(self):
+        self.ensure_one()
+        problems = []
+        for partner, what in (
+            (self.commercial_partner_id, _("customer")),
+            (self.company_id.partner_id, _("company")),
+        ):
+            if partner.vat and not checks.nif_control_ok(partner.vat):
+                problems.append(
+                    _(
+                        "The NIF %(vat)s of the %(what)s %(name)s has a wrong control character (eFACT refuses it "
+                        "with code 3021): correct its Tax ID.",
+                        vat=partner.vat,
+                        what=what,
+                        name=partner.display_name,
+                    )
+                )
+        return problems
+
+    def _l10n_efact_aoc_line_problems(self):
+        """Facturae gives every line its tax: a line without one makes the file fail the schema."""
+        self.ensure_one()
+        return [
+            _(
+                "%(move)s: the line %(line)r has no tax; set its VAT (Facturae needs the tax of every line).",
+                move=self.name,
+                line=line.name or line.product_id.display_name or "-",
+            )
+            for line in self.invoice_line_ids.filtered(lambda ml: ml.display_type == "product" and not ml.tax_ids)
+        ]
+
+    def _l10n_efact_aoc_synced_units(self, sync=False):
+        """Every DIR3 triple synced from eFACT; with `sync`, loads the customer's public body first
+        when it was never loaded (one call, before the submission)."""
+        self.ensure_one()
+        Receptor = self.env["l10n_efact_aoc.receptor"].sudo()
+        receptor = Receptor._l10n_efact_aoc_find(self.commercial_partner_id.vat)
+        credential = self._l10n_efact_aoc_credential("supplier")
+        if sync and not receptor.detail_loaded and credential:
+            try:
+                if not receptor:
+                    Receptor._l10n_efact_aoc_sync(credential)
+                    receptor = Receptor._l10n_efact_aoc_find(self.commercial_partner_id.vat)
+                receptor._l10n_efact_aoc_load_detail(credential)
+            except UserError as exc:
+                # eFACT checks the units itself: an unreachable list must not block the submission
+                _logger.info("eFACT DIR3 units of %s not loaded: %s", self.commercial_partner_id.vat, exc)
+        if not receptor.detail_loaded:
+            return None  # not known yet: only what needs no eFACT list is checked
+        return [
+            checks.Unit(d.receptor_id.nif, d.oficina_comptable, d.organ_gestor, d.unitat_tramitadora)
+            for d in self.env["l10n_efact_aoc.dir3"].sudo().search([])
+        ]
+
+    def _l10n_efact_aoc_dir3_problems(self, sync=False):
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        contacts = self._l10n_efact_aoc_centre_contacts()
+        centres = {role: contact.l10n_es_edi_facturae_ac_center_code or "" for role, contact in contacts.items()}
+        units = self._l10n_efact_aoc_synced_units(sync=sync)
+        found = checks.check_dir3(centres, partner.vat, units or [])
+        if units is None:
+            found = [p for p in found if p.kind in ("missing", "too_long")]
+        return [self._l10n_efact_aoc_dir3_text(problem, contacts.get(problem.role) or partner) for problem in found]
+
+    def _l10n_efact_aoc_dir3_text(self, problem, contact):
+        role = {
+            "01": _("accounting office (role 01)"),
+            "02": _("managing body (role 02)"),
+            "03": _("processing unit (role 03)"),
+            "": _("DIR3 units"),
+        }[problem.role]
+        values = {"contact": contact.display_name, "role": role, "code": problem.code, "detail": problem.detail}
+        texts = {
+            "missing": _("%(contact)s has no DIR3 %(role)s: set its eFACT DIR3 units.", **values),
+            "too_long": _(
+                "%(contact)s: the DIR3 %(role)s code %(code)s has %(detail)s characters; eFACT accepts at most 10.",
+                **values,
+            ),
+            "other_owner": _(
+                "%(contact)s: the DIR3 %(role)s %(code)s belongs to another public body (NIF %(detail)s); "
+                "choose the units of this customer (Load DIR3 units from eFACT).",
+                **values,
+            ),
+            "unknown": _(
+                "%(contact)s: the DIR3 %(role)s %(code)s is not among the units eFACT lists for this public "
+                "body; load its DIR3 units from eFACT and choose one.",
+                **values,
+            ),
+            "combination": _(
+                "%(contact)s: the DIR3 units %(code)s are not a combination eFACT lists for this public body; "
+                "choose one with Load DIR3 units from eFACT.",
+                **values,
+            ),
+        }
+        return texts[problem.kind]
+
+    def _l10n_efact_aoc_schema_message(self, errors, credential):
+        """What to fix when the Facturae fails the 3.2.2 schema, by the part the errors point at; the
+        validator's own lines go to the exchange log (for support), not to the user."""
+        self.ensure_one()
+        self.env["einvoice.exchange"].sudo().create(
+            {
+                "credential_id": credential.id,
+                "company_id": self.company_id.id,
+                "service": "efact",
+                "operation": "efact.facturae_schema",
+                "res_model": self._name,
+                "res_id": self.id,
+                "reference": self.name,
+                "outcome": "rejected",
+                "error": "\n".join(errors),
+            }
+        )
+        return _(
+            "%(advice)s The validator's report is in the invoice's exchange log.",
+            advice=self._l10n_efact_aoc_schema_advice(errors),
+        )
+
+    def _l10n_efact_aoc_schema_precheck(self):
+        """The Facturae rendered unsigned and checked against the 3.2.2 XSD, for the Send & Print alert
+        (no signature, no call): the same advice as at sending, before the user presses the button."""
+        self.ensure_one()
+        try:
+            values, _signature = self._l10n_es_edi_facturae_export_facturae()
+            node = cleanup_xml_node(
+                self.env["ir.qweb"]._render("l10n_es_edi_facturae.account_invoice_facturae_export", values)
+            )
+        except (UserError, KeyError, ValueError) as exc:
+            return [_("%(move)s: %(error)s", move=self.name, error=exc.args[0] if exc.args else exc)]
+        errors = documents.validate_facturae(etree.tostring(node, xml_declaration=True, encoding="UTF-8"))
+        if not errors:
+            return []
+        return [_("%(move)s: %(advice)s", move=self.name, advice=self._l10n_efact_aoc_schema_advice(errors))]
+
+    def _l10n_efact_aoc_schema_advice(self, errors):
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        hints = {
+            "tax": _("every invoice line needs its VAT (Taxes column)"),
+            "centre": _("the DIR3 administrative centres of %s (code and role)", partner.display_name),
+            "tax_id": _(
+                "the Tax ID of %(partner)s and of %(company)s",
+                partner=partner.display_name,
+                company=self.company_id.name,
+            ),
+            "address": _(
+                "the address (street, ZIP, city, state, country) of %s and of its administrative centres",
+                partner.display_name,
+            ),
+            "corrective": _("the correction reason and method of the credit note (eFACT tab)"),
+            "name": _("the name of %s and of its administrative centres", partner.display_name),
+            "line": _("the description, quantity and unit of every line"),
+        }
+        kinds = checks.schema_error_kinds(errors) or ["address", "tax_id"]
+        return _(
+            "its Facturae does not follow the official Facturae 3.2.2 schema; check %s.",
+            "; ".join(hints[kind] for kind in kinds),
+        )
+
+    # -- supplier: Facturae fixes (corrective block, invoice-level taxes per type and rate) ----------
+    l10n_efact_aoc_correction_method = fields.Selection(
+        corrective.METHOD_LABELS,
+        string="Correction method",
+        copy=False,
+        help="Facturae correction method of this credit note. Empty: 01 (full) when it cancels the whole "
+        "invoice, 02 (by differences) otherwise.",
+    )
+
+    def _l10n_efact_aoc_corrected_reference(self, invoice):
+        """(number, series) of the corrected invoice as the public body registered it."""
+        sent = invoice.l10n_efact_aoc_document_ids.filtered(
+            lambda d: d.direction == "out" and d.hub_id and d.state != "error"
+        ).sorted("id", reverse=True)[:1]
+        if sent.number:
+            return sent.number, sent.series or ""
+        return invoice.name, ""  # core's InvoiceHeader: the name as number, no series
+
+    def _l10n_efact_aoc_correction_method(self, invoice):
+        self.ensure_one()
+        if self.l10n_efact_aoc_correction_method:
+            return self.l10n_efact_aoc_correction_method
+        return corrective.default_method(invoice.amount_total, self.amount_total)
+
+    def _l10n_es_edi_facturae_get_corrective_data(self):
+        # EXTENDS 'l10n_es_edi_facturae': official texts, chosen method, corrected number/series/date
+        data = super()._l10n_es_edi_facturae_get_corrective_data()
+        if not data:
+            return data
+        invoice = data["refunded_invoice_record"]
+        number, series = self._l10n_efact_aoc_corrected_reference(invoice)
+        try:
+            values = corrective.corrective(
+                self._l10n_efact_aoc_correction_method(invoice),
+                self.l10n_es_edi_facturae_reason_code,
+                number,
+                series,
+                (data["TaxPeriod"]["StartDate"], data["TaxPeriod"]["EndDate"]),
+                invoice.invoice_date,
+            )
+        except ValueError as exc:
+            raise UserError(_("Credit note %(name)s: %(error)s", name=self.name, error=exc.args[0])) from exc
+        data.update(values, Reason=values["ReasonDescription"])
+        return data
+
+    @api.model
+    def _l10n_efact_aoc_tax_key(self, node):
+        return (node["tax_record"].l10n_es_edi_facturae_tax_type, node["TaxRate"])
+
+    def _l10n_es_edi_facturae_export_facturae(self):
+        # EXTENDS 'l10n_es_edi_facturae': one invoice-level <Tax> per tax type and rate, not per line
+        result = super()._l10n_es_edi_facturae_export_facturae()
+        if not result:
+            return result
+        template_values, _signature = result
+        for invoice in template_values["Invoices"]:
+            for key in ("TaxOutputs", "TaxesWithheld"):
+                if invoice.get(key):
+                    invoice[key] = corrective.group_tax_nodes(invoice[key], self._l10n_efact_aoc_tax_key)
+        return result
 
     def _l10n_efact_aoc_facturae(self, xml=None):
         self.ensure_one()
@@ -176,25 +411,21 @@ class AccountMove(models.Model):
         while a submission may be alive.
         """
         self.ensure_one()
+        self.check_access("write")  # the document below is made by the system for this user
         Credential = self.env["einvoice.credential"]
-        problems = self._l10n_efact_aoc_check()
+        problems = self._l10n_efact_aoc_check(sync=True)
         if problems:
             return "\n".join(problems)
         if not Credential._einvoice_lock_skip_locked(self):
             return _("%s is being sent by another process.", self.name)
         credential = self._l10n_efact_aoc_credential("supplier")
         try:
+            credential._l10n_efact_aoc_supplier_client()  # connection complete (URL, user, key): no call
             xml = self._l10n_efact_aoc_facturae(xml)
             facturae = documents.parse_facturae(xml)
             schema_problems = documents.validate_facturae(xml)
             if schema_problems:
-                raise documents.DocumentError(
-                    _(
-                        "its Facturae does not follow the official schema (check the addresses and tax IDs "
-                        "of the customer and of its administrative centres):\n%s",
-                        "\n".join(schema_problems),
-                    )
-                )
+                raise documents.DocumentError(self._l10n_efact_aoc_schema_message(schema_problems, credential))
             body = documents.build_submission(
                 self._l10n_es_edi_facturae_get_filename(),
                 xml,
@@ -208,23 +439,27 @@ class AccountMove(models.Model):
                 exc.args[0] if exc.args else exc,
             )
         invoice = facturae.invoice
-        doc = self.env["l10n_efact_aoc.document"].create(
-            {
-                "direction": "out",
-                "move_id": self.id,
-                "company_id": self.company_id.id,
-                "credential_id": credential.id,
-                "state": "sending",
-                "number": invoice.number,
-                "series": invoice.series,
-                "amount": float(invoice.total),
-                "supplier_nif": facturae.seller_nif,
-                "receiver_nif": facturae.buyer_nif,
-                "receiver_name": facturae.buyer_name,
-                "oficina_comptable": facturae.centre("01"),
-                "organ_gestor": facturae.centre("02"),
-                "unitat_tramitadora": facturae.centre("03"),
-            }
+        doc = (
+            self.env["l10n_efact_aoc.document"]
+            .sudo()
+            .create(
+                {
+                    "direction": "out",
+                    "move_id": self.id,
+                    "company_id": self.company_id.id,
+                    "credential_id": credential.id,
+                    "state": "sending",
+                    "number": invoice.number,
+                    "series": invoice.series,
+                    "amount": float(invoice.total),
+                    "supplier_nif": facturae.seller_nif,
+                    "receiver_nif": facturae.buyer_nif,
+                    "receiver_name": facturae.buyer_name,
+                    "oficina_comptable": facturae.centre("01"),
+                    "organ_gestor": facturae.centre("02"),
+                    "unitat_tramitadora": facturae.centre("03"),
+                }
+            )
         )
         doc.attachment_id = self.env["ir.attachment"].create(
             {
@@ -902,6 +1137,16 @@ class AccountMove(models.Model):
         )
         if not journal:
             return
+        # the line's VAT (Facturae needs one per line): the company's default sale tax, else a 21 % one
+        tax = company.account_sale_tax_id or self.env["account.tax"].search(
+            [
+                *self.env["account.tax"]._check_company_domain(company),
+                ("type_tax_use", "=", "sale"),
+                ("amount_type", "=", "percent"),
+                ("amount", "=", 21.0),
+            ],
+            limit=1,
+        )
         for amount in (1200.0, 350.0):
             self.with_company(company).create(
                 {
@@ -918,6 +1163,7 @@ class AccountMove(models.Model):
                                 "name": "Serveis de manteniment",
                                 "quantity": 1,
                                 "price_unit": amount,
+                                "tax_ids": [(6, 0, tax.ids)],
                             },
                         )
                     ],

@@ -2,6 +2,8 @@ from odoo import _, api, models
 
 from .einvoice_credential import efact_error_text
 
+SCHEMA_PRECHECK_LIMIT = 20  # invoices rendered for the wizard's alert; larger batches are checked when sent
+
 
 class AccountMoveSend(models.AbstractModel):
     _inherit = "account.move.send"
@@ -23,6 +25,8 @@ class AccountMoveSend(models.AbstractModel):
         alerts = super()._get_alerts(moves, moves_data)
         efact_moves = moves.filtered(lambda m: "l10n_efact_aoc" in moves_data[m]["extra_edis"])
         problems = [p for move in efact_moves for p in move._l10n_efact_aoc_check()]
+        if not problems and len(efact_moves) <= SCHEMA_PRECHECK_LIMIT:
+            problems = [p for move in efact_moves for p in move._l10n_efact_aoc_schema_precheck()]
         if problems:
             alerts["l10n_efact_aoc_problems"] = {
                 "level": "danger",

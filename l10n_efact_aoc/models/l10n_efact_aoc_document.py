@@ -4,10 +4,11 @@ from datetime import datetime, timezone
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
+from ..efact import documents
 from .einvoice_credential import efact_error_text
 
 _logger = logging.getLogger(__name__)
@@ -37,6 +38,22 @@ REPORTABLE = [
     ("PAID", "Paid"),
     ("REJECTED", "Rejected"),
 ]
+# What ties a document to a hub invoice, a company and a move: written by the system only (a user who
+# could point a document at any hub id would fetch another company's receipt or unlock a second send).
+SYSTEM_FIELDS = frozenset(
+    {
+        "direction",
+        "move_id",
+        "company_id",
+        "credential_id",
+        "hub_id",
+        "state",
+        "attachment_id",
+        "receipt_id",
+        "supplier_nif",
+        "receiver_nif",
+    }
+)
 # Report order enforced for the public-body side (REGISTERED -> ANNOTATED -> RECOGNISED -> PAID).
 REPORT_RANK = {
     "ANNOTATED": 1,
@@ -122,6 +139,25 @@ class L10nEfactAocDocument(models.Model):
             "This eFACT invoice is already linked to another document of the company.",
         ),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # EXTENDS 'base': documents are made by sending, receiving or linking (each checks the user's
+        # rights on the invoice first), never directly by an invoicing user (administrators may repair)
+        if not self.env.is_system():
+            raise AccessError(_("eFACT documents are created by Odoo only, when an invoice is sent or received."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        # EXTENDS 'base'
+        if not self.env.is_system() and SYSTEM_FIELDS.intersection(vals):
+            raise AccessError(
+                _(
+                    "These fields of an eFACT document are written by Odoo only: %s",
+                    ", ".join(sorted(SYSTEM_FIELDS.intersection(vals))),
+                )
+            )
+        return super().write(vals)
 
     @api.depends("hub_id", "number", "state")
     def _compute_display_name(self):
@@ -270,9 +306,15 @@ class L10nEfactAocDocument(models.Model):
         return self.credential_id._l10n_efact_aoc_rcf_client(record=self)
 
     # -- user actions ----------------------------------------------------------------
+    def _l10n_efact_aoc_checked_sudo(self):
+        """The documents as superuser, once the user is shown allowed to change their invoices."""
+        self.check_access("read")
+        self.move_id.check_access("write")
+        return self.sudo()
+
     def action_l10n_efact_aoc_refresh(self):
         """Ask eFACT for the invoice and its full state history."""
-        for doc in self.filtered("hub_id"):
+        for doc in self._l10n_efact_aoc_checked_sudo().filtered("hub_id"):
             try:
                 api = doc._l10n_efact_aoc_client()
                 if doc.direction == "out":
@@ -296,8 +338,12 @@ class L10nEfactAocDocument(models.Model):
         self.ensure_one()
         if not self.hub_id:
             raise UserError(_("This invoice has no eFACT id yet."))
+        self = self._l10n_efact_aoc_checked_sudo()  # noqa: PLW0642 - rights checked, system writes below
         try:
-            pdf = self._l10n_efact_aoc_client().get_receipt(self.hub_id)
+            api = self._l10n_efact_aoc_client()
+            info = api.get_invoice(self.hub_id)
+            self._l10n_efact_aoc_check_owner(info)
+            pdf = api.get_receipt(self.hub_id)
         except common_errors.EInvoiceError as exc:
             raise UserError(_("eFACT did not give the receipt: %s", efact_error_text(self.env, exc))) from exc
         attachment = self.env["ir.attachment"].create(
@@ -321,9 +367,31 @@ class L10nEfactAocDocument(models.Model):
             "target": "new",
         }
 
+    def _l10n_efact_aoc_check_owner(self, info):
+        """Refuse to store anything about a hub invoice whose NIF is not this document's company's (a shared
+        connection serves several companies; a document must not fetch another company's files)."""
+        self.ensure_one()
+        own = self.company_id._l10n_efact_aoc_nif()
+        theirs = (
+            info.supplier_nif
+            if self.direction == "out"
+            else getattr(info, "nif", "") or getattr(info, "receiver_nif", "")
+        )
+        if not own or documents.normalize_nif(theirs) != own:
+            raise UserError(
+                _(
+                    "eFACT invoice %(id)s belongs to NIF %(nif)s, not to %(company)s: nothing was stored.",
+                    id=self.hub_id,
+                    nif=theirs or "-",
+                    company=self.company_id.name,
+                )
+            )
+
     def action_l10n_efact_aoc_reconcile(self):
         """Settle submissions whose outcome is unknown by asking eFACT."""
-        for doc in self.filtered(lambda d: d.direction == "out" and d.state in ("unknown", "sending")):
+        for doc in self._l10n_efact_aoc_checked_sudo().filtered(
+            lambda d: d.direction == "out" and d.state in ("unknown", "sending")
+        ):
             doc._l10n_efact_aoc_reconcile()
         return True
 

@@ -63,24 +63,44 @@ class L10nEfactAocReceptor(models.Model):
                     "state_name": address.get("provincia"),
                     "zip": address.get("codiPostal"),
                     "detail_loaded": True,
-                    "dir3_ids": [(5, 0, 0)]
-                    + [
-                        (
-                            0,
-                            0,
-                            {
-                                "oficina_comptable": d.oficina_comptable,
-                                "organ_gestor": d.organ_gestor,
-                                "unitat_tramitadora": d.unitat_tramitadora,
-                                "oficina_comptable_name": d.names.get("oficinaComptable"),
-                                "organ_gestor_name": d.names.get("organGestor"),
-                                "unitat_tramitadora_name": d.names.get("unitatTramitadora"),
-                            },
-                        )
-                        for d in detail.dir3
-                    ],
                 }
             )
+            receptor._l10n_efact_aoc_merge_units(detail.dir3)
+
+    def _l10n_efact_aoc_merge_units(self, units):
+        """Update the DIR3 triples in place: a triple still listed keeps its record (so the contacts that
+        chose it keep it), a new one is added, one eFACT no longer lists is archived (the pre-send check
+        then refuses it by name) rather than deleted."""
+        self.ensure_one()
+        Dir3 = self.env["l10n_efact_aoc.dir3"].with_context(active_test=False)
+        existing = {
+            (d.oficina_comptable, d.organ_gestor, d.unitat_tramitadora): d
+            for d in Dir3.search([("receptor_id", "=", self.id)])
+        }
+        listed = set()
+        for unit in units:
+            key = (unit.oficina_comptable, unit.organ_gestor, unit.unitat_tramitadora)
+            listed.add(key)
+            values = {
+                "oficina_comptable_name": unit.names.get("oficinaComptable"),
+                "organ_gestor_name": unit.names.get("organGestor"),
+                "unitat_tramitadora_name": unit.names.get("unitatTramitadora"),
+                "active": True,
+            }
+            if key in existing:
+                existing[key].write(values)
+            else:
+                Dir3.create(
+                    dict(
+                        values,
+                        receptor_id=self.id,
+                        oficina_comptable=key[0],
+                        organ_gestor=key[1],
+                        unitat_tramitadora=key[2],
+                    )
+                )
+        stale = Dir3.browse([d.id for key, d in existing.items() if key not in listed])
+        stale.filtered("active").active = False
 
     @api.model
     def _l10n_efact_aoc_find(self, vat):
@@ -103,6 +123,7 @@ class L10nEfactAocDir3(models.Model):
     ]
 
     receptor_id = fields.Many2one("l10n_efact_aoc.receptor", required=True, ondelete="cascade", index=True)
+    active = fields.Boolean(default=True, help="Archived when eFACT no longer lists this combination.")
     oficina_comptable = fields.Char("Accounting office", required=True)
     oficina_comptable_name = fields.Char()
     organ_gestor = fields.Char("Managing body", required=True)

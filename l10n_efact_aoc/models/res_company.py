@@ -59,3 +59,20 @@ class ResCompany(models.Model):
             ],
             limit=1,
         )
+
+    def _l10n_efact_aoc_credentials(self):
+        """The active eFACT connections serving this company (any role)."""
+        self.ensure_one()
+        return (
+            self.env["einvoice.credential"]
+            .sudo()
+            .search(
+                [
+                    ("service", "=", "efact"),
+                    ("active", "=", True),
+                    "|",
+                    ("company_ids", "in", self.id),
+                    ("company_id", "=", self.id),
+                ]
+            )
+        )

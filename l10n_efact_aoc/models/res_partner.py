@@ -1,6 +1,8 @@
 from odoo import Command, _, fields, models
 from odoo.exceptions import UserError
 
+from ..efact import checks
+
 ROLE_FIELDS = (
     ("01", "oficina_comptable"),
     ("02", "organ_gestor"),
@@ -45,6 +47,22 @@ class ResPartner(models.Model):
     def _l10n_efact_aoc_set_dir3(self, dir3):
         """Create/update the Facturae administrative centres (roles 01, 02, 03) from a DIR3 triple."""
         self.ensure_one()
+        for label, field in (
+            (_("accounting office"), "oficina_comptable"),
+            (_("managing body"), "organ_gestor"),
+            (_("processing unit"), "unitat_tramitadora"),
+        ):
+            if len(dir3[field] or "") > checks.MAX_DIR3_LENGTH:
+                raise UserError(
+                    _(
+                        "%(partner)s: the DIR3 %(role)s %(code)s has %(length)s characters; Facturae accepts at "
+                        "most 10 (it would be cut and refused).",
+                        partner=self.display_name,
+                        role=label,
+                        code=dir3[field],
+                        length=len(dir3[field]),
+                    )
+                )
         self.with_context(l10n_efact_aoc_setting_dir3=True).l10n_efact_aoc_dir3_id = dir3
         for role_code, field in ROLE_FIELDS:
             role = self.env.ref(f"l10n_es_edi_facturae.ac_role_type_{role_code}")

@@ -1,3 +1,4 @@
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -128,7 +129,8 @@ class TestEfactSupplier(EfactCommon):
         )
         error = invoice._l10n_efact_aoc_send()
         self.assertIn("plànol_obra.pdf", error)
-        self.assertIn("2 MB", error)
+        self.assertIn("is 2,097,157 bytes", error)
+        self.assertIn("at most 2,097,152 bytes", error)
         self.assertFalse(invoice.l10n_efact_aoc_document_ids)
         self.assertFalse(self.app.state.invoices)
         with self.assertRaisesRegex(UserError, "plànol_obra.pdf"):
@@ -258,6 +260,49 @@ class TestEfactSupplier(EfactCommon):
         centres.write({"street": False})
         invoice = self._invoice(40.0)
         error = invoice._l10n_efact_aoc_send()
-        self.assertIn("official schema", error)
+        self.assertIn("official Facturae 3.2.2 schema", error)
+        self.assertIn("the address (street, ZIP, city, state, country) of Ajuntament de Proves", error)
+        self.assertNotIn("Element", error, "no raw validator line for the user")
+        logged = self.env["einvoice.exchange"].search(
+            [
+                ("res_model", "=", "account.move"),
+                ("res_id", "=", invoice.id),
+                ("operation", "=", "efact.facturae_schema"),
+            ]
+        )
+        self.assertIn("Element", logged.error, "the validator's text is kept in the exchange log")
         self.assertFalse(invoice.l10n_efact_aoc_document_ids)
+
+    def test_line_without_tax_is_named_before_sending(self):
+        invoice = self.init_invoice("out_invoice", partner=self.public_body, amounts=[100.0])
+        invoice.invoice_line_ids.tax_ids = False
+        invoice.action_post()
+        wizard = self._wizard(invoice)
+        alert = wizard.alerts["l10n_efact_aoc_problems"]["message"]
+        self.assertIn("has no tax", alert)
+        self.assertIn(invoice.invoice_line_ids.name, alert)
+        self.assertIn("has no tax", invoice._l10n_efact_aoc_send())
+        self.assertFalse(self.app.state.invoices)
+
+    def test_schema_problem_alerted_in_send_and_print(self):
+        self.public_body.child_ids.filtered(lambda c: c.type == "facturae_ac").write({"street": False})
+        invoice = self._invoice(45.0)
+        alert = self._wizard(invoice).alerts["l10n_efact_aoc_problems"]["message"]
+        self.assertIn("official Facturae 3.2.2 schema", alert)
+        self.assertIn("the address", alert)
         self.assertFalse(self.injector.calls_to("/proveidors/factura", "POST"))
+
+    def test_efact_ui_only_for_spanish_companies_with_a_connection(self):
+        invoice = self._invoice(10.0, post=False)
+        self.assertTrue(invoice.l10n_efact_aoc_enabled)
+        self.credential.active = False
+        invoice.invalidate_recordset(["l10n_efact_aoc_enabled"])
+        self.assertFalse(invoice.l10n_efact_aoc_enabled, "no active eFACT connection: no eFACT tab or button")
+        self.credential.active = True
+        other = self.env["res.company"].create({"name": "SC Test SRL", "country_id": self.env.ref("base.ro").id})
+        self.credential.company_ids = [Command.link(other.id)]
+        move = self.env["account.move"].new({"company_id": other.id, "move_type": "in_invoice"})
+        self.assertFalse(move.l10n_efact_aoc_enabled, "a Romanian company sees nothing of eFACT")
+        arch = self.env["account.move"].get_view(view_type="form")["arch"]
+        self.assertIn('name="l10n_efact_aoc"', arch)
+        self.assertIn("not l10n_efact_aoc_enabled", arch)

@@ -54,7 +54,7 @@ def test_unsigned_detected():
 def test_attachment_limits_name_the_file():
     big = documents.Attachment("plànol.pdf", b"x" * (documents.MAX_ATTACHMENT_BYTES + 1))
     problems = documents.check_attachments([big])
-    assert len(problems) == 1 and "plànol.pdf" in problems[0] and "2 MB" in problems[0]
+    assert len(problems) == 1 and "plànol.pdf" in problems[0] and "2,097,152 bytes" in problems[0]
     six = [documents.Attachment(f"{i}.pdf", b"%PDF") for i in range(6)]
     assert "at most 5" in documents.check_attachments(six)[0]
     assert "file type" in documents.check_attachments([documents.Attachment("virus.exe", b"MZ")])[0]
@@ -69,7 +69,7 @@ def test_build_submission_checks_request_size_and_email():
     assert body_ok["correuElectronic"] == "a@b.cat" and len(body_ok["adjunts"]) == 3
     with pytest.raises(documents.DocumentError) as exc:  # 5 x ~2 MB -> base64 -> > 10 MB
         documents.build_submission("F-1.xml", xml, atts)
-    assert exc.value.code == 3002 and "10 MB" in str(exc.value)
+    assert exc.value.code == 3002 and "10,485,760 bytes" in str(exc.value)
     with pytest.raises(documents.DocumentError):
         documents.build_submission("F-1.pdf", xml)
     with pytest.raises(documents.DocumentError):
