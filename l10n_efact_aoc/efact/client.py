@@ -183,6 +183,19 @@ class Invoice:
     raw: dict = field(default_factory=dict)
 
     @classmethod
+    def from_answer(cls, data):
+        """A Factura answered plain or wrapped ({"factura": ...}, {"data": ...}); raises ValueError when
+        the answer names no hub id: a success that cannot be tied to a submission is not a success."""
+        if isinstance(data, dict):
+            for key in ("factura", "data", "resultat"):
+                if isinstance(data.get(key), dict) and not data.get("id"):
+                    data = data[key]
+                    break
+        if not isinstance(data, dict) or not _s(data.get("id")):
+            raise ValueError("the answer names no eFACT invoice id")
+        return cls.from_json(data)
+
+    @classmethod
     def from_json(cls, data):
         receptor = data.get("receptor") or {}
         registre = data.get("registre") or {}
@@ -261,18 +274,28 @@ class SupplierClient:
             **kwargs,
         )
 
-    def send_invoice(self, body, reference=""):
-        """POST /factura. Not idempotent: a lost answer raises UnknownOutcome (reconcile first)."""
+    def send_invoice(self, body=None, reference="", raw=None):
+        """POST /factura with `body` (a dict) or its exact stored bytes `raw`. Not idempotent: a lost
+        or unreadable answer raises UnknownOutcome (reconcile first)."""
+        payload = {"json": body} if raw is None else {"data": raw, "headers": {"Content-Type": "application/json"}}
         response = self._call(
             "POST",
             "factura",
             "efact.send",
-            json=body,
             idempotent=False,
             reference=reference,
             keep_payload=True,
+            **payload,
         )
-        return Invoice.from_json(_json(self.transport, response, "the submission"))
+        try:
+            return Invoice.from_answer(_json(self.transport, response, "the submission"))
+        except (self.transport.ProtocolError, ValueError, TypeError, AttributeError) as exc:
+            # the hub may hold the invoice: an unreadable success is an unknown outcome, never an error
+            raise self.transport.UnknownOutcome(
+                f"eFACT answered the submission in a form that names no invoice ({exc}); the outcome is "
+                "checked with eFACT before anything is sent again.",
+                status=response.status_code,
+            ) from exc
 
     def get_invoice(self, invoice_id):
         response = self._call("GET", f"factura/{invoice_id}", "efact.invoice", reference=str(invoice_id))

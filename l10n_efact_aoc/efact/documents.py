@@ -342,6 +342,12 @@ def build_submission(invoice_name, invoice_xml, attachments=(), email="", face=F
     return body
 
 
+def submission_bytes(body):
+    """The exact bytes of a POST /factura body: stored (with their SHA-256) before the first call and
+    sent unchanged by any resend."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 # -- sample documents (sandbox, tests, benchmarks) --------------------------------------
 def build_sample_facturae(
     *,

@@ -14,6 +14,7 @@ Options: `page_size` (500), `leeway` (JWT clock skew accepted, seconds), `clock`
 
 import base64
 import binascii
+import hashlib
 import itertools
 import json
 import re
@@ -93,6 +94,8 @@ class State:
         self.max_request_bytes = max_request_bytes
         self.validate_schema = validate_schema
         self.invoices = {}  # id -> dict
+        self.send_dialect = "plain"  # answer of POST /proveidors/factura: plain, wrapped, ack
+        self.received_sha256 = []  # SHA-256 of every POST /proveidors/factura body that reached the hub
         self.pending_states = {}  # id -> {"user", "invoice_id", "state"}
         self.attachments = {}  # idAdjunt -> dict
         self.late_attachments = {}  # idAdjunt -> True while pending download (RCF)
@@ -654,7 +657,19 @@ class SandboxApp:
                     "DIR3",
                     "La factura no pot ser lliurada: el codi d'encaminament (DIR3) és incorrecte.",
                 )
-        return self.ok(st.supplier_invoice(invoice))
+        return self.ok(self._send_answer(st.supplier_invoice(invoice)))
+
+    def _send_answer(self, factura):
+        """The submission's answer in the dialect chosen by `state.send_dialect` (the format of this
+        answer is only shown by example in the documentation):
+        plain: the Factura; wrapped: {"factura": Factura}; ack: {"resultat": "OK"} without the Factura
+        (a success a client cannot tie to a hub id)."""
+        dialect = self.state.send_dialect
+        if dialect == "wrapped":
+            return {"factura": factura}
+        if dialect == "ack":
+            return {"resultat": "OK", "missatge": "Factura rebuda"}
+        return factura
 
     def _send_body(self, environ):
         """Size, JSON and the invoice file's name/content/extension (3002, 3011, 3013, 3014, 3003, 3001)."""
@@ -663,6 +678,7 @@ class SandboxApp:
         if length > st.max_request_bytes:
             raise EfactError(3002, api)
         raw = environ["wsgi.input"].read(length) if length else b""
+        st.received_sha256.append(hashlib.sha256(raw).hexdigest())
         try:
             body = json.loads(raw or b"null")
         except ValueError as exc:

@@ -11,7 +11,7 @@ from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import checks, corrective, documents, received
 from ..efact import client as efact_client
-from .einvoice_credential import efact_error_text
+from .einvoice_credential import efact_error_text  # noqa: F401 - used by the RCF side
 from .l10n_efact_aoc_document import STATES
 
 _logger = logging.getLogger(__name__)
@@ -470,41 +470,28 @@ class AccountMove(models.Model):
                 "res_id": doc.id,
             }
         )
-        Credential._einvoice_commit()  # record the intent before calling the hub
-        try:
-            result = credential._l10n_efact_aoc_supplier_client(record=doc).send_invoice(body, reference=self.name)
-        except common_errors.UnknownOutcome as exc:
-            doc.write({"state": "unknown", "message": efact_error_text(self.env, exc)})
-            self.with_context(no_new_invoice=True).message_post(
-                body=_(
-                    "eFACT did not answer the submission: it will be checked with eFACT before anything is sent again."
-                )
-            )
-            Credential._einvoice_commit()
-            return False
-        except common_errors.EInvoiceError as exc:
-            doc.write({"state": "error", "message": efact_error_text(self.env, exc)})
-            credential._l10n_efact_aoc_mark(exc)
-            Credential._einvoice_commit()
-            return _("eFACT refused %(name)s: %(error)s", name=self.name, error=efact_error_text(self.env, exc))
-        doc._l10n_efact_aoc_apply_supplier_invoice(result)
-        self.with_context(no_new_invoice=True).message_post(
-            body=Markup("%s <b>%s</b>") % (_("Sent to eFACT with id"), result.id)
-        )
-        Credential._einvoice_commit()
-        return False
+        doc._l10n_efact_aoc_store_payload(documents.submission_bytes(body))
+        Credential._einvoice_commit()  # the intent and the exact bytes, before calling the hub
+        return doc._l10n_efact_aoc_submit()
+
+    def _l10n_efact_aoc_send_many(self, xml_by_move=None):
+        """The send contract shared by Send & Print and the list action: {move: [error texts]} for the
+        moves that need a person; sent and outcome-unknown moves are not errors."""
+        errors = {}
+        for move in self:
+            error = move._l10n_efact_aoc_send(xml=(xml_by_move or {}).get(move))
+            if error:
+                errors[move] = error.split("\n")
+        return errors
 
     def action_l10n_efact_aoc_send(self):
         """Send the selected invoices to eFACT (list server action and button)."""
         moves = self.filtered(lambda m: m.state == "posted" and m.move_type in ("out_invoice", "out_refund"))
-        errors = []
-        for move in moves:
-            error = move._l10n_efact_aoc_send()
-            if error:
-                errors.append(error)
-                move.with_context(no_new_invoice=True).message_post(body=error)
+        errors = moves._l10n_efact_aoc_send_many()
+        for move, texts in errors.items():
+            move.with_context(no_new_invoice=True).message_post(body="\n".join(texts))
         if errors and len(self) == 1:
-            raise UserError(errors[0])
+            raise UserError("\n".join(next(iter(errors.values()))))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",

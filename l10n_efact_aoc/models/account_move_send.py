@@ -43,12 +43,12 @@ class AccountMoveSend(models.AbstractModel):
                 continue
             xml = (invoice_data.get("l10n_es_edi_facturae_attachment_values") or {}).get("raw")
             try:
-                error = invoice._l10n_efact_aoc_send(xml=xml)
+                errors = invoice._l10n_efact_aoc_send_many({invoice: xml}).get(invoice)
             except Exception as exc:  # noqa: BLE001 - the wizard hooks must never raise
-                error = efact_error_text(self.env, exc)
-            if error:
+                errors = [efact_error_text(self.env, exc)]
+            if errors:
                 invoice_data["error"] = {
                     "error_title": _("The invoice could not be sent to eFACT:"),
-                    "errors": error.split("\n"),
+                    "errors": errors,
                 }
         return res

@@ -1,3 +1,4 @@
+import hashlib
 import logging
 from datetime import datetime, timezone
 
@@ -42,6 +43,9 @@ REPORTABLE = [
 # could point a document at any hub id would fetch another company's receipt or unlock a second send).
 SYSTEM_FIELDS = frozenset(
     {
+        "payload_attachment_id",
+        "payload_sha256",
+        "resends",
         "direction",
         "move_id",
         "company_id",
@@ -129,6 +133,13 @@ class L10nEfactAocDocument(models.Model):
     delivered_reported = fields.Boolean(help="DELIVERED was accepted by eFACT (public-body side).")
     attachment_id = fields.Many2one("ir.attachment", string="Facturae file", ondelete="set null")
     receipt_id = fields.Many2one("ir.attachment", string="Electronic receipt", ondelete="set null")
+    payload_attachment_id = fields.Many2one(
+        "ir.attachment", string="Submitted request", ondelete="restrict", readonly=True, copy=False
+    )
+    payload_sha256 = fields.Char("SHA-256 of the submitted request", readonly=True, copy=False)
+    resends = fields.Integer(
+        readonly=True, copy=False, help="Times the stored request was sent again because eFACT never got it."
+    )
     history_ids = fields.One2many("l10n_efact_aoc.history", "document_id", string="State history")
     report_ids = fields.One2many("l10n_efact_aoc.report", "document_id", string="Reports to eFACT")
 
@@ -421,6 +432,8 @@ class L10nEfactAocDocument(models.Model):
                         found.id,
                     )
                 )
+        elif self.payload_attachment_id and not self.resends:
+            self._l10n_efact_aoc_resend()
         else:
             self.write(
                 {
@@ -431,6 +444,76 @@ class L10nEfactAocDocument(models.Model):
                 }
             )
         return True
+
+    # -- submission (exact bytes stored first, resent unchanged) -----------------------
+    def _l10n_efact_aoc_store_payload(self, payload):
+        self.ensure_one()
+        attachment = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": f"eFACT_request_{(self.number or str(self.id)).replace('/', '_')}.json",
+                    "raw": payload,
+                    "mimetype": "application/json",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            )
+        )
+        self.sudo().write(
+            {"payload_attachment_id": attachment.id, "payload_sha256": hashlib.sha256(payload).hexdigest()}
+        )
+
+    def _l10n_efact_aoc_payload(self):
+        """The stored request, checked against the hash recorded before the first call."""
+        self.ensure_one()
+        payload = self.payload_attachment_id.raw or b""
+        if not payload or hashlib.sha256(payload).hexdigest() != self.payload_sha256:
+            raise UserError(_("The stored eFACT request of %s does not match its hash.", self.display_name))
+        return payload
+
+    def _l10n_efact_aoc_resend(self):
+        """eFACT never received the submission: send the same bytes once more (intent committed first)."""
+        self.ensure_one()
+        self.sudo().write({"state": "sending", "resends": self.resends + 1})
+        if self.move_id:
+            self.move_id.with_context(no_new_invoice=True).message_post(
+                body=_("eFACT never received the submission: the same file is sent again, unchanged.")
+            )
+        self.env["einvoice.credential"]._einvoice_commit()
+        return self._l10n_efact_aoc_submit()
+
+    def _l10n_efact_aoc_submit(self):
+        """Call POST /factura with the stored bytes; the answer is committed at once. Returns an error
+        text for a clear refusal, else False (sent, or unknown: reconciled before anything is resent)."""
+        self.ensure_one()
+        doc, move = self.sudo(), self.move_id
+        Credential = self.env["einvoice.credential"]
+        try:
+            result = doc.credential_id._l10n_efact_aoc_supplier_client(record=doc).send_invoice(
+                raw=doc._l10n_efact_aoc_payload(), reference=move.name or doc.number
+            )
+        except common_errors.UnknownOutcome as exc:
+            doc.write({"state": "unknown", "message": efact_error_text(self.env, exc)})
+            move.with_context(no_new_invoice=True).message_post(
+                body=_(
+                    "eFACT did not answer the submission: it will be checked with eFACT before anything is sent again."
+                )
+            )
+            Credential._einvoice_commit()
+            return False
+        except common_errors.EInvoiceError as exc:
+            doc.write({"state": "error", "message": efact_error_text(self.env, exc)})
+            doc.credential_id._l10n_efact_aoc_mark(exc)
+            Credential._einvoice_commit()
+            return _("eFACT refused %(name)s: %(error)s", name=move.name, error=efact_error_text(self.env, exc))
+        doc._l10n_efact_aoc_apply_supplier_invoice(result)
+        move.with_context(no_new_invoice=True).message_post(
+            body=Markup("%s <b>%s</b>") % (_("Sent to eFACT with id"), result.id)
+        )
+        Credential._einvoice_commit()
+        return False
 
     def action_view_move(self):
         self.ensure_one()

@@ -106,16 +106,21 @@ class TestEfactSupplier(EfactCommon):
         self.assertEqual(doc.hub_id, next(iter(self.app.state.invoices)))
         self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 1)
 
-    def test_reset_before_sending_allows_resend(self):
+    def test_lost_answer_never_received_is_resent_once_with_identical_bytes(self):
         invoice = self._invoice(510.0)
-        self.injector.inject("reset", path="/proveidors/factura", method="POST")
+        self.injector.inject("reset", path="/proveidors/factura", method="POST")  # never reached the hub
         self.assertFalse(invoice._l10n_efact_aoc_send())
         doc = invoice.l10n_efact_aoc_document_id
+        self.assertEqual(doc.state, "unknown")
+        self.assertTrue(doc.payload_sha256, "the exact request and its hash were stored before the call")
+        self.assertFalse(self.app.state.invoices)
         self.env["account.move"].with_context(l10n_efact_aoc_force=True)._cron_l10n_efact_aoc_pull_states()
-        if doc.state == "error":  # nothing arrived: sending again is safe
-            self.assertFalse(invoice._l10n_efact_aoc_send())
-        self.assertEqual(invoice.l10n_efact_aoc_state, "registered")
+        self.assertEqual(invoice.l10n_efact_aoc_state, "registered", "resent automatically, nobody clicked")
+        self.assertEqual(doc.resends, 1)
         self.assertEqual(len(self.app.state.invoices), 1)
+        self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 2)
+        self.assertEqual(self.app.state.received_sha256, [doc.payload_sha256], "the same bytes, unchanged")
+        self.assertEqual(len(invoice.l10n_efact_aoc_document_ids), 1, "the same submission, not a new one")
 
     def test_attachment_too_large_names_the_file(self):
         invoice = self._invoice(50.0)
@@ -306,3 +311,18 @@ class TestEfactSupplier(EfactCommon):
         arch = self.env["account.move"].get_view(view_type="form")["arch"]
         self.assertIn('name="l10n_efact_aoc"', arch)
         self.assertIn("not l10n_efact_aoc_enabled", arch)
+
+    def test_success_in_an_unexpected_shape_is_unknown_then_reconciled(self):
+        invoice = self._invoice(515.0)
+        self.app.state.send_dialect = "ack"  # HTTP 200, {"resultat": "OK"}: no hub id
+        try:
+            self.assertFalse(invoice._l10n_efact_aoc_send(), "not an error for the user")
+        finally:
+            self.app.state.send_dialect = "plain"
+        doc = invoice.l10n_efact_aoc_document_id
+        self.assertEqual(doc.state, "unknown")
+        self.assertIn("cannot be sent twice", invoice._l10n_efact_aoc_send())
+        self.env["account.move"].with_context(l10n_efact_aoc_force=True)._cron_l10n_efact_aoc_pull_states()
+        self.assertEqual(doc.state, "registered")
+        self.assertEqual(len(self.app.state.invoices), 1, "one document at eFACT")
+        self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 1)

@@ -142,8 +142,12 @@ class TestEfactSupplierDocuments(EfactCommon):
         self.assertIn("belongs to another public body (NIF ESP0800002H)", error)
         self.assertIn(centre.display_name, error)
         self.assertTrue(self.env["l10n_efact_aoc.receptor"]._l10n_efact_aoc_find(self.public_body.vat).detail_loaded)
-        alerts = self.env["account.move.send"]._get_alerts(invoice, {invoice: {"extra_edis": ["l10n_efact_aoc"]}})
-        self.assertIn("belongs to another public body", alerts["l10n_efact_aoc_problems"]["message"])
+        wizard = (
+            self.env["account.move.send.wizard"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({})
+        )
+        self.assertIn("belongs to another public body", wizard.alerts["l10n_efact_aoc_problems"]["message"])
         self.assertFalse(self.app.state.invoices, "nothing reached eFACT")
         self.assertFalse(invoice.l10n_efact_aoc_document_ids)
         centre.l10n_es_edi_facturae_ac_center_code = DIR3_A[2]

@@ -160,3 +160,25 @@ def test_schema_errors_point_at_the_invoice_part():
     assert checks.schema_error_kinds(errors) == ["tax", "centre"]
     assert checks.schema_error_kinds(["line 9: Element 'PostCode': This element is not expected."]) == ["address"]
     assert checks.schema_error_kinds(["garbage"]) == []
+
+
+@pytest.mark.parametrize("dialect", ["plain", "wrapped"])
+def test_submission_answer_read_in_every_dialect(supplier, dialect):
+    app, _injector, api = supplier
+    app.state.send_dialect = dialect
+    xml = documents.build_sample_facturae(**dict(SAMPLE, signed=True, number=f"D-{dialect}"))
+    sent = api.send_invoice(documents.build_submission("D.xml", xml), reference="D")
+    assert sent.id in app.state.invoices and sent.number == f"D-{dialect}"
+
+
+def test_success_without_an_invoice_id_is_an_unknown_outcome(supplier):
+    from einvoice_common.einvoice import errors
+
+    app, _injector, api = supplier
+    app.state.send_dialect = "ack"
+    xml = documents.build_sample_facturae(**dict(SAMPLE, signed=True, number="ACK-1"))
+    with pytest.raises(errors.UnknownOutcome, match="names no invoice"):
+        api.send_invoice(documents.build_submission("A.xml", xml), reference="A")
+    assert len(app.state.invoices) == 1, "the hub has it: it must be reconciled, not resent"
+    found = api.find_submission("ACK-1", receiver_nif="ESP0800001J")
+    assert found and found.id in app.state.invoices

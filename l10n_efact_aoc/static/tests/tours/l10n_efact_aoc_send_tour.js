@@ -26,7 +26,7 @@ registry.category("web_tour.tours").add("l10n_efact_aoc_send_tour", {
         },
         {
             content: "The invoice shows its eFACT state",
-            trigger: ".o_form_view .oe_button_box button[name='action_l10n_efact_aoc_view_documents']:contains('Registered')",
+            trigger: ".o_form_view button[name='action_l10n_efact_aoc_view_documents']:contains('Registered')",
         },
         {
             content: "The eFACT tab shows the hub id",
