@@ -438,6 +438,13 @@ class AccountMove(models.Model):
                 "The invoice cannot be sent to eFACT: %s",
                 exc.args[0] if exc.args else exc,
             )
+        doc = self._l10n_efact_aoc_new_document(credential, facturae, xml, documents.submission_bytes(body))
+        Credential._einvoice_commit()  # the intent and the exact bytes, before calling the hub
+        return doc._l10n_efact_aoc_submit()
+
+    def _l10n_efact_aoc_new_document(self, credential, facturae, xml, payload):
+        """The submission record (made by the system), its Facturae and the exact request bytes."""
+        self.ensure_one()
         invoice = facturae.invoice
         doc = (
             self.env["l10n_efact_aoc.document"]
@@ -470,9 +477,8 @@ class AccountMove(models.Model):
                 "res_id": doc.id,
             }
         )
-        doc._l10n_efact_aoc_store_payload(documents.submission_bytes(body))
-        Credential._einvoice_commit()  # the intent and the exact bytes, before calling the hub
-        return doc._l10n_efact_aoc_submit()
+        doc._l10n_efact_aoc_store_payload(payload)
+        return doc
 
     def _l10n_efact_aoc_send_many(self, xml_by_move=None):
         """The send contract shared by Send & Print and the list action: {move: [error texts]} for the

@@ -108,6 +108,7 @@ class TestEfactSupplier(EfactCommon):
 
     def test_lost_answer_never_received_is_resent_once_with_identical_bytes(self):
         invoice = self._invoice(510.0)
+        received_before = len(self.app.state.received_sha256)
         self.injector.inject("reset", path="/proveidors/factura", method="POST")  # never reached the hub
         self.assertFalse(invoice._l10n_efact_aoc_send())
         doc = invoice.l10n_efact_aoc_document_id
@@ -119,7 +120,9 @@ class TestEfactSupplier(EfactCommon):
         self.assertEqual(doc.resends, 1)
         self.assertEqual(len(self.app.state.invoices), 1)
         self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 2)
-        self.assertEqual(self.app.state.received_sha256, [doc.payload_sha256], "the same bytes, unchanged")
+        self.assertEqual(
+            self.app.state.received_sha256[received_before:], [doc.payload_sha256], "the same bytes, unchanged"
+        )
         self.assertEqual(len(invoice.l10n_efact_aoc_document_ids), 1, "the same submission, not a new one")
 
     def test_attachment_too_large_names_the_file(self):
