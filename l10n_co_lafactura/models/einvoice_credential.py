@@ -155,6 +155,13 @@ class EinvoiceCredential(models.Model):
                 found = self.browse(credential_id)
         return found
 
+    def _l10n_co_lafactura_follow_call(self, state, error=False):
+        """The connection's state follows its last call (written only when it changes: every
+        document calls getDocumentInfo, and workers must not queue on the connection's row)."""
+        self.ensure_one()
+        if self.state != state:
+            self.sudo().write({"state": state, "last_error": error or False})
+
     def _l10n_co_lafactura_expected_mode(self):
         """DIAN mode (1 production, 2 test) of the documents this connection should book."""
         self.ensure_one()

@@ -305,6 +305,7 @@ class L10nCoLafacturaInbox(models.Model):
                 _("LaFactura.co could not be reached; retried later: %s", exc),
             )
         except common_errors.AuthError as exc:
+            self.credential_id.sudo()._l10n_co_lafactura_follow_call("error", str(exc))
             self._l10n_co_lafactura_finish(
                 "error",
                 "auth",
@@ -407,6 +408,7 @@ class L10nCoLafacturaInbox(models.Model):
                 info = client.get_document_info(cufe)
             finally:
                 client.transport.close()
+            credential._l10n_co_lafactura_follow_call("connected")
             self.dian_approved = bool(info.dian_approved)
             self.dian_messages = "\n".join(info.dian_messages()) or False
         return hook, info

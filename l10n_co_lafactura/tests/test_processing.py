@@ -203,6 +203,21 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertIn("PayableAmount", activity.note)
         self.assertIn("120000", activity.note)
 
+    def test_connection_state_follows_the_last_call(self):
+        self.assertEqual(self.credential.state, "draft")
+        self.deliver(self.document(number="ST1"))
+        self.process()
+        self.assertEqual(self.credential.state, "connected")
+        self.credential.password = "wrong"
+        self.deliver(self.document(number="ST2"))
+        self.process()
+        self.assertEqual(self.credential.state, "error")
+        self.assertTrue(self.credential.last_error)
+        self.credential.password = next(iter(self.lafactura.users.values()))
+        self.deliver(self.document(number="ST3"))
+        self.process()
+        self.assertEqual((self.credential.state, self.credential.last_error), ("connected", False))
+
     def test_lafactura_unreachable_or_refusing_credentials(self):
         doc = self.document(number="U1")
         row = self.deliver(doc)
