@@ -456,6 +456,10 @@ class AccountMove(models.Model):
 
     def _l10n_mx_factureapp_precheck(self):
         """Translated problems that can be known before anything is sent (alerts, buttons)."""
+        return self._l10n_mx_factureapp_check_and_build()[0]
+
+    def _l10n_mx_factureapp_check_and_build(self):
+        """(translated problems, pre-CFDI bytes or None): the checks build the CFDI once."""
         self.ensure_one()
         problems = []
         lead = self.l10n_mx_factureapp_global_lead_id
@@ -483,16 +487,15 @@ class AccountMove(models.Model):
             problems.append(_("Invoice %(name)s is already stamped.", name=self.display_name))
         problems += self._l10n_mx_factureapp_precheck_amounts()
         if problems:
-            return problems
+            return problems, None
         try:
             self._l10n_mx_factureapp_connection()
-            data = self._l10n_mx_factureapp_invoice_data()
-            cfdi.build_invoice(data)
+            return problems, cfdi.build_invoice(self._l10n_mx_factureapp_invoice_data())
         except UserError as exc:
             problems.append(exc.args[0])
         except cfdi.CfdiError as exc:
             problems += [self._l10n_mx_factureapp_problem_text(p) for p in exc.problems]
-        return problems
+        return problems, None
 
     def _l10n_mx_factureapp_precheck_amounts(self):
         """Lines, currency rate and credit-note origin problems."""
@@ -682,10 +685,9 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_build(self):
         """The pre-CFDI bytes, XSD-validated; UserError listing every problem."""
         self.ensure_one()
-        problems = self._l10n_mx_factureapp_precheck()
+        problems, xml = self._l10n_mx_factureapp_check_and_build()
         if problems:
             raise UserError("\n".join(problems))
-        xml = cfdi.build_invoice(self._l10n_mx_factureapp_invoice_data())
         xsd = cfdi.xsd_errors(xml)
         if xsd:
             raise UserError(
@@ -788,7 +790,7 @@ class AccountMove(models.Model):
         or unreadable answer, a success without the stamped XML) is *unknown* and looked up."""
         Credential = self.env["einvoice.credential"]
         if doc.kind != "P":
-            self.l10n_mx_factureapp_state = "sending"
+            self._l10n_mx_factureapp_write({"l10n_mx_factureapp_state": "sending"})
         try:
             client = credential._l10n_mx_factureapp_client(record=doc)
         except UserError as exc:  # the connection is not usable: nothing was sent
@@ -831,10 +833,15 @@ class AccountMove(models.Model):
             error=str(exc)[:200],
         )
 
+    def _l10n_mx_factureapp_write(self, values):
+        """Write CFDI fields only: the journal entry does not change, so its balance check and
+        line synchronisation (the costly part of writing a move) are skipped."""
+        return self.with_context(check_move_validity=False, skip_invoice_sync=True).write(values)
+
     def _l10n_mx_factureapp_attempt_failed(self, doc, state, message, code=False):
         doc.write({"state": state, "message": message, "error_code": code})
         if doc.kind != "P":
-            self.write({"l10n_mx_factureapp_state": state, "l10n_mx_factureapp_error": message})
+            self._l10n_mx_factureapp_write({"l10n_mx_factureapp_state": state, "l10n_mx_factureapp_error": message})
         self.env["einvoice.credential"]._einvoice_commit()
 
     def _l10n_mx_factureapp_service_error_text(self, exc, credential):
@@ -934,7 +941,7 @@ class AccountMove(models.Model):
         can_retry = self.env["einvoice.credential"]._einvoice_can_commit()
         for tries in range(3):
             try:
-                self.write(values)
+                self._l10n_mx_factureapp_write(values)
                 self.env.flush_all()
                 return
             except psycopg2.errors.SerializationFailure:
@@ -1203,9 +1210,11 @@ class AccountMove(models.Model):
                 move, xml, kind, credential, branch, series, number, channel="bulk"
             )
             doc.write({"bulk_filename": f"{doc.id}.xml", "bulk_batch": batch})
-            move.write({"l10n_mx_factureapp_state": "sending", "l10n_mx_factureapp_bulk_queued": False})
             files[doc.bulk_filename] = xml
             docs |= doc
+        docs.move_id._l10n_mx_factureapp_write(
+            {"l10n_mx_factureapp_state": "sending", "l10n_mx_factureapp_bulk_queued": False}
+        )
         return files, docs
 
     def _l10n_mx_factureapp_zip_result(self, doc, item, stamped, api):

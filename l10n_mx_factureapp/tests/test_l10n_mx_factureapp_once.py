@@ -128,13 +128,13 @@ class TestFactureAppOnce(FactureAppCommon):
 class TestFactureAppOverlappingRuns(FactureAppCommon):
     """Two stamping runs on one invoice, the second starting while the first waits for the PAC.
 
-    Runs on committed data (the demo company) in two real cursors, commits enabled as in
-    production, so that a write of the second run really conflicts with the first one.
+    Runs on committed data (the demo company) in two real cursors that commit as in production
+    (`einvoice_own_cursor`), so that a write of the second run really conflicts with the first one.
     """
 
     def _env(self, cr):
         cr.transaction = api.Transaction(self.registry)
-        return api.Environment(cr, SUPERUSER_ID, {})
+        return api.Environment(cr, SUPERUSER_ID, {"einvoice_own_cursor": True})  # commits as in production
 
     @contextmanager
     def _committed(self):
@@ -207,7 +207,6 @@ class TestFactureAppOverlappingRuns(FactureAppCommon):
         if not move_id:
             self.skipTest("the Mexican demo company is not installed")
         outcomes, failures = {}, []
-        main = threading.current_thread()
 
         def second_run():  # starts once the first run's request is at the PAC, ends before it answers
             worker = threading.Thread(target=self._run, args=(move_id, outcomes, failures, "second"))
@@ -219,11 +218,10 @@ class TestFactureAppOverlappingRuns(FactureAppCommon):
 
         def commit_then_read(credentials):
             real_commit(credentials)
-            if threading.current_thread() is not main:
+            if credentials.env.context.get("einvoice_own_cursor"):
                 credentials.env.cr.execute("SELECT 1")  # the next snapshot starts at once, as any read makes it
 
         with (
-            patch.object(Credential, "_einvoice_can_commit", lambda self: threading.current_thread() is not main),
             patch.object(Credential, "_einvoice_commit", commit_then_read),
             patch.object(self.injector, "app", DuringStamp(self.injector.app, second_run)),
             mute_logger("odoo.addons.einvoice_common", "odoo.sql_db"),
