@@ -1268,6 +1268,8 @@ class AccountMove(models.Model):
                     motive,
                     replacement.l10n_mx_factureapp_uuid if motive == "01" else "",
                 )
+        except (errors.UnknownOutcome, errors.ProtocolError) as exc:  # it may have reached the PAC
+            return self._l10n_mx_factureapp_cancel_unclear(motive, exc)
         except errors.EInvoiceError as exc:
             raise UserError(
                 _(
@@ -1277,6 +1279,26 @@ class AccountMove(models.Model):
                 )
             ) from exc
         return self._l10n_mx_factureapp_cancel_answered(answer, motive)
+
+    def _l10n_mx_factureapp_cancel_unclear(self, motive, exc):
+        """The request may have reached Facture APP: SAT's status tells (the job keeps asking)."""
+        self._l10n_mx_factureapp_write(
+            {"l10n_mx_factureapp_state": "cancel_requested", "l10n_mx_factureapp_cancel_motive": motive}
+        )
+        self.with_context(no_new_invoice=True).message_post(
+            body=_(
+                "The answer to the cancellation request of %(name)s was lost or could not be read (%(error)s): "
+                "SAT's status will tell whether it was registered; it is checked now and by the hourly job.",
+                name=self.display_name,
+                error=exc.message,
+            )
+        )
+        self.env["einvoice.credential"]._einvoice_commit()
+        try:
+            self._l10n_mx_factureapp_update_sat_status()
+        except UserError as error:
+            _logger.info("SAT status of move %s after an unclear cancellation not read: %s", self.id, error)
+        return "unknown"
 
     def _l10n_mx_factureapp_cancel_check(self, motive, replacement):
         if self.l10n_mx_factureapp_state not in (

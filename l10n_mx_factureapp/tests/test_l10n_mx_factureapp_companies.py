@@ -8,8 +8,10 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tests.common import new_test_user
+from odoo.tools import mute_logger
 
 from .common import FactureAppCommon
+from .test_l10n_mx_factureapp_once import UnreadableSuccess
 
 NORTE_RFC = "AAA010101AAA"
 
@@ -193,3 +195,23 @@ class TestFactureAppBeforeStamping(FactureAppCommon):
         self.assertTrue(message.startswith("The CFDI is stamped and kept"), message)
         self.assertIn(move.l10n_mx_factureapp_uuid, message)
         self._stamped_root(move)
+
+    def test_lost_cancellation_answer_is_settled_by_sat(self):
+        move = self._invoice()
+        move.action_l10n_mx_factureapp_stamp()
+        unreadable = UnreadableSuccess(self.app, "<html>OK</html>", path="/rest/cancelacion/produccion/")
+        with patch.object(self.injector, "app", unreadable), mute_logger("odoo.addons.einvoice_common"):
+            outcome = move._l10n_mx_factureapp_request_cancel("02")
+        self.assertEqual(outcome, "unknown")
+        self.assertIn(move.l10n_mx_factureapp_state, ("cancel_requested", "cancelled"), "never left as stamped")
+        self.env["account.move"]._cron_l10n_mx_factureapp_follow()
+        self.assertEqual(move.l10n_mx_factureapp_state, "cancelled", "SAT confirms what the PAC did")
+
+    def test_cancellation_needs_sat_before_the_call(self):
+        move = self._invoice()
+        move.action_l10n_mx_factureapp_stamp()
+        self.credential.write({"environment": "test", "l10n_mx_factureapp_sat_url": False})
+        with patch.object(type(self.credential), "_l10n_mx_factureapp_sat_endpoint", lambda self: ""):
+            with self.assertRaises(UserError):
+                move._l10n_mx_factureapp_request_cancel("02")
+        self.assertEqual(self.injector.calls_to("/rest/cancelacion/"), 0, "the PAC was never asked")

@@ -22,18 +22,19 @@ STAMP_PATH = "/rest/timbrado/produccion/"
 class UnreadableSuccess:
     """WSGI middleware: the PAC stamps, then answers HTTP 200 in a shape no reader can use."""
 
-    def __init__(self, app, body):
+    def __init__(self, app, body, path=STAMP_PATH):
         self.app = app
-        self.body = body
+        self.body = body if isinstance(body, str) else json.dumps(body)
+        self.path = path
         self.armed = True
 
     def __call__(self, environ, start_response):
-        if not (self.armed and environ.get("PATH_INFO") == STAMP_PATH):
+        if not (self.armed and environ.get("PATH_INFO") == self.path):
             return self.app(environ, start_response)
         self.armed = False
-        b"".join(self.app(environ, lambda *args, **kwargs: None))  # the stamp is issued and kept
+        b"".join(self.app(environ, lambda *args, **kwargs: None))  # the PAC does it and keeps it
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps(self.body).encode()]
+        return [self.body.encode()]
 
 
 class DuringStamp:

@@ -51,6 +51,7 @@ class L10nMxFactureappCancel(models.TransientModel):
                     "already_cancelled": _("The CFDI was already cancelled."),
                     "pending_acceptance": _("The customer must accept the cancellation (72 hours)."),
                     "in_process": _("The cancellation is already in process."),
+                    "unknown": _("The answer was lost: SAT's status tells whether the cancellation was registered."),
                 }.get(outcome, outcome),
                 "next": {"type": "ir.actions.act_window_close"},
             },
