@@ -9,7 +9,7 @@ from odoo import fields
 
 STATE_MAP = {
     "invoice_sent": "sent",
-    "invoice_validated": "ok",
+    "invoice_validated": "accepted",
     "invoice_sending_failed": "error",
 }
 
@@ -114,7 +114,9 @@ def migrate_documents(env):
                 "upload_date": old.datetime,
                 "standard": "CN" if move.move_type == "out_refund" else "UBL",
                 "message": old.message or False,
-                "signature_attachment_id": old.attachment_id.id if state == "ok" else False,
+                "anaf_result": "ok" if state == "accepted" else False,
+                "service_reference": old.key_loading or False,
+                "signature_attachment_id": old.attachment_id.id if state == "accepted" else False,
                 "key_signature": old.key_signature,
                 "key_certificate": old.key_certificate,
                 "next_check": now if state == "sent" else False,

@@ -14,6 +14,7 @@ missing SPV rights) with `code` = our stable key and `message` = ANAF's text.
 `UnknownOutcome`; call `find_upload` (the message list) before any resend.
 """
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -121,6 +122,9 @@ class AnafClient:
             reference=reference,
         )
         if documents.sniff(response.content) != "xml":
+            answer = _json_upload_answer(response.content)  # a gateway's JSON rendering of the same answer
+            if answer is not None:
+                return answer
             text = documents.json_error(response.content)
             if text:
                 self._raise(text, response.status_code)
@@ -275,6 +279,20 @@ class AnafClient:
             if number and documents.summarise_invoice(answer.xml).number == number:
                 return message, answer
         return None, None
+
+
+def _json_upload_answer(content):
+    """An upload answer given as JSON ({"ExecutionStatus": 0, "index_incarcare": ...}), else None."""
+    try:
+        body = json.loads(content)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(body, dict) or str(body.get("ExecutionStatus", "")) != "0":
+        return None
+    index = str(body.get("index_incarcare") or "").strip()
+    if not index.isdigit():
+        return None
+    return documents.UploadAnswer(index=index, date=str(body.get("dateResponse") or ""), errors=[])
 
 
 def normalise_cif(cif):

@@ -127,6 +127,10 @@ class State:
         self.force_nok = {}  # invoice number -> error text
         self.force_xml_errors = set()  # invoice numbers answered "XML cu erori nepreluat de sistem"
         self.force_upload_error = {}  # invoice number -> ANAF text of a refused upload (ExecutionStatus=1)
+        # How the upload answer looks: None = ANAF's documented XML; "json" = a gateway's JSON with the same
+        # fields (plausible, read by the client); "unexpected" = an XML whose index attribute is named otherwise
+        # (a success the client cannot read: the outcome is unknown and reconciled).
+        self.upload_dialect = None
         self.key = secrets.token_bytes(32)
         self.codes = {}
         self.access_tokens = {}  # token -> {"serial", "exp", "revoked"}
@@ -708,12 +712,15 @@ class AnafSandbox:
             state.uploads[upload.index] = upload
             if state.processing_polls == 0:
                 state.finish(upload)
+        if state.upload_dialect == "json":
+            return _json({"dateResponse": stamp, "ExecutionStatus": 0, "index_incarcare": upload.index})
+        index_name = "id_incarcare" if state.upload_dialect == "unexpected" else "index_incarcare"
         return _xml(
             documents.NS_UPLOAD,
             {
                 "dateResponse": stamp,
                 "ExecutionStatus": "0",
-                "index_incarcare": upload.index,
+                index_name: upload.index,
             },
         )
 

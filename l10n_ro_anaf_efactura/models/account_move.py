@@ -3,9 +3,7 @@ from odoo.exceptions import UserError
 
 from ..anaf import deadline as anaf_deadline
 from ..anaf import documents
-from .l10n_ro_anaf_efactura_document import LIVE_STATES, STATES
-
-MOVE_STATES = STATES
+from .l10n_ro_anaf_efactura_document import LIVE_STATES, MOVE_STATES, _move_state
 
 
 class AccountMove(models.Model):
@@ -18,27 +16,23 @@ class AccountMove(models.Model):
         string="ANAF submissions",
         copy=False,
     )
+    # Computed, not stored: attempts are written on the sending engine's own cursor, which must never have to
+    # lock the invoice row the caller's transaction (Send & Print) may hold.
     l10n_ro_anaf_efactura_state = fields.Selection(
         MOVE_STATES,
         string="ANAF e-Factura",
         compute="_compute_l10n_ro_anaf_efactura_state",
-        store=True,
-        copy=False,
-        index=True,
-        tracking=True,
-        help="Waiting for ANAF: queued, sent as soon as ANAF answers. Sent: ANAF is processing it. Accepted: "
-        "ANAF validated and signed it. Rejected: fix the errors and send a new invoice.",
+        search="_search_l10n_ro_anaf_efactura_state",
+        help="Waiting for ANAF: queued, sent as soon as ANAF (or the connection) answers. Sent: ANAF is processing "
+        "it. Accepted: ANAF validated and signed it. Rejected: fix the errors and send a new invoice.",
     )
     l10n_ro_anaf_efactura_index = fields.Char(
         "ANAF upload index",
-        compute="_compute_l10n_ro_anaf_efactura_index",
-        store=True,
-        readonly=False,
-        copy=False,
-        index=True,
+        compute="_compute_l10n_ro_anaf_efactura_state",
+        search="_search_l10n_ro_anaf_efactura_index",
     )
     l10n_ro_anaf_efactura_download_id = fields.Char("ANAF download id", copy=False, readonly=True, index=True)
-    l10n_ro_anaf_efactura_message = fields.Text(compute="_compute_l10n_ro_anaf_efactura_state", store=True)
+    l10n_ro_anaf_efactura_message = fields.Text(compute="_compute_l10n_ro_anaf_efactura_state")
     l10n_ro_anaf_efactura_self_billed = fields.Boolean(
         "Self-billed (autofactura)",
         compute="_compute_l10n_ro_anaf_efactura_self_billed",
@@ -61,20 +55,51 @@ class AccountMove(models.Model):
 
     @api.depends(
         "l10n_ro_anaf_efactura_document_ids.state",
+        "l10n_ro_anaf_efactura_document_ids.anaf_result",
         "l10n_ro_anaf_efactura_document_ids.message",
+        "l10n_ro_anaf_efactura_document_ids.index",
     )
     def _compute_l10n_ro_anaf_efactura_state(self):
         for move in self:
-            document = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True)[:1]
-            move.l10n_ro_anaf_efactura_state = document.state or False
-            move.l10n_ro_anaf_efactura_message = document.message or False
+            documents_ = move.sudo().l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True)
+            document = documents_[:1]
+            move.l10n_ro_anaf_efactura_state = document.move_state or False
+            # one message: what it waits for (or what to fix); while the outcome is being confirmed, when it is checked
+            move.l10n_ro_anaf_efactura_message = (
+                (document.einvoice_attempt_status if document.state in ("sending", "unknown") else False)
+                or document.message
+                or False
+            )
+            move.l10n_ro_anaf_efactura_index = documents_.filtered("index")[:1].index or False
 
-    @api.depends("l10n_ro_anaf_efactura_document_ids.index")
-    def _compute_l10n_ro_anaf_efactura_index(self):
-        for move in self:
-            indexes = move.l10n_ro_anaf_efactura_document_ids.sorted("id", reverse=True).filtered("index")
-            if indexes:
-                move.l10n_ro_anaf_efactura_index = indexes[0].index
+    def _search_l10n_ro_anaf_efactura_state(self, operator, value):
+        """Moves whose latest attempt is in the given ANAF state(s)."""
+        if operator not in ("=", "!=", "in", "not in"):
+            raise UserError(_("Unsupported search on the ANAF e-Factura state."))
+        wanted = set(value if isinstance(value, (list, tuple, set)) else [value])
+        self.env["l10n_ro_anaf_efactura.document"].flush_model()
+        self.env.cr.execute(
+            """SELECT DISTINCT ON (move_id) move_id, state, anaf_result
+                 FROM l10n_ro_anaf_efactura_document ORDER BY move_id, id DESC"""
+        )
+        ids = [move_id for move_id, state, result in self.env.cr.fetchall() if _move_state(state, result) in wanted]
+        positive = operator in ("=", "in")
+        if False in wanted:  # "no ANAF state": moves without attempts
+            self.env.cr.execute("SELECT DISTINCT move_id FROM l10n_ro_anaf_efactura_document")
+            with_attempts = [row[0] for row in self.env.cr.fetchall()]
+            return (
+                [("id", "not in" if positive else "in", with_attempts)]
+                if not ids
+                else (
+                    ["|", ("id", "in", ids), ("id", "not in", with_attempts)]
+                    if positive
+                    else ["&", ("id", "not in", ids), ("id", "in", with_attempts)]
+                )
+            )
+        return [("id", "in" if positive else "not in", ids)]
+
+    def _search_l10n_ro_anaf_efactura_index(self, operator, value):
+        return [("l10n_ro_anaf_efactura_document_ids.index", operator, value)]
 
     @api.depends("move_type", "journal_id.l10n_ro_anaf_efactura_self_billing")
     def _compute_l10n_ro_anaf_efactura_self_billed(self):
@@ -121,10 +146,8 @@ class AccountMove(models.Model):
         """ANAF's errors on the invoice and an activity for the person in charge."""
         self.ensure_one()
         errors = document.anaf_errors or document.message or ""
-        self._l10n_ro_anaf_efactura_post(
-            _("ANAF rejected the e-Factura:\n%(errors)s", errors=errors),
-            attachment_ids=[document.zip_attachment_id.id] if document.zip_attachment_id else None,
-        )
+        # no attachment here: posting one may write the invoice's main attachment from the sending cursor
+        self._l10n_ro_anaf_efactura_post(_("ANAF rejected the e-Factura:\n%(errors)s", errors=errors))
         self.activity_schedule(
             "mail.mail_activity_data_todo",
             summary=_("e-Factura rejected by ANAF"),
@@ -187,27 +210,13 @@ class AccountMove(models.Model):
             "autofactura": False,
         }
 
-    def _l10n_ro_anaf_efactura_send(self, xml_by_move=None):
-        """Record the intent and upload each invoice once. Returns {move: [errors]} (never raises)."""
-        xml_by_move = xml_by_move or {}
+    def _l10n_ro_anaf_efactura_send(self):
+        """Start one attempt per invoice (einvoice.attempt: intent committed, one live attempt per invoice,
+        answers committed at once). Returns the send contract {move: [errors]} (never raises)."""
         Credential = self.env["einvoice.credential"]
-        errors = {}
-        locked = Credential._einvoice_lock_skip_locked(self)
-        for move in self - locked:
-            errors[move] = [_("%(move)s is being sent by someone else right now.", move=move.name)]
-        Document = self.env["l10n_ro_anaf_efactura.document"].sudo()
-        new_documents = Document
-        for move in locked:
-            move.invalidate_recordset(["l10n_ro_anaf_efactura_state"])
-            if move.l10n_ro_anaf_efactura_state in LIVE_STATES + ("ok",):
-                errors[move] = [
-                    _(
-                        "%(move)s is already at ANAF (%(state)s); it is not sent twice.",
-                        move=move.name,
-                        state=dict(MOVE_STATES)[move.l10n_ro_anaf_efactura_state],
-                    )
-                ]
-                continue
+        Document = self.env["l10n_ro_anaf_efactura.document"]
+        errors, values_list = {}, []
+        for move in self:
             credential = Credential._l10n_ro_anaf_efactura_for_company(move.company_id)
             if not credential:
                 errors[move] = [
@@ -217,70 +226,14 @@ class AccountMove(models.Model):
                     )
                 ]
                 continue
-            xml, problems = (xml_by_move[move], []) if move in xml_by_move else move._l10n_ro_anaf_efactura_build()
-            if problems:
-                errors[move] = problems
-                continue
-            options = move._l10n_ro_anaf_efactura_upload_options()
-            if move.company_id.l10n_ro_anaf_efactura_validate_first:
-                try:
-                    answer = credential._l10n_ro_anaf_efactura_client(record=move).validate(
-                        xml, "FCN" if options["standard"] == "CN" else "FACT1"
-                    )
-                except Exception as exc:  # noqa: BLE001 - validation is optional; the upload decides
-                    answer = None
-                    move._l10n_ro_anaf_efactura_post(
-                        _(
-                            "ANAF's validation could not run: %(error)s",
-                            error=getattr(exc, "message", str(exc)),
-                        )
-                    )
-                if answer is not None and not answer.ok:
-                    errors[move] = [_("ANAF's validation refused the XML:")] + answer.messages
-                    continue
-            name = "{}_ciusro.xml".format((move.name or "invoice").replace("/", "_"))
-            attachment = (
-                self.env["ir.attachment"]
-                .sudo()
-                .create(
-                    {
-                        "name": name,
-                        "raw": xml,
-                        "mimetype": "application/xml",
-                        "res_model": "account.move",
-                        "res_id": move.id,
-                    }
-                )
+            values_list.append(
+                dict(move._l10n_ro_anaf_efactura_upload_options(), move_id=move.id, credential_id=credential.id)
             )
-            new_documents |= Document.create(
-                dict(
-                    options,
-                    move_id=move.id,
-                    credential_id=credential.id,
-                    state="sending",
-                    payload_attachment_id=attachment.id,
-                    payload_sha256=documents.sha256(xml),
-                )
-            )
-        Credential._einvoice_commit()  # the intent survives whatever happens during the call
-        new_documents._l10n_ro_anaf_efactura_upload()
-        for document in new_documents.filtered(lambda d: d.state == "error"):
-            errors[document.move_id] = [document.message]
+        if values_list:
+            _attempts, refused = Document._einvoice_attempt_start(values_list)
+            for move, texts in refused.items():
+                errors.setdefault(move, []).extend(texts)
         return errors
-
-    def _l10n_ro_anaf_efactura_queue_resend(self, lost_document):
-        """A new attempt with the same payload after reconciliation proved the first never arrived."""
-        self.ensure_one()
-        copy = lost_document.copy(
-            {
-                "state": "waiting",
-                "index": False,
-                "attempts": 0,
-                "next_check": fields.Datetime.now(),
-                "message": False,
-            }
-        )
-        return copy
 
     # -- actions ---------------------------------------------------------------------------
     def action_l10n_ro_anaf_efactura_send(self):

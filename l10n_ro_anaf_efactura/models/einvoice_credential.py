@@ -7,7 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 from odoo.tools.misc import hmac as odoo_hmac
 
@@ -67,13 +67,7 @@ class EinvoiceCredential(models.Model):
 
     def _l10n_ro_anaf_efactura_check_admin(self):
         """State-changing connection actions are for administrators, checked before any call to ANAF."""
-        if not self.env.is_system():
-            raise AccessError(
-                _(
-                    "Only administrators may change an ANAF connection (%(names)s).",
-                    names=", ".join(self.mapped("name")),
-                )
-            )
+        self._einvoice_check_admin()
 
     # -- einvoice_common hooks ----------------------------------------------------
     def _einvoice_default_base_url(self):
@@ -147,7 +141,7 @@ class EinvoiceCredential(models.Model):
             }
         )
         self.write({"state": "connected", "last_error": False})
-        self._l10n_ro_anaf_efactura_wake_waiting()  # after an Authenticate or a refresh
+        self.env["einvoice.attempt"]._einvoice_attempt_wake(self)  # after an Authenticate or a refresh
         _logger.info("ANAF connection %s: tokens renewed", self.id)
         return True
 
@@ -252,28 +246,6 @@ class EinvoiceCredential(models.Model):
             return False
         return True
 
-    def _l10n_ro_anaf_efactura_wake_waiting(self):
-        """The connection works again: what waited for it is due now, and the send cron runs at once.
-
-        SKIP LOCKED: a refresh runs in its own cursor while the sending batch holds its rows; those rows are
-        being sent with the new token anyway.
-        """
-        self.env["l10n_ro_anaf_efactura.document"].flush_model(["state", "waiting_reason", "credential_id"])
-        self.env.cr.execute(
-            SQL(
-                """UPDATE l10n_ro_anaf_efactura_document SET next_check = now() at time zone 'UTC'
-                    WHERE id IN (SELECT id FROM l10n_ro_anaf_efactura_document
-                                  WHERE state = 'waiting' AND waiting_reason = 'connection' AND credential_id IN %s
-                                    FOR UPDATE SKIP LOCKED)""",
-                tuple(self.ids),
-            )
-        )
-        woken = self.env.cr.rowcount
-        self.env["l10n_ro_anaf_efactura.document"].invalidate_model(["next_check"])
-        cron = self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status", raise_if_not_found=False)
-        if woken and cron:
-            cron.sudo()._trigger()
-
     # -- actions ---------------------------------------------------------------------
     def action_l10n_ro_anaf_efactura_authenticate(self):
         self.ensure_one()
@@ -322,12 +294,6 @@ class EinvoiceCredential(models.Model):
                 "\n".join(lines),
             )
         return True
-
-    def action_einvoice_refresh_token(self):
-        # EXTENDS 'einvoice_common': ANAF rotates the refresh token, so a refresh nobody may store kills it.
-        if any(credential.service == "anaf" for credential in self):
-            self._l10n_ro_anaf_efactura_check_admin()
-        return super().action_einvoice_refresh_token()
 
     def action_l10n_ro_anaf_efactura_revoke(self):
         self._l10n_ro_anaf_efactura_check_admin()

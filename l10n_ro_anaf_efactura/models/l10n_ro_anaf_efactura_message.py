@@ -10,6 +10,7 @@ from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 
 from ..anaf import documents, quota
 from ..anaf.client import normalise_cif
+from .l10n_ro_anaf_efactura_document import _Final
 
 _logger = logging.getLogger(__name__)
 
@@ -310,8 +311,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
         self.move_id = document.move_id
         if document.state in ("sent", "unknown"):
             client, answer = self._download(now, ledger)
-            document.write({"download_id": self.download_id})
-            document._l10n_ro_anaf_efactura_archive(answer, "nok")
+            document._l10n_ro_anaf_efactura_conclude(_Final("nok", self.download_id, answer))
         self.state = "done"
 
     # -- cron ------------------------------------------------------------------------------

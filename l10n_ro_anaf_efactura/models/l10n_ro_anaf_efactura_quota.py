@@ -1,7 +1,10 @@
 import threading
+import time
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 from odoo.tools import SQL
+
+from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 
 from ..anaf import quota
 
@@ -42,6 +45,22 @@ class L10nRoAnafEfacturaQuota(models.Model):
             window, lock = _BUCKETS.setdefault(self.env.cr.dbname, (ledger.window, ledger.lock))
         ledger.window, ledger.lock = window, lock
         return ledger
+
+    @api.model
+    def _l10n_ro_anaf_efactura_call(self):
+        """One slot of ANAF's per-minute budget (waits for room)."""
+        self._l10n_ro_anaf_efactura_ledger().throttle(time.monotonic, time.sleep)
+
+    @api.model
+    def _l10n_ro_anaf_efactura_daily(self, op, key):
+        """One of ANAF's daily calls `op` for `key`; QuotaError (until Bucharest's midnight) when none is left."""
+        now = fields.Datetime.now()
+        if not self._l10n_ro_anaf_efactura_ledger().acquire(op, key, now):
+            retry = (quota.next_bucharest_midnight(now) - now).total_seconds()
+            raise einvoice_errors.QuotaError(
+                _("ANAF's daily limit of %(op)s calls for %(key)s is reached; asked again tomorrow.", op=op, key=key),
+                retry_after=retry,
+            )
 
     @api.model
     def _l10n_ro_anaf_efactura_purge(self):

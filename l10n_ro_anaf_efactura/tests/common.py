@@ -165,7 +165,21 @@ class AnafCommon(AccountTestInvoicingCommon):
         return move
 
     def run_status_cron(self, **delta):
-        return self.env["l10n_ro_anaf_efactura.document"]._cron_l10n_ro_anaf_efactura_status(now=self.later(**delta))
+        """Let `delta` (default 1 hour) pass for the attempts, then run the send/status cron."""
+        self.time_travel(**delta)
+        return self.env["l10n_ro_anaf_efactura.document"]._cron_l10n_ro_anaf_efactura_status()
+
+    def time_travel(self, **delta):
+        """The attempts' clocks move `delta` into the past: due checks, grace periods and stale sends age."""
+        shift = timedelta(**(delta or {"hours": 1}))
+        Document = self.env["l10n_ro_anaf_efactura.document"]
+        Document.flush_model()
+        self.env.cr.execute(
+            "UPDATE l10n_ro_anaf_efactura_document SET next_check = next_check - %s, create_date = create_date - %s, "
+            "sending_since = sending_since - %s",
+            [shift, shift, shift],
+        )
+        Document.invalidate_model()
 
     def uploads(self, move):
         return self.app.state.uploads_of(move.name)

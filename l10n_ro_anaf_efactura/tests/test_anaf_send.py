@@ -93,7 +93,8 @@ class TestAnafSend(AnafCommon):
         self.run_status_cron()  # still down: keeps waiting, no error
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "waiting")
         self.app.state.down = False
-        self.run_status_cron()  # uploads the queued invoice, then polls it
+        self.run_status_cron()  # uploads the queued invoice
+        self.run_status_cron()  # then reads ANAF's answer
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "ok")
         self.assertEqual(len(self.uploads(move)), 1)
 
@@ -115,13 +116,12 @@ class TestAnafSend(AnafCommon):
         move = self.make_invoice(7)
         move.action_l10n_ro_anaf_efactura_send()
         document = move.l10n_ro_anaf_efactura_document_ids
-        ledger = self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
-        now = self.later()
+        Limits = self.env["l10n_ro_anaf_efactura.quota"]
         for _i in range(95):  # 95 % of ANAF's 100 daily queries: our ledger stops there
-            self.assertTrue(ledger.acquire("status", document.index, now))
+            Limits._l10n_ro_anaf_efactura_daily("status", document.index)
         self.run_status_cron()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
-        self.assertGreater(document.next_check, now)
+        self.assertIn("daily limit", document.message)
         self.assertFalse(any(op == "stareMesaj" for op, _p in self.app.state.calls))
 
     def test_missing_county_is_caught_before_upload_with_the_field_named(self):
@@ -192,8 +192,25 @@ class TestAnafSend(AnafCommon):
         )
         self.assertTrue(all(m.l10n_ro_anaf_efactura_document_ids.zip_attachment_id for m in moves))
         counters = self.app.state.counters
-        self.assertLessEqual(max(v for (op, _k, _d), v in counters.items() if op == "status"), 1)
-        self.assertLessEqual(max(v for (op, _k, _d), v in counters.items() if op == "download"), 1)
+        self.assertLessEqual(max((v for (op, _k, _d), v in counters.items() if op == "status"), default=0), 1)
+        self.assertLessEqual(max((v for (op, _k, _d), v in counters.items() if op == "download"), default=0), 1)
+
+    def test_one_list_call_reports_the_outcome_of_many_uploads(self):
+        moves = self.env["account.move"]
+        for n in range(20):
+            moves |= self.make_invoice(300 + n)
+        self.app.state.force_nok[moves[-1].name] = "BR-RO-999: eroare de test"
+        moves.action_l10n_ro_anaf_efactura_send()
+        before = len(self.app.state.calls)
+        self.run_status_cron()
+        self.assertEqual(set(moves[:-1].mapped("l10n_ro_anaf_efactura_state")), {"ok"})
+        self.assertEqual(moves[-1].l10n_ro_anaf_efactura_state, "nok")
+        ops = [op for op, _p in self.app.state.calls[before:]]
+        self.assertNotIn("stareMesaj", ops)  # no status query per invoice
+        self.assertEqual(ops.count("listaMesajePaginatieFactura"), 1)
+        self.assertEqual(ops.count("descarcare"), 20)  # the signed ZIPs, once each
+        calls_per_invoice = len(self.app.state.calls) / len(moves)
+        self.assertLess(calls_per_invoice, 3)  # core: upload + stareMesaj + descarcare
 
     def test_deadline_monitor_warns_before_the_5_working_days(self):
         move = self.make_invoice(15, post=False)
@@ -263,7 +280,7 @@ class TestAnafSend(AnafCommon):
             }
         )
         self.env.cr.execute(
-            "UPDATE l10n_ro_anaf_efactura_document SET write_date = (now() at time zone 'UTC') - interval '1 hour', "
+            "UPDATE l10n_ro_anaf_efactura_document SET sending_since = (now() at time zone 'UTC') - interval '1 hour', "
             "create_date = (now() at time zone 'UTC') - interval '1 hour' WHERE id = %s",
             [document.id],
         )

@@ -2,6 +2,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -64,7 +65,6 @@ class TestAnafWaitingForTheConnection(AnafCommon):
         for document in waiting:
             self.assertIn("authenticate", document.message)
             self.assertNotIn("ANAF said", document.message)  # Odoo's own situation, not ANAF's answer
-        self.assertEqual(sorted(waiting.mapped("attempts")), [0] * 6 + [1])  # six never tried to call
         self.assertEqual(len(self.app.state.uploads), 3)
         self.assertEqual(self.app.state.token_calls, ["refresh_token"])  # one refresh, not one per invoice
         self.assertEqual(self.credential.state, "expired")
@@ -103,3 +103,26 @@ class TestAnafWaitingForTheConnection(AnafCommon):
         label = dict(move._fields["l10n_ro_anaf_efactura_state"]._description_selection(self.env))
         self.assertIn(f"{move.name}: {label[move.l10n_ro_anaf_efactura_state]}", action["params"]["message"])
         self.assertTrue(any(op == "stareMesaj" for op, _p in self.app.state.calls))
+
+    def test_success_in_an_unexpected_shape_is_unknown_then_reconciled_with_one_upload(self):
+        move = self.make_invoice(540)
+        self.app.state.upload_dialect = "unexpected"  # ANAF registered it; the answer names the index otherwise
+        move.action_l10n_ro_anaf_efactura_send()
+        document = move.l10n_ro_anaf_efactura_document_ids
+        self.assertEqual(document.state, "unknown")  # never "error": the invoice may be at ANAF
+        self.assertIn("being confirmed with ANAF", move.l10n_ro_anaf_efactura_message)
+        with self.assertRaises(UserError):
+            move.action_l10n_ro_anaf_efactura_send()  # no second upload is offered while it is unknown
+        self.app.state.upload_dialect = None
+        self.run_status_cron(minutes=5)  # the engine's lookup finds it in ANAF's list
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "ok")
+        self.assertEqual(len(self.uploads(move)), 1)
+        self.assertEqual(document.index, self.uploads(move)[0].index)
+        self.assertTrue(document.zip_attachment_id)
+
+    def test_gateway_json_upload_answer_is_read_as_sent(self):
+        move = self.make_invoice(541)
+        self.app.state.upload_dialect = "json"
+        move.action_l10n_ro_anaf_efactura_send()
+        self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
+        self.assertEqual(move.l10n_ro_anaf_efactura_index, self.uploads(move)[0].index)

@@ -208,6 +208,24 @@ def test_unreadable_upload_answer_is_an_unknown_outcome(anaf):
         anaf.client.upload(make_invoice(), cif=SELLER)
 
 
+def test_upload_answer_in_a_gateway_json_dialect_is_read(anaf):
+    anaf.state.upload_dialect = "json"
+    answer = anaf.client.upload(make_invoice("JSON/1"), cif=SELLER)
+    assert answer.index == anaf.state.uploads_of("JSON/1")[0].index
+    assert anaf.client.message_state(answer.index).state == "ok"
+
+
+def test_success_in_an_unexpected_shape_is_unknown_then_found_once(anaf):
+    xml = make_invoice("SHAPE/1")
+    start = anaf.now_ms() - 1000
+    anaf.state.upload_dialect = "unexpected"
+    with pytest.raises(taxonomy.UnknownOutcome):  # not an error: ANAF may well have it
+        anaf.client.upload(xml, cif=SELLER)
+    message, zipped = anaf.client.find_upload(SELLER, start, anaf.now_ms(), payload_sha256=documents.sha256(xml))
+    assert message is not None and zipped.xml == xml
+    assert len(anaf.state.uploads_of("SHAPE/1")) == 1
+
+
 def test_exchanges_are_recorded_without_the_token(anaf):
     anaf.client.upload(make_invoice(), cif=SELLER)
     token = anaf.holder.tokens.access_token
