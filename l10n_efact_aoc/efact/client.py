@@ -645,6 +645,7 @@ def drain_pending_invoices(
     deliver=None,
     chunk=1,
     limit=None,
+    on_page=None,
 ):
     """Pull pending invoices page by page, one at a time (no threads: the caller may use an ORM).
 
@@ -652,7 +653,8 @@ def drain_pending_invoices(
     is DELIVERED sent, by `deliver(ids)` when given (once per `chunk` accepted invoices), else one
     by one, which removes it from the pending list. An invoice `process` refuses stays pending and
     is not offered again in this run. With `limit`, stops after that many invoices were offered
-    (the caller runs again for the rest). Returns (delivered ids, refused ids).
+    (the caller runs again for the rest). `on_page(items)`, when given, sees the invoices of each
+    page about to be offered (e.g. to record them at once). Returns (delivered ids, refused ids).
     """
     delivered, refused, offered, accepted = [], [], set(), []
     size = max(1, chunk)
@@ -672,6 +674,8 @@ def drain_pending_invoices(
     for _page in range(max_pages):
         items, more = client.pending_invoices(nif, oficina_comptable)
         fresh = [p for p in items if p.id not in offered]
+        if on_page and fresh:
+            on_page(fresh if limit is None else fresh[: max(0, limit - len(offered))])
         for pending in fresh:
             if limit is not None and len(offered) >= limit:
                 flush()

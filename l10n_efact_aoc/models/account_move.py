@@ -740,9 +740,19 @@ class AccountMove(models.Model):
         return self.browse()
 
     @api.model
-    def _l10n_efact_aoc_supplier(self, company, facturae, root):
-        """(partner, created): the supplier by its NIF, else what core's Facturae import finds or creates."""
+    def _l10n_efact_aoc_supplier(self, company, facturae, root, cache):
+        """(partner, created): the supplier by its NIF (once per run), else what core's Facturae import
+        finds or creates."""
         nif = documents.normalize_nif(facturae.seller_nif)
+        key = ("partner", company.id, nif)
+        if cache.get(key):
+            return self.env["res.partner"].browse(cache[key]), False
+        partner, created = self._l10n_efact_aoc_find_supplier(company, facturae, root, nif)
+        cache[key] = partner.id
+        return partner, created
+
+    @api.model
+    def _l10n_efact_aoc_find_supplier(self, company, facturae, root, nif):
         known = self.env["res.partner"].search(
             [
                 ("vat", "!=", False),
@@ -810,7 +820,7 @@ class AccountMove(models.Model):
         if not journal:
             raise UserError(_("%s has no purchase journal for the invoices received from eFACT.", company.name))
         Move = self.with_company(company).with_context(l10n_efact_aoc_import=True)
-        partner, created = Move._l10n_efact_aoc_supplier(company, facturae, root)
+        partner, created = Move._l10n_efact_aoc_supplier(company, facturae, root, cache)
         currency = self.env["res.currency"]
         data = received.bill_data(root.xpath("//Invoice")[0], company.currency_id.decimal_places)
         logs = (
@@ -868,7 +878,13 @@ class AccountMove(models.Model):
                 ),
             ]
         )
-        doc = self._l10n_efact_aoc_save_in_document(doc, dict(values, move_id=bill.id, attachment_id=stored[0].id))
+        expected = documents.money(values["amount"])
+        mismatch = bill.currency_id.compare_amounts(bill.amount_total, float(expected)) != 0
+        register = not mismatch and company.l10n_efact_aoc_registry_mode == "create"
+        values = dict(values, move_id=bill.id, attachment_id=stored[0].id)
+        if register and not doc:  # numbered with the document, ANNOTATED queued at once (no re-reads)
+            values["rcf_number"] = company._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
+        doc = self._l10n_efact_aoc_save_in_document(doc, values)
         notes = [
             _("Received from eFACT (id %(id)s, registration %(reg)s).", id=doc.hub_id, reg=doc.registry_number or "-"),
             *logs,
@@ -884,8 +900,7 @@ class AccountMove(models.Model):
                 note=notes[-1],
                 user_id=self.env.user.id,
             )
-        expected = documents.money(doc.amount)
-        if bill.currency_id.compare_amounts(bill.amount_total, float(expected)) != 0:
+        if mismatch:
             bill.l10n_efact_aoc_import_warning = _(
                 "The bill total %(bill)s differs from the Facturae / eFACT total %(hub)s by %(diff)s: check the "
                 "taxes of the lines. The bill stays in draft and is not registered automatically.",
@@ -894,13 +909,18 @@ class AccountMove(models.Model):
                 diff=round(float(expected) - bill.amount_total, 2),
             )
             notes.append(bill.l10n_efact_aoc_import_warning)
-        elif company.l10n_efact_aoc_registry_mode == "create":
-            number = bill._l10n_efact_aoc_register(post=False)
+        elif register:
+            number = values.get("rcf_number")
+            if number:
+                self.env["l10n_efact_aoc.report"].sudo().create(
+                    {"document_id": doc.id, "state": "ANNOTATED", "rcf_number": number}
+                )
+            else:
+                number = bill._l10n_efact_aoc_register(post=False)
             if number:
                 notes.append(_("Registered in the accounting registry of invoices with number %s.", number))
-        bill.with_context(no_new_invoice=True).message_post(
-            body=Markup("<br/>").join(notes), attachment_ids=stored[:1].ids
-        )
+        # a log entry, not a message: nobody to notify yet, and a fraction of message_post's queries
+        bill._message_log(body=Markup("<br/>").join(notes), attachment_ids=stored[:1].ids)
         return bill, doc
 
     def _l10n_efact_aoc_has_attachment(self, attachment_id):

@@ -74,40 +74,58 @@ class L10nEfactAocInbox(models.Model):
 
     # -- claiming and storing ---------------------------------------------------------------
     @api.model
-    def _l10n_efact_aoc_claim(self, credential, company, pending):
+    def _l10n_efact_aoc_claim(self, credential, company, pending, inserted=False):
         """The inbox row of `pending`, locked by this transaction, or an empty recordset when another
-        run holds it. The row is created if missing with INSERT ... ON CONFLICT DO NOTHING and
-        committed at once, so a concurrent run meets a row it can skip (SKIP LOCKED), never a
-        duplicate key or an insert it must wait for."""
+        run holds it. The row is created if missing (`inserted`: already done for its page), so that a
+        concurrent run meets a committed row it can skip (SKIP LOCKED), never a duplicate key or an
+        insert it must wait for."""
+        if not inserted:
+            if not self._l10n_efact_aoc_insert_rows(credential, [(company, pending)]):
+                return self.browse()  # inserted by a concurrent run that has not committed yet: its row
+            self.env["einvoice.credential"]._einvoice_commit()  # the row exists for every run
+        return self._l10n_efact_aoc_lock_where(SQL("company_id = %s AND hub_id = %s", company.id, pending.id))
+
+    @api.model
+    def _l10n_efact_aoc_insert_rows(self, credential, rows):
+        """INSERT ... ON CONFLICT DO NOTHING the inbox rows of `rows` [(company, pending)] in one statement
+        (the caller commits). False when a concurrent run was inserting some of them at the same time."""
+        if not rows:
+            return True
         cr = self.env.cr
-        values = {
-            "company_id": company.id,
-            "credential_id": credential.id,
-            "hub_id": pending.id,
-            "receiver_nif": pending.nif or None,
-            "oficina_comptable": pending.oficina_comptable or None,
-            "organ_gestor": pending.organ_gestor or None,
-            "unitat_tramitadora": pending.unitat_tramitadora or None,
-        }
+        fields_ = ("company_id", "credential_id", "hub_id", "receiver_nif", "oficina_comptable", "organ_gestor")
+        fields_ += ("unitat_tramitadora",)
+        values = SQL(", ").join(
+            SQL(
+                "(%s, %s, %s, %s, %s, %s, %s, 'received', false, 0, %s, %s, %s, %s)",
+                company.id,
+                credential.id,
+                pending.id,
+                pending.nif or None,
+                pending.oficina_comptable or None,
+                pending.organ_gestor or None,
+                pending.unitat_tramitadora or None,
+                self.env.uid,
+                self.env.uid,
+                fields.Datetime.now(),
+                fields.Datetime.now(),
+            )
+            for company, pending in rows
+        )
         try:
             with cr.savepoint(flush=False):
                 cr.execute(  # a conflict with a concurrent run is expected: not logged as an error
                     SQL(
                         """INSERT INTO l10n_efact_aoc_inbox (%s, state, delivered, attempts, create_uid, write_uid,
                                                              create_date, write_date)
-                           VALUES (%s, 'received', false, 0, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-                           ON CONFLICT (company_id, hub_id) DO NOTHING""",
-                        SQL(", ").join(SQL.identifier(name) for name in values),
-                        SQL(", ").join(SQL("%s", value) for value in values.values()),
-                        self.env.uid,
-                        self.env.uid,
+                           VALUES %s ON CONFLICT (company_id, hub_id) DO NOTHING""",
+                        SQL(", ").join(SQL.identifier(name) for name in fields_),
+                        values,
                     ),
                     log_exceptions=False,
                 )
         except psycopg2.errors.SerializationFailure:
-            return self.browse()  # inserted by a concurrent run that has not committed yet: its row
-        self.env["einvoice.credential"]._einvoice_commit()  # the row exists for every run
-        return self._l10n_efact_aoc_lock_where(SQL("company_id = %s AND hub_id = %s", company.id, pending.id))
+            return False
+        return True
 
     @api.model
     def _l10n_efact_aoc_lock_where(self, condition):
@@ -236,23 +254,37 @@ class L10nEfactAocInbox(models.Model):
         if oficina_comptable is None:
             oficina_comptable = credential.l10n_efact_aoc_filter_oficina or None
         api, recorder = self._l10n_efact_aoc_rcf_session(credential)
-        cache = {}
+        cache, inserted = {}, set()
+
+        def on_page(items):  # the page's rows in one statement, committed: then claimed one by one
+            rows = [(by_nif[nif], p) for p in items if (nif := documents.normalize_nif(p.nif)) in by_nif]
+            if self._l10n_efact_aoc_insert_rows(credential, rows):
+                inserted.update(p.id for _company, p in rows)
+            self.env["einvoice.credential"]._einvoice_commit()
 
         def process(pending):
-            return self._l10n_efact_aoc_receive(api, recorder, credential, by_nif, pending, cache)
+            known = pending.id in inserted
+            return self._l10n_efact_aoc_receive(api, recorder, credential, by_nif, pending, cache, known)
 
         def deliver(hub_ids):
             self._l10n_efact_aoc_deliver_hub_ids(api, recorder, by_nif, hub_ids)
 
         delivered, refused = efact_client.drain_pending_invoices(
-            api, process, nif=nif, oficina_comptable=oficina_comptable, deliver=deliver, chunk=chunk, limit=limit
+            api,
+            process,
+            nif=nif,
+            oficina_comptable=oficina_comptable,
+            deliver=deliver,
+            chunk=chunk,
+            limit=limit,
+            on_page=on_page,
         )
         if delivered:
             self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()  # the ANNOTATED reports queued
         return delivered, refused
 
     @api.model
-    def _l10n_efact_aoc_receive(self, api, recorder, credential, by_nif, pending, cache):
+    def _l10n_efact_aoc_receive(self, api, recorder, credential, by_nif, pending, cache, inserted=False):
         """One pending invoice of the pull. True when its bill is committed and DELIVERED is due."""
         company = by_nif.get(documents.normalize_nif(pending.nif))
         if not company:
@@ -268,7 +300,7 @@ class L10nEfactAocInbox(models.Model):
                 nif=pending.nif,
             )
             return False
-        row = self._l10n_efact_aoc_claim(credential, company, pending)
+        row = self._l10n_efact_aoc_claim(credential, company, pending, inserted)
         if not row:
             return False  # another run holds it and reports it
         recorder.record = row

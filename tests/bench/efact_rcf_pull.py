@@ -60,6 +60,18 @@ def _measure(env, run):
     return elapsed, queries
 
 
+def _profiled(run):
+    def profiled():
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.runcall(run)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+
+    return profiled
+
+
 def _core_import(env, company, files):
     """Odoo core's Facturae import of `files` into new vendor bills, the file attached to each."""
     from lxml import etree
@@ -90,6 +102,7 @@ def main():
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--config", default=os.path.join(REPO, ".local", "odoo.cfg"))
+    parser.add_argument("--profile", metavar="SIDE", choices=("ours", "core"), help="cProfile one side, print the top")
     args = parser.parse_args()
     odoo = _odoo(args.config, args.db)
     from odoo import SUPERUSER_ID, Command, api
@@ -148,6 +161,8 @@ def main():
                 if round_ % 2:
                     sides.reverse()
                 for name, run in sides:
+                    if args.profile == name and round_ == 1:
+                        run = _profiled(run)
                     elapsed, queries = _measure(env, run)
                     if round_:
                         results[name].append((args.count / elapsed, queries / args.count))
@@ -158,6 +173,7 @@ def main():
         cr.rollback()
     ours_rate = statistics.median(r for r, _q in results["ours"])
     core_rate = statistics.median(r for r, _q in results["core"])
+    round_ratio = statistics.median(o[0] / c[0] for o, c in zip(results["ours"], results["core"], strict=True))
     ours_q = statistics.median(q for _r, q in results["ours"])
     core_q = statistics.median(q for _r, q in results["core"])
     print(
@@ -165,6 +181,7 @@ def main():
         f"  this project (pull end to end)  {ours_rate:6.2f} bills/s  {ours_q:6.1f} queries/bill\n"
         f"  core _import_invoice_facturae   {core_rate:6.2f} bills/s  {core_q:6.1f} queries/bill\n"
         f"  ratio                           {ours_rate / core_rate:6.2f}x  (queries {ours_q / core_q:.2f}x)\n"
+        f"  median of the per-round ratios  {round_ratio:6.2f}x\n"
         f"  network bound of the pull       {args.count * 3 * args.latency:6.1f} s for 3 calls/bill at this latency"
     )
 

@@ -218,8 +218,12 @@ def test_sequential_pull_with_batched_delivery_and_a_limit(hub):
         for invoice_id in batch:
             api.update_state(invoice_id, "DELIVERED")
 
-    delivered, refused = efact_client.drain_pending_invoices(api, process, deliver=deliver, chunk=25, limit=60)
+    pages = []
+    delivered, refused = efact_client.drain_pending_invoices(
+        api, process, deliver=deliver, chunk=25, limit=60, on_page=lambda items: pages.append(len(items))
+    )
     assert len(delivered) == 60 and not refused
+    assert pages == [40, 20], "each page is shown before its invoices are processed, up to the limit"
     assert batches == [25, 15, 20], "a page's rest is delivered before the next page is read"
     delivered_2, _ = efact_client.drain_pending_invoices(api, process, deliver=deliver, chunk=25)
     assert sorted(delivered + delivered_2) == sorted(ids) == sorted(stored)
