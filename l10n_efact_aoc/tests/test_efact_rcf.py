@@ -452,6 +452,15 @@ class TestEfactRcf(EfactCommon):
         self.assertIn("certificat.pdf", names)
         self.assertTrue(att_id)
 
+    def test_empty_late_attachment_is_said_on_the_bill(self):
+        hub_id, bill = self._one_bill(number="AT-0")
+        self.app.state.add_attachment(hub_id, "buit.pdf", b"")
+        self.pull()
+        self.assertTrue(self._bill_attachments(bill, "buit.pdf"), "kept, as eFACT sent it")
+        notes = bill.message_ids.filtered(lambda m: "buit.pdf" in (m.body or ""))
+        self.assertIn("empty (0 bytes)", notes.body)
+        self.assertFalse(self.app.state.late_attachments)
+
     def _bill_attachments(self, bill, name):
         return self.env["ir.attachment"].search(
             [("res_model", "=", "account.move"), ("res_id", "=", bill.id), ("name", "=", name)]

@@ -92,7 +92,8 @@ class TestEfactRcfConcurrency(TransactionCase):
         def worker(run):
             try:
                 with self.registry.cursor() as cr:
-                    env = self._committed_env(cr)
+                    # commit per record, as in production (einvoice_common's dbtools commits on this context)
+                    env = self._committed_env(cr)(context={"einvoice_own_cursor": True})
                     barrier.wait(10)
                     run(env)
             except Exception as exc:  # noqa: BLE001 - reported by the test
