@@ -156,9 +156,11 @@ class TestEfactRcf(EfactCommon):
             except Killed:
                 killed = True
         self.assertTrue(killed)
-        rows = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])
+        claimed = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])
+        self.assertEqual(len(claimed), 5, "the page's rows are created (claimable) before any download")
+        rows = claimed.filtered("attachment_id")
         self.assertEqual(len(rows), 1, "the first delivery was stored before the crash")
-        self.assertEqual(rows.state, "received")
+        self.assertEqual(claimed.mapped("state"), ["received"] * 5)
         self.assertTrue(rows.attachment_id.raw)
         self.assertFalse(self.bills())
         self.assertFalse(self.app.state.deliveries, "not DELIVERED before the bill exists")
