@@ -234,11 +234,12 @@ def find_record(data, keys):
 
 
 # ------------------------------------------------------------------ errors
-def refusal(answer):
+def refusal(answer, strict=False):
     """(code, message) when the answer is clearly an error body, else None.
 
-    Clear: a success flag that says false, an `error` key, or a code outside the success
-    codes together with a message; HTTP 4xx with any code or message."""
+    Clear: a success flag that says false, an `error` key, HTTP 4xx; unless `strict`, also
+    a code outside the success codes together with a message (for an answer that carries
+    none of the data asked for: a data answer may carry an informative code)."""
     data = answer.data
     if answer.kind == "text" and answer.status >= 400 and data:
         return "", str(data)
@@ -251,7 +252,7 @@ def refusal(answer):
     has_error_key = any(get(item, ("error", "errores", "errors")) for item in walk_dicts(data))
     if flag is False or has_error_key or answer.status >= 400:
         return code, message
-    if code and code.lower() not in SUCCESS_CODES and message:
+    if not strict and code and code.lower() not in SUCCESS_CODES and message:
         return code, message
     return None
 

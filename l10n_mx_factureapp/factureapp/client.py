@@ -252,19 +252,24 @@ class FactureClient:
                 status=response.status_code,
                 details=[self._raw(answer)],
             )
-        found = answers.refusal(answer)
+        found = answers.refusal(answer, strict=True)
         if found and answers.success_flag(answer.data) is not True:
             self._refuse(answer, *found)
         return answer
+
+    def _missing(self, answer, text):
+        """The data asked for is not in the answer: a refusal if it reads as one, else ProtocolError."""
+        found = answers.refusal(answer)
+        if found and (found[0] or found[1]):
+            self._refuse(answer, *found)
+        return self.transport.ProtocolError(text, details=[self._raw(answer)])
 
     # -- operations ------------------------------------------------------------------
     def account(self):
         answer = self._checked(self._call("GET", "account", operation="account"))
         user = answers.find_record(answer.data, answers.CREDIT_KEYS)
         if user is None:
-            raise self.transport.ProtocolError(
-                "Facture APP's account answer names no credits.", details=[self._raw(answer)]
-            )
+            raise self._missing(answer, "Facture APP's account answer names no credits.")
         login = answers.get(user, ("usuario", "user", "login", "email", "correo"))
         credits = str(answers.get(user, answers.CREDIT_KEYS)).replace(",", "").strip()
         try:
@@ -286,9 +291,7 @@ class FactureClient:
         answer = self._checked(self._call("GET", "branches", operation="branches"))
         items = answers.find_list(answer.data)
         if items is None:
-            raise self.transport.ProtocolError(
-                "Facture APP's branch answer holds no list of branches.", details=[self._raw(answer)]
-            )
+            raise self._missing(answer, "Facture APP's branch answer holds no list of branches.")
         result = []
         for item in items:
             ident = answers.get(item, answers.ITEM_ID_KEYS)
@@ -433,7 +436,7 @@ class FactureClient:
         answer = self._checked(response)
         record = answers.find_record(answer.data, answers.UUID_KEYS)
         if record is None:
-            raise self.transport.ProtocolError("Facture APP's CFDI answer names no UUID.", details=[self._raw(answer)])
+            raise self._missing(answer, "Facture APP's CFDI answer names no UUID.")
         return _cfdi_info(record)
 
     def find(self, series, number, issuer_rfc=""):

@@ -369,3 +369,13 @@ def test_sandbox_dialect_from_the_environment(monkeypatch):
     assert sandbox.make_app().dialect == "json"
     with pytest.raises(ValueError):
         sandbox.make_app(dialect="yaml")
+
+
+def test_informative_code_beside_the_data_is_not_a_refusal(serve_app):
+    body = {"codigo": "0001", "mensaje": "Consulta exitosa", "sucursales": [{"ID": 7, "nombre": "Tijuana"}]}
+    assert [b.id for b in canned(serve_app, body).branches()] == ["7"]
+    body = {"codigo": "0001", "mensaje": "Consulta exitosa", "creditos": 3}
+    assert canned(serve_app, body).account().credits == 3
+    with pytest.raises(errors.RejectedError) as info:  # the same code without the data: a refusal
+        canned(serve_app, {"codigo": "E77", "mensaje": "Usuario bloqueado"}).account()
+    assert info.value.code == "E77"
