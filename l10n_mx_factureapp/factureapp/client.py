@@ -507,9 +507,7 @@ class FactureClient:
         body = answers.stamped_cfdi(answer)
         if body is None:
             self._checked(response)
-            raise self.transport.ProtocolError(
-                f"Facture APP did not answer the stamped XML of {uuid}.", details=[self._raw(answer)]
-            )
+            raise self._missing(answer, f"Facture APP did not answer the stamped XML of {uuid}.")
         if documents.stamp_info(body).uuid != uuid.upper():
             raise self.transport.ProtocolError(f"Facture APP answered the XML of another CFDI than {uuid}.")
         return body
@@ -523,8 +521,7 @@ class FactureClient:
             headers={"Accept": "application/pdf"},
         )
         if not response.content.startswith(b"%PDF"):
-            self._checked(response)
-            raise self.transport.ProtocolError("Facture APP did not answer a PDF.")
+            raise self._missing(self._checked(response), "Facture APP did not answer a PDF.")
         return response.content
 
     def cancel(self, uuid, branch, motive, replacement=""):
@@ -587,7 +584,7 @@ class FactureClient:
             if body and b"Acuse" in body[:400]:
                 return body
         self._checked(response)
-        raise self.transport.ProtocolError("Facture APP did not answer an <Acuse>.", details=[self._raw(answer)])
+        raise self._missing(answer, "Facture APP did not answer an <Acuse>.")
 
 
 # ------------------------------------------------------------------ helpers
