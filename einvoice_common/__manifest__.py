@@ -15,6 +15,7 @@
         "data/ir_cron.xml",
         "views/einvoice_credential_views.xml",
         "views/einvoice_exchange_views.xml",
+        "views/account_move_views.xml",
         "views/res_config_settings_views.xml",
     ],
     "installable": True,

@@ -3,6 +3,7 @@
 - POST /oauth/token: OAuth2 client-credentials in HTTP Basic; grants
   `refresh_token` (rotating: a used refresh token stops working) and
   `authorization_code`. Access tokens are unsigned JWTs with `exp`.
+- POST /oauth/revoke: RFC 7009 revocation (client credentials in HTTP Basic).
 - POST /documents (Bearer): stores a document, answers {"id", "reference"}.
 - GET /documents?reference=R (Bearer): lists stored documents with that reference,
   which is how a client reconciles a lost answer.
@@ -65,6 +66,8 @@ class DemoService:
         request = Request(environ)
         if request.path == "/oauth/token" and request.method == "POST":
             response = self.token(request)
+        elif request.path == "/oauth/revoke" and request.method == "POST":
+            response = self.revoke(request)
         elif request.path == "/documents":
             response = self.documents_endpoint(request)
         else:
@@ -97,6 +100,18 @@ class DemoService:
             if grant == "authorization_code" and form.get("code", [""])[0] == "good-code":
                 return _json(self.issue())
         return _json({"error": "invalid_grant"}, 400)
+
+    def revoke(self, request):
+        """RFC 7009: the token stops working; an unknown token is answered 200 as well."""
+        auth = request.authorization
+        if not auth or (auth.username, auth.password) != (self.client_id, self.client_secret):
+            return _json({"error": "invalid_client"}, 401)
+        token = parse_qs(request.get_data(as_text=True)).get("token", [""])[0]
+        with self.lock:
+            if token in self.refresh_tokens:
+                self.refresh_tokens[token] = False
+            self.access_tokens.discard(token)
+        return _json({})
 
     def documents_endpoint(self, request):
         header = request.headers.get("Authorization", "")

@@ -43,6 +43,13 @@ class AuthError(EInvoiceError):
     kind = "auth"
 
 
+class HostRefused(AuthError):
+    """The connection may not reach this host (a neutralized copy or a sandbox connection).
+
+    Raised before anything is sent; for a person it is a connection to fix, like an AuthError.
+    """
+
+
 class RejectedError(EInvoiceError):
     kind = "rejected"
 
@@ -55,4 +62,4 @@ class ProtocolError(EInvoiceError):
     kind = "protocol"
 
 
-ALL = (TransientError, QuotaError, AuthError, RejectedError, UnknownOutcome, ProtocolError)
+ALL = (TransientError, QuotaError, AuthError, HostRefused, RejectedError, UnknownOutcome, ProtocolError)

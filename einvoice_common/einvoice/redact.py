@@ -72,6 +72,8 @@ def text(body, secrets=(), content_type=""):
         if pairs:
             body = urlencode([(k, MASK if is_secret_key(k) else v) for k, v in pairs], safe="*")
     body = values(body, secrets)
+    body = _SCHEME_RE.sub(lambda m: f"{m.group(1)} {MASK}", body)  # credentials quoted in a value
+    body = _JWT_RE.sub(MASK, body)
     if len(body) > TEXT_LIMIT:
         body = body[:TEXT_LIMIT] + f"... <{len(body) - TEXT_LIMIT} more characters>"
     return body

@@ -10,11 +10,12 @@ Service clients receive a Transport as an argument and raise its error classes
 (`transport.RejectedError(...)`), so their packages never import this one.
 """
 
+import ipaddress
 import random
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -142,6 +143,7 @@ class Transport:
         clock=time.monotonic,
         extra_secrets=(),
         headers=None,
+        loopback_only=False,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self.service = service
@@ -159,6 +161,8 @@ class Transport:
         self.clock = clock
         self.extra_secrets = [s for s in extra_secrets if s]
         self.default_headers = headers or {}
+        # A neutralized copy or a sandbox connection reaches 127.0.0.1 and nothing else.
+        self.loopback_only = loopback_only
 
     # -- public API -------------------------------------------------------
     def url(self, path):
@@ -189,6 +193,13 @@ class Transport:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         url = self.url(path)
+        if self.loopback_only and not is_loopback(url):
+            raise errors.HostRefused(
+                f"{self.service or 'This connection'} may only reach the local sandbox (127.0.0.1) "
+                f"from this database; {redact.url(url)} was refused and nothing was sent."
+            )
+        if self.loopback_only:
+            kwargs.setdefault("allow_redirects", False)  # a redirect must not lead elsewhere either
         refreshed = False
         attempt = 0
         while True:
@@ -273,10 +284,10 @@ class Transport:
         headers = dict(self.default_headers)
         headers.update(kwargs.pop("headers", None) or {})
         auth = kwargs.pop("auth", None)
-        secrets = self.secrets() + ([auth[1]] if isinstance(auth, tuple) else [])
         if self.auth is not None:
             headers.update(self.auth.headers())
             auth = auth or self.auth.requests_auth()
+        secrets = self.secrets() + ([auth[1]] if isinstance(auth, tuple) else [])  # the token is known now
         body = kwargs.get("data") if kwargs.get("data") is not None else kwargs.get("json")
         if kwargs.get("json") is not None:
             import json as jsonlib
@@ -404,6 +415,17 @@ def _never_connected(exc):
         nested = next((a for a in args if isinstance(a, BaseException)), None)
         cause = nested or cause.__cause__ or cause.__context__
     return False
+
+
+def is_loopback(url):
+    """True when `url` names this machine's loopback interface (and nothing else)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def describe_body(response):

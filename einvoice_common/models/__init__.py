@@ -3,4 +3,8 @@ from . import einvoice_credential
 from . import einvoice_exchange
 from . import einvoice_attempt
 from . import einvoice_demo_attempt
+from . import einvoice_rate_limit
+from . import einvoice_oauth_nonce
+from . import einvoice_service_settings
+from . import account_move
 from . import res_config_settings

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from odoo import _, api, fields, models, modules
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from .. import dbtools
@@ -15,6 +15,21 @@ from ..einvoice.transport import BasicAuth, BearerAuth, Transport
 _logger = logging.getLogger(__name__)
 
 SECRET = "base.group_system"
+# Which secret fields each kind of authentication uses (the form shows only those).
+AUTH_KINDS = [
+    ("basic", "User and password"),
+    ("jwt_secret", "Signed with a secret key"),
+    ("oauth2", "OAuth 2.0"),
+    ("token", "API token"),
+    ("webhook", "Webhook secret"),
+]
+AUTH_FIELDS = {
+    "basic": {"username", "password"},
+    "jwt_secret": {"username", "secret_key"},
+    "oauth2": {"client_id", "client_secret"},
+    "token": {"api_token"},
+    "webhook": {"api_token"},
+}
 TOKEN_FIELDS = [
     "access_token",
     "access_token_expires_at",
@@ -101,12 +116,69 @@ class EinvoiceCredential(models.Model):
         compute_sudo=True,
     )
     exchange_count = fields.Integer(compute="_compute_exchange_count")
+    # What the form shows, from the service's capabilities (`_einvoice_capabilities`).
+    einvoice_auth_kind = fields.Selection(AUTH_KINDS, "Authentication", compute="_compute_einvoice_capabilities")
+    einvoice_uses_username = fields.Boolean(compute="_compute_einvoice_capabilities")
+    einvoice_uses_password = fields.Boolean(compute="_compute_einvoice_capabilities")
+    einvoice_uses_secret_key = fields.Boolean(compute="_compute_einvoice_capabilities")
+    einvoice_uses_api_token = fields.Boolean(compute="_compute_einvoice_capabilities")
+    einvoice_uses_oauth = fields.Boolean(compute="_compute_einvoice_capabilities")
+    einvoice_can_refresh = fields.Boolean(compute="_compute_einvoice_capabilities")
 
     # -- computes ---------------------------------------------------------------
     @api.depends("service", "environment")
     def _compute_base_url(self):
         for credential in self:
             credential.base_url = credential._einvoice_default_base_url() or credential.base_url
+
+    @api.depends("service")
+    def _compute_einvoice_capabilities(self):
+        for credential in self:
+            capabilities = credential._einvoice_capabilities()
+            used = capabilities["fields"]
+            credential.einvoice_auth_kind = capabilities["auth"]
+            credential.einvoice_uses_username = "username" in used
+            credential.einvoice_uses_password = "password" in used
+            credential.einvoice_uses_secret_key = "secret_key" in used
+            credential.einvoice_uses_api_token = "api_token" in used
+            credential.einvoice_uses_oauth = "client_id" in used or "client_secret" in used
+            credential.einvoice_can_refresh = capabilities["refresh"]
+
+    def _einvoice_auth_kind(self):
+        """HOOK per service: basic / jwt_secret / oauth2 / token / webhook (False: unknown)."""
+        return "oauth2" if self.service == "demo" else False
+
+    def _einvoice_capabilities(self):
+        """What this service's connection uses: {"auth", "fields" (secret fields), "refresh"}.
+
+        Derived from `_einvoice_auth_kind`; extend it when a service uses more fields.
+        An unknown kind shows every field (nothing hidden that a service might need).
+        """
+        kind = self._einvoice_auth_kind()
+        every = {"username", "password", "client_id", "client_secret", "secret_key", "api_token"}
+        return {"auth": kind, "fields": set(AUTH_FIELDS.get(kind, every)), "refresh": kind in ("oauth2", False)}
+
+    @api.model
+    def _einvoice_demo_allowed(self):
+        """The demo service is for demo databases and tests only."""
+        if modules.module.current_test:
+            return True
+        module = self.env["ir.module.module"].sudo().search([("name", "=", "einvoice_common")], limit=1)
+        return bool(module.demo)
+
+    @api.model
+    def fields_get(self, allfields=None, attributes=None):
+        # EXTENDS 'base': "Demo service" is offered only in demo and test databases
+        result = super().fields_get(allfields, attributes)
+        service = result.get("service")
+        if service and "selection" in service and not self._einvoice_demo_allowed():
+            service["selection"] = [option for option in service["selection"] if option[0] != "demo"]
+        return result
+
+    @api.constrains("service")
+    def _check_einvoice_demo_service(self):
+        if any(credential.service == "demo" for credential in self) and not self._einvoice_demo_allowed():
+            raise ValidationError(_("The demo service is only available in demo and test databases."))
 
     def _compute_token_expires_display(self):
         for credential in self:
@@ -127,7 +199,12 @@ class EinvoiceCredential(models.Model):
         for key in ("service", "environment"):
             if key in vals and all(credential[key] == vals[key] for credential in self):
                 vals = {k: v for k, v in vals.items() if k != key}
-        return super().write(vals)
+        result = super().write(vals)
+        if vals.get("access_token"):
+            # A new token (Authenticate, refresh, by any addon's path): what waited for it goes now.
+            for credential in self:
+                self.env["einvoice.attempt"]._einvoice_attempt_wake(credential)
+        return result
 
     # -- service hooks (extended by the service addons) -------------------------
     def _einvoice_default_base_url(self):
@@ -175,8 +252,12 @@ class EinvoiceCredential(models.Model):
             )
 
     # -- transport ------------------------------------------------------------------
-    def _einvoice_transport(self, auth=None, record=None, operation_prefix="", **options):
-        """A Transport to this service, logging every attempt in the exchange log."""
+    def _einvoice_transport(self, auth=None, record=None, operation_prefix="", company=None, **options):
+        """A Transport to this service, logging every attempt in the exchange log.
+
+        The log rows belong to `company` when given, else to `record`'s company, else to the
+        current company when this connection serves it.
+        """
         self.ensure_one()
         base_url = self.base_url or self._einvoice_default_base_url()
         if not base_url:
@@ -187,9 +268,10 @@ class EinvoiceCredential(models.Model):
                 )
             )
         secrets = self._einvoice_secrets()
-        recorder = self.env["einvoice.exchange"]._einvoice_recorder(self, record, operation_prefix)
+        recorder = self.env["einvoice.exchange"]._einvoice_recorder(self, record, operation_prefix, company)
         options.setdefault("timeout", (self.timeout_connect or 10.0, self.timeout_read or 60.0))
         options.setdefault("retries", self.max_retries)
+        options.setdefault("loopback_only", self._einvoice_loopback_only())
         return Transport(
             base_url,
             service=dict(self._fields["service"]._description_selection(self.env)).get(self.service, self.service),
@@ -198,6 +280,34 @@ class EinvoiceCredential(models.Model):
             extra_secrets=[s for s in secrets if s],
             **options,
         )
+
+    def _einvoice_note_outcome(self, outcome):
+        """The state follows the last call: a successful call means connected.
+
+        Skipped when the row is locked or changed by a concurrent token rotation: a cosmetic
+        state must neither block the call nor make the caller's transaction fail.
+        """
+        if outcome != "ok" or self.state == "connected":
+            return
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE einvoice_credential SET state = 'connected', last_error = NULL
+                            WHERE id IN (SELECT id FROM einvoice_credential WHERE id = %s AND state != 'connected'
+                                         FOR NO KEY UPDATE SKIP LOCKED)""",
+                        self.id,
+                    )
+                )
+        except dbtools.CONCURRENCY_ERRORS:
+            return
+        self.invalidate_recordset(["state", "last_error"])
+
+    def _einvoice_loopback_only(self):
+        """A sandbox connection, or any connection of a neutralized copy, reaches 127.0.0.1 only."""
+        self.ensure_one()
+        neutralized = self.env["ir.config_parameter"].sudo().get_param("database.is_neutralized")
+        return self.environment == "sandbox" or bool(neutralized) and neutralized not in ("0", "False", "false")
 
     def _einvoice_secrets(self):
         """Every secret value of this connection, to mask wherever a text is stored or logged."""
@@ -339,8 +449,6 @@ class EinvoiceCredential(models.Model):
         )
         self.write({"state": "connected", "last_error": False})
         _logger.info("E-invoicing connection %s: access token renewed", self.id)
-        # Invoices that waited for this connection go out now, not at the next scheduled run.
-        self.env["einvoice.attempt"]._einvoice_attempt_wake(self)
 
     def _einvoice_note_refresh_failure(self, exc):
         state = "expired" if isinstance(exc, errors.AuthError) or exc.code == "invalid_grant" else "error"
@@ -371,6 +479,32 @@ class EinvoiceCredential(models.Model):
             user_id=admin.id,
         )
 
+    # -- OAuth2 signed, single-use state ---------------------------------------------------------
+    @api.model
+    def _einvoice_state_key(self):
+        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+        return f"{secret}:einvoice.oauth_state"
+
+    def _einvoice_oauth_state(self):
+        """A `state` for an authorization request: signed, bound to this connection and user, single use."""
+        self.ensure_one()
+        self._einvoice_check_admin()
+        nonce = oauth2.new_nonce()
+        self.env["einvoice.oauth.nonce"].sudo().create(
+            {"nonce": nonce, "credential_id": self.id, "user_id": self.env.uid}
+        )
+        return oauth2.sign_state(self._einvoice_state_key(), {"c": self.id, "u": self.env.uid, "n": nonce})
+
+    @api.model
+    def _einvoice_oauth_consume_state(self, state, max_age=900):
+        """The connection a genuine, fresh `state` of the current user was made for, once; else empty."""
+        payload = oauth2.verify_state(self._einvoice_state_key(), state, max_age)
+        if not payload or payload.get("u") != self.env.uid or not isinstance(payload.get("c"), int):
+            return self.browse()
+        if not self.env["einvoice.oauth.nonce"].sudo()._einvoice_consume(payload.get("n"), payload["c"], self.env.uid):
+            return self.browse()  # replayed, or never issued here
+        return self.browse(payload["c"]).exists()
+
     # -- actions -----------------------------------------------------------------------
     def _einvoice_check_admin(self):
         """State-changing connection actions are for administrators, checked before any call."""
@@ -380,6 +514,8 @@ class EinvoiceCredential(models.Model):
     def action_einvoice_refresh_token(self):
         self._einvoice_check_admin()
         for credential in self:
+            if not credential.einvoice_can_refresh:
+                raise UserError(_("%(name)s signs its calls itself: it has no token to renew.", name=credential.name))
             token, error = credential._einvoice_refresh_tokens(force=True)
             if not token:
                 raise UserError(

@@ -15,15 +15,6 @@ OUTCOMES = [
 ]
 
 
-def _company_served(record):
-    """The company a call was made for: the record's company, or the record itself when it is a company."""
-    if not record:
-        return False
-    if record._name == "res.company":
-        return record.id
-    return "company_id" in record._fields and record.company_id.id
-
-
 class EinvoiceExchange(models.Model):
     """One HTTP attempt with an e-invoicing service, already redacted by the transport."""
 
@@ -53,14 +44,20 @@ class EinvoiceExchange(models.Model):
     response_attachment_id = fields.Many2one("ir.attachment", ondelete="set null")
 
     @api.model
-    def _einvoice_recorder(self, credential, record=None, operation_prefix=""):
-        """A callback for Transport(recorder=...) writing one row per attempt."""
+    def _einvoice_recorder(self, credential, record=None, operation_prefix="", company=None):
+        """A callback for Transport(recorder=...) writing one row per attempt.
+
+        The row belongs to the company served by the call (the document's, or the one the
+        caller names), not to the connection's main company: a shared connection's calls
+        stay visible to the company they were made for, and to it only.
+        """
         env = self.env
+        company_id = self._einvoice_company_served(credential, record, company)
 
         def record_exchange(exchange):
             values = {
                 "credential_id": credential.id,
-                "company_id": _company_served(record) or credential.company_id.id,
+                "company_id": company_id,
                 "service": credential.service,
                 "operation": operation_prefix + exchange.operation,
                 "method": exchange.method,
@@ -79,8 +76,24 @@ class EinvoiceExchange(models.Model):
             }
             row = env["einvoice.exchange"].sudo().create(values)
             row._einvoice_attach_payloads(exchange)
+            credential._einvoice_note_outcome(exchange.outcome)
 
         return record_exchange
+
+    @api.model
+    def _einvoice_company_served(self, credential, record=None, company=None):
+        """The company named by the caller, else the record's (a company record: itself), else the
+        current company when the connection serves it, else the connection's."""
+        if company:
+            return company.id
+        if record and record._name == "res.company":
+            return record.id
+        if record and record._name != "einvoice.credential" and "company_id" in record._fields and record.company_id:
+            return record.company_id.id
+        served = credential.company_ids | credential.company_id
+        if self.env.company in served:
+            return self.env.company.id
+        return credential.company_id.id
 
     def _einvoice_attach_payloads(self, exchange):
         for kind, payload in (

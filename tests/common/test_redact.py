@@ -36,3 +36,18 @@ def test_binary_and_long_bodies_are_bounded():
 def test_a_known_secret_never_survives(secret):
     body = f'{{"note": "{secret}"}} and {secret}'
     assert secret not in redact.text(body, secrets=[secret])
+
+
+def test_snippet_masks_secrets_in_free_text():
+    text = redact.snippet(
+        'HTTP 400: \'{"access_token": "abc123def", "x": 1\' token=sekret9 '
+        "Authorization: Bearer eyJhbGciOi.eyJleHAiOjE.sig",
+        secrets=["my-known-secret"],
+    )
+    assert "abc123def" not in text and "sekret9" not in text and "eyJhbGciOi" not in text
+    assert '"x": 1' in text
+    assert redact.snippet("uses my-known-secret here", ["my-known-secret"]) == "uses *** here"
+
+
+def test_snippet_leaves_prose_alone():
+    assert redact.snippet("no valid access token: authenticate again") == "no valid access token: authenticate again"

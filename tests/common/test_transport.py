@@ -239,3 +239,31 @@ def test_basic_auth_is_sent_and_masked(server, log):
 )
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, now=1445412480 + 3600) == expected
+
+
+def test_loopback_only_transport_refuses_any_other_host_before_sending(server, service, log):
+    transport = Transport(server.url, service="demo", recorder=log.append, loopback_only=True, timeout=(2, 2))
+    for url in (
+        "https://efact.aoc.cat/api",
+        "HTTP://Other.Host/x.zip",
+        "http://10.0.0.1/x",
+        "http://127.0.0.1.nip.io/",
+    ):
+        with pytest.raises(errors.HostRefused) as caught:
+            transport.get(url, operation="probe")
+        assert isinstance(caught.value, errors.AuthError)
+    assert log == []  # nothing was even attempted
+    with pytest.raises(errors.AuthError) as caught:  # the sandbox itself is reached (and wants a token)
+        transport.get("/documents?reference=x", operation="list")
+    assert caught.value.status == 401
+
+
+def test_error_snippets_are_redacted_like_bodies(server, faults, service, log):
+    token = service.issue()["access_token"]
+    transport = Transport(server.url, service="demo", auth=BearerAuth(lambda force: token), recorder=log.append)
+    echo = json.dumps({"error": "bad", "echo": f"Authorization: Bearer {token}", "refresh_token": "r-123456"})
+    faults.inject("body", status=400, body=echo.encode(), path="/documents")
+    with pytest.raises(errors.RejectedError) as caught:
+        post_document(transport)
+    for text in (str(caught.value), log[-1].error, log[-1].response_body):
+        assert token not in text and "r-123456" not in text
