@@ -193,13 +193,7 @@ class Transport:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         url = self.url(path)
-        if self.loopback_only and not is_loopback(url):
-            raise errors.HostRefused(
-                f"{self.service or 'This connection'} may only reach the local sandbox (127.0.0.1) "
-                f"from this database; {redact.url(url)} was refused and nothing was sent."
-            )
-        if self.loopback_only:
-            kwargs.setdefault("allow_redirects", False)  # a redirect must not lead elsewhere either
+        self._check_host(url, kwargs)
         refreshed = False
         attempt = 0
         while True:
@@ -215,19 +209,8 @@ class Transport:
             try:
                 response = self._send(method, url, exchange, keep_payload, timeout, kwargs)
             except errors.EInvoiceError as exc:
-                exchange.outcome, exchange.error = exc.kind, redact.snippet(str(exc), self.secrets(), limit=None)
-                self._record(exchange)
-                before = getattr(exc, "_before_send", False)
-                if exc.kind == "transient" and (before or idempotent) and attempt <= self.retries:
-                    self.sleep(self._delay(attempt, None))
-                    continue
-                if not idempotent and not before and exc.kind in ("transient", "protocol"):
-                    raise errors.UnknownOutcome(
-                        f"{exc.message} The request may have reached {self.service or 'the service'}: "
-                        "check there before sending again.",
-                        status=exc.status,
-                    ) from exc
-                raise
+                self._failed_send(exc, exchange, attempt, idempotent)  # returns only to try again
+                continue
             status = response.status_code
             exchange.status = status
             if status in expected:
@@ -279,6 +262,36 @@ class Transport:
         self.close()
 
     # -- internals ----------------------------------------------------------
+    def _failed_send(self, exc, exchange, attempt, idempotent):
+        """Record a call that got no HTTP answer; sleep and return to retry, or raise.
+
+        A non-idempotent call that may have reached the service becomes UnknownOutcome.
+        """
+        exchange.outcome, exchange.error = exc.kind, redact.snippet(str(exc), self.secrets(), limit=None)
+        self._record(exchange)
+        before = getattr(exc, "_before_send", False)
+        if exc.kind == "transient" and (before or idempotent) and attempt <= self.retries:
+            self.sleep(self._delay(attempt, None))
+            return
+        if not idempotent and not before and exc.kind in ("transient", "protocol"):
+            raise errors.UnknownOutcome(
+                f"{exc.message} The request may have reached {self.service or 'the service'}: "
+                "check there before sending again.",
+                status=exc.status,
+            ) from exc
+        raise exc
+
+    def _check_host(self, url, kwargs):
+        """A loopback-only transport (neutralized copy, sandbox) refuses any other host, before sending."""
+        if not self.loopback_only:
+            return
+        if not is_loopback(url):
+            raise errors.HostRefused(
+                f"{self.service or 'This connection'} may only reach the local sandbox (127.0.0.1) "
+                f"from this database; {redact.url(url)} was refused and nothing was sent."
+            )
+        kwargs.setdefault("allow_redirects", False)  # a redirect must not lead elsewhere either
+
     def _send(self, method, url, exchange, keep_payload, timeout, kwargs):
         kwargs = dict(kwargs)  # retried attempts reuse the caller's arguments
         headers = dict(self.default_headers)
