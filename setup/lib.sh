@@ -447,6 +447,80 @@ ensure_chrome() {
     say "==> browser for tours: $CHROME"
 }
 
+# ---------------------------------------------------------------- dependencies template
+# Installing Odoo's own modules (account, the charts of accounts ...) is most of a fresh
+# tier-2 install. They are installed once per Odoo tree into a template database that every
+# fresh test database copies (CREATE DATABASE ... TEMPLATE, filestore included); only the
+# repo's addons are installed into the copy.
+core_depends() {
+    python3 - "$REPO" "$@" <<'PYEOF'
+import ast, pathlib, sys
+repo = pathlib.Path(sys.argv[1])
+ours = {m.parent.name: ast.literal_eval(m.read_text(encoding="utf-8")) for m in repo.glob("*/__manifest__.py")}
+todo, seen, core = list(sys.argv[2:]), set(), set()
+while todo:
+    name = todo.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    if name in ours:
+        todo.extend(ours[name].get("depends", []))
+    else:
+        core.add(name)
+print(",".join(sorted(core)))
+PYEOF
+}
+
+clone_db() {
+    # clone_db SRC DST: DST becomes a copy of SRC, its filestore too.
+    drop_db "$2"
+    psql_ -c "CREATE DATABASE \"$2\" TEMPLATE \"$1\""
+    if [[ -d "$LOCAL/data/filestore/$1" ]]; then
+        mkdir -p "$LOCAL/data/filestore"
+        cp -a "$LOCAL/data/filestore/$1" "$LOCAL/data/filestore/$2"
+    fi
+}
+
+_ensure_deps_template_locked() {
+    local deps="$1" name="$2" partial="$2_partial" log="$LOG_DIR/template-$TS-$2.log" rc=0
+    db_exists "$name" && return 0
+    step "Template database $name with Odoo's $deps (once per Odoo tree; log: ${log#"$REPO"/})"
+    drop_db "$partial"
+    local t0
+    t0="$(now)"
+    set +e
+    odoo_bin -d "$partial" --db-filter="^$partial\$" --http-interface=127.0.0.1 --http-port="$(free_port)" \
+        --stop-after-init --max-cron-threads=0 --workers=0 -i "$deps" >"$log" 2>&1 &
+    local pid=$!
+    watch_odoo_log "$log" "$pid" "$t0"
+    wait "$pid"
+    rc=$?
+    set -e
+    if ((rc != 0)) || ! grep -q 'odoo.modules.loading: Modules loaded.' "$log" ||
+        grep -qE '^[0-9-]{10} [0-9:,]{12} [0-9]+ (ERROR|CRITICAL) ' "$log"; then
+        warn "the template database could not be made (exit $rc, log $log): installing everything in the test database"
+        drop_db "$partial"
+        return 1
+    fi
+    psql_ -c "ALTER DATABASE \"$partial\" RENAME TO \"$name\""
+    if [[ -d "$LOCAL/data/filestore/$partial" ]]; then
+        mv "$LOCAL/data/filestore/$partial" "$LOCAL/data/filestore/$name"
+    fi
+    step_done
+}
+
+# fresh_db_from_template DB ADDON...: DB is a copy of the template of the addons' Odoo
+# dependencies (made first if missing); fails when no template could be made.
+fresh_db_from_template() {
+    local db="$1" deps name
+    shift
+    deps="$(core_depends "$@")"
+    [[ -n "$deps" && -z "${EINVOICE_NO_TEMPLATE:-}" ]] || return 1
+    name="einvoice_deps_$(short_hash "$ODOO $ODOO_VERSION $deps")"
+    with_lock "template-$name" _ensure_deps_template_locked "$deps" "$name" || return 1
+    clone_db "$name" "$db"
+}
+
 # ---------------------------------------------------------------- Odoo config
 addons_path() {
     printf '%s' "$ODOO/odoo/addons,$ODOO/addons,$REPO${EINVOICE_EXTRA_ADDONS:+,$EINVOICE_EXTRA_ADDONS}"

@@ -1,5 +1,6 @@
 from . import einvoice_error_advice
 from . import einvoice_credential
+from . import ir_actions_server
 from . import einvoice_exchange
 from . import einvoice_attempt
 from . import einvoice_demo_attempt

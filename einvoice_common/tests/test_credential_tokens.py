@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..einvoice import errors
@@ -93,13 +93,7 @@ class TestCredentialTokens(DemoServiceCase):
 
     def test_secrets_are_for_administrators_only(self):
         credential = self.make_credential()
-        accountant = self.env["res.users"].create(
-            {
-                "name": "Accountant",
-                "login": "einvoice_accountant",
-                "groups_id": [(6, 0, [self.env.ref("account.group_account_invoice").id])],
-            }
-        )
+        accountant = new_test_user(self.env, login="einvoice_accountant", groups="account.group_account_invoice")
         as_accountant = credential.with_user(accountant)
         self.assertEqual(as_accountant.name, "Demo")
         for secret in ("client_secret", "access_token", "refresh_token", "password"):

@@ -9,6 +9,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, float_round
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..lafactura import documents as lf_docs
@@ -90,13 +91,16 @@ class L10nCoLafacturaInbox(models.Model):
     dian_messages = fields.Text(readonly=True)
     display_label = fields.Char(compute="_compute_display_label")
 
-    _sql_constraints = [
-        (
-            "unique_body",
-            "unique(credential_id, body_sha256)",
-            "This exact delivery is already stored.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "unique_body",
+                "unique(credential_id, body_sha256)",
+                "This exact delivery is already stored.",
+            ),
+        ],
+    )
 
     def _compute_display_label(self):
         for row in self:

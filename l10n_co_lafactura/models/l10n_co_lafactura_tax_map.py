@@ -1,5 +1,7 @@
 from odoo import _, api, fields, models
 
+from odoo.addons.einvoice_common import compat
+
 from ..lafactura.documents import TaxTable
 
 SCHEMES = [
@@ -45,13 +47,16 @@ class L10nCoLafacturaTaxMap(models.Model):
         domain="[('type_tax_use', '=', 'purchase'), ('company_id', 'parent_of', company_id)]",
     )
 
-    _sql_constraints = [
-        (
-            "unique_rate",
-            "unique(company_id, scheme, any_rate, percent)",
-            "This DIAN tax and rate is already mapped.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "unique_rate",
+                "unique(company_id, scheme, any_rate, percent)",
+                "This DIAN tax and rate is already mapped.",
+            ),
+        ],
+    )
 
     @api.constrains("action", "tax_id")
     def _check_tax(self):

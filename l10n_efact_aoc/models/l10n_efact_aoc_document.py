@@ -7,6 +7,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import documents
@@ -143,13 +144,16 @@ class L10nEfactAocDocument(models.Model):
     history_ids = fields.One2many("l10n_efact_aoc.history", "document_id", string="State history")
     report_ids = fields.One2many("l10n_efact_aoc.report", "document_id", string="Reports to eFACT")
 
-    _sql_constraints = [
-        (
-            "hub_id_unique",
-            "unique(company_id, direction, hub_id)",
-            "This eFACT invoice is already linked to another document of the company.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "hub_id_unique",
+                "unique(company_id, direction, hub_id)",
+                "This eFACT invoice is already linked to another document of the company.",
+            ),
+        ],
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -12,6 +12,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import client as efact_client
@@ -68,9 +69,12 @@ class L10nEfactAocInbox(models.Model):
     delivered = fields.Boolean("DELIVERED reported", readonly=True)
     attempts = fields.Integer("Processing attempts", readonly=True)
 
-    _sql_constraints = [
-        ("hub_id_unique", "unique(company_id, hub_id)", "This eFACT delivery is already in the company's inbox."),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            ("hub_id_unique", "unique(company_id, hub_id)", "This eFACT delivery is already in the company's inbox."),
+        ],
+    )
 
     # -- claiming and storing ---------------------------------------------------------------
     @api.model

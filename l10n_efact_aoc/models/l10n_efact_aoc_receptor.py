@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import documents
@@ -23,7 +24,7 @@ class L10nEfactAocReceptor(models.Model):
     dir3_ids = fields.One2many("l10n_efact_aoc.dir3", "receptor_id", string="DIR3 units")
     detail_loaded = fields.Boolean()
 
-    _sql_constraints = [("nif_unique", "unique(nif)", "This public body is already listed.")]
+    compat.sql_constraints(locals(), [("nif_unique", "unique(nif)", "This public body is already listed.")])
 
     @api.model
     def _l10n_efact_aoc_sync(self, credential):

@@ -2,6 +2,8 @@ from odoo import api, fields, models
 
 from odoo.addons.base.models.res_partner import _tz_get
 
+from odoo.addons.einvoice_common import compat
+
 
 class L10nMxFactureappBranch(models.Model):
     """A Facture APP branch (sucursal): its ID is sent in the `Sucursal` header to stamp.
@@ -38,13 +40,16 @@ class L10nMxFactureappBranch(models.Model):
     )
     active = fields.Boolean(default=True)
 
-    _sql_constraints = [
-        (
-            "facture_id_unique",
-            "unique(credential_id, facture_id)",
-            "A branch ID appears once per connection.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "facture_id_unique",
+                "unique(credential_id, facture_id)",
+                "A branch ID appears once per connection.",
+            ),
+        ],
+    )
 
     @api.depends("rfc", "credential_id.company_id", "credential_id.company_ids")
     def _compute_company_id(self):

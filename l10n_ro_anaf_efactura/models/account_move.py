@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.einvoice_common import compat
+
 from ..anaf import deadline as anaf_deadline
 from ..anaf import documents
 from .l10n_ro_anaf_efactura_document import LIVE_STATES, MOVE_STATES, _move_state
@@ -45,13 +47,16 @@ class AccountMove(models.Model):
         help="5 working days after the invoice date: the legal limit to transmit it to ANAF.",
     )
 
-    _sql_constraints = [
-        (
-            "l10n_ro_anaf_efactura_download_unique",
-            "unique(company_id, l10n_ro_anaf_efactura_download_id)",
-            "A document received from ANAF exists once per company.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "l10n_ro_anaf_efactura_download_unique",
+                "unique(company_id, l10n_ro_anaf_efactura_download_id)",
+                "A document received from ANAF exists once per company.",
+            ),
+        ],
+    )
 
     @api.depends(
         "l10n_ro_anaf_efactura_document_ids.state",

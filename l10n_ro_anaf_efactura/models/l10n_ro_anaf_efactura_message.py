@@ -6,6 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 
 from ..anaf import documents, quota
@@ -61,13 +62,16 @@ class L10nRoAnafEfacturaMessage(models.Model):
     move_id = fields.Many2one("account.move", readonly=True, ondelete="set null", index=True)
     zip_attachment_id = fields.Many2one("ir.attachment", readonly=True)
 
-    _sql_constraints = [
-        (
-            "company_download_unique",
-            "unique(company_id, download_id)",
-            "ANAF messages are stored once per company.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "company_download_unique",
+                "unique(company_id, download_id)",
+                "ANAF messages are stored once per company.",
+            ),
+        ],
+    )
 
     # -- listing ------------------------------------------------------------------------
     @api.model

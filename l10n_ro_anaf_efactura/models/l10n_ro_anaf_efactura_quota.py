@@ -4,6 +4,7 @@ import time
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 
 from ..anaf import quota
@@ -25,13 +26,16 @@ class L10nRoAnafEfacturaQuota(models.Model):
     day = fields.Char(required=True, help="Day in Europe/Bucharest (YYYY-MM-DD)")
     count = fields.Integer(default=0)
 
-    _sql_constraints = [
-        (
-            "operation_key_day_unique",
-            "unique(operation, key, day)",
-            "One counter per operation, key and day.",
-        ),
-    ]
+    compat.sql_constraints(
+        locals(),
+        [
+            (
+                "operation_key_day_unique",
+                "unique(operation, key, day)",
+                "One counter per operation, key and day.",
+            ),
+        ],
+    )
 
     @api.model
     def _l10n_ro_anaf_efactura_ledger(self):

@@ -1,0 +1,41 @@
+"""The one place where Odoo 18.0 and 19.0 differ for the e-invoicing addons.
+
+Every addon imports what differs from here (``from odoo.addons.einvoice_common import compat``)
+instead of testing the version itself, so a new Odoo version is handled in this file.
+"""
+
+from odoo import api, models, release
+
+ODOO_VERSION = release.version_info[:2]
+
+# 19.0 renamed the JSON-RPC route type ("json" is deprecated there).
+JSON_ROUTE = "jsonrpc" if ODOO_VERSION >= (19, 0) else "json"
+
+# 19.0 renamed res.users.groups_id to group_ids.
+USER_GROUPS_FIELD = "group_ids" if ODOO_VERSION >= (19, 0) else "groups_id"
+
+
+def sql_constraints(namespace, constraints):
+    """Declare SQL constraints from a model's class body on both versions.
+
+    Call it in the class body as ``compat.sql_constraints(locals(), [(name, definition, message)])``.
+    18.0 reads ``_sql_constraints``; 19.0 ignores it (with a warning) and reads ``models.Constraint``
+    attributes named ``_<name>``: both give the same constraint name ``<table>_<name>`` in the database.
+    """
+    if hasattr(models, "Constraint"):
+        for name, definition, message in constraints:
+            namespace[f"_{name}"] = models.Constraint(definition, message)
+    else:
+        namespace["_sql_constraints"] = list(constraints)
+
+
+def private(method):
+    """``@api.private`` where it exists (19.0): the method cannot be called over RPC.
+
+    On 18.0 a leading underscore is what keeps a method off RPC, so private methods keep one anyway.
+    """
+    return api.private(method) if hasattr(api, "private") else method
+
+
+# 19.0 renamed ir.actions.*.groups_id to group_ids as well.
+ACTION_GROUPS_FIELD = USER_GROUPS_FIELD
