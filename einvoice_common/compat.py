@@ -4,7 +4,12 @@ Every addon imports what differs from here (``from odoo.addons.einvoice_common i
 instead of testing the version itself, so a new Odoo version is handled in this file.
 """
 
+import importlib
+
 from odoo import api, models, release
+
+# The cursor's transaction object: odoo.api on 18.0, odoo.orm.environments on 19.0.
+Transaction = getattr(api, "Transaction", None) or importlib.import_module("odoo.orm.environments").Transaction
 
 ODOO_VERSION = release.version_info[:2]
 

@@ -14,6 +14,8 @@ from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 from odoo import api, modules
 from odoo.tools import SQL
 
+from . import compat
+
 # A concurrent worker changed or holds the row: skip it, the other worker owns it.
 CONCURRENCY_ERRORS = (
     pg_errors.SerializationFailure,
@@ -73,7 +75,7 @@ def own_env(env):
         connection = getattr(cr, "connection", None)  # a TestCursor (HttpCase) has none
         if connection is not None:
             connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
-        cr.transaction = api.Transaction(env.registry)  # no registry lookup (and its lock)
+        cr.transaction = compat.Transaction(env.registry)  # no registry lookup (and its lock)
         yield api.Environment(cr, env.uid, dict(env.context))
 
 

@@ -8,7 +8,7 @@ from odoo import _, api, fields, models, modules
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
-from .. import dbtools
+from .. import compat, dbtools
 from ..einvoice import errors, oauth2, redact
 from ..einvoice.transport import BasicAuth, BearerAuth, Transport
 
@@ -405,7 +405,7 @@ class EinvoiceCredential(models.Model):
                         name=self.name,
                     )
                 )
-            cr.transaction = api.Transaction(self.env.registry)  # no registry lookup (and its lock)
+            cr.transaction = compat.Transaction(self.env.registry)  # no registry lookup (and its lock)
             yield self.with_env(self.env(cr=cr))
 
     def _einvoice_refresh_tokens(self, stale_token=None, force=False):

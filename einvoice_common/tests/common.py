@@ -6,9 +6,11 @@ from datetime import timedelta
 from odoo import api, fields
 from odoo.tests import TransactionCase
 
+from .. import compat
 from ..einvoice.demo_sandbox import make_app
 from ..einvoice.faults import FaultInjector
 from ..einvoice.runner import serve
+from . import odoo_compat  # noqa: F401  (Odoo 19 test harness)
 
 
 class DemoServiceCase(TransactionCase):
@@ -55,7 +57,7 @@ class DemoServiceCase(TransactionCase):
 
     def env_for(self, cr, context=None):
         """An environment on `cr` usable from any thread (the test runner holds the registry lock)."""
-        cr.transaction = api.Transaction(self.registry)
+        cr.transaction = compat.Transaction(self.registry)
         return api.Environment(cr, self.env.uid, context or {})
 
 

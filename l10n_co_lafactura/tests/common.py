@@ -3,6 +3,7 @@ import json
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.addons.einvoice_common.einvoice.faults import FaultInjector
 from odoo.addons.einvoice_common.einvoice.runner import serve
+from odoo.addons.einvoice_common.tests import odoo_compat  # noqa: F401  (Odoo 19 test harness)
 
 from ..lafactura import documents as lf_docs
 from ..lafactura import fixtures, sandbox

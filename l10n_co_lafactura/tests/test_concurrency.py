@@ -9,6 +9,8 @@ from odoo import api
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.einvoice_common import compat
+
 from ..lafactura import documents as lf_docs
 from .common import LaFacturaCommon
 
@@ -20,7 +22,7 @@ class TestLaFacturaConcurrency(LaFacturaCommon):
     """Issue 9: two workers at once never make two partners, collisions are retried, held rows skipped."""
 
     def env_for(self, cr):
-        cr.transaction = api.Transaction(self.registry)
+        cr.transaction = compat.Transaction(self.registry)
         return api.Environment(cr, api.SUPERUSER_ID, {})
 
     def _wait_for_advisory_waiter(self):

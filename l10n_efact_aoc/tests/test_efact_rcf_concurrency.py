@@ -6,6 +6,7 @@ from unittest.mock import patch
 from odoo import Command, api
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.einvoice_common import compat
 from odoo.addons.einvoice_common.einvoice.faults import FaultInjector
 from odoo.addons.einvoice_common.einvoice.runner import serve
 
@@ -44,7 +45,7 @@ class TestEfactRcfConcurrency(TransactionCase):
         self.app.state.deliveries.clear()
 
     def _committed_env(self, cr):
-        cr.transaction = api.Transaction(self.registry)
+        cr.transaction = compat.Transaction(self.registry)
         return api.Environment(cr, api.SUPERUSER_ID, {})
 
     def _setup_committed(self):

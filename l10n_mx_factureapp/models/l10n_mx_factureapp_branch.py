@@ -1,7 +1,6 @@
 from odoo import api, fields, models
 
 from odoo.addons.base.models.res_partner import _tz_get
-
 from odoo.addons.einvoice_common import compat
 
 

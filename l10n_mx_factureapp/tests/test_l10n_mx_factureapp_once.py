@@ -14,6 +14,8 @@ from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.einvoice_common import compat
+
 from .common import FactureAppCommon
 
 STAMP_PATH = "/rest/timbrado/produccion/"
@@ -134,7 +136,7 @@ class TestFactureAppOverlappingRuns(FactureAppCommon):
     """
 
     def _env(self, cr):
-        cr.transaction = api.Transaction(self.registry)
+        cr.transaction = compat.Transaction(self.registry)
         return api.Environment(cr, SUPERUSER_ID, {"einvoice_own_cursor": True})  # commits as in production
 
     @contextmanager

@@ -5,6 +5,7 @@ from odoo import Command, fields
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.addons.einvoice_common.einvoice.faults import FaultInjector
 from odoo.addons.einvoice_common.einvoice.runner import serve
+from odoo.addons.einvoice_common.tests import odoo_compat  # noqa: F401  (Odoo 19 test harness)
 
 from ..anaf import oauth, sandbox
 
