@@ -542,6 +542,8 @@ list_db = False
 http_interface = 127.0.0.1
 http_port = ${EINVOICE_HTTP_PORT:-8069}
 admin_passwd = admin
+; demo data on every version (19.0 installs none unless told)
+without_demo = False
 EOF
     mv "$tmp" "$ODOO_CFG"
 }

@@ -75,7 +75,6 @@ class FactureAppCommon(AccountTestInvoicingCommon):
             {
                 "name": "Widget",
                 "uom_id": cls.unit.id,
-                "uom_po_id": cls.unit.id,
                 "lst_price": 1000.0,
                 "l10n_mx_factureapp_clave_prod_serv": "01010101",
                 "taxes_id": [Command.clear()],
