@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 
+from .. import compat
 from ..einvoice import redact
 
 
@@ -23,7 +24,9 @@ class EinvoiceErrorAdvice(models.Model):
         required=True,
     )
 
-    _sql_constraints = [("service_code_unique", "unique(service, code)", "One advice per service and code.")]
+    compat.sql_constraints(
+        locals(), [("service_code_unique", "unique(service, code)", "One advice per service and code.")]
+    )
 
     @api.model
     def _einvoice_advice(self, service, code):
