@@ -31,10 +31,16 @@ def rst_inline(text):
 
 
 def rst_block(markdown):
-    lines, out = markdown.strip().splitlines(), []
+    lines, out, fenced = markdown.strip().splitlines(), [], False
     for line in lines:
         heading = re.match(r"^(#{1,6})\s+(.*)$", line)
-        if heading:
+        if line.startswith("```"):
+            # a fenced code block becomes a literal block: "::", a blank line, indented lines
+            fenced = not fenced
+            out += ["::", ""] if fenced else [""]
+        elif fenced:
+            out.append("    " + line if line else "")
+        elif heading:
             title = rst_inline(heading.group(2))
             out += [title, "~" * len(title)]
         else:
