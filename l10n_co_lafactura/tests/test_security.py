@@ -111,7 +111,9 @@ class TestLaFacturaSecurity(LaFacturaCommon):
         menus = self.env["ir.ui.menu"].with_user(self.billing).load_menus(debug=False)
         self.assertIn(inbox_menu.id, menus)
         self.assertEqual(menus[inbox_menu.id]["parent_id"][0], self.env.ref("account.menu_finance_payables").id)
-        foreign = self.env["res.company"].create({"name": "Empresa de prueba LaFactura (ES)", "country_id": self.env.ref("base.es").id})
+        foreign = self.env["res.company"].create(
+            {"name": "Empresa de prueba LaFactura (ES)", "country_id": self.env.ref("base.es").id}
+        )
         elsewhere = new_test_user(
             self.env,
             login="es_billing",
