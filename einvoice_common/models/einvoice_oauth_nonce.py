@@ -3,6 +3,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .. import compat
+
 
 class EinvoiceOauthNonce(models.Model):
     """The single-use part of an OAuth `state`: stored when the flow starts, consumed once."""
@@ -16,7 +18,7 @@ class EinvoiceOauthNonce(models.Model):
     user_id = fields.Many2one("res.users", required=True, ondelete="cascade", readonly=True)
     created_at = fields.Datetime(required=True, default=fields.Datetime.now, readonly=True)
 
-    _sql_constraints = [("nonce_unique", "unique(nonce)", "A nonce is used once.")]
+    compat.sql_constraints(locals(), [("nonce_unique", "unique(nonce)", "A nonce is used once.")])
 
     @api.model
     def _einvoice_consume(self, nonce, credential_id, user_id):

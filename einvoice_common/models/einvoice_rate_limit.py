@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .. import dbtools
+from .. import compat, dbtools
 from ..einvoice import errors
 
 _logger = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ class EinvoiceRateLimit(models.Model):
     window_start = fields.Datetime(required=True, readonly=True)
     count = fields.Integer(required=True, default=0, readonly=True)
 
-    _sql_constraints = [("key_window_unique", "unique(key, window_start)", "One counter per key and window.")]
+    compat.sql_constraints(
+        locals(), [("key_window_unique", "unique(key, window_start)", "One counter per key and window.")]
+    )
 
     # -- sliding window -----------------------------------------------------------------------
     @api.model

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from .. import compat
+
 
 class EinvoiceServiceSettings(models.AbstractModel):
     """The place for one service's settings of one connection, off `einvoice.credential`.
@@ -23,7 +25,9 @@ class EinvoiceServiceSettings(models.AbstractModel):
     credential_id = fields.Many2one("einvoice.credential", "Connection", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="credential_id.company_id", store=True, index=True)
 
-    _sql_constraints = [("credential_unique", "unique(credential_id)", "One settings record per connection.")]
+    compat.sql_constraints(
+        locals(), [("credential_unique", "unique(credential_id)", "One settings record per connection.")]
+    )
 
     @api.model
     def _einvoice_settings_for(self, credential):

@@ -5,6 +5,8 @@ from odoo.tests import HttpCase, tagged
 from odoo.tests.common import JsonRpcException
 from odoo.tools import mute_logger
 
+from odoo.addons.einvoice_common import compat
+
 from .common import SELLER, SELLER_B, AnafCommon
 from .test_anaf_receive import bill_xml
 
@@ -25,7 +27,7 @@ class TestAnafSecurity(AnafCommon, HttpCase):
                 "password": BILLING_PASSWORD,
                 "company_id": cls.company.id,
                 "company_ids": [Command.set((cls.company | cls.company_b).ids)],
-                "groups_id": [Command.set([cls.env.ref("account.group_account_invoice").id])],
+                compat.USER_GROUPS_FIELD: [Command.set([cls.env.ref("account.group_account_invoice").id])],
             }
         )
 
