@@ -27,7 +27,7 @@ class TestLaFacturaQueries(LaFacturaCommon):
         counts = []
         for body in bodies:
             delivery = lf_docs.inspect_delivery("POST", "application/json", body)
-            self.credential.company_id  # noqa: B018  # pylint: disable=pointless-statement (read by the controller before storing)
+            self.assertTrue(self.credential.company_id)  # read by the controller before storing
             count, _row = self.queries(
                 self.Inbox._l10n_co_lafactura_store, self.credential, delivery, body, "127.0.0.1"
             )
