@@ -393,17 +393,18 @@ class AccountMove(models.Model):
             quantity = line.quantity
             if float_is_zero(quantity, precision_digits=6):
                 continue
-            net = line.price_subtotal
-            gross = net / (1 - line.discount / 100.0) if line.discount and line.discount < 100 else net
-            unit = gross / quantity if quantity else 0.0
+            # The price as entered, with the line's subtotal: the builder sends that price (and
+            # Descuento) when quantity x price gives the subtotal and back-computes it only when it
+            # must (a price with tax included), with a warning.
             lines.append(
                 cfdi.Line(
                     description=line.name or line.product_id.display_name or "",
                     quantity=_dec(quantity),
-                    unit_price=_dec(unit),
+                    unit_price=_dec(line.price_unit),
+                    subtotal=_dec(line.price_subtotal),
+                    discount_percent=_dec(line.discount or 0.0),
                     clave_prod_serv=line.product_id.product_tmpl_id.l10n_mx_factureapp_clave_prod_serv or "",
                     clave_unidad=line.product_uom_id.l10n_mx_factureapp_clave_unidad or "",
-                    discount=_dec(gross - net) if line.discount else Decimal(0),
                     unit_name=line.product_uom_id.name or "",
                     product_code=line.product_id.default_code or "",
                     taxes=self._l10n_mx_factureapp_taxes(line.tax_ids),

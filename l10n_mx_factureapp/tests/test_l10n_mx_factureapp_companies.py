@@ -1,5 +1,6 @@
 import unittest
 from datetime import datetime
+from decimal import Decimal
 from unittest.mock import patch
 
 import pytz
@@ -173,6 +174,25 @@ class TestFactureAppBeforeStamping(FactureAppCommon):
         root = self._stamped_root(move)
         concept = root.find("{http://www.sat.gob.mx/cfd/4}Conceptos/{http://www.sat.gob.mx/cfd/4}Concepto")
         self.assertEqual(concept.get("Cantidad"), "1.5")
+        self.assertEqual(concept.get("ValorUnitario"), "12.345678", "the price as entered, not back-computed")
+
+    def test_price_as_entered_with_a_discount_is_sent_with_descuento(self):
+        line = {
+            "product_id": self.product.id,
+            "quantity": 18.765,
+            "price_unit": 42.0,
+            "discount": 10.0,
+            "tax_ids": [Command.set(self.iva16.ids)],
+        }
+        move = self._invoice(lines=[line])
+        self.assertFalse(move._l10n_mx_factureapp_stamp()[move])
+        root = self._stamped_root(move)
+        concept = root.find("{http://www.sat.gob.mx/cfd/4}Conceptos/{http://www.sat.gob.mx/cfd/4}Concepto")
+        # 42.00 x 18.765 = 788.13, less 10 %: Odoo's subtotal 709.317 -> 709.32
+        self.assertEqual(Decimal(concept.get("ValorUnitario")), Decimal("42"))
+        self.assertEqual(Decimal(concept.get("Importe")), Decimal("788.13"))
+        self.assertEqual(Decimal(concept.get("Descuento")), Decimal("78.81"))
+        self.assertEqual(Decimal(root.get("SubTotal")) - Decimal(root.get("Descuento")), Decimal("709.32"))
 
     def test_pdf_failure_never_hides_the_stamp(self):
         Report = type(self.env["ir.actions.report"])
