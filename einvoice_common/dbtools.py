@@ -51,7 +51,8 @@ def lock_skip_locked(records, where=None):
         tuple(records.ids),
         SQL("AND %s", where) if where else SQL(""),
     )
-    records.env.cr.execute(query)
+    # a serialization failure here (a row changed since our snapshot) is the caller's to handle
+    records.env.cr.execute(query, log_exceptions=False)
     locked = {row[0] for row in records.env.cr.fetchall()}
     return records.filtered(lambda r: r.id in locked)
 

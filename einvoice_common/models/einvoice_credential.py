@@ -297,7 +297,8 @@ class EinvoiceCredential(models.Model):
                             WHERE id IN (SELECT id FROM einvoice_credential WHERE id = %s AND state != 'connected'
                                          FOR NO KEY UPDATE SKIP LOCKED)""",
                         self.id,
-                    )
+                    ),
+                    log_exceptions=False,  # a concurrent update is expected and handled: not a server error
                 )
         except dbtools.CONCURRENCY_ERRORS:
             return
