@@ -8,7 +8,9 @@ Process (used by setup/run):
     python einvoice_common/einvoice/runner.py serve-all --config sandboxes.json
 where the JSON is {"sandboxes": [{"name": "anaf", "factory": "pkg.module:make_app",
 "port": 8071, "options": {...}, "faults": {"latency": 0.05, "error_rate": 0.01}}]}.
-A factory takes keyword options and returns a WSGI app.
+A factory takes keyword options and returns a WSGI app. With "state_file", the sandbox's
+state is restored from that file at start and saved there while it runs and at stop
+(persist.py): setup/run keeps it per database under .local/sandbox-state/.
 """
 
 import argparse
@@ -58,6 +60,7 @@ class Server:
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.port}", daemon=True)
+        self.keeper = None  # persist.Keeper when the state is kept across restarts
 
     def start(self):
         self._thread.start()
@@ -70,6 +73,8 @@ class Server:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+        if self.keeper is not None:
+            self.keeper.stop()  # after the last request: the saved state is the final one
 
     def __enter__(self):
         return self
@@ -109,11 +114,19 @@ def build(entry):
 
 
 def serve_all(config):
+    """Serve every entry; an entry with "state_file" keeps its state there across restarts."""
+    from . import persist
+
     servers = []
     for entry in config["sandboxes"]:
-        server = serve(build(entry), port=entry.get("port", 0))
+        app, state_file, note = build(entry), entry.get("state_file"), ""
+        if state_file:
+            note = " (state restored)" if persist.load(app, state_file) else " (new state)"
+        server = serve(app, port=entry.get("port", 0))
+        if state_file:
+            server.keeper = persist.Keeper(app, state_file).start()
         servers.append(server)
-        sys.stdout.write(f"sandbox {entry['name']}: {server.url}\n")
+        sys.stdout.write(f"sandbox {entry['name']}: {server.url}{note}\n")
         sys.stdout.flush()
     return servers
 

@@ -5,3 +5,4 @@ from . import test_attempt
 from . import test_rate_limit
 from . import test_neutralize
 from . import test_connection
+from . import test_connection_form

@@ -129,6 +129,10 @@ class EinvoiceCredential(models.Model):
             url = url.rstrip("/") + "/facturacion.v30/"  # the sandbox serves the same paths as LaFactura
         return url
 
+    def _einvoice_auth_kind(self):
+        # EXTENDS 'einvoice_common': Basic auth for the API; the webhook's own secret is on the LaFactura tab
+        return "basic" if self.service == "lafactura" else super()._einvoice_auth_kind()
+
     def action_l10n_co_lafactura_regenerate_secret(self):
         """New webhook secret: the old URL answers 404 from now on."""
         for credential in self.filtered(lambda c: c.service == "lafactura"):
@@ -154,13 +158,6 @@ class EinvoiceCredential(models.Model):
             if hmac.compare_digest(known.encode(), secret.encode()):
                 found = self.browse(credential_id)
         return found
-
-    def _l10n_co_lafactura_follow_call(self, state, error=False):
-        """The connection's state follows its last call (written only when it changes: every
-        document calls getDocumentInfo, and workers must not queue on the connection's row)."""
-        self.ensure_one()
-        if self.state != state:
-            self.sudo().write({"state": state, "last_error": error or False})
 
     def _l10n_co_lafactura_expected_mode(self):
         """DIAN mode (1 production, 2 test) of the documents this connection should book."""

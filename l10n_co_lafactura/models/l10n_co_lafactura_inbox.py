@@ -309,7 +309,9 @@ class L10nCoLafacturaInbox(models.Model):
                 _("LaFactura.co could not be reached; retried later: %s", exc),
             )
         except common_errors.AuthError as exc:
-            self.credential_id.sudo()._l10n_co_lafactura_follow_call("error", str(exc))
+            credential = self.credential_id.sudo()
+            if credential.state != "error":  # written once: every document of a batch meets the same refusal
+                credential.write({"state": "error", "last_error": str(exc)})
             self._l10n_co_lafactura_finish(
                 "error",
                 "auth",
@@ -412,7 +414,6 @@ class L10nCoLafacturaInbox(models.Model):
                 info = client.get_document_info(cufe)
             finally:
                 client.transport.close()
-            credential._l10n_co_lafactura_follow_call("connected")
             self.dian_approved = bool(info.dian_approved)
             self.dian_messages = "\n".join(info.dian_messages()) or False
         return hook, info

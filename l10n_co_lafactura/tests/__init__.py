@@ -5,3 +5,4 @@ from . import test_security
 from . import test_webhook
 from . import test_tour
 from . import test_performance
+from . import test_connection_form

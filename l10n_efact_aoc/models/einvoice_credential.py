@@ -48,6 +48,10 @@ class EinvoiceCredential(models.Model):
             return BASE_URLS[self.environment]
         return super()._einvoice_default_base_url()
 
+    def _einvoice_auth_kind(self):
+        # EXTENDS 'einvoice_common': a user and a secret key sign each request's JWT (nothing to refresh)
+        return "jwt_secret" if self.service == "efact" else super()._einvoice_auth_kind()
+
     def _l10n_efact_aoc_auth(self):
         self.ensure_one()
         sudo = self.sudo()

@@ -83,6 +83,17 @@ class EinvoiceCredential(models.Model):
             return DEFAULT_URLS[self.environment]
         return url
 
+    @api.depends("service", "l10n_mx_factureapp_auth_scheme")
+    def _compute_einvoice_capabilities(self):
+        # EXTENDS 'einvoice_common': the form follows the chosen authorization scheme at once
+        return super()._compute_einvoice_capabilities()
+
+    def _einvoice_auth_kind(self):
+        # EXTENDS 'einvoice_common': HTTP Basic, or a raw API token where support says so
+        if self.service != SERVICE:
+            return super()._einvoice_auth_kind()
+        return "token" if self.l10n_mx_factureapp_auth_scheme == "token" else "basic"
+
     # -- clients --------------------------------------------------------------------
     def _l10n_mx_factureapp_auth(self):
         self.ensure_one()

@@ -70,6 +70,10 @@ class EinvoiceCredential(models.Model):
         self._einvoice_check_admin()
 
     # -- einvoice_common hooks ----------------------------------------------------
+    def _einvoice_auth_kind(self):
+        # EXTENDS 'einvoice_common': OAuth 2.0 authorization code (Authenticate), refreshed tokens
+        return "oauth2" if self.service == "anaf" else super()._einvoice_auth_kind()
+
     def _einvoice_default_base_url(self):
         # EXTENDS 'einvoice_common'
         self.ensure_one()

@@ -2,6 +2,7 @@ from . import (
     test_anaf_bad_input,
     test_anaf_b2c_self_billing,
     test_anaf_connection,
+    test_anaf_connection_form,
     test_anaf_migration,
     test_anaf_oauth,
     test_anaf_receive,
