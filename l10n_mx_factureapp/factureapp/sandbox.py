@@ -113,8 +113,8 @@ class FactureSandbox:
         self.report_drop = set()  # fault switches of the bulk report: files (names or positions) left out ...
         self.report_extra = []  # ... and names of files that were never sent
         # hostile switches: the stamp is made (and kept) but answered as `stamp_shape` says
-        # ("no_xml": success without the stamped XML, "text": a bare "OK", "tfd_only": only
-        # the UUID); `report_link` replaces the bulk download link; `download_body` the ZIP
+        # ("no_xml": success without the stamped XML, "text": a bare "OK", "html": an HTML
+        # page, "tfd_only": only the UUID); `report_link` replaces the bulk download link; `download_body` the ZIP
         self.stamp_shape = ""
         self.report_link = None
         self.download_body = None
@@ -311,6 +311,9 @@ class FactureSandbox:
             return Response(
                 json.dumps({"exito": True, "folioFiscal": data["uuid"]}), 200, content_type="application/json"
             )
+        if self.stamp_shape == "html":  # a proxy's or portal's page in front of the PAC
+            page = b"<!DOCTYPE html><html><body><h1>Solicitud procesada</h1></body></html>"
+            return Response(page, 200, content_type="text/html")
         return Response(b"OK", 200, content_type="text/plain")
 
     def stamp_bytes(self, body, branch):

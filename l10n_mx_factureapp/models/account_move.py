@@ -2,79 +2,108 @@ import base64
 import io
 import logging
 import re
-import uuid as uuidlib
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
 
-import psycopg2
 import pytz
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
 from odoo.tools import float_is_zero
-from odoo.tools.misc import split_every
 
+from odoo.addons.einvoice_common import dbtools
 from odoo.addons.einvoice_common.einvoice import errors
+from odoo.addons.einvoice_common.models.einvoice_attempt import ACTIVE_STATES
 
 from ..factureapp import catalogs
-from ..factureapp import client as fclient
 from ..factureapp import documents as cfdi
+from .l10n_mx_factureapp_document import HOLDING_STATES
 
 _logger = logging.getLogger(__name__)
 
 MOVE_STATES = [
     ("to_stamp", "To stamp"),
+    ("waiting", "Waiting to stamp"),
     ("sending", "Stamping"),
-    ("unknown", "Stamp outcome unknown"),
+    ("unknown", "Stamp outcome being confirmed"),
     ("error", "Stamp failed"),
     ("stamped", "Stamped"),
     ("cancel_requested", "Cancel requested"),
     ("cancelled", "Cancelled"),
     ("cancel_rejected", "Cancel rejected"),
 ]
-LIVE = ("sending", "unknown")
-SENDING_GRACE_MINUTES = 10
+# The invoice's CFDI state from its current attempt (einvoice.attempt state -> CFDI state).
+ATTEMPT_TO_MOVE = {
+    "draft": "sending",
+    "sending": "sending",
+    "sent": "sending",
+    "waiting": "waiting",
+    "unknown": "unknown",
+    "error": "error",
+    "rejected": "error",
+}
+DONE = ("stamped", "cancel_requested", "cancelled", "cancel_rejected")
 DESCRIPTION_LIMIT = 1000  # characters of cfdi:Concepto/@Descripcion
-MAX_AUTO_RESENDS = 2  # identical bytes sent again by the job after "never received"
-
-
-class L10nMxFactureappBusy(UserError):
-    """Another run holds this move's attempt: report it, write nothing."""
+COMPLEMENT_INVOICE_STATES = ("stamped", "cancel_rejected")
+IMPUESTO_KIND = {"001": "isr", "002": "iva", "003": "ieps"}
 
 
 def _dec(value, digits=6):
     return Decimal(str(round(value, digits)))
 
 
+def _cfdi_field(name, string, field_type=fields.Char, **kwargs):
+    """A field of the current CFDI attempt shown on the invoice (read-only, not stored)."""
+    return field_type(string=string, related=f"l10n_mx_factureapp_document_id.{name}", readonly=True, **kwargs)
+
+
 class AccountMove(models.Model):
     _name = "account.move"
-    _inherit = [
-        "account.move",
-        "einvoice.exchange.mixin",
-        "l10n_mx_factureapp.payment.mixin",
-    ]
+    _inherit = ["account.move", "einvoice.exchange.mixin"]
 
-    l10n_mx_factureapp_state = fields.Selection(MOVE_STATES, string="CFDI state", copy=False, tracking=True, index=True)
     l10n_mx_factureapp_document_ids = fields.One2many(
         "l10n_mx_factureapp.document", "move_id", string="Stamping attempts", copy=False
     )
-    l10n_mx_factureapp_uuid = fields.Char("Fiscal folio (UUID)", copy=False, index=True, readonly=True)
-    l10n_mx_factureapp_stamped_at = fields.Datetime(
-        "Stamped on",
-        copy=False,
-        readonly=True,
-        help="FechaTimbrado of the fiscal stamp (time of central Mexico, as SAT writes it).",
+    # Computed, never stored: the stamping engine writes attempts on its own cursor and must never
+    # have to lock (or conflict on) the invoice row a caller's transaction may hold.
+    l10n_mx_factureapp_document_id = fields.Many2one(
+        "l10n_mx_factureapp.document",
+        string="Current CFDI attempt",
+        compute="_compute_l10n_mx_factureapp_document_id",
+        search="_search_l10n_mx_factureapp_document_id",
+        help="The latest stamping attempt of this invoice (of its global invoice when it is part of one).",
     )
-    l10n_mx_factureapp_sat_certificate = fields.Char("SAT certificate", copy=False, readonly=True)
-    l10n_mx_factureapp_xml_id = fields.Many2one("ir.attachment", string="Stamped CFDI", copy=False, readonly=True)
-    l10n_mx_factureapp_pdf_id = fields.Many2one("ir.attachment", string="Facture APP PDF", copy=False, readonly=True)
-    l10n_mx_factureapp_acuse_id = fields.Many2one(
-        "ir.attachment", string="Cancellation acuse", copy=False, readonly=True
+    l10n_mx_factureapp_state = fields.Selection(
+        MOVE_STATES,
+        string="CFDI state",
+        compute="_compute_l10n_mx_factureapp_state",
+        search="_search_l10n_mx_factureapp_state",
     )
-    l10n_mx_factureapp_verification_url = fields.Char("SAT verification link", copy=False, readonly=True)
+    l10n_mx_factureapp_error = fields.Text("CFDI status", compute="_compute_l10n_mx_factureapp_state")
+    l10n_mx_factureapp_refusal = fields.Text(
+        "CFDI not sent because", copy=False, readonly=True, help="The data to fix found before anything was sent."
+    )
+    l10n_mx_factureapp_blocking = fields.Boolean(
+        "CFDI outcome being confirmed",
+        related="l10n_mx_factureapp_document_id.einvoice_attempt_blocking",
+        help="Stamping or outcome unknown: nothing new is built and nothing is resent until Facture APP is asked.",
+    )
+    l10n_mx_factureapp_uuid = _cfdi_field("uuid", "Fiscal folio (UUID)")
+    l10n_mx_factureapp_stamped_at = _cfdi_field("stamped_at", "Stamped on", fields.Datetime)
+    l10n_mx_factureapp_sat_certificate = _cfdi_field("sat_certificate", "SAT certificate")
+    l10n_mx_factureapp_xml_id = _cfdi_field("stamped_xml_id", "Stamped CFDI", fields.Many2one)
+    l10n_mx_factureapp_pdf_id = _cfdi_field("pdf_id", "Facture APP PDF", fields.Many2one)
+    l10n_mx_factureapp_acuse_id = _cfdi_field("acuse_id", "Cancellation acuse", fields.Many2one)
+    l10n_mx_factureapp_verification_url = _cfdi_field("verification_url", "SAT verification link")
+    l10n_mx_factureapp_sat_state = _cfdi_field("sat_state", "SAT state")
+    l10n_mx_factureapp_sat_cancellable = _cfdi_field("sat_cancellable", "SAT: cancellable")
+    l10n_mx_factureapp_sat_cancel_status = _cfdi_field("sat_cancel_status", "SAT: cancellation status")
+    l10n_mx_factureapp_sat_efos = _cfdi_field("sat_efos", "SAT: EFOS validation")
+    l10n_mx_factureapp_sat_checked_at = _cfdi_field("sat_checked_at", "SAT checked on", fields.Datetime)
+    l10n_mx_factureapp_cancel_motive = _cfdi_field("cancel_motive", "Cancellation motive", fields.Selection)
+    l10n_mx_factureapp_cancel_link = _cfdi_field("cancel_link", "Receiver acceptance link")
     l10n_mx_factureapp_qr = fields.Binary("QR code", compute="_compute_l10n_mx_factureapp_qr")
-    l10n_mx_factureapp_error = fields.Text("CFDI error", copy=False, readonly=True)
     l10n_mx_factureapp_branch_id = fields.Many2one(
         "l10n_mx_factureapp.branch",
         string="Facture APP branch",
@@ -120,18 +149,6 @@ class AccountMove(models.Model):
         copy=False,
         help="This invoice replaces the stamped invoice given here (relation 04); cancel that one with motive 01.",
     )
-    l10n_mx_factureapp_sat_state = fields.Char("SAT state", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_cancellable = fields.Char("SAT: cancellable", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_cancel_status = fields.Char("SAT: cancellation status", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_efos = fields.Char("SAT: EFOS validation", copy=False, readonly=True)
-    l10n_mx_factureapp_sat_checked_at = fields.Datetime("SAT checked on", copy=False, readonly=True)
-    l10n_mx_factureapp_cancel_motive = fields.Selection(
-        catalogs.MOTIVO_CANCELACION,
-        string="Cancellation motive",
-        copy=False,
-        readonly=True,
-    )
-    l10n_mx_factureapp_cancel_link = fields.Char("Receiver acceptance link", copy=False, readonly=True)
     l10n_mx_factureapp_bulk_queued = fields.Boolean("Queued for bulk stamping", copy=False, index=True)
     l10n_mx_factureapp_complement_pending = fields.Boolean(
         "Payment complement to stamp",
@@ -156,49 +173,6 @@ class AccountMove(models.Model):
                     Credential._l10n_mx_factureapp_for_company(company)
                 )
             move.l10n_mx_factureapp_enabled = served[company.id]
-
-    def _einvoice_exchange_domain(self):
-        # EXTENDS 'einvoice_common': stamping calls are logged on the move's attempts
-        domain = super()._einvoice_exchange_domain()
-        attempts = self.l10n_mx_factureapp_document_ids
-        if not attempts:
-            return domain
-        return expression.OR(
-            [
-                domain,
-                [("res_model", "=", attempts._name), ("res_id", "in", attempts.ids)],
-            ]
-        )
-
-    def _compute_einvoice_exchange_count(self):
-        # EXTENDS 'einvoice_common': the move's own calls plus those of its stamping attempts
-        Exchange = self.env["einvoice.exchange"].sudo()
-        own = dict(
-            Exchange._read_group(
-                [("res_model", "=", self._name), ("res_id", "in", self.ids)],
-                ["res_id"],
-                ["__count"],
-            )
-        )
-        attempts = self.l10n_mx_factureapp_document_ids
-        by_attempt = (
-            dict(
-                Exchange._read_group(
-                    [
-                        ("res_model", "=", attempts._name),
-                        ("res_id", "in", attempts.ids),
-                    ],
-                    ["res_id"],
-                    ["__count"],
-                )
-            )
-            if attempts
-            else {}
-        )
-        for move in self:
-            move.einvoice_exchange_count = own.get(move.id, 0) + sum(
-                by_attempt.get(doc.id, 0) for doc in move.l10n_mx_factureapp_document_ids
-            )
 
     # ------------------------------------------------------------------ computes
     def _l10n_mx_factureapp_applicable(self):
@@ -268,26 +242,85 @@ class AccountMove(models.Model):
                 except ImportError:
                     _logger.debug("qrcode is not installed: no QR image for move %s", move.id)
 
-    # ------------------------------------------------------------------ posting
-    def _post(self, soft=True):
-        # EXTENDS 'account'
-        posted = super()._post(soft=soft)
-        for move in posted:
-            if move._l10n_mx_factureapp_applicable() and not move.l10n_mx_factureapp_state:
-                move.l10n_mx_factureapp_state = "to_stamp"
-        return posted
+    # ------------------------------------------------------------------ the current CFDI
+    @api.depends(
+        "l10n_mx_factureapp_document_ids.state",
+        "l10n_mx_factureapp_global_lead_id.l10n_mx_factureapp_document_ids.state",
+    )
+    def _compute_l10n_mx_factureapp_document_id(self):
+        for move in self:
+            subject = move.l10n_mx_factureapp_global_lead_id or move
+            attempts = subject.sudo().l10n_mx_factureapp_document_ids.filtered(lambda d: d.kind != "P")
+            move.l10n_mx_factureapp_document_id = attempts.sorted("id", reverse=True)[:1].id
+
+    @api.depends(
+        "state",
+        "move_type",
+        "l10n_mx_factureapp_refusal",
+        "l10n_mx_factureapp_document_id.state",
+        "l10n_mx_factureapp_document_id.cancel_state",
+        "l10n_mx_factureapp_document_id.message",
+        "l10n_mx_factureapp_document_id.next_check",
+    )
+    def _compute_l10n_mx_factureapp_state(self):
+        for move in self:
+            attempt = move.l10n_mx_factureapp_document_id.sudo()
+            if move.l10n_mx_factureapp_refusal and not attempt.einvoice_attempt_blocking:
+                move.l10n_mx_factureapp_state = "error" if move.state == "posted" else attempt and "error"
+                move.l10n_mx_factureapp_error = move.l10n_mx_factureapp_refusal
+                continue
+            if not attempt:
+                applicable = move.state == "posted" and move._l10n_mx_factureapp_applicable()
+                move.l10n_mx_factureapp_state = "to_stamp" if applicable else False
+                move.l10n_mx_factureapp_error = False
+                continue
+            if attempt.state == "accepted":
+                move.l10n_mx_factureapp_state = attempt.cancel_state or "stamped"
+            else:
+                move.l10n_mx_factureapp_state = ATTEMPT_TO_MOVE[attempt.state]
+            move.l10n_mx_factureapp_error = attempt._l10n_mx_factureapp_outcome()
+
+    def _search_l10n_mx_factureapp_document_id(self, operator, value):
+        """Any attempt of the invoice or of its global invoice (the current one is the latest)."""
+        return [
+            "|",
+            ("l10n_mx_factureapp_document_ids", operator, value),
+            ("l10n_mx_factureapp_global_lead_id.l10n_mx_factureapp_document_ids", operator, value),
+        ]
+
+    def _search_l10n_mx_factureapp_state(self, operator, value):
+        """Invoices whose current attempt (their global invoice's) gives the CFDI state(s) asked."""
+        if operator not in ("=", "!=", "in", "not in"):
+            raise UserError(_("Unsupported search on the CFDI state."))
+        wanted = set(value if isinstance(value, (list, tuple, set)) else [value])
+        self.env["l10n_mx_factureapp.document"].flush_model()
+        self.env.cr.execute(
+            """SELECT DISTINCT ON (move_id) move_id, state, cancel_state FROM l10n_mx_factureapp_document
+                WHERE kind != 'P' ORDER BY move_id, id DESC"""
+        )
+        rows = self.env.cr.fetchall()
+        ids = [
+            move_id
+            for move_id, state, cancel in rows
+            if (cancel or "stamped" if state == "accepted" else ATTEMPT_TO_MOVE[state]) in wanted
+        ]
+        domain = ["|", "&", ("l10n_mx_factureapp_global_lead_id", "=", False), ("id", "in", ids)]
+        domain += [("l10n_mx_factureapp_global_lead_id", "in", ids)]
+        if "error" in wanted:  # refused before anything was sent
+            domain = expression.OR([domain, [("l10n_mx_factureapp_refusal", "!=", False)]])
+        if wanted & {False, "to_stamp"}:  # no attempt yet
+            fresh = [("l10n_mx_factureapp_global_lead_id", "=", False), ("id", "not in", [row[0] for row in rows])]
+            if False not in wanted:  # "to stamp": posted Mexican customer invoices only
+                fresh += [("state", "=", "posted"), ("move_type", "in", ("out_invoice", "out_refund"))]
+                fresh += [("country_code", "=", "MX")]
+            domain = expression.OR([domain, fresh])
+        return domain if operator in ("=", "in") else ["!", *domain]
 
     def button_draft(self):
         # EXTENDS 'account'
         guarded = self.browse() if self.env.context.get("l10n_mx_factureapp_sat_cancelled") else self
         for move in guarded:
-            if move.l10n_mx_factureapp_state in (
-                "stamped",
-                "cancel_requested",
-                "sending",
-                "unknown",
-                "cancel_rejected",
-            ):
+            if move.l10n_mx_factureapp_state in DONE + ("sending", "unknown", "waiting"):
                 raise UserError(
                     _(
                         "Invoice %(name)s has a stamped (or possibly stamped) CFDI: cancel it with SAT first.",
@@ -700,150 +733,104 @@ class AccountMove(models.Model):
             )
         return xml
 
-    # ------------------------------------------------------------------ stamping
+    # ------------------------------------------------------------------ stamping (einvoice.attempt)
     def action_l10n_mx_factureapp_stamp(self):
         self.check_access("write")  # before any call to Facture APP
         results = self._l10n_mx_factureapp_stamp()
         failed = {m: e for m, e in results.items() if e}
-        if failed and len(self) == 1:
+        if failed and len(self) == 1 and self.l10n_mx_factureapp_state in ("error", False, "to_stamp"):
             raise UserError(next(iter(failed.values())))
         return True
 
-    def _l10n_mx_factureapp_stamp(self):
-        """Stamp each move one by one. Returns {move: translated error or False}.
-
-        A move that another run holds (locked, or with an attempt in flight) is reported and
-        left untouched: writing on it would conflict with the run that owns it."""
-        Credential = self.env["einvoice.credential"]
-        results = {}
-        locked = Credential._einvoice_lock_skip_locked(self)
-        for move in self - locked:
-            results[move] = _(
-                "Invoice %(name)s is being stamped by another process.",
-                name=move.display_name,
+    def action_l10n_mx_factureapp_reconcile(self):
+        """Check now: ask Facture APP about the live attempts (nothing new is built)."""
+        self.check_access("write")
+        self._l10n_mx_factureapp_check_live()
+        stamped = self.filtered(lambda m: m.l10n_mx_factureapp_state == "stamped")
+        if stamped:
+            return _notification(
+                _("Stamp found at Facture APP for %(names)s.", names=", ".join(stamped.mapped("display_name")))
             )
-        for move in locked:
-            try:
-                results[move] = move._l10n_mx_factureapp_stamp_one()
-                if move.l10n_mx_factureapp_global_lead_id == move:
-                    move._l10n_mx_factureapp_sync_global_members()
-            except L10nMxFactureappBusy as exc:
-                results[move] = exc.args[0]
-            except UserError as exc:
-                move.l10n_mx_factureapp_error = exc.args[0]
-                results[move] = exc.args[0]
+        texts = [
+            f"{move.display_name}: {move.l10n_mx_factureapp_error}" for move in self if move.l10n_mx_factureapp_error
+        ]
+        return _notification("\n".join(texts) or _("Facture APP has no stamp for these invoices yet."), "warning")
+
+    def _l10n_mx_factureapp_check_live(self):
+        """Move the live attempts of these moves one step on now (look up, or send the stored bytes)."""
+        live = self.env["l10n_mx_factureapp.document"].sudo()._einvoice_attempt_live(self)
+        if live:
+            live._einvoice_attempt_process()
+        return live
+
+    def _l10n_mx_factureapp_stamp(self):
+        """Stamp each move. Returns {move: translated text or False (stamped)}.
+
+        A move with a live attempt is checked now, never rebuilt: its stamp is looked up, or its
+        stored bytes are sent again when Facture APP never got them. The others are checked and
+        built here (nothing is created for bad data), then stamped through einvoice.attempt."""
+        dbtools.commit(self.env)  # the engine's own cursor sees what this transaction wrote (a payment, a global)
+        live = self._l10n_mx_factureapp_check_live()
+        jobs = []
+        for move in self - live.move_id:
+            if move.l10n_mx_factureapp_state in DONE:
+                continue
+            jobs.append((move, move._l10n_mx_factureapp_build, {}))
+        results = self._l10n_mx_factureapp_start(jobs)
+        for move in self - self.browse([m.id for m in results]):
+            results[move] = move.l10n_mx_factureapp_error or False
         return results
 
-    def _l10n_mx_factureapp_live_attempt(self, kind=None):
-        attempts = self.sudo().l10n_mx_factureapp_document_ids.filtered(  # written by the system only
-            lambda d: d.state in LIVE and (kind is None or (d.kind == "P") == (kind == "P"))
-        )
-        return attempts.sorted("id", reverse=True)[:1]
-
-    def _l10n_mx_factureapp_stamp_one(self, kind=None, build=None, invoices=None):
-        """Stamp this move (an invoice, or a payment's move with `kind='P'` paying `invoices`).
-
-        While an attempt may be alive nothing new is built: it is looked up first, and only
-        when Facture APP does not know it are its exact bytes sent again."""
-        self.ensure_one()
-        credential, branch = self._l10n_mx_factureapp_connection()
-        live = self._l10n_mx_factureapp_live_attempt(kind)
-        if live:
-            if live.state == "sending":
-                if live.create_date > fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES):
-                    raise L10nMxFactureappBusy(
-                        _(
-                            "Invoice %(name)s is being stamped right now; try again in a few minutes.",
-                            name=self.display_name,
-                        )
-                    )
-                live.state = "unknown"  # a call that never came back (worker killed): same as a lost answer
-            if self._l10n_mx_factureapp_reconcile(live, credential):
-                return False
-            return self._l10n_mx_factureapp_resend(live, credential, branch)
-        if kind != "P" and self.l10n_mx_factureapp_state == "stamped":
-            return False
-        xml = build() if build else self._l10n_mx_factureapp_build()
-        series, number = self._l10n_mx_factureapp_series_number()
-        doc = self.env["l10n_mx_factureapp.document"]._l10n_mx_factureapp_create_attempt(
-            self, xml, kind or ("E" if self.move_type == "out_refund" else "I"), credential, branch, series, number
-        )
-        if doc.kind == "P":
-            doc.invoice_ids = invoices
-        return self._l10n_mx_factureapp_send(doc, xml, credential, branch)
-
-    def _l10n_mx_factureapp_resend(self, live, credential, branch):
-        """Send the exact bytes of `live` again (Facture APP said it never got them)."""
-        xml = live._l10n_mx_factureapp_payload()  # the same bytes, never rebuilt
-        live.state = "retried"
-        branch = live.branch_id or branch
-        doc = self.env["l10n_mx_factureapp.document"]._l10n_mx_factureapp_create_attempt(
-            self, xml, live.kind, credential, branch, live.series, live.number, retry_of=live
-        )
-        if doc.kind == "P":
-            doc.invoice_ids = live.invoice_ids
-        return self._l10n_mx_factureapp_send(doc, xml, credential, branch)
-
-    def _l10n_mx_factureapp_send(self, doc, xml, credential, branch):
-        """Record the intent, call, keep the answer. Returns False or the translated problem.
-
-        Only a clear refusal is an error; anything else that leaves the outcome unclear (lost
-        or unreadable answer, a success without the stamped XML) is *unknown* and looked up."""
-        Credential = self.env["einvoice.credential"]
-        if doc.kind != "P":
-            self._l10n_mx_factureapp_write({"l10n_mx_factureapp_state": "sending"})
-        try:
-            client = credential._l10n_mx_factureapp_client(record=doc)
-        except UserError as exc:  # the connection is not usable: nothing was sent
-            self._l10n_mx_factureapp_attempt_failed(doc, "error", exc.args[0], "connection")
-            return exc.args[0]
-        Credential._einvoice_commit()  # the intent and the exact bytes survive a crash during the call
-        with client as api:
+    @api.model
+    def _l10n_mx_factureapp_start(self, jobs):
+        """Start one attempt per (move, build, extra values): the pre-CFDI is built ONCE, here, and
+        its bytes go with the attempt. Returns {move: text} for the moves refused before sending."""
+        dbtools.commit(self.env)  # the engine's own cursor must see what this transaction wrote
+        refused, values_list, payloads = {}, [], []
+        for move, build, extra in jobs:
             try:
-                stamped = api.stamp(xml, branch.facture_id, reference=self.name or "").xml
-                cfdi.stamp_info(stamped)  # a stamped CFDI we can read, or the outcome is unclear
-            except (errors.AuthError, errors.RejectedError, errors.TransientError) as exc:
-                message = self._l10n_mx_factureapp_service_error_text(exc, credential)
-                self._l10n_mx_factureapp_attempt_failed(doc, "error", message, exc.code or exc.kind)
-                return message
-            except psycopg2.Error:
-                raise
-            except Exception as exc:  # noqa: BLE001 - after a non-idempotent call, unclear means unknown
-                _logger.info("Facture APP stamp of move %s has an unclear outcome: %r", self.id, exc)
-                message = self._l10n_mx_factureapp_unknown_text(exc)
-                self._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
-                self.with_context(no_new_invoice=True).message_post(body=message)
-                Credential._einvoice_commit()
-                return message
-            self._l10n_mx_factureapp_store_stamp(doc, stamped, api)
-        Credential._einvoice_commit()
-        return False
+                xml = build()
+            except UserError as exc:
+                refused[move] = exc.args[0]
+                continue
+            values_list.append(move._l10n_mx_factureapp_attempt_values(**extra))
+            payloads.append((move.id, xml))
+        self._l10n_mx_factureapp_note_refusals(refused, [move_id for move_id, _xml in payloads])
+        if values_list:
+            Document = self.env["l10n_mx_factureapp.document"].with_context(l10n_mx_factureapp_payloads=tuple(payloads))
+            _attempts, texts = Document._einvoice_attempt_start(values_list)
+            refused.update({self.browse(move.id): "\n".join(lines) for move, lines in texts.items()})
+        dbtools.commit(self.env)  # a fresh snapshot: the answers the engine committed are visible
+        self.invalidate_model(["l10n_mx_factureapp_document_ids", "l10n_mx_factureapp_document_id"])
+        return refused
 
-    def _l10n_mx_factureapp_unknown_text(self, exc):
-        if isinstance(exc, errors.UnknownOutcome):
-            return _(
-                "Facture APP may have stamped %(name)s but the answer was lost (%(error)s). The outcome is being "
-                "confirmed with Facture APP: the stamp is looked up before anything is sent again.",
-                name=self.display_name,
-                error=exc.message,
-            )
-        return _(
-            "Facture APP answered the stamping of %(name)s in a way that could not be read (%(error)s). The "
-            "outcome is being confirmed with Facture APP: the stamp is looked up before anything is sent again.",
-            name=self.display_name,
-            error=str(exc)[:200],
+    @api.model
+    def _l10n_mx_factureapp_note_refusals(self, refused, started_ids):
+        """Keep on the invoice why it was not sent (data to fix); clear it once an attempt starts."""
+        for move, text in refused.items():
+            if move.l10n_mx_factureapp_refusal != text:
+                move._l10n_mx_factureapp_write({"l10n_mx_factureapp_refusal": text})
+        self.browse(started_ids).filtered("l10n_mx_factureapp_refusal")._l10n_mx_factureapp_write(
+            {"l10n_mx_factureapp_refusal": False}
         )
+        dbtools.commit(self.env)
+
+    def _l10n_mx_factureapp_attempt_values(self, kind=None, **extra):
+        self.ensure_one()
+        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
+        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
+        return {
+            "move_id": self.id,
+            "kind": kind or ("E" if self.move_type == "out_refund" else "I"),
+            "credential_id": credential.id,
+            "branch_id": branch.id,
+            **extra,
+        }
 
     def _l10n_mx_factureapp_write(self, values):
         """Write CFDI fields only: the journal entry does not change, so its balance check and
         line synchronisation (the costly part of writing a move) are skipped."""
         return self.with_context(check_move_validity=False, skip_invoice_sync=True).write(values)
-
-    def _l10n_mx_factureapp_attempt_failed(self, doc, state, message, code=False):
-        doc.write({"state": state, "message": message, "error_code": code})
-        if doc.kind != "P":
-            self._l10n_mx_factureapp_write({"l10n_mx_factureapp_state": state, "l10n_mx_factureapp_error": message})
-        self.env["einvoice.credential"]._einvoice_commit()
 
     def _l10n_mx_factureapp_service_error_text(self, exc, credential):
         if isinstance(exc, errors.AuthError):
@@ -853,19 +840,7 @@ class AccountMove(models.Model):
                 conn=credential.name,
             )
         if exc.code == "FA402":
-            credential = credential.sudo()  # accountants may read connections, not write them
-            credential.write(
-                {
-                    "l10n_mx_factureapp_credits": 0,
-                    "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now(),
-                }
-            )
-            credential._einvoice_admin_activity(
-                _(
-                    "Facture APP has no stamping credits left for %(conn)s.",
-                    conn=credential.name,
-                )
-            )
+            credential._l10n_mx_factureapp_note_no_credits()
             return _(
                 "Facture APP has no stamping credits left: buy credits, then stamp %(name)s again.",
                 name=self.display_name,
@@ -876,214 +851,29 @@ class AccountMove(models.Model):
                 branch=self.l10n_mx_factureapp_branch_id.display_name or "",
             )
         if isinstance(exc, errors.TransientError):
-            return _(
-                "Facture APP could not be reached; nothing was stamped. Try again later (%(error)s).",
-                error=exc.message,
-            )
+            return _("Facture APP could not be reached; nothing was stamped yet (%(error)s).", error=exc.message)
         if isinstance(exc, errors.ProtocolError):
-            return _(
-                "Facture APP answered something unreadable: %(error)s",
-                error=exc.message,
-            )
-        return _(
-            "Facture APP rejected %(name)s: %(error)s",
-            name=self.display_name,
-            error=str(exc),
-        )
-
-    def _l10n_mx_factureapp_store_stamp(self, doc, xml, api=None):
-        """Keep the stamped XML (with its TFD) on the attempt and commit it at once, then show
-        UUID, date, certificate and link on the move: nothing afterwards can roll the stamp back."""
-        Credential = self.env["einvoice.credential"]
-        info = cfdi.stamp_info(xml)
-        attachment = self.env["ir.attachment"].create(
-            {
-                "name": f"{(self.name or 'CFDI').replace('/', '_')}_{info.uuid}.xml",
-                "raw": xml,
-                "mimetype": "application/xml",
-                "res_model": "account.move",
-                "res_id": self.id,
-                "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
-            }
-        )
-        doc.write({"state": "stamped", "uuid": info.uuid, "message": False, "stamped_xml_id": attachment.id})
-        Credential._einvoice_commit()
-        if doc.kind == "P":
-            self.with_context(no_new_invoice=True).message_post(
-                body=_("Payment complement stamped: UUID %(uuid)s.", uuid=info.uuid),
-                attachment_ids=attachment.ids,
-            )
-            return
-        self._l10n_mx_factureapp_show_stamp(doc)
-        self.with_context(no_new_invoice=True).message_post(
-            body=_("CFDI stamped by Facture APP: UUID %(uuid)s.", uuid=info.uuid),
-            attachment_ids=attachment.ids,
-        )
-        Credential._einvoice_commit()  # shown before anything else (PDF, mail) may fail
-        if api is not None:
-            self._l10n_mx_factureapp_fetch_pdf(api)
-        if self._l10n_mx_factureapp_needs_complement():
-            self._l10n_mx_factureapp_flag_payers()  # paid before it was stamped
-
-    def _l10n_mx_factureapp_show_stamp(self, doc):
-        """Copy the committed stamp of `doc` onto the move. A concurrent write on the move (another
-        run reporting it busy) makes this transaction retry, never lose the stamp."""
-        info = cfdi.stamp_info(doc.stamped_xml_id.raw)
-        values = {
-            "l10n_mx_factureapp_state": "stamped",
-            "l10n_mx_factureapp_uuid": info.uuid,
-            "l10n_mx_factureapp_stamped_at": _stamp_datetime(info.stamped_at),
-            "l10n_mx_factureapp_sat_certificate": info.sat_certificate,
-            "l10n_mx_factureapp_xml_id": doc.stamped_xml_id.id,
-            "l10n_mx_factureapp_verification_url": cfdi.verification_url(info),
-            "l10n_mx_factureapp_error": False,
-            "l10n_mx_factureapp_bulk_queued": False,
-        }
-        can_retry = self.env["einvoice.credential"]._einvoice_can_commit()
-        for tries in range(3):
-            try:
-                self._l10n_mx_factureapp_write(values)
-                self.env.flush_all()
-                return
-            except psycopg2.errors.SerializationFailure:
-                if not can_retry or tries == 2:
-                    raise
-                _logger.info("Move %s changed concurrently; showing its stamp again", self.id)
-                self.env.cr.rollback()  # only this projection is lost: the attempt is committed
-
-    def _l10n_mx_factureapp_fetch_pdf(self, api):
-        try:
-            pdf = api.pdf(self.l10n_mx_factureapp_uuid)
-        except errors.EInvoiceError as exc:
-            _logger.info("Facture APP PDF of move %s not fetched: %s", self.id, exc.kind)
-            return
-        self.l10n_mx_factureapp_pdf_id = self.env["ir.attachment"].create(
-            {
-                "name": f"{(self.name or 'CFDI').replace('/', '_')}_{self.l10n_mx_factureapp_uuid}.pdf",
-                "raw": pdf,
-                "mimetype": "application/pdf",
-                "res_model": "account.move",
-                "res_id": self.id,
-            }
-        )
-
-    def _l10n_mx_factureapp_reconcile(self, doc, credential):
-        """Ask Facture APP whether `doc` was stamped (by its UUID, or its series and number).
-        True when the stamp was found and stored. Raises UserError when the service cannot
-        be asked: nothing may be resent before it answers."""
-        try:
-            with credential._l10n_mx_factureapp_client(record=doc) as api:
-                uuid = doc.uuid
-                if not uuid:
-                    issuer = (self.company_id.vat or "").upper()
-                    found = api.find(doc.series, doc.number, issuer)
-                    if found is None:
-                        doc.message = _("Not found at Facture APP: the same XML will be sent again.")
-                        return False
-                    uuid = found.uuid
-                xml = api.xml(uuid)
-                info = cfdi.stamp_info(xml)
-                if info.uuid != uuid.upper():
-                    return False
-                if doc.kind != "P" and self.l10n_mx_factureapp_state != "stamped":
-                    self._l10n_mx_factureapp_store_stamp(doc, xml, api)
-                else:
-                    doc.write({"state": "stamped", "uuid": info.uuid})
-                self.with_context(no_new_invoice=True).message_post(
-                    body=_(
-                        "The stamp of %(name)s was found at Facture APP (UUID %(uuid)s); nothing was resent.",
-                        name=self.display_name,
-                        uuid=info.uuid,
-                    )
-                )
-                return True
-        except errors.EInvoiceError as exc:
-            raise UserError(
-                _(
-                    "Facture APP could not be asked whether %(name)s was stamped (%(error)s): nothing was resent. "
-                    "Try again later.",
-                    name=self.display_name,
-                    error=str(exc),
-                )
-            ) from exc
-
-    def action_l10n_mx_factureapp_reconcile(self):
-        self.check_access("write")
-        found = self.browse()
-        for move in self:
-            live = move._l10n_mx_factureapp_live_attempt()
-            if live:
-                credential, _branch = move._l10n_mx_factureapp_connection()
-                if move._l10n_mx_factureapp_reconcile(live, credential):
-                    found |= move
-        if found:
-            return _notification(_("Stamp found at Facture APP for %(names)s.", names=", ".join(found.mapped("name"))))
-        return _notification(_("Facture APP has no stamp for these invoices yet."), "warning")
-
-    def _l10n_mx_factureapp_follow_attempt(self, doc):
-        """Settle an attempt whose outcome is unknown: look it up, and when Facture APP never got
-        it, send its exact bytes again (automatically, up to MAX_AUTO_RESENDS times)."""
-        self.ensure_one()
-        if not self.env["einvoice.credential"]._einvoice_lock_skip_locked(self):
-            return  # a person or another worker is on it right now
-        doc.invalidate_recordset()
-        if doc.state not in LIVE:
-            return
-        doc.state = "unknown"
-        credential, branch = self._l10n_mx_factureapp_connection()
-        if self._l10n_mx_factureapp_reconcile(doc, credential):
-            return
-        if doc._l10n_mx_factureapp_resend_count() < MAX_AUTO_RESENDS:
-            self._l10n_mx_factureapp_resend(doc, credential, branch)
-            return
-        message = _(
-            "Facture APP still does not know the CFDI of %(name)s after it was sent %(count)s times: nothing "
-            "was stamped. Check the connection, then stamp it again.",
-            name=self.display_name,
-            count=MAX_AUTO_RESENDS + 1,
-        )
-        self._l10n_mx_factureapp_attempt_failed(doc, "error", message, "not_found")
+            return _("Facture APP answered something unreadable: %(error)s", error=exc.message)
+        return _("Facture APP rejected %(name)s: %(error)s", name=self.display_name, error=str(exc))
 
     @api.model
     def _cron_l10n_mx_factureapp_follow(self, limit=50):
-        """Reconcile attempts with an unknown outcome, finish queued bulk runs, follow cancellations."""
-        Credential = self.env["einvoice.credential"]
-        stale = fields.Datetime.now() - timedelta(minutes=SENDING_GRACE_MINUTES)
-        docs = (
-            self.env["l10n_mx_factureapp.document"]
-            .sudo()
-            .search(
-                [
-                    "|",
-                    ("state", "=", "unknown"),
-                    "&",
-                    ("state", "=", "sending"),
-                    ("create_date", "<", stale),
-                ],
-                limit=limit,
-            )
-        )
-        for doc in docs:
-            try:
-                doc.move_id._l10n_mx_factureapp_follow_attempt(doc)
-            except UserError as exc:
-                _logger.info("Facture APP reconciliation of move %s postponed: %s", doc.move_id.id, exc)
-            Credential._einvoice_commit()
+        """Finish queued bulk runs and follow cancellations (stamping attempts have their own job)."""
         queued = self.search([("l10n_mx_factureapp_bulk_queued", "=", True)], limit=limit * 10)
         if queued:
             queued._l10n_mx_factureapp_stamp_bulk()
-        pending = self.search([("l10n_mx_factureapp_state", "=", "cancel_requested")], limit=limit)
-        for move in pending:
+        pending = (
+            self.env["l10n_mx_factureapp.document"]
+            .sudo()
+            .search([("cancel_state", "=", "cancel_requested")], limit=limit)
+        )
+        for move in pending.move_id:
             try:
                 move._l10n_mx_factureapp_update_sat_status()
             except UserError as exc:
                 _logger.info("SAT status of move %s not updated: %s", move.id, exc)
-            Credential._einvoice_commit()
-        if (
-            len(docs) == limit
-            or len(pending) == limit
-            or self.search_count([("l10n_mx_factureapp_bulk_queued", "=", True)])
-        ):
+            dbtools.commit(self.env)
+        if len(pending) == limit or self.search_count([("l10n_mx_factureapp_bulk_queued", "=", True)]):
             self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow")._trigger()
 
     # ------------------------------------------------------------------ bulk (ZIP)
@@ -1101,7 +891,7 @@ class AccountMove(models.Model):
         credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(moves[:1].company_id)
         chunk = credential.l10n_mx_factureapp_chunk_size or 100 if credential else 100
         if len(moves) > 2 * chunk and not self.env.context.get("l10n_mx_factureapp_now"):
-            moves.l10n_mx_factureapp_bulk_queued = True
+            moves._l10n_mx_factureapp_write({"l10n_mx_factureapp_bulk_queued": True})
             self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow")._trigger()
             message = _(
                 "%(count)s invoices are queued for bulk stamping; they are stamped in the background.",
@@ -1115,140 +905,49 @@ class AccountMove(models.Model):
                 ok=len(stamped),
                 count=len(moves),
             )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {"message": message, "type": "info", "sticky": False},
-        }
+        return _notification(message)
 
     def _l10n_mx_factureapp_stamp_bulk(self):
-        """Stamp through ZIP files of `chunk_size` pre-CFDIs; each file's result lands on its invoice."""
-        Credential = self.env["einvoice.credential"]
-        moves = Credential._einvoice_lock_skip_locked(self)
-        groups = {}  # (credential, branch) -> [move ids]
-        for move in moves:
+        """Stamp through ZIP files of `chunk_size` pre-CFDIs (einvoice.attempt discipline, see
+        `l10n_mx_factureapp.document._l10n_mx_factureapp_zip_start`). Returns {move: text}."""
+        Document = self.env["l10n_mx_factureapp.document"]
+        live = Document.sudo()._einvoice_attempt_live(self)  # looked up by the attempts' job first
+        todo = self - live.move_id
+        if self.filtered("l10n_mx_factureapp_bulk_queued"):
+            self.filtered("l10n_mx_factureapp_bulk_queued")._l10n_mx_factureapp_write(
+                {"l10n_mx_factureapp_bulk_queued": False}
+            )
+        dbtools.commit(self.env)
+        groups, refused = {}, {}  # (credential, branch) -> {move: pre-CFDI}
+        for move in todo:
             try:
                 credential, branch = move._l10n_mx_factureapp_connection()
+                groups.setdefault((credential, branch), {})[move] = move._l10n_mx_factureapp_build()
             except UserError as exc:
-                move.write(
-                    {
-                        "l10n_mx_factureapp_error": exc.args[0],
-                        "l10n_mx_factureapp_state": "error",
-                        "l10n_mx_factureapp_bulk_queued": False,
-                    }
-                )
-                continue
-            if move._l10n_mx_factureapp_live_attempt():
-                continue  # an attempt may be alive: the follow-up cron reconciles it first
-            groups.setdefault((credential, branch), []).append(move.id)
-        for (credential, branch), move_ids in groups.items():
-            for ids in split_every(credential.l10n_mx_factureapp_chunk_size or 100, move_ids):
-                self.browse(ids)._l10n_mx_factureapp_stamp_zip(credential, branch)
-                Credential._einvoice_commit()
-
-    def _l10n_mx_factureapp_stamp_zip(self, credential, branch):
-        """One ZIP for these moves: intent and bytes committed, one call, each file's result on its move.
-        Only a clear refusal is an error; anything unclear leaves the attempts unknown (looked up)."""
-        Credential = self.env["einvoice.credential"]
-        batch = uuidlib.uuid4().hex
-        files, docs = self._l10n_mx_factureapp_zip_attempts(credential, branch, batch)
-        if not docs:
-            return
-        Credential._einvoice_commit()  # intent and exact bytes recorded before the call
-        with credential._l10n_mx_factureapp_client(record=docs[0]) as api:
-            try:
-                report = api.stamp_zip(fclient.make_zip(files), branch.facture_id, sent_names=files, reference=batch)
-                stamped = (
-                    fclient.read_zip(api.download(report.download_url))
-                    if any(i.ok for i in report.items.values()) and report.download_url
-                    else {}
-                )
-            except (errors.AuthError, errors.RejectedError, errors.TransientError) as exc:
-                for doc in docs:
-                    message = doc.move_id._l10n_mx_factureapp_service_error_text(exc, credential)
-                    doc.move_id._l10n_mx_factureapp_attempt_failed(doc, "error", message, exc.code or exc.kind)
-                return
-            except psycopg2.Error:
-                raise
-            except Exception as exc:  # noqa: BLE001 - after a non-idempotent call, unclear means unknown
-                _logger.info("Facture APP bulk %s has an unclear outcome: %r", batch, exc)
-                message = _(
-                    "The bulk stamping answer was lost or could not be read (%(error)s); the stamps will be looked "
-                    "up before anything is resent.",
-                    error=str(exc)[:200],
-                )
-                for doc in docs:
-                    doc.move_id._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
-                return
-            if report.unknown:
-                _logger.warning(
-                    "Facture APP bulk report %s names files that were not sent: %s",
-                    batch,
-                    ", ".join(report.unknown[:20]),
-                )
-            for doc in docs:
-                doc.move_id._l10n_mx_factureapp_zip_result(doc, report.items.get(doc.bulk_filename), stamped, api)
-
-    def _l10n_mx_factureapp_zip_attempts(self, credential, branch, batch):
-        """Build each move's pre-CFDI and record its attempt; ({file name: bytes}, attempts)."""
-        Document = self.env["l10n_mx_factureapp.document"].sudo()  # attempts: written by the system only
-        files, docs = {}, Document
-        for move in self:
-            try:
-                xml = move._l10n_mx_factureapp_build()
-            except UserError as exc:
-                move.write(
-                    {
-                        "l10n_mx_factureapp_error": exc.args[0],
-                        "l10n_mx_factureapp_state": "error",
-                        "l10n_mx_factureapp_bulk_queued": False,
-                    }
-                )
-                continue
-            series, number = move._l10n_mx_factureapp_series_number()
-            kind = "E" if move.move_type == "out_refund" else "I"
-            doc = Document._l10n_mx_factureapp_create_attempt(
-                move, xml, kind, credential, branch, series, number, channel="bulk"
-            )
-            doc.write({"bulk_filename": f"{doc.id}.xml", "bulk_batch": batch})
-            files[doc.bulk_filename] = xml
-            docs |= doc
-        docs.move_id._l10n_mx_factureapp_write(
-            {"l10n_mx_factureapp_state": "sending", "l10n_mx_factureapp_bulk_queued": False}
-        )
-        return files, docs
-
-    def _l10n_mx_factureapp_zip_result(self, doc, item, stamped, api):
-        """Record what the bulk report says of this move's file."""
-        if item is None:
-            message = _("The bulk report does not mention this invoice; its stamp will be looked up.")
-            self._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
-        elif item.ok:
-            xml = stamped.get(doc.bulk_filename)
-            if xml is None:
-                try:
-                    xml = api.xml(item.uuid)
-                except errors.EInvoiceError:
-                    doc.uuid = item.uuid
-                    message = _("Stamped as %(uuid)s; its XML will be fetched.", uuid=item.uuid)
-                    self._l10n_mx_factureapp_attempt_failed(doc, "unknown", message)
-                    return
-            self._l10n_mx_factureapp_store_stamp(doc, xml)
-        else:
-            message = _(
-                "Facture APP rejected %(name)s: [%(code)s] %(error)s",
-                name=self.display_name,
-                code=item.code,
-                error=errors_describe(item.code, item.message),
-            )
-            self._l10n_mx_factureapp_attempt_failed(doc, "error", message, item.code)
+                refused[move] = exc.args[0]
+        self._l10n_mx_factureapp_note_refusals(refused, [m.id for payloads in groups.values() for m in payloads])
+        for (credential, branch), payloads in groups.items():
+            moves = list(payloads)
+            size = credential.l10n_mx_factureapp_chunk_size or 100
+            for start in range(0, len(moves), size):
+                chunk = {move: payloads[move] for move in moves[start : start + size]}
+                refused.update(Document._l10n_mx_factureapp_zip_start(chunk, credential, branch))
+        dbtools.commit(self.env)
+        self.invalidate_model(["l10n_mx_factureapp_document_ids", "l10n_mx_factureapp_document_id"])
+        return refused
 
     # ------------------------------------------------------------------ cancellation & SAT
     def _l10n_mx_factureapp_stamp_info(self):
         self.ensure_one()
         if not self.l10n_mx_factureapp_xml_id:
             raise UserError(_("Invoice %(name)s has no stamped CFDI.", name=self.display_name))
-        return cfdi.stamp_info(self.l10n_mx_factureapp_xml_id.raw)
+        return cfdi.stamp_info(self.l10n_mx_factureapp_xml_id.sudo().raw)
+
+    def _l10n_mx_factureapp_cfdi_write(self, values):
+        """Write on this invoice's stamped CFDI (its attempt: written by the system only)."""
+        self.ensure_one()
+        self.l10n_mx_factureapp_document_id.sudo().write(values)
+        self.invalidate_recordset(["l10n_mx_factureapp_state", "l10n_mx_factureapp_error"])
 
     def _l10n_mx_factureapp_request_cancel(self, motive, replacement=None):
         """Ask Facture APP to cancel; the answer is confirmed with SAT. Returns the outcome.
@@ -1283,9 +982,7 @@ class AccountMove(models.Model):
 
     def _l10n_mx_factureapp_cancel_unclear(self, motive, exc):
         """The request may have reached Facture APP: SAT's status tells (the job keeps asking)."""
-        self._l10n_mx_factureapp_write(
-            {"l10n_mx_factureapp_state": "cancel_requested", "l10n_mx_factureapp_cancel_motive": motive}
-        )
+        self._l10n_mx_factureapp_cfdi_write({"cancel_state": "cancel_requested", "cancel_motive": motive})
         self.with_context(no_new_invoice=True).message_post(
             body=_(
                 "The answer to the cancellation request of %(name)s was lost or could not be read (%(error)s): "
@@ -1294,7 +991,7 @@ class AccountMove(models.Model):
                 error=exc.message,
             )
         )
-        self.env["einvoice.credential"]._einvoice_commit()
+        dbtools.commit(self.env)
         try:
             self._l10n_mx_factureapp_update_sat_status()
         except UserError as error:
@@ -1348,12 +1045,8 @@ class AccountMove(models.Model):
                     error=answer.message,
                 )
             )
-        self.write(
-            {
-                "l10n_mx_factureapp_state": "cancel_requested",
-                "l10n_mx_factureapp_cancel_motive": motive,
-                "l10n_mx_factureapp_cancel_link": answer.link or False,
-            }
+        self._l10n_mx_factureapp_cfdi_write(
+            {"cancel_state": "cancel_requested", "cancel_motive": motive, "cancel_link": answer.link or False}
         )
         body = _(
             "Cancellation of the CFDI requested (motive %(motive)s): %(message)s",
@@ -1371,7 +1064,7 @@ class AccountMove(models.Model):
                 ),
                 user_id=self.invoice_user_id.id or self.env.user.id,
             )
-        self.env["einvoice.credential"]._einvoice_commit()  # the PAC has the request: keep it
+        dbtools.commit(self.env)  # the PAC has the request: keep it
         try:
             self._l10n_mx_factureapp_update_sat_status()
         except UserError as exc:
@@ -1394,13 +1087,13 @@ class AccountMove(models.Model):
             )
         except errors.EInvoiceError as exc:
             raise UserError(_("SAT's status service could not be asked: %(error)s", error=str(exc))) from exc
-        self.write(
+        self._l10n_mx_factureapp_cfdi_write(
             {
-                "l10n_mx_factureapp_sat_state": status.state,
-                "l10n_mx_factureapp_sat_cancellable": status.cancellable,
-                "l10n_mx_factureapp_sat_cancel_status": status.cancel_status,
-                "l10n_mx_factureapp_sat_efos": status.efos,
-                "l10n_mx_factureapp_sat_checked_at": fields.Datetime.now(),
+                "sat_state": status.state,
+                "sat_cancellable": status.cancellable,
+                "sat_cancel_status": status.cancel_status,
+                "sat_efos": status.efos,
+                "sat_checked_at": fields.Datetime.now(),
             }
         )
         if status.efos_listed:
@@ -1415,14 +1108,14 @@ class AccountMove(models.Model):
         if settled == "cancelled" and self.l10n_mx_factureapp_state != "cancelled":
             self._l10n_mx_factureapp_cancelled(credential, status)
         elif settled == "rejected" and self.l10n_mx_factureapp_state == "cancel_requested":
-            self.l10n_mx_factureapp_state = "cancel_rejected"
+            self._l10n_mx_factureapp_cfdi_write({"cancel_state": "cancel_rejected"})
             self.with_context(no_new_invoice=True).message_post(
                 body=_("The customer rejected the cancellation of the CFDI; it stays valid.")
             )
         return status
 
     def _l10n_mx_factureapp_cancelled(self, credential, status):
-        self.l10n_mx_factureapp_state = "cancelled"
+        self._l10n_mx_factureapp_cfdi_write({"cancel_state": "cancelled"})
         acuse = None
         try:
             with credential._l10n_mx_factureapp_client(record=self) as api:
@@ -1440,7 +1133,7 @@ class AccountMove(models.Model):
                     "res_id": self.id,
                 }
             )
-            self.l10n_mx_factureapp_acuse_id = attachment
+            self._l10n_mx_factureapp_cfdi_write({"acuse_id": attachment.id})
         self.with_context(no_new_invoice=True).message_post(
             body=_(
                 "SAT confirms the CFDI is cancelled (%(status)s).",
@@ -1478,10 +1171,10 @@ class AccountMove(models.Model):
     def action_l10n_mx_factureapp_download_pdf(self):
         self.ensure_one()
         self.check_access("write")  # the PDF is stored on the move
-        if not self.l10n_mx_factureapp_pdf_id:
-            credential, _branch = self._l10n_mx_factureapp_connection()
-            with credential._l10n_mx_factureapp_client(record=self) as api:
-                self._l10n_mx_factureapp_fetch_pdf(api)
+        attempt = self.l10n_mx_factureapp_document_id.sudo()
+        if attempt.uuid and not attempt.pdf_id:
+            attempt._l10n_mx_factureapp_fetch_pdf()
+            self.invalidate_recordset(["l10n_mx_factureapp_pdf_id"])
         if not self.l10n_mx_factureapp_pdf_id:
             raise UserError(
                 _(
@@ -1529,6 +1222,313 @@ class AccountMove(models.Model):
                 }
             )
 
+    # ------------------------------------------------------------------ payments complement (CFDI type P)
+    # The entry that pays is an `account.payment`'s move or a bank statement line's move; whichever
+    # way it got reconciled with stamped PPD invoices (payment wizard, outstanding credits on the
+    # invoice, bank reconciliation), `account.partial.reconcile` flags it and a job stamps it.
+
+    def _l10n_mx_factureapp_needs_complement(self):
+        """This move is a stamped PPD customer invoice: payments of it need a complement."""
+        self.ensure_one()
+        return (
+            self.move_type == "out_invoice"
+            and self.l10n_mx_factureapp_payment_method == "PPD"
+            and self.l10n_mx_factureapp_state in COMPLEMENT_INVOICE_STATES
+        )
+
+    def _l10n_mx_factureapp_is_payer(self):
+        """This move is a payment (wizard, outstanding credit) or a bank statement line."""
+        self.ensure_one()
+        return (
+            self.move_type == "entry"
+            and self.state == "posted"
+            and bool(self.origin_payment_id or self.statement_line_id)
+        )
+
+    def _l10n_mx_factureapp_payment_applications(self):
+        """{invoice: {"amount": paid in the invoice currency, "amount_payment": in this entry's
+        currency, "first_partial": id of its first reconciliation}} for each stamped PPD invoice
+        this entry pays, in reconciliation order."""
+        self.ensure_one()
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        applications = {}
+        for partial in lines.matched_debit_ids.sorted("id"):
+            invoice = partial.debit_move_id.move_id
+            if invoice == self or not invoice._l10n_mx_factureapp_needs_complement():
+                continue
+            if not partial.debit_amount_currency:
+                continue  # an exchange difference, not a payment
+            entry = applications.setdefault(
+                invoice, {"amount": 0.0, "amount_payment": 0.0, "first_partial": partial.id}
+            )
+            entry["amount"] += partial.debit_amount_currency
+            entry["amount_payment"] += partial.credit_amount_currency
+        return applications
+
+    def _l10n_mx_factureapp_covered_invoices(self):
+        """Invoices already in a stamped (or possibly stamped) complement of this entry."""
+        self.ensure_one()
+        return (
+            self.sudo()
+            .l10n_mx_factureapp_document_ids.filtered(lambda d: d.kind == "P" and d.state in HOLDING_STATES)
+            .invoice_ids.sudo(False)
+        )
+
+    def _l10n_mx_factureapp_pending_applications(self):
+        self.ensure_one()
+        covered = self._l10n_mx_factureapp_covered_invoices()
+        return {
+            invoice: entry
+            for invoice, entry in self._l10n_mx_factureapp_payment_applications().items()
+            if invoice not in covered
+        }
+
+    def _l10n_mx_factureapp_applications_of(self, invoices):
+        """The applications of this entry to `invoices` (those a complement attempt reports)."""
+        self.ensure_one()
+        return {inv: entry for inv, entry in self._l10n_mx_factureapp_payment_applications().items() if inv in invoices}
+
+    def _l10n_mx_factureapp_payment_currency(self):
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        return lines.currency_id[:1] or self.currency_id
+
+    def _l10n_mx_factureapp_installment(self, invoice, first_partial_id):
+        """(NumParcialidad, ImpSaldoAnt) of `invoice` for this entry: counted from the invoice's
+        reconciliations made before this entry's, so the numbers are right whatever order the
+        complements are stamped in."""
+        lines = invoice.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        earlier = lines.matched_credit_ids.filtered(lambda p: p.id < first_partial_id and p.debit_amount_currency)
+        payers = earlier.credit_move_id.move_id.filtered(lambda m: m != self and m._l10n_mx_factureapp_is_payer())
+        paid_before = sum(earlier.mapped("debit_amount_currency"))
+        return len(payers) + 1, invoice.amount_total - paid_before
+
+    @api.model
+    def _l10n_mx_factureapp_invoice_tax_bases(self, invoice):
+        """[(cfdi.Tax, base)] of a whole invoice, as its CFDI states them (to prorate per payment)."""
+        data = invoice._l10n_mx_factureapp_invoice_data()
+        totals = cfdi.compute(data)
+        taxes = []
+        for (impuesto, factor, rate), (base, _amount) in totals.traslados.items():
+            tax = cfdi.Tax(IMPUESTO_KIND[impuesto], factor, Decimal(rate) if rate else Decimal(0))
+            taxes.append((tax, base))
+        for impuesto in totals.retenciones:
+            kind = IMPUESTO_KIND[impuesto]
+            withheld = [
+                (line, tax) for line in data.lines for tax in line.taxes if tax.withholding and tax.kind == kind
+            ]
+            base = sum(
+                (cfdi.d(line.quantity) * cfdi.d(line.unit_price) - cfdi.d(line.discount) for line, _tax in withheld),
+                Decimal(0),
+            )
+            taxes.append((cfdi.Tax(kind, "Tasa", withheld[0][1].rate, withholding=True), cfdi.rnd(base, 2)))
+        return taxes
+
+    def _l10n_mx_factureapp_paid_document(self, invoice, entry, payment_currency):
+        info = invoice._l10n_mx_factureapp_stamp_info()
+        installment, balance_before = self._l10n_mx_factureapp_installment(invoice, entry["first_partial"])
+        equivalence = Decimal(1)
+        if invoice.currency_id != payment_currency:
+            equivalence = _equivalence(entry["amount"], entry["amount_payment"])
+        digits = invoice.currency_id.decimal_places
+        return cfdi.PaidDocument(
+            uuid=info.uuid,
+            currency=invoice.currency_id.name,
+            amount_paid=_dec(entry["amount"], digits),
+            balance_before=_dec(balance_before, digits),
+            installment=installment,
+            total=Decimal(info.total),
+            taxes=self._l10n_mx_factureapp_invoice_tax_bases(invoice),
+            series=info.series,
+            number=info.number,
+            equivalence=equivalence,
+        )
+
+    def _l10n_mx_factureapp_payment_rate(self, currency):
+        """TipoCambioP: MXN per unit of the payment currency, as booked on this entry."""
+        if currency.name == "MXN":
+            return None
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        amount_currency = sum(lines.mapped("amount_currency"))
+        balance = sum(lines.mapped("balance"))
+        if amount_currency:
+            return _dec(balance / amount_currency, 6)
+        rate = self.company_id.currency_id._get_conversion_rate(
+            currency, self.company_id.currency_id, self.company_id, self.date
+        )
+        return _dec(rate, 6) if rate else None
+
+    def _l10n_mx_factureapp_payment_form_code(self):
+        payment = self.origin_payment_id
+        form = payment.l10n_mx_factureapp_payment_form if payment else False
+        if not form and self.statement_line_id:
+            form = self.statement_line_id.partner_id.commercial_partner_id.l10n_mx_factureapp_payment_form
+        return form if form and form != "99" else "03"
+
+    def _l10n_mx_factureapp_payment_data(self, applications=None):
+        self.ensure_one()
+        if applications is None:
+            applications = self._l10n_mx_factureapp_pending_applications()
+        if not applications:
+            raise UserError(
+                _(
+                    "Payment %(name)s pays no stamped PPD invoice without a complement: no payment complement is "
+                    "needed.",
+                    name=self.display_name,
+                )
+            )
+        invoices = self.env["account.move"].union(*applications)
+        if len(invoices.partner_id.commercial_partner_id) > 1:
+            raise UserError(
+                _(
+                    "Payment %(name)s pays invoices of several customers (%(customers)s): a payment complement has "
+                    "one receiver. Split the payment per customer.",
+                    name=self.display_name,
+                    customers=", ".join(invoices.partner_id.commercial_partner_id.mapped("display_name")),
+                )
+            )
+        invoice0 = invoices[0]
+        branch = invoice0.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
+        place = (branch.zip or self.company_id.zip or "").strip()
+        currency = self._l10n_mx_factureapp_payment_currency()
+        docs = [
+            self._l10n_mx_factureapp_paid_document(invoice, entry, currency) for invoice, entry in applications.items()
+        ]
+        amount = sum(entry["amount_payment"] for entry in applications.values())
+        payment = self.origin_payment_id
+        operation = (payment.memo if payment else self.statement_line_id.payment_ref) or ""
+        series, number = self._l10n_mx_factureapp_series_number()
+        return cfdi.Payment(
+            date=fields.Datetime.to_datetime(self.date or fields.Date.context_today(self)).replace(hour=12),
+            issuer=invoice0._l10n_mx_factureapp_issuer(),
+            receiver=invoice0._l10n_mx_factureapp_receiver(place, "CP01"),
+            place=place,
+            payment_form=self._l10n_mx_factureapp_payment_form_code(),
+            currency=currency.name,
+            amount=_dec(amount, currency.decimal_places),
+            documents=docs,
+            rate=self._l10n_mx_factureapp_payment_rate(currency),
+            operation=operation,
+            date_issued=self._l10n_mx_factureapp_local_now(),
+            series=series,
+            number=number,
+        )
+
+    def _l10n_mx_factureapp_build_payment(self, applications=None):
+        try:
+            xml = cfdi.build_payment(self._l10n_mx_factureapp_payment_data(applications))
+        except cfdi.CfdiError as exc:
+            raise UserError(
+                _(
+                    "The payment complement of %(name)s cannot be built: %(problems)s",
+                    name=self.display_name,
+                    problems="\n".join(self._l10n_mx_factureapp_problem_text(p) for p in exc.problems),
+                )
+            ) from exc
+        problems = cfdi.xsd_errors(xml)
+        if problems:
+            raise UserError(
+                _(
+                    "The payment complement of %(name)s does not pass the SAT schema:\n%(errors)s",
+                    name=self.display_name,
+                    errors="\n".join(problems),
+                )
+            )
+        return xml
+
+    def _l10n_mx_factureapp_stamp_payment(self):
+        """Stamp the complement of the invoices this entry pays that no complement of it covers yet.
+        A live attempt is checked now (looked up, or its stored bytes sent); nothing new is built
+        meanwhile. Returns a translated text, or False."""
+        self.ensure_one()
+        dbtools.commit(self.env)  # the engine's own cursor must see this payment
+        live = self._l10n_mx_factureapp_check_live()
+        if not live:
+            applications = self._l10n_mx_factureapp_pending_applications()
+            if not applications:
+                return False
+            invoices = self.env["account.move"].union(*applications)
+            move_branch = invoices[:1].l10n_mx_factureapp_branch_id
+            if move_branch and not self.l10n_mx_factureapp_branch_id:
+                self.l10n_mx_factureapp_branch_id = move_branch
+
+            def build():
+                return self._l10n_mx_factureapp_build_payment(applications)
+
+            extra = {"kind": "P", "invoice_ids": [(6, 0, invoices.ids)]}
+            refused = self._l10n_mx_factureapp_start([(self, build, extra)])
+            if refused.get(self):
+                return refused[self]
+        attempt = self._l10n_mx_factureapp_complement_attempt()
+        return attempt._l10n_mx_factureapp_outcome() if attempt else False
+
+    def _l10n_mx_factureapp_complement_attempt(self):
+        attempts = self.sudo().l10n_mx_factureapp_document_ids.filtered(lambda d: d.kind == "P")
+        return attempts.sorted("id", reverse=True)[:1]
+
+    def _l10n_mx_factureapp_process_complement(self):
+        """Stamp this entry's complement, record the outcome on it; never raises. Returns the error."""
+        self.ensure_one()
+        try:
+            error = self._l10n_mx_factureapp_stamp_payment()
+        except UserError as exc:
+            error = exc.args[0]
+        attempt = self._l10n_mx_factureapp_complement_attempt()
+        live = attempt.state in ACTIVE_STATES
+        values = {
+            "l10n_mx_factureapp_complement_pending": bool(live or self._l10n_mx_factureapp_pending_applications()),
+            # a live attempt is followed by the attempts' job; anything else waits for a person
+            "l10n_mx_factureapp_complement_error": error if error and not live else False,
+        }
+        if any(self[key] != value for key, value in values.items()):
+            self._l10n_mx_factureapp_write(values)
+        if error and not live:
+            self.with_context(no_new_invoice=True).message_post(
+                body=_("The payment complement could not be stamped: %(error)s", error=error)
+            )
+        return error
+
+    def action_l10n_mx_factureapp_stamp_payment(self):
+        self.check_access("write")
+        for move in self:
+            live = self.env["l10n_mx_factureapp.document"].sudo()._einvoice_attempt_live(move)
+            if not live and not move._l10n_mx_factureapp_pending_applications():
+                raise UserError(
+                    _(
+                        "%(name)s pays no stamped PPD invoice without a complement: nothing to stamp.",
+                        name=move.display_name,
+                    )
+                )
+            error = move._l10n_mx_factureapp_process_complement()
+            attempt = move._l10n_mx_factureapp_complement_attempt()
+            if error and attempt.state not in ACTIVE_STATES:
+                raise UserError(error)
+        return True
+
+    @api.model
+    def _cron_l10n_mx_factureapp_complements(self, limit=50):
+        """Stamp the complements of entries flagged when they were reconciled with stamped PPD invoices."""
+        moves = self.env["account.move"].search(
+            [
+                ("l10n_mx_factureapp_complement_pending", "=", True),
+                ("l10n_mx_factureapp_complement_error", "=", False),
+            ],
+            limit=limit,
+            order="id",
+        )
+        for move in dbtools.lock_skip_locked(moves):
+            move._l10n_mx_factureapp_process_complement()
+            dbtools.commit(self.env)  # one payment at a time
+        if len(moves) == limit:
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements").sudo()._trigger()
+
+    def _l10n_mx_factureapp_flag_payers(self):
+        """Flag the payments of this (just stamped) PPD invoice that were reconciled before its stamp."""
+        lines = self.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
+        payers = lines.matched_credit_ids.credit_move_id.move_id.filtered(lambda m: m._l10n_mx_factureapp_is_payer())
+        if payers:
+            payers.write({"l10n_mx_factureapp_complement_pending": True, "l10n_mx_factureapp_complement_error": False})
+            self.env.ref("l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_complements").sudo()._trigger()
+
 
 def _notification(message, kind="info"):
     """A client action that tells the user what a button did."""
@@ -1544,23 +1544,6 @@ def _notification(message, kind="info"):
     }
 
 
-def _stamp_datetime(text):
-    """TFD's FechaTimbrado (local time of Mexico, no zone) as a naive datetime, or False."""
-    try:
-        local = datetime.fromisoformat(text[:19]) if text else None
-    except ValueError:
-        return False
-    if local is None:
-        return False
-    return pytz.timezone("America/Mexico_City").localize(local).astimezone(pytz.utc).replace(tzinfo=None)
-
-
-def errors_describe(code, message):
-    from ..factureapp import errors as ferrors
-
-    return ferrors.describe(code, message).message
-
-
 def _sat_name(name):
     """SAT's registered name: upper case, without the company-type suffix."""
     text = " ".join((name or "").upper().split())
@@ -1573,3 +1556,12 @@ def _sat_name(name):
         ).strip()
         or text
     )
+
+
+def _equivalence(invoice_amount, payment_amount):
+    """EquivalenciaDR: units of the invoice currency per unit of the payment currency, rounded up at
+    10 decimals so that ImpPagado / EquivalenciaDR never exceeds the amount actually paid."""
+    if not payment_amount:
+        return Decimal(1)
+    value = Decimal(str(invoice_amount)) / Decimal(str(payment_amount))
+    return value.quantize(Decimal("0.0000000001"), rounding=ROUND_CEILING)

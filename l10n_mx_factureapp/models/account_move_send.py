@@ -11,7 +11,7 @@ class AccountMoveSend(models.AbstractModel):
     def _l10n_mx_factureapp_is_applicable(self, move):
         return (
             move._l10n_mx_factureapp_applicable()
-            and move.l10n_mx_factureapp_state in (False, "to_stamp", "error", "unknown")
+            and move.l10n_mx_factureapp_state in (False, "to_stamp", "error", "waiting")
             and bool(self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(move.company_id))
         )
 
@@ -31,8 +31,8 @@ class AccountMoveSend(models.AbstractModel):
         problems = []
         bad = self.env["account.move"]
         for move in to_stamp:
-            if move.l10n_mx_factureapp_state == "unknown":
-                continue  # reconciled before anything is resent
+            if move.l10n_mx_factureapp_state == "waiting":
+                continue  # its stored bytes are sent as they are: nothing is built again
             found = move._l10n_mx_factureapp_precheck()
             if found:
                 bad |= move
@@ -63,15 +63,11 @@ class AccountMoveSend(models.AbstractModel):
                     names=", ".join(empty.mapped("name")),
                 ),
             }
-        waiting = moves.filtered(lambda m: m.l10n_mx_factureapp_state == "unknown")
-        if waiting:
+        blocking = moves.filtered("l10n_mx_factureapp_blocking")
+        if blocking:
             alerts["l10n_mx_factureapp_unknown"] = {
                 "level": "info",
-                "message": _(
-                    "The stamp of %(names)s may already exist at Facture APP: it is looked up first and the "
-                    "same XML is resent only if it is not there.",
-                    names=", ".join(waiting.mapped("display_name")),
-                ),
+                "message": "\n".join(f"{move.display_name}: {move.l10n_mx_factureapp_error}" for move in blocking),
             }
         return alerts
 
@@ -98,13 +94,18 @@ class AccountMoveSend(models.AbstractModel):
     def _call_web_service_before_invoice_pdf_render(self, invoices_data):
         # EXTENDS 'account'
         res = super()._call_web_service_before_invoice_pdf_render(invoices_data)
-        for invoice, invoice_data in invoices_data.items():
-            if EDI not in invoice_data["extra_edis"]:
-                continue
-            error = invoice._l10n_mx_factureapp_stamp().get(invoice)
-            if error:
+        invoices = self.env["account.move"].union(
+            *(invoice for invoice, data in invoices_data.items() if EDI in data["extra_edis"])
+        )
+        results = invoices._l10n_mx_factureapp_stamp() if invoices else {}
+        for invoice in invoices:
+            error = results.get(invoice)
+            if error:  # not stamped (yet): no PDF without its fiscal stamp
+                invoice_data = invoices_data[invoice]
                 invoice_data["error"] = {
-                    "error_title": _("The CFDI could not be stamped by Facture APP"),
+                    "error_title": _("The CFDI could not be stamped by Facture APP")
+                    if invoice.l10n_mx_factureapp_state == "error"
+                    else _("The CFDI is not stamped yet"),
                     "errors": error.split("\n"),
                 }
         return res

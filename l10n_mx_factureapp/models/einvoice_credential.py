@@ -4,6 +4,7 @@ import logging
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.einvoice_common import dbtools
 from odoo.addons.einvoice_common.einvoice import errors
 from odoo.addons.einvoice_common.einvoice.transport import HeaderAuth
 
@@ -19,6 +20,8 @@ DEFAULT_URLS = {
     "production": "https://app.facture.com.mx/",
 }
 SAT_URLS = {"test": sat.TEST, "production": sat.PRODUCTION}
+# Writing any of these on a Facture APP connection wakes the stamps waiting for it.
+WAKE_FIELDS = {"username", "password", "api_token", "l10n_mx_factureapp_auth_scheme", "base_url"}
 
 
 class EinvoiceCredential(models.Model):
@@ -174,6 +177,26 @@ class EinvoiceCredential(models.Model):
             )
         )
 
+    def _l10n_mx_factureapp_note_no_credits(self):
+        """Facture APP refused a stamp for lack of credits: show it and tell an administrator."""
+        self.ensure_one()
+        credential = self.sudo()  # accountants may read connections, not write them
+        credential.write(
+            {"l10n_mx_factureapp_credits": 0, "l10n_mx_factureapp_credits_checked_at": fields.Datetime.now()}
+        )
+        credential._einvoice_admin_activity(
+            _("Facture APP has no stamping credits left for %(conn)s.", conn=credential.name)
+        )
+
+    def write(self, vals):
+        # EXTENDS 'einvoice_common': new credentials of a Facture APP connection (user, password, token)
+        # are its "Authenticate": the stamps waiting for this connection go at once.
+        result = super().write(vals)
+        if set(vals) & WAKE_FIELDS:
+            for credential in self.filtered(lambda c: c.service == SERVICE):
+                self.env["einvoice.attempt"]._einvoice_attempt_wake(credential)
+        return result
+
     # -- actions ----------------------------------------------------------------------
     def action_l10n_mx_factureapp_sync_branches(self):
         self.check_access("write")  # administrators only, before any call
@@ -262,6 +285,7 @@ class EinvoiceCredential(models.Model):
                 "last_error": False,
             }
         )
+        self.env["einvoice.attempt"]._einvoice_attempt_wake(self)  # the connection works: what waited goes now
         if account.credits < (self.l10n_mx_factureapp_credit_threshold or 0):
             self._einvoice_admin_activity(
                 _(
@@ -277,4 +301,4 @@ class EinvoiceCredential(models.Model):
     def _cron_l10n_mx_factureapp_check_credits(self):
         for credential in self.search([("service", "=", SERVICE), ("state", "!=", "draft")]):
             credential._l10n_mx_factureapp_check_credits()
-            self._einvoice_commit()
+            dbtools.commit(self.env)

@@ -1,115 +1,323 @@
-import base64
-import hashlib
+"""One CFDI stamping attempt (invoice, credit note, global invoice or payment complement).
 
-from odoo import api, fields, models
+The attempt IS the CFDI: `einvoice.attempt` (einvoice_common) owns the states and the "sent
+once" invariant (claim, intent committed before the call, answer committed at once, lookup
+before any resend of the SAME stored bytes); this model supplies Facture APP's hooks and keeps
+the stamp, its cancellation and SAT's status. The invoice shows them through related fields.
+"""
 
-STATES = [
-    ("sending", "Sending"),
-    ("unknown", "Stamp outcome unknown"),
-    ("stamped", "Stamped"),
-    ("error", "Error"),
-    ("retried", "Retried"),
+import logging
+import uuid as uuidlib
+from datetime import datetime
+
+import pytz
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from odoo.addons.einvoice_common import dbtools
+from odoo.addons.einvoice_common.einvoice import errors
+
+from ..factureapp import catalogs
+from ..factureapp import client as fclient
+from ..factureapp import documents as cfdi
+from ..factureapp import errors as ferrors
+
+_logger = logging.getLogger(__name__)
+
+CANCEL_STATES = [
+    ("cancel_requested", "Cancel requested"),
+    ("cancelled", "Cancelled"),
+    ("cancel_rejected", "Cancel rejected"),
 ]
+# Attempts that may hold a CFDI (or become one): a payment complement covers their invoices.
+HOLDING_STATES = ("draft", "waiting", "sending", "unknown", "sent", "accepted")
 
 
 class L10nMxFactureappDocument(models.Model):
-    """One stamping attempt of a CFDI (invoice, credit note or payment complement).
-
-    The exact pre-CFDI bytes are stored *before* the call (`payload_id`) and are the bytes
-    resent on any retry of an attempt whose outcome is unknown: never regenerated.
-    """
-
     _name = "l10n_mx_factureapp.document"
     _description = "Facture APP stamping attempt"
-    _inherit = ["einvoice.exchange.mixin"]
+    _inherit = ["einvoice.attempt"]
     _order = "id desc"
+    _einvoice_attempt_subject = "move_id"
+    _einvoice_attempt_cron_xmlid = "l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_attempts"
 
-    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True)
+    move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True, readonly=True)
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
-    credential_id = fields.Many2one("einvoice.credential", ondelete="set null")
-    branch_id = fields.Many2one("l10n_mx_factureapp.branch", ondelete="set null")
-    kind = fields.Selection([("I", "Ingreso"), ("E", "Egreso"), ("P", "Pago")], required=True)
-    state = fields.Selection(STATES, required=True, default="sending", index=True)
+    branch_id = fields.Many2one("l10n_mx_factureapp.branch", ondelete="set null", readonly=True)
+    kind = fields.Selection([("I", "Ingreso"), ("E", "Egreso"), ("P", "Pago")], required=True, readonly=True)
     channel = fields.Selection(
-        [("single", "One by one"), ("bulk", "Bulk ZIP")],
-        default="single",
-        required=True,
+        [("single", "One by one"), ("bulk", "Bulk ZIP")], default="single", required=True, readonly=True
     )
-    bulk_filename = fields.Char(help="Name of the file inside the bulk ZIP.")
-    bulk_batch = fields.Char(index=True, help="Identifier of the bulk ZIP this attempt went in.")
-    series = fields.Char()
-    number = fields.Char()
-    payload_id = fields.Many2one("ir.attachment", string="Sent pre-CFDI", ondelete="restrict")
-    payload_sha256 = fields.Char("SHA-256 of the sent XML", index=True)
-    retry_of_id = fields.Many2one("l10n_mx_factureapp.document", string="Retry of", ondelete="set null")
+    bulk_filename = fields.Char(readonly=True, help="Name of the file inside the bulk ZIP.")
+    bulk_batch = fields.Char(index=True, readonly=True, help="Identifier of the bulk ZIP this attempt went in.")
     invoice_ids = fields.Many2many(
         "account.move",
         "l10n_mx_factureapp_document_invoice_rel",
         "document_id",
         "invoice_id",
         string="Paid invoices",
+        readonly=True,
         help="For a payment complement: the invoices it reports (one DoctoRelacionado each).",
     )
-    uuid = fields.Char("UUID (folio fiscal)", index=True)
-    stamped_xml_id = fields.Many2one(
-        "ir.attachment",
-        string="Stamped CFDI",
-        ondelete="restrict",
-        help="The stamped XML as Facture APP returned it, kept on the attempt as soon as it arrived.",
+    member_ids = fields.Many2many(
+        "account.move",
+        "l10n_mx_factureapp_document_member_rel",
+        "document_id",
+        "move_id",
+        string="Global invoice of",
+        readonly=True,
+        help="For a global invoice (PUBLICO EN GENERAL): the invoices and receipts it groups.",
     )
-    message = fields.Text()
-    error_code = fields.Char()
+    global_info = fields.Char(readonly=True, help="Periodicidad|Meses|Año of a global invoice.")
+    # -- the stamp -----------------------------------------------------------------------------
+    uuid = fields.Char("UUID (folio fiscal)", index=True, readonly=True, copy=False)
+    stamped_xml_id = fields.Many2one("ir.attachment", string="Stamped CFDI", ondelete="restrict", readonly=True)
+    stamped_at = fields.Datetime(
+        "Stamped on",
+        readonly=True,
+        help="FechaTimbrado of the fiscal stamp (time of central Mexico, as SAT writes it).",
+    )
+    sat_certificate = fields.Char("SAT certificate", readonly=True)
+    verification_url = fields.Char("SAT verification link", readonly=True)
+    pdf_id = fields.Many2one("ir.attachment", string="Facture APP PDF", ondelete="set null", readonly=True)
+    # -- cancellation and SAT's status -----------------------------------------------------------
+    cancel_state = fields.Selection(CANCEL_STATES, readonly=True, index=True, copy=False)
+    cancel_motive = fields.Selection(catalogs.MOTIVO_CANCELACION, string="Cancellation motive", readonly=True)
+    cancel_link = fields.Char("Receiver acceptance link", readonly=True)
+    acuse_id = fields.Many2one("ir.attachment", string="Cancellation acuse", ondelete="set null", readonly=True)
+    sat_state = fields.Char("SAT state", readonly=True)
+    sat_cancellable = fields.Char("SAT: cancellable", readonly=True)
+    sat_cancel_status = fields.Char("SAT: cancellation status", readonly=True)
+    sat_efos = fields.Char("SAT: EFOS validation", readonly=True)
+    sat_checked_at = fields.Datetime("SAT checked on", readonly=True)
 
-    @api.model
-    def _l10n_mx_factureapp_create_attempt(
-        self,
-        move,
-        xml,
-        kind,
-        credential,
-        branch,
-        series="",
-        number="",
-        channel="single",
-        retry_of=None,
-    ):
-        """Record the intent with the exact bytes before anything is sent."""
+    # -- einvoice.attempt hooks -------------------------------------------------------------------
+    def _einvoice_attempt_build_payload(self):
+        """The pre-CFDI, built once: by the caller's checks (passed in the context) or here."""
+        move = self.move_id
+        prebuilt = dict(self.env.context.get("l10n_mx_factureapp_payloads") or ())
+        xml = prebuilt.get(move.id)
+        if xml is None:
+            if self.kind == "P":
+                xml = move._l10n_mx_factureapp_build_payment(move._l10n_mx_factureapp_applications_of(self.invoice_ids))
+            elif self.member_ids:
+                periodicity, months, year = (self.global_info or "04||0").split("|")
+                xml = move._l10n_mx_factureapp_build_global(self.member_ids, (periodicity, months, int(year)))
+            else:
+                xml = move._l10n_mx_factureapp_build()
+        return xml, f"{(move.name or 'cfdi').replace('/', '_')}_precfdi.xml"
+
+    def _l10n_mx_factureapp_api(self):
+        return self.credential_id._l10n_mx_factureapp_client(record=self)
+
+    def _einvoice_attempt_call(self, payload):
+        with self._l10n_mx_factureapp_api() as api:
+            return api.stamp(payload, self.branch_id.facture_id, reference=self.move_id.name or "")
+
+    def _einvoice_attempt_read_answer(self, answer):
+        """A stamp (StampResult, or the stamped XML): anything else raises, i.e. outcome unknown."""
+        xml = answer if isinstance(answer, bytes) else answer.xml
+        info = cfdi.stamp_info(xml)
+        if not info.uuid:
+            raise ValueError("the stamped CFDI carries no UUID")
         attachment = self.env["ir.attachment"].create(
             {
-                "name": f"{(move.name or 'cfdi').replace('/', '_')}_precfdi.xml",
+                "name": f"{(self.move_id.name or 'CFDI').replace('/', '_')}_{info.uuid}.xml",
                 "raw": xml,
                 "mimetype": "application/xml",
                 "res_model": "account.move",
-                "res_id": move.id,
+                "res_id": self.move_id.id,
+                "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
             }
         )
-        return self.sudo().create(  # attempts are written by the system only (the caller may stamp the move)
+        return {
+            "state": "accepted",
+            "service_reference": info.uuid,
+            "uuid": info.uuid,
+            "stamped_xml_id": attachment.id,
+            "stamped_at": _stamp_datetime(info.stamped_at),
+            "sat_certificate": info.sat_certificate,
+            "verification_url": cfdi.verification_url(info),
+            "message": _("Stamped by Facture APP: UUID %(uuid)s.", uuid=info.uuid),
+        }
+
+    def _einvoice_attempt_lookup(self):
+        """What Facture APP holds for these bytes: by the UUID a bulk report named, else by the
+        business key (issuer RFC, series and folio, checked against the content)."""
+        with self._l10n_mx_factureapp_api() as api:
+            if self.uuid:
+                return api.xml(self.uuid)
+            found = api.reconcile(self._einvoice_attempt_payload())
+        if found.state == "stamped":
+            return found.result
+        if found.state == "absent":
+            return None
+        raise errors.ProtocolError(found.message or _("Facture APP holds another CFDI with this series and folio."))
+
+    def _einvoice_attempt_error_text(self, exc):
+        # EXTENDS 'einvoice_common': Facture APP's advice (credits, branch, credentials)
+        if isinstance(exc, errors.EInvoiceError) and self.move_id:
+            return self.move_id._l10n_mx_factureapp_service_error_text(exc, self.credential_id)
+        return super()._einvoice_attempt_error_text(exc)
+
+    def _einvoice_attempt_notify(self, previous_state):
+        move = self.move_id.with_context(no_new_invoice=True)
+        if self.state == "accepted":
+            self._l10n_mx_factureapp_after_stamp(move)
+        elif self.state == "unknown" and previous_state != "unknown":
+            move.message_post(
+                body=_(
+                    "The outcome of the stamping of %(name)s is being confirmed with Facture APP: %(message)s",
+                    name=move.display_name,
+                    message=self.message or "",
+                )
+            )
+
+    def _l10n_mx_factureapp_after_stamp(self, move):
+        """Tell the invoice (chatter), fetch Facture APP's PDF, flag earlier payments of a PPD invoice."""
+        if self.kind == "P":
+            move.message_post(body=_("Payment complement stamped: UUID %(uuid)s.", uuid=self.uuid))
+            return
+        move.message_post(body=_("CFDI stamped by Facture APP: UUID %(uuid)s.", uuid=self.uuid))
+        for member in self.member_ids - move:
+            member.with_context(no_new_invoice=True).message_post(
+                body=_(
+                    "Included in the global CFDI of %(lead)s: UUID %(uuid)s.", lead=move.display_name, uuid=self.uuid
+                )
+            )
+        dbtools.commit(self.env)  # what follows is a convenience: it never undoes the stamp
+        if not self.pdf_id:
+            self._l10n_mx_factureapp_fetch_pdf()
+        if move._l10n_mx_factureapp_needs_complement():
+            move._l10n_mx_factureapp_flag_payers()  # paid before it was stamped
+
+    def _l10n_mx_factureapp_fetch_pdf(self):
+        try:
+            with self._l10n_mx_factureapp_api() as api:
+                pdf = api.pdf(self.uuid)
+        except (errors.EInvoiceError, UserError) as exc:
+            _logger.info("Facture APP PDF of attempt %s not fetched: %s", self.id, exc)
+            return False
+        self.pdf_id = self.env["ir.attachment"].create(
             {
-                "move_id": move.id,
-                "kind": kind,
-                "credential_id": credential.id,
-                "branch_id": branch.id,
-                "series": series,
-                "number": number,
-                "payload_id": attachment.id,
-                "payload_sha256": hashlib.sha256(xml).hexdigest(),
-                "channel": channel,
-                "retry_of_id": retry_of.id if retry_of else False,
+                "name": f"{(self.move_id.name or 'CFDI').replace('/', '_')}_{self.uuid}.pdf",
+                "raw": pdf,
+                "mimetype": "application/pdf",
+                "res_model": "account.move",
+                "res_id": self.move_id.id,
             }
         )
+        return True
 
-    def _l10n_mx_factureapp_payload(self):
-        """The exact bytes sent (verified against the recorded hash)."""
-        self.ensure_one()
-        data = self.payload_id.raw or base64.b64decode(self.payload_id.datas or b"")
-        if hashlib.sha256(data).hexdigest() != self.payload_sha256:
-            raise ValueError("stored pre-CFDI does not match its hash")
-        return data
+    # -- bulk (ZIP): N attempts, one call -----------------------------------------------------------
+    @api.model
+    def _l10n_mx_factureapp_zip_start(self, payloads, credential, branch):
+        """Stamp {move: pre-CFDI bytes} in one ZIP with the attempt discipline: one draft each (one live
+        attempt per invoice), every intent committed before the call, each file's answer committed on
+        its own attempt as soon as the report is read. Returns {move: refusal text} for moves not taken."""
+        refused, ids = {}, []
+        batch = uuidlib.uuid4().hex
+        with dbtools.own_env(self.env) as env:
+            Document = env[self._name].sudo()
+            for move, xml in payloads.items():
+                values = move._l10n_mx_factureapp_attempt_values(channel="bulk", bulk_batch=batch)
+                try:
+                    with env.cr.savepoint():
+                        doc = Document._einvoice_attempt_create_one(dict(values, credential_id=credential.id))
+                        doc._einvoice_attempt_store_payload(xml, f"{doc.id}.xml")
+                        doc.bulk_filename = f"{doc.id}.xml"
+                        ids.append(doc.id)
+                except UserError as exc:
+                    refused[move] = str(exc)
+            dbtools.commit(env)
+            Document.browse(ids)._l10n_mx_factureapp_zip_send(batch)
+        self.browse(ids).invalidate_recordset()
+        return refused
 
-    def _l10n_mx_factureapp_resend_count(self):
-        """How many times these bytes were already sent again."""
+    def _l10n_mx_factureapp_zip_send(self, batch):
+        claimed = dbtools.lock_skip_locked(self, SQL("state = 'draft'"))
+        if not claimed:
+            return
+        now = fields.Datetime.now()
+        for doc in claimed:
+            doc._einvoice_attempt_set("sending", sending_since=now, attempts=doc.attempts + 1, next_check=now)
+        files = {doc.bulk_filename: doc._einvoice_attempt_payload() for doc in claimed}
+        dbtools.commit(self.env)  # N intents: a crash from here on leaves 'sending', swept to unknown
+        try:
+            report, stamped = claimed[:1]._l10n_mx_factureapp_zip_call(files, batch)
+        except Exception as exc:  # noqa: BLE001 - every outcome is recorded on each attempt
+            for doc in claimed:
+                doc._einvoice_attempt_failed(exc)
+                doc._einvoice_attempt_commit_and_notify("draft")
+            return
+        for doc in claimed:
+            doc._l10n_mx_factureapp_zip_apply(report.items.get(doc.bulk_filename), stamped)
+            doc._einvoice_attempt_commit_and_notify("draft")
+
+    def _l10n_mx_factureapp_zip_call(self, files, batch):
+        """(report, {file name: stamped XML}): one non-idempotent call, then idempotent downloads."""
+        with self._l10n_mx_factureapp_api() as api:
+            report = api.stamp_zip(
+                fclient.make_zip(files), self.branch_id.facture_id, sent_names=files, reference=batch
+            )
+            if report.unknown:
+                _logger.warning(
+                    "Facture APP bulk report %s names files that were not sent: %s", batch, report.unknown[:20]
+                )
+            stamped = {}
+            if report.download_url and any(item.ok for item in report.items.values()):
+                try:
+                    stamped = fclient.read_zip(api.download(report.download_url))
+                except errors.EInvoiceError as exc:  # the stamps exist: each is fetched by its UUID below
+                    _logger.info("Facture APP bulk %s: stamped ZIP not downloaded (%s)", batch, exc)
+            for name, item in report.items.items():
+                if item.ok and name not in stamped and name in files:
+                    try:
+                        stamped[name] = api.xml(item.uuid)
+                    except errors.EInvoiceError:
+                        continue  # looked up later by the UUID the report named
+        return report, stamped
+
+    def _l10n_mx_factureapp_zip_apply(self, item, stamped):
+        """What the bulk report says of this attempt's file; unclear means unknown, never error."""
+        if item is None:
+            self._einvoice_attempt_unknown(_("The bulk report does not mention this invoice; its stamp is looked up."))
+        elif item.ok and stamped.get(self.bulk_filename):
+            self._einvoice_attempt_apply(stamped[self.bulk_filename])
+        elif item.ok:
+            self.uuid = item.uuid
+            self._einvoice_attempt_unknown(
+                _("Stamped as %(uuid)s; its XML is fetched at the next check.", uuid=item.uuid)
+            )
+        else:
+            info = ferrors.describe(item.code, item.message)
+            self._einvoice_attempt_failed(errors.RejectedError(info.message, code=item.code))
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _l10n_mx_factureapp_outcome(self):
+        """What a person reads about this attempt: False once stamped."""
         self.ensure_one()
-        count, doc = 0, self.retry_of_id
-        while doc:
-            count, doc = count + 1, doc.retry_of_id
-        return count
+        if self.state == "accepted":
+            return False
+        if self.state in ("error", "rejected"):
+            return self.message or dict(self._fields["state"]._description_selection(self.env))[self.state]
+        return "\n".join(text for text in (self.einvoice_attempt_status, self.message) if text)
+
+    def _l10n_mx_factureapp_stamp_info(self):
+        self.ensure_one()
+        if not self.stamped_xml_id:
+            raise UserError(_("Invoice %(name)s has no stamped CFDI.", name=self.move_id.display_name))
+        return cfdi.stamp_info(self.stamped_xml_id.raw)
+
+
+def _stamp_datetime(text):
+    """TFD's FechaTimbrado (local time of Mexico, no zone) as a naive UTC datetime, or False."""
+    try:
+        local = datetime.fromisoformat(text[:19]) if text else None
+    except ValueError:
+        return False
+    if local is None:
+        return False
+    return pytz.timezone("America/Mexico_City").localize(local).astimezone(pytz.utc).replace(tzinfo=None)

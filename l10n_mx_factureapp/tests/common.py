@@ -138,6 +138,16 @@ class FactureAppCommon(AccountTestInvoicingCommon):
             move.action_post()
         return move
 
+    def _run_due_attempts(self, moves=None):
+        """The attempts' job, once its next check has come (time passes; no sleep)."""
+        Document = self.env["l10n_mx_factureapp.document"].sudo()
+        live = Document.search([("state", "in", ("draft", "waiting", "sending", "unknown", "sent"))])
+        if moves is not None:
+            live = live.filtered(lambda d: d.move_id in moves)
+        live.filtered(lambda d: d.next_check).write({"next_check": fields.Datetime.now() - timedelta(seconds=1)})
+        Document._einvoice_attempt_cron()
+        self.env.invalidate_all()
+
     def _stamped_root(self, move):
         self.assertEqual(move.l10n_mx_factureapp_state, "stamped", move.l10n_mx_factureapp_error)
         xml = move.l10n_mx_factureapp_xml_id.raw

@@ -105,6 +105,7 @@ class TestFactureAppBadInput(FactureAppCommon):
         with mute_logger("odoo.addons.einvoice_common", "odoo.addons.l10n_mx_factureapp"):
             moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
         self.assertFalse(self.app.cfdis)
+        self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"waiting"}, "waiting for the connection")
         self.assertTrue(
             all("401" in e for e in moves.mapped("l10n_mx_factureapp_error")), moves.mapped("l10n_mx_factureapp_error")
         )
@@ -125,6 +126,13 @@ class TestFactureAppBadInput(FactureAppCommon):
                 ._create_payments()
                 .move_id
             )
-        self.assertIn("401", payment_move.l10n_mx_factureapp_complement_error)
-        self.assertEqual(payment_move.l10n_mx_factureapp_document_ids.state, "error")
+        complement = payment_move.l10n_mx_factureapp_document_ids
+        self.assertEqual((complement.state, complement.waiting_reason), ("waiting", "connection"))
+        self.assertIn("401", complement.message)
+        self.assertTrue(payment_move.l10n_mx_factureapp_complement_pending, "not half-done: still to stamp")
         self.assertEqual(len(self.app.cfdis), 1, "only the invoice")
+        self.credential.password = "demo-password"  # what waited for the connection goes now
+        self._run_due_attempts(payment_move)
+        self.assertEqual(complement.state, "accepted")
+        self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"stamped"})
+        self.assertEqual(len(self.app.cfdis), 4, "two invoices, the PPD invoice and its complement: once each")

@@ -1,6 +1,7 @@
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import FactureAppCommon
 
@@ -165,10 +166,45 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertIn("never-sent.xml", logs.output[0])
         self.assertEqual(moves.mapped("l10n_mx_factureapp_state"), ["stamped", "unknown", "stamped"])
         self.assertEqual(len(self.app.cfdis), 3, "the service stamped all three")
-        self.env["account.move"]._cron_l10n_mx_factureapp_follow()
+        self._run_due_attempts()
         self.assertEqual(moves[1].l10n_mx_factureapp_state, "stamped")
         self.assertEqual(len(self.app.cfdis), 3, "nothing was stamped twice")
         self.assertEqual(len(set(moves.mapped("l10n_mx_factureapp_uuid"))), 3)
+
+    def test_bulk_answer_lost_all_unknown_then_looked_up(self):
+        """The ZIP reached the PAC, its answer was lost: each of the N attempts is unknown (its intent
+        was committed before the call), then each is found by its own lookup; no second ZIP."""
+        moves = self._invoice(price=10.0) | self._invoice(price=20.0) | self._invoice(price=30.0)
+        self.injector.inject("lost", path="/rest/timbrado/masivoProduccion/")
+        with mute_logger("odoo.addons.einvoice_common"):
+            moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
+        attempts = moves.l10n_mx_factureapp_document_ids
+        self.assertEqual(attempts.mapped("state"), ["unknown"] * 3)
+        self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"unknown"})
+        self.assertTrue(all(moves.mapped("l10n_mx_factureapp_blocking")))
+        self.assertEqual(len(self.app.cfdis), 3, "the PAC stamped the ZIP")
+        self._run_due_attempts()
+        self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"stamped"})
+        self.assertEqual(len(self.app.cfdis), 3, "nothing was stamped twice")
+        self.assertEqual(self.injector.calls_to("/rest/timbrado/masivoProduccion/", "POST"), 1)
+        self.assertEqual(self.injector.calls_to("/rest/timbrado/produccion/", "POST"), 0, "nothing resent")
+
+    def test_bulk_never_received_resends_the_same_bytes(self):
+        """The ZIP never reached the PAC (connection reset): unknown, looked up, not found, and each
+        attempt's stored bytes are sent again, once, automatically."""
+        moves = self._invoice(price=10.0) | self._invoice(price=20.0)
+        self.injector.inject("reset", path="/rest/timbrado/masivoProduccion/")
+        with mute_logger("odoo.addons.einvoice_common"):
+            moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
+        attempts = moves.l10n_mx_factureapp_document_ids
+        self.assertEqual(attempts.mapped("state"), ["unknown"] * 2)
+        self.assertFalse(self.app.cfdis)
+        hashes = set(attempts.mapped("payload_sha256"))
+        self._run_due_attempts()
+        self.assertEqual(set(moves.mapped("l10n_mx_factureapp_state")), {"stamped"})
+        self.assertEqual(set(self.app.by_digest), hashes, "the identical bytes")
+        self.assertEqual(self.app.stamp_calls, 2, "once each")
+        self.assertEqual(attempts.mapped("attempts"), [2, 2])
 
     def test_accountant_without_settings_rights(self):
         """An invoicing user stamps, checks SAT and cancels; errors reach the administrator."""

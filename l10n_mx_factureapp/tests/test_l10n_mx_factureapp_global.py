@@ -92,7 +92,7 @@ class TestFactureAppGlobalInvoice(FactureAppCommon):
             self._wizard().action_stamp()
         self.assertEqual(set(tickets.mapped("l10n_mx_factureapp_state")), {"unknown"})
         calls = self.app.stamp_calls
-        self.env["account.move"]._cron_l10n_mx_factureapp_follow()
+        self._run_due_attempts()
         self.assertEqual(self.app.stamp_calls, calls, "looked up, not resent")
         self.assertEqual(set(tickets.mapped("l10n_mx_factureapp_state")), {"stamped"})
         self.assertEqual(len(set(tickets.mapped("l10n_mx_factureapp_uuid"))), 1)

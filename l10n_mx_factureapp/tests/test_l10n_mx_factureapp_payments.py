@@ -47,7 +47,7 @@ class TestFactureAppPayments(FactureAppCommon):
 
     def _complement_root(self, doc):
         """The stamped complement as the service holds it, checked against the official Pagos20 XSD."""
-        self.assertEqual((doc.kind, doc.state), ("P", "stamped"), doc.message)
+        self.assertEqual((doc.kind, doc.state), ("P", "accepted"), doc.message)
         root = cfdi.parse(self.app.cfdis[doc.uuid].xml)
         self.assertEqual(cfdi.xsd_errors(root), [])
         self.assertEqual(root.get("TipoDeComprobante"), "P")
@@ -214,7 +214,7 @@ class TestFactureAppPayments(FactureAppCommon):
         stamp_calls = self.app.stamp_calls
         self._cron()
         self.assertEqual(self.app.stamp_calls, stamp_calls, "looked up, not resent")
-        self.assertEqual(doc.state, "stamped")
+        self.assertEqual(doc.state, "accepted")
         self._complement_root(doc)
         self.assertFalse(move.l10n_mx_factureapp_complement_pending)
         payments = [c for c in self.app.cfdis.values() if ("pago", invoice.l10n_mx_factureapp_uuid) in c.related]

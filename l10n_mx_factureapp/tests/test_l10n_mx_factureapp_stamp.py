@@ -42,9 +42,9 @@ class TestFactureAppStamp(FactureAppCommon):
         doc = move.l10n_mx_factureapp_document_ids
         self.assertRecordValues(
             doc,
-            [{"state": "stamped", "uuid": move.l10n_mx_factureapp_uuid, "kind": "I"}],
+            [{"state": "accepted", "uuid": move.l10n_mx_factureapp_uuid, "kind": "I"}],
         )
-        self.assertEqual(doc._l10n_mx_factureapp_payload().count(b"Sello="), 0)
+        self.assertEqual(doc._einvoice_attempt_payload().count(b"Sello="), 0)
         self.assertTrue(doc.einvoice_exchange_count)
         self.assertGreaterEqual(doc.einvoice_exchange_count, 2)  # stamp + PDF
         self.assertEqual(move.einvoice_exchange_count, doc.einvoice_exchange_count)
@@ -196,7 +196,8 @@ class TestFactureAppStamp(FactureAppCommon):
         self.injector.inject("lost", path="/rest/timbrado/produccion/")
         with mute_logger("odoo.addons.einvoice_common"):
             error = move._l10n_mx_factureapp_stamp()[move]
-        self.assertIn("answer was lost", error)
+        self.assertIn("Outcome being confirmed with Facture APP", error)
+        self.assertIn("could not be read", error)
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         self.assertEqual(len(self.app.cfdis), 1, "the service did stamp")
         calls = self.app.stamp_calls
@@ -214,28 +215,32 @@ class TestFactureAppStamp(FactureAppCommon):
         self.assertEqual(move.l10n_mx_factureapp_state, "unknown")
         self.assertFalse(self.app.cfdis)
         first = move.l10n_mx_factureapp_document_ids
+        sha = first.payload_sha256
         move.action_l10n_mx_factureapp_stamp()  # looks up: not found, so the same bytes go again
         self._stamped_root(move)
-        retry = move.l10n_mx_factureapp_document_ids - first
-        self.assertEqual(retry.payload_sha256, first.payload_sha256, "the exact bytes were resent")
-        self.assertEqual(retry.retry_of_id, first)
-        self.assertEqual(first.state, "retried")
+        self.assertEqual(move.l10n_mx_factureapp_document_ids, first, "the same attempt, no new payload")
+        self.assertEqual((first.state, first.attempts), ("accepted", 2))
+        self.assertEqual(first.payload_sha256, sha, "the exact bytes were resent")
+        self.assertEqual(self.app.by_digest, {sha: move.l10n_mx_factureapp_uuid})
         self.assertEqual(len(self.app.cfdis), 1)
 
     def test_auth_error_and_zero_credits(self):
-        move = self._invoice()
+        first = self._invoice()
         self.credential.password = "wrong"
         with mute_logger("odoo.addons.einvoice_common"):
-            error = move._l10n_mx_factureapp_stamp()[move]
+            error = first._l10n_mx_factureapp_stamp()[first]
         self.assertIn("401", error)
         self.assertEqual(self.credential.state, "error")
-        self.assertEqual(move.l10n_mx_factureapp_state, "error")
+        self.assertEqual(first.l10n_mx_factureapp_state, "waiting", "waits for the connection, never failed")
         self.credential.password = "demo-password"
+        self._run_due_attempts(first)
+        self._stamped_root(first)
+        move = self._invoice()
         self.app.credits = 0
         error = move._l10n_mx_factureapp_stamp()[move]
         self.assertIn("credits", error)
         self.assertEqual(move.l10n_mx_factureapp_state, "error")
-        self.assertFalse(self.app.cfdis)
+        self.assertEqual(len(self.app.cfdis), 1, "only the first invoice")
         wizard = (
             self.env["account.move.send.wizard"]
             .with_context(active_model="account.move", active_ids=move.ids)
@@ -270,7 +275,7 @@ class TestFactureAppStamp(FactureAppCommon):
         )
         self.assertEqual(len(payment_move), 1)
         doc = payment_move.l10n_mx_factureapp_document_ids
-        self.assertEqual((doc.kind, doc.state), ("P", "stamped"), doc.message)
+        self.assertEqual((doc.kind, doc.state), ("P", "accepted"), doc.message)
         stamped = self.app.cfdis[doc.uuid]
         root = cfdi.parse(stamped.xml)
         self.assertEqual(cfdi.xsd_errors(root), [])

@@ -7,6 +7,8 @@ from dateutil.relativedelta import relativedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.einvoice_common import dbtools
+
 from ..factureapp import catalogs
 from ..factureapp import documents as cfdi
 
@@ -110,30 +112,27 @@ class L10nMxFactureappGlobalInvoice(models.TransientModel):
             raise UserError(_("The global invoice cannot be for a future year."))
 
     def action_stamp(self):
-        """Stamp one global CFDI for the selected invoices; they all get its UUID."""
+        """Stamp one global CFDI for the selected invoices; they all show its UUID."""
         self.ensure_one()
         self._l10n_mx_factureapp_check()
         moves = self.move_ids.sorted(lambda m: (m.invoice_date, m.id))
-        locked = self.env["einvoice.credential"]._einvoice_lock_skip_locked(moves)
-        if moves - locked:
-            raise UserError(
-                _(
-                    "%(names)s are being stamped by another process.",
-                    names=", ".join((moves - locked).mapped("display_name")),
-                )
-            )
         lead = moves[0]
         info = (self.periodicity, self.months, self.year)
-        moves.write({"l10n_mx_factureapp_global_lead_id": lead.id})
-        try:
-            error = lead._l10n_mx_factureapp_stamp_one(build=lambda: lead._l10n_mx_factureapp_build_global(moves, info))
-        except UserError:
-            moves.write({"l10n_mx_factureapp_global_lead_id": False})
-            raise
-        lead._l10n_mx_factureapp_sync_global_members()
-        if error and lead.l10n_mx_factureapp_state == "error":
-            moves.write({"l10n_mx_factureapp_global_lead_id": False})  # free to group again
-            self.env["einvoice.credential"]._einvoice_commit()  # the refusal is kept, the tickets freed
+        moves.with_context(check_move_validity=False, skip_invoice_sync=True).write(
+            {"l10n_mx_factureapp_global_lead_id": lead.id}
+        )
+
+        def build():
+            return lead._l10n_mx_factureapp_build_global(moves, info)
+
+        extra = {"member_ids": [(6, 0, moves.ids)], "global_info": "|".join(str(part) for part in info)}
+        refused = lead._l10n_mx_factureapp_start([(lead, build, extra)])
+        error = refused.get(lead) or (lead.l10n_mx_factureapp_state == "error" and lead.l10n_mx_factureapp_error)
+        if error:
+            moves.with_context(check_move_validity=False, skip_invoice_sync=True).write(
+                {"l10n_mx_factureapp_global_lead_id": False}
+            )  # free to group again
+            dbtools.commit(self.env)  # the refusal is kept, the tickets freed
             raise UserError(error)
         return {
             "type": "ir.actions.act_window",
@@ -164,33 +163,6 @@ class AccountMove(models.Model):
     def _l10n_mx_factureapp_global_members(self):
         self.ensure_one()
         return self.search([("l10n_mx_factureapp_global_lead_id", "=", self.id)]) - self
-
-    def _l10n_mx_factureapp_sync_global_members(self):
-        """The other invoices of a global CFDI share the lead's state, UUID and stamped XML."""
-        self.ensure_one()
-        members = self._l10n_mx_factureapp_global_members()
-        if not members:
-            return
-        members.write(
-            {
-                "l10n_mx_factureapp_state": self.l10n_mx_factureapp_state,
-                "l10n_mx_factureapp_error": self.l10n_mx_factureapp_error,
-                "l10n_mx_factureapp_uuid": self.l10n_mx_factureapp_uuid,
-                "l10n_mx_factureapp_stamped_at": self.l10n_mx_factureapp_stamped_at,
-                "l10n_mx_factureapp_sat_certificate": self.l10n_mx_factureapp_sat_certificate,
-                "l10n_mx_factureapp_xml_id": self.l10n_mx_factureapp_xml_id.id,
-                "l10n_mx_factureapp_verification_url": self.l10n_mx_factureapp_verification_url,
-            }
-        )
-        if self.l10n_mx_factureapp_state == "stamped":
-            for member in members:
-                member.with_context(no_new_invoice=True).message_post(
-                    body=_(
-                        "Included in the global CFDI of %(lead)s: UUID %(uuid)s.",
-                        lead=self.display_name,
-                        uuid=self.l10n_mx_factureapp_uuid,
-                    )
-                )
 
     def _l10n_mx_factureapp_global_lines(self):
         """One concept per ticket and tax combination: ClaveProdServ 01010101, ClaveUnidad ACT,
@@ -247,10 +219,3 @@ class AccountMove(models.Model):
                 _("The global invoice does not pass the SAT schema:\n%(errors)s", errors="\n".join(problems))
             )
         return xml
-
-    def _l10n_mx_factureapp_store_stamp(self, doc, xml, api=None):
-        # EXTENDS l10n_mx_factureapp: the members of a global CFDI follow its lead
-        result = super()._l10n_mx_factureapp_store_stamp(doc, xml, api=api)
-        if doc.kind != "P" and self.l10n_mx_factureapp_global_lead_id == self:
-            self._l10n_mx_factureapp_sync_global_members()
-        return result

@@ -88,13 +88,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     odoo, registry = _env(args)
+    from odoo.addons.einvoice_common import dbtools  # noqa: PLC0415
     from odoo.addons.einvoice_common.einvoice.faults import FaultInjector  # noqa: PLC0415
     from odoo.addons.einvoice_common.einvoice.runner import serve  # noqa: PLC0415
     from odoo.addons.l10n_mx_factureapp.factureapp import sandbox  # noqa: PLC0415
 
-    Credential = registry["einvoice.credential"]
     times = {"one by one": [], "list action (ZIP)": []}
-    with patch.object(Credential, "_einvoice_can_commit", lambda self: False):
+    # one transaction rolled back at the end of each round: no commit, no cursor of its own
+    with (
+        patch.object(dbtools, "can_commit", lambda env=None: False),
+        patch.object(dbtools, "uses_own_cursor", lambda env: False),
+    ):
         for _round_no in range(args.rounds):
             for name, path in (("one by one", _one_by_one), ("list action (ZIP)", _list_action)):
                 app = sandbox.make_app(credits=10 * args.count)

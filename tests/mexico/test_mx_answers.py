@@ -194,7 +194,7 @@ def test_stamp_of_another_document_is_unknown(serve_app):
     assert "Folio" in info.value.message
 
 
-@pytest.mark.parametrize("shape", ["no_xml", "text"])
+@pytest.mark.parametrize("shape", ["no_xml", "text", "html"])
 def test_success_in_an_unexpected_shape_is_unknown_then_reconciled(facture, shape):
     xml = doc.build_invoice(invoice(number="501"))
     facture.app.stamp_shape = shape
