@@ -188,7 +188,7 @@ class L10nMxFactureappDocument(models.Model):
                 )
             )
         dbtools.commit(self.env)  # what follows is a convenience: it never undoes the stamp
-        if not self.pdf_id:
+        if not self.pdf_id and self.channel == "single":  # bulk: fetched when asked (Download PDF)
             self._l10n_mx_factureapp_fetch_pdf()
         if move._l10n_mx_factureapp_needs_complement():
             move._l10n_mx_factureapp_flag_payers()  # paid before it was stamped

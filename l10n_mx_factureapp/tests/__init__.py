@@ -7,3 +7,4 @@ from . import test_l10n_mx_factureapp_once
 from . import test_l10n_mx_factureapp_companies
 from . import test_l10n_mx_factureapp_tour
 from . import test_l10n_mx_factureapp_connection_form
+from . import test_l10n_mx_factureapp_demo
