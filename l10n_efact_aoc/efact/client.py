@@ -358,29 +358,40 @@ class SupplierClient:
             dir3=[Dir3.from_json(d) for d in data.get("dir3") or []],
         )
 
-    def find_submission(self, number, series="", receiver_nif="", known_ids=()):
-        """Reconcile a submission whose answer was lost.
+    def find_submission(self, number, series="", receiver_nif="", known_ids=(), supplier_nif=""):
+        """Reconcile a submission whose answer was lost: the hub's Factura, or None when the hub
+        certainly never received it.
 
-        There is no search operation: every new invoice emits pending states (SENT,
-        REGISTERED ...), so the invoices named there that we do not know yet are
-        looked up and matched on number, series and receiver. Returns an Invoice or None.
+        The supplier API has no search operation: every new invoice emits pending states (SENT,
+        REGISTERED ...), so the invoices named there that we do not know yet are looked up and
+        matched on the business key (number, series, receiver NIF, supplier NIF). While more than
+        one page of states waits (`mesEstats`), absence proves nothing: TransientError (ask later).
         """
         from .documents import normalize_nif
 
-        items, _more = self.pending_states()
+        items, more = self.pending_states(supplier_nif or None)
         seen = set(known_ids)
         for item in items:
             if item.invoice_id in seen:
                 continue
             seen.add(item.invoice_id)
             invoice = self.get_invoice(item.invoice_id)
-            if (
-                invoice.number == number
-                and (invoice.series or "") == (series or "")
-                and (not receiver_nif or normalize_nif(invoice.receiver_nif) == normalize_nif(receiver_nif))
-            ):
+            if _same_submission(invoice, number, series, receiver_nif, supplier_nif, normalize_nif):
                 return invoice
+        if more:
+            raise self.transport.TransientError(
+                "eFACT holds more pending states than one page: the submission cannot be looked up yet."
+            )
         return None
+
+
+def _same_submission(invoice, number, series, receiver_nif, supplier_nif, normalize_nif):
+    return (
+        invoice.number == number
+        and (invoice.series or "") == (series or "")
+        and (not receiver_nif or normalize_nif(invoice.receiver_nif) == normalize_nif(receiver_nif))
+        and (not supplier_nif or normalize_nif(invoice.supplier_nif) == normalize_nif(supplier_nif))
+    )
 
 
 # -- RCF API --------------------------------------------------------------------------

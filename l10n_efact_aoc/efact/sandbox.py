@@ -94,7 +94,7 @@ class State:
         self.max_request_bytes = max_request_bytes
         self.validate_schema = validate_schema
         self.invoices = {}  # id -> dict
-        self.send_dialect = "plain"  # answer of POST /proveidors/factura: plain, wrapped, ack
+        self.send_dialect = "plain"  # answer of POST /proveidors/factura: plain, wrapped, ack, noid, html, empty
         self.received_sha256 = []  # SHA-256 of every POST /proveidors/factura body that reached the hub
         self.pending_states = {}  # id -> {"user", "invoice_id", "state"}
         self.attachments = {}  # idAdjunt -> dict
@@ -657,19 +657,26 @@ class SandboxApp:
                     "DIR3",
                     "La factura no pot ser lliurada: el codi d'encaminament (DIR3) és incorrecte.",
                 )
-        return self.ok(self._send_answer(st.supplier_invoice(invoice)))
+        return self._send_answer(st.supplier_invoice(invoice))
 
     def _send_answer(self, factura):
         """The submission's answer in the dialect chosen by `state.send_dialect` (the format of this
         answer is only shown by example in the documentation):
         plain: the Factura; wrapped: {"factura": Factura}; ack: {"resultat": "OK"} without the Factura
-        (a success a client cannot tie to a hub id)."""
+        (a success a client cannot tie to a hub id); noid: the Factura without its id; html: a portal
+        page with HTTP 200 (a proxy's or a maintenance page); empty: HTTP 200 and no body."""
         dialect = self.state.send_dialect
+        if dialect == "html":
+            return 200, b"<!DOCTYPE html><html><body><h1>eFACT</h1><p>Factura enviada</p></body></html>", "text/html"
+        if dialect == "empty":
+            return 200, b"", "application/json"
         if dialect == "wrapped":
-            return {"factura": factura}
+            return self.ok({"factura": factura})
         if dialect == "ack":
-            return {"resultat": "OK", "missatge": "Factura rebuda"}
-        return factura
+            return self.ok({"resultat": "OK", "missatge": "Factura rebuda"})
+        if dialect == "noid":
+            return self.ok({key: value for key, value in factura.items() if key != "id"})
+        return self.ok(factura)
 
     def _send_body(self, environ):
         """Size, JSON and the invoice file's name/content/extension (3002, 3011, 3013, 3014, 3003, 3001)."""

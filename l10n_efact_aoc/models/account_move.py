@@ -10,9 +10,8 @@ from odoo.tools.xml_utils import cleanup_xml_node
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import checks, corrective, documents, received
-from ..efact import client as efact_client
 from .einvoice_credential import efact_error_text  # noqa: F401 - used by the RCF side
-from .l10n_efact_aoc_document import STATES
+from .l10n_efact_aoc_document import MOVE_STATES, OUT_LIVE_STATES
 
 _logger = logging.getLogger(__name__)
 PARTNER_REVIEW_NOTE = "l10n_efact_aoc: created from a Facturae"
@@ -27,14 +26,21 @@ class AccountMove(models.Model):
         string="eFACT document",
         compute="_compute_l10n_efact_aoc_document_id",
     )
+    # not stored: the attempts are written on their own cursor while the request that started them may
+    # still hold the invoice's row (a stored field would make that cursor update the invoice)
     l10n_efact_aoc_state = fields.Selection(
-        STATES,
+        MOVE_STATES,
         string="eFACT state",
         compute="_compute_l10n_efact_aoc_state",
-        store=True,
         copy=False,
     )
     l10n_efact_aoc_hub_id = fields.Char(string="eFACT id", compute="_compute_l10n_efact_aoc_document_id")
+    l10n_efact_aoc_blocking = fields.Boolean(
+        "eFACT: being confirmed",
+        compute="_compute_l10n_efact_aoc_document_id",
+        help="Technical: a submission may be alive at eFACT; no eFACT button is offered meanwhile.",
+    )
+    l10n_efact_aoc_status = fields.Char("eFACT status", compute="_compute_l10n_efact_aoc_document_id")
     l10n_efact_aoc_attachment_ids = fields.Many2many(
         "ir.attachment",
         "l10n_efact_aoc_move_attachment_rel",
@@ -52,17 +58,33 @@ class AccountMove(models.Model):
     )
     l10n_efact_aoc_import_warning = fields.Text("eFACT import warning", copy=False)
 
-    @api.depends("l10n_efact_aoc_document_ids", "l10n_efact_aoc_document_ids.hub_id")
+    @api.depends(
+        "l10n_efact_aoc_document_ids",
+        "l10n_efact_aoc_document_ids.hub_id",
+        "l10n_efact_aoc_document_ids.state",
+        "l10n_efact_aoc_document_ids.next_check",
+    )
     def _compute_l10n_efact_aoc_document_id(self):
         for move in self:
             latest = move.l10n_efact_aoc_document_ids.sorted("id", reverse=True)[:1]
             move.l10n_efact_aoc_document_id = latest
             move.l10n_efact_aoc_hub_id = latest.hub_id
+            live = latest.direction == "out" and latest.state in ("waiting", "sending", "unknown")
+            move.l10n_efact_aoc_blocking = latest.einvoice_attempt_blocking
+            move.l10n_efact_aoc_status = latest.einvoice_attempt_status if live else False
 
-    @api.depends("l10n_efact_aoc_document_ids.state")
+    @api.depends("l10n_efact_aoc_document_ids.state", "l10n_efact_aoc_document_ids.hub_state")
     def _compute_l10n_efact_aoc_state(self):
         for move in self:
-            move.l10n_efact_aoc_state = move.l10n_efact_aoc_document_ids.sorted("id", reverse=True)[:1].state
+            latest = move.l10n_efact_aoc_document_ids.sorted("id", reverse=True)[:1]
+            move.l10n_efact_aoc_state = latest._l10n_efact_aoc_move_state() if latest else False
+
+    def _l10n_efact_aoc_live_submission(self):
+        """The submission that is (or may become) this invoice at the hub: no second one while it exists."""
+        self.ensure_one()
+        return self.l10n_efact_aoc_document_ids.filtered(lambda d: d.direction == "out" and d.state in OUT_LIVE_STATES)[
+            :1
+        ]
 
     # ================================================================== supplier side
     def _l10n_efact_aoc_credential(self, role):
@@ -95,20 +117,7 @@ class AccountMove(models.Model):
             and self.company_id.country_code == "ES"
             and all(centres.get(code) for code in ("01", "02", "03"))
             and self._l10n_efact_aoc_credential("supplier")
-            and self.l10n_efact_aoc_state not in ("sending", "unknown", *self._l10n_efact_aoc_live_states())
-        )
-
-    @api.model
-    def _l10n_efact_aoc_live_states(self):
-        return (
-            "sent",
-            "registered",
-            "delivered",
-            "annotated",
-            "received",
-            "accepted",
-            "recognised",
-            "paid",
+            and not self._l10n_efact_aoc_live_submission()
         )
 
     def _l10n_efact_aoc_attachments(self):
@@ -129,15 +138,15 @@ class AccountMove(models.Model):
             problems.append(exc.args[0])
         if not self._l10n_efact_aoc_credential("supplier"):
             problems.append(_("No eFACT connection able to send for %s.", self.company_id.name))
-        live = self.l10n_efact_aoc_document_ids.filtered(
-            lambda d: d.direction == "out" and d.state in ("sending", "unknown", *self._l10n_efact_aoc_live_states())
-        )
+        live = self._l10n_efact_aoc_live_submission()
         if live:
             problems.append(
                 _(
                     "%(name)s is already on eFACT (%(state)s): it cannot be sent twice.",
                     name=self.name,
-                    state=dict(STATES).get(live[0].state),
+                    state=dict(self._fields["l10n_efact_aoc_state"]._description_selection(self.env)).get(
+                        live._l10n_efact_aoc_move_state()
+                    ),
                 )
             )
         problems += documents.check_attachments(self._l10n_efact_aoc_attachments())
@@ -389,12 +398,12 @@ class AccountMove(models.Model):
                     invoice[key] = corrective.group_tax_nodes(invoice[key], self._l10n_efact_aoc_tax_key)
         return result
 
-    def _l10n_efact_aoc_facturae(self, xml=None):
+    def _l10n_efact_aoc_facturae(self, xml=None, doc=None):
         self.ensure_one()
         if xml:
             return xml if isinstance(xml, bytes) else xml.encode()
-        resend = self.l10n_efact_aoc_document_ids.filtered(lambda d: d.direction == "out")
-        if self.l10n_es_edi_facturae_xml_id and not resend:
+        earlier = self.l10n_efact_aoc_document_ids.filtered(lambda d: d.direction == "out" and d != doc)
+        if self.l10n_es_edi_facturae_xml_id and not earlier:
             # the signed file the customer already has; a new submission (after a rejection and a
             # correction) gets a freshly built one instead
             return self.l10n_es_edi_facturae_xml_id.raw
@@ -403,91 +412,61 @@ class AccountMove(models.Model):
             raise UserError("\n".join(errors))
         return content if isinstance(content, bytes) else content.encode()
 
-    def _l10n_efact_aoc_send(self, xml=None):
-        """Send this invoice to eFACT. Returns an error text, or False when it was sent.
-
-        Intent is committed before the call (document in `sending` with the exact payload);
-        a lost answer leaves it `unknown` until reconciled with the hub; nothing is resent
-        while a submission may be alive.
-        """
+    def _l10n_efact_aoc_build_submission(self, doc):
+        """einvoice.attempt's payload of `doc`: the signed Facturae (the one Send & Print made, when it
+        did) in the exact POST /factura body. Raises UserError for what the user must fix."""
         self.ensure_one()
-        self.check_access("write")  # the document below is made by the system for this user
-        Credential = self.env["einvoice.credential"]
-        problems = self._l10n_efact_aoc_check(sync=True)
-        if problems:
-            return "\n".join(problems)
-        if not Credential._einvoice_lock_skip_locked(self):
-            return _("%s is being sent by another process.", self.name)
-        credential = self._l10n_efact_aoc_credential("supplier")
+        credential = doc.credential_id
+        given = dict(self.env.context.get("l10n_efact_aoc_xml") or ()).get(self.id)
+        filename = self._l10n_es_edi_facturae_get_filename()
         try:
-            credential._l10n_efact_aoc_supplier_client()  # connection complete (URL, user, key): no call
-            xml = self._l10n_efact_aoc_facturae(xml)
+            xml = self._l10n_efact_aoc_facturae(given, doc)
             facturae = documents.parse_facturae(xml)
             schema_problems = documents.validate_facturae(xml)
             if schema_problems:
                 raise documents.DocumentError(self._l10n_efact_aoc_schema_message(schema_problems, credential))
             body = documents.build_submission(
-                self._l10n_es_edi_facturae_get_filename(),
+                filename,
                 xml,
                 self._l10n_efact_aoc_attachments(),
                 email=credential.l10n_efact_aoc_notify_email or "",
                 face=self.l10n_efact_aoc_face,
             )
         except (UserError, documents.DocumentError) as exc:
-            return _(
-                "The invoice cannot be sent to eFACT: %s",
-                exc.args[0] if exc.args else exc,
-            )
-        doc = self._l10n_efact_aoc_new_document(credential, facturae, xml, documents.submission_bytes(body))
-        Credential._einvoice_commit()  # the intent and the exact bytes, before calling the hub
-        return doc._l10n_efact_aoc_submit()
+            raise UserError(_("The invoice cannot be sent to eFACT: %s", exc.args[0] if exc.args else exc)) from exc
+        doc._l10n_efact_aoc_store_facturae(facturae, xml, filename)
+        return documents.submission_bytes(body), f"eFACT_request_{(self.name or str(self.id)).replace('/', '_')}.json"
 
-    def _l10n_efact_aoc_new_document(self, credential, facturae, xml, payload):
-        """The submission record (made by the system), its Facturae and the exact request bytes."""
+    def _l10n_efact_aoc_send(self, xml=None):
+        """Send this invoice to eFACT: an error text, or False (sent, or being confirmed with eFACT)."""
         self.ensure_one()
-        invoice = facturae.invoice
-        doc = (
-            self.env["l10n_efact_aoc.document"]
-            .sudo()
-            .create(
-                {
-                    "direction": "out",
-                    "move_id": self.id,
-                    "company_id": self.company_id.id,
-                    "credential_id": credential.id,
-                    "state": "sending",
-                    "number": invoice.number,
-                    "series": invoice.series,
-                    "amount": float(invoice.total),
-                    "supplier_nif": facturae.seller_nif,
-                    "receiver_nif": facturae.buyer_nif,
-                    "receiver_name": facturae.buyer_name,
-                    "oficina_comptable": facturae.centre("01"),
-                    "organ_gestor": facturae.centre("02"),
-                    "unitat_tramitadora": facturae.centre("03"),
-                }
-            )
-        )
-        doc.attachment_id = self.env["ir.attachment"].create(
-            {
-                "name": self._l10n_es_edi_facturae_get_filename(),
-                "raw": xml,
-                "mimetype": "application/xml",
-                "res_model": doc._name,
-                "res_id": doc.id,
-            }
-        )
-        doc._l10n_efact_aoc_store_payload(payload)
-        return doc
+        return "\n".join(self._l10n_efact_aoc_send_many({self: xml}).get(self, [])) or False
 
     def _l10n_efact_aoc_send_many(self, xml_by_move=None):
         """The send contract shared by Send & Print and the list action: {move: [error texts]} for the
-        moves that need a person; sent and outcome-unknown moves are not errors."""
-        errors = {}
+        moves that need a person; sent, waiting and outcome-unknown moves are not errors (the cron
+        carries them on). One einvoice.attempt per move, created and run by the system."""
+        self.check_access("write")  # the attempts below are made by the system for this user
+        errors, values_list = {}, []
         for move in self:
-            error = move._l10n_efact_aoc_send(xml=(xml_by_move or {}).get(move))
-            if error:
-                errors[move] = error.split("\n")
+            problems = move._l10n_efact_aoc_check(sync=True)
+            if problems:
+                errors[move] = problems
+                continue
+            values_list.append(
+                {
+                    "direction": "out",
+                    "move_id": move.id,
+                    "company_id": move.company_id.id,
+                    "credential_id": move._l10n_efact_aoc_credential("supplier").id,
+                }
+            )
+        if values_list:
+            xml = tuple((move.id, raw) for move, raw in (xml_by_move or {}).items() if raw)
+            Doc = self.env["l10n_efact_aoc.document"].with_context(l10n_efact_aoc_xml=xml)
+            _docs, refused = Doc._einvoice_attempt_start(values_list)
+            for move, texts in refused.items():
+                errors[self.browse(move.id)] = texts
         return errors
 
     def action_l10n_efact_aoc_send(self):
@@ -525,67 +504,6 @@ class AccountMove(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("l10n_efact_aoc.l10n_efact_aoc_document_action")
         action["domain"] = [("move_id", "=", self.id)]
         return action
-
-    @api.model
-    def _cron_l10n_efact_aoc_pull_states(self):
-        """Supplier side: reconcile unknown submissions, then apply /estats-pendents (all pages),
-        deleting each state on the hub only after our commit."""
-        Credential = self.env["einvoice.credential"]
-        Doc = self.env["l10n_efact_aoc.document"]
-        for credential in Credential.sudo().search(
-            [("service", "=", "efact"), ("l10n_efact_aoc_role_supplier", "=", True)]
-        ):
-            companies = credential.company_ids | credential.company_id
-            for doc in Doc.search(
-                [
-                    ("direction", "=", "out"),
-                    ("state", "in", ("unknown", "sending")),
-                    ("credential_id", "=", credential.id),
-                ]
-            ):
-                if (
-                    doc.create_date
-                    and (fields.Datetime.now() - doc.create_date).total_seconds() < 60
-                    and doc.state == "sending"
-                    and not self.env.context.get("l10n_efact_aoc_force")
-                ):
-                    continue  # maybe still being sent by another worker
-                doc._l10n_efact_aoc_reconcile()
-                Credential._einvoice_commit()
-            try:
-                api = credential._l10n_efact_aoc_supplier_client(record=credential)
-            except UserError as exc:
-                _logger.warning("eFACT connection %s skipped: %s", credential.name, exc.args[0])
-                continue
-
-            def apply(item, companies=companies):
-                doc = Doc.search(
-                    [
-                        ("direction", "=", "out"),
-                        ("hub_id", "=", item.invoice_id),
-                        ("company_id", "in", companies.ids),
-                    ],
-                    limit=1,
-                )
-                if not doc:
-                    _logger.info(
-                        "eFACT state %s for unknown invoice %s acknowledged",
-                        item.id,
-                        item.invoice_id,
-                    )
-                    return True
-                doc._l10n_efact_aoc_apply_state(item.state)
-                Credential._einvoice_commit()
-                return True
-
-            try:
-                efact_client.drain_pending_states(api, apply)
-                credential._l10n_efact_aoc_mark()
-            except common_errors.EInvoiceError as exc:
-                _logger.warning("eFACT pending states of %s: %s", credential.name, exc)
-                credential._l10n_efact_aoc_mark(exc)
-            Credential._einvoice_commit()
-        return True
 
     # ================================================================== public-body side
     @api.model
@@ -644,8 +562,7 @@ class AccountMove(models.Model):
             "company_id": company.id,
             "credential_id": credential.id,
             "hub_id": pending.id,
-            "state": "registered",
-            "message": False,
+            "hub_state": "registered",
             "number": info.number or facturae.invoice.number,
             "amount": info.amount,
             "supplier_nif": info.supplier_nif or facturae.seller_nif,
@@ -821,8 +738,40 @@ class AccountMove(models.Model):
             raise UserError(_("%s has no purchase journal for the invoices received from eFACT.", company.name))
         Move = self.with_company(company).with_context(l10n_efact_aoc_import=True)
         partner, created = Move._l10n_efact_aoc_supplier(company, facturae, root, cache)
-        currency = self.env["res.currency"]
         data = received.bill_data(root.xpath("//Invoice")[0], company.currency_id.decimal_places)
+        bill_values, logs = Move._l10n_efact_aoc_bill_values(company, journal, partner, data, cache)
+        bill = Move.with_context(tracking_disable=True).create(bill_values)
+        stored = bill._l10n_efact_aoc_bill_files(values, xml, files)
+        expected = documents.money(values["amount"])
+        mismatch = bill.currency_id.compare_amounts(bill.amount_total, float(expected)) != 0
+        register = not mismatch and company.l10n_efact_aoc_registry_mode == "create"
+        values = dict(values, move_id=bill.id, attachment_id=stored[0].id)
+        if register and not doc:  # numbered with the document, ANNOTATED queued at once (no re-reads)
+            values["rcf_number"] = company._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
+        doc = self._l10n_efact_aoc_save_in_document(doc, values)
+        notes = [
+            _("Received from eFACT (id %(id)s, registration %(reg)s).", id=doc.hub_id, reg=doc.registry_number or "-"),
+            *logs,
+        ]
+        if created:
+            notes.append(
+                _("The supplier %s did not exist and was created from the Facturae: review it.", partner.display_name)
+            )
+            bill.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("eFACT: review the new supplier"),
+                note=notes[-1],
+                user_id=self.env.user.id,
+            )
+        number = values.get("rcf_number")
+        notes += bill._l10n_efact_aoc_check_total_or_register(doc, expected, mismatch, register, number)
+        # a log entry, not a message: nobody to notify yet, and a fraction of message_post's queries
+        bill._message_log(body=Markup("<br/>").join(notes), attachment_ids=stored[:1].ids)
+        return bill, doc
+
+    def _l10n_efact_aoc_bill_values(self, company, journal, partner, data, cache):
+        """(values of the bill's one create, import notes) from the Facturae's BillData `data`."""
+        currency = self.env["res.currency"]
         logs = (
             []
             if partner
@@ -839,7 +788,7 @@ class AccountMove(models.Model):
                     data.currency,
                 )
                 logs.append(message)
-        lines, line_logs = Move._l10n_efact_aoc_bill_lines(company, data, cache)
+        lines, line_logs = self._l10n_efact_aoc_bill_lines(company, data, cache)
         bill_values = {
             "move_type": "in_refund" if data.refund else "in_invoice",
             "journal_id": journal.id,
@@ -854,16 +803,19 @@ class AccountMove(models.Model):
             bill_values["currency_id"] = currency.id
         if data.due_date:
             bill_values["invoice_date_due"] = data.due_date
-        bill = Move.with_context(tracking_disable=True).create(bill_values)
-        Attachment = self.env["ir.attachment"]
-        stored = Attachment.create(
+        return bill_values, logs + line_logs
+
+    def _l10n_efact_aoc_bill_files(self, values, xml, files):
+        """The received Facturae and its attachments on this bill, in one create."""
+        self.ensure_one()
+        return self.env["ir.attachment"].create(
             [
                 {
                     "name": f"eFACT_{values['hub_id']}_{(values['number'] or '').replace('/', '_')}.xml",
                     "raw": xml,
                     "mimetype": "application/xml",
                     "res_model": "account.move",
-                    "res_id": bill.id,
+                    "res_id": self.id,
                 },
                 *(
                     {
@@ -872,56 +824,36 @@ class AccountMove(models.Model):
                         "description": f"efact:{attachment_id}",
                         "mimetype": (mime or "").split(";")[0] or documents.mime_for(name),
                         "res_model": "account.move",
-                        "res_id": bill.id,
+                        "res_id": self.id,
                     }
                     for attachment_id, name, content, mime in files
                 ),
             ]
         )
-        expected = documents.money(values["amount"])
-        mismatch = bill.currency_id.compare_amounts(bill.amount_total, float(expected)) != 0
-        register = not mismatch and company.l10n_efact_aoc_registry_mode == "create"
-        values = dict(values, move_id=bill.id, attachment_id=stored[0].id)
-        if register and not doc:  # numbered with the document, ANNOTATED queued at once (no re-reads)
-            values["rcf_number"] = company._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
-        doc = self._l10n_efact_aoc_save_in_document(doc, values)
-        notes = [
-            _("Received from eFACT (id %(id)s, registration %(reg)s).", id=doc.hub_id, reg=doc.registry_number or "-"),
-            *logs,
-            *line_logs,
-        ]
-        if created:
-            notes.append(
-                _("The supplier %s did not exist and was created from the Facturae: review it.", partner.display_name)
-            )
-            bill.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=_("eFACT: review the new supplier"),
-                note=notes[-1],
-                user_id=self.env.user.id,
-            )
+
+    def _l10n_efact_aoc_check_total_or_register(self, doc, expected, mismatch, register, number=False):
+        """A bill whose total differs from eFACT's stays in draft with a warning; else, in the "create"
+        registry mode, it is registered (ANNOTATED queued; `number` given with a new document). Returns the
+        notes for the chatter."""
+        self.ensure_one()
         if mismatch:
-            bill.l10n_efact_aoc_import_warning = _(
+            self.l10n_efact_aoc_import_warning = _(
                 "The bill total %(bill)s differs from the Facturae / eFACT total %(hub)s by %(diff)s: check the "
                 "taxes of the lines. The bill stays in draft and is not registered automatically.",
-                bill=bill.amount_total,
+                bill=self.amount_total,
                 hub=expected,
-                diff=round(float(expected) - bill.amount_total, 2),
+                diff=round(float(expected) - self.amount_total, 2),
             )
-            notes.append(bill.l10n_efact_aoc_import_warning)
-        elif register:
-            number = values.get("rcf_number")
-            if number:
-                self.env["l10n_efact_aoc.report"].sudo().create(
-                    {"document_id": doc.id, "state": "ANNOTATED", "rcf_number": number}
-                )
-            else:
-                number = bill._l10n_efact_aoc_register(post=False)
-            if number:
-                notes.append(_("Registered in the accounting registry of invoices with number %s.", number))
-        # a log entry, not a message: nobody to notify yet, and a fraction of message_post's queries
-        bill._message_log(body=Markup("<br/>").join(notes), attachment_ids=stored[:1].ids)
-        return bill, doc
+            return [self.l10n_efact_aoc_import_warning]
+        if not register:
+            return []
+        if number:
+            self.env["l10n_efact_aoc.report"].sudo().create(
+                {"document_id": doc.id, "state": "ANNOTATED", "rcf_number": number}
+            )
+        else:
+            number = self._l10n_efact_aoc_register(post=False)
+        return [_("Registered in the accounting registry of invoices with number %s.", number)] if number else []
 
     def _l10n_efact_aoc_has_attachment(self, attachment_id):
         self.ensure_one()
@@ -958,14 +890,22 @@ class AccountMove(models.Model):
         row of its invoice (a row of its own while the invoice is unknown) and committed, then
         attached to the bill (committed), and only then deleted on eFACT. An attachment whose
         invoice has no bill yet stays pending on eFACT (and stored in the inbox)."""
+        done = 0
+        for nif, company in sorted(self._l10n_efact_aoc_company_by_nif(credential).items()):
+            done += self._l10n_efact_aoc_pull_attachments_of(credential, company, nif)
+        return done
+
+    @api.model
+    def _l10n_efact_aoc_pull_attachments_of(self, credential, companies, nif):
+        """The late attachments of the invoices addressed to `nif` (one request per company served,
+        logged against it); one whose invoice belongs to no company of `companies` is left pending."""
         Credential = self.env["einvoice.credential"]
         Doc = self.env["l10n_efact_aoc.document"].sudo()
         Inbox = self.env["l10n_efact_aoc.inbox"].sudo()
-        companies = credential.company_ids | credential.company_id
-        api = credential._l10n_efact_aoc_rcf_client(record=credential)
+        api = credential._l10n_efact_aoc_rcf_client(record=companies)
         offered, done = set(), 0
         for _page in range(100):
-            items, more = api.pending_attachments()
+            items, more = api.pending_attachments(nif=nif)
             fresh = [i for i in items if i.id not in offered]
             for item in fresh:
                 offered.add(item.id)
@@ -1034,7 +974,8 @@ class AccountMove(models.Model):
             if not doc or doc.report_ids.filtered(lambda r: r.state == "ANNOTATED" and r.status != "error"):
                 continue
             number = doc.rcf_number or bill.company_id._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
-            doc.rcf_number = number
+            bill.check_access("write")  # the document is the system's: written once the user may change the bill
+            doc.sudo().rcf_number = number
             bill._l10n_efact_aoc_queue("ANNOTATED", rcf_number=number)
             if post:
                 bill.with_context(no_new_invoice=True).message_post(
@@ -1091,14 +1032,14 @@ class AccountMove(models.Model):
         bills = self.search(
             [
                 ("l10n_efact_aoc_document_ids.direction", "=", "in"),
-                ("l10n_efact_aoc_state", "not in", ("paid", "rejected")),
+                ("l10n_efact_aoc_document_ids.hub_state", "not in", ("paid", "rejected")),
                 ("payment_state", "in", ("paid", "in_payment")),
                 ("state", "=", "posted"),
             ]
         )
         for bill in bills:
             doc = bill._l10n_efact_aoc_in_document()
-            if doc.state == "rejected" or doc.report_ids.filtered(lambda r: r.state in ("PAID", "REJECTED")):
+            if doc.hub_state == "rejected" or doc.report_ids.filtered(lambda r: r.state in ("PAID", "REJECTED")):
                 continue
             date = bill._l10n_efact_aoc_payment_date()
             if date:

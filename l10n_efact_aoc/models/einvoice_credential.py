@@ -41,6 +41,15 @@ class EinvoiceCredential(models.Model):
         help="RCF pull filter (oficinaComptable): download only the pending invoices of this DIR3 accounting office.",
     )
 
+    def write(self, vals):
+        # EXTENDS 'einvoice_common': eFACT has no token to renew; a new user, key or URL is the fix a
+        # waiting submission needs, so the submissions waiting for this connection go at once
+        result = super().write(vals)
+        if {"username", "secret_key", "base_url", "environment"}.intersection(vals):
+            for credential in self.filtered(lambda c: c.service == "efact"):
+                self.env["einvoice.attempt"]._einvoice_attempt_wake(credential)
+        return result
+
     # EXTENDS 'einvoice_common'
     def _einvoice_default_base_url(self):
         self.ensure_one()

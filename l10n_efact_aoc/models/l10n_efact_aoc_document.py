@@ -1,15 +1,16 @@
-import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
+from odoo.tools import SQL
 
-from odoo.addons.einvoice_common import compat
+from odoo.addons.einvoice_common import compat, dbtools
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
+from ..efact import client as efact_client
 from ..efact import documents
 from .einvoice_credential import efact_error_text
 
@@ -26,12 +27,28 @@ HUB_STATES = [
     ("paid", "Paid"),
     ("rejected", "Rejected"),
 ]
-STATES = [
+# What an invoice shows (account.move.l10n_efact_aoc_state): the hub's state once eFACT has the invoice,
+# else where the attempt stands.
+MOVE_STATES = [
+    ("waiting", "Waiting"),
     ("sending", "Sending"),
-    ("unknown", "Sent, outcome unknown"),
+    ("unknown", "Outcome being confirmed"),
     ("error", "Not sent (error)"),
     *HUB_STATES,
 ]
+# einvoice.attempt state -> invoice state while the hub's own state is not known
+ATTEMPT_TO_MOVE = {
+    "draft": "sending",
+    "waiting": "waiting",
+    "sending": "sending",
+    "unknown": "unknown",
+    "error": "error",
+    "sent": "sent",
+    "accepted": "paid",
+    "rejected": "rejected",
+}
+# An outbound attempt in these states may be (or become) an invoice at the hub: no second submission.
+OUT_LIVE_STATES = ("draft", "waiting", "sending", "unknown", "sent", "accepted")
 REPORTABLE = [
     ("ANNOTATED", "Annotated"),
     ("RECEIVED", "Received"),
@@ -40,25 +57,6 @@ REPORTABLE = [
     ("PAID", "Paid"),
     ("REJECTED", "Rejected"),
 ]
-# What ties a document to a hub invoice, a company and a move: written by the system only (a user who
-# could point a document at any hub id would fetch another company's receipt or unlock a second send).
-SYSTEM_FIELDS = frozenset(
-    {
-        "payload_attachment_id",
-        "payload_sha256",
-        "resends",
-        "direction",
-        "move_id",
-        "company_id",
-        "credential_id",
-        "hub_id",
-        "state",
-        "attachment_id",
-        "receipt_id",
-        "supplier_nif",
-        "receiver_nif",
-    }
-)
 # Report order enforced for the public-body side (REGISTERED -> ANNOTATED -> RECOGNISED -> PAID).
 REPORT_RANK = {
     "ANNOTATED": 1,
@@ -95,54 +93,56 @@ def parse_hub_datetime(value):
 
 
 class L10nEfactAocDocument(models.Model):
-    """One eFACT invoice: a submission of ours (out) or an invoice received as a public body (in)."""
+    """One eFACT invoice: a submission of ours (out: an einvoice.attempt) or an invoice received as a
+    public body (in: stored by the RCF pull, never an attempt; its `state` is always `inbound`).
+
+    Written by the system only: no group may create, write or delete these rows (see the access
+    rules); actions check the user's right on the invoice, then work as superuser.
+    """
 
     _name = "l10n_efact_aoc.document"
     _description = "eFACT invoice"
-    _inherit = ["einvoice.exchange.mixin"]
+    _inherit = ["einvoice.attempt"]
     _order = "id desc"
     _rec_name = "display_name"
+    _einvoice_attempt_subject = "move_id"
+    _einvoice_attempt_cron_xmlid = "l10n_efact_aoc.ir_cron_l10n_efact_aoc_attempts"
+    _einvoice_attempt_polls = True
 
     direction = fields.Selection(
         [("out", "Sent as supplier"), ("in", "Received as public body")],
         required=True,
         default="out",
         index=True,
+        readonly=True,
     )
-    move_id = fields.Many2one("account.move", ondelete="set null", index=True, copy=False)
-    company_id = fields.Many2one("res.company", required=True, index=True)
-    credential_id = fields.Many2one("einvoice.credential", ondelete="set null")
-    hub_id = fields.Char("eFACT id", index=True, copy=False)
-    state = fields.Selection(STATES, required=True, default="sending", index=True)
-    message = fields.Text()
-    number = fields.Char("Invoice number")
-    series = fields.Char()
-    amount = fields.Float("Amount on eFACT", digits=(16, 2))
-    supplier_nif = fields.Char("Supplier NIF")
-    supplier_name = fields.Char()
-    receiver_nif = fields.Char("Receiver NIF")
-    receiver_name = fields.Char()
-    oficina_comptable = fields.Char("Accounting office (DIR3)")
-    organ_gestor = fields.Char("Managing body (DIR3)")
-    unitat_tramitadora = fields.Char("Processing unit (DIR3)")
-    registry_number = fields.Char("Registration number")
-    registry_date = fields.Datetime("Registration date")
-    rcf_number = fields.Char("Accounting registry number (RCF)")
-    reject_code = fields.Char("Rejection code")
-    reject_reason = fields.Text("Rejection reason")
-    payment_date = fields.Date()
-    delivered_reported = fields.Boolean(help="DELIVERED was accepted by eFACT (public-body side).")
-    attachment_id = fields.Many2one("ir.attachment", string="Facturae file", ondelete="set null")
-    receipt_id = fields.Many2one("ir.attachment", string="Electronic receipt", ondelete="set null")
-    payload_attachment_id = fields.Many2one(
-        "ir.attachment", string="Submitted request", ondelete="restrict", readonly=True, copy=False
-    )
-    payload_sha256 = fields.Char("SHA-256 of the submitted request", readonly=True, copy=False)
-    resends = fields.Integer(
-        readonly=True, copy=False, help="Times the stored request was sent again because eFACT never got it."
-    )
-    history_ids = fields.One2many("l10n_efact_aoc.history", "document_id", string="State history")
-    report_ids = fields.One2many("l10n_efact_aoc.report", "document_id", string="Reports to eFACT")
+    state = fields.Selection(selection_add=[("inbound", "Received as public body")], ondelete={"inbound": "cascade"})
+    hub_state = fields.Selection(HUB_STATES, "eFACT state", index=True, readonly=True, copy=False)
+    move_id = fields.Many2one("account.move", ondelete="set null", index=True, copy=False, readonly=True)
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
+    credential_id = fields.Many2one("einvoice.credential", "Connection", ondelete="set null", readonly=True)
+    hub_id = fields.Char("eFACT id", index=True, copy=False, readonly=True)
+    number = fields.Char("Invoice number", readonly=True)
+    series = fields.Char(readonly=True)
+    amount = fields.Float("Amount on eFACT", digits=(16, 2), readonly=True)
+    supplier_nif = fields.Char("Supplier NIF", readonly=True)
+    supplier_name = fields.Char(readonly=True)
+    receiver_nif = fields.Char("Receiver NIF", readonly=True)
+    receiver_name = fields.Char(readonly=True)
+    oficina_comptable = fields.Char("Accounting office (DIR3)", readonly=True)
+    organ_gestor = fields.Char("Managing body (DIR3)", readonly=True)
+    unitat_tramitadora = fields.Char("Processing unit (DIR3)", readonly=True)
+    registry_number = fields.Char("Registration number", readonly=True)
+    registry_date = fields.Datetime("Registration date", readonly=True)
+    rcf_number = fields.Char("Accounting registry number (RCF)", readonly=True)
+    reject_code = fields.Char("Rejection code", readonly=True)
+    reject_reason = fields.Text("Rejection reason", readonly=True)
+    payment_date = fields.Date(readonly=True)
+    delivered_reported = fields.Boolean(readonly=True, help="DELIVERED was accepted by eFACT (public-body side).")
+    attachment_id = fields.Many2one("ir.attachment", string="Facturae file", ondelete="set null", readonly=True)
+    receipt_id = fields.Many2one("ir.attachment", string="Electronic receipt", ondelete="set null", readonly=True)
+    history_ids = fields.One2many("l10n_efact_aoc.history", "document_id", string="State history", readonly=True)
+    report_ids = fields.One2many("l10n_efact_aoc.report", "document_id", string="Reports to eFACT", readonly=True)
 
     compat.sql_constraints(
         locals(),
@@ -157,27 +157,155 @@ class L10nEfactAocDocument(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        # EXTENDS 'base': documents are made by sending, receiving or linking (each checks the user's
-        # rights on the invoice first), never directly by an invoicing user (administrators may repair)
-        if not self.env.is_system():
-            raise AccessError(_("eFACT documents are created by Odoo only, when an invoice is sent or received."))
+        # EXTENDS 'base': a received invoice is not an attempt (the engine never picks it)
+        for vals in vals_list:
+            if vals.get("direction") == "in":
+                vals["state"] = "inbound"
         return super().create(vals_list)
-
-    def write(self, vals):
-        # EXTENDS 'base'
-        if not self.env.is_system() and SYSTEM_FIELDS.intersection(vals):
-            raise AccessError(
-                _(
-                    "These fields of an eFACT document are written by Odoo only: %s",
-                    ", ".join(sorted(SYSTEM_FIELDS.intersection(vals))),
-                )
-            )
-        return super().write(vals)
 
     @api.depends("hub_id", "number", "state")
     def _compute_display_name(self):
         for doc in self:
             doc.display_name = f"eFACT {doc.hub_id or '-'} {doc.number or ''}".strip()
+
+    def _l10n_efact_aoc_move_state(self):
+        """The state an invoice shows: the hub's once eFACT has it, else the attempt's."""
+        self.ensure_one()
+        if self.hub_state and self.state in ("sent", "accepted", "rejected", "inbound"):
+            return self.hub_state
+        return ATTEMPT_TO_MOVE.get(self.state, False)
+
+    # -- einvoice.attempt hooks (outbound) --------------------------------------------
+    def _einvoice_attempt_build_payload(self):
+        """The signed Facturae and the exact POST /factura body, built once for this attempt."""
+        return self.move_id._l10n_efact_aoc_build_submission(self)
+
+    def _einvoice_attempt_call(self, payload):
+        credential = self.credential_id
+        try:
+            return self._l10n_efact_aoc_client().send_invoice(raw=payload, reference=self.move_id.name or self.number)
+        except common_errors.AuthError as exc:
+            credential._l10n_efact_aoc_mark(exc)  # a person must fix the connection; the attempt waits
+            raise
+
+    def _einvoice_attempt_read_answer(self, answer):
+        """A Factura (answer of the submission, of the lookup or of a poll) or a pending State."""
+        if isinstance(answer, efact_client.State):
+            return {"state": self._l10n_efact_aoc_attempt_state(answer.code)}
+        if not isinstance(answer, efact_client.Invoice) or not answer.id:
+            raise TypeError(f"unexpected answer {type(answer).__name__}")
+        if self.hub_id and answer.id != self.hub_id:
+            raise ValueError(f"eFACT answered about invoice {answer.id}, not {self.hub_id}")
+        self._l10n_efact_aoc_apply_supplier_invoice(answer, post=False)
+        code = answer.state.code if answer.state else ""
+        return {
+            "state": self._l10n_efact_aoc_attempt_state(code),
+            "service_reference": answer.id,
+            "message": self._l10n_efact_aoc_answer_text(code),
+        }
+
+    @api.model
+    def _l10n_efact_aoc_attempt_state(self, code):
+        """The hub's final states end the attempt; any other state of an invoice eFACT holds is `sent`."""
+        return {"REJECTED": "rejected", "PAID": "accepted"}.get(code or "", "sent")
+
+    def _l10n_efact_aoc_answer_text(self, code):
+        if code == "REJECTED":
+            return _(
+                "Rejected: %(code)s %(reason)s. Correct the invoice and send it again.",
+                code=self.reject_code or "",
+                reason=self.reject_reason or "",
+            )
+        return False
+
+    def _einvoice_attempt_lookup(self):
+        """The hub's invoice matching this submission's business key, or None when eFACT never got it."""
+        known = self.search(
+            [("direction", "=", "out"), ("company_id", "=", self.company_id.id), ("hub_id", "!=", False)]
+        ).mapped("hub_id")
+        return self._l10n_efact_aoc_client().find_submission(
+            self.number,
+            self.series or "",
+            self.receiver_nif,
+            known_ids=known,
+            supplier_nif=self.company_id._l10n_efact_aoc_nif(),
+        )
+
+    def _einvoice_attempt_poll(self):
+        """The hub's current state: its progress is stored; the attempt ends on REJECTED or PAID."""
+        if not self.hub_id:
+            return None
+        invoice = self._l10n_efact_aoc_client().get_invoice(self.hub_id)
+        code = invoice.state.code if invoice.state else ""
+        if code in efact_client.FINAL_STATES:
+            return invoice
+        self._l10n_efact_aoc_apply_supplier_invoice(invoice)
+        return None
+
+    def _einvoice_attempt_backoff(self, checks):
+        if self.state == "sent":  # pending states bring news; the poll is the safety net: 6 h, 12 h, 24 h
+            return timedelta(hours=6) * (2 ** min(checks, 2))
+        return super()._einvoice_attempt_backoff(checks)
+
+    def _einvoice_attempt_error_text(self, exc):
+        return efact_error_text(self.env, exc)
+
+    def _einvoice_attempt_service_label(self):
+        return "eFACT"  # "Outcome being confirmed with eFACT, next check at ..."
+
+    def _einvoice_attempt_notify(self, previous_state):
+        move = self.move_id.with_context(no_new_invoice=True)
+        if not move:
+            return
+        if self.state == "sent" and previous_state == "unknown":
+            move.message_post(
+                body=_(
+                    "eFACT had received the invoice (id %s) although the answer was lost; no second submission "
+                    "was made.",
+                    self.hub_id,
+                )
+            )
+        elif self.state == "sent" and self.attempts > 1:
+            move.message_post(
+                body=_(
+                    "eFACT never received the first submission: the same file was sent again, unchanged (eFACT id %s).",
+                    self.hub_id,
+                )
+            )
+        elif self.state == "sent":
+            move.message_post(body=Markup("%s <b>%s</b>") % (_("Sent to eFACT with id"), self.hub_id))
+        elif self.state in ("accepted", "rejected"):
+            self._l10n_efact_aoc_post_state(self.history_ids.sorted(lambda h: (h.date or h.create_date, h.id))[-1:])
+        elif self.state == "unknown":
+            move.message_post(body=_("eFACT's answer is unclear: %s", self.einvoice_attempt_status))
+        elif self.state == "waiting" and self.waiting_reason == "connection":
+            move.message_post(body=_("Waiting for the eFACT connection: %s", self.message or ""))
+            if self.credential_id and not self.credential_id.sudo().activity_ids:
+                self.credential_id._einvoice_admin_activity(self.message)  # an administrator fixes it
+        elif self.state == "error":
+            move.message_post(body=_("Not sent to eFACT: %s", self.message or ""))
+
+    def _l10n_efact_aoc_store_facturae(self, facturae, xml, filename):
+        """What the submission's Facturae says (number, parties, DIR3 units) and the file itself."""
+        self.ensure_one()
+        attachment = self.env["ir.attachment"].create(
+            {"name": filename, "raw": xml, "mimetype": "application/xml", "res_model": self._name, "res_id": self.id}
+        )
+        invoice = facturae.invoice
+        self.write(
+            {
+                "attachment_id": attachment.id,
+                "number": invoice.number,
+                "series": invoice.series,
+                "amount": float(invoice.total),
+                "supplier_nif": facturae.seller_nif,
+                "receiver_nif": facturae.buyer_nif,
+                "receiver_name": facturae.buyer_name,
+                "oficina_comptable": facturae.centre("01"),
+                "organ_gestor": facturae.centre("02"),
+                "unitat_tramitadora": facturae.centre("03"),
+            }
+        )
 
     # -- state application -----------------------------------------------------------
     def _l10n_efact_aoc_apply_state(self, state, post=True):
@@ -192,14 +320,8 @@ class L10nEfactAocDocument(models.Model):
             known.sudo().write(
                 {
                     key: value
-                    for key, value in (
-                        ("registry_number", state.registry_number),
-                        ("rcf_number", state.rcf_number),
-                        ("reject_code", state.reject_code),
-                        ("reject_reason", state.reject_reason),
-                        ("payment_date", state.payment_date),
-                    )
-                    if value and not known[0][key]
+                    for key in ("registry_number", "rcf_number", "reject_code", "reject_reason", "payment_date")
+                    if (value := getattr(state, key)) and not known[0][key]
                 }
             )
             return False
@@ -215,10 +337,16 @@ class L10nEfactAocDocument(models.Model):
                 "payment_date": state.payment_date or False,
             }
         )
-        values = {}
-        current = (self.state or "").upper()
+        self.sudo().write(self._l10n_efact_aoc_state_values(state, when))
+        if post and self.move_id:
+            self._l10n_efact_aoc_post_state(state)
+        return True
+
+    def _l10n_efact_aoc_state_values(self, state, when):
+        code, values = state.code, {}
+        current = (self.hub_state or "").upper()
         if code == "REJECTED" or current not in HUB_RANK or HUB_RANK[code] >= HUB_RANK[current]:
-            values["state"] = code.lower()
+            values["hub_state"] = code.lower()
         if state.registry_number:
             values["registry_number"] = state.registry_number
             values["registry_date"] = parse_hub_datetime(state.registry_date) or when
@@ -228,13 +356,13 @@ class L10nEfactAocDocument(models.Model):
             values.update(reject_code=state.reject_code, reject_reason=state.reject_reason)
         if code == "PAID" and state.payment_date:
             values["payment_date"] = state.payment_date
-        self.write(values)
-        if post and self.move_id:
-            self._l10n_efact_aoc_post_state(state)
-        return True
+        return values
 
     def _l10n_efact_aoc_post_state(self, state):
+        """Tell the invoice's followers (`state`: a hub State or a history row)."""
         move = self.move_id
+        if not state or not move:
+            return
         label = dict(HUB_STATES).get(state.code.lower(), state.code)
         details = []
         if state.registry_number:
@@ -245,11 +373,7 @@ class L10nEfactAocDocument(models.Model):
             details.append(_("paid on %s", state.payment_date))
         if state.code == "REJECTED":
             details.append(
-                _(
-                    "reason: %(code)s %(reason)s",
-                    code=state.reject_code or "",
-                    reason=state.reject_reason or "",
-                )
+                _("reason: %(code)s %(reason)s", code=state.reject_code or "", reason=state.reject_reason or "")
             )
         body = Markup("%s <b>%s</b>") % (_("eFACT state:"), label)
         if details:
@@ -267,50 +391,36 @@ class L10nEfactAocDocument(models.Model):
                 user_id=(move.invoice_user_id or self.env.user).id,
             )
 
-    def _l10n_efact_aoc_apply_supplier_invoice(self, invoice):
-        """Store the supplier API `Factura` answer (after a send or a refresh)."""
+    def _l10n_efact_aoc_apply_supplier_invoice(self, invoice, post=True):
+        """Store the supplier API `Factura` answer (after a send, a lookup, a poll or a refresh)."""
         self.ensure_one()
-        self.write(
-            {
-                "hub_id": invoice.id,
-                "number": invoice.number or self.number,
-                "series": invoice.series,
-                "amount": invoice.amount,
-                "receiver_nif": invoice.receiver_nif,
-                "receiver_name": invoice.receiver_name,
-                "oficina_comptable": invoice.dir3.oficina_comptable if invoice.dir3 else False,
-                "organ_gestor": invoice.dir3.organ_gestor if invoice.dir3 else False,
-                "unitat_tramitadora": invoice.dir3.unitat_tramitadora if invoice.dir3 else False,
-                "message": False,
-            }
-        )
+        values = {
+            "hub_id": invoice.id,
+            "service_reference": invoice.id,
+            "number": invoice.number or self.number,
+            "series": invoice.series,
+            "amount": invoice.amount,
+            "receiver_nif": invoice.receiver_nif,
+            "receiver_name": invoice.receiver_name,
+            "oficina_comptable": invoice.dir3.oficina_comptable if invoice.dir3 else False,
+            "organ_gestor": invoice.dir3.organ_gestor if invoice.dir3 else False,
+            "unitat_tramitadora": invoice.dir3.unitat_tramitadora if invoice.dir3 else False,
+        }
         if invoice.registry_number:
-            self.write(
-                {
-                    "registry_number": invoice.registry_number,
-                    "registry_date": parse_hub_datetime(invoice.registry_date),
-                }
+            values.update(
+                registry_number=invoice.registry_number, registry_date=parse_hub_datetime(invoice.registry_date)
             )
-        if invoice.rcf_number:
-            self.rcf_number = invoice.rcf_number
-        if invoice.payment_date:
-            self.payment_date = invoice.payment_date
-        if invoice.reject_reason or invoice.reject_code:
-            self.write(
-                {
-                    "reject_code": invoice.reject_code,
-                    "reject_reason": invoice.reject_reason,
-                }
-            )
-        if invoice.state and invoice.state.code:
-            if invoice.state.code == "REJECTED" and not invoice.state.reject_reason:
-                invoice.state.reject_code, invoice.state.reject_reason = (
-                    invoice.reject_code,
-                    invoice.reject_reason,
-                )
-            if invoice.state.code == "PAID" and not invoice.state.payment_date:
-                invoice.state.payment_date = invoice.payment_date
-            self._l10n_efact_aoc_apply_state(invoice.state)
+        for key in ("rcf_number", "payment_date", "reject_code", "reject_reason"):
+            if getattr(invoice, key):
+                values[key] = getattr(invoice, key)
+        self.sudo().write(values)
+        state = invoice.state
+        if state and state.code:
+            if state.code == "REJECTED" and not state.reject_reason:
+                state.reject_code, state.reject_reason = invoice.reject_code, invoice.reject_reason
+            if state.code == "PAID" and not state.payment_date:
+                state.payment_date = invoice.payment_date
+            self._l10n_efact_aoc_apply_state(state, post=post)
 
     def _l10n_efact_aoc_client(self):
         self.ensure_one()
@@ -319,6 +429,97 @@ class L10nEfactAocDocument(models.Model):
         if self.direction == "out":
             return self.credential_id._l10n_efact_aoc_supplier_client(record=self)
         return self.credential_id._l10n_efact_aoc_rcf_client(record=self)
+
+    # -- pending states (supplier side) --------------------------------------------------
+    @api.model
+    def _l10n_efact_aoc_apply_pending(self, credential, companies, item):
+        """One pending state of the hub: applied to its submission (claimed, SKIP LOCKED). True when it
+        may be deleted on the hub: applied, or about an invoice none of our submissions is or may be."""
+        doc = self.sudo().search(
+            [("direction", "=", "out"), ("hub_id", "=", item.invoice_id), ("company_id", "in", companies.ids)],
+            limit=1,
+        )
+        if not doc:
+            # a submission committed after this run began, or one whose lost answer the lookup must find
+            # among these states: keep them for the next run
+            return not self._l10n_efact_aoc_may_claim_pending(credential, item.invoice_id)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                claimed = dbtools.lock_skip_locked(doc)
+        except dbtools.CONCURRENCY_ERRORS:
+            claimed = None  # changed by a worker that committed after this run began
+        if not claimed:
+            return False  # being sent or checked by another worker: the next run applies it
+        doc.invalidate_recordset()
+        doc._l10n_efact_aoc_apply_state(item.state)
+        doc._l10n_efact_aoc_conclude()
+        return True
+
+    @api.model
+    def _l10n_efact_aoc_may_claim_pending(self, credential, hub_id):
+        """True when a submission of `credential` is this hub invoice, or may still have to be found among
+        the pending states (read on a fresh snapshot: what committed after this run began counts too)."""
+        with dbtools.own_env(self.env) as env:
+            env.cr.execute(
+                SQL(
+                    """SELECT 1 FROM l10n_efact_aoc_document
+                        WHERE direction = 'out' AND credential_id = %s
+                          AND (hub_id = %s OR state IN ('draft', 'waiting', 'sending', 'unknown'))
+                        LIMIT 1""",
+                    credential.id,
+                    hub_id,
+                )
+            )
+            return bool(env.cr.fetchone())
+
+    def _l10n_efact_aoc_conclude(self):
+        """A sent submission whose hub state became final (REJECTED, PAID) ends its attempt. The caller
+        holds the row (claimed) or it is claimed here."""
+        self.ensure_one()
+        final = self._l10n_efact_aoc_attempt_state((self.hub_state or "").upper())
+        if self.state != "sent" or final == "sent":
+            return
+        try:
+            with self.env.cr.savepoint(flush=False):
+                claimed = dbtools.lock_skip_locked(self, SQL("state = 'sent'"))
+        except dbtools.CONCURRENCY_ERRORS:
+            claimed = None
+        if not claimed:
+            return  # another worker holds it; its poll concludes it
+        self.sudo()._einvoice_attempt_set(final, self._l10n_efact_aoc_answer_text(final.upper()))
+
+    @api.model
+    def _l10n_efact_aoc_drain_states(self, credential):
+        """Apply the hub's pending states of every company NIF the connection serves (one request per
+        NIF, logged against that company), deleting each on the hub only after our commit."""
+        companies = (credential.company_ids | credential.company_id).sudo()
+        for company in companies.filtered("vat"):
+            api = credential._l10n_efact_aoc_supplier_client(record=company)
+
+            def apply(item, company=company):
+                done = self._l10n_efact_aoc_apply_pending(credential, company, item)
+                dbtools.commit(self.env)
+                return done
+
+            efact_client.drain_pending_states(api, apply, supplier_nif=company._l10n_efact_aoc_nif())
+
+    @api.model
+    def _cron_l10n_efact_aoc_attempts(self, limit=100):
+        """The one cron of the supplier side: send, reconcile and poll submissions (einvoice.attempt),
+        then apply the hub's pending states."""
+        done = self._einvoice_attempt_cron(limit=limit)
+        Credential = self.env["einvoice.credential"].sudo()
+        for credential in Credential.search([("service", "=", "efact"), ("l10n_efact_aoc_role_supplier", "=", True)]):
+            try:
+                self._l10n_efact_aoc_drain_states(credential)
+                credential._l10n_efact_aoc_mark()
+            except UserError as exc:
+                _logger.warning("eFACT connection %s skipped: %s", credential.name, exc.args[0])
+            except common_errors.EInvoiceError as exc:
+                _logger.warning("eFACT pending states of %s: %s", credential.name, exc)
+                credential._l10n_efact_aoc_mark(exc)
+            dbtools.commit(self.env)
+        return done
 
     # -- user actions ----------------------------------------------------------------
     def _l10n_efact_aoc_checked_sudo(self):
@@ -333,12 +534,16 @@ class L10nEfactAocDocument(models.Model):
             try:
                 api = doc._l10n_efact_aoc_client()
                 if doc.direction == "out":
-                    doc._l10n_efact_aoc_apply_supplier_invoice(api.get_invoice(doc.hub_id))
+                    info = api.get_invoice(doc.hub_id)
+                    doc._l10n_efact_aoc_check_owner(info)
+                    doc._l10n_efact_aoc_apply_supplier_invoice(info)
                     states = api.get_history(doc.hub_id)
                 else:
                     states = api.get_states(doc.hub_id)
                 for state in states:
                     doc._l10n_efact_aoc_apply_state(state, post=False)
+                if doc.direction == "out":
+                    doc._l10n_efact_aoc_conclude()
             except common_errors.EInvoiceError as exc:
                 raise UserError(
                     _(
@@ -403,121 +608,13 @@ class L10nEfactAocDocument(models.Model):
             )
 
     def action_l10n_efact_aoc_reconcile(self):
-        """Settle submissions whose outcome is unknown by asking eFACT."""
-        for doc in self._l10n_efact_aoc_checked_sudo().filtered(
-            lambda d: d.direction == "out" and d.state in ("unknown", "sending")
-        ):
-            doc._l10n_efact_aoc_reconcile()
+        """Check now with eFACT (a submission being confirmed, waiting or sent): the engine's own step."""
+        docs = self._l10n_efact_aoc_checked_sudo().filtered(
+            lambda d: d.direction == "out" and d.state in ("waiting", "unknown", "sent")
+        )
+        docs.write({"next_check": fields.Datetime.now()})
+        docs._einvoice_attempt_process()
         return True
-
-    def _l10n_efact_aoc_reconcile(self):
-        self.ensure_one()
-        known = self.search(
-            [
-                ("direction", "=", "out"),
-                ("company_id", "=", self.company_id.id),
-                ("hub_id", "!=", False),
-            ]
-        ).mapped("hub_id")
-        try:
-            found = self._l10n_efact_aoc_client().find_submission(
-                self.number, self.series or "", self.receiver_nif, known_ids=known
-            )
-        except common_errors.EInvoiceError as exc:
-            self.message = _("Could not reconcile with eFACT yet: %s", efact_error_text(self.env, exc))
-            return False
-        if found:
-            self._l10n_efact_aoc_apply_supplier_invoice(found)
-            if self.move_id:
-                self.move_id.with_context(no_new_invoice=True).message_post(
-                    body=_(
-                        "eFACT had received the invoice (id %s) although the answer was lost; no second "
-                        "submission was made.",
-                        found.id,
-                    )
-                )
-        elif self.payload_attachment_id and not self.resends:
-            self._l10n_efact_aoc_resend()
-        else:
-            self.write(
-                {
-                    "state": "error",
-                    "message": _(
-                        "eFACT has no trace of this submission: it did not arrive. You can send the invoice again."
-                    ),
-                }
-            )
-        return True
-
-    # -- submission (exact bytes stored first, resent unchanged) -----------------------
-    def _l10n_efact_aoc_store_payload(self, payload):
-        self.ensure_one()
-        attachment = (
-            self.env["ir.attachment"]
-            .sudo()
-            .create(
-                {
-                    "name": f"eFACT_request_{(self.number or str(self.id)).replace('/', '_')}.json",
-                    "raw": payload,
-                    "mimetype": "application/json",
-                    "res_model": self._name,
-                    "res_id": self.id,
-                }
-            )
-        )
-        self.sudo().write(
-            {"payload_attachment_id": attachment.id, "payload_sha256": hashlib.sha256(payload).hexdigest()}
-        )
-
-    def _l10n_efact_aoc_payload(self):
-        """The stored request, checked against the hash recorded before the first call."""
-        self.ensure_one()
-        payload = self.payload_attachment_id.raw or b""
-        if not payload or hashlib.sha256(payload).hexdigest() != self.payload_sha256:
-            raise UserError(_("The stored eFACT request of %s does not match its hash.", self.display_name))
-        return payload
-
-    def _l10n_efact_aoc_resend(self):
-        """eFACT never received the submission: send the same bytes once more (intent committed first)."""
-        self.ensure_one()
-        self.sudo().write({"state": "sending", "resends": self.resends + 1})
-        if self.move_id:
-            self.move_id.with_context(no_new_invoice=True).message_post(
-                body=_("eFACT never received the submission: the same file is sent again, unchanged.")
-            )
-        self.env["einvoice.credential"]._einvoice_commit()
-        return self._l10n_efact_aoc_submit()
-
-    def _l10n_efact_aoc_submit(self):
-        """Call POST /factura with the stored bytes; the answer is committed at once. Returns an error
-        text for a clear refusal, else False (sent, or unknown: reconciled before anything is resent)."""
-        self.ensure_one()
-        doc, move = self.sudo(), self.move_id
-        Credential = self.env["einvoice.credential"]
-        try:
-            result = doc.credential_id._l10n_efact_aoc_supplier_client(record=doc).send_invoice(
-                raw=doc._l10n_efact_aoc_payload(), reference=move.name or doc.number
-            )
-        except common_errors.UnknownOutcome as exc:
-            doc.write({"state": "unknown", "message": efact_error_text(self.env, exc)})
-            move.with_context(no_new_invoice=True).message_post(
-                body=_(
-                    "eFACT did not answer the submission: it will be checked with eFACT before anything is sent again."
-                )
-            )
-            Credential._einvoice_commit()
-            return False
-        except common_errors.EInvoiceError as exc:
-            doc.write({"state": "error", "message": efact_error_text(self.env, exc)})
-            doc.credential_id._l10n_efact_aoc_mark(exc)
-            Credential._einvoice_commit()
-            return _("eFACT refused %(name)s: %(error)s", name=move.name, error=efact_error_text(self.env, exc))
-        doc._l10n_efact_aoc_apply_supplier_invoice(result)
-        move.with_context(no_new_invoice=True).message_post(
-            body=Markup("%s <b>%s</b>") % (_("Sent to eFACT with id"), result.id)
-        )
-        Credential._einvoice_commit()
-        return False
 
     def action_view_move(self):
         self.ensure_one()
@@ -588,36 +685,39 @@ class L10nEfactAocReport(models.Model):
                 reject_reason=self.reject_reason,
             )
         except (common_errors.RejectedError, common_errors.AuthError) as exc:
-            # a refused report needs a person (or a new credential) - keep it queued if auth, stop if rejected
-            self.write(
-                {
-                    "error": efact_error_text(self.env, exc),
-                    "status": "error" if isinstance(exc, common_errors.RejectedError) else "pending",
-                }
-            )
-            if isinstance(exc, common_errors.RejectedError) and doc.move_id:
-                doc.move_id.activity_schedule(
-                    "mail.mail_activity_data_todo",
-                    summary=_("eFACT refused a state report"),
-                    note=_(
-                        "eFACT refused %(state)s: %(error)s",
-                        state=self.state,
-                        error=efact_error_text(self.env, exc),
-                    ),
-                    user_id=(doc.move_id.invoice_user_id or self.env.user).id,
-                )
+            self._l10n_efact_aoc_refused(exc)
             return False
         except common_errors.EInvoiceError as exc:
             self.error = efact_error_text(self.env, exc)
             return False
+        self._l10n_efact_aoc_accepted()
+        return True
+
+    def _l10n_efact_aoc_refused(self, exc):
+        """A refused report needs a person (or a new credential): kept queued on auth, stopped if rejected."""
+        doc = self.document_id
+        rejected = isinstance(exc, common_errors.RejectedError)
+        self.write({"error": efact_error_text(self.env, exc), "status": "error" if rejected else "pending"})
+        if rejected and doc.move_id:
+            doc.move_id.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("eFACT refused a state report"),
+                note=_("eFACT refused %(state)s: %(error)s", state=self.state, error=efact_error_text(self.env, exc)),
+                user_id=(doc.move_id.invoice_user_id or self.env.user).id,
+            )
+
+    def _l10n_efact_aoc_accepted(self):
+        """eFACT accepted the report: the document, its history and the bill's chatter say so."""
+        doc = self.document_id
         self.write({"status": "done", "error": False})
-        doc.write({"state": self.state.lower()})
+        values = {"hub_state": self.state.lower()}
         if self.state == "ANNOTATED":
-            doc.rcf_number = self.rcf_number
+            values["rcf_number"] = self.rcf_number
         if self.state == "PAID":
-            doc.payment_date = self.payment_date
+            values["payment_date"] = self.payment_date
         if self.state == "REJECTED":
-            doc.write({"reject_code": self.reject_code, "reject_reason": self.reject_reason})
+            values.update(reject_code=self.reject_code, reject_reason=self.reject_reason)
+        doc.sudo().write(values)
         self.env["l10n_efact_aoc.history"].sudo().create(
             {
                 "document_id": doc.id,
@@ -643,7 +743,6 @@ class L10nEfactAocReport(models.Model):
                     ),
                 )
             )
-        return True
 
     @api.model
     def _l10n_efact_aoc_trigger(self):
@@ -658,7 +757,7 @@ class L10nEfactAocReport(models.Model):
         self.env["account.move"]._l10n_efact_aoc_queue_paid_reports()
         Credential = self.env["einvoice.credential"]
         # DELIVERED (or a link by hand) first: an ANNOTATED would otherwise mark it downloaded silently
-        reports = self.search(
+        reports = self.sudo().search(
             [
                 ("status", "=", "pending"),
                 ("document_id.hub_id", "!=", False),

@@ -239,41 +239,64 @@ class L10nEfactAocInbox(models.Model):
 
     # -- pulling ----------------------------------------------------------------------------
     @api.model
-    def _l10n_efact_aoc_rcf_session(self, credential):
+    def _l10n_efact_aoc_rcf_session(self, credential, company=None):
         """One RCF client (one HTTP session) for a whole run, logging each call against the row being
-        handled (`recorder.record`), else against the connection."""
-        api = credential._l10n_efact_aoc_rcf_client(record=credential)
-        recorder = _RowRecorder(self.env, credential)
+        handled (`recorder.record`), else against `company` (the company served), else the connection."""
+        api = credential._l10n_efact_aoc_rcf_client(record=company or credential)
+        recorder = _RowRecorder(self.env, credential, company)
         api.transport.recorder = recorder
         return api, recorder
 
     @api.model
     def _l10n_efact_aoc_pull(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=25):
-        """Store first, process second, one pending invoice at a time (no threads): claim its row,
-        download and store it (commit), process it into a bill (commit), and report DELIVERED for
-        each chunk of committed bills. Returns (delivered ids, refused or skipped ids)."""
+        """Store first, process second, one pending invoice at a time (no threads), with one pending
+        list per company NIF the connection serves (logged against that company): see `_pull_nif`.
+        Returns (delivered ids, refused or skipped ids)."""
         by_nif = self.env["account.move"]._l10n_efact_aoc_company_by_nif(credential)
-        if nif is None:
-            nif = credential.l10n_efact_aoc_filter_nif or None
+        nif = documents.normalize_nif(nif or credential.l10n_efact_aoc_filter_nif or "")
+        if nif and nif not in by_nif:
+            _logger.warning("eFACT connection %s: NIF filter %s is no company of the connection", credential.name, nif)
         if oficina_comptable is None:
             oficina_comptable = credential.l10n_efact_aoc_filter_oficina or None
-        api, recorder = self._l10n_efact_aoc_rcf_session(credential)
+        delivered, refused = [], []
+        for served in [n for n in ([nif] if nif else sorted(by_nif)) if n in by_nif]:
+            left = None if limit is None else limit - len(delivered) - len(refused)
+            if left is not None and left <= 0:
+                break
+            done, skipped = self._l10n_efact_aoc_pull_nif(credential, by_nif, served, oficina_comptable, left, chunk)
+            delivered += done
+            refused += skipped
+        if delivered:
+            self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()  # the ANNOTATED reports queued
+        return delivered, refused
+
+    @api.model
+    def _l10n_efact_aoc_pull_nif(self, credential, by_nif, nif, oficina_comptable, limit, chunk):
+        """The pending invoices addressed to `nif`: claim each row, download and store it (commit),
+        process it into a bill (commit), report DELIVERED for each chunk of committed bills. An item of
+        another NIF in the answer is left for its own company's request."""
+        api, recorder = self._l10n_efact_aoc_rcf_session(credential, by_nif[nif])
         cache, inserted = {}, set()
 
+        def mine(pending):
+            return documents.normalize_nif(pending.nif) == nif
+
         def on_page(items):  # the page's rows in one statement, committed: then claimed one by one
-            rows = [(by_nif[nif], p) for p in items if (nif := documents.normalize_nif(p.nif)) in by_nif]
+            rows = [(by_nif[nif], p) for p in items if mine(p)]
             if self._l10n_efact_aoc_insert_rows(credential, rows):
                 inserted.update(p.id for _company, p in rows)
             self.env["einvoice.credential"]._einvoice_commit()
 
         def process(pending):
+            if not mine(pending):
+                return False
             known = pending.id in inserted
             return self._l10n_efact_aoc_receive(api, recorder, credential, by_nif, pending, cache, known)
 
         def deliver(hub_ids):
             self._l10n_efact_aoc_deliver_hub_ids(api, recorder, by_nif, hub_ids)
 
-        delivered, refused = efact_client.drain_pending_invoices(
+        return efact_client.drain_pending_invoices(
             api,
             process,
             nif=nif,
@@ -283,9 +306,6 @@ class L10nEfactAocInbox(models.Model):
             limit=limit,
             on_page=on_page,
         )
-        if delivered:
-            self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()  # the ANNOTATED reports queued
-        return delivered, refused
 
     @api.model
     def _l10n_efact_aoc_receive(self, api, recorder, credential, by_nif, pending, cache, inserted=False):
@@ -362,7 +382,7 @@ class L10nEfactAocInbox(models.Model):
             return
         self.sudo().write({"delivered": True})
         docs = self.document_id.sudo().filtered(lambda d: not d.delivered_reported)
-        docs.filtered(lambda d: d.state in ("registered", "sending", "error")).write({"state": "delivered"})
+        docs.filtered(lambda d: d.hub_state in ("registered", "sent", False)).write({"hub_state": "delivered"})
         docs.write({"delivered_reported": True})
         now = fields.Datetime.now()
         self.env["l10n_efact_aoc.history"].sudo().create(
@@ -661,13 +681,14 @@ def _l10n_efact_aoc_reason(env, exc):
 
 class _RowRecorder:
     """Exchange-log callback of one RCF run: each call is written against `record` (the inbox row
-    being handled) or, when none, against the connection."""
+    being handled) or, when none, against the company served (else the connection)."""
 
-    def __init__(self, env, credential):
+    def __init__(self, env, credential, company=None):
         self.env = env
         self.credential = credential
+        self.company = company
         self.record = None
 
     def __call__(self, exchange):
-        record = self.record or self.credential
+        record = self.record or self.company or self.credential
         self.env["einvoice.exchange"]._einvoice_recorder(self.credential, record)(exchange)

@@ -6,3 +6,5 @@ from . import test_efact_tour
 from . import test_efact_rcf
 from . import test_efact_rcf_concurrency
 from . import test_efact_connection_form
+from . import test_efact_supplier_concurrency
+from . import test_efact_rights_rpc

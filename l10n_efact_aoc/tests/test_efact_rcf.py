@@ -92,7 +92,7 @@ class TestEfactRcf(EfactCommon):
         self.assertEqual(len(self.bills().partner_id), 1, "one supplier, created once")
         # registry on creation: ANNOTATED with a number of the company's sequence
         doc = bill.l10n_efact_aoc_document_id
-        self.assertEqual(doc.state, "annotated")
+        self.assertEqual(doc.hub_state, "annotated")
         self.assertTrue(doc.rcf_number.startswith("RCF/"))
         self.assertEqual(self.hub_states(doc.hub_id)[-2:], ["DELIVERED", "ANNOTATED"])
         self.assertEqual(state.invoices[doc.hub_id]["rcf_number"], doc.rcf_number)
@@ -251,6 +251,43 @@ class TestEfactRcf(EfactCommon):
         with self.assertRaises(UserError):
             row.action_l10n_efact_aoc_process_again()
 
+    def test_shared_connection_lists_per_company_and_logs_against_the_company_served(self):
+        """Issue 13 item 5: one pending list per company NIF, each exchange belongs to its company."""
+        hub_a = self.app.state.seed_invoice(nif=ENTITY_A, number="SH-A", attachments=[("a.pdf", b"%PDF-1.4 a")])
+        hub_b = self.app.state.seed_invoice(nif=ENTITY_B, number="SH-B")
+        self.pull()
+        self.assertEqual(self.bills(self.company_a).ref, "SH-A")
+        self.assertEqual(self.bills(self.company_b).ref, "SH-B")
+        Exchange = self.env["einvoice.exchange"].sudo()
+        lists = Exchange.search([("credential_id", "=", self.credential.id), ("operation", "=", "efact.rcf.pending")])
+        self.assertEqual(sorted(lists.mapped("company_id.name")), sorted([self.company_a.name, self.company_b.name]))
+        for company, own, other in ((self.company_a, hub_a, hub_b), (self.company_b, hub_b, hub_a)):
+            answers = "".join(lists.filtered(lambda x, c=company: x.company_id == c).mapped("response_body"))
+            self.assertIn(own, answers, "each company's list names its own invoices ...")
+            self.assertNotIn(other, answers, "... and none of the other company's")
+        for hub_id, company in ((hub_a, self.company_a), (hub_b, self.company_b)):
+            calls = Exchange.search([("credential_id", "=", self.credential.id), ("reference", "=", hub_id)])
+            self.assertTrue(calls)
+            self.assertEqual(calls.company_id, company, "every call about an invoice belongs to its company")
+        user_b = self._billing_user(self.company_b)
+        visible = Exchange.with_user(user_b).sudo(False).search([("credential_id", "=", self.credential.id)])
+        self.assertNotIn(self.company_a, visible.company_id, "company B sees none of company A's exchanges")
+
+    def test_an_answer_naming_another_nif_stores_nothing_on_the_company_asked_for(self):
+        """Issue 13 item 5: a hub that ignores the NIF filter cannot get B's invoice stored as A's."""
+        hub_b = self.app.state.seed_invoice(nif=ENTITY_B, number="NF-B")
+        original = self.app.state.pending_for
+
+        def ignore_filter(user, nif=None, oficina=None):
+            return original(user, None, oficina)
+
+        with patch.object(self.app.state, "pending_for", ignore_filter):
+            self.pull()
+        rows = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "=", hub_b)])
+        self.assertEqual(rows.company_id, self.company_b, "stored once, for the company owning the NIF")
+        self.assertEqual(self.bills().company_id, self.company_b)
+        self.assertEqual(self.app.state.deliveries, {hub_b: 1})
+
     def test_pull_filters_from_the_settings(self):
         self.app.state.seed_invoice(nif=ENTITY_A, number="FA-1")
         self.app.state.seed_invoice(nif=ENTITY_B, number="FB-1")
@@ -383,7 +420,7 @@ class TestEfactRcf(EfactCommon):
         )
         doc = bill.l10n_efact_aoc_document_id
         self.assertEqual(doc.report_ids.mapped("status"), ["done"] * 3)
-        self.assertEqual(doc.state, "recognised")
+        self.assertEqual(doc.hub_state, "recognised")
         states = doc.history_ids.mapped("code")
         self.assertIn("ANNOTATED", states)
 
@@ -599,8 +636,7 @@ class TestEfactRcf(EfactCommon):
         self.assertIn("DOCTYPE", by_hub[doctype].reason)
         self.assertIn("does not match", by_hub[mismatch].reason)
         self.assertTrue(by_hub[garbage].reason)
-        self.assertNotIn(orphan, by_hub)
-        self.assertIn("ESP0800009B", self.credential.last_error)
+        self.assertNotIn(orphan, by_hub, "an entity no company of the connection has: not even listed for it")
         self.assertEqual({r.state for r in rows}, {"rejected"})
         self.assertTrue(
             all(r.attachment_id.raw == state.invoices[r.hub_id]["facturae"] for r in rows), "stored as received"
@@ -628,12 +664,12 @@ class TestEfactRcf(EfactCommon):
             self.cr.savepoint(),
             mute_logger("odoo.sql_db"),
         ):
-            self.env["l10n_efact_aoc.document"].create(
+            self.env["l10n_efact_aoc.document"].sudo().create(
                 {
                     "direction": "in",
                     "company_id": self.company_a.id,
                     "hub_id": hub_id,
-                    "state": "registered",
+                    "hub_state": "registered",
                 }
             )
         self.assertTrue(bill)

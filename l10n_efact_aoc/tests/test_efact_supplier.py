@@ -1,8 +1,10 @@
-from odoo import Command
+from datetime import timedelta
+
+from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import EfactCommon
+from .common import SECRET, EfactCommon
 
 
 @tagged("post_install_l10n", "post_install", "-at_install")
@@ -12,6 +14,14 @@ class TestEfactSupplier(EfactCommon):
         super().setUpClass()
         cls._setup_supplier()
         cls.public_body.with_company(cls.company).invoice_sending_method = "manual"
+
+    def _cron(self, due=True):
+        """The supplier side's one cron; `due`: the attempts' next checks have come (no sleeping)."""
+        Doc = self.env["l10n_efact_aoc.document"]
+        if due:
+            live = Doc.sudo().search([("direction", "=", "out"), ("next_check", "!=", False)])
+            live.write({"next_check": fields.Datetime.now() - timedelta(seconds=1)})
+        Doc._cron_l10n_efact_aoc_attempts()
 
     def _wizard(self, invoices):
         model = "account.move.send.wizard" if len(invoices) == 1 else "account.move.send.batch.wizard"
@@ -67,7 +77,7 @@ class TestEfactSupplier(EfactCommon):
         )
         self.app.state.page_size = 40  # 100 SENT/REGISTERED + 4 changes over 3 pages
         try:
-            self.env["account.move"]._cron_l10n_efact_aoc_pull_states()
+            self._cron(due=False)
         finally:
             self.app.state.page_size = self.page_size
         self.assertFalse(
@@ -99,12 +109,16 @@ class TestEfactSupplier(EfactCommon):
         self.assertFalse(invoice._l10n_efact_aoc_send())
         doc = invoice.l10n_efact_aoc_document_id
         self.assertEqual(doc.state, "unknown")
+        self.assertTrue(doc.einvoice_attempt_blocking)
+        self.assertIn("Outcome being confirmed with eFACT, next check at", invoice.l10n_efact_aoc_status)
         self.assertEqual(len(self.app.state.invoices), 1)
         self.assertIn("cannot be sent twice", invoice._l10n_efact_aoc_send())
-        self.env["account.move"]._cron_l10n_efact_aoc_pull_states()
-        self.assertEqual(doc.state, "registered")
+        self.assertFalse(invoice._l10n_efact_aoc_is_applicable(), "Send & Print offers no resend meanwhile")
+        self._cron()
+        self.assertEqual((doc.state, doc.hub_state), ("sent", "registered"))
         self.assertEqual(doc.hub_id, next(iter(self.app.state.invoices)))
         self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 1)
+        self.assertTrue(any("no second submission" in body for body in invoice.message_ids.mapped("body")))
 
     def test_lost_answer_never_received_is_resent_once_with_identical_bytes(self):
         invoice = self._invoice(510.0)
@@ -115,15 +129,17 @@ class TestEfactSupplier(EfactCommon):
         self.assertEqual(doc.state, "unknown")
         self.assertTrue(doc.payload_sha256, "the exact request and its hash were stored before the call")
         self.assertFalse(self.app.state.invoices)
-        self.env["account.move"].with_context(l10n_efact_aoc_force=True)._cron_l10n_efact_aoc_pull_states()
+        self._cron()
         self.assertEqual(invoice.l10n_efact_aoc_state, "registered", "resent automatically, nobody clicked")
-        self.assertEqual(doc.resends, 1)
+        self.assertEqual(doc.attempts, 2, "one resend")
         self.assertEqual(len(self.app.state.invoices), 1)
         self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 2)
         self.assertEqual(
             self.app.state.received_sha256[received_before:], [doc.payload_sha256], "the same bytes, unchanged"
         )
         self.assertEqual(len(invoice.l10n_efact_aoc_document_ids), 1, "the same submission, not a new one")
+        self._cron()
+        self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 2, "and only once")
 
     def test_attachment_too_large_names_the_file(self):
         invoice = self._invoice(50.0)
@@ -161,19 +177,26 @@ class TestEfactSupplier(EfactCommon):
             ["albara.pdf"],
         )
 
-    def test_wrong_secret_key(self):
+    def test_wrong_secret_key_waits_for_the_connection_then_sends(self):
         self.credential.secret_key = "wrong"
         invoice = self._invoice(70.0)
-        error = invoice._l10n_efact_aoc_send()
-        self.assertIn("1012", error)
-        self.assertIn("secret key", error)
-        self.assertEqual(invoice.l10n_efact_aoc_state, "error")
+        self.assertFalse(invoice._l10n_efact_aoc_send(), "not the invoice's fault: no error on it")
+        doc = invoice.l10n_efact_aoc_document_id
+        self.assertEqual((doc.state, doc.waiting_reason), ("waiting", "connection"))
+        self.assertIn("1012", doc.message)
+        self.assertIn("secret key", doc.message)
+        self.assertEqual(invoice.l10n_efact_aoc_state, "waiting")
         self.assertEqual(self.credential.state, "error")
-        self.assertEqual(
-            self.injector.calls_to("/proveidors/factura", "POST"),
-            1,
-            "a 401 is never retried",
-        )
+        self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 1, "a 401 is never retried")
+        self.assertFalse(self.app.state.invoices)
+        sha256 = doc.payload_sha256
+        self.credential.secret_key = SECRET  # the administrator fixes the key: the waiting invoice is due now
+        self.assertLessEqual(doc.next_check, fields.Datetime.now())
+        self._cron(due=False)
+        self.assertEqual((doc.state, doc.hub_state), ("sent", "registered"))
+        self.assertEqual(self.app.state.received_sha256[-1], sha256, "the bytes stored at the first try")
+        self.assertEqual(len(self.app.state.invoices), 1)
+        self.assertEqual(self.credential.state, "connected")
 
     def test_receipt_refresh_receptors_dir3(self):
         invoice = self._invoice(80.0)
@@ -183,7 +206,7 @@ class TestEfactSupplier(EfactCommon):
         self.assertTrue(doc.receipt_id.raw.startswith(b"%PDF"))
         self.app.state.rcf_update(doc.hub_id, "ANNOTATED", numeroRegistreRCF="RCF-9")
         invoice.action_l10n_efact_aoc_refresh()
-        self.assertEqual(doc.state, "annotated")
+        self.assertEqual(doc.hub_state, "annotated")
         self.assertEqual(doc.rcf_number, "RCF-9")
         # receptors and their DIR3 units for a new public-body customer
         self.credential.action_l10n_efact_aoc_sync_receptors()
@@ -208,7 +231,7 @@ class TestEfactSupplier(EfactCommon):
         self.assertFalse(invoice._l10n_efact_aoc_send())
         first = invoice.l10n_efact_aoc_document_id
         self.app.state.hub_reject(first.hub_id, "E02", "Import incorrecte")
-        self.env["account.move"]._cron_l10n_efact_aoc_pull_states()
+        self._cron(due=False)
         self.assertEqual(invoice.l10n_efact_aoc_state, "rejected")
         self.assertTrue(invoice._l10n_efact_aoc_is_applicable())
         invoice.button_draft()
@@ -279,7 +302,8 @@ class TestEfactSupplier(EfactCommon):
             ]
         )
         self.assertIn("Element", logged.error, "the validator's text is kept in the exchange log")
-        self.assertFalse(invoice.l10n_efact_aoc_document_ids)
+        self.assertEqual(invoice.l10n_efact_aoc_document_ids.state, "error", "nothing sent: fix, then send again")
+        self.assertFalse(self.injector.calls_to("/proveidors/factura", "POST"))
 
     def test_line_without_tax_is_named_before_sending(self):
         invoice = self.init_invoice("out_invoice", partner=self.public_body, amounts=[100.0])
@@ -316,16 +340,21 @@ class TestEfactSupplier(EfactCommon):
         self.assertIn("not l10n_efact_aoc_enabled", arch)
 
     def test_success_in_an_unexpected_shape_is_unknown_then_reconciled(self):
-        invoice = self._invoice(515.0)
-        self.app.state.send_dialect = "ack"  # HTTP 200, {"resultat": "OK"}: no hub id
-        try:
-            self.assertFalse(invoice._l10n_efact_aoc_send(), "not an error for the user")
-        finally:
-            self.app.state.send_dialect = "plain"
-        doc = invoice.l10n_efact_aoc_document_id
-        self.assertEqual(doc.state, "unknown")
-        self.assertIn("cannot be sent twice", invoice._l10n_efact_aoc_send())
-        self.env["account.move"].with_context(l10n_efact_aoc_force=True)._cron_l10n_efact_aoc_pull_states()
-        self.assertEqual(doc.state, "registered")
-        self.assertEqual(len(self.app.state.invoices), 1, "one document at eFACT")
-        self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), 1)
+        # HTTP 200 without the Factura, without its id, as an HTML page, or empty: never an error
+        for n, dialect in enumerate(("ack", "noid", "html", "empty")):
+            with self.subTest(dialect=dialect):
+                invoice = self._invoice(515.0 + n)
+                posts = self.injector.calls_to("/proveidors/factura", "POST")
+                self.app.state.send_dialect = dialect
+                try:
+                    self.assertFalse(invoice._l10n_efact_aoc_send(), "not an error for the user")
+                finally:
+                    self.app.state.send_dialect = "plain"
+                doc = invoice.l10n_efact_aoc_document_id
+                self.assertEqual(doc.state, "unknown")
+                self.assertIn("cannot be sent twice", invoice._l10n_efact_aoc_send())
+                self._cron()
+                self.assertEqual((doc.state, doc.hub_state), ("sent", "registered"))
+                self.assertEqual(doc.hub_id, list(self.app.state.invoices)[-1])
+                self.assertEqual(len(self.app.state.invoices), n + 1, "one document at eFACT")
+                self.assertEqual(self.injector.calls_to("/proveidors/factura", "POST"), posts + 1)

@@ -44,8 +44,11 @@ class TestEfactSupplierSecurity(EfactCommon):
         with self.assertRaises(UserError):
             credential._l10n_efact_aoc_supplier_client()
         invoice = self._invoice(100.0)
-        self.assertTrue(invoice._l10n_efact_aoc_send())
+        self.assertFalse(invoice._l10n_efact_aoc_send(), "not the invoice's fault: it waits for the connection")
+        doc = invoice.l10n_efact_aoc_document_id
+        self.assertEqual((doc.state, doc.waiting_reason), ("waiting", "connection"))
         self.assertFalse(self.app.state.invoices)
+        self.assertFalse(self.injector.calls_to("/proveidors/factura", "POST"))
         hosts = self.env["einvoice.exchange"].sudo().search([("credential_id", "=", credential.id)]).mapped("url")
         self.assertFalse([h for h in hosts if h and "aoc.cat" in h])
 
@@ -53,7 +56,7 @@ class TestEfactSupplierSecurity(EfactCommon):
         invoice = self._invoice(120.0).with_user(self.billing)
         self.assertFalse(invoice._l10n_efact_aoc_send(), "a billing user sends through the system")
         doc = invoice.l10n_efact_aoc_document_id
-        self.assertEqual(doc.state, "registered")
+        self.assertEqual(doc.hub_state, "registered")
         Doc = self.env["l10n_efact_aoc.document"].with_user(self.billing)
         with self.assertRaises(AccessError):
             Doc.create({"direction": "out", "company_id": self.company.id, "hub_id": doc.hub_id})
@@ -80,7 +83,8 @@ class TestEfactSupplierSecurity(EfactCommon):
                     "company_id": other.id,
                     "credential_id": self.credential.id,
                     "hub_id": hub_id,
-                    "state": "registered",
+                    "state": "sent",
+                    "hub_state": "registered",
                 }
             )
         )

@@ -21,7 +21,7 @@ class L10nEfactAocRejectWizard(models.TransientModel):
         doc = move._l10n_efact_aoc_in_document()
         if not doc:
             raise UserError(_("%s was not received through eFACT.", move.display_name))
-        if doc.state == "paid" or doc.report_ids.filtered(lambda r: r.state == "PAID" and r.status != "error"):
+        if doc.hub_state == "paid" or doc.report_ids.filtered(lambda r: r.state == "PAID" and r.status != "error"):
             raise UserError(
                 _(
                     "%s is paid: eFACT does not allow rejecting a paid invoice.",
@@ -97,48 +97,7 @@ class L10nEfactAocLinkWizard(models.TransientModel):
                 )
             )
         move.check_access("write")
-        doc = Doc.sudo().create(  # documents are made by the system (issue 13); rights checked above
-            {
-                "direction": "in",
-                "move_id": move.id,
-                "company_id": company.id,
-                "credential_id": credential.id,
-                "hub_id": hub_id,
-                "state": "registered",
-                "number": info.number,
-                "amount": info.amount,
-                "supplier_nif": info.supplier_nif,
-                "supplier_name": info.supplier_name,
-                "receiver_nif": info.nif,
-                "receiver_name": info.name,
-                "registry_number": info.registry_number,
-                "oficina_comptable": info.oficina_comptable,
-                "organ_gestor": info.organ_gestor,
-                "unitat_tramitadora": info.unitat_tramitadora,
-                "rcf_number": info.rcf_number,
-                "delivered_reported": True,
-            }
-        )
-        for state in states:
-            doc._l10n_efact_aoc_apply_state(state, post=False)
-        # states the hub already has are not reported again
-        for code in (
-            "ANNOTATED",
-            "RECEIVED",
-            "ACCEPTED",
-            "RECOGNISED",
-            "PAID",
-            "REJECTED",
-        ):
-            if doc.history_ids.filtered(lambda h, code=code: h.code == code):
-                self.env["l10n_efact_aoc.report"].create(
-                    {
-                        "document_id": doc.id,
-                        "state": code,
-                        "status": "done",
-                        "rcf_number": doc.rcf_number if code == "ANNOTATED" else False,
-                    }
-                )
+        self._l10n_efact_aoc_link_document(credential, info, states)
         move.with_context(no_new_invoice=True).message_post(
             body=_(
                 "Linked by hand to eFACT invoice %(id)s (state %(state)s).",
@@ -149,3 +108,47 @@ class L10nEfactAocLinkWizard(models.TransientModel):
         if move.state == "posted":
             move._l10n_efact_aoc_on_post()
         return {"type": "ir.actions.act_window_close"}
+
+    def _l10n_efact_aoc_link_document(self, credential, info, states):
+        """The received-invoice document of the bill (made by the system once the user's right to change
+        the bill is checked), its hub history, and the reports the hub already has marked done."""
+        move, hub_id = self.move_id, (self.hub_id or "").strip()
+        doc = (
+            self.env["l10n_efact_aoc.document"]
+            .sudo()
+            .create(
+                {
+                    "direction": "in",
+                    "move_id": move.id,
+                    "company_id": move.company_id.id,
+                    "credential_id": credential.id,
+                    "hub_id": hub_id,
+                    "hub_state": "registered",
+                    "number": info.number,
+                    "amount": info.amount,
+                    "supplier_nif": info.supplier_nif,
+                    "supplier_name": info.supplier_name,
+                    "receiver_nif": info.nif,
+                    "receiver_name": info.name,
+                    "registry_number": info.registry_number,
+                    "oficina_comptable": info.oficina_comptable,
+                    "organ_gestor": info.organ_gestor,
+                    "unitat_tramitadora": info.unitat_tramitadora,
+                    "rcf_number": info.rcf_number,
+                    "delivered_reported": True,
+                }
+            )
+        )
+        for state in states:
+            doc._l10n_efact_aoc_apply_state(state, post=False)
+        for code in ("ANNOTATED", "RECEIVED", "ACCEPTED", "RECOGNISED", "PAID", "REJECTED"):
+            if doc.history_ids.filtered(lambda h, code=code: h.code == code):  # not reported again
+                self.env["l10n_efact_aoc.report"].sudo().create(
+                    {
+                        "document_id": doc.id,
+                        "state": code,
+                        "status": "done",
+                        "rcf_number": doc.rcf_number if code == "ANNOTATED" else False,
+                    }
+                )
+        return doc

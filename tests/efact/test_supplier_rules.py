@@ -171,14 +171,34 @@ def test_submission_answer_read_in_every_dialect(supplier, dialect):
     assert sent.id in app.state.invoices and sent.number == f"D-{dialect}"
 
 
-def test_success_without_an_invoice_id_is_an_unknown_outcome(supplier):
+@pytest.mark.parametrize("dialect", ["ack", "noid", "html", "empty"])
+def test_success_without_an_invoice_id_is_an_unknown_outcome(supplier, dialect):
     from einvoice_common.einvoice import errors
 
     app, _injector, api = supplier
-    app.state.send_dialect = "ack"
-    xml = documents.build_sample_facturae(**dict(SAMPLE, signed=True, number="ACK-1"))
-    with pytest.raises(errors.UnknownOutcome, match="names no invoice"):
+    app.state.send_dialect = dialect
+    number = f"ACK-{dialect}"
+    xml = documents.build_sample_facturae(**dict(SAMPLE, signed=True, number=number))
+    with pytest.raises(errors.UnknownOutcome):
         api.send_invoice(documents.build_submission("A.xml", xml), reference="A")
     assert len(app.state.invoices) == 1, "the hub has it: it must be reconciled, not resent"
-    found = api.find_submission("ACK-1", receiver_nif="ESP0800001J")
+    found = api.find_submission(number, receiver_nif="ESP0800001J", supplier_nif=SAMPLE["seller_nif"])
     assert found and found.id in app.state.invoices
+    assert api.find_submission(number, receiver_nif="ESP0800001J", supplier_nif="ESA58818501") is None, (
+        "another supplier's invoice with the same number is not ours"
+    )
+
+
+def test_lookup_cannot_conclude_absence_while_states_wait_on_later_pages(supplier):
+    from einvoice_common.einvoice import errors
+
+    app, _injector, api = supplier
+    app.state.page_size = 1
+    for number in ("P-1", "P-2"):
+        xml = documents.build_sample_facturae(**dict(SAMPLE, signed=True, number=number))
+        api.send_invoice(documents.build_submission("P.xml", xml), reference=number)
+    known = list(app.state.invoices)
+    with pytest.raises(errors.TransientError):
+        api.find_submission("P-404", known_ids=known)
+    app.state.page_size = 500
+    assert api.find_submission("P-404", known_ids=known) is None
