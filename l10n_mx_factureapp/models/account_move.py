@@ -761,7 +761,14 @@ class AccountMove(models.Model):
         live = self.env["l10n_mx_factureapp.document"].sudo()._einvoice_attempt_live(self)
         if live:
             live._einvoice_attempt_process()
+            self._l10n_mx_factureapp_see_answers()
         return live
+
+    def _l10n_mx_factureapp_see_answers(self):
+        """See what the engine committed on its own cursor: a new snapshot (commit) and no value
+        computed before (the CFDI state of an invoice is computed from its attempts)."""
+        dbtools.commit(self.env)
+        self.env.invalidate_all()
 
     def _l10n_mx_factureapp_stamp(self):
         """Stamp each move. Returns {move: translated text or False (stamped)}.
@@ -800,8 +807,7 @@ class AccountMove(models.Model):
             Document = self.env["l10n_mx_factureapp.document"].with_context(l10n_mx_factureapp_payloads=tuple(payloads))
             _attempts, texts = Document._einvoice_attempt_start(values_list)
             refused.update({self.browse(move.id): "\n".join(lines) for move, lines in texts.items()})
-        dbtools.commit(self.env)  # a fresh snapshot: the answers the engine committed are visible
-        self.invalidate_model(["l10n_mx_factureapp_document_ids", "l10n_mx_factureapp_document_id"])
+        self._l10n_mx_factureapp_see_answers()
         return refused
 
     @api.model
@@ -932,8 +938,7 @@ class AccountMove(models.Model):
             for start in range(0, len(moves), size):
                 chunk = {move: payloads[move] for move in moves[start : start + size]}
                 refused.update(Document._l10n_mx_factureapp_zip_start(chunk, credential, branch))
-        dbtools.commit(self.env)
-        self.invalidate_model(["l10n_mx_factureapp_document_ids", "l10n_mx_factureapp_document_id"])
+        self._l10n_mx_factureapp_see_answers()
         return refused
 
     # ------------------------------------------------------------------ cancellation & SAT

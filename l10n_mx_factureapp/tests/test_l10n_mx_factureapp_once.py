@@ -297,6 +297,29 @@ class TestFactureAppOverlappingRuns(FactureAppCommon):
         self.assertIn("Outcome being confirmed", outcomes["second"][move_ids[0]], "the second one wrote nothing")
         self._assert_stamped_once(move_ids)
 
+    def test_the_caller_sees_what_the_engine_committed(self):
+        """Production mode: the engine answers on its own cursor; the caller's result and the
+        invoice's CFDI state, read in the caller's transaction, are the committed outcome."""
+        move_ids = self._demo_invoices()
+        if not move_ids:
+            self.skipTest("the Mexican demo company is not installed")
+        with self._committed() as env:
+            credential = env.ref("l10n_mx_factureapp.demo_credential")
+            saved = {"password": credential.password, "state": credential.state, "last_error": credential.last_error}
+            credential.password = "wrong"
+        self.addCleanup(self._restore_demo_credential, saved)
+        with self._committed() as env, mute_logger("odoo.addons.einvoice_common"):
+            move = env["account.move"].browse(move_ids)
+            self.assertEqual(move.l10n_mx_factureapp_state, "to_stamp")
+            text = move._l10n_mx_factureapp_stamp()[move]
+            self.assertIn("401", text)
+            self.assertEqual(move.l10n_mx_factureapp_state, "waiting")
+        self.assertEqual(self.app.stamp_calls, 0)
+
+    def _restore_demo_credential(self, values):
+        with self._committed() as env:
+            env.ref("l10n_mx_factureapp.demo_credential").write(values)
+
     def test_two_runs_half_a_second_apart_on_the_same_invoices(self):
         """Three invoices, two runs at once, the PAC answering in 0.5 s: each invoice is stamped once,
         whichever run got to it; nothing is rolled back or left 'Stamping'."""
@@ -308,4 +331,7 @@ class TestFactureAppOverlappingRuns(FactureAppCommon):
         outcomes, failures = self._overlap(move_ids, join_second=False)
         self.assertFalse(failures, "no serialization error (or any other) surfaces")
         self.assertEqual(set(outcomes), {"first", "second"})
+        for name, texts in outcomes.items():  # what each run reports: stamped, or the other run has it
+            for text in texts.values():
+                self.assertTrue(not text or "Outcome being confirmed" in text, f"{name}: {text}")
         self._assert_stamped_once(move_ids)
