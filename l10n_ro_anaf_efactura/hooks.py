@@ -7,10 +7,13 @@
 
 from odoo import fields
 
+from .models import ro_compat
+
 STATE_MAP = {
     "invoice_sent": "sent",
     "invoice_validated": "accepted",
-    "invoice_sending_failed": "error",
+    "invoice_sending_failed": "error",  # 18.0
+    "invoice_refused": "error",  # 19.0
 }
 
 
@@ -110,13 +113,13 @@ def migrate_documents(env):
                 "move_id": move.id,
                 "credential_id": Credential._l10n_ro_anaf_efactura_for_company(move.company_id).id,
                 "state": state,
-                "index": old.key_loading or False,
+                "index": ro_compat.legacy_index(old),
                 "upload_date": old.datetime,
                 "standard": "CN" if move.move_type == "out_refund" else "UBL",
                 "message": old.message or False,
                 "anaf_result": "ok" if state == "accepted" else False,
-                "service_reference": old.key_loading or False,
-                "signature_attachment_id": old.attachment_id.id if state == "accepted" else False,
+                "service_reference": ro_compat.legacy_index(old),
+                "signature_attachment_id": ro_compat.legacy_attachment(old).id if state == "accepted" else False,
                 "key_signature": old.key_signature,
                 "key_certificate": old.key_certificate,
                 "next_check": now if state == "sent" else False,

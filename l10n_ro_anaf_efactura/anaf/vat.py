@@ -81,6 +81,9 @@ RO_CHART_DEFAULTS = {
     "tvatip05": ("AE", "VATEX-EU-AE", "Taxare inversă (art. 331 Cod fiscal)"),
     "tvatip09": ("AE", "VATEX-EU-AE", "Taxare inversă (art. 331 Cod fiscal)"),
     "tvatip19": ("AE", "VATEX-EU-AE", "Taxare inversă (art. 331 Cod fiscal)"),
+    # the rates of August 2025 (Law 141/2025), in charts that have them (Odoo 19.0's)
+    "tvatip11": ("AE", "VATEX-EU-AE", "Taxare inversă (art. 331 Cod fiscal)"),
+    "tvatip21": ("AE", "VATEX-EU-AE", "Taxare inversă (art. 331 Cod fiscal)"),
 }
 
 

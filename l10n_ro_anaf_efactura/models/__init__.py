@@ -1,4 +1,5 @@
 from . import (
+    ro_compat,
     einvoice_credential,
     l10n_ro_anaf_efactura_quota,
     l10n_ro_anaf_efactura_document,
@@ -12,3 +13,9 @@ from . import (
     account_move,
     account_move_send,
 )
+
+# the CIUS-RO rules of account_edi_xml_ubl_ro reach the XML through the adapter of this version's builder
+if ro_compat.UBL_NODE_BUILDER:
+    from . import ubl_ro_nodes
+else:
+    from . import ubl_ro_vals

@@ -81,7 +81,8 @@ class AccountMove(models.Model):
         """Moves whose latest attempt is in the given ANAF state(s)."""
         if operator not in ("=", "!=", "in", "not in"):
             raise UserError(_("Unsupported search on the ANAF e-Factura state."))
-        wanted = set(value if isinstance(value, (list, tuple, set)) else [value])
+        # 19.0 passes the values of "in" as an OrderedSet
+        wanted = {value} if isinstance(value, (str, bool)) or value is None else set(value)
         self.env["l10n_ro_anaf_efactura.document"].flush_model()
         self.env.cr.execute(
             """SELECT DISTINCT ON (move_id) move_id, state, anaf_result

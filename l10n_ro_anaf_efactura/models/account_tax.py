@@ -111,5 +111,7 @@ class AccountChartTemplate(models.AbstractModel):
 
     @template("ro", "account.tax")
     def _get_ro_l10n_ro_anaf_efactura_account_tax(self):
-        # the e-Factura categories of the Romanian chart's taxes, set as the chart is loaded
-        return {name: _default_vals(*values) for name, values in vat.RO_CHART_DEFAULTS.items()}
+        # the e-Factura categories of the Romanian chart's taxes, set as the chart is loaded; only those this
+        # version's chart has (a name it lacks would be a new, incomplete tax)
+        chart_taxes = self._parse_csv("ro", "account.tax")
+        return {name: _default_vals(*values) for name, values in vat.RO_CHART_DEFAULTS.items() if name in chart_taxes}

@@ -24,16 +24,22 @@ class TestAnafMigration(AnafCommon):
         xml, _problems = sent._l10n_ro_anaf_efactura_build()
         index = self.credential._l10n_ro_anaf_efactura_client().upload(xml, SELLER).index
         Legacy = self.env["l10n_ro_edi.document"]
-        Legacy.create({"invoice_id": sent.id, "state": "invoice_sent", "key_loading": index})
+        # the upload index: on the document in 18.0's l10n_ro_edi, on the invoice in 19.0's
+        on_document = "key_loading" in Legacy._fields
+        Legacy.create(
+            {"invoice_id": sent.id, "state": "invoice_sent", **({"key_loading": index} if on_document else {})}
+        )
         Legacy.create(
             {
                 "invoice_id": validated.id,
                 "state": "invoice_validated",
-                "key_loading": "123",
                 "key_signature": "SIG",
                 "key_certificate": "CERT",
+                **({"key_loading": "123"} if on_document else {}),
             }
         )
+        if not on_document:
+            sent.l10n_ro_edi_index, validated.l10n_ro_edi_index = index, "123"
 
         migrate_l10n_ro_edi(self.env)
 

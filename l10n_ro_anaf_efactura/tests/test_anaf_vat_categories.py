@@ -13,7 +13,7 @@ import tempfile
 from odoo import Command, fields
 from odoo.tests import tagged
 
-from ..anaf import documents
+from ..anaf import documents, vat
 from .common import AnafCommon
 from .test_anaf_send import CIUS_RO, _unlimited_address_space
 
@@ -80,8 +80,8 @@ class TestAnafVatCategories(AnafCommon):
     def _chart_ref(cls, name):
         return cls.env.ref(f"account.{cls.company.id}_{name}")
 
-    def issue(self, partner, product, price, tax, position=None, move_type="out_invoice", currency=None):
-        if position:
+    def issue(self, partner, product, price, tax, position=None, move_type="out_invoice", currency=None, mapped=True):
+        if position and mapped:
             tax = position.map_tax(tax)  # as choosing the product does under this fiscal position
         move = self.env["account.move"].create(
             {
@@ -201,7 +201,8 @@ class TestAnafVatCategories(AnafCommon):
         position = self.env["account.fiscal.position"].create(
             {"name": "Taxare inversă art. 331 (deșeuri)", "l10n_ro_anaf_efactura_category": "AE"}
         )
-        _xml, root = self.build(self.issue(self.partner_ro, "Deșeuri feroase", 100, bare, position))
+        # the tax as the accountant chose it (in 19.0 a position without tax mappings removes every tax)
+        _xml, root = self.build(self.issue(self.partner_ro, "Deșeuri feroase", 100, bare, position, mapped=False))
         self.assertIn(("total", "AE", "VATEX-EU-AE", "0.0"), self.categories(root))
 
     def test_the_romanian_chart_taxes_have_their_categories(self):
@@ -210,6 +211,10 @@ class TestAnafVatCategories(AnafCommon):
         self.assertEqual(self._chart_ref("tvati_intrab").l10n_ro_anaf_efactura_category, "K")
         self.assertEqual(self._chart_ref("tvati_extra").l10n_ro_anaf_efactura_category, "G")
         self.assertFalse(self._chart_ref("tvac_19").l10n_ro_anaf_efactura_category)  # S from its rate
+        # every default the chart has a tax for (19.0's chart also has the 11 % and 21 % self-billing ones)
+        for name, (category, _vatex, _reason) in vat.RO_CHART_DEFAULTS.items():
+            tax = self.env.ref(f"account.{self.company.id}_{name}", raise_if_not_found=False)
+            self.assertEqual(tax.l10n_ro_anaf_efactura_category if tax else category, category, name)
         # installing the addon on a chart loaded before it: the hook fills the same defaults
         self._chart_ref("tvati").l10n_ro_anaf_efactura_category = False
         self.env["account.tax"]._l10n_ro_anaf_efactura_set_chart_defaults(self.company)
@@ -221,6 +226,13 @@ class TestAnafVatCategories(AnafCommon):
             self.skipTest("the database has no demo data")
         company = company.sudo()
         tax = self.env["account.tax"].sudo()._l10n_ro_anaf_efactura_demo_tax(company)  # the demo loads as admin
+        if company.account_sale_tax_id.amount == 21:  # a chart with the 2025 rate (Odoo 19.0): used as it is
+            self.assertEqual(tax.amount, 21)
+            self.assertIn("21", tax.tax_group_id.name)
+            self.assertFalse(
+                self.env["account.tax"].sudo().search([("name", "=", "TVA 21%"), *tax._check_company_domain(company)])
+            )
+            return
         self.assertEqual((tax.amount, tax.invoice_label), (21, "TVA 21%"))
         self.assertIn("21%", tax.tax_group_id.name)
         self.assertFalse(company.account_sale_tax_id.tax_group_id == tax.tax_group_id)
