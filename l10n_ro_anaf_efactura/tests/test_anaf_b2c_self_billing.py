@@ -132,10 +132,22 @@ class TestAnafB2cSelfBilling(AnafCommon):
         self.assertIn(self.partner_ro.name, str(caught.exception))
         self.assertFalse(self.app.state.uploads)
 
+    def test_a_company_buyer_without_vat_is_identified_by_its_registry_number(self):
+        # not by 13 zeros (19.0's l10n_ro_edi does that), which ANAF keeps for individuals
+        self.partner_ro.write({"vat": False, "company_registry": "J12/3456/2019"})
+        xml, problems = self.make_invoice(70)._l10n_ro_anaf_efactura_build()
+        self.assertEqual(problems, [])
+        party = self.customer_party(xml)
+        self.assertEqual(party.findtext("cac:PartyLegalEntity/cbc:CompanyID", namespaces=NS), "J12/3456/2019")
+        schemes = [s.findtext("cac:TaxScheme/cbc:ID", namespaces=NS) for s in party.iterfind("cac:PartyTaxScheme", NS)]
+        self.assertNotIn("VAT", schemes)  # a registry number is no VAT identifier (BR-CO-09)
+
     # -- self-billing ------------------------------------------------------------------------
     def test_self_billed_vendor_bill_is_a_389_uploaded_with_autofactura(self):
         bill = self.make_bill()
         self.assertTrue(bill.l10n_ro_anaf_efactura_self_billed)
+        if "is_self_billing" in bill.journal_id._fields:  # 19.0: one flag, Odoo's own self-billing journal
+            self.assertTrue(bill.journal_id.is_self_billing)
         bill.action_l10n_ro_anaf_efactura_send()
         self.assertEqual(bill.l10n_ro_anaf_efactura_state, "sent")
         uploads = self.uploads(bill)
@@ -221,6 +233,12 @@ class TestAnafB2cSelfBilling(AnafCommon):
             "individual_cnp": self.make_invoice(45, partner=cnp_person),
             "self_billing": self.make_bill(),
             "self_billing_credit_note": self.make_bill(move_type="in_refund"),
+            "company_by_registry": self.make_invoice(
+                60,
+                partner=self.partner_ro.copy(
+                    {"name": "Ferma Veche SRL", "vat": False, "company_registry": "J12/3456/2019"}
+                ),
+            ),
         }
         folder = tempfile.mkdtemp(prefix="anaf_cius_ro_")
         self.addCleanup(shutil.rmtree, folder, True)
