@@ -6,6 +6,9 @@ timeouts, retries with exponential backoff and jitter (idempotent calls only, pl
 refresh on 401, a response size cap, the error taxonomy of `errors`, and one
 exchange record per attempt handed to `recorder` (already redacted).
 
+`throttle(operation, params)`, when given, runs before every HTTP attempt (retries
+included): a rate limiter that waits or raises errors.QuotaError, nothing being sent.
+
 Service clients receive a Transport as an argument and raise its error classes
 (`transport.RejectedError(...)`), so their packages never import this one.
 """
@@ -144,6 +147,7 @@ class Transport:
         extra_secrets=(),
         headers=None,
         loopback_only=False,
+        throttle=None,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self.service = service
@@ -163,6 +167,8 @@ class Transport:
         self.default_headers = headers or {}
         # A neutralized copy or a sandbox connection reaches 127.0.0.1 and nothing else.
         self.loopback_only = loopback_only
+        # Every request the service counts goes through the caller's limiter (a QuotaError: nothing sent).
+        self.throttle = throttle
 
     # -- public API -------------------------------------------------------
     def url(self, path):
@@ -206,6 +212,8 @@ class Transport:
                 attempt,
                 reference=reference,
             )
+            if self.throttle is not None:
+                self.throttle(operation, kwargs.get("params") or {})
             try:
                 response = self._send(method, url, exchange, keep_payload, timeout, kwargs)
             except errors.EInvoiceError as exc:

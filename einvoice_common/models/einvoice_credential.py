@@ -486,20 +486,24 @@ class EinvoiceCredential(models.Model):
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
         return f"{secret}:einvoice.oauth_state"
 
-    def _einvoice_oauth_state(self):
-        """A `state` for an authorization request: signed, bound to this connection and user, single use."""
+    def _einvoice_oauth_state(self, now=None):
+        """A `state` for an authorization request: signed, bound to this connection and user, single use.
+
+        Starting a new authorization voids the pending ones of this connection: only the last
+        redirect a person started can come back.
+        """
         self.ensure_one()
         self._einvoice_check_admin()
         nonce = oauth2.new_nonce()
-        self.env["einvoice.oauth.nonce"].sudo().create(
-            {"nonce": nonce, "credential_id": self.id, "user_id": self.env.uid}
-        )
-        return oauth2.sign_state(self._einvoice_state_key(), {"c": self.id, "u": self.env.uid, "n": nonce})
+        Nonce = self.env["einvoice.oauth.nonce"].sudo()
+        Nonce._einvoice_void(self.id)
+        Nonce.create({"nonce": nonce, "credential_id": self.id, "user_id": self.env.uid})
+        return oauth2.sign_state(self._einvoice_state_key(), {"c": self.id, "u": self.env.uid, "n": nonce}, now)
 
     @api.model
-    def _einvoice_oauth_consume_state(self, state, max_age=900):
+    def _einvoice_oauth_consume_state(self, state, max_age=900, now=None):
         """The connection a genuine, fresh `state` of the current user was made for, once; else empty."""
-        payload = oauth2.verify_state(self._einvoice_state_key(), state, max_age)
+        payload = oauth2.verify_state(self._einvoice_state_key(), state, max_age, now)
         if not payload or payload.get("u") != self.env.uid or not isinstance(payload.get("c"), int):
             return self.browse()
         if not self.env["einvoice.oauth.nonce"].sudo()._einvoice_consume(payload.get("n"), payload["c"], self.env.uid):

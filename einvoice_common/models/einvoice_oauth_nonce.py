@@ -34,6 +34,11 @@ class EinvoiceOauthNonce(models.Model):
         )
         return bool(self.env.cr.fetchone())
 
+    @api.model
+    def _einvoice_void(self, credential_id):
+        """Forget the pending states of a connection (a new authorization replaces them)."""
+        self.env.cr.execute(SQL("DELETE FROM einvoice_oauth_nonce WHERE credential_id = %s", credential_id))
+
     @api.autovacuum
     def _gc_einvoice_oauth_nonces(self):
         self.sudo().search([("created_at", "<", fields.Datetime.now() - timedelta(days=1))]).unlink()

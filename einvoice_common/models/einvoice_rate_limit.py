@@ -57,29 +57,45 @@ class EinvoiceRateLimit(models.Model):
 
     @api.model
     def _einvoice_try_acquire(self, key, limit, window_s, now=None):
-        """Count one call and return None, or return the seconds until there is room."""
+        """Count one call and return None, or return the seconds until there is room.
+
+        Two round trips (this runs before every call to a service): the key's lock with the
+        database's clock, then one statement that sums the window and counts the call when
+        there is room (the lock serializes it per key).
+        """
         with dbtools.own_env(self.env) as env:
             cr = env.cr
-            cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, %s)", _lock_space(), _lock_key(key)))
-            second = _floor_second(now or _db_now(cr))
+            cr.execute(
+                SQL(
+                    "SELECT pg_advisory_xact_lock(%s, %s), clock_timestamp() AT TIME ZONE 'UTC'",
+                    _lock_space(),
+                    _lock_key(key),
+                )
+            )
+            second = _floor_second(now or _as_datetime(cr.fetchone()[1]))
             # Buckets are whole seconds: count the one the window starts in too (strict bound).
             start = second - timedelta(seconds=window_s)
             cr.execute(
                 SQL(
-                    "SELECT COALESCE(SUM(count), 0), MIN(window_start) FROM einvoice_rate_limit "
-                    "WHERE key = %s AND window_start >= %s",
-                    key,
-                    start,
+                    """WITH used AS (SELECT COALESCE(SUM(count), 0) AS calls, MIN(window_start) AS oldest
+                                       FROM einvoice_rate_limit WHERE key = %(key)s AND window_start >= %(start)s),
+                            counted AS (INSERT INTO einvoice_rate_limit (key, window_start, count)
+                                        SELECT %(key)s, %(second)s, 1 FROM used WHERE used.calls < %(limit)s
+                                        ON CONFLICT (key, window_start)
+                                        DO UPDATE SET count = einvoice_rate_limit.count + 1
+                                        RETURNING 1)
+                       SELECT used.calls, used.oldest, EXISTS (SELECT 1 FROM counted) FROM used""",
+                    key=key,
+                    start=start,
+                    second=second,
+                    limit=limit,
                 )
             )
-            used, oldest = cr.fetchone()
-            if used >= limit:
-                wait = max((oldest - start).total_seconds() + 1.0, 0.05)
-                dbtools.commit(env)
-                return wait
-            self._einvoice_bump(cr, key, second)
+            _used, oldest, counted = cr.fetchone()
             dbtools.commit(env)
-            return None
+            if counted:
+                return None
+            return max((oldest - start).total_seconds() + 1.0, 0.05)
 
     # -- fixed window (daily counters) ----------------------------------------------------------
     @api.model
@@ -118,17 +134,6 @@ class EinvoiceRateLimit(models.Model):
 
     # -- housekeeping ------------------------------------------------------------------------------
     @api.model
-    def _einvoice_bump(self, cr, key, second):
-        cr.execute(
-            SQL(
-                """INSERT INTO einvoice_rate_limit (key, window_start, count) VALUES (%s, %s, 1)
-                   ON CONFLICT (key, window_start) DO UPDATE SET count = einvoice_rate_limit.count + 1""",
-                key,
-                second,
-            )
-        )
-
-    @api.model
     def _cron_einvoice_purge_rate_limits(self, days=3):
         """Counters older than a few days count nothing any more."""
         self.env.cr.execute(
@@ -149,7 +154,5 @@ def _floor_second(moment):
     return moment.replace(microsecond=0)
 
 
-def _db_now(cr):
-    cr.execute("SELECT clock_timestamp() AT TIME ZONE 'UTC'")
-    value = cr.fetchone()[0]
+def _as_datetime(value):
     return value if isinstance(value, datetime) else fields.Datetime.to_datetime(value)

@@ -96,3 +96,13 @@ class TestConnection(DemoServiceCase):
         accountant = new_test_user(self.env, login="einvoice_billing2", groups="account.group_account_invoice")
         with self.assertRaises(AccessError):
             credential.with_user(accountant)._einvoice_oauth_state()
+
+    def test_oauth_state_expires_and_a_new_one_voids_the_pending_one(self):
+        credential = self.make_credential()
+        Credential = self.env["einvoice.credential"]
+        state = credential._einvoice_oauth_state(now=1000)
+        self.assertFalse(Credential._einvoice_oauth_consume_state(state, max_age=900, now=1000 + 901), "expired")
+        first = credential._einvoice_oauth_state()
+        second = credential._einvoice_oauth_state()
+        self.assertFalse(Credential._einvoice_oauth_consume_state(first), "voided by the second")
+        self.assertEqual(Credential._einvoice_oauth_consume_state(second), credential)

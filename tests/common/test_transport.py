@@ -267,3 +267,24 @@ def test_error_snippets_are_redacted_like_bodies(server, faults, service, log):
         post_document(transport)
     for text in (str(caught.value), log[-1].error, log[-1].response_body):
         assert token not in text and "r-123456" not in text
+
+
+def test_throttle_runs_before_every_attempt_and_a_quota_error_sends_nothing(server, service, faults, sleeps):
+    token = service.issue()["access_token"]
+    seen = []
+
+    def throttle(operation, params):
+        seen.append((operation, dict(params)))
+        if len(seen) > 3:
+            raise errors.QuotaError("not now", retry_after=5)
+
+    transport = Transport(
+        server.url, auth=BearerAuth(lambda force: token), sleep=sleeps.append, rng=lambda: 0.5, throttle=throttle
+    )
+    faults.inject("status", status=503, times=2, path="/documents", method="GET")
+    transport.get("/documents", operation="find", params={"reference": "x"})
+    assert seen == [("find", {"reference": "x"})] * 3  # the two retries were counted too
+    with pytest.raises(errors.QuotaError):
+        post_document(transport)
+    assert service.documents == []
+    assert faults.calls_to("/documents", "POST") == 0
