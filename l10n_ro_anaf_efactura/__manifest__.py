@@ -12,6 +12,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/l10n_ro_anaf_efactura_security.xml",
+        "data/einvoice_error_advice.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
         "views/l10n_ro_anaf_efactura_document_views.xml",
@@ -19,6 +20,7 @@
         "views/account_move_views.xml",
         "views/account_tax_views.xml",
         "views/einvoice_credential_views.xml",
+        "views/l10n_ro_anaf_efactura_settings_views.xml",
         "views/res_config_settings_views.xml",
     ],
     "demo": ["demo/l10n_ro_anaf_efactura_demo.xml"],

@@ -94,9 +94,9 @@ def migrate_l10n_ro_edi(env):
 
 
 def _jwt_expiry(token):
-    from .anaf import oauth
+    from odoo.addons.einvoice_common.einvoice import oauth2
 
-    return oauth.expiry(token) if token else False
+    return oauth2.expiry(token) if token else False
 
 
 def migrate_documents(env):

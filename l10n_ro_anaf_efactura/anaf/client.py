@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from . import documents, errors
 
 STANDARDS = ("UBL", "CN", "CII", "RASP")
+# ANAF's OAuth2 server (/authorize, /token, /revoke; HTTP Basic client authentication), used through
+# einvoice_common's OAuth2 module. ANAF issues JWTs, whose `exp` is the expiry, only when asked so.
+LOGINCERT = "https://logincert.anaf.ro/anaf-oauth2/v1"
+OAUTH_EXTRA = {"token_content_type": "jwt"}
 PAGE_SIZE = 500
 MAX_LIST_DAYS = 60
 
@@ -44,7 +48,7 @@ def anaf_error_parser(response):
     if not text:
         return None, "", []
     found = errors.classify(text)
-    return found.code, text, [found.advice] if found.advice else []
+    return found.code, text, []
 
 
 class AnafClient:
@@ -56,12 +60,7 @@ class AnafClient:
     def _raise(self, text, status=200):
         found = errors.classify(text)
         cls = getattr(self.transport, found.taxonomy)
-        raise cls(
-            text,
-            code=found.code,
-            status=status,
-            details=[found.advice] if found.advice else [],
-        )
+        raise cls(text, code=found.code, status=status)
 
     def _get(self, path, operation, params, reference=""):
         return self.transport.request(

@@ -1,25 +1,21 @@
-"""ANAF's published call limits as a pure ledger, and the status polling schedule.
+"""ANAF's published call limits (what is counted, under which key, up to what), and the status polling schedule.
 
 Limits (limiteApeluriAPI.txt): 1000 calls/minute in all; stareMesaj 100 per message
 per day; descarcare 10 per message per day; simple list 1500 per CUI per day;
 paginated list 100 000 per CUI per day. Days are Europe/Bucharest days.
 
-`QuotaLedger(store)` counts through a `store` with `get(op, key, day) -> int` and
-`add(op, key, day) -> int` (the Odoo layer persists it in a table; `MemoryStore`
-here). `acquire(op, key, now)` says whether one more call is allowed and, when it
-is, records it; the per-minute bucket is kept in memory per process (one cron
-runs at a time), with a safety margin below ANAF's ceiling.
+Counting is not done here: the Odoo layer counts every request in PostgreSQL
+(einvoice_common's `einvoice.rate.limit`), shared by all workers and servers, with the
+keys and ceilings given here (`daily_key`, `daily_limit`, `PER_MINUTE_OURS`).
 """
 
-import threading
-from collections import deque
 from datetime import datetime, timedelta, timezone
 
 try:
     from zoneinfo import ZoneInfo
 
     BUCHAREST = ZoneInfo("Europe/Bucharest")
-except Exception:  # pragma: no cover - tzdata missing
+except (ImportError, KeyError):  # pragma: no cover - tzdata missing
     BUCHAREST = timezone(timedelta(hours=2))
 
 DAILY = {
@@ -30,6 +26,10 @@ DAILY = {
     "rasp": 1000,  # per CUI
 }
 PER_MINUTE = 1000
+# Our ceilings stay 5 % below ANAF's: a request counted just before a window edge may
+# reach ANAF just after it.
+DAILY_MARGIN = 0.95
+PER_MINUTE_OURS = int(PER_MINUTE * DAILY_MARGIN)
 
 
 def bucharest_day(now):
@@ -47,75 +47,30 @@ def next_bucharest_midnight(now):
     return result.replace(tzinfo=None) if now.tzinfo is None else result
 
 
-class MemoryStore:
-    def __init__(self):
-        self.counts = {}
-        self.lock = threading.Lock()
-
-    def get(self, op, key, day):
-        return self.counts.get((op, str(key), day), 0)
-
-    def add(self, op, key, day):
-        with self.lock:
-            value = self.counts.get((op, str(key), day), 0) + 1
-            self.counts[(op, str(key), day)] = value
-            return value
+def day_window(now):
+    """(start, end) of the ANAF day of `now`, as naive-UTC datetimes (Bucharest midnights)."""
+    end = next_bucharest_midnight(now)
+    aware = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now
+    local = aware.astimezone(BUCHAREST)
+    start = datetime.combine(local.date(), datetime.min.time(), tzinfo=BUCHAREST).astimezone(timezone.utc)
+    return start.replace(tzinfo=None), end.replace(tzinfo=None)
 
 
-class QuotaLedger:
-    def __init__(
-        self,
-        store=None,
-        *,
-        daily=None,
-        per_minute=PER_MINUTE,
-        margin=0.95,
-        daily_margin=None,
-    ):
-        self.store = store if store is not None else MemoryStore()  # an Odoo store may be falsy
-        self.daily = dict(DAILY, **(daily or {}))
-        if daily_margin:
-            self.daily = {op: max(1, int(limit * daily_margin)) for op, limit in self.daily.items()}
-        self.per_minute = max(1, int(per_minute * margin))
-        self.window = deque()
-        self.lock = threading.Lock()
+# The query parameter that names what a daily limit counts, per client operation.
+_DAILY_PARAM = {"status": "id_incarcare", "download": "id", "list": "cif", "list_page": "cif"}
 
-    def remaining(self, op, key, now):
-        limit = self.daily.get(op)
-        if limit is None:
-            return None
-        return max(0, limit - self.store.get(op, key, bucharest_day(now)))
 
-    def allowed(self, op, key, now):
-        remaining = self.remaining(op, key, now)
-        return remaining is None or remaining > 0
+def daily_key(operation, params):
+    """(limited operation, key) of one request, or None when ANAF counts it per minute only."""
+    name = _DAILY_PARAM.get(operation)
+    value = (params or {}).get(name) if name else None
+    return (operation, str(value)) if value not in (None, "") else None
 
-    def acquire(self, op, key, now):
-        """Record one call if the daily limit allows it; False when it does not."""
-        if not self.allowed(op, key, now):
-            return False
-        if op in self.daily:
-            self.store.add(op, key, bucharest_day(now))
-        return True
 
-    # -- per-minute bucket (monotonic seconds) -----------------------------------
-    def minute_wait(self, t):
-        """Seconds to wait before one more call at monotonic time t (0 = go)."""
-        with self.lock:
-            while self.window and t - self.window[0] >= 60:
-                self.window.popleft()
-            if len(self.window) < self.per_minute:
-                self.window.append(t)
-                return 0.0
-            return 60 - (t - self.window[0]) + 0.001
-
-    def throttle(self, clock, sleep):
-        """Block until the per-minute bucket has room, then take a slot."""
-        while True:
-            wait = self.minute_wait(clock())
-            if not wait:
-                return
-            sleep(wait)
+def daily_limit(operation, margin=DAILY_MARGIN):
+    """Our daily ceiling for `operation`, a margin below ANAF's (None: no daily limit)."""
+    limit = DAILY.get(operation)
+    return None if limit is None else max(1, int(limit * margin))
 
 
 # Status polling: soon after upload (ANAF usually answers in minutes), then spaced out.

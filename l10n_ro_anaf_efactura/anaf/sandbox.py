@@ -20,7 +20,8 @@ and per minute (HTTP 429); Bearer JWT checked on every call (401 JSON).
 
 Everything lives in `app.state` (a `State`), which tests inspect and steer:
 `rights` (serial -> CIFs), `decision`, `down`, `force_nok`, `force_upload_error`, `uploads`, `messages`,
-`counters`, `calls`, `add_received(...)`, `expire_access_tokens()`, `issue_tokens()`.
+`counters`, `calls`, `call_times` (`most_calls_in_window()`), `rate_limited`, `add_received(...)`,
+`expire_access_tokens()`, `issue_tokens()`. `per_minute` calls in any `window` seconds (60) pass; more get 429.
 """
 
 import base64
@@ -101,6 +102,7 @@ class State:
         code_ttl,
         processing_polls,
         per_minute,
+        window,
         daily,
         known_cifs,
         decision,
@@ -119,7 +121,8 @@ class State:
             code_ttl,
         )
         self.processing_polls = processing_polls
-        self.per_minute = per_minute
+        self.per_minute = per_minute  # calls allowed in any `window` seconds (ANAF: 1000 in 60)
+        self.window = window
         self.daily = dict(quota.DAILY, **(daily or {}))
         self.known_cifs = set(known_cifs) if known_cifs is not None else None
         self.decision = decision  # None: show the page; "approve" / "deny": decide at once
@@ -143,6 +146,7 @@ class State:
         self.calls = []  # (operation, params) of every REST call
         self.token_calls = []  # grant types, in order
         self.rate_limited = 0  # HTTP 429 answers given (1000 calls per minute exceeded)
+        self.call_times = deque(maxlen=100000)  # wall-clock time of the REST calls let through (window checks)
         self._index = itertools.count(5000000001)
         self._download = itertools.count(3000000001)
         self._n = itertools.count(1)
@@ -368,6 +372,16 @@ class State:
             self.counters[(op, str(key), day)] = value
             return value
 
+    def most_calls_in_window(self, window=None):
+        """The largest number of REST calls let through in any `window` seconds (from `call_times`)."""
+        window = window or self.window
+        times, most, first = sorted(self.call_times), 0, 0
+        for last, moment in enumerate(times):
+            while moment - times[first] >= window:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
     def uploads_of(self, number):
         return [u for u in self.uploads.values() if u.number == number]
 
@@ -421,6 +435,7 @@ class AnafSandbox:
             code_ttl=options.get("code_ttl", 60),
             processing_polls=options.get("processing_polls", 0),
             per_minute=options.get("per_minute", quota.PER_MINUTE),
+            window=options.get("window", 60),
             daily=options.get("daily"),
             known_cifs=options.get("known_cifs"),
             decision=options.get("decision"),
@@ -608,13 +623,14 @@ class AnafSandbox:
             )
         with state.lock:
             now = time.monotonic()
-            while state.minute and now - state.minute[0] >= 60:
+            while state.minute and now - state.minute[0] >= state.window:
                 state.minute.popleft()
             if len(state.minute) >= state.per_minute:
-                wait = int(60 - (now - state.minute[0])) + 1
+                wait = int(state.window - (now - state.minute[0])) + 1
                 state.rate_limited += 1
                 return _json({"error": "Too Many Requests"}, 429, {"Retry-After": str(wait)})
             state.minute.append(now)
+            state.call_times.append(time.time())
         if self.require_auth and not public:
             denied = self.authenticated(request)
             if denied is not None:

@@ -5,8 +5,6 @@ from werkzeug.exceptions import BadRequest, Forbidden
 from odoo import _, http
 from odoo.http import request
 
-from ..anaf import oauth
-
 _logger = logging.getLogger(__name__)
 
 
@@ -15,7 +13,8 @@ def _form_url(credential_id):
 
 
 class AnafOAuthController(http.Controller):
-    """ANAF's OAuth round trip; the signing, the single-use nonce and the token exchange live on the model."""
+    """ANAF's OAuth round trip. The signed single-use state and the token exchange live on the connection
+    (einvoice_common's OAuth2 module); this controller imports nothing from the models."""
 
     @http.route(
         "/l10n_ro_anaf_efactura/authorize/<int:credential_id>",
@@ -33,13 +32,8 @@ class AnafOAuthController(http.Controller):
             raise BadRequest(_("Unknown ANAF connection."))
         if not credential.client_id:
             raise BadRequest(_("Enter the client ID and secret of your ANAF application first."))
-        url = oauth.authorize_url(
-            credential._l10n_ro_anaf_efactura_oauth_url(),
-            credential.client_id,
-            credential.l10n_ro_anaf_efactura_callback_url,
-            credential.with_user(env.uid)._l10n_ro_anaf_efactura_state_token(),
-        )
-        return request.redirect(url, local=False)
+        # the state is bound to this administrator (einvoice_common's single-use nonce)
+        return request.redirect(credential.with_user(env.uid)._l10n_ro_anaf_efactura_authorize_url(), local=False)
 
     @http.route("/l10n_ro_anaf_efactura/callback", type="http", auth="user", methods=["GET"])
     def callback(self, code=None, state=None, error=None, **kwargs):

@@ -4,9 +4,10 @@ UPDATE einvoice_credential
    SET environment = 'sandbox', base_url = NULL, state = 'draft', last_error = NULL,
        client_id = NULL, client_secret = NULL, username = NULL, password = NULL, secret_key = NULL,
        api_token = NULL, access_token = NULL, refresh_token = NULL,
-       access_token_expires_at = NULL, refresh_token_expires_at = NULL,
-       l10n_ro_anaf_efactura_oauth_nonce = NULL
+       access_token_expires_at = NULL, refresh_token_expires_at = NULL
  WHERE service = 'anaf';
+DELETE FROM einvoice_oauth_nonce
+ WHERE credential_id IN (SELECT id FROM einvoice_credential WHERE service = 'anaf');
 UPDATE ir_cron SET active = false
  WHERE id IN (SELECT res_id FROM ir_model_data WHERE module = 'l10n_ro_anaf_efactura' AND model = 'ir.cron');
 DELETE FROM ir_config_parameter

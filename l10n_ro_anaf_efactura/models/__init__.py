@@ -1,9 +1,9 @@
 from . import (
     ro_compat,
     einvoice_credential,
-    l10n_ro_anaf_efactura_quota,
     l10n_ro_anaf_efactura_document,
     l10n_ro_anaf_efactura_message,
+    l10n_ro_anaf_efactura_settings,
     res_company,
     res_config_settings,
     account_journal,

@@ -1,4 +1,7 @@
 from odoo import _, api, models
+from odoo.exceptions import UserError
+
+from odoo.addons.einvoice_common.einvoice.errors import EInvoiceError
 
 from .l10n_ro_anaf_efactura_document import LIVE_STATES
 
@@ -66,8 +69,8 @@ class AccountMoveSend(models.AbstractModel):
             return
         try:
             errors = candidates._l10n_ro_anaf_efactura_send()
-        except Exception as exc:  # noqa: BLE001 - the wizard must never raise
-            errors = {move: [str(exc)] for move in candidates}
+        except (UserError, EInvoiceError) as exc:  # the contract never raises; the wizard shows what might
+            errors = {move: [exc.args[0] if isinstance(exc, UserError) else str(exc)] for move in candidates}
         for move, messages in errors.items():
             ours[move]["error"] = {
                 "error_title": _("The e-Factura of %(move)s was not sent to ANAF:", move=move.name),

@@ -1,21 +1,16 @@
-import base64
-import hmac
 import logging
-import secrets
 import time
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
-from odoo.tools.misc import hmac as odoo_hmac
 
-from odoo.addons.einvoice_common.einvoice.errors import EInvoiceError
+from odoo.addons.einvoice_common.einvoice import oauth2
+from odoo.addons.einvoice_common.einvoice.errors import EInvoiceError, QuotaError
 
-from ..anaf import errors as anaf_errors
-from ..anaf import oauth
-from ..anaf.client import AnafClient, normalise_cif
+from ..anaf import quota
+from ..anaf.client import LOGINCERT, OAUTH_EXTRA, AnafClient, normalise_cif
+from .l10n_ro_anaf_efactura_document import error_text
 
 _logger = logging.getLogger(__name__)
 
@@ -24,8 +19,8 @@ API_HOSTS = {
     "production": "https://api.anaf.ro/prod/FCTEL/rest",
 }
 CALLBACK_PATH = "/l10n_ro_anaf_efactura/callback"
-STATE_SCOPE = "l10n_ro_anaf_efactura.oauth_state"
 STATE_TTL = 900  # seconds between "Authenticate" and ANAF's redirect (certificate + PIN)
+RATE_WINDOW_S = 60  # ANAF counts its 1000 calls in any minute (tests shorten the window, not the rule)
 
 
 def callback_url(env):
@@ -37,26 +32,10 @@ class EinvoiceCredential(models.Model):
     _inherit = "einvoice.credential"
 
     service = fields.Selection(selection_add=[("anaf", "ANAF e-Factura")], ondelete={"anaf": "cascade"})
-    l10n_ro_anaf_efactura_refresh_days = fields.Integer(
-        "Refresh days before expiry",
-        default=20,
-        help="The access token is renewed this many days before it expires (ANAF issues 90-day tokens).",
-    )
     l10n_ro_anaf_efactura_callback_url = fields.Char(
         "Callback URL",
         compute="_compute_l10n_ro_anaf_efactura_callback_url",
         help="Register this exact URL as Callback URL of your application at ANAF.",
-    )
-    l10n_ro_anaf_efactura_coverage = fields.Text(
-        "CIF coverage",
-        readonly=True,
-        help="Which companies' CIFs ANAF accepts for this connection, last checked.",
-    )
-    l10n_ro_anaf_efactura_oauth_nonce = fields.Char(
-        groups="base.group_system",
-        copy=False,
-        readonly=True,
-        help="Nonce of the pending 'Authenticate with ANAF': consumed by ANAF's redirect, so a state works once.",
     )
 
     @api.depends("service")
@@ -89,7 +68,7 @@ class EinvoiceCredential(models.Model):
         """logincert.anaf.ro in test and production; the sandbox serves its own OAuth pages."""
         self.ensure_one()
         if self.environment != "sandbox":
-            return oauth.LOGINCERT
+            return LOGINCERT
         base_url = self.base_url or self._einvoice_default_base_url()
         if not base_url:
             raise UserError(
@@ -108,46 +87,23 @@ class EinvoiceCredential(models.Model):
         # EXTENDS 'einvoice_common': ANAF tokens are renewed days, not hours, before they expire.
         if self.service != "anaf":
             return super()._einvoice_refresh_margin()
-        return timedelta(days=self.l10n_ro_anaf_efactura_refresh_days or 0)
+        return self.env["l10n_ro_anaf_efactura.settings"]._l10n_ro_anaf_efactura_refresh_margin(self)
 
     def _einvoice_fetch_tokens(self, refresh_token):
-        # EXTENDS 'einvoice_common'
+        # EXTENDS 'einvoice_common': ANAF's token endpoint, asked for JWTs (their `exp` is the expiry)
         if self.service != "anaf":
             return super()._einvoice_fetch_tokens(refresh_token)
         sudo = self.sudo()
         with self._l10n_ro_anaf_efactura_oauth_transport() as transport:
-            tokens = oauth.refresh(
+            return oauth2.refresh(
                 transport,
-                self._l10n_ro_anaf_efactura_oauth_url(),
+                self._einvoice_token_url(),
                 sudo.client_id,
                 sudo.client_secret,
                 refresh_token,
                 fields.Datetime.now(),
+                **OAUTH_EXTRA,
             )
-        return _token_set(tokens)
-
-    def _einvoice_store_tokens(self, tokens):
-        # EXTENDS 'einvoice_common': both tokens (ANAF rotates the refresh token) and their JWT expiries.
-        if self.service != "anaf":
-            return super()._einvoice_store_tokens(tokens)
-        self.ensure_one()
-        sudo = self.sudo()
-        access_exp = getattr(tokens, "access_expires_at", None) or getattr(tokens, "access_token_expires_at", None)
-        refresh_exp = getattr(tokens, "refresh_expires_at", None) or getattr(tokens, "refresh_token_expires_at", None)
-        sudo.write(
-            {
-                "access_token": tokens.access_token,
-                "access_token_expires_at": access_exp or oauth.expiry(tokens.access_token) or False,
-                "refresh_token": tokens.refresh_token or sudo.refresh_token,
-                "refresh_token_expires_at": refresh_exp
-                or oauth.expiry(tokens.refresh_token or "")
-                or sudo.refresh_token_expires_at,
-            }
-        )
-        self.write({"state": "connected", "last_error": False})
-        self.env["einvoice.attempt"]._einvoice_attempt_wake(self)  # after an Authenticate or a refresh
-        _logger.info("ANAF connection %s: tokens renewed", self.id)
-        return True
 
     # -- ANAF helpers ---------------------------------------------------------------
     def _l10n_ro_anaf_efactura_oauth_transport(self):
@@ -159,51 +115,73 @@ class EinvoiceCredential(models.Model):
         self.ensure_one()
         if self.service != "anaf":
             raise UserError(_("The connection %(name)s is not an ANAF connection.", name=self.name))
-        transport = self._einvoice_transport(auth=self._einvoice_bearer_auth(), record=record)
+        transport = self._einvoice_transport(
+            auth=self._einvoice_bearer_auth(), record=record, throttle=self._l10n_ro_anaf_efactura_throttle
+        )
         return AnafClient(transport)
 
-    def _l10n_ro_anaf_efactura_state_token(self, now=None):
-        """A signed, single-use OAuth `state` binding this connection to the current user.
-
-        A fresh nonce is stored on the connection; ANAF's redirect consumes it (so a state works once,
-        and starting a new authentication voids the previous one).
-        """
+    # -- ANAF's call limits, counted in PostgreSQL for every worker and server ------------------
+    def _l10n_ro_anaf_efactura_throttle(self, operation, params):
+        """Count one request before it leaves (retries too): its daily counter when ANAF keeps one for it
+        (status and download per message, lists per CIF), then the per-minute window, waiting for room."""
         self.ensure_one()
-        self._l10n_ro_anaf_efactura_check_admin()
-        nonce = secrets.token_urlsafe(16)
-        self.sudo().l10n_ro_anaf_efactura_oauth_nonce = nonce
-        payload = f"{self.id}.{self.env.uid}.{int(now or time.time())}.{nonce}"
-        encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-        return f"{encoded}.{odoo_hmac(self.env(su=True), STATE_SCOPE, payload)}"
+        daily = quota.daily_key(operation, params)
+        if daily:
+            self._l10n_ro_anaf_efactura_daily(*daily)
+        limit = self.env["ir.config_parameter"].sudo().get_param("l10n_ro_anaf_efactura.calls_per_minute")
+        self.env["einvoice.rate.limit"].sudo()._einvoice_acquire(
+            self._l10n_ro_anaf_efactura_minute_key(),
+            int(limit or quota.PER_MINUTE_OURS),
+            RATE_WINDOW_S,
+            max_wait=RATE_WINDOW_S + 5,
+        )
+
+    def _l10n_ro_anaf_efactura_minute_key(self):
+        """ANAF's per-minute limit is per API host: every connection to it shares one counter."""
+        self.ensure_one()
+        return "anaf:minute:" + (urlsplit(self.base_url or self._einvoice_default_base_url()).netloc or "anaf")
 
     @api.model
-    def _l10n_ro_anaf_efactura_consume_state(self, state, now=None):
-        """The connection of a valid, unexpired `state` made for the current user, its nonce consumed; else empty."""
+    def _l10n_ro_anaf_efactura_daily(self, operation, key):
+        """One of ANAF's daily calls `operation` for `key` (Bucharest day); QuotaError when none is left."""
+        start, end = quota.day_window(fields.Datetime.now())
+        limit = quota.daily_limit(operation)
         try:
-            encoded, signature = (state or "").rsplit(".", 1)
-            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-            credential_id, uid, issued, nonce = payload.split(".", 3)
-            credential_id, uid, issued = int(credential_id), int(uid), int(issued)
-        except (ValueError, UnicodeDecodeError):
-            return self.browse()
-        expected = odoo_hmac(self.env(su=True), STATE_SCOPE, payload)
-        if not hmac.compare_digest(expected, signature):
-            return self.browse()
-        if uid != self.env.uid or (now or time.time()) - issued > STATE_TTL or not self.env.is_system():
-            return self.browse()
-        # single use: the UPDATE succeeds for one request only, whatever runs concurrently
-        self.flush_model(["l10n_ro_anaf_efactura_oauth_nonce"])
-        self.env.cr.execute(
-            SQL(
-                "UPDATE einvoice_credential SET l10n_ro_anaf_efactura_oauth_nonce = NULL "
-                "WHERE id = %s AND service = 'anaf' AND l10n_ro_anaf_efactura_oauth_nonce = %s RETURNING id",
-                credential_id,
-                nonce,
-            )
+            self.env["einvoice.rate.limit"].sudo()._einvoice_acquire_fixed(f"anaf:{operation}:{key}", limit, start, end)
+        except QuotaError as exc:
+            raise QuotaError(
+                _(
+                    "ANAF's daily limit of %(op)s calls for %(key)s is reached; asked again tomorrow.",
+                    op=operation,
+                    key=key,
+                ),
+                retry_after=exc.retry_after,
+            ) from exc
+
+    def _l10n_ro_anaf_efactura_authorize_url(self):
+        """Where the administrator's browser goes to authenticate at ANAF, with a single-use signed `state`
+        (einvoice_common's OAuth2 module and nonce model)."""
+        self.ensure_one()
+        self._l10n_ro_anaf_efactura_check_admin()
+        if not self.sudo().client_id:
+            raise UserError(_("Enter the client ID and secret of your ANAF application first."))
+        return oauth2.authorize_url(
+            self._l10n_ro_anaf_efactura_oauth_url() + "/authorize",
+            self.sudo().client_id,
+            callback_url(self.env),
+            self._einvoice_oauth_state(),
+            **OAUTH_EXTRA,
         )
-        row = self.env.cr.fetchone()
-        self.invalidate_model(["l10n_ro_anaf_efactura_oauth_nonce"])
-        return self.sudo().browse(row[0]) if row else self.browse()
+
+    @api.model
+    def _l10n_ro_anaf_efactura_consume_state(self, state):
+        """The ANAF connection a valid, unexpired `state` of the current administrator was made for, once."""
+        if not self.env.is_system():
+            return self.browse()
+        # sudo: the companies selected in the administrator's session do not matter (the state names the
+        # connection; its user and nonce are checked against the current uid)
+        credential = self.sudo()._einvoice_oauth_consume_state(state, max_age=STATE_TTL)
+        return credential if credential.service == "anaf" else self.browse()
 
     def _l10n_ro_anaf_efactura_exchange_code(self, code):
         """Exchange an authorization code (within ANAF's 60 s) and store both tokens."""
@@ -213,17 +191,18 @@ class EinvoiceCredential(models.Model):
         if not sudo.client_id or not sudo.client_secret:
             raise UserError(_("Enter the client ID and secret of your ANAF application first."))
         with self._l10n_ro_anaf_efactura_oauth_transport() as transport:
-            tokens = oauth.exchange_code(
+            tokens = oauth2.exchange_code(
                 transport,
-                self._l10n_ro_anaf_efactura_oauth_url(),
+                self._einvoice_token_url(),
                 sudo.client_id,
                 sudo.client_secret,
                 code,
-                self.l10n_ro_anaf_efactura_callback_url,
+                callback_url(self.env),
                 fields.Datetime.now(),
+                **OAUTH_EXTRA,
             )
         with self._einvoice_locked_self() as credential:
-            credential._einvoice_store_tokens(_token_set(tokens))
+            credential._einvoice_store_tokens(tokens)
         self.invalidate_recordset()
         self.message_post(
             body=_(
@@ -238,12 +217,13 @@ class EinvoiceCredential(models.Model):
         self.ensure_one()
         try:
             self._l10n_ro_anaf_efactura_exchange_code(code)
-        except (EInvoiceError, UserError) as exc:  # shown on the connection, never the secrets
+        except (EInvoiceError, UserError) as exc:  # shown on the connection (typed errors are redacted texts)
             self.write(
                 {
                     "state": "error",
                     "last_error": _(
-                        "Exchanging ANAF's code failed: %(error)s", error=getattr(exc, "message", "") or exc
+                        "Exchanging ANAF's code failed: %(error)s",
+                        error=exc.args[0] if isinstance(exc, UserError) else error_text(self.env, exc),
                     ),
                 }
             )
@@ -290,14 +270,34 @@ class EinvoiceCredential(models.Model):
                             "%(company)s (%(cif)s): refused - %(advice)s",
                             company=company.name,
                             cif=cif,
-                            advice=_(anaf_errors.advice_for(exc.code)) or exc.message or str(exc),
+                            advice=self.env["einvoice.error.advice"]._einvoice_advice("anaf", exc.code).advice
+                            or exc.message
+                            or str(exc),
                         )
                     )
-            credential.l10n_ro_anaf_efactura_coverage = "{}\n{}".format(
+            credential._l10n_ro_anaf_efactura_settings().l10n_ro_anaf_efactura_coverage = "{}\n{}".format(
                 _("Checked on %(date)s", date=fields.Datetime.to_string(now)),
                 "\n".join(lines),
             )
-        return True
+        return self[:1].action_l10n_ro_anaf_efactura_settings() if len(self) == 1 else True
+
+    def _l10n_ro_anaf_efactura_settings(self):
+        """ANAF's settings record of this connection (created with defaults on first use)."""
+        self.ensure_one()
+        return self.env["l10n_ro_anaf_efactura.settings"].sudo()._einvoice_settings_for(self)
+
+    def action_l10n_ro_anaf_efactura_settings(self):
+        """The connection's ANAF settings (token renewal, CIF coverage), administrators only."""
+        self.ensure_one()
+        self._l10n_ro_anaf_efactura_check_admin()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("ANAF settings of %(name)s", name=self.name),
+            "res_model": "l10n_ro_anaf_efactura.settings",
+            "res_id": self._l10n_ro_anaf_efactura_settings().id,
+            "view_mode": "form",
+            "target": "new",
+        }
 
     def action_l10n_ro_anaf_efactura_revoke(self):
         self._l10n_ro_anaf_efactura_check_admin()
@@ -306,14 +306,14 @@ class EinvoiceCredential(models.Model):
             if sudo.refresh_token:
                 try:
                     with credential._l10n_ro_anaf_efactura_oauth_transport() as transport:
-                        oauth.revoke(
+                        oauth2.revoke(
                             transport,
-                            credential._l10n_ro_anaf_efactura_oauth_url(),
+                            credential._l10n_ro_anaf_efactura_oauth_url() + "/revoke",
                             sudo.client_id,
                             sudo.client_secret,
                             sudo.refresh_token,
                         )
-                except Exception as exc:  # noqa: BLE001 - the tokens are forgotten anyway
+                except EInvoiceError as exc:  # the tokens are forgotten anyway
                     _logger.warning(
                         "ANAF revoke of connection %s failed: %s",
                         credential.id,
@@ -334,14 +334,3 @@ class EinvoiceCredential(models.Model):
     @api.model
     def _l10n_ro_anaf_efactura_for_company(self, company):
         return self.sudo()._einvoice_for_company("anaf", company)
-
-
-def _token_set(tokens):
-    from odoo.addons.einvoice_common.einvoice.oauth2 import TokenSet
-
-    return TokenSet(
-        tokens.access_token,
-        tokens.refresh_token,
-        tokens.access_expires_at,
-        tokens.refresh_expires_at,
-    )

@@ -12,7 +12,6 @@ from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 from odoo.addons.einvoice_common.models.einvoice_credential import TokenUnavailable
 
 from ..anaf import documents, quota
-from ..anaf import errors as anaf_errors
 from ..anaf.client import normalise_cif
 
 _logger = logging.getLogger(__name__)
@@ -29,6 +28,7 @@ MOVE_STATES = [
     ("error", "Not sent"),
 ]
 LIVE_STATES = ("waiting", "sending", "unknown", "sent")
+SERVICE = "anaf"  # the connection's service key, also the key of ANAF's rows in einvoice.error.advice
 # ANAF lists an upload once processed (minutes, hours on bad days): absent from the list for a day, it never
 # arrived, and the same bytes are sent again.
 RECONCILE_GRACE = timedelta(hours=24)
@@ -48,14 +48,15 @@ class _Final:
 
 
 def error_text(env, exc):
-    """The translated advice for a typed ANAF error (by code), followed by ANAF's text; Odoo's errors as they are."""
+    """The advice for a typed ANAF error, looked up by its code (einvoice.error.advice, translated), followed
+    by ANAF's text; Odoo's errors as they are."""
     if not isinstance(exc, einvoice_errors.EInvoiceError):
         return str(exc.args[0]) if exc.args else str(exc)
     text = exc.message or str(exc)
-    if not anaf_errors.is_anaf_code(exc.code):
+    advice = env["einvoice.error.advice"]._einvoice_advice(SERVICE, exc.code) if exc.code else None
+    if not advice:
         return text
-    advice = env._(anaf_errors.advice_for(exc.code))  # pylint: disable=translation-not-lazy
-    return "{}\n{} {}".format(advice, env._("ANAF said:"), text)
+    return "{}\n{} {}".format(advice.advice, env._("ANAF said:"), text)
 
 
 class L10nRoAnafEfacturaDocument(models.Model):
@@ -114,9 +115,6 @@ class L10nRoAnafEfacturaDocument(models.Model):
     def _client(self):
         return self.credential_id._l10n_ro_anaf_efactura_client(record=self)
 
-    def _limits(self):
-        return self.env["l10n_ro_anaf_efactura.quota"]
-
     def _l10n_ro_anaf_efactura_check_connection(self):
         """A connection whose refresh token died waits for an administrator: no call (nor refresh) per invoice."""
         credential = self.credential_id.sudo()
@@ -142,7 +140,6 @@ class L10nRoAnafEfacturaDocument(models.Model):
     def _l10n_ro_anaf_efactura_validate(self, xml):
         """ANAF's optional validation: a refused XML costs no upload; validation trouble never blocks."""
         try:
-            self._limits()._l10n_ro_anaf_efactura_call()
             answer = self._client().validate(xml, "FCN" if self.standard == "CN" else "FACT1")
         except einvoice_errors.EInvoiceError as exc:
             _logger.info("ANAF validation of %s could not run: %s", self.move_id.name, exc)
@@ -152,7 +149,6 @@ class L10nRoAnafEfacturaDocument(models.Model):
 
     def _einvoice_attempt_call(self, payload):
         self._l10n_ro_anaf_efactura_check_connection()
-        self._limits()._l10n_ro_anaf_efactura_call()
         return self._client().upload(
             payload,
             self._cif(),
@@ -184,7 +180,6 @@ class L10nRoAnafEfacturaDocument(models.Model):
 
     def _einvoice_attempt_lookup(self):
         """Is this upload in ANAF's message list (filter T, same number and payload)? Its final answer then."""
-        self._limits()._l10n_ro_anaf_efactura_call()
         client = self._client()
         start = self.create_date - timedelta(minutes=10)
         known = self.search(
@@ -208,10 +203,8 @@ class L10nRoAnafEfacturaDocument(models.Model):
         return fields.Datetime.now() - self.create_date > RECONCILE_GRACE
 
     def _einvoice_attempt_poll(self):
-        """stareMesaj within ANAF's 100 queries per message and day; the signed ZIP once the answer is final."""
-        limits = self._limits()
-        limits._l10n_ro_anaf_efactura_daily("status", self.index)
-        limits._l10n_ro_anaf_efactura_call()
+        """stareMesaj within ANAF's 100 queries per message and day (counted by the connection's limiter);
+        the signed ZIP once the answer is final."""
         client = self._client()
         status = client.message_state(self.index, reference=self.move_id.name)
         self.polls += 1
@@ -246,10 +239,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
 
     # -- final answer ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_download_once(self, client, download_id):
-        """descarcare within ANAF's 10 downloads per message and day (the limiter raises QuotaError)."""
-        limits = self._limits()
-        limits._l10n_ro_anaf_efactura_daily("download", download_id)
-        limits._l10n_ro_anaf_efactura_call()
+        """descarcare within ANAF's 10 downloads per message and day (the connection's limiter raises QuotaError)."""
         return client.download(download_id, reference=self.move_id.name)
 
     def _l10n_ro_anaf_efactura_final_values(self, final):
@@ -344,7 +334,6 @@ class L10nRoAnafEfacturaDocument(models.Model):
         end = int(time.time() * 1000)
         answers, page, pages = {}, 1, 1
         while page <= pages:
-            self._limits()._l10n_ro_anaf_efactura_call()
             result = client.list_messages_page(start, end, cif, page)
             pages = result.total_pages
             for message in result.messages:
@@ -374,9 +363,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
         """Send queued invoices, reconcile unknown outcomes, read outcomes from ANAF's list, poll what is left
         (einvoice.attempt's one cron)."""
         self._l10n_ro_anaf_efactura_list_sweep()
-        done = self._einvoice_attempt_cron(limit=limit)
-        self._limits()._l10n_ro_anaf_efactura_purge()
-        return done
+        return self._einvoice_attempt_cron(limit=limit)
 
     def action_l10n_ro_anaf_efactura_check_now(self):
         """Ask ANAF now. Attempts are the system's: the caller must be allowed to change the invoices."""

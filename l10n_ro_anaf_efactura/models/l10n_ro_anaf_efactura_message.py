@@ -3,7 +3,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import float_compare
 
 from odoo.addons.einvoice_common import compat
@@ -11,7 +11,7 @@ from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 
 from ..anaf import documents, quota
 from ..anaf.client import normalise_cif
-from .l10n_ro_anaf_efactura_document import _Final
+from .l10n_ro_anaf_efactura_document import _Final, error_text
 
 _logger = logging.getLogger(__name__)
 
@@ -75,10 +75,12 @@ class L10nRoAnafEfacturaMessage(models.Model):
 
     # -- listing ------------------------------------------------------------------------
     @api.model
-    def _l10n_ro_anaf_efactura_sync(self, credential, company, now=None, ledger=None):
-        """Store the SPV messages of `company` since its last synchronisation (paginated list)."""
+    def _l10n_ro_anaf_efactura_sync(self, credential, company, now=None):
+        """Store the SPV messages of `company` since its last synchronisation (paginated list).
+
+        Every list call is counted by the connection's limiter (per minute, per CIF and day): a QuotaError
+        stops here, and the next run goes on from the last complete synchronisation."""
         now = now or fields.Datetime.now()
-        ledger = ledger or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
         cif = normalise_cif(company.vat or company.company_registry or "")
         if not cif:
             return 0
@@ -97,9 +99,6 @@ class L10nRoAnafEfacturaMessage(models.Model):
         end_ms = _now_ms()  # ANAF refuses an endTime in the future: the real clock, not a (test) `now`
         page, total_pages = 1, 1
         while page <= total_pages:
-            if not ledger.acquire("list_page", cif, now):
-                break
-            ledger.throttle(time.monotonic, time.sleep)
             result = client.list_messages_page(_ms(start), end_ms, cif, page)
             total_pages = result.total_pages
             values = []
@@ -124,43 +123,40 @@ class L10nRoAnafEfacturaMessage(models.Model):
                 self.create(values)
                 created += len(values)
             page += 1
-        else:
-            company.l10n_ro_anaf_efactura_last_sync = now
+        company.l10n_ro_anaf_efactura_last_sync = now
         self.env["einvoice.credential"]._einvoice_commit()
         return created
 
     # -- processing ------------------------------------------------------------------------
-    def _l10n_ro_anaf_efactura_process(self, now=None, ledger=None):
-        now = now or fields.Datetime.now()
-        ledger = ledger or self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
+    def _l10n_ro_anaf_efactura_process(self):
         for message in self.filtered(lambda m: m.state == "new"):
             try:
                 with self.env.cr.savepoint():
                     if message.kind == "P":
-                        message._l10n_ro_anaf_efactura_receive_bill(now, ledger)
+                        message._l10n_ro_anaf_efactura_receive_bill()
                     elif message.kind == "E":
-                        message._l10n_ro_anaf_efactura_match_error(now, ledger)
+                        message._l10n_ro_anaf_efactura_match_error()
                     else:
                         message.state = "ignored"
-            except einvoice_errors.TransientError as exc:
-                message.error = getattr(exc, "message", "") or str(exc)  # stays "new": retried next run
-            except Exception as exc:  # noqa: BLE001 - recorded per message, the others go on
-                _logger.warning(
-                    "ANAF message %s could not be processed: %s",
-                    message.download_id,
-                    exc,
-                )
-                message.write({"state": "error", "error": getattr(exc, "message", "") or str(exc)})
+            except einvoice_errors.TransientError as exc:  # quota, ANAF unavailable: stays "new", retried next run
+                message.error = message._l10n_ro_anaf_efactura_error_text(exc)
+            except (einvoice_errors.EInvoiceError, documents.DocumentError, UserError, ValidationError) as exc:
+                _logger.warning("ANAF message %s could not be processed: %s", message.download_id, exc)
+                message.write({"state": "error", "error": message._l10n_ro_anaf_efactura_error_text(exc)})
             self.env["einvoice.credential"]._einvoice_commit()
 
-    def _download(self, now, ledger):
-        if not ledger.acquire("download", self.download_id, now):
-            raise einvoice_errors.TransientError(_("ANAF's daily download limit for this message is reached."))
-        ledger.throttle(time.monotonic, time.sleep)
+    def _l10n_ro_anaf_efactura_error_text(self, exc):
+        """What a person reads: advice by code for ANAF's typed errors, the text of a user error."""
+        if isinstance(exc, einvoice_errors.EInvoiceError):
+            return error_text(self.env, exc)
+        return exc.args[0] if exc.args else str(exc)
+
+    def _download(self):
+        """descarcare, within ANAF's 10 downloads per message and day (counted by the connection's limiter)."""
         client = self.credential_id._l10n_ro_anaf_efactura_client(record=self)
         return client, client.download(self.download_id, reference=self.download_id)
 
-    def _l10n_ro_anaf_efactura_receive_bill(self, now, ledger):
+    def _l10n_ro_anaf_efactura_receive_bill(self):
         Move = self.env["account.move"].with_company(self.company_id)
         existing = Move.search(
             [
@@ -173,7 +169,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
             self.write({"state": "done", "move_id": existing.id})
             return
         self._check_cif(self.cif)
-        client, answer = self._download(now, ledger)
+        client, answer = self._download()
         summary = documents.summarise_invoice(answer.xml)
         self._check_cif(summary.customer_vat)  # before anything of the ZIP is stored on this company's rows
         name = f"{self.index or self.download_id}"
@@ -218,7 +214,6 @@ class L10nRoAnafEfacturaMessage(models.Model):
             )
             if not summary.has_pdf and self.company_id.l10n_ro_anaf_efactura_anaf_pdf:
                 try:
-                    ledger.throttle(time.monotonic, time.sleep)
                     pdf = client.transform(
                         answer.xml,
                         "FCN" if summary.is_credit_note else "FACT1",
@@ -233,12 +228,9 @@ class L10nRoAnafEfacturaMessage(models.Model):
                             "res_id": bill.id,
                         }
                     )
-                except Exception as exc:  # noqa: BLE001 - the PDF is a convenience
+                except einvoice_errors.EInvoiceError as exc:  # the PDF is a convenience: the bill stays
                     bill.message_post(
-                        body=_(
-                            "ANAF's PDF could not be obtained: %(error)s",
-                            error=getattr(exc, "message", str(exc)),
-                        )
+                        body=_("ANAF's PDF could not be obtained: %(error)s", error=error_text(self.env, exc))
                     )
         zip_attachment.write({"res_model": "account.move", "res_id": bill.id})
         bill.write(
@@ -297,7 +289,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
                 return bill
         return self.env["account.move"]
 
-    def _l10n_ro_anaf_efactura_match_error(self, now, ledger):
+    def _l10n_ro_anaf_efactura_match_error(self):
         Document = self.env["l10n_ro_anaf_efactura.document"]
         document = Document.search(
             [("index", "=", self.index), ("company_id", "=", self.company_id.id)],
@@ -314,7 +306,7 @@ class L10nRoAnafEfacturaMessage(models.Model):
         self._check_cif(self.cif)
         self.move_id = document.move_id
         if document.state in ("sent", "unknown"):
-            client, answer = self._download(now, ledger)
+            _client, answer = self._download()
             document._l10n_ro_anaf_efactura_conclude(_Final("nok", self.download_id, answer))
         self.state = "done"
 
@@ -323,7 +315,6 @@ class L10nRoAnafEfacturaMessage(models.Model):
     def _cron_l10n_ro_anaf_efactura_receive(self, limit=300, now=None):
         """List every served company's SPV messages, then turn them into bills / rejections."""
         now = now or fields.Datetime.now()
-        ledger = self.env["l10n_ro_anaf_efactura.quota"]._l10n_ro_anaf_efactura_ledger()
         credentials = (
             self.env["einvoice.credential"].sudo().search([("service", "=", "anaf"), ("state", "=", "connected")])
         )
@@ -332,15 +323,11 @@ class L10nRoAnafEfacturaMessage(models.Model):
                 if company.account_fiscal_country_id.code != "RO":
                     continue
                 try:
-                    self._l10n_ro_anaf_efactura_sync(credential, company, now, ledger)
-                except Exception as exc:  # noqa: BLE001 - the next run catches up from the last sync
-                    _logger.warning(
-                        "ANAF message list of %s failed: %s",
-                        company.name,
-                        getattr(exc, "message", "") or exc,
-                    )
+                    self._l10n_ro_anaf_efactura_sync(credential, company, now)
+                except einvoice_errors.EInvoiceError as exc:  # the next run catches up from the last sync
+                    _logger.warning("ANAF message list of %s failed: %s", company.name, exc)
         todo = self.search([("state", "=", "new")], limit=limit, order="created, id")
-        todo._l10n_ro_anaf_efactura_process(now, ledger)
+        todo._l10n_ro_anaf_efactura_process()
         remaining = self.search_count([("state", "=", "new")])
         if len(todo) >= limit and self.env["einvoice.credential"]._einvoice_can_commit():
             self.env.ref("l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_receive")._trigger()

@@ -5,6 +5,7 @@ from . import (
     test_anaf_connection_form,
     test_anaf_migration,
     test_anaf_oauth,
+    test_anaf_rate_limit,
     test_anaf_receive,
     test_anaf_security,
     test_anaf_waiting,

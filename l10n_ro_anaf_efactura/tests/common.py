@@ -3,11 +3,12 @@ from datetime import timedelta
 from odoo import Command, fields
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.addons.einvoice_common.einvoice import oauth2
 from odoo.addons.einvoice_common.einvoice.faults import FaultInjector
 from odoo.addons.einvoice_common.einvoice.runner import serve
 from odoo.addons.einvoice_common.tests import odoo_compat  # noqa: F401  (Odoo 19 test harness)
 
-from ..anaf import oauth, sandbox
+from ..anaf import sandbox
 
 SELLER = "8000000000"
 SELLER_B = "9000000003"
@@ -120,8 +121,8 @@ class AnafCommon(AccountTestInvoicingCommon):
             {
                 "access_token": issued["access_token"],
                 "refresh_token": issued["refresh_token"],
-                "access_token_expires_at": oauth.expiry(issued["access_token"]),
-                "refresh_token_expires_at": oauth.expiry(issued["refresh_token"]),
+                "access_token_expires_at": oauth2.expiry(issued["access_token"]),
+                "refresh_token_expires_at": oauth2.expiry(issued["refresh_token"]),
                 "state": "connected",
             }
         )

@@ -4,7 +4,6 @@ from odoo.tools import mute_logger
 
 from odoo.addons.einvoice_common.einvoice.errors import RejectedError
 
-from ..anaf import errors as anaf_errors
 from .common import AnafCommon
 
 
@@ -72,12 +71,17 @@ class TestAnafBadInput(AnafCommon):
 
     def test_upload_refusals_show_anaf_text_with_translated_advice(self):
         self.env["res.lang"]._activate_lang("ro_RO")
+        # the advice rows' Romanian texts come from the addon's ro.po, as when a user installs Romanian
+        self.env["ir.module.module"].search([("name", "=", "l10n_ro_anaf_efactura")])._update_translations("ro_RO")
         cases = {
             "Marime fisier transmis mai mare de 10 MB.": "too_big",
             "Fisierul transmis nu este valid. org.xml.sax.SAXParseException; x": "invalid_xml",
             "CIF introdus= 1 nu este inregistrat in Registrul RO e-Factura executari silite": "not_enforcement",
         }
-        advice = {code: text for code, _kind, _pattern, text in anaf_errors.CATALOGUE}
+        advice = {
+            code: self.env.ref(f"l10n_ro_anaf_efactura.error_advice_{code}").with_context(lang="en_US").advice
+            for code in cases.values()
+        }
         for n, (text, code) in enumerate(cases.items()):
             move = self.make_invoice(30 + n)
             self.app.state.force_upload_error[move.name] = text

@@ -6,7 +6,8 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..anaf import oauth
+from odoo.addons.einvoice_common.einvoice import oauth2
+
 from .common import AnafCommon
 
 
@@ -17,6 +18,11 @@ class TestAnafConnection(AnafCommon):
         self.assertTrue(self.credential._einvoice_token_is_fresh())
         self.credential.access_token_expires_at = fields.Datetime.now() + timedelta(days=10)
         self.assertFalse(self.credential._einvoice_token_is_fresh())
+        # the margin is a setting of the connection (l10n_ro_anaf_efactura.settings), not a credential field
+        self.credential.access_token_expires_at = fields.Datetime.now() + timedelta(days=25)
+        self.credential._l10n_ro_anaf_efactura_settings().l10n_ro_anaf_efactura_refresh_days = 30
+        self.assertFalse(self.credential._einvoice_token_is_fresh())
+        self.assertNotIn("l10n_ro_anaf_efactura_refresh_days", self.credential._fields)
         old = self.credential.access_token
         self.make_invoice(1).action_l10n_ro_anaf_efactura_send()
         self.assertEqual(self.app.state.token_calls, ["refresh_token"])
@@ -24,7 +30,7 @@ class TestAnafConnection(AnafCommon):
         # the expiry comes from the new JWT (90 days), not from an assumption
         self.assertEqual(
             self.credential.access_token_expires_at,
-            oauth.expiry(self.credential.access_token),
+            oauth2.expiry(self.credential.access_token),
         )
 
     def test_refresh_button_rotates_both_tokens(self):

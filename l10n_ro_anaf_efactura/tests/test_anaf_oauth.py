@@ -63,7 +63,7 @@ class TestAnafOAuth(AnafCommon, HttpCase):
     def test_forged_state_is_refused(self):
         self._anaf(self._start(), "approve")
         code = list(self.app.state.codes)[-1]
-        forged = self.credential._l10n_ro_anaf_efactura_state_token()[:-4] + "AAAA"
+        forged = self.credential._einvoice_oauth_state()[:-4] + "AAAA"
         with mute_logger("odoo.addons.l10n_ro_anaf_efactura.controllers.main", "odoo.http"):
             response = self.url_open(
                 f"/l10n_ro_anaf_efactura/callback?code={code}&state={forged}",
@@ -91,11 +91,14 @@ class TestAnafOAuth(AnafCommon, HttpCase):
         self.assertEqual(response.status_code, 403)
         self.assertEqual(self.app.state.token_calls, [])
 
-    def test_state_is_bound_to_the_user_and_expires(self):
+    def test_state_is_bound_to_the_administrator_who_started(self):
+        """Signature, expiry and single use are einvoice_common's (test_connection); ANAF adds: administrators
+        only, and ANAF connections only."""
         Credential = self.env["einvoice.credential"]
-        state = self.credential._l10n_ro_anaf_efactura_state_token(now=1000)
+        state = self.credential._einvoice_oauth_state()
         other = Credential.with_user(self.env.ref("base.user_demo"))
-        self.assertFalse(other._l10n_ro_anaf_efactura_consume_state(state, now=1100))
-        self.assertFalse(Credential._l10n_ro_anaf_efactura_consume_state(state, now=1000 + 901))
-        self.assertEqual(Credential._l10n_ro_anaf_efactura_consume_state(state, now=1100), self.credential)
-        self.assertFalse(Credential._l10n_ro_anaf_efactura_consume_state(state, now=1100))  # once only
+        self.assertFalse(other._l10n_ro_anaf_efactura_consume_state(state))
+        self.assertEqual(Credential._l10n_ro_anaf_efactura_consume_state(state), self.credential)
+        self.assertFalse(Credential._l10n_ro_anaf_efactura_consume_state(state))  # once only
+        demo = Credential.create({"name": "demo", "service": "demo", "environment": "sandbox"})
+        self.assertFalse(Credential._l10n_ro_anaf_efactura_consume_state(demo._einvoice_oauth_state()))

@@ -51,6 +51,7 @@ class TestAnafSecurity(AnafCommon, HttpCase):
             "action_l10n_ro_anaf_efactura_revoke",
             "action_l10n_ro_anaf_efactura_check_cifs",
             "action_l10n_ro_anaf_efactura_authenticate",
+            "action_l10n_ro_anaf_efactura_settings",
         ):
             self.assert_refused("einvoice.credential", method, [self.credential.id])
         self.assertEqual(self.app.state.token_calls, [])
@@ -78,9 +79,10 @@ class TestAnafSecurity(AnafCommon, HttpCase):
         }
         self.assert_refused("l10n_ro_anaf_efactura.message", "create", [values])
         self.assert_refused("l10n_ro_anaf_efactura.document", "write", [document.id], {"state": "waiting"})
-        self.assert_refused("l10n_ro_anaf_efactura.quota", "create", [{"operation": "status", "key": "1", "day": "x"}])
-        with self.assertRaises(AttributeError):  # the ledger's SQL is no model method any more
-            getattr(self.env["l10n_ro_anaf_efactura.quota"], "add")  # noqa: B009
+        # ANAF's call counters live in einvoice_common's limiter: no user may spend or reset a quota
+        self.assert_refused("einvoice.rate.limit", "create", [{"key": "anaf:status:1", "window_start": "2026-01-01"}])
+        self.assert_refused("einvoice.credential", "_l10n_ro_anaf_efactura_daily", ["status", "1"])
+        self.assertNotIn("l10n_ro_anaf_efactura.quota", self.env)
         # the button of the invoice still works for them (rights checked, then run by the system)
         self.assertTrue(self.rpc("account.move", "action_l10n_ro_anaf_efactura_check", [move.id]))
 

@@ -116,9 +116,8 @@ class TestAnafSend(AnafCommon):
         move = self.make_invoice(7)
         move.action_l10n_ro_anaf_efactura_send()
         document = move.l10n_ro_anaf_efactura_document_ids
-        Limits = self.env["l10n_ro_anaf_efactura.quota"]
-        for _i in range(95):  # 95 % of ANAF's 100 daily queries: our ledger stops there
-            Limits._l10n_ro_anaf_efactura_daily("status", document.index)
+        for _i in range(95):  # 95 % of ANAF's 100 daily queries (einvoice.rate.limit): ours stop there
+            self.credential._l10n_ro_anaf_efactura_daily("status", document.index)
         self.run_status_cron()
         self.assertEqual(move.l10n_ro_anaf_efactura_state, "sent")
         self.assertIn("daily limit", document.message)
@@ -291,8 +290,10 @@ class TestAnafSend(AnafCommon):
 
     def test_check_cifs_tells_which_companies_anaf_accepts(self):
         self.app.state.rights["SERIAL-1"] = {SELLER}
-        self.credential.action_l10n_ro_anaf_efactura_check_cifs()
-        lines = self.credential.l10n_ro_anaf_efactura_coverage.splitlines()
+        action = self.credential.action_l10n_ro_anaf_efactura_check_cifs()
+        settings = self.env[action["res_model"]].browse(action["res_id"])  # the form the administrator sees
+        self.assertEqual(settings.credential_id, self.credential)
+        lines = settings.l10n_ro_anaf_efactura_coverage.splitlines()
         self.assertTrue(any(SELLER in line and "accepted" in line for line in lines), lines)
         self.assertTrue(any("9000000003" in line and "refused" in line for line in lines), lines)
 

@@ -6,7 +6,6 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from ..anaf import oauth
 from .common import AnafCommon
 
 
@@ -32,12 +31,7 @@ class TestAnafWaitingForTheConnection(AnafCommon):
     """A dead connection never marks the invoices it blocks; re-authenticating sends them at once."""
 
     def _authenticate_at_the_sandbox(self):
-        url = oauth.authorize_url(
-            self.credential._l10n_ro_anaf_efactura_oauth_url(),
-            "anaf-client",
-            self.credential.l10n_ro_anaf_efactura_callback_url,
-            "state",
-        )
+        url = self.credential._l10n_ro_anaf_efactura_authorize_url()
         self.app.state.decision = "approve"
         try:
             answer = requests.get(url, allow_redirects=False, timeout=10)

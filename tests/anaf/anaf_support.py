@@ -3,9 +3,10 @@
 import os
 from datetime import datetime, timezone
 
+from einvoice_common.einvoice import oauth2
 from einvoice_common.einvoice.faults import FaultInjector
 from einvoice_common.einvoice.transport import BearerAuth, Transport
-from l10n_ro_anaf_efactura.anaf import oauth, sandbox
+from l10n_ro_anaf_efactura.anaf import sandbox
 from l10n_ro_anaf_efactura.anaf.client import AnafClient
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -97,9 +98,9 @@ class TokenHolder:
     def __call__(self, force_refresh=False):
         if force_refresh:
             self.refreshes += 1
-            self.tokens = oauth.refresh(
+            self.tokens = oauth2.refresh(
                 self.transport,
-                self.url,
+                self.url + "/token",
                 self.client_id,
                 self.client_secret,
                 self.tokens.refresh_token,
@@ -123,11 +124,11 @@ class Anaf:
         self.oauth_transport = Transport(self.server.url, service="anaf", sleep=self.sleeps.append)
         self.holder = TokenHolder(self.oauth_transport, self.oauth_url)
         issued = self.app.state.issue_tokens()
-        self.holder.tokens = oauth.Tokens(
+        self.holder.tokens = oauth2.TokenSet(
             issued["access_token"],
             issued["refresh_token"],
-            oauth.expiry(issued["access_token"]),
-            oauth.expiry(issued["refresh_token"]),
+            oauth2.expiry(issued["access_token"]),
+            oauth2.expiry(issued["refresh_token"]),
         )
         self.client = self.make_client()
 

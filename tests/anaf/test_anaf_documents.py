@@ -1,11 +1,13 @@
 """ANAF answers and invoices: parsing, sniffing, safe XML, pre-upload checks, error texts, quotas, deadline."""
 
+import os
 from datetime import date, datetime
 
 import pytest
 from anaf_support import fixture_bytes, make_invoice
+from lxml import etree
 
-from l10n_ro_anaf_efactura.anaf import deadline, documents, errors, quota
+from l10n_ro_anaf_efactura.anaf import deadline, documents, errors, quota, sandbox
 
 
 def test_nok_sample_zip_gives_anaf_errors():
@@ -176,28 +178,28 @@ def test_preflight_names_missing_county_sector_and_lengths():
 def test_every_documented_text_is_classified_with_advice(text, code, kind):
     found = errors.classify(text)
     assert (found.code, found.kind) == (code, kind)
-    assert found.advice or kind == "empty"
+    assert code in _advice() or kind == "empty"
 
 
-def test_quota_ledger_counts_per_message_per_bucharest_day():
-    ledger = quota.QuotaLedger()
+def test_daily_limits_are_keyed_per_message_or_cif_and_bucharest_day():
+    assert quota.daily_key("status", {"id_incarcare": "5001"}) == ("status", "5001")
+    assert quota.daily_key("download", {"id": 3001}) == ("download", "3001")
+    assert quota.daily_key("list_page", {"cif": "8000000000", "pagina": 2}) == ("list_page", "8000000000")
+    assert quota.daily_key("upload", {"cif": "8000000000"}) is None  # invoices: per minute only
+    assert quota.daily_limit("status") == 95 and quota.daily_limit("download") == 9
+    assert quota.daily_limit("upload") is None
+    assert quota.PER_MINUTE_OURS == 950
     now = datetime(2026, 11, 22, 21, 30)  # 23:30 in Bucharest
-    assert all(ledger.acquire("download", "42", now) for _ in range(10))
-    assert not ledger.acquire("download", "42", now)
-    assert ledger.acquire("download", "43", now)
-    later = datetime(2026, 11, 22, 22, 5)  # 00:05 next day in Bucharest
-    assert ledger.acquire("download", "42", later)
+    assert quota.day_window(now) == (datetime(2026, 11, 21, 22, 0), datetime(2026, 11, 22, 22, 0))
+    assert quota.day_window(datetime(2026, 11, 22, 22, 5))[0] == datetime(2026, 11, 22, 22, 0)
     assert quota.next_bucharest_midnight(now) == datetime(2026, 11, 22, 22, 0)
-    assert ledger.acquire("upload", "x", now)  # no daily limit on invoice uploads
 
 
-def test_minute_bucket_keeps_below_the_ceiling():
-    ledger = quota.QuotaLedger(per_minute=1000, margin=0.95)
-    t = 1000.0
-    waits = [ledger.minute_wait(t) for _ in range(950)]
-    assert not any(waits)
-    assert ledger.minute_wait(t) > 59
-    assert ledger.minute_wait(t + 60.01) == 0
+def test_sandbox_counts_calls_in_any_window():
+    state = sandbox.make_app(window=60).state
+    state.call_times.extend([0.0, 10.0, 59.9, 60.0, 61.0, 130.0])
+    assert state.most_calls_in_window() == 4  # 10.0, 59.9, 60.0, 61.0
+    assert state.most_calls_in_window(1) == 2
 
 
 def test_poll_schedule_stays_far_below_100_a_day():
@@ -213,21 +215,6 @@ def test_deadline_counts_working_days_and_romanian_holidays():
     assert deadline.deadline(date(2025, 4, 17)) == date(2025, 4, 28)  # Good Friday + Easter Monday
     assert deadline.working_days_left(date(2026, 11, 23), date(2026, 11, 23)) == 5
     assert deadline.working_days_left(date(2026, 11, 23), date(2026, 12, 3)) == -1
-
-
-def test_quota_ledger_uses_a_falsy_store():
-    """An Odoo recordset used as store is falsy (empty): it must still be the store."""
-
-    class FalsyStore(quota.MemoryStore):
-        def __bool__(self):
-            return False
-
-    store = FalsyStore()
-    ledger = quota.QuotaLedger(store, daily_margin=0.95)
-    now = datetime(2026, 11, 22, 10, 0)
-    assert ledger.daily["status"] == 95 and ledger.daily["download"] == 9
-    assert ledger.acquire("status", "7", now)
-    assert store.get("status", "7", quota.bucharest_day(now)) == 1
 
 
 @pytest.mark.parametrize(
@@ -246,15 +233,22 @@ def test_valid_cnp(cnp, valid):
     assert documents.valid_cnp(cnp) is valid
 
 
+def _advice():
+    """{code: advice} of ANAF's rows of einvoice.error.advice (the addon's data file)."""
+    path = os.path.join(os.path.dirname(errors.__file__), os.pardir, "data", "einvoice_error_advice.xml")
+    records = etree.parse(path).getroot().iter("record")
+    return {r.find("field[@name='code']").text: r.find("field[@name='advice']").text for r in records}
+
+
 def test_every_error_advice_has_a_romanian_translation():
     """Each documented ANAF error maps to advice that the addon's ro.po translates (placeholders kept)."""
     babel_pofile = pytest.importorskip("babel.messages.pofile")
-    import os
 
     po_path = os.path.join(os.path.dirname(errors.__file__), os.pardir, "i18n", "ro.po")
     with open(po_path, "rb") as handle:
         translated = {m.id: m.string for m in babel_pofile.read_po(handle) if m.id}
-    advice = [a for _c, _k, _p, a in errors.CATALOGUE if a] + [errors.GENERIC_ADVICE, errors.BUSINESS_ADVICE]
+    advice = list(_advice().values())
+    assert set(_advice()) == {c for c, k, _p in errors.CATALOGUE if k != "empty"} | {errors.GENERIC_CODE}
     missing = [a for a in advice if not translated.get(a)]
     assert missing == []
     assert all(translated[a] != a for a in advice)

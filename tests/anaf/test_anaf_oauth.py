@@ -1,4 +1,5 @@
-"""ANAF OAuth in the sandbox: authorize page (approve/deny), 60 s code, JWT expiries, rotating refresh."""
+"""ANAF OAuth in the sandbox through einvoice_common's OAuth2 module: authorize page (approve/deny),
+60 s code, JWT expiries, rotating refresh."""
 
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -7,13 +8,13 @@ import pytest
 import requests
 
 from einvoice_common.einvoice import errors as taxonomy
-from l10n_ro_anaf_efactura.anaf import oauth
+from einvoice_common.einvoice import oauth2
 
 CALLBACK = "https://erp.example.ro/l10n_ro_anaf_efactura/callback"
 
 
 def _authorize(anaf, decision=None, state="signed-state"):
-    url = oauth.authorize_url(anaf.oauth_url, "anaf-client", CALLBACK, state)
+    url = oauth2.authorize_url(anaf.oauth_url + "/authorize", "anaf-client", CALLBACK, state, token_content_type="jwt")
     assert "token_content_type=jwt" in url
     page = requests.get(url, allow_redirects=False, timeout=5)
     if decision is None:
@@ -31,9 +32,9 @@ def test_authorize_page_then_approve_gives_code_and_state(anaf):
     assert page.status_code == 200 and 'id="approve"' in page.text and 'id="deny"' in page.text
     query = _authorize(anaf, "approve")
     assert query["state"] == ["signed-state"] and query["code"]
-    tokens = oauth.exchange_code(
+    tokens = oauth2.exchange_code(
         anaf.oauth_transport,
-        anaf.oauth_url,
+        anaf.oauth_url + "/token",
         "anaf-client",
         "anaf-secret",
         query["code"][0],
@@ -44,7 +45,7 @@ def test_authorize_page_then_approve_gives_code_and_state(anaf):
     days = (tokens.access_expires_at - datetime.utcnow()).days
     assert 88 <= days <= 90
     assert (tokens.refresh_expires_at - datetime.utcnow()).days >= 364
-    assert oauth.claims(tokens.access_token)["serial"] == "SERIAL-1"
+    assert oauth2.jwt_claims(tokens.access_token)["serial"] == "SERIAL-1"
 
 
 def test_deny_gives_no_code(anaf):
@@ -54,9 +55,9 @@ def test_deny_gives_no_code(anaf):
 
 def test_code_works_once_and_only_within_60_seconds(anaf):
     code = _authorize(anaf, "approve")["code"][0]
-    oauth.exchange_code(
+    oauth2.exchange_code(
         anaf.oauth_transport,
-        anaf.oauth_url,
+        anaf.oauth_url + "/token",
         "anaf-client",
         "anaf-secret",
         code,
@@ -64,9 +65,9 @@ def test_code_works_once_and_only_within_60_seconds(anaf):
         datetime.utcnow(),
     )
     with pytest.raises(taxonomy.AuthError):
-        oauth.exchange_code(
+        oauth2.exchange_code(
             anaf.oauth_transport,
-            anaf.oauth_url,
+            anaf.oauth_url + "/token",
             "anaf-client",
             "anaf-secret",
             code,
@@ -76,9 +77,9 @@ def test_code_works_once_and_only_within_60_seconds(anaf):
     late = _authorize(anaf, "approve")["code"][0]
     anaf.clock.advance(61)
     with pytest.raises(taxonomy.AuthError):
-        oauth.exchange_code(
+        oauth2.exchange_code(
             anaf.oauth_transport,
-            anaf.oauth_url,
+            anaf.oauth_url + "/token",
             "anaf-client",
             "anaf-secret",
             late,
@@ -90,9 +91,9 @@ def test_code_works_once_and_only_within_60_seconds(anaf):
 def test_wrong_client_secret_is_an_auth_error(anaf):
     code = _authorize(anaf, "approve")["code"][0]
     with pytest.raises(taxonomy.AuthError):
-        oauth.exchange_code(
+        oauth2.exchange_code(
             anaf.oauth_transport,
-            anaf.oauth_url,
+            anaf.oauth_url + "/token",
             "anaf-client",
             "wrong",
             code,
@@ -103,9 +104,9 @@ def test_wrong_client_secret_is_an_auth_error(anaf):
 
 def test_refresh_rotates_and_the_old_refresh_token_dies(anaf):
     first = anaf.holder.tokens
-    second = oauth.refresh(
+    second = oauth2.refresh(
         anaf.oauth_transport,
-        anaf.oauth_url,
+        anaf.oauth_url + "/token",
         "anaf-client",
         "anaf-secret",
         first.refresh_token,
@@ -113,17 +114,17 @@ def test_refresh_rotates_and_the_old_refresh_token_dies(anaf):
     )
     assert second.refresh_token != first.refresh_token and second.access_token != first.access_token
     with pytest.raises(taxonomy.AuthError):
-        oauth.refresh(
+        oauth2.refresh(
             anaf.oauth_transport,
-            anaf.oauth_url,
+            anaf.oauth_url + "/token",
             "anaf-client",
             "anaf-secret",
             first.refresh_token,
             datetime.utcnow(),
         )
-    oauth.refresh(
+    oauth2.refresh(
         anaf.oauth_transport,
-        anaf.oauth_url,
+        anaf.oauth_url + "/token",
         "anaf-client",
         "anaf-secret",
         second.refresh_token,
@@ -133,17 +134,17 @@ def test_refresh_rotates_and_the_old_refresh_token_dies(anaf):
 
 def test_revoke_kills_the_refresh_token(anaf):
     tokens = anaf.holder.tokens
-    oauth.revoke(
+    oauth2.revoke(
         anaf.oauth_transport,
-        anaf.oauth_url,
+        anaf.oauth_url + "/revoke",
         "anaf-client",
         "anaf-secret",
         tokens.refresh_token,
     )
     with pytest.raises(taxonomy.AuthError):
-        oauth.refresh(
+        oauth2.refresh(
             anaf.oauth_transport,
-            anaf.oauth_url,
+            anaf.oauth_url + "/token",
             "anaf-client",
             "anaf-secret",
             tokens.refresh_token,
