@@ -418,8 +418,8 @@ class L10nEfactAocDocument(models.Model):
         if state and state.code:
             if state.code == "REJECTED" and not state.reject_reason:
                 state.reject_code, state.reject_reason = invoice.reject_code, invoice.reject_reason
-            if state.code == "PAID" and not state.payment_date:
-                state.payment_date = invoice.payment_date
+            if state.code == "PAID" and invoice.payment_date:
+                state.payment_date = invoice.payment_date  # the payer's date over the state's date (fallback)
             self._l10n_efact_aoc_apply_state(state, post=post)
 
     def _l10n_efact_aoc_client(self):
@@ -612,7 +612,8 @@ class L10nEfactAocDocument(models.Model):
         docs = self._l10n_efact_aoc_checked_sudo().filtered(
             lambda d: d.direction == "out" and d.state in ("waiting", "unknown", "sent")
         )
-        docs.write({"next_check": fields.Datetime.now()})
+        # no write here: a row this request changed would be locked until its end, and the engine's own
+        # cursor would skip it; the engine's step does not depend on next_check
         docs._einvoice_attempt_process()
         return True
 

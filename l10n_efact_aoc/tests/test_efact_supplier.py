@@ -208,6 +208,13 @@ class TestEfactSupplier(EfactCommon):
         invoice.action_l10n_efact_aoc_refresh()
         self.assertEqual(doc.hub_state, "annotated")
         self.assertEqual(doc.rcf_number, "RCF-9")
+        # "Check with eFACT" on a sent submission: the engine's poll, PAID ends it as accepted
+        self.app.state.rcf_update(doc.hub_id, "RECOGNISED")
+        self.app.state.rcf_update(doc.hub_id, "PAID", dataPagament="2026-11-30")
+        doc.action_l10n_efact_aoc_reconcile()
+        self.assertEqual((doc.state, doc.hub_state, str(doc.payment_date)), ("accepted", "paid", "2026-11-30"))
+        self.assertEqual(invoice.l10n_efact_aoc_state, "paid")
+        self.assertIn("paid on 2026-11-30", invoice.message_ids[0].body)
         # receptors and their DIR3 units for a new public-body customer
         self.credential.action_l10n_efact_aoc_sync_receptors()
         self.assertEqual(self.env["l10n_efact_aoc.receptor"].search_count([]), 2)
