@@ -369,7 +369,8 @@ class L10nRoAnafEfacturaDocument(models.Model):
         """Ask ANAF now. Attempts are the system's: the caller must be allowed to change the invoices."""
         self.move_id.check_access("write")
         live = self.sudo().filtered(lambda d: d.state in ("waiting", "unknown", "sent"))
-        live.write({"next_check": fields.Datetime.now()})
+        # no write here: a row this request changed stays locked until the request ends, so the engine's
+        # own cursor would skip it (SKIP LOCKED); the engine's step does not depend on next_check
         live._einvoice_attempt_process()
         return True
 
