@@ -157,10 +157,16 @@ class AccountEdiXmlUBLRONodes(models.AbstractModel):
 
     # -- payment means -----------------------------------------------------------------------------
     def _add_invoice_payment_means_nodes(self, document_node, vals):
-        # EXTENDS 'account_edi_ubl_cii'
+        # EXTENDS 'account_edi_ubl_cii': none where nothing is asked (see above); to a bank account it is a
+        # credit transfer (30) as on 18.0, where core 19.0 says "standing agreement" (57) for every document
+        # but a customer invoice (a self-invoice is paid to the supplier's account, a credit note to the
+        # buyer's).
         res = super()._add_invoice_payment_means_nodes(document_node, vals)
-        if self._l10n_ro_anaf_efactura_without_payment_means(vals["invoice"]):
+        invoice = vals["invoice"]
+        if self._l10n_ro_anaf_efactura_without_payment_means(invoice):
             document_node["cac:PaymentMeans"] = None
+        elif invoice.partner_bank_id and _text(document_node.get("cac:PaymentMeans"), "cbc:PaymentMeansCode") == 57:
+            document_node["cac:PaymentMeans"]["cbc:PaymentMeansCode"] = {"_text": 30, "name": "credit transfer"}
         return res
 
     def _invoice_constraints_cen_en16931_ubl(self, invoice, vals):

@@ -158,6 +158,8 @@ class TestAnafB2cSelfBilling(AnafCommon):
         root = documents.parse_xml(uploads[0].xml)
         self.assertEqual(etree.QName(root).localname, "Invoice")
         self.assertEqual(root.findtext("cbc:InvoiceTypeCode", namespaces=NS), "389")
+        # paid by transfer to the supplier's account
+        self.assertEqual(root.findtext("cac:PaymentMeans/cbc:PaymentMeansCode", namespaces=NS), "30")
         summary = documents.summarise_invoice(uploads[0].xml)
         self.assertEqual((summary.supplier_vat, summary.customer_vat), ("18547290", SELLER))
         self.assertEqual(summary.payable, 363)
