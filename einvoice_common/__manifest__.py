@@ -2,7 +2,7 @@
     "name": "E-invoicing connectors: common",
     "summary": "Credentials and tokens, HTTP transport, exchange log and sandboxes "
     "shared by the e-invoicing service connectors",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Accounting/Localizations/EDI",
     "author": "einvoice-connectors contributors",
     "website": "https://github.com/einvoice-connectors/einvoice-connectors",

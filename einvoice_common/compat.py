@@ -7,6 +7,7 @@ instead of testing the version itself, so a new Odoo version is handled in this 
 import importlib
 
 from odoo import api, models, release
+from odoo.tools import sql
 
 # The cursor's transaction object: odoo.api on 18.0, odoo.orm.environments on 19.0.
 Transaction = getattr(api, "Transaction", None) or importlib.import_module("odoo.orm.environments").Transaction
@@ -44,3 +45,28 @@ def private(method):
 
 # 19.0 renamed ir.actions.*.groups_id to group_ids as well.
 ACTION_GROUPS_FIELD = USER_GROUPS_FIELD
+
+# The decimal precision of quantities: product's "Product Unit of Measure" on 18.0, uom's "Product Unit" on 19.0.
+if ODOO_VERSION >= (19, 0):
+    QUANTITY_PRECISION_XMLID, QUANTITY_PRECISION_NAME = "uom.decimal_product_uom", "Product Unit"
+else:
+    QUANTITY_PRECISION_XMLID, QUANTITY_PRECISION_NAME = "product.decimal_product_uom", "Product Unit of Measure"
+
+
+def declared_constraints(model, modules):
+    """{database name: definition} of the SQL constraints `modules` declare on `model`.
+
+    Read from the classes that declare them (``_sql_constraints`` on 18.0, ``models.Constraint``
+    attributes on 19.0), so a test can check each one really exists in the database.
+    """
+    found = {}
+    for cls in type(model).__mro__:
+        own = vars(cls)
+        if own.get("_module") not in modules:
+            continue
+        for name, definition, _message in own.get("_sql_constraints", ()):
+            found[sql.make_identifier(f"{model._table}_{name}")] = definition
+        for attribute, value in own.items():
+            if hasattr(models, "Constraint") and isinstance(value, models.Constraint):
+                found[sql.make_identifier(f"{model._table}_{attribute[1:]}")] = value.get_definition(model.pool)
+    return found

@@ -2,7 +2,7 @@
     "name": "Colombia - LaFactura.co received documents",
     "summary": "Receive supplier e-invoices, credit and debit notes from LaFactura.co by webhook "
     "and turn them into verified vendor bills",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Accounting/Localizations/EDI",
     "author": "einvoice-connectors contributors",
     "website": "https://github.com/einvoice-connectors/einvoice-connectors",

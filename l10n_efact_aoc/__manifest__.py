@@ -2,7 +2,7 @@
     "name": "eFACT (Catalonia): send and receive public-sector e-invoices",
     "summary": "Send Facturae invoices to Catalan public bodies through the AOC eFACT hub, and receive them "
     "as a public body (RCF): pull, import, life-cycle reports",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Accounting/Localizations/EDI",
     "author": "einvoice-connectors contributors",
     "website": "https://github.com/einvoice-connectors/einvoice-connectors",

@@ -2,7 +2,7 @@
     "name": "Mexico - CFDI 4.0 through Facture APP",
     "summary": "Stamp, bulk-stamp, cancel and verify CFDI 4.0 invoices, credit notes and payment "
     "complements with the Facture APP PAC (REST) and SAT's status service",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Accounting/Localizations/EDI",
     "author": "einvoice-connectors contributors",
     "website": "https://github.com/einvoice-connectors/einvoice-connectors",

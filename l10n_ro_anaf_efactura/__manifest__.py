@@ -2,7 +2,7 @@
     "name": "Romania - ANAF e-Factura (SPV), complete and unattended",
     "summary": "Send invoices to ANAF's SPV, poll their status within quotas, archive signed ZIPs, "
     "receive vendor bills; shared OAuth connection for several companies",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Accounting/Localizations/EDI",
     "author": "einvoice-connectors contributors",
     "website": "https://github.com/einvoice-connectors/einvoice-connectors",

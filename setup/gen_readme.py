@@ -48,6 +48,11 @@ def rst_block(markdown):
     return "\n".join(out)
 
 
+def version_per_series(version):
+    """What Odoo makes of a series-less manifest version on each supported series."""
+    return ", ".join(f"{series}.{version} on Odoo {series}" for series in ("18.0", "19.0"))
+
+
 def render(addon):
     manifest = ast.literal_eval((addon / "__manifest__.py").read_text(encoding="utf-8"))
     name = manifest["name"]
@@ -60,7 +65,7 @@ def render(addon):
         "",
         f"*{manifest.get('summary', '')}*",
         "",
-        f"Version {manifest['version']}, license {manifest['license']}.",
+        f"Version {manifest['version']} ({version_per_series(manifest['version'])}), license {manifest['license']}.",
         "",
         ".. contents::",
         "   :local:",

@@ -543,9 +543,10 @@ class EinvoiceAttempt(models.AbstractModel):
     def _einvoice_attempt_wake(self, credential):
         """A connection works again: attempts waiting for it are due now, and their crons run."""
         for Model in self._einvoice_attempt_models():
+            # whole seconds, as fields.Datetime.now(): a cron running within this second finds them due
             self.env.cr.execute(
                 SQL(
-                    """UPDATE %(table)s SET next_check = now() at time zone 'UTC'
+                    """UPDATE %(table)s SET next_check = date_trunc('second', now() at time zone 'UTC')
                         WHERE id IN (SELECT id FROM %(table)s
                                       WHERE state = 'waiting' AND waiting_reason = 'connection'
                                         AND (credential_id = %(credential)s OR credential_id IS NULL)

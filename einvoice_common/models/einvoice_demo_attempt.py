@@ -26,8 +26,16 @@ class EinvoiceDemoAttempt(models.Model):
     move_id = fields.Many2one("account.move", required=True, ondelete="cascade", index=True, readonly=True)
     company_id = fields.Many2one(related="move_id.company_id", store=True, index=True)
 
+    def _einvoice_demo_reference(self):
+        """The business key the payload carries and the lookup asks for.
+
+        A draft move has no name on 19.0 (False) and "/" on 18.0: both fall back to its id.
+        """
+        name = self.move_id.name
+        return name if name and name != "/" else f"move-{self.move_id.id}"
+
     def _einvoice_attempt_build_payload(self):
-        reference = self.move_id.name or f"move-{self.move_id.id}"
+        reference = self._einvoice_demo_reference()
         body = {"reference": reference, "amount": self.move_id.amount_total}
         return json.dumps(body, sort_keys=True).encode(), f"{reference.replace('/', '_')}.json"
 
@@ -43,7 +51,7 @@ class EinvoiceDemoAttempt(models.Model):
                 operation="send",
                 data=payload,
                 headers={"Content-Type": "application/json"},
-                reference=self.move_id.name or "",
+                reference=self._einvoice_demo_reference(),
                 error_parser=_error_parser,
             )
             return transport.json(response)
@@ -56,7 +64,9 @@ class EinvoiceDemoAttempt(models.Model):
 
     def _einvoice_attempt_lookup(self):
         def lookup(transport):
-            response = transport.get("/documents", operation="lookup", params={"reference": self.move_id.name})
+            response = transport.get(
+                "/documents", operation="lookup", params={"reference": self._einvoice_demo_reference()}
+            )
             return transport.json(response)
 
         found = [d for d in self._einvoice_attempt_transport(lookup) if d.get("sha256") == self.payload_sha256]

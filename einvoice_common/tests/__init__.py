@@ -6,3 +6,4 @@ from . import test_rate_limit
 from . import test_neutralize
 from . import test_connection
 from . import test_connection_form
+from . import test_constraints

@@ -33,8 +33,9 @@ class L10nCoLafacturaTaxMap(models.Model):
 
     company_id = fields.Many2one("res.company", required=True, default=lambda self: self.env.company, index=True)
     scheme = fields.Selection(SCHEMES, "DIAN tax", required=True, default="01")
-    any_rate = fields.Boolean("Any rate", help="Match every rate of this tax scheme.")
-    percent = fields.Float("Rate (%)", digits=(16, 2))
+    # defaults, never NULL: the unique constraint below treats NULLs as all different
+    any_rate = fields.Boolean("Any rate", default=False, help="Match every rate of this tax scheme.")
+    percent = fields.Float("Rate (%)", digits=(16, 2), default=0.0)
     action = fields.Selection(
         [("tax", "Apply the purchase tax"), ("ignore", "Ignore (no tax on the bill)")],
         required=True,

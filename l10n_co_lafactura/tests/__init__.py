@@ -6,3 +6,4 @@ from . import test_webhook
 from . import test_tour
 from . import test_performance
 from . import test_connection_form
+from . import test_constraints

@@ -54,8 +54,10 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual(self.lafactura.state.calls[-1][0], "getDocumentInfo")
 
     def test_supplier_found_by_nit_in_any_format(self):
+        # as they were stored (imported, or typed before VAT checks; Odoo 19.0 refuses some of them now)
+        Partner = self.env["res.partner"].with_context(no_vat_validation=True)
         for index, typed in enumerate(("830.122.566-1", "8301225661", "830122566", "CO830122566")):
-            partner = self.env["res.partner"].create(
+            partner = Partner.create(
                 {
                     "name": f"Andino {index}",
                     "vat": typed,
@@ -254,6 +256,7 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.assertEqual((row.state, row.reason_code), ("rejected", "other_company"))
 
     def test_tax_rounding_of_the_supplier_is_kept(self):
+        self.company.tax_calculation_rounding_method = "round_per_line"  # 19.0's default is global
         lines = (("Tornillo", 1, "10.03", "01", 19),) * 3  # 3 x 1.9057: 5.73 per line, 5.72 once
         doc = self.document(number="RND1", lines=lines, tax_rounding="global")
         row = self.deliver(doc)

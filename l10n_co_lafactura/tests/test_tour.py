@@ -24,9 +24,7 @@ class TestLaFacturaTours(LaFacturaCommon, HttpCase):
         self.assertEqual(response.status_code, 200)
         self.process()  # what the cron triggered by the delivery does
         self.assertEqual(self.bill_of(doc).state, "posted")
-        self.start_tour(
-            "/odoo/action-account.action_move_in_invoice_type", "l10n_co_lafactura_inbox_to_bill", login="admin"
-        )
+        self.start_tour("/odoo", "l10n_co_lafactura_inbox_to_bill", login="admin")
 
     def test_tour_billing_user_sees_no_secret(self):
         new_test_user(

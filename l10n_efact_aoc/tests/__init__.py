@@ -8,3 +8,4 @@ from . import test_efact_rcf_concurrency
 from . import test_efact_connection_form
 from . import test_efact_supplier_concurrency
 from . import test_efact_rights_rpc
+from . import test_efact_constraints

@@ -1,7 +1,9 @@
 from odoo import api, models
 
+from odoo.addons.einvoice_common import compat
+
 SAT_DECIMALS = 6  # CFDI 4.0 carries quantities and unit prices with up to 6 decimals
-PRECISIONS = ("product.decimal_price", "product.decimal_product_uom")
+PRECISIONS = ("product.decimal_price", compat.QUANTITY_PRECISION_XMLID)
 
 
 class AccountChartTemplate(models.AbstractModel):

@@ -11,6 +11,8 @@ from odoo.tests import tagged
 from odoo.tests.common import new_test_user
 from odoo.tools import mute_logger
 
+from odoo.addons.einvoice_common import compat
+
 from .common import FactureAppCommon
 from .test_l10n_mx_factureapp_once import UnreadableSuccess
 
@@ -167,7 +169,7 @@ class TestFactureAppBeforeStamping(FactureAppCommon):
 
     def test_prices_keep_six_decimals(self):
         self.assertEqual(self.env["decimal.precision"].precision_get("Product Price"), 6)
-        self.assertEqual(self.env["decimal.precision"].precision_get("Product Unit of Measure"), 6)
+        self.assertEqual(self.env["decimal.precision"].precision_get(compat.QUANTITY_PRECISION_NAME), 6)
         move = self._invoice(price=12.345678, quantity=1.5)
         line = move.invoice_line_ids
         self.assertEqual((line.price_unit, line.quantity), (12.345678, 1.5))

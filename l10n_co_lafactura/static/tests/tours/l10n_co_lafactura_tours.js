@@ -2,10 +2,20 @@
 
 import { registry } from "@web/core/registry";
 
-// A document LaFactura.co delivered to the webhook becomes a bill: the accountant finds the
-// inbox next to vendor bills, opens the delivery, then its posted bill.
+// A document LaFactura.co delivered to the webhook becomes a bill: the accountant opens Invoicing,
+// finds the inbox next to vendor bills, opens the delivery, then its posted bill.
 registry.category("web_tour.tours").add("l10n_co_lafactura_inbox_to_bill", {
     steps: () => [
+        {
+            content: "Open the apps menu",
+            trigger: ".o_navbar_apps_menu button",
+            run: "click",
+        },
+        {
+            content: "Open Invoicing",
+            trigger: ".o_navbar_apps_menu .o_app[data-menu-xmlid='account.menu_finance']",
+            run: "click",
+        },
         {
             content: "Open the Vendors menu of Invoicing",
             trigger: ".o_main_navbar button:contains(Vendors)",
