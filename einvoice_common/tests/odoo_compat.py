@@ -6,7 +6,10 @@ TypeError, and it would stretch a short read timeout to 10 s (the fault tests re
 Loopback is all the tests may reach, as in Odoo's own handler.
 """
 
+from contextlib import contextmanager
 from urllib.parse import urlsplit
+
+import requests
 
 from odoo.tests import common as odoo_common
 
@@ -24,3 +27,22 @@ def _request_handler(cls, s, r, /, **kw):
 
 if _original is not None and hasattr(odoo_common, "BlockedRequest"):
     odoo_common.BaseCase._request_handler = classmethod(_request_handler)
+
+
+@contextmanager
+def concurrent_session(case):
+    """A requests session to the test server that many threads may use at once (HttpCase).
+
+    18.0's opener may be shared by threads. 19.0's opener releases and re-takes the registry's
+    test lock around every request, which fails from several threads: the lock is released
+    once here, and the session carries the request key the test server expects.
+    """
+    if not hasattr(case, "allow_requests"):
+        yield case.opener
+        return
+    case.env.flush_all()
+    case.env.invalidate_all()
+    with case.allow_requests(), requests.Session() as session:
+        session.cookies.update(case.opener.cookies)
+        yield session
+    case.env.invalidate_all()

@@ -9,6 +9,8 @@ import werkzeug.serving
 
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.einvoice_common.tests import odoo_compat
+
 from ..lafactura import fixtures, sandbox
 from .common import LaFacturaCommon
 
@@ -104,10 +106,10 @@ class TestLaFacturaWebhook(LaFacturaCommon, HttpCase):
         order = sandbox.schedule(documents, total=100, duplicate_rate=0.3, seed=8)
         bodies = [json.dumps(fixtures.hook_body(doc)).encode() for doc in order]
         url = self.base_url() + self.url()  # the ORM is not used from the sender threads
-        with ThreadPoolExecutor(max_workers=10) as pool:
+        with odoo_compat.concurrent_session(self) as session, ThreadPoolExecutor(max_workers=10) as pool:
             statuses = list(
                 pool.map(
-                    lambda body: self.opener.post(url, data=body, headers=JSON, timeout=60).status_code,
+                    lambda body: session.post(url, data=body, headers=JSON, timeout=60).status_code,
                     bodies,
                 )
             )

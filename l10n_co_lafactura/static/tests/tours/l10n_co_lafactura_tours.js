@@ -13,7 +13,7 @@ registry.category("web_tour.tours").add("l10n_co_lafactura_inbox_to_bill", {
         },
         {
             content: "Open Invoicing",
-            trigger: ".o_navbar_apps_menu .o_app[data-menu-xmlid='account.menu_finance']",
+            trigger: ".dropdown-menu .o_app[data-menu-xmlid='account.menu_finance']",
             run: "click",
         },
         {
