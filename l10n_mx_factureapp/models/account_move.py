@@ -292,7 +292,8 @@ class AccountMove(models.Model):
         """Invoices whose current attempt (their global invoice's) gives the CFDI state(s) asked."""
         if operator not in ("=", "!=", "in", "not in"):
             raise UserError(_("Unsupported search on the CFDI state."))
-        wanted = set(value if isinstance(value, (list, tuple, set)) else [value])
+        # a collection for "in" (19.0 passes an OrderedSet), a single value otherwise
+        wanted = {value} if isinstance(value, str) or not hasattr(value, "__iter__") else set(value)
         self.env["l10n_mx_factureapp.document"].flush_model()
         self.env.cr.execute(
             """SELECT DISTINCT ON (move_id) move_id, state, cancel_state FROM l10n_mx_factureapp_document
