@@ -24,6 +24,7 @@
         "views/res_config_settings_views.xml",
     ],
     "demo": ["demo/l10n_ro_anaf_efactura_demo.xml"],
+    "assets": {"web.assets_tests": ["l10n_ro_anaf_efactura/static/tests/tours/*.js"]},
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",
     "installable": True,

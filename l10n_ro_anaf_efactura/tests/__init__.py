@@ -10,5 +10,6 @@ from . import (
     test_anaf_security,
     test_anaf_waiting,
     test_anaf_send,
+    test_anaf_tour,
     test_anaf_vat_categories,
 )
