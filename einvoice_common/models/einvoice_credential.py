@@ -285,13 +285,16 @@ class EinvoiceCredential(models.Model):
         """The state follows the last call: a successful call means connected.
 
         Skipped when the row is locked or changed by a concurrent token rotation: a cosmetic
-        state must neither block the call nor make the caller's transaction fail.
+        state must neither block the call nor make the caller's transaction fail. Written in a
+        cursor of its own, committed at once: the caller's transaction must not keep the row
+        locked, or its own token storage (`_einvoice_locked_self`, another cursor) would wait for
+        it until lock_timeout (ANAF's first Authenticate did, on a real server).
         """
         if outcome != "ok" or self.state == "connected":
             return
         try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
+            with dbtools.own_env(self.env) as env, env.cr.savepoint(flush=False):
+                env.cr.execute(
                     SQL(
                         """UPDATE einvoice_credential SET state = 'connected', last_error = NULL
                             WHERE id IN (SELECT id FROM einvoice_credential WHERE id = %s AND state != 'connected'

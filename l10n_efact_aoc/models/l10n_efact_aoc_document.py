@@ -767,7 +767,11 @@ class L10nEfactAocReport(models.Model):
             order="id",
             limit=limit,
         )
-        reports = Credential._einvoice_lock_skip_locked(reports)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                reports = Credential._einvoice_lock_skip_locked(reports)
+        except dbtools.CONCURRENCY_ERRORS:
+            return 0  # another worker or server changed them since our snapshot: it is sending them
         sent = 0
         for report in reports.sorted(lambda r: (r.document_id.id, r.rank, r.id)):
             try:
