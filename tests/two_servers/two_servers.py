@@ -246,14 +246,7 @@ def seed_inbound(rpc, boxes, count):
 
 
 # ----------------------------------------------------------------------------- the same work on both
-CRONS = [
-    "l10n_ro_anaf_efactura.ir_cron_l10n_ro_anaf_efactura_status",
-    "l10n_mx_factureapp.ir_cron_l10n_mx_factureapp_follow",
-    "l10n_efact_aoc.ir_cron_l10n_efact_aoc_pull_states",
-    "l10n_efact_aoc.ir_cron_l10n_efact_aoc_pull_invoices",
-    "l10n_efact_aoc.ir_cron_l10n_efact_aoc_process_inbox",
-    "l10n_co_lafactura.ir_cron_l10n_co_lafactura_process",
-]
+ADDONS = ["einvoice_common", "l10n_ro_anaf_efactura", "l10n_mx_factureapp", "l10n_efact_aoc", "l10n_co_lafactura"]
 
 
 def at_once(calls):
@@ -281,7 +274,9 @@ class Crons:
 
     def __init__(self, rpc, config):
         self.rpc = rpc
-        self.ids = [rpc("ir.model.data", "check_object_reference", *xmlid.split("."))[1] for xmlid in CRONS]
+        # every cron of the addons, whatever they are called: the harness does not know their internals
+        rows = rpc("ir.model.data", "search_read", [("model", "=", "ir.cron"), ("module", "in", ADDONS)], ["res_id"])
+        self.ids = [row["res_id"] for row in rows]
         rpc("ir.cron", "write", self.ids, {"active": True, "interval_number": 1, "interval_type": "minutes"})
         self.config = config
 
