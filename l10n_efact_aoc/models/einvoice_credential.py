@@ -99,10 +99,9 @@ class EinvoiceCredential(models.Model):
         """Connection state from the last call: auth errors need a person."""
         for credential in self:
             if error is None:
-                if credential.state in ("error", "expired"):
-                    credential.write({"state": "connected", "last_error": False})
-                elif credential.state != "connected":
-                    credential.state = "connected"
+                # in a cursor of its own and skipped when locked: a cron of another server may note
+                # the same success at the same moment (a serialization error failed the cron)
+                credential._einvoice_note_outcome("ok")
             elif getattr(error, "kind", "") == "auth":
                 credential.write({"state": "error", "last_error": efact_error_text(self.env, error)})
 

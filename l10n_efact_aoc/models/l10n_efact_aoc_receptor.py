@@ -1,11 +1,16 @@
+import logging
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
-from odoo.addons.einvoice_common import compat
+from odoo.addons.einvoice_common import compat, dbtools
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import documents
 from .einvoice_credential import efact_error_text
+
+_logger = logging.getLogger(__name__)
 
 
 class L10nEfactAocReceptor(models.Model):
@@ -41,8 +46,37 @@ class L10nEfactAocReceptor(models.Model):
                     existing[receptor.nif].name = receptor.name
             else:
                 to_create.append({"nif": receptor.nif, "name": receptor.name or receptor.nif})
-        self.create(to_create)
+        if to_create:
+            # ON CONFLICT: another worker or server may list the same bodies at this moment (a Send
+            # on each server); the second one must neither fail the user's Send nor log an error
+            self.flush_model()
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self._l10n_efact_aoc_insert(to_create)
+            except dbtools.CONCURRENCY_ERRORS:
+                _logger.info("eFACT public bodies listed by another worker at the same time: skipped")
+            self.invalidate_model()
         return len(receptors)
+
+    def _l10n_efact_aoc_insert(self, to_create):
+        rows = SQL(", ").join(
+            SQL(
+                "(%s, %s, %s, now() at time zone 'utc', %s, now() at time zone 'utc')",
+                vals["nif"],
+                vals["name"],
+                self.env.uid,
+                self.env.uid,
+            )
+            for vals in to_create
+        )
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO l10n_efact_aoc_receptor (nif, name, create_uid, create_date, write_uid, write_date)
+                   VALUES %s ON CONFLICT (nif) DO NOTHING""",
+                rows,
+            ),
+            log_exceptions=False,  # a concurrent insert is handled by the caller
+        )
 
     def _l10n_efact_aoc_load_detail(self, credential):
         for receptor in self:
