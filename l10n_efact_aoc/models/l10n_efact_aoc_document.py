@@ -755,7 +755,11 @@ class L10nEfactAocReport(models.Model):
     @api.model
     def _cron_l10n_efact_aoc_send_reports(self, limit=200):
         """Send queued life-cycle reports in order, committing each."""
-        self.env["account.move"]._l10n_efact_aoc_queue_paid_reports()
+        try:
+            with self.env.cr.savepoint():
+                self.env["account.move"]._l10n_efact_aoc_queue_paid_reports()
+        except dbtools.CONCURRENCY_ERRORS:
+            pass  # another worker or server is queuing them right now: theirs
         Credential = self.env["einvoice.credential"]
         # DELIVERED (or a link by hand) first: an ANNOTATED would otherwise mark it downloaded silently
         reports = self.sudo().search(
@@ -777,6 +781,14 @@ class L10nEfactAocReport(models.Model):
             try:
                 with self.env.cr.savepoint():
                     sent += bool(report._l10n_efact_aoc_send())
+            except dbtools.CONCURRENCY_ERRORS:
+                # another server changed this report's document since our snapshot: every later write of
+                # this transaction could fail the same way, so stop here; the next run picks up the rest
+                if not dbtools.can_commit(self.env):
+                    raise
+                self.env.cr.rollback()
+                self.env.ref("l10n_efact_aoc.ir_cron_l10n_efact_aoc_send_reports")._trigger()
+                return sent
             except Exception as exc:
                 _logger.warning("eFACT report %s failed: %s", report.id, exc, exc_info=True)
                 report.error = efact_error_text(self.env, exc)
