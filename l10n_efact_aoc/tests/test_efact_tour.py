@@ -23,7 +23,7 @@ class TestEfactTour(HttpCase):
         cls.addClassCleanup(cls.server.stop)
         cls.env["ir.config_parameter"].sudo().set_param("einvoice.sandbox_url.efact", cls.server.url)
 
-    def test_send_demo_invoice_from_print_and_send(self):
+    def test_send_demo_invoice_from_print_and_send_tour(self):
         company = self.env.ref("base.demo_company_es")
         admin = self.env.ref("base.user_admin")
         admin.write({"company_ids": [Command.link(company.id)], "company_id": company.id})
