@@ -1,6 +1,11 @@
 /** @odoo-module */
 
 import { registry } from "@web/core/registry";
+import { session } from "@web/session";
+
+// Odoo 19.0 asks a step that leaves the page to say so (expectUnloadPage); 18.0's step schema
+// does not know the key and would log an error.
+const leavesPage = (session.server_version_info || [])[0] >= 19 ? { expectUnloadPage: true } : {};
 
 // An administrator connects Odoo to ANAF: Settings, "Authenticate with ANAF", ANAF's consent
 // (the sandbox approves for the certificate holder), back in Odoo on the connection, connected.
@@ -23,6 +28,7 @@ registry.category("web_tour.tours").add("l10n_ro_anaf_efactura_authenticate", {
             content: "Authenticate with ANAF",
             trigger: "#l10n_ro_anaf_efactura_settings button[name='action_l10n_ro_anaf_efactura_authenticate']",
             run: "click",
+            ...leavesPage,
         },
         {
             content: "Back in Odoo on the ANAF connection: connected",
