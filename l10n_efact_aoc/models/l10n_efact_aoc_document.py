@@ -758,8 +758,8 @@ class L10nEfactAocReport(models.Model):
         try:
             with self.env.cr.savepoint():
                 self.env["account.move"]._l10n_efact_aoc_queue_paid_reports()
-        except dbtools.CONCURRENCY_ERRORS:
-            pass  # another worker or server is queuing them right now: theirs
+        except dbtools.CONCURRENCY_ERRORS as exc:  # another worker or server is queuing them right now: theirs
+            _logger.info("eFACT PAID reports queued by another worker (%s)", type(exc).__name__)
         Credential = self.env["einvoice.credential"]
         # DELIVERED (or a link by hand) first: an ANNOTATED would otherwise mark it downloaded silently
         reports = self.sudo().search(
