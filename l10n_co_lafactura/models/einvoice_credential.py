@@ -134,7 +134,8 @@ class EinvoiceCredential(models.Model):
         return "basic" if self.service == "lafactura" else super()._einvoice_auth_kind()
 
     def action_l10n_co_lafactura_regenerate_secret(self):
-        """New webhook secret: the old URL answers 404 from now on."""
+        """New webhook secret: the old URL answers 404 from now on (administrators only)."""
+        self._einvoice_check_admin()
         for credential in self.filtered(lambda c: c.service == "lafactura"):
             credential.sudo().l10n_co_lafactura_webhook_secret = _new_secret()
             credential.message_post(body=_("Webhook URL regenerated: give the new URL to LaFactura.co."))

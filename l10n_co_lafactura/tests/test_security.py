@@ -77,6 +77,12 @@ class TestLaFacturaSecurity(LaFacturaCommon):
         with self.assertRaises(AccessError):
             credential.read(["l10n_co_lafactura_webhook_url"])
 
+    def test_billing_user_cannot_regenerate_the_webhook_secret(self):
+        secret = self.credential.sudo().l10n_co_lafactura_webhook_secret
+        with self.assertRaises(AccessError):
+            self.credential.with_user(self.billing).action_l10n_co_lafactura_regenerate_secret()
+        self.assertEqual(self.credential.sudo().l10n_co_lafactura_webhook_secret, secret)
+
     def test_neutralized_copy_reaches_no_lafactura_host(self):
         production = self.env["einvoice.credential"].create(
             {
