@@ -7,11 +7,13 @@ Under tests the records live in the test transaction, so the current cursor is u
 """
 
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from psycopg2 import errors as pg_errors
 from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
 from odoo import api, modules
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from . import compat
@@ -82,3 +84,50 @@ def own_env(env):
 
 def is_concurrency_error(exc):
     return isinstance(exc, CONCURRENCY_ERRORS)
+
+
+class CreateResult(NamedTuple):
+    """One entry of `create_batch`'s answer: the record created, or the error that refused it."""
+
+    record: object
+    error: Exception | None
+
+
+# What one bad document may raise while it is created: it alone fails, the others still land.
+RECORD_ERRORS = (UserError, ValidationError, pg_errors.IntegrityError, pg_errors.DataError)
+
+
+def create_batch(model, vals_list, after=None, errors=RECORD_ERRORS):
+    """Create `vals_list` in ONE `model.create` (Odoo batches the INSERTs and the computes over
+    the whole recordset), inside a savepoint; when it fails with one of `errors`, create each
+    record in a savepoint of its own, so only the bad one fails and the others still land.
+
+    `after(records, positions)`, when given, does more work on the records just created
+    (`records[i]` was made from `vals_list[positions[i]]`) inside the same savepoint: its errors
+    count like those of `create`. Any other exception (a concurrency error, a bug) propagates.
+    Returns a list aligned with `vals_list` of `CreateResult(record, error)`. Commit is the
+    caller's (e.g. once per batch, with small batches).
+    """
+    if not vals_list:
+        return []
+    try:
+        with model.env.cr.savepoint():
+            records = model.create(vals_list)
+            if after:
+                after(records, list(range(len(vals_list))))
+        return [CreateResult(record, None) for record in records]
+    except errors as exc:
+        if len(vals_list) == 1:
+            return [CreateResult(model.browse(), exc)]
+    return [_create_one(model, vals, position, after, errors) for position, vals in enumerate(vals_list)]
+
+
+def _create_one(model, vals, position, after, errors):
+    try:
+        with model.env.cr.savepoint():
+            record = model.create(vals)
+            if after:
+                after(record, [position])
+    except errors as exc:
+        return CreateResult(model.browse(), exc)
+    return CreateResult(record, None)

@@ -55,30 +55,55 @@ class EinvoiceExchange(models.Model):
         company_id = self._einvoice_company_served(credential, record, company)
 
         def record_exchange(exchange):
-            values = {
-                "credential_id": credential.id,
-                "company_id": company_id,
-                "service": credential.service,
-                "operation": operation_prefix + exchange.operation,
-                "method": exchange.method,
-                "url": exchange.url,
-                "attempt": exchange.attempt,
-                "res_model": record._name if record else False,
-                "res_id": record.id if record else False,
-                "reference": exchange.reference,
-                "status_code": exchange.status,
-                "duration_ms": exchange.duration_ms,
-                "outcome": exchange.outcome,
-                "error": exchange.error,
-                "request_headers": "\n".join(f"{k}: {v}" for k, v in exchange.request_headers.items()),
-                "request_body": exchange.request_body,
-                "response_body": exchange.response_body,
-            }
+            values = self._einvoice_exchange_values(credential, record, company_id, exchange, operation_prefix)
             row = env["einvoice.exchange"].sudo().create(values)
             row._einvoice_attach_payloads(exchange)
             credential._einvoice_note_outcome(exchange.outcome)
 
         return record_exchange
+
+    @api.model
+    def _einvoice_record_many(self, credential, recorded, operation_prefix=""):
+        """Write the rows of several attempts, `recorded` = [(record, exchange)], in one create: for
+        calls made by worker threads (no ORM there), written afterwards by the caller's thread."""
+        if not recorded:
+            return self.browse()
+        served = {}
+        values = []
+        for record, exchange in recorded:
+            key = (record._name, record.id) if record else None
+            if key not in served:
+                served[key] = self._einvoice_company_served(credential, record)
+            values.append(self._einvoice_exchange_values(credential, record, served[key], exchange, operation_prefix))
+        rows = self.sudo().create(values)
+        for row, (_record, exchange) in zip(rows, recorded, strict=True):
+            if exchange.request_payload or exchange.response_payload:
+                row._einvoice_attach_payloads(exchange)
+        if any(exchange.outcome == "ok" for _record, exchange in recorded):
+            credential._einvoice_note_outcome("ok")  # what one successful call says
+        return rows
+
+    @api.model
+    def _einvoice_exchange_values(self, credential, record, company_id, exchange, operation_prefix=""):
+        return {
+            "credential_id": credential.id,
+            "company_id": company_id,
+            "service": credential.service,
+            "operation": operation_prefix + exchange.operation,
+            "method": exchange.method,
+            "url": exchange.url,
+            "attempt": exchange.attempt,
+            "res_model": record._name if record else False,
+            "res_id": record.id if record else False,
+            "reference": exchange.reference,
+            "status_code": exchange.status,
+            "duration_ms": exchange.duration_ms,
+            "outcome": exchange.outcome,
+            "error": exchange.error,
+            "request_headers": "\n".join(f"{k}: {v}" for k, v in exchange.request_headers.items()),
+            "request_body": exchange.request_body,
+            "response_body": exchange.response_body,
+        }
 
     @api.model
     def _einvoice_company_served(self, credential, record=None, company=None):

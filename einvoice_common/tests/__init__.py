@@ -7,3 +7,4 @@ from . import test_neutralize
 from . import test_connection
 from . import test_connection_form
 from . import test_constraints
+from . import test_create_batch

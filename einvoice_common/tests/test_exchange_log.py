@@ -98,3 +98,33 @@ class TestExchangeLog(DemoServiceCase):
             settings.action_einvoice_open_credentials()["res_model"],
             "einvoice.credential",
         )
+
+    def test_calls_of_worker_threads_are_written_in_one_create_against_their_records(self):
+        from ..einvoice.transport import Exchange
+
+        credential = self.make_credential()
+        move = self.env["account.move"].create({"move_type": "entry"})
+        partner = self.env["res.partner"].create({"name": "Other document"})
+        recorded = [
+            (move, Exchange("Demo", "get", "GET", "https://x/a", 1, status=200, reference="A")),
+            (partner, Exchange("Demo", "get", "GET", "https://x/b", 1, status=503, outcome="transient", error="busy")),
+            (move, Exchange("Demo", "put", "PUT", "https://x/c", 1, status=200, response_payload=b"%PDF-1")),
+        ]
+        Exchange_ = self.env["einvoice.exchange"]
+
+        def queries(count):
+            plain = [(move, Exchange("Demo", "get", "GET", f"https://x/{n}", 1, status=200)) for n in range(count)]
+            self.env.flush_all()
+            before = self.cr.sql_log_count
+            Exchange_._einvoice_record_many(credential, plain)
+            self.env.flush_all()
+            return self.cr.sql_log_count - before
+
+        self.assertEqual(queries(3), queries(9), "one INSERT, whatever the number of calls")
+        rows = Exchange_._einvoice_record_many(credential, recorded)
+        self.assertEqual(rows.mapped("res_id"), [move.id, partner.id, move.id])
+        self.assertEqual(rows.mapped("outcome"), ["ok", "transient", "ok"])
+        self.assertEqual(rows[0].company_id, move.company_id)
+        self.assertEqual(rows[2].response_attachment_id.raw, b"%PDF-1")
+        self.assertFalse(rows[0].response_attachment_id)
+        self.assertEqual(Exchange_._einvoice_record_many(credential, []), Exchange_)
