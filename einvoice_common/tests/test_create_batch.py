@@ -66,7 +66,8 @@ class TestCreateBatch(TransactionCase):
             seen.append(positions)
             records.write({"narration": "checked"})  # undone with the failed batch, redone per record
             if 1 in positions:
-                raise UserError("refused by the caller")
+                message = "refused by the caller"
+                raise UserError(message)
 
         results = dbtools.create_batch(self.Move, [self._entry(ref) for ref in refs], after=after)
         self.assertEqual(seen, [[0, 1, 2], [0], [1], [2]], "the batch first, then one by one")
