@@ -331,10 +331,12 @@ class AccountMove(models.Model):
         return super().button_draft()
 
     # ------------------------------------------------------------------ fiscal data -> CFDI
-    def _l10n_mx_factureapp_connection(self):
-        """(credential, branch) used to stamp this move; UserError saying what to configure."""
+    def _l10n_mx_factureapp_connection(self, credential=None):
+        """(credential, branch) used to stamp this move; UserError saying what to configure.
+        `credential`: the company's connection when the caller looked it up already (a batch)."""
         self.ensure_one()
-        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
+        if credential is None:
+            credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
         if not credential:
             raise UserError(
                 _(
@@ -423,9 +425,9 @@ class AccountMove(models.Model):
 
     def _l10n_mx_factureapp_lines(self):
         lines = []
-        for line in self.invoice_line_ids.filtered(lambda ln: ln.display_type == "product"):
+        for line in self.invoice_line_ids:  # not filtered(): its records prefetch only this invoice's taxes
             quantity = line.quantity
-            if float_is_zero(quantity, precision_digits=6):
+            if line.display_type != "product" or float_is_zero(quantity, precision_digits=6):
                 continue
             # The price as entered, with the line's subtotal: the builder sends that price (and
             # Descuento) when quantity x price gives the subtotal and back-computes it only when it
@@ -493,7 +495,7 @@ class AccountMove(models.Model):
         """Translated problems that can be known before anything is sent (alerts, buttons)."""
         return self._l10n_mx_factureapp_check_and_build()[0]
 
-    def _l10n_mx_factureapp_check_and_build(self):
+    def _l10n_mx_factureapp_check_and_build(self, credential=None):
         """(translated problems, pre-CFDI bytes or None): the checks build the CFDI once."""
         self.ensure_one()
         problems = []
@@ -524,7 +526,7 @@ class AccountMove(models.Model):
         if problems:
             return problems, None
         try:
-            self._l10n_mx_factureapp_connection()
+            self._l10n_mx_factureapp_connection(credential)
             return problems, cfdi.build_invoice(self._l10n_mx_factureapp_invoice_data())
         except UserError as exc:
             problems.append(exc.args[0])
@@ -717,10 +719,10 @@ class AccountMove(models.Model):
             "no_lines": _("Invoice %(name)s has no lines.", name=self.display_name),
         }
 
-    def _l10n_mx_factureapp_build(self):
+    def _l10n_mx_factureapp_build(self, credential=None):
         """The pre-CFDI bytes, XSD-validated; UserError listing every problem."""
         self.ensure_one()
-        problems, xml = self._l10n_mx_factureapp_check_and_build()
+        problems, xml = self._l10n_mx_factureapp_check_and_build(credential)
         if problems:
             raise UserError("\n".join(problems))
         xsd = cfdi.xsd_errors(xml)
@@ -822,10 +824,11 @@ class AccountMove(models.Model):
         )
         dbtools.commit(self.env)
 
-    def _l10n_mx_factureapp_attempt_values(self, kind=None, **extra):
+    def _l10n_mx_factureapp_attempt_values(self, kind=None, credential=None, branch=None, **extra):
         self.ensure_one()
-        credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
-        branch = self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
+        if credential is None:
+            credential = self.env["einvoice.credential"]._l10n_mx_factureapp_for_company(self.company_id)
+        branch = branch or self.l10n_mx_factureapp_branch_id or self.company_id.l10n_mx_factureapp_branch_id
         return {
             "move_id": self.id,
             "kind": kind or ("E" if self.move_type == "out_refund" else "I"),
@@ -926,10 +929,12 @@ class AccountMove(models.Model):
             )
         dbtools.commit(self.env)
         groups, refused = {}, {}  # (credential, branch) -> {move: pre-CFDI}
+        Credential = self.env["einvoice.credential"]
+        credentials = {company: Credential._l10n_mx_factureapp_for_company(company) for company in todo.company_id}
         for move in todo:
             try:
-                credential, branch = move._l10n_mx_factureapp_connection()
-                groups.setdefault((credential, branch), {})[move] = move._l10n_mx_factureapp_build()
+                credential, branch = move._l10n_mx_factureapp_connection(credentials[move.company_id])
+                groups.setdefault((credential, branch), {})[move] = move._l10n_mx_factureapp_build(credential)
             except UserError as exc:
                 refused[move] = exc.args[0]
         self._l10n_mx_factureapp_note_refusals(refused, [m.id for payloads in groups.values() for m in payloads])

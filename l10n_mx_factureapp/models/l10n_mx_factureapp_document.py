@@ -6,6 +6,7 @@ before any resend of the SAME stored bytes); this model supplies Facture APP's h
 the stamp, its cancellation and SAT's status. The invoice shows them through related fields.
 """
 
+import hashlib
 import logging
 import uuid as uuidlib
 from datetime import datetime
@@ -33,6 +34,10 @@ CANCEL_STATES = [
 ]
 # Attempts that may hold a CFDI (or become one): a payment complement covers their invoices.
 HOLDING_STATES = ("draft", "waiting", "sending", "unknown", "sent", "accepted")
+# Calls of one attempt at most: its stored bytes are sent again only after a lookup found nothing,
+# and a service that loses every answer must not be called forever; then a person decides.
+RESEND_CAP = 5
+RESEND_CAP_CODE = "FA-RESENDS"
 
 
 class L10nMxFactureappDocument(models.Model):
@@ -113,35 +118,50 @@ class L10nMxFactureappDocument(models.Model):
         return self.credential_id._l10n_mx_factureapp_client(record=self)
 
     def _einvoice_attempt_call(self, payload):
+        if self.attempts > RESEND_CAP:  # `attempts` already counts this call: it is not made
+            raise errors.RejectedError(
+                _(
+                    "Facture APP lost or garbled the answer to %(count)s sends of this CFDI and says it has none: "
+                    "it is not sent again by itself. Check the connection and its exchanges, then stamp again.",
+                    count=RESEND_CAP,
+                ),
+                code=RESEND_CAP_CODE,
+            )
         with self._l10n_mx_factureapp_api() as api:
             return api.stamp(payload, self.branch_id.facture_id, reference=self.move_id.name or "")
 
     def _einvoice_attempt_read_answer(self, answer):
         """A stamp (StampResult, or the stamped XML): anything else raises, i.e. outcome unknown."""
         xml = answer if isinstance(answer, bytes) else answer.xml
+        values, attachment = self._l10n_mx_factureapp_stamp_values(xml)
+        # a bulk run creates the stamped XMLs of its whole ZIP at once (see _l10n_mx_factureapp_zip_apply_all)
+        prepared = dict(self.env.context.get("l10n_mx_factureapp_stamped_xml_ids") or ())
+        values["stamped_xml_id"] = prepared.get(self.id) or self.env["ir.attachment"].create(attachment).id
+        return values
+
+    def _l10n_mx_factureapp_stamp_values(self, xml):
+        """(values of the attempt, values of the stamped XML's attachment) for a stamped CFDI."""
         info = cfdi.stamp_info(xml)
         if not info.uuid:
             raise ValueError("the stamped CFDI carries no UUID")
-        attachment = self.env["ir.attachment"].create(
-            {
-                "name": f"{(self.move_id.name or 'CFDI').replace('/', '_')}_{info.uuid}.xml",
-                "raw": xml,
-                "mimetype": "application/xml",
-                "res_model": "account.move",
-                "res_id": self.move_id.id,
-                "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
-            }
-        )
-        return {
+        attachment = {
+            "name": f"{(self.move_id.name or 'CFDI').replace('/', '_')}_{info.uuid}.xml",
+            "raw": xml,
+            "mimetype": "application/xml",
+            "res_model": "account.move",
+            "res_id": self.move_id.id,
+            "description": _("Stamped CFDI %(uuid)s", uuid=info.uuid),
+        }
+        values = {
             "state": "accepted",
             "service_reference": info.uuid,
             "uuid": info.uuid,
-            "stamped_xml_id": attachment.id,
             "stamped_at": _stamp_datetime(info.stamped_at),
             "sat_certificate": info.sat_certificate,
             "verification_url": cfdi.verification_url(info),
             "message": _("Stamped by Facture APP: UUID %(uuid)s.", uuid=info.uuid),
         }
+        return values, attachment
 
     def _einvoice_attempt_lookup(self):
         """What Facture APP holds for these bytes: by the UUID a bulk report named, else by the
@@ -158,6 +178,8 @@ class L10nMxFactureappDocument(models.Model):
 
     def _einvoice_attempt_error_text(self, exc):
         # EXTENDS 'einvoice_common': Facture APP's advice (credits, branch, credentials)
+        if isinstance(exc, errors.RejectedError) and exc.code == RESEND_CAP_CODE:
+            return exc.message
         if isinstance(exc, errors.EInvoiceError) and self.move_id:
             return self.move_id._l10n_mx_factureapp_service_error_text(exc, self.credential_id)
         return super()._einvoice_attempt_error_text(exc)
@@ -212,49 +234,117 @@ class L10nMxFactureappDocument(models.Model):
         return True
 
     # -- bulk (ZIP): N attempts, one call -----------------------------------------------------------
+    # The attempts of a ZIP are written together (one create of their files, one write of their
+    # intent, one commit of their answers, one chatter entry per invoice): the invoices' CFDI fields
+    # are computed from the attempts, and a write per attempt would walk back to them each time.
     @api.model
     def _l10n_mx_factureapp_zip_start(self, payloads, credential, branch):
         """Stamp {move: pre-CFDI bytes} in one ZIP with the attempt discipline: one draft each (one live
-        attempt per invoice), every intent committed before the call, each file's answer committed on
-        its own attempt as soon as the report is read. Returns {move: refusal text} for moves not taken."""
-        refused, ids = {}, []
+        attempt per invoice), every intent committed before the call, the answers of every file committed
+        on their attempts as soon as the report is read. Returns {move: refusal text} for moves not taken."""
+        refused, docs, xmls = {}, [], []
         batch = uuidlib.uuid4().hex
         with dbtools.own_env(self.env) as env:
+            # nothing of the invoices that is computed from their attempts stays cached meanwhile: writing
+            # the attempts then walks no dependency back to the invoices (they are read afresh afterwards)
+            env["account.move"].invalidate_model()
             Document = env[self._name].sudo()
             for move, xml in payloads.items():
-                values = move._l10n_mx_factureapp_attempt_values(channel="bulk", bulk_batch=batch)
-                try:
-                    with env.cr.savepoint():
-                        doc = Document._einvoice_attempt_create_one(dict(values, credential_id=credential.id))
-                        doc._einvoice_attempt_store_payload(xml, f"{doc.id}.xml")
-                        doc.bulk_filename = f"{doc.id}.xml"
-                        ids.append(doc.id)
+                values = move._l10n_mx_factureapp_attempt_values(
+                    credential=credential, branch=branch, channel="bulk", bulk_batch=batch
+                )
+                try:  # the engine's guard: one live attempt per invoice (raises before writing anything)
+                    docs.append(Document._einvoice_attempt_create_one(values))
                 except UserError as exc:
                     refused[move] = str(exc)
+                    continue
+                xmls.append(xml)
+            drafts = Document.union(*docs)
+            drafts._l10n_mx_factureapp_zip_store(xmls)
             dbtools.commit(env)
-            Document.browse(ids)._l10n_mx_factureapp_zip_send(batch)
-        self.browse(ids).invalidate_recordset()
+            drafts._l10n_mx_factureapp_zip_send(batch)
+        self.browse(drafts.ids).invalidate_recordset()
         return refused
+
+    def _l10n_mx_factureapp_zip_store(self, xmls):
+        """Store each draft's pre-CFDI (its file in the ZIP) with its hash, in one create."""
+        attachments = self.env["ir.attachment"].create(
+            [
+                {"name": f"{doc.id}.xml", "raw": xml, "res_model": self._name, "res_id": doc.id}
+                for doc, xml in zip(self, xmls, strict=True)
+            ]
+        )
+        for doc, xml, attachment in zip(self, xmls, attachments, strict=True):
+            doc.write(
+                {
+                    "payload_attachment_id": attachment.id,
+                    "payload_sha256": hashlib.sha256(xml).hexdigest(),
+                    "bulk_filename": attachment.name,
+                }
+            )
 
     def _l10n_mx_factureapp_zip_send(self, batch):
         claimed = dbtools.lock_skip_locked(self, SQL("state = 'draft'"))
         if not claimed:
             return
         now = fields.Datetime.now()
-        for doc in claimed:
-            doc._einvoice_attempt_set("sending", sending_since=now, attempts=doc.attempts + 1, next_check=now)
-        files = {doc.bulk_filename: doc._einvoice_attempt_payload() for doc in claimed}
+        files = {doc.bulk_filename: doc._einvoice_attempt_payload() for doc in claimed}  # the stored bytes
+        # the engine's 'sending' (intent) for the N drafts at once: all were created for this ZIP (no call yet)
+        claimed.write(
+            {
+                "state": "sending",
+                "sending_since": now,
+                "attempts": 1,
+                "next_check": now,
+                "checks": 0,
+                "waiting_reason": False,
+            }
+        )
         dbtools.commit(self.env)  # N intents: a crash from here on leaves 'sending', swept to unknown
         try:
             report, stamped = claimed[:1]._l10n_mx_factureapp_zip_call(files, batch)
         except Exception as exc:  # noqa: BLE001 - every outcome is recorded on each attempt
             for doc in claimed:
                 doc._einvoice_attempt_failed(exc)
-                doc._einvoice_attempt_commit_and_notify("draft")
+                doc._einvoice_attempt_commit_and_notify("sending")
             return
-        for doc in claimed:
+        claimed._l10n_mx_factureapp_zip_apply_all(report, stamped)
+
+    def _l10n_mx_factureapp_zip_apply_all(self, report, stamped):
+        """Record each file's answer on its attempt, commit them all, then tell the invoices."""
+        files = {}
+        for doc in self:
+            item = report.items.get(doc.bulk_filename)
+            if item is not None and item.ok and stamped.get(doc.bulk_filename):
+                try:
+                    files[doc] = doc._l10n_mx_factureapp_stamp_values(stamped[doc.bulk_filename])[1]
+                except Exception:  # noqa: BLE001 - unreadable: the engine records it as unknown below
+                    _logger.info("Facture APP bulk: the stamped XML of attempt %s cannot be read", doc.id)
+        attachments = self.env["ir.attachment"].create(list(files.values()))
+        prepared = tuple((doc.id, attachment.id) for doc, attachment in zip(files, attachments, strict=True))
+        for doc in self.with_context(l10n_mx_factureapp_stamped_xml_ids=prepared):
             doc._l10n_mx_factureapp_zip_apply(report.items.get(doc.bulk_filename), stamped)
-            doc._einvoice_attempt_commit_and_notify("draft")
+        dbtools.commit(self.env)  # the answers of the whole ZIP: nothing afterwards rolls them back
+        accepted = self.filtered(lambda doc: doc.state == "accepted")
+        try:
+            with self.env.cr.savepoint():
+                accepted._l10n_mx_factureapp_after_bulk_stamp()
+        except Exception:  # noqa: BLE001 - telling people must never undo what the service said
+            _logger.warning("Facture APP bulk: notifications failed", exc_info=True)
+        for doc in self - accepted:
+            doc._einvoice_attempt_commit_and_notify("sending")
+        dbtools.commit(self.env)
+
+    def _l10n_mx_factureapp_after_bulk_stamp(self):
+        """One chatter entry per stamped invoice (in one create), and the payments of PPD invoices
+        reconciled before their stamp flagged for their complement (Facture APP's PDF: when asked)."""
+        moves, bodies = self.move_id, {}
+        for doc in self:  # a loop, not a comprehension: _() finds the language in this frame
+            bodies[doc.move_id.id] = _("CFDI stamped by Facture APP: UUID %(uuid)s.", uuid=doc.uuid)
+        moves._message_log_batch(bodies)
+        ppd = moves.filtered(lambda m: m.move_type == "out_invoice" and m.l10n_mx_factureapp_payment_method == "PPD")
+        for move in ppd:
+            move._l10n_mx_factureapp_flag_payers()
 
     def _l10n_mx_factureapp_zip_call(self, files, batch):
         """(report, {file name: stamped XML}): one non-idempotent call, then idempotent downloads."""

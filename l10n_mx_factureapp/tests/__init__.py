@@ -9,3 +9,4 @@ from . import test_l10n_mx_factureapp_tour
 from . import test_l10n_mx_factureapp_connection_form
 from . import test_l10n_mx_factureapp_demo
 from . import test_l10n_mx_factureapp_constraints
+from . import test_l10n_mx_factureapp_queries

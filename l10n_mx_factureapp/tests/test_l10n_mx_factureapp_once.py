@@ -17,6 +17,7 @@ from odoo.tools import mute_logger
 from odoo.addons.einvoice_common import compat
 
 from ..factureapp import documents as cfdi
+from ..models.l10n_mx_factureapp_document import RESEND_CAP
 from .common import FactureAppCommon
 
 STAMP_PATH = "/rest/timbrado/produccion/"
@@ -135,6 +136,29 @@ class TestFactureAppOnce(FactureAppCommon):
         self.assertEqual(stamped.get("Fecha"), cfdi.parse(sent).get("Fecha"), "the same Fecha: never rebuilt")
         self._run_due_attempts()
         self.assertEqual(self.app.stamp_calls, 1, "a second run of the job sends nothing")
+
+    def test_resends_stop_at_the_cap_then_a_person_stamps_again(self):
+        """A PAC that never gets the file (every connection drops): the stored bytes are sent again after
+        each lookup, RESEND_CAP calls in all, then the attempt stops in error for a person; nothing reached
+        the PAC, and stamping again (a new attempt) stamps once."""
+        move = self._invoice()
+        self.injector.inject("reset", times=RESEND_CAP + 3, path=STAMP_PATH)
+        with mute_logger("odoo.addons.einvoice_common"):
+            move._l10n_mx_factureapp_stamp()
+            for _run in range(RESEND_CAP):
+                self._run_due_attempts()
+        attempt = move.l10n_mx_factureapp_document_ids
+        self.assertEqual(attempt.state, "error")
+        self.assertEqual(self.injector.calls_to(STAMP_PATH, "POST"), RESEND_CAP, "no call after the cap")
+        self.assertIn("not sent again by itself", move.l10n_mx_factureapp_error)
+        self.assertEqual(move.l10n_mx_factureapp_state, "error")
+        self.assertFalse(self.app.cfdis)
+        self._run_due_attempts()
+        self.assertEqual(self.injector.calls_to(STAMP_PATH, "POST"), RESEND_CAP, "a final error is not retried")
+        self.injector.clear()
+        move.action_l10n_mx_factureapp_stamp()
+        self.assertEqual(move.l10n_mx_factureapp_state, "stamped")
+        self.assertEqual(len(self.app.cfdis), 1)
 
     def test_auth_failure_waits_for_the_connection_then_goes_at_once(self):
         """Refused credentials never mark the invoices failed: they wait for the connection, and the
