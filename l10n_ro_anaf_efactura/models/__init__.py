@@ -2,6 +2,7 @@ from . import (
     ro_compat,
     einvoice_credential,
     l10n_ro_anaf_efactura_document,
+    l10n_ro_anaf_efactura_dispatch,
     l10n_ro_anaf_efactura_message,
     l10n_ro_anaf_efactura_settings,
     res_company,

@@ -1,10 +1,12 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import plaintext2html
 
 from odoo.addons.einvoice_common import compat
 
 from ..anaf import deadline as anaf_deadline
 from ..anaf import documents
+from .l10n_ro_anaf_efactura_dispatch import QUEUE_KEY
 from .l10n_ro_anaf_efactura_document import LIVE_STATES, MOVE_STATES, _move_state
 
 
@@ -145,8 +147,13 @@ class AccountMove(models.Model):
 
     # -- helpers ------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_post(self, body, attachment_ids=None):
+        """A note in the chatter. Without attachments it is logged (`_message_log`: no followers to compute,
+        no notification to send, a tenth of message_post's work for each of ANAF's answers)."""
         self.ensure_one()
-        self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids or [])
+        if attachment_ids:
+            self.with_context(no_new_invoice=True).message_post(body=body, attachment_ids=attachment_ids)
+        else:
+            self._message_log(body=plaintext2html(body))
 
     def _l10n_ro_anaf_efactura_rejected(self, document):
         """ANAF's errors on the invoice and an activity for the person in charge."""
@@ -216,9 +223,10 @@ class AccountMove(models.Model):
             "autofactura": False,
         }
 
-    def _l10n_ro_anaf_efactura_send(self):
+    def _l10n_ro_anaf_efactura_send(self, queue=False):
         """Start one attempt per invoice (einvoice.attempt: intent committed, one live attempt per invoice,
-        answers committed at once). Returns the send contract {move: [errors]} (never raises)."""
+        answers committed at once); with `queue`, the send cron uploads them (triggered now) and the request
+        does not wait. Returns the send contract {move: [errors]} (never raises)."""
         Credential = self.env["einvoice.credential"]
         Document = self.env["l10n_ro_anaf_efactura.document"]
         errors, values_list = {}, []
@@ -236,6 +244,8 @@ class AccountMove(models.Model):
                 dict(move._l10n_ro_anaf_efactura_upload_options(), move_id=move.id, credential_id=credential.id)
             )
         if values_list:
+            if queue:
+                Document = Document.with_context(**{QUEUE_KEY: True})
             _attempts, refused = Document._einvoice_attempt_start(values_list)
             for move, texts in refused.items():
                 errors.setdefault(move, []).extend(texts)

@@ -68,7 +68,9 @@ class AccountMoveSend(models.AbstractModel):
         if not candidates:
             return
         try:
-            errors = candidates._l10n_ro_anaf_efactura_send()
+            # one invoice is uploaded at once (the wizard shows ANAF's refusal); several go to the send cron,
+            # which uploads them concurrently, and the request (or account's sending cron) does not wait for ANAF
+            errors = candidates._l10n_ro_anaf_efactura_send(queue=len(candidates) > 1)
         except (UserError, EInvoiceError) as exc:  # the contract never raises; the wizard shows what might
             errors = {move: [exc.args[0] if isinstance(exc, UserError) else str(exc)] for move in candidates}
         for move, messages in errors.items():

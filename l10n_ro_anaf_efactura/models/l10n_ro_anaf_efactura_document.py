@@ -321,9 +321,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             except einvoice_errors.EInvoiceError as exc:
                 _logger.info("ANAF list of %s unavailable (%s): statuses are polled one by one", company.name, exc)
                 continue
-            for document in group:
-                if document.index in listed:
-                    concluded |= document._l10n_ro_anaf_efactura_conclude_listed(listed[document.index])
+            concluded |= group._l10n_ro_anaf_efactura_conclude_many(listed)  # downloads overlap (dispatch)
         return concluded
 
     def _l10n_ro_anaf_efactura_list_answers(self, since):

@@ -157,6 +157,8 @@ class L10nRoAnafEfacturaMessage(models.Model):
         return client, client.download(self.download_id, reference=self.download_id)
 
     def _l10n_ro_anaf_efactura_receive_bill(self):
+        """The bill of a received invoice (found by download id, matched to one entered by hand, or created
+        from ANAF's XML), ANAF's signed ZIP attached to it."""
         Move = self.env["account.move"].with_company(self.company_id)
         existing = Move.search(
             [
@@ -173,15 +175,18 @@ class L10nRoAnafEfacturaMessage(models.Model):
         summary = documents.summarise_invoice(answer.xml)
         self._check_cif(summary.customer_vat)  # before anything of the ZIP is stored on this company's rows
         name = f"{self.index or self.download_id}"
-        attachments = self.env["ir.attachment"].sudo()
-        zip_attachment = attachments.create(
-            {
-                "name": f"anaf_{name}.zip",
-                "raw": answer.content,
-                "mimetype": "application/zip",
-                "res_model": self._name,
-                "res_id": self.id,
-            }
+        zip_attachment = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": f"anaf_{name}.zip",
+                    "raw": answer.content,
+                    "mimetype": "application/zip",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            )
         )
         bill = self._l10n_ro_anaf_efactura_find_manual_bill(summary)
         if bill:
@@ -193,57 +198,47 @@ class L10nRoAnafEfacturaMessage(models.Model):
                 )
             )
         else:
-            xml_attachment = attachments.create(
-                {
-                    "name": f"{name}.xml",
-                    "raw": answer.xml,
-                    "mimetype": "application/xml",
-                }
-            )
-            move_type = "in_refund" if summary.is_credit_note else "in_invoice"
-            journal = self.company_id.l10n_ro_anaf_efactura_purchase_journal_id
-            bill = (
-                self.env["account.journal"]
-                .browse(journal.ids)
-                .with_company(self.company_id)
-                .with_context(
-                    default_move_type=move_type,
-                    allowed_company_ids=[self.company_id.id],
-                )
-                ._create_document_from_attachment(xml_attachment.ids)
-            )
-            if not summary.has_pdf and self.company_id.l10n_ro_anaf_efactura_anaf_pdf:
-                try:
-                    pdf = client.transform(
-                        answer.xml,
-                        "FCN" if summary.is_credit_note else "FACT1",
-                        validate=False,
-                    )
-                    attachments.create(
-                        {
-                            "name": f"anaf_{name}.pdf",
-                            "raw": pdf,
-                            "mimetype": "application/pdf",
-                            "res_model": "account.move",
-                            "res_id": bill.id,
-                        }
-                    )
-                except einvoice_errors.EInvoiceError as exc:  # the PDF is a convenience: the bill stays
-                    bill.message_post(
-                        body=_("ANAF's PDF could not be obtained: %(error)s", error=error_text(self.env, exc))
-                    )
+            bill = self._l10n_ro_anaf_efactura_create_bill(client, answer, summary, name)
         zip_attachment.write({"res_model": "account.move", "res_id": bill.id})
-        bill.write(
-            {
-                "l10n_ro_anaf_efactura_download_id": self.download_id,
-                "l10n_ro_anaf_efactura_index": self.index,
-            }
+        bill.write({"l10n_ro_anaf_efactura_download_id": self.download_id, "l10n_ro_anaf_efactura_index": self.index})
+        self.write({"state": "done", "move_id": bill.id, "zip_attachment_id": zip_attachment.id})
+
+    def _l10n_ro_anaf_efactura_create_bill(self, client, answer, summary, name):
+        """A new bill from ANAF's XML (Odoo's UBL import), with ANAF's PDF when the supplier sent none."""
+        xml_attachment = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create({"name": f"{name}.xml", "raw": answer.xml, "mimetype": "application/xml"})
         )
-        self.write(
+        journal = self.company_id.l10n_ro_anaf_efactura_purchase_journal_id
+        bill = (
+            self.env["account.journal"]
+            .browse(journal.ids)
+            .with_company(self.company_id)
+            .with_context(
+                default_move_type="in_refund" if summary.is_credit_note else "in_invoice",
+                allowed_company_ids=[self.company_id.id],
+            )
+            ._create_document_from_attachment(xml_attachment.ids)
+        )
+        if not summary.has_pdf and self.company_id.l10n_ro_anaf_efactura_anaf_pdf:
+            self._l10n_ro_anaf_efactura_attach_anaf_pdf(client, answer, summary, name, bill)
+        return bill
+
+    def _l10n_ro_anaf_efactura_attach_anaf_pdf(self, client, answer, summary, name, bill):
+        """ANAF's rendering of the XML (transformare): a convenience, the bill stays without it."""
+        try:
+            pdf = client.transform(answer.xml, "FCN" if summary.is_credit_note else "FACT1", validate=False)
+        except einvoice_errors.EInvoiceError as exc:
+            bill.message_post(body=_("ANAF's PDF could not be obtained: %(error)s", error=error_text(self.env, exc)))
+            return
+        self.env["ir.attachment"].sudo().create(
             {
-                "state": "done",
-                "move_id": bill.id,
-                "zip_attachment_id": zip_attachment.id,
+                "name": f"anaf_{name}.pdf",
+                "raw": pdf,
+                "mimetype": "application/pdf",
+                "res_model": "account.move",
+                "res_id": bill.id,
             }
         )
 

@@ -1,5 +1,6 @@
 from . import (
     test_anaf_bad_input,
+    test_anaf_concurrent,
     test_anaf_b2c_self_billing,
     test_anaf_connection,
     test_anaf_connection_form,

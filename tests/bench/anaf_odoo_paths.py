@@ -80,7 +80,20 @@ def _ours(env, moves):
     return len(moves.filtered(lambda m: m.l10n_ro_anaf_efactura_state == "ok"))
 
 
-def _round(odoo, registry, name, count, server, app):
+def _profiled(function, path):
+    """Run `function` under cProfile; the top functions (cumulative and own time) go to stdout and `path`."""
+    import cProfile  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+
+    profiler = cProfile.Profile()
+    result = profiler.runcall(function)
+    profiler.dump_stats(path)
+    for order in ("cumulative", "tottime"):
+        pstats.Stats(profiler).sort_stats(order).print_stats(30)
+    return result
+
+
+def _round(odoo, registry, name, count, server, app, profile=None):
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         issued = app.state.issue_tokens()
@@ -95,7 +108,8 @@ def _round(odoo, registry, name, count, server, app):
         env.flush_all()
         calls = len(app.state.calls)
         start = time.perf_counter()
-        done = (_core if name == "core" else _ours)(env, moves)
+        path = _core if name == "core" else _ours
+        done = _profiled(lambda: path(env, moves), profile) if profile else path(env, moves)
         env.flush_all()
         elapsed = time.perf_counter() - start
         cr.rollback()
@@ -112,6 +126,7 @@ def main():
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.08)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", choices=("core", "ours"), help="one round of that path under cProfile")
     args = parser.parse_args()
     odoo, _registry = _env(args)
     import requests  # noqa: PLC0415
@@ -131,6 +146,12 @@ def main():
             return original(self, method, url, *a, **kw)
 
         with patch.object(requests.sessions.Session, "request", to_sandbox):
+            if args.profile:
+                elapsed, calls = _round(
+                    odoo, registry, args.profile, args.count, server, app, f"/tmp/anaf_{args.profile}.prof"
+                )
+                print(f"{args.profile}: {elapsed:.1f} s, {calls} calls (profiled: slower than a plain round)")
+                return
             for _round_no in range(args.rounds):
                 for name in ("core", "ours"):
                     results[name].append(_round(odoo, registry, name, args.count, server, app))

@@ -1,0 +1,119 @@
+"""ANAF calls made concurrently, as pure HTTP: no database, no Odoo in the threads.
+
+The Odoo layer does everything that needs the database in its own thread, before and after
+the call: it counts the call in the shared limiter, records the intent, hands the thread a
+`Transport` whose collaborators need nothing else (a token read beforehand, a throttle that
+spends only the calls already counted, a recorder that keeps the exchanges in memory), and
+records the answer, the exchanges and the new state once the call is back.
+
+    with Dispatcher(workers=4) as pool:
+        for key, outcome in pool.room():       # waits for a free thread, handing back what came back
+            ...
+        pool.submit(key, lambda: client.upload(...))   # counted just before: it leaves at once
+        for key, outcome in pool.drain():      # the rest, as they come back
+            ...
+
+A call is counted by the limiter only once a thread is free to make it (`room`): counted and sent stay
+milliseconds apart, so the service sees the pace the limiter allowed.
+"""
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+
+class FixedBearer:
+    """Bearer auth with a token read before dispatch: a 401 is not refreshed in the thread
+    (refreshing needs the database); the caller refreshes and calls again where it may."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def headers(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def refresh(self):
+        return False
+
+    def requests_auth(self):
+        return None
+
+    def secrets(self):
+        return [self.token] if self.token else []
+
+
+class CountedCalls:
+    """A transport throttle spending calls the database limiter has already counted.
+
+    A retry the caller did not count finds none left and raises `error` (the transport's
+    QuotaError): nothing more is sent, and the caller treats it as "not now".
+    """
+
+    def __init__(self, calls, error):
+        self.left, self.error, self.lock = calls, error, threading.Lock()
+
+    def __call__(self, operation, params):
+        with self.lock:
+            if self.left <= 0:
+                raise self.error(f"No call counted for one more {operation}: asked again later.", retry_after=60)
+            self.left -= 1
+
+
+@dataclass
+class Outcome:
+    """What came back from one call: the answer, or the exception it raised, and its exchanges."""
+
+    answer: object = None
+    error: BaseException = None
+    exchanges: list = field(default_factory=list)
+
+
+class Dispatcher:
+    """A small thread pool for pure HTTP calls; results are read by the submitting thread."""
+
+    def __init__(self, workers=4):
+        self.workers = max(1, workers)
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="anaf-call")
+        self.pending = {}
+
+    def submit(self, key, call, exchanges=None):
+        """Run `call()` in a thread; its outcome (answer or exception) comes back with `key`."""
+        outcome = Outcome(exchanges=exchanges if exchanges is not None else [])
+
+        def run():
+            try:
+                outcome.answer = call()
+            except Exception as exc:  # noqa: BLE001 - every outcome goes back to the caller's thread
+                outcome.error = exc
+            return outcome
+
+        self.pending[self.pool.submit(run)] = key
+
+    def finished(self):
+        """The calls already back, without waiting."""
+        for future in [f for f in self.pending if f.done()]:
+            yield self.pending.pop(future), future.result()
+
+    def room(self):
+        """The calls already back, then, while every thread is busy, each call as it comes back."""
+        yield from self.finished()
+        while len(self.pending) >= self.workers:
+            done, _running = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                yield self.pending.pop(future), future.result()
+
+    def drain(self):
+        """Every call still out, as each comes back."""
+        while self.pending:
+            done, _running = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                yield self.pending.pop(future), future.result()
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
