@@ -1,14 +1,13 @@
-import hmac
 import secrets
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
 
 from odoo.addons.einvoice_common.einvoice.transport import BasicAuth
 
 from ..lafactura import client as lf_client
 from ..lafactura.documents import DEFAULT_MAX_BODY
+from . import inbox_ack
 
 SECRET = "base.group_system"
 WEBHOOK_ROUTE = "/l10n_co_lafactura/hook/"
@@ -146,19 +145,8 @@ class EinvoiceCredential(models.Model):
         """The active LaFactura credential whose webhook secret is `secret` (constant-time compare).
 
         One query: this runs on every delivery, before anything else."""
-        if not secret or len(secret) < 32:
-            return self.browse()
-        self.env.cr.execute(
-            SQL(
-                """SELECT id, l10n_co_lafactura_webhook_secret FROM einvoice_credential
-                WHERE service = 'lafactura' AND active AND l10n_co_lafactura_webhook_secret IS NOT NULL"""
-            )
-        )
-        found = self.browse()
-        for credential_id, known in self.env.cr.fetchall():
-            if hmac.compare_digest(known.encode(), secret.encode()):
-                found = self.browse(credential_id)
-        return found
+        connection = inbox_ack.find_connection(self.env.cr, secret)
+        return self.browse(connection.id if connection else ())
 
     def _l10n_co_lafactura_expected_mode(self):
         """DIAN mode (1 production, 2 test) of the documents this connection should book."""

@@ -1,5 +1,7 @@
 import json
 import logging
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from markupsafe import Markup, escape
@@ -14,6 +16,7 @@ from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..lafactura import documents as lf_docs
 from ..lafactura import nit as lf_nit
+from . import inbox_ack
 
 _logger = logging.getLogger(__name__)
 
@@ -35,6 +38,10 @@ RETRY_NOW_ERRORS = (
     pg_errors.UniqueViolation,
 )
 MAX_ATTEMPTS = 10
+# Rows booked per transaction: their bills are created together; a crash loses one batch's work.
+BATCH = 25
+# getDocumentInfo calls in flight at once (HTTP only, in threads without ORM).
+CONFIRM_THREADS = 4
 KIND_LABELS = {"fc": "Invoice", "nc": "Credit note", "nd": "Debit note"}
 
 
@@ -119,80 +126,36 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_store(self, credential, delivery, body, remote_addr="", content_type=""):
         """Store one delivery (one row per distinct body); returns (id, inserted).
 
-        INSERT ... ON CONFLICT so concurrent identical deliveries never fail nor double. The
-        same statement tells whether the processing cron is already due: during a burst only
-        the first delivery creates a trigger (and wakes the cron workers), the others do one
-        insert and nothing else.
+        The webhook calls `inbox_ack.store` on its cursor directly (no ORM on the
+        acknowledgement); this is the same statement for callers holding a credential record.
         """
-        keys = delivery.keys or {}
-        kind = keys.get("type") if keys.get("type") in ("fc", "nc", "nd") else None
-        mode = keys.get("mode") if keys.get("mode") in ("1", "2") else None
-        now = fields.Datetime.now()
-        uid = self.env.uid
-        # ir.model.data's cached lookup: env.ref() would also query whether the cron exists
-        cron_id = self.env["ir.model.data"]._xmlid_to_res_id("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process")
-        cron = self.env["ir.cron"].sudo().browse(cron_id)
-        self.env.cr.execute(
-            SQL(
-                """
-                WITH stored AS (
-                INSERT INTO l10n_co_lafactura_inbox
-                    (credential_id, company_id, received_at, last_received_at, delivery_count, remote_addr,
-                     content_type, body, body_sha256, body_size, cufe, doc_type, doc_type_raw, mode, number,
-                     provider_vat, provider_name, state, reason, reason_code, attempts,
-                     create_uid, create_date, write_uid, write_date)
-                VALUES (%s, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0,
-                        %s, %s, %s, %s)
-                ON CONFLICT (credential_id, body_sha256) DO UPDATE
-                    SET delivery_count = l10n_co_lafactura_inbox.delivery_count + 1,
-                        last_received_at = EXCLUDED.last_received_at
-                RETURNING id, (xmax = 0) AS inserted
-                )
-                SELECT stored.id, stored.inserted, EXISTS (
-                    SELECT 1 FROM ir_cron_trigger
-                     WHERE cron_id = %s AND call_at <= (clock_timestamp() AT TIME ZONE 'UTC')
-                ) FROM stored
-                """,
-                credential.id,
-                credential.company_id.id,
-                now,
-                now,
-                (remote_addr or "")[:64],
-                (content_type or "")[:128],
-                body.decode("utf-8", "replace").replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
-                delivery.sha256,
-                len(body),
-                keys.get("cufe") or None,
-                kind,
-                (keys.get("type") or "")[:16] or None,
-                mode,
-                (keys.get("num") or "")[:64] or None,
-                (keys.get("provider_id") or "")[:32] or None,
-                (keys.get("provider_name") or "")[:256] or None,
-                delivery.state,
-                delivery.reason or None,
-                delivery.code or None,
-                uid,
-                now,
-                uid,
-                now,
-                cron.id,
-            ),
-            # Two identical deliveries at once: the loser's serialization failure makes Odoo
-            # retry the request (its body is cached); no need to log the query with the body.
-            log_exceptions=False,
+        connection = inbox_ack.Connection(
+            credential.id, credential.company_id.id, credential.l10n_co_lafactura_max_body_kb
         )
-        row_id, inserted, cron_due = self.env.cr.fetchone()
-        if inserted and delivery.state == "received" and not cron_due:
-            cron._trigger()
-        return row_id, inserted
+        return inbox_ack.store(self.env.cr, connection, delivery, body, remote_addr, content_type)
 
     # ------------------------------------------------------------------------------ process
     @api.model
     def _cron_l10n_co_lafactura_process(self, limit=50):
-        """Turn received deliveries into bills; batch of `limit`, commit per row, re-trigger."""
-        now = fields.Datetime.now()
-        domain = [
+        """Turn received deliveries into bills: batches of BATCH rows, one commit per batch, re-trigger."""
+        rows = self.sudo().search(self._l10n_co_lafactura_due_domain(), order="id", limit=limit)
+        done = 0
+        for start in range(0, len(rows), BATCH):
+            # A fresh transaction (and snapshot) per batch: a row another worker finished
+            # meanwhile is seen as finished, not processed twice.
+            claimed = rows[start : start + BATCH]._l10n_co_lafactura_claim()
+            claimed._l10n_co_lafactura_process_rows()
+            done += len(claimed)
+            self.env["einvoice.credential"]._einvoice_commit()
+        # Deliveries that came during this run found the cron due and made no trigger of their
+        # own (and Odoo drops this run's triggers when it ends): look once more.
+        if len(rows) == limit or self.sudo().search_count([("state", "=", "received")], limit=1):
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
+        return done
+
+    @api.model
+    def _l10n_co_lafactura_due_domain(self):
+        return [
             "|",
             ("state", "=", "received"),
             "&",
@@ -201,37 +164,25 @@ class L10nCoLafacturaInbox(models.Model):
             ("state", "=", "error"),
             ("reason_code", "in", RETRYABLE),
             ("attempts", "<", MAX_ATTEMPTS),
-            ("next_attempt_at", "<=", now),
+            ("next_attempt_at", "<=", fields.Datetime.now()),
         ]
-        rows = self.sudo().search(domain, order="id", limit=limit)
-        # Invoices first, so notes of the same batch find their originals.
-        rows = rows.sorted(lambda r: (r.doc_type != "fc", r.id))
-        done = 0
+
+    def _l10n_co_lafactura_claim(self):
+        """The rows of `self` this transaction locked that are still due (others are another worker's)."""
         Credential = self.env["einvoice.credential"]
-        for row in rows:
-            # A fresh transaction (and snapshot) per row: a row another worker finished
-            # meanwhile is seen as finished, not processed twice.
+        for _attempt in range(2):
             Credential._einvoice_commit()
             try:
-                locked = Credential._einvoice_lock_skip_locked(row)
+                locked = Credential._einvoice_lock_skip_locked(self)
+                break
             except pg_errors.SerializationFailure:
                 if not Credential._einvoice_can_commit():
                     raise
-                self.env.cr.rollback()  # finished by another worker this very instant
-                continue
-            if not locked:
-                continue  # another worker has it
-            row.invalidate_recordset()
-            if not (row.state == "received" or row.state == "error" and row.reason_code in RETRYABLE):
-                continue
-            row._l10n_co_lafactura_process_one()
-            done += 1
-            Credential._einvoice_commit()
-        # Deliveries that came during this run found the cron due and made no trigger of their
-        # own (and Odoo drops this run's triggers when it ends): look once more.
-        if len(rows) == limit or self.sudo().search_count([("state", "=", "received")], limit=1):
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
-        return done
+                self.env.cr.rollback()  # some finished by another worker this very instant: new snapshot
+        else:
+            return self.browse()
+        locked.invalidate_recordset()
+        return locked.filtered(lambda r: r.state == "received" or r.state == "error" and r.reason_code in RETRYABLE)
 
     def action_l10n_co_lafactura_process_again(self):
         """Process the selected rows again (rows that already made a bill are left alone).
@@ -261,8 +212,28 @@ class L10nCoLafacturaInbox(models.Model):
         return True
 
     def _l10n_co_lafactura_process_rows(self):
-        for row in self:
-            row._l10n_co_lafactura_process_one()
+        """Process rows this transaction holds: each is checked and confirmed on its own (a
+        failure is recorded on its row), then their bills are made together, invoices before
+        the notes that may refer to them."""
+        rows = self.filtered(lambda r: r.state in ("received", "error"))
+        if not rows:
+            return
+        self.env.cr.execute(
+            SQL("UPDATE l10n_co_lafactura_inbox SET attempts = attempts + 1 WHERE id IN %s", tuple(rows.ids))
+        )
+        rows.invalidate_recordset(["attempts"])
+        rows._l10n_co_lafactura_book_rows(BookCache(self.env))
+
+    def _l10n_co_lafactura_book_rows(self, cache):
+        checked, repeats = self._l10n_co_lafactura_check_many()
+        confirmed = self._l10n_co_lafactura_confirm_many(checked)
+        invoices = [item for item in confirmed if item[1].type == "fc"]
+        notes = [item for item in confirmed if item[1].type != "fc"]
+        for wave in (invoices, notes):
+            if wave:
+                self._l10n_co_lafactura_book_many(wave, cache)
+        if repeats:  # other bodies of a document booked just now: duplicates of its bill
+            repeats._l10n_co_lafactura_book_rows(cache)
 
     def _l10n_co_lafactura_finish(self, state, code="", reason="", move=None):
         values = {
@@ -286,65 +257,17 @@ class L10nCoLafacturaInbox(models.Model):
             )
         self.write(values)
 
-    def _l10n_co_lafactura_process_one(self):
-        """Process one row in a savepoint: a failure leaves no partial bill."""
-        self.ensure_one()
-        if self.state not in ("received", "error"):
-            return
-        self.attempts += 1
-        try:
-            prepared = self._l10n_co_lafactura_prepare()
-            if prepared:
-                # The bill in a savepoint: a failure leaves no partial bill; the exchange log stays.
-                with self.env.cr.savepoint():
-                    self._l10n_co_lafactura_book(*prepared)
-        except lf_docs.Refusal as refusal:
-            self._l10n_co_lafactura_finish(refusal.state, refusal.code, refusal.message)
-            if getattr(refusal, "reference_cufe", None):
-                self.reference_cufe = refusal.reference_cufe
-        except common_errors.TransientError as exc:
-            self._l10n_co_lafactura_finish(
-                "error",
-                "transient",
-                _("LaFactura.co could not be reached; retried later: %s", exc),
-            )
-        except common_errors.AuthError as exc:
-            credential = self.credential_id.sudo()
-            if credential.state != "error":  # written once: every document of a batch meets the same refusal
-                credential.write({"state": "error", "last_error": str(exc)})
-            self._l10n_co_lafactura_finish(
-                "error",
-                "auth",
-                _(
-                    "LaFactura.co refused the API credentials (%s): fix them, then process again.",
-                    exc,
-                ),
-            )
-        except common_errors.RejectedError as exc:
-            if exc.code == "404":
-                self._l10n_co_lafactura_finish(
-                    "rejected",
-                    "not_found",
-                    _(
-                        "LaFactura.co does not know this CUFE: the delivery is not trusted (%s).",
-                        exc,
-                    ),
-                )
-            else:
-                self._l10n_co_lafactura_finish(
-                    "error",
-                    "rejected",
-                    _("LaFactura.co refused getDocumentInfo: %s", exc),
-                )
-        except common_errors.EInvoiceError as exc:
-            self._l10n_co_lafactura_finish(
-                "error",
-                "transient",
-                _("LaFactura.co answered something unreadable; retried later: %s", exc),
-            )
-        except (UserError, ValidationError) as exc:
+    def _l10n_co_lafactura_failed(self, exc):
+        """Record on this row why it was not booked: its state, reason code and a sentence."""
+        if isinstance(exc, lf_docs.Refusal):
+            self._l10n_co_lafactura_finish(exc.state, exc.code, exc.message)
+            if getattr(exc, "reference_cufe", None):
+                self.reference_cufe = exc.reference_cufe
+        elif isinstance(exc, common_errors.EInvoiceError):
+            self._l10n_co_lafactura_finish(*self._l10n_co_lafactura_service_failure(exc))
+        elif isinstance(exc, UserError | ValidationError):
             self._l10n_co_lafactura_finish("error", "odoo", str(exc.args[0] if exc.args else exc))
-        except RETRY_NOW_ERRORS as exc:
+        elif isinstance(exc, RETRY_NOW_ERRORS):
             # e.g. account_move_unique_name: another worker posted the same number first
             _logger.info("LaFactura inbox %s: concurrent update (%s), processed again", self.id, type(exc).__name__)
             self._l10n_co_lafactura_finish(
@@ -352,71 +275,126 @@ class L10nCoLafacturaInbox(models.Model):
                 "retry",
                 _("Another worker changed the same records at the same time; processed again at once."),
             )
-        except Exception as exc:  # a bad document must not stop the batch; recorded on the row
-            _logger.warning("LaFactura inbox %s: processing failed", self.id, exc_info=True)
+        else:  # a bad document must not stop the batch; recorded on the row
+            _logger.warning("LaFactura inbox %s: processing failed", self.id, exc_info=exc)
             self._l10n_co_lafactura_finish("error", "internal", _("Unexpected error: %s", exc))
 
-    def _l10n_co_lafactura_prepare(self):
-        """(hook, info) to book, or None when the row is finished (duplicate); raises Refusal."""
-        credential = self.credential_id.sudo()
-        company = self.company_id
+    def _l10n_co_lafactura_service_failure(self, exc):
+        """(state, code, reason) of a failed call to LaFactura.co."""
+        if isinstance(exc, common_errors.TransientError):
+            return "error", "transient", _("LaFactura.co could not be reached; retried later: %s", exc)
+        if isinstance(exc, common_errors.AuthError):
+            credential = self.credential_id.sudo()
+            if credential.state != "error":  # written once: every document of a batch meets the same refusal
+                credential.write({"state": "error", "last_error": str(exc)})
+            return (
+                "error",
+                "auth",
+                _("LaFactura.co refused the API credentials (%s): fix them, then process again.", exc),
+            )
+        if isinstance(exc, common_errors.RejectedError) and exc.code == "404":
+            return (
+                "rejected",
+                "not_found",
+                _("LaFactura.co does not know this CUFE: the delivery is not trusted (%s).", exc),
+            )
+        if isinstance(exc, common_errors.RejectedError):
+            return "error", "rejected", _("LaFactura.co refused getDocumentInfo: %s", exc)
+        return "error", "transient", _("LaFactura.co answered something unreadable; retried later: %s", exc)
+
+    def _l10n_co_lafactura_check_many(self):
+        """([(row, hook)] of the rows to book, rows repeating a document of the batch); duplicates
+        and refusals are finished here."""
+        rows = self.browse()
+        hooks = {}
+        for row in self:
+            try:
+                hooks[row] = row._l10n_co_lafactura_read_hook()
+                rows |= row
+            except lf_docs.Refusal as refusal:
+                row._l10n_co_lafactura_failed(refusal)
+        booked = rows._l10n_co_lafactura_booked({(row.company_id.id, hooks[row].cufe) for row in rows})
+        checked, seen, repeats = [], set(), self.browse()
+        for row in rows:
+            key = (row.company_id.id, hooks[row].cufe)
+            if key in seen:
+                repeats |= row
+                continue
+            try:
+                row._l10n_co_lafactura_not_booked(key, booked)
+            except lf_docs.Refusal as refusal:
+                row._l10n_co_lafactura_failed(refusal)
+                continue
+            if key in booked:
+                continue
+            if key[1]:
+                seen.add(key)
+            checked.append((row, hooks[row]))
+        return checked, repeats
+
+    def _l10n_co_lafactura_read_hook(self):
+        """The hook document of this row, addressed to its company and locked for this transaction."""
         try:
             hook = lf_docs.hook_document(lf_docs.load_json(self.body or ""))
         except lf_docs.DocumentError as exc:
             raise lf_docs.Refusal("rejected", exc.code, exc.message) from exc
         self._l10n_co_lafactura_resolve_company(hook)
-        company = self.company_id
-        cufe = hook.cufe
-        if cufe:
-            # One document at a time per company and CUFE, across workers (released at commit).
+        if hook.cufe:
+            # One document at a time per company and CUFE, across workers (released at commit);
+            # never waited for, so that two batches cannot deadlock on each other's documents.
             self.env.cr.execute(
-                SQL(
-                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                    f"lafactura:{company.id}:{cufe}",
-                )
+                SQL("SELECT pg_try_advisory_xact_lock(hashtext(%s))", f"lafactura:{self.company_id.id}:{hook.cufe}")
             )
-        Move = self.env["account.move"].sudo().with_company(company)
-        existing = (
-            Move.search(
-                [
-                    ("company_id", "=", company.id),
-                    ("l10n_co_lafactura_cufe", "=", cufe),
-                ],
-                limit=1,
-            )
-            if cufe
-            else Move
-        )
-        if not existing and cufe and self._l10n_co_lafactura_booked_elsewhere(cufe):
+            if not self.env.cr.fetchone()[0]:
+                raise lf_docs.Refusal("error", "retry", _("Another worker is booking this document; processed again."))
+        return hook
+
+    def _l10n_co_lafactura_not_booked(self, key, booked):
+        """Finish this row as a duplicate when its CUFE has a bill; raise Refusal when unsure."""
+        existing = booked.get(key)
+        if existing is None:
+            return
+        if not existing:
             # Booked by a worker that committed after our snapshot was taken: look again
             # in a moment, from a fresh transaction (the unique index forbids a second bill).
             raise lf_docs.Refusal(
-                "error",
-                "transient",
-                _("Another worker has just booked this CUFE; checked again shortly."),
+                "error", "transient", _("Another worker has just booked this CUFE; checked again shortly.")
             )
-        if existing:
-            self._l10n_co_lafactura_finish(
-                "duplicate",
-                "duplicate",
-                _(
-                    "The document %(cufe)s was already booked as %(bill)s.",
-                    cufe=cufe[:16],
-                    bill=existing.display_name,
-                ),
-                existing,
-            )
-            return None
-        info = None
-        if credential.l10n_co_lafactura_confirm and hook.type in lf_docs.KINDS and lf_docs.cufe_shape_ok(cufe):
-            client = credential._l10n_co_lafactura_client(record=self)
-            try:
-                info = client.get_document_info(cufe)
-            finally:
-                client.transport.close()
-            self.dian_approved = bool(info.dian_approved)
-            self.dian_messages = "\n".join(info.dian_messages()) or False
-        return hook, info
+        self._l10n_co_lafactura_finish(
+            "duplicate",
+            "duplicate",
+            _("The document %(cufe)s was already booked as %(bill)s.", cufe=key[1][:16], bill=existing.display_name),
+            existing,
+        )
+
+    def _l10n_co_lafactura_booked(self, keys):
+        """{(company id, CUFE): bill} of the keys already booked; an empty recordset for the ones a
+        worker committed after our snapshot was taken (two queries for the whole batch)."""
+        keys = {key for key in keys if key[1]}
+        if not keys:
+            return {}
+        Move = self.env["account.move"].sudo()
+        moves = Move.search(
+            [
+                ("l10n_co_lafactura_cufe", "in", list({cufe for _company, cufe in keys})),
+                ("company_id", "in", list({c for c, _cufe in keys})),
+            ]
+        )
+        booked = {(m.company_id.id, m.l10n_co_lafactura_cufe): m for m in moves}
+        booked = {key: move for key, move in booked.items() if key in keys}
+        missing = keys - set(booked)
+        if missing and self.env["einvoice.credential"]._einvoice_can_commit():
+            # tests share one transaction: their snapshot sees everything
+            with self.env.registry.cursor() as cr:
+                cr.execute(
+                    SQL(
+                        "SELECT company_id, l10n_co_lafactura_cufe FROM account_move"
+                        " WHERE l10n_co_lafactura_cufe IN %s",
+                        tuple(cufe for _company, cufe in missing),
+                    )
+                )
+                booked.update({key: Move for key in cr.fetchall() if key in missing})
+        return booked
 
     def _l10n_co_lafactura_resolve_company(self, hook):
         """A connection serving several companies: the document goes to the one it is addressed to."""
@@ -432,32 +410,167 @@ class L10nCoLafacturaInbox(models.Model):
         if len(match) == 1 and match != self.company_id:
             self.company_id = match
 
-    def _l10n_co_lafactura_booked_elsewhere(self, cufe):
-        """True when a bill with this CUFE is committed but not visible in our snapshot."""
-        if not self.env["einvoice.credential"]._einvoice_can_commit():
-            return False  # tests share one transaction: the snapshot sees everything
-        with self.env.registry.cursor() as cr:
-            cr.execute(
-                SQL(
-                    "SELECT 1 FROM account_move WHERE company_id = %s AND l10n_co_lafactura_cufe = %s",
-                    self.company_id.id,
-                    cufe,
+    # ------------------------------------------------------------------------------ confirm
+    def _l10n_co_lafactura_confirm_many(self, checked):
+        """[(row, hook, info)]: LaFactura.co's getDocumentInfo for each document that needs it."""
+        asks = [
+            (row, hook)
+            for row, hook in checked
+            if row.credential_id.sudo().l10n_co_lafactura_confirm
+            and hook.type in lf_docs.KINDS
+            and lf_docs.cufe_shape_ok(hook.cufe)
+        ]
+        answers = {}
+        for credential in {row.credential_id for row, _hook in asks}:
+            mine = [(row, hook) for row, hook in asks if row.credential_id == credential]
+            answers.update(self._l10n_co_lafactura_ask(credential.sudo(), mine))
+        confirmed = []
+        for row, hook in checked:
+            info = answers.get(row)
+            if isinstance(info, Exception):
+                row._l10n_co_lafactura_failed(info)
+                continue
+            if info is not None:
+                row.write(
+                    {
+                        "dian_approved": bool(info.dian_approved),
+                        "dian_messages": "\n".join(info.dian_messages()) or False,
+                    }
                 )
-            )
-            return bool(cr.fetchone())
+            confirmed.append((row, hook, info))
+        return confirmed
 
-    def _l10n_co_lafactura_book(self, hook, info):
-        """Verify the document and create its bill; raises Refusal for anything that must not be booked."""
+    def _l10n_co_lafactura_ask(self, credential, asks):
+        """{row: DocumentInfo or the exception} for [(row, hook)] of one connection.
+
+        The calls overlap, CONFIRM_THREADS at a time, each thread with a client of its own made
+        here; the threads do HTTP only (no ORM, no cursor): the exchange log is written
+        afterwards, from this thread.
+        """
+        try:
+            clients = queue.SimpleQueue()
+            for row, _hook in asks[: min(CONFIRM_THREADS, len(asks))]:
+                clients.put(credential._l10n_co_lafactura_client(record=row))
+        except (UserError, ValidationError) as exc:
+            return {row: exc for row, _hook in asks}
+        exchanges = []
+
+        def ask(item):
+            row, hook = item
+            client = clients.get()
+            client.transport.recorder = lambda exchange: exchanges.append((row, exchange))
+            try:
+                return row, client.get_document_info(hook.cufe)
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller's thread, recorded on the row
+                return row, exc
+            finally:
+                clients.put(client)
+
+        with ThreadPoolExecutor(max_workers=min(CONFIRM_THREADS, len(asks))) as pool:
+            answers = dict(pool.map(ask, asks))
+        while not clients.empty():
+            clients.get().transport.close()
+        Exchange = self.env["einvoice.exchange"]
+        for row, exchange in exchanges:
+            Exchange._einvoice_recorder(credential, row)(exchange)
+        return answers
+
+    # ------------------------------------------------------------------------------ book
+    def _l10n_co_lafactura_book_many(self, items, cache):
+        """Bills for [(row, hook, info)]: values built row by row, bills created together."""
+        planned = []
+        for row, hook, info in items:
+            try:
+                with self.env.cr.savepoint():  # a refused document leaves nothing behind
+                    planned.append((row, *row._l10n_co_lafactura_book(hook, info, cache)))
+            except Exception as exc:  # noqa: BLE001 - recorded on its row; the others go on
+                row._l10n_co_lafactura_failed(exc)
+        groups = {}
+        for entry in planned:
+            groups.setdefault((entry[0].company_id, entry[1]["move_type"]), []).append(entry)
+        booked = []
+        for (company, move_type), group in groups.items():
+            Move = (
+                self.env["account.move"]
+                .sudo()
+                .with_company(company)
+                .with_context(default_move_type=move_type, tracking_disable=True)
+            )
+            booked += self._l10n_co_lafactura_create_bills(Move, group, cache)
+        self._l10n_co_lafactura_wake_notes(booked)
+
+    def _l10n_co_lafactura_create_bills(self, Move, group, cache):
+        """Create the bills of [(row, values, plan, partner)]; returns the rows booked."""
+
+        def after(moves, positions):
+            self._l10n_co_lafactura_complete(moves, [group[i] for i in positions], cache)
+
+        try:
+            results = self._l10n_co_lafactura_create(Move, [values for _row, values, _plan, _partner in group], after)
+        except RETRY_NOW_ERRORS as exc:  # the batch's savepoint is rolled back; each row again at once
+            results = [(Move, exc)] * len(group)
+        booked = []
+        for (row, _values, _plan, _partner), (move, error) in zip(group, results, strict=True):
+            if error:
+                row._l10n_co_lafactura_failed(error)
+            else:
+                row._l10n_co_lafactura_finish("processed", "", "", move)
+                booked.append(row)
+        return booked
+
+    def _l10n_co_lafactura_create(self, Move, vals_list, after):
+        """[(bill, None) or (empty, error)] for each values, a failure leaving no partial bill."""
+        results = []
+        for index, values in enumerate(vals_list):
+            try:
+                with self.env.cr.savepoint():
+                    move = Move.create(values)
+                    after(move, [index])
+                results.append((move, None))
+            except (UserError, ValidationError, pg_errors.IntegrityError, pg_errors.DataError) as exc:
+                results.append((Move, exc))
+        return results
+
+    def _l10n_co_lafactura_complete(self, moves, group, cache):
+        """What follows the creation of bills: tax rounding, attachments and chatter, review, posting."""
+        for move, (row, _values, plan, _partner) in zip(moves, group, strict=True):
+            row._l10n_co_lafactura_fix_tax_rounding(move, plan, cache)
+        self._l10n_co_lafactura_attach_many(moves, group)
+        to_post = moves.browse()
+        for move, (row, _values, plan, partner) in zip(moves, group, strict=True):
+            problems = row._l10n_co_lafactura_review(move, plan, partner, cache)
+            credential = row.credential_id.sudo()
+            if not problems and credential.l10n_co_lafactura_auto_post and "test_mode" not in plan.warnings:
+                to_post |= move
+        if to_post:
+            to_post.action_post()
+
+    def _l10n_co_lafactura_wake_notes(self, booked):
+        """Notes that waited for a document booked now go again."""
+        keys = [(row.company_id.id, row.cufe) for row in booked if row.cufe]
+        if not keys:
+            return
+        waiting = self.search(
+            [
+                ("state", "=", "error"),
+                ("reason_code", "=", "original_unknown"),
+                ("reference_cufe", "in", [cufe for _company, cufe in keys]),
+            ]
+        ).filtered(lambda r: (r.company_id.id, r.reference_cufe) in keys)
+        if waiting:
+            waiting.write({"state": "received", "next_attempt_at": False})
+            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
+
+    def _l10n_co_lafactura_book(self, hook, info, cache):
+        """(bill values, plan, partner) of this document; raises Refusal for anything that must not be booked."""
         credential = self.credential_id.sudo()
         company = self.company_id
-        cufe = hook.cufe
-        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(company)
         plan = lf_docs.plan(
             hook,
             info,
             company_nit=company.vat or company.partner_id.vat or "",
             company_mode=credential._l10n_co_lafactura_expected_mode(),
-            tax_table=table,
+            tax_table=cache.tax_table(company),
             accept_test=credential.l10n_co_lafactura_accept_test and bool(credential.l10n_co_lafactura_test_journal_id),
             tolerance=company.currency_id.rounding,
         )
@@ -478,23 +591,11 @@ class L10nCoLafacturaInbox(models.Model):
                 )
                 refusal.reference_cufe = plan.reference_cufe
                 raise refusal
-        partner = self.env["res.partner"]._l10n_co_lafactura_find_or_create(
-            plan.ubl.supplier, hook.provider, company, credential
-        )
-        move = self._l10n_co_lafactura_create_move(plan, partner, origin, credential)
-        self._l10n_co_lafactura_finish("processed", "", "", move)
-        # Notes that waited for this document can go now.
-        waiting = self.search(
-            [
-                ("company_id", "=", company.id),
-                ("state", "=", "error"),
-                ("reason_code", "=", "original_unknown"),
-                ("reference_cufe", "=", cufe),
-            ]
-        )
-        if waiting:
-            waiting.write({"state": "received", "next_attempt_at": False})
-            self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
+        values = self._l10n_co_lafactura_move_values(plan, origin, credential, cache)
+        partner = cache.partner(plan.ubl.supplier, hook.provider, company, credential)
+        values["partner_id"] = partner.id
+        values["invoice_line_ids"] = self._l10n_co_lafactura_move_lines(plan, partner, company, cache)
+        return values, plan, partner
 
     def _l10n_co_lafactura_find_origin(self, plan, company):
         Move = self.env["account.move"].sudo()
@@ -525,66 +626,36 @@ class L10nCoLafacturaInbox(models.Model):
                 return candidates
         return Move
 
-    def _l10n_co_lafactura_create_move(self, plan, partner, origin, credential):
+    def _l10n_co_lafactura_move_values(self, plan, origin, credential, cache):
+        """The bill's values but its supplier and lines."""
         company = self.company_id
         test = "test_mode" in plan.warnings
-        journal = credential.l10n_co_lafactura_test_journal_id if test else credential.l10n_co_lafactura_journal_id
-        if not journal:
-            journal = (
-                self.env["account.journal"]
-                .sudo()
-                .search(
-                    [("company_id", "=", company.id), ("type", "=", "purchase")],
-                    limit=1,
-                )
-            )
-        if not journal.default_account_id:
-            raise UserError(
-                _(
-                    "The purchase journal %(journal)s of %(company)s has no default expense account: set one.",
-                    journal=journal.name or "-",
-                    company=company.name,
-                )
-            )
-        currency = (
-            self.env["res.currency"]
-            .sudo()
-            .with_context(active_test=False)
-            .search([("name", "=", plan.ubl.currency or "COP")], limit=1)
-        )
+        journal = cache.journal(credential, company, test)
         values = {
             "move_type": plan.move_type,
             "company_id": company.id,
             "journal_id": journal.id,
-            "partner_id": partner.id,
             "ref": plan.number,
             "invoice_date": plan.ubl.issue_date or fields.Date.context_today(self),
-            "invoice_line_ids": self._l10n_co_lafactura_move_lines(plan, partner, company),
             "l10n_co_lafactura_cufe": plan.cufe,
             "l10n_co_lafactura_test_mode": test,
             "l10n_co_lafactura_mode": plan.mode if plan.mode in ("1", "2") else False,
         }
         if plan.ubl.due_date:
             values["invoice_date_due"] = plan.ubl.due_date
+        currency = cache.currency(plan.ubl.currency or "COP")
         if currency and currency.active:
             values["currency_id"] = currency.id
         if plan.kind == "nc" and origin:
             values["reversed_entry_id"] = origin.id
         if plan.kind == "nd" and origin:
             values["debit_origin_id"] = origin.id
-        Move = self.env["account.move"].sudo().with_company(company).with_context(default_move_type=plan.move_type)
-        move = Move.create(values)
-        self._l10n_co_lafactura_fix_tax_rounding(move, plan, credential.l10n_co_lafactura_tax_tolerance)
-        self._l10n_co_lafactura_attach(move, plan)
-        problems = self._l10n_co_lafactura_review(move, plan, partner)
-        if not problems and credential.l10n_co_lafactura_auto_post and not test:
-            move.action_post()
-        return move
+        return values
 
-    def _l10n_co_lafactura_move_lines(self, plan, partner, company):
+    def _l10n_co_lafactura_move_lines(self, plan, partner, company, cache):
         """Bill line commands: the document's lines, then its document-level discounts and
         charges (DIAN: they leave the tax bases alone) as lines of their own."""
-        learned_account = self._l10n_co_lafactura_learned_account(partner, company)
+        learned_account = cache.learned_account(partner, company)
         lines = []
         for line, tax_ids in plan.lines:
             line_vals = {
@@ -594,7 +665,7 @@ class L10nCoLafacturaInbox(models.Model):
                 "discount": float(line.discount_percent or 0),
                 "tax_ids": [fields.Command.set(tax_ids)],
             }
-            product = self._l10n_co_lafactura_find_product(line, partner, company)
+            product = cache.product(line, partner, company)
             if product:
                 line_vals["product_id"] = product.id
             elif learned_account:
@@ -613,10 +684,10 @@ class L10nCoLafacturaInbox(models.Model):
             lines.append(fields.Command.create(line_vals))
         return lines
 
-    def _l10n_co_lafactura_review(self, move, plan, partner):
+    def _l10n_co_lafactura_review(self, move, plan, partner, cache):
         """Schedule one activity per reason the bill must stay in draft; returns the reasons."""
         problems = []
-        differences = self._l10n_co_lafactura_three_way(move, plan)
+        differences = self._l10n_co_lafactura_three_way(move, plan, cache)
         if differences:
             items = Markup().join(Markup("<li>%s: %s / %s</li>") % difference for difference in differences)
             note = Markup("%s<ul>%s</ul>") % (_("The totals of this document do not agree (expected / found):"), items)
@@ -649,9 +720,8 @@ class L10nCoLafacturaInbox(models.Model):
                     ),
                 )
             )
-        admin = self.env.ref("base.user_admin", raise_if_not_found=False) or self.env.user
         for summary, note in problems:
-            move.activity_schedule("mail.mail_activity_data_todo", summary=summary, note=note, user_id=admin.id)
+            move.activity_schedule("mail.mail_activity_data_todo", summary=summary, note=note, user_id=cache.admin_id)
             move.message_post(body=note)
         return problems
 
@@ -702,9 +772,10 @@ class L10nCoLafacturaInbox(models.Model):
         )
         return last.account_id
 
-    def _l10n_co_lafactura_fix_tax_rounding(self, move, plan, tolerance):
+    def _l10n_co_lafactura_fix_tax_rounding(self, move, plan, cache):
         """Use the document's tax amounts where Odoo's differ only by rounding (as Odoo's UBL import does)."""
-        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(move.company_id)
+        table = cache.tax_table(move.company_id)
+        tolerance = self.credential_id.sudo().l10n_co_lafactura_tax_tolerance
         sign = -1 if move.is_inbound(include_receipts=True) else 1
         corrections = []
         for tax in plan.ubl.tax_totals:
@@ -721,7 +792,7 @@ class L10nCoLafacturaInbox(models.Model):
                 for tax_line, amount in corrections:
                     tax_line.amount_currency = amount
 
-    def _l10n_co_lafactura_three_way(self, move, plan):
+    def _l10n_co_lafactura_three_way(self, move, plan, cache):
         """Hook totals vs UBL totals (already in the plan) vs what Odoo computed, within rounding."""
         differences = [(f"{key} (hook / UBL)", expected, found) for key, expected, found in plan.total_differences]
         expected = lf_docs.expected_move_totals(plan.ubl.totals, plan.ubl.tax_amount)
@@ -742,12 +813,12 @@ class L10nCoLafacturaInbox(models.Model):
                     )
                 )
         if differences:
-            differences += self._l10n_co_lafactura_tax_differences(move, plan)
+            differences += self._l10n_co_lafactura_tax_differences(move, plan, cache)
         return differences
 
-    def _l10n_co_lafactura_tax_differences(self, move, plan):
+    def _l10n_co_lafactura_tax_differences(self, move, plan, cache):
         """Per DIAN tax and rate: the document's tax amount against Odoo's tax lines."""
-        table = self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(move.company_id)
+        table = cache.tax_table(move.company_id)
         rows = []
         for tax in plan.ubl.tax_totals:
             tax_id = table.lookup(tax.scheme, tax.percent)
@@ -766,47 +837,43 @@ class L10nCoLafacturaInbox(models.Model):
                 )
         return rows
 
-    def _l10n_co_lafactura_attach(self, move, plan):
-        name = f"lafactura_{plan.cufe[:24]}.json"
+    def _l10n_co_lafactura_attach_many(self, moves, group):
+        """On each bill: the delivered body, the readable UBL and DIAN's link, and one chatter entry."""
+        values, bodies = [], {}
+        for move, (row, _values, plan, _partner) in zip(moves, group, strict=True):
+            values += row._l10n_co_lafactura_attachment_values(move, plan)
+            bodies[move.id] = row._l10n_co_lafactura_chatter_body(plan)
+        self.env["ir.attachment"].sudo().create(values)
+        moves._message_log_batch(bodies=bodies)
+
+    def _l10n_co_lafactura_attachment_values(self, move, plan):
         try:
             pretty = json.dumps(json.loads(plan.hook.json_text), indent=1, ensure_ascii=False)
         except ValueError:
             pretty = plan.hook.json_text
-        attachments = (
-            self.env["ir.attachment"]
-            .sudo()
-            .create(
-                [
-                    {
-                        "name": name,
-                        "raw": (self.body or "").encode(),
-                        "mimetype": "application/json",
-                        "res_model": "account.move",
-                        "res_id": move.id,
-                        "company_id": move.company_id.id,
-                    },
-                    {
-                        "name": f"ubl_{plan.number or plan.cufe[:16]}.json",
-                        "raw": (pretty or "").encode(),
-                        "mimetype": "application/json",
-                        "res_model": "account.move",
-                        "res_id": move.id,
-                        "company_id": move.company_id.id,
-                    },
-                ]
-            )
-        )
-        self.env["ir.attachment"].sudo().create(
+        common = {"res_model": "account.move", "res_id": move.id, "company_id": move.company_id.id}
+        return [
+            {
+                "name": f"lafactura_{plan.cufe[:24]}.json",
+                "raw": (self.body or "").encode(),
+                "mimetype": "application/json",
+                **common,
+            },
+            {
+                "name": f"ubl_{plan.number or plan.cufe[:16]}.json",
+                "raw": (pretty or "").encode(),
+                "mimetype": "application/json",
+                **common,
+            },
             {
                 "name": _("DIAN verification %s", plan.number or plan.cufe[:16]),
                 "type": "url",
                 "url": lf_docs.dian_link(plan.cufe, plan.mode),
-                "res_model": "account.move",
-                "res_id": move.id,
-                "company_id": move.company_id.id,
-            }
-        )
-        link = lf_docs.dian_link(plan.cufe, plan.mode)
+                **common,
+            },
+        ]
+
+    def _l10n_co_lafactura_chatter_body(self, plan):
         warnings = {
             "test_mode": _("Test-mode document: booked in the test journal, never posted."),
             "supplier_dv_mismatch": _("The supplier's check digit in the document does not match its NIT."),
@@ -818,15 +885,80 @@ class L10nCoLafacturaInbox(models.Model):
                 kind=KIND_LABELS[plan.kind],
                 number=plan.number,
                 supplier=plan.hook.provider.name or plan.ubl.supplier.name,
-            )
+            ),
+            _("CUFE/CUDE: %s", plan.cufe),
         ]
-        items.append(_("CUFE/CUDE: %s", plan.cufe))
         if self.dian_approved:
             items.append(_("DIAN approved it (confirmed with LaFactura.co)."))
         items += [warnings[w] for w in plan.warnings if w in warnings]
         body = Markup("<br/>").join(escape(i) for i in items)
-        body += Markup('<br/><a href="%s" target="_blank" rel="noopener">%s</a>') % (
-            link,
+        return body + Markup('<br/><a href="%s" target="_blank" rel="noopener">%s</a>') % (
+            lf_docs.dian_link(plan.cufe, plan.mode),
             _("Check it on DIAN's site"),
         )
-        move.message_post(body=body, attachment_ids=attachments.ids)
+
+
+class BookCache:
+    """What the bills of one batch share, looked up once: tax tables, journals, currencies,
+    suppliers, their learned accounts and products."""
+
+    def __init__(self, env):
+        self.env = env
+        self.memo = {}
+        admin = env.ref("base.user_admin", raise_if_not_found=False)
+        self.admin_id = admin.id if admin else env.uid
+
+    def _get(self, key, compute):
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    def tax_table(self, company):
+        return self._get(
+            ("tax", company.id), lambda: self.env["l10n_co_lafactura.tax.map"]._l10n_co_lafactura_table(company)
+        )
+
+    def journal(self, credential, company, test):
+        return self._get(("journal", credential.id, company.id, test), lambda: self._journal(credential, company, test))
+
+    def _journal(self, credential, company, test):
+        journal = credential.l10n_co_lafactura_test_journal_id if test else credential.l10n_co_lafactura_journal_id
+        if not journal:
+            journal = (
+                self.env["account.journal"]
+                .sudo()
+                .search([("company_id", "=", company.id), ("type", "=", "purchase")], limit=1)
+            )
+        if not journal.default_account_id:
+            raise UserError(
+                _(
+                    "The purchase journal %(journal)s of %(company)s has no default expense account: set one.",
+                    journal=journal.name or "-",
+                    company=company.name,
+                )
+            )
+        return journal
+
+    def currency(self, name):
+        Currency = self.env["res.currency"].sudo().with_context(active_test=False)
+        return self._get(("currency", name), lambda: Currency.search([("name", "=", name)], limit=1))
+
+    def partner(self, party, provider, company, credential):
+        """The supplier; a partner created for this batch is reused by its other documents."""
+        key = ("partner", company.id, party.nit, provider.id)
+        if key not in self.memo:
+            self.memo[key] = self.env["res.partner"]._l10n_co_lafactura_find_or_create(
+                party, provider, company, credential
+            )
+        return self.memo[key]
+
+    def learned_account(self, partner, company):
+        Inbox = self.env["l10n_co_lafactura.inbox"]
+        return self._get(
+            ("account", partner.id, company.id), lambda: Inbox._l10n_co_lafactura_learned_account(partner, company)
+        )
+
+    def product(self, line, partner, company):
+        Inbox = self.env["l10n_co_lafactura.inbox"]
+        key = ("product", partner.id, company.id, line.seller_code, line.standard_code)
+        return self._get(key, lambda: Inbox._l10n_co_lafactura_find_product(line, partner, company))

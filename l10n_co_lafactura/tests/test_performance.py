@@ -1,9 +1,13 @@
 import json
+import threading
+from unittest.mock import patch
 
-from odoo.tests import tagged
+from odoo.sql_db import Cursor
+from odoo.tests import HttpCase, tagged
 
 from ..lafactura import documents as lf_docs
 from ..lafactura import fixtures
+from ..models import l10n_co_lafactura_inbox as inbox_module
 from .common import LaFacturaCommon
 
 
@@ -54,3 +58,65 @@ class TestLaFacturaQueries(LaFacturaCommon):
         hundred = (self.batch(100, "HUN") - fixed_and_one) / 99
         self.assertAlmostEqual(ten, hundred, delta=2, msg=f"{ten:.1f} vs {hundred:.1f} queries per document")
         self.assertLess(hundred, 120)
+
+    def test_document_info_calls_overlap(self):
+        """getDocumentInfo goes out CONFIRM_THREADS at a time: at the sandbox each call waits until
+        the others of its group have arrived, which only calls in flight together can do (a
+        sequential client breaks the barrier)."""
+        parties = inbox_module.CONFIRM_THREADS
+        barrier, broken = threading.Barrier(parties, timeout=30), []
+
+        def meet(_seconds):
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                broken.append(True)
+
+        rows = self.Inbox
+        for index in range(parties * 2):
+            rows |= self.deliver(self.document(number=f"OV{index}"))
+        with patch.object(self.faults, "latency", 0.001), patch.object(self.faults, "sleep", meet):
+            self.process()
+        self.assertFalse(broken, "getDocumentInfo calls went out one at a time")
+        self.assertEqual(set(rows.mapped("state")), {"processed"}, rows.mapped("reason"))
+        self.assertEqual(len(rows.move_id), parties * 2)
+        self.assertEqual(rows.move_id.mapped("state"), ["posted"] * parties * 2)
+        self.assertEqual(len([c for c in self.lafactura.state.calls if c[0] == "getDocumentInfo"]), parties * 2)
+
+
+@tagged("post_install", "-at_install", "post_install_l10n")
+class TestLaFacturaAckOverHttp(LaFacturaCommon, HttpCase):
+    """Issue 14: over HTTP, the acknowledgement is our lookup and our insert, and nothing else of ours."""
+
+    def post(self, url, number):
+        body = json.dumps(fixtures.hook_body(self.document(number=number))).encode()
+        return self.opener.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+
+    def test_ack_is_the_lookup_and_the_insert_without_user_session_or_bill(self):
+        url = self.base_url() + "/l10n_co_lafactura/hook/" + self.credential.sudo().l10n_co_lafactura_webhook_secret
+        self.assertEqual(self.post(url, "BURST1").status_code, 200)  # the first of a burst wakes the cron
+        statements = []
+        execute = Cursor.execute
+
+        def spy(cr, query, params=None, log_exceptions=True):
+            statements.append(" ".join(getattr(query, "code", str(query)).split()))
+            return execute(cr, query, params, log_exceptions)
+
+        self.opener.cookies.clear()
+        with patch.object(Cursor, "execute", spy):
+            response = self.post(url, "BURST2")
+        self.assertEqual(response.status_code, 200)
+        # Test mode wraps each request in savepoints of the test's transaction, and Odoo lists
+        # the databases for a request without a session when a dbfilter is set; those aside,
+        # the request ran exactly two statements, both ours: no user, session or ORM read, and
+        # one attempt (a read-only first try would have run them twice).
+        core = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "select datname from pg_database")
+        ours = [s for s in statements if not s.startswith(core)]
+        self.assertEqual(len(ours), 2, ours)
+        self.assertIn("FROM einvoice_credential", ours[0])
+        self.assertTrue(ours[1].startswith("WITH stored AS ( INSERT INTO l10n_co_lafactura_inbox"), ours[1])
+        self.assertNotIn("Set-Cookie", response.headers)
+        row = self.Inbox.browse(response.json()["id"])
+        # The answer did not wait for processing: the row is as stored, the cron has not run.
+        self.assertEqual((row.state, row.attempts, row.move_id.id, row.number), ("received", 0, False, "BURST2"))
+        self.assertFalse(self.env["account.move"].search_count([("ref", "in", ("BURST1", "BURST2"))]))
