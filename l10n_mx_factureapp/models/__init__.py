@@ -6,6 +6,10 @@ from . import res_partner
 from . import product
 from . import account_journal
 from . import account_payment
+from . import account_move_cfdi
+from . import account_move_cfdi_texts
+from . import account_move_cancel
+from . import account_move_complement
 from . import account_move
 from . import account_move_send
 from . import account_chart_template
