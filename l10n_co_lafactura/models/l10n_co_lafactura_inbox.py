@@ -11,7 +11,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, float_round
 
-from odoo.addons.einvoice_common import compat
+from odoo.addons.einvoice_common import compat, dbtools
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..lafactura import documents as lf_docs
@@ -470,9 +470,7 @@ class L10nCoLafacturaInbox(models.Model):
             answers = dict(pool.map(ask, asks))
         while not clients.empty():
             clients.get().transport.close()
-        Exchange = self.env["einvoice.exchange"]
-        for row, exchange in exchanges:
-            Exchange._einvoice_recorder(credential, row)(exchange)
+        self.env["einvoice.exchange"]._einvoice_record_many(credential, exchanges)
         return answers
 
     # ------------------------------------------------------------------------------ book
@@ -500,15 +498,17 @@ class L10nCoLafacturaInbox(models.Model):
         self._l10n_co_lafactura_wake_notes(booked)
 
     def _l10n_co_lafactura_create_bills(self, Move, group, cache):
-        """Create the bills of [(row, values, plan, partner)]; returns the rows booked."""
+        """Create the bills of [(row, values, plan, partner)] in one `create` (one by one when
+        that fails: the bad document alone fails); returns the rows booked."""
 
         def after(moves, positions):
             self._l10n_co_lafactura_complete(moves, [group[i] for i in positions], cache)
 
+        values = [entry[1] for entry in group]
         try:
-            results = self._l10n_co_lafactura_create(Move, [values for _row, values, _plan, _partner in group], after)
-        except RETRY_NOW_ERRORS as exc:  # the batch's savepoint is rolled back; each row again at once
-            results = [(Move, exc)] * len(group)
+            results = dbtools.create_batch(Move, values, after)
+        except Exception:  # noqa: BLE001 - a concurrency error or a bug: each document alone, recorded on its row
+            results = [self._l10n_co_lafactura_create_alone(Move, values, index, after) for index in range(len(values))]
         booked = []
         for (row, _values, _plan, _partner), (move, error) in zip(group, results, strict=True):
             if error:
@@ -518,18 +518,11 @@ class L10nCoLafacturaInbox(models.Model):
                 booked.append(row)
         return booked
 
-    def _l10n_co_lafactura_create(self, Move, vals_list, after):
-        """[(bill, None) or (empty, error)] for each values, a failure leaving no partial bill."""
-        results = []
-        for index, values in enumerate(vals_list):
-            try:
-                with self.env.cr.savepoint():
-                    move = Move.create(values)
-                    after(move, [index])
-                results.append((move, None))
-            except (UserError, ValidationError, pg_errors.IntegrityError, pg_errors.DataError) as exc:
-                results.append((Move, exc))
-        return results
+    def _l10n_co_lafactura_create_alone(self, Move, values, index, after):
+        try:
+            return dbtools.create_batch(Move, [values[index]], lambda moves, _positions: after(moves, [index]))[0]
+        except Exception as exc:  # noqa: BLE001 - recorded on its row
+            return dbtools.CreateResult(Move, exc)
 
     def _l10n_co_lafactura_complete(self, moves, group, cache):
         """What follows the creation of bills: tax rounding, attachments and chatter, review, posting."""

@@ -59,10 +59,11 @@ class TestLaFacturaQueries(LaFacturaCommon):
         self.assertAlmostEqual(ten, hundred, delta=2, msg=f"{ten:.1f} vs {hundred:.1f} queries per document")
         self.assertLess(hundred, 120)
 
-    def test_document_info_calls_overlap(self):
+    def test_document_info_calls_overlap_and_bills_are_created_together(self):
         """getDocumentInfo goes out CONFIRM_THREADS at a time: at the sandbox each call waits until
         the others of its group have arrived, which only calls in flight together can do (a
-        sequential client breaks the barrier)."""
+        sequential client breaks the barrier). The batch's bills: one `create`, one exchange
+        log row per call."""
         parties = inbox_module.CONFIRM_THREADS
         barrier, broken = threading.Barrier(parties, timeout=30), []
 
@@ -75,13 +76,29 @@ class TestLaFacturaQueries(LaFacturaCommon):
         rows = self.Inbox
         for index in range(parties * 2):
             rows |= self.deliver(self.document(number=f"OV{index}"))
-        with patch.object(self.faults, "latency", 0.001), patch.object(self.faults, "sleep", meet):
+        Move = type(self.env["account.move"])
+        create, creates = Move.create, []
+
+        def counting_create(moves, vals_list):
+            creates.append(len(vals_list) if isinstance(vals_list, list) else 1)
+            return create(moves, vals_list)
+
+        with (
+            patch.object(self.faults, "latency", 0.001),
+            patch.object(self.faults, "sleep", meet),
+            patch.object(Move, "create", counting_create),
+        ):
             self.process()
+        self.assertEqual(creates, [parties * 2])
         self.assertFalse(broken, "getDocumentInfo calls went out one at a time")
         self.assertEqual(set(rows.mapped("state")), {"processed"}, rows.mapped("reason"))
         self.assertEqual(len(rows.move_id), parties * 2)
         self.assertEqual(rows.move_id.mapped("state"), ["posted"] * parties * 2)
         self.assertEqual(len([c for c in self.lafactura.state.calls if c[0] == "getDocumentInfo"]), parties * 2)
+        exchanges = self.env["einvoice.exchange"].search(
+            [("res_model", "=", self.Inbox._name), ("res_id", "in", rows.ids), ("operation", "=", "getDocumentInfo")]
+        )
+        self.assertEqual(sorted(exchanges.mapped("res_id")), sorted(rows.ids))
 
 
 @tagged("post_install", "-at_install", "post_install_l10n")

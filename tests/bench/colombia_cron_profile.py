@@ -142,7 +142,9 @@ def run(env, args, lafactura, api):
         )
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.profile)
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(
+            os.environ.get("PROFILE_FILTER", ""), args.profile
+        )
         print(out.getvalue())
 
 
