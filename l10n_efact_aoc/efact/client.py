@@ -7,6 +7,7 @@ never retried. Service errors become the transport's taxonomy with eFACT's code.
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import errors as efact_errors
@@ -699,6 +700,62 @@ def drain_pending_invoices(
         if not more or not fresh:
             break
     return delivered, refused
+
+
+def drain_pending_batches(
+    client,
+    process_batch,
+    *,
+    nif=None,
+    oficina_comptable=None,
+    max_pages=100,
+    deliver,
+    chunk=25,
+    limit=None,
+):
+    """Pull pending invoices page by page and hand them over `chunk` at a time.
+
+    `process_batch(pendings) -> accepted ids` must store and process them durably (commit) and
+    return the ids whose DELIVERED is due; `deliver(ids)` then reports them, before the next
+    batch. An invoice not accepted stays pending and is not offered again in this run. With
+    `limit`, stops after that many invoices were offered. Returns (delivered ids, refused ids).
+    """
+    delivered, refused, offered = [], [], set()
+    size = max(1, chunk)
+    for _page in range(max_pages):
+        items, more = client.pending_invoices(nif, oficina_comptable)
+        fresh = [p for p in items if p.id not in offered]
+        if limit is not None:
+            fresh = fresh[: max(0, limit - len(offered))]
+        for start in range(0, len(fresh), size):
+            batch = fresh[start : start + size]
+            offered.update(p.id for p in batch)
+            accepted = set(process_batch(batch))
+            done = [p.id for p in batch if p.id in accepted]
+            refused += [p.id for p in batch if p.id not in accepted]
+            if done:
+                deliver(done)
+                delivered += done
+        if not more or not fresh or (limit is not None and len(offered) >= limit):
+            break
+    return delivered, refused
+
+
+def map_concurrently(function, items, workers=4):
+    """[(result, None) or (None, exception)] of `function(item)` for each item, in order, run in a
+    small thread pool: for pure HTTP calls only (no database access in `function`)."""
+
+    def guarded(item):
+        try:
+            return function(item), None
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, item by item
+            return None, exc
+
+    items = list(items)
+    if len(items) <= 1 or workers <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(guarded, items))
 
 
 def drain_pending_states(client, apply, *, supplier_nif=None, max_pages=100):

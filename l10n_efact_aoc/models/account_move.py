@@ -7,6 +7,7 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.xml_utils import cleanup_xml_node
 
+from odoo.addons.einvoice_common import dbtools
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import checks, corrective, documents, received
@@ -545,9 +546,11 @@ class AccountMove(models.Model):
             credential, nif=nif, oficina_comptable=oficina_comptable, limit=limit, chunk=chunk
         )
 
-    def _l10n_efact_aoc_import(self, credential, company, pending, doc, prefetched=None, cache=None):
-        """Create the vendor bill (or link the FTP-era one) for one pending hub invoice. `cache`: a dict
-        kept for a whole run (products and taxes looked up once per run)."""
+    def _l10n_efact_aoc_prepare_import(self, credential, company, pending, doc, prefetched=None, cache=None):
+        """Parse and check one received invoice; returns the values of its bill (a dict for
+        `_l10n_efact_aoc_create_bills`), or its document when it was linked to the bill that already
+        existed (FTP delivery). Refusals raise DocumentError / UserError."""
+        cache = {} if cache is None else cache
         if prefetched:
             info, xml, files = prefetched
         else:
@@ -577,19 +580,37 @@ class AccountMove(models.Model):
         }
         bill = self._l10n_efact_aoc_find_ftp_bill(company, values)
         if bill:
-            doc = self._l10n_efact_aoc_save_in_document(doc, dict(values, move_id=bill.id))
-            bill.with_context(no_new_invoice=True).message_post(
-                body=_(
-                    "Linked to eFACT invoice %s: the bill already existed (FTP delivery); no duplicate created.",
-                    pending.id,
-                )
+            return self._l10n_efact_aoc_link_ftp_bill(bill, company, doc, values, files, pending)
+        journal = company._l10n_efact_aoc_purchase_journal()
+        if not journal:
+            raise UserError(_("%s has no purchase journal for the invoices received from eFACT.", company.name))
+        Move = self.with_company(company).with_context(l10n_efact_aoc_import=True)
+        partner, created = Move._l10n_efact_aoc_supplier(company, facturae, root, cache)
+        data = received.bill_data(root.xpath("//Invoice")[0], company.currency_id.decimal_places)
+        bill_values, logs = Move._l10n_efact_aoc_bill_values(company, journal, partner, data, cache)
+        return {
+            "doc": doc,
+            "values": values,
+            "bill_values": bill_values,
+            "xml": xml,
+            "files": files,
+            "logs": logs,
+            "partner": partner,
+            "created": created,
+        }
+
+    def _l10n_efact_aoc_link_ftp_bill(self, bill, company, doc, values, files, pending):
+        doc = self._l10n_efact_aoc_save_in_document(doc, dict(values, move_id=bill.id))
+        bill.with_context(no_new_invoice=True).message_post(
+            body=_(
+                "Linked to eFACT invoice %s: the bill already existed (FTP delivery); no duplicate created.",
+                pending.id,
             )
-            for attachment_id, name, content, mime in files:
-                bill._l10n_efact_aoc_store_attachment(attachment_id, name, content, mime)
-            if company.l10n_efact_aoc_registry_mode == "create" and not bill.l10n_efact_aoc_import_warning:
-                bill._l10n_efact_aoc_register()
-        else:
-            bill, doc = self._l10n_efact_aoc_create_bill(company, doc, values, xml, facturae, root, files, cache)
+        )
+        for attachment_id, name, content, mime in files:
+            bill._l10n_efact_aoc_store_attachment(attachment_id, name, content, mime)
+        if company.l10n_efact_aoc_registry_mode == "create" and not bill.l10n_efact_aoc_import_warning:
+            bill._l10n_efact_aoc_register()
         if bill.state == "posted":
             bill._l10n_efact_aoc_on_post()
         return doc
@@ -729,45 +750,97 @@ class AccountMove(models.Model):
             commands.append(Command.create(vals))
         return commands, logs
 
-    def _l10n_efact_aoc_create_bill(self, company, doc, values, xml, facturae, root, files, cache=None):
-        """The bill in ONE create with its lines, its files in one create, its document, and one
-        chatter entry. Returns (bill, document)."""
-        cache = {} if cache is None else cache
-        journal = company._l10n_efact_aoc_purchase_journal()
-        if not journal:
-            raise UserError(_("%s has no purchase journal for the invoices received from eFACT.", company.name))
-        Move = self.with_company(company).with_context(l10n_efact_aoc_import=True)
-        partner, created = Move._l10n_efact_aoc_supplier(company, facturae, root, cache)
-        data = received.bill_data(root.xpath("//Invoice")[0], company.currency_id.decimal_places)
-        bill_values, logs = Move._l10n_efact_aoc_bill_values(company, journal, partner, data, cache)
-        bill = Move.with_context(tracking_disable=True).create(bill_values)
-        stored = bill._l10n_efact_aoc_bill_files(values, xml, files)
-        expected = documents.money(values["amount"])
-        mismatch = bill.currency_id.compare_amounts(bill.amount_total, float(expected)) != 0
-        register = not mismatch and company.l10n_efact_aoc_registry_mode == "create"
-        values = dict(values, move_id=bill.id, attachment_id=stored[0].id)
-        if register and not doc:  # numbered with the document, ANNOTATED queued at once (no re-reads)
-            values["rcf_number"] = company._l10n_efact_aoc_registry_sequence().sudo().next_by_id()
-        doc = self._l10n_efact_aoc_save_in_document(doc, values)
-        notes = [
-            _("Received from eFACT (id %(id)s, registration %(reg)s).", id=doc.hub_id, reg=doc.registry_number or "-"),
-            *logs,
-        ]
-        if created:
-            notes.append(
-                _("The supplier %s did not exist and was created from the Facturae: review it.", partner.display_name)
-            )
-            bill.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=_("eFACT: review the new supplier"),
-                note=notes[-1],
-                user_id=self.env.user.id,
-            )
-        number = values.get("rcf_number")
-        notes += bill._l10n_efact_aoc_check_total_or_register(doc, expected, mismatch, register, number)
-        # a log entry, not a message: nobody to notify yet, and a fraction of message_post's queries
-        bill._message_log(body=Markup("<br/>").join(notes), attachment_ids=stored[:1].ids)
-        return bill, doc
+    @api.model
+    def _l10n_efact_aoc_create_bills(self, company, prepared):
+        """The bills of `prepared` (see `_l10n_efact_aoc_prepare_import`) in ONE create with their
+        lines (a bad one alone fails: `dbtools.create_batch`), their files in one create, their
+        documents in one create; then registry numbers (only for bills that landed: no gaps) and one
+        chatter entry per bill. Returns [(document, None) or (None, error)] aligned with `prepared`."""
+        if not prepared:
+            return []
+        Move = self.with_company(company).with_context(l10n_efact_aoc_import=True, tracking_disable=True)
+
+        def created(bills, positions):
+            Move._l10n_efact_aoc_bills_created(company, bills, [prepared[i] for i in positions])
+
+        results = dbtools.create_batch(Move, [p["bill_values"] for p in prepared], after=created)
+        landed = [(p, r.record) for p, r in zip(prepared, results, strict=True) if not r.error]
+        Move._l10n_efact_aoc_register_and_log(company, landed)
+        return [(None, r.error) if r.error else (p["out"]["doc"], None) for p, r in zip(prepared, results, strict=True)]
+
+    @api.model
+    def _l10n_efact_aoc_bills_created(self, company, bills, prepared):
+        """Files, documents, total check and supplier review of bills just created, in the same
+        savepoint (rolled back with them). What it makes goes in each `prep["out"]`, made afresh
+        when the batch is done again one bill at a time."""
+        file_values, owners = [], []
+        for bill, prep in zip(bills, prepared, strict=True):
+            prep["out"] = {"doc": prep["doc"]}
+            batch = bill._l10n_efact_aoc_bill_file_values(prep["values"], prep["xml"], prep["files"])
+            file_values += batch
+            owners += [prep["out"]] * len(batch)
+        for out, attachment in zip(owners, self.env["ir.attachment"].create(file_values), strict=True):
+            out.setdefault("stored", attachment)  # the Facturae is each bill's first file
+        new_docs = []
+        for bill, prep in zip(bills, prepared, strict=True):
+            out = prep["out"]
+            out["expected"] = documents.money(prep["values"]["amount"])
+            out["mismatch"] = bill.currency_id.compare_amounts(bill.amount_total, float(out["expected"])) != 0
+            values = dict(prep["values"], move_id=bill.id, attachment_id=out["stored"].id)
+            if out["doc"]:
+                out["doc"].write(values)
+            else:
+                new_docs.append((out, values))
+        docs = self.env["l10n_efact_aoc.document"].create([values for _out, values in new_docs])
+        for (out, _values), doc in zip(new_docs, docs, strict=True):
+            out["doc"] = doc
+        for bill, prep in zip(bills, prepared, strict=True):
+            out = prep["out"]
+            if out["mismatch"]:
+                bill._l10n_efact_aoc_check_total_or_register(out["doc"], out["expected"], True, False)
+            if prep["created"]:
+                bill.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=_("eFACT: review the new supplier"),
+                    note=bill._l10n_efact_aoc_new_supplier_note(prep["partner"]),
+                    user_id=self.env.user.id,
+                )
+
+    def _l10n_efact_aoc_new_supplier_note(self, partner):
+        return _("The supplier %s did not exist and was created from the Facturae: review it.", partner.display_name)
+
+    @api.model
+    def _l10n_efact_aoc_register_and_log(self, company, landed):
+        """Registry numbers and ANNOTATED (in "create" mode, totals matching) for the bills that
+        landed, in one create, then one chatter entry per bill."""
+        register = company.l10n_efact_aoc_registry_mode == "create"
+        reports, notes_by_bill = [], {}
+        sequence = company._l10n_efact_aoc_registry_sequence().sudo() if register and landed else None
+        for prep, bill in landed:
+            out = prep["out"]
+            doc = out["doc"]
+            notes = [
+                _(
+                    "Received from eFACT (id %(id)s, registration %(reg)s).",
+                    id=doc.hub_id,
+                    reg=doc.registry_number or "-",
+                ),
+                *prep["logs"],
+            ]
+            if prep["created"]:
+                notes.append(bill._l10n_efact_aoc_new_supplier_note(prep["partner"]))
+            if out["mismatch"]:
+                notes.append(bill.l10n_efact_aoc_import_warning)
+            elif register and not doc.report_ids.filtered(lambda r: r.state == "ANNOTATED" and r.status != "error"):
+                number = doc.rcf_number or sequence.next_by_id()
+                doc.rcf_number = number
+                reports.append({"document_id": doc.id, "state": "ANNOTATED", "rcf_number": number})
+                notes.append(_("Registered in the accounting registry of invoices with number %s.", number))
+            notes_by_bill[bill] = (notes, out["stored"])
+        self.env["l10n_efact_aoc.report"].sudo().create(reports)
+        for bill, (notes, stored) in notes_by_bill.items():
+            # a log entry, not a message: nobody to notify yet, and a fraction of message_post's queries
+            bill._message_log(body=Markup("<br/>").join(notes), attachment_ids=stored.ids)
 
     def _l10n_efact_aoc_bill_values(self, company, journal, partner, data, cache):
         """(values of the bill's one create, import notes) from the Facturae's BillData `data`."""
@@ -805,31 +878,29 @@ class AccountMove(models.Model):
             bill_values["invoice_date_due"] = data.due_date
         return bill_values, logs + line_logs
 
-    def _l10n_efact_aoc_bill_files(self, values, xml, files):
-        """The received Facturae and its attachments on this bill, in one create."""
+    def _l10n_efact_aoc_bill_file_values(self, values, xml, files):
+        """Values of the received Facturae and its attachments on this bill (the Facturae first)."""
         self.ensure_one()
-        return self.env["ir.attachment"].create(
-            [
+        return [
+            {
+                "name": f"eFACT_{values['hub_id']}_{(values['number'] or '').replace('/', '_')}.xml",
+                "raw": xml,
+                "mimetype": "application/xml",
+                "res_model": "account.move",
+                "res_id": self.id,
+            },
+            *(
                 {
-                    "name": f"eFACT_{values['hub_id']}_{(values['number'] or '').replace('/', '_')}.xml",
-                    "raw": xml,
-                    "mimetype": "application/xml",
+                    "name": name or f"attachment_{attachment_id}",
+                    "raw": content,
+                    "description": f"efact:{attachment_id}",
+                    "mimetype": (mime or "").split(";")[0] or documents.mime_for(name),
                     "res_model": "account.move",
                     "res_id": self.id,
-                },
-                *(
-                    {
-                        "name": name or f"attachment_{attachment_id}",
-                        "raw": content,
-                        "description": f"efact:{attachment_id}",
-                        "mimetype": (mime or "").split(";")[0] or documents.mime_for(name),
-                        "res_model": "account.move",
-                        "res_id": self.id,
-                    }
-                    for attachment_id, name, content, mime in files
-                ),
-            ]
-        )
+                }
+                for attachment_id, name, content, mime in files
+            ),
+        ]
 
     def _l10n_efact_aoc_check_total_or_register(self, doc, expected, mismatch, register, number=False):
         """A bill whose total differs from eFACT's stays in draft with a warning; else, in the "create"

@@ -4,6 +4,8 @@ before it is processed into a vendor bill, so a crash between the two loses noth
 import hashlib
 import json
 import logging
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg2.errors
@@ -29,6 +31,10 @@ INBOX_STATES = [
     ("error", "Error"),
 ]
 DONE_STATES = ("processed", "duplicate")
+# pure HTTP calls overlapped per batch (downloads, DELIVERED): a few, to stay polite to the hub
+DOWNLOAD_WORKERS = 4
+# bills of one create (then committed): small, so a crash loses little and the next run goes on
+PROCESS_BATCH = 25
 RETENTION_PARAM = "l10n_efact_aoc.inbox_retention_days"
 DEFAULT_RETENTION_DAYS = 400
 
@@ -77,18 +83,6 @@ class L10nEfactAocInbox(models.Model):
     )
 
     # -- claiming and storing ---------------------------------------------------------------
-    @api.model
-    def _l10n_efact_aoc_claim(self, credential, company, pending, inserted=False):
-        """The inbox row of `pending`, locked by this transaction, or an empty recordset when another
-        run holds it. The row is created if missing (`inserted`: already done for its page), so that a
-        concurrent run meets a committed row it can skip (SKIP LOCKED), never a duplicate key or an
-        insert it must wait for."""
-        if not inserted:
-            if not self._l10n_efact_aoc_insert_rows(credential, [(company, pending)]):
-                return self.browse()  # inserted by a concurrent run that has not committed yet: its row
-            self.env["einvoice.credential"]._einvoice_commit()  # the row exists for every run
-        return self._l10n_efact_aoc_lock_where(SQL("company_id = %s AND hub_id = %s", company.id, pending.id))
-
     @api.model
     def _l10n_efact_aoc_insert_rows(self, credential, rows):
         """INSERT ... ON CONFLICT DO NOTHING the inbox rows of `rows` [(company, pending)] in one statement
@@ -217,25 +211,44 @@ class L10nEfactAocInbox(models.Model):
         )
         return self
 
-    def _l10n_efact_aoc_download(self, api, pending):
-        """Download the delivery of this claimed row and store it (or why it failed). Commits."""
-        self.ensure_one()
-        Credential = self.env["einvoice.credential"]
-        try:
+    @api.model
+    def _l10n_efact_aoc_download_many(self, api, recorder, rows, pendings):
+        """Download the deliveries of these claimed rows (invoice data, Facturae, attachments) in a
+        small thread pool of pure HTTP calls (no ORM in the threads; their exchange-log rows are
+        written afterwards, each against its row), then store each one (or why it failed) and
+        commit. Returns the first auth or transient error, which stops the run after this."""
+        by_hub = {row.hub_id: row for row in rows}
+        expected = {row.hub_id: row.company_id._l10n_efact_aoc_nif() for row in rows}
+
+        def fetch(pending):  # in a worker thread: HTTP only, plain values (no ORM read)
+            recorder.record = by_hub[pending.id]
             info = api.get_invoice(pending.id)
-            self._l10n_efact_aoc_check_nif(info.nif)
+            if info.nif and documents.normalize_nif(info.nif) != expected[pending.id]:
+                return info, None, []  # refused on this row below, nothing else downloaded
             xml = api.get_facturae(pending.id)
-            files = [(att_id, name, *api.get_attachment(pending.id, att_id)) for att_id, name in info.attachments]
-            self._l10n_efact_aoc_store(info, xml, files)
-        except (common_errors.EInvoiceError, documents.DocumentError) as exc:
-            state = "rejected" if isinstance(exc, documents.DocumentError) else "error"
-            self.sudo().write({"state": state, "reason": _l10n_efact_aoc_reason(self.env, exc), "attempts": 0})
-            Credential._einvoice_commit()
-            if isinstance(exc, common_errors.EInvoiceError) and exc.kind in ("auth", "transient"):
-                raise
-            return False
-        Credential._einvoice_commit()  # stored before anything is processed
-        return True
+            return (
+                info,
+                xml,
+                [(att_id, name, *api.get_attachment(pending.id, att_id)) for att_id, name in info.attachments],
+            )
+
+        with recorder.buffered():
+            results = efact_client.map_concurrently(fetch, pendings, workers=DOWNLOAD_WORKERS)
+        stop = None
+        for pending, (result, exc) in zip(pendings, results, strict=True):
+            row = by_hub[pending.id]
+            try:
+                if exc is not None:
+                    raise exc
+                row._l10n_efact_aoc_check_nif(result[0].nif)
+                row._l10n_efact_aoc_store(*result)
+            except (common_errors.EInvoiceError, documents.DocumentError) as error:
+                state = "rejected" if isinstance(error, documents.DocumentError) else "error"
+                row.sudo().write({"state": state, "reason": _l10n_efact_aoc_reason(self.env, error), "attempts": 0})
+                if isinstance(error, common_errors.EInvoiceError) and error.kind in ("auth", "transient"):
+                    stop = stop or error
+        self.env["einvoice.credential"]._einvoice_commit()  # stored before anything is processed
+        return stop
 
     # -- pulling ----------------------------------------------------------------------------
     @api.model
@@ -272,69 +285,51 @@ class L10nEfactAocInbox(models.Model):
 
     @api.model
     def _l10n_efact_aoc_pull_nif(self, credential, by_nif, nif, oficina_comptable, limit, chunk):
-        """The pending invoices addressed to `nif`: claim each row, download and store it (commit),
-        process it into a bill (commit), report DELIVERED for each chunk of committed bills. An item of
-        another NIF in the answer is left for its own company's request."""
+        """The pending invoices addressed to `nif`, `chunk` at a time: claim their rows, download and
+        store them (commit), process them into bills (commit), report DELIVERED for the committed
+        bills. An item of another NIF in the answer is left for its own company's request."""
         api, recorder = self._l10n_efact_aoc_rcf_session(credential, by_nif[nif])
-        cache, inserted = {}, set()
+        cache = {}
 
-        def mine(pending):
-            return documents.normalize_nif(pending.nif) == nif
-
-        def on_page(items):  # the page's rows in one statement, committed: then claimed one by one
-            rows = [(by_nif[nif], p) for p in items if mine(p)]
-            if self._l10n_efact_aoc_insert_rows(credential, rows):
-                inserted.update(p.id for _company, p in rows)
-            self.env["einvoice.credential"]._einvoice_commit()
-
-        def process(pending):
-            if not mine(pending):
-                return False
-            known = pending.id in inserted
-            return self._l10n_efact_aoc_receive(api, recorder, credential, by_nif, pending, cache, known)
+        def process_batch(items):
+            mine = [p for p in items if documents.normalize_nif(p.nif) == nif]
+            return self._l10n_efact_aoc_receive_batch(api, recorder, credential, by_nif[nif], mine, cache)
 
         def deliver(hub_ids):
             self._l10n_efact_aoc_deliver_hub_ids(api, recorder, by_nif, hub_ids)
 
-        return efact_client.drain_pending_invoices(
+        return efact_client.drain_pending_batches(
             api,
-            process,
+            process_batch,
             nif=nif,
             oficina_comptable=oficina_comptable,
             deliver=deliver,
             chunk=chunk,
             limit=limit,
-            on_page=on_page,
         )
 
     @api.model
-    def _l10n_efact_aoc_receive(self, api, recorder, credential, by_nif, pending, cache, inserted=False):
-        """One pending invoice of the pull. True when its bill is committed and DELIVERED is due."""
-        company = by_nif.get(documents.normalize_nif(pending.nif))
-        if not company:
-            _logger.warning(
-                "eFACT invoice %s is addressed to NIF %s, served by no company of %s",
-                pending.id,
-                pending.nif,
-                credential.name,
-            )
-            credential.sudo().last_error = _(
-                "eFACT invoice %(id)s is addressed to NIF %(nif)s, which no company of this connection has.",
-                id=pending.id,
-                nif=pending.nif,
-            )
-            return False
-        row = self._l10n_efact_aoc_claim(credential, company, pending, inserted)
-        if not row:
-            return False  # another run holds it and reports it
-        recorder.record = row
-        try:
-            if not row.attachment_id and not row._l10n_efact_aoc_download(api, pending):
-                return False
-            done = row._l10n_efact_aoc_process(cache, trigger=False)  # the pull triggers once at its end
-        finally:
-            recorder.record = None
-        return bool(done) and not done.delivered
+    def _l10n_efact_aoc_receive_batch(self, api, recorder, credential, company, pendings, cache):
+        """A batch of pending invoices of `company`: their rows created if missing (committed) and
+        claimed (SKIP LOCKED: a row another run holds is left to it), the deliveries not stored yet
+        downloaded and stored (committed), then processed into bills (committed). Returns the hub
+        ids whose bill is committed and whose DELIVERED is due."""
+        if not pendings:
+            return []
+        self._l10n_efact_aoc_insert_rows(credential, [(company, p) for p in pendings])
+        # the rows exist for every run; and the lock below reads a fresh snapshot (a row another run
+        # changed since an older one would fail the whole batch's lock)
+        self.env["einvoice.credential"]._einvoice_commit()
+        ids = tuple(p.id for p in pendings)
+        rows = self._l10n_efact_aoc_lock_where(SQL("company_id = %s AND hub_id IN %s", company.id, ids))
+        claimed = set(rows.mapped("hub_id"))
+        fetch = [p for p in pendings if p.id in claimed]
+        stored = {row.hub_id for row in rows if row.attachment_id}
+        error = self._l10n_efact_aoc_download_many(api, recorder, rows, [p for p in fetch if p.id not in stored])
+        if error:
+            raise error
+        done = rows._l10n_efact_aoc_process(cache, trigger=False)  # the pull triggers once at its end
+        return [row.hub_id for row in done if not row.delivered]
 
     @api.model
     def _l10n_efact_aoc_deliver_hub_ids(self, api, recorder, by_nif, hub_ids):
@@ -351,28 +346,32 @@ class L10nEfactAocInbox(models.Model):
                 DONE_STATES,
             )
         )
-        delivered, error = self.browse(), None
-        try:
-            for row in rows:
-                recorder.record = row
-                try:
-                    api.update_state(row.hub_id, "DELIVERED")
-                except common_errors.RejectedError as exc:
-                    # DELIVERED may have been accepted before our commit was lost: ask the hub
-                    if api.get_invoice(row.hub_id).state in ("", "SENT", "REGISTERED"):
-                        error = error or exc
-                        continue
-                except common_errors.AuthError as exc:
-                    error = exc
-                    break  # every other call would fail the same way
-                except common_errors.EInvoiceError as exc:
-                    error = error or exc  # this one waits for the next run; the others go on
-                    continue
+
+        def patch(item):  # in a worker thread: HTTP only, plain values (no ORM read)
+            row, hub_id = item
+            recorder.record = row
+            try:
+                api.update_state(hub_id, "DELIVERED")
+            except common_errors.RejectedError:
+                # DELIVERED may have been accepted before our commit was lost: ask the hub
+                if api.get_invoice(hub_id).state in ("", "SENT", "REGISTERED"):
+                    raise
+
+        with recorder.buffered():
+            items = [(row, row.hub_id) for row in rows]
+            results = efact_client.map_concurrently(patch, items, workers=DOWNLOAD_WORKERS)
+        delivered, error, unexpected = self.browse(), None, None
+        for row, (_done, exc) in zip(rows, results, strict=True):
+            if exc is None:
                 delivered |= row
-        finally:
-            recorder.record = None
-            delivered._l10n_efact_aoc_mark_delivered()
-            self.env["einvoice.credential"]._einvoice_commit()
+            elif isinstance(exc, common_errors.EInvoiceError):
+                # this one waits for the next run; an auth error is the one worth reporting
+                error = exc if exc.kind == "auth" or error is None else error
+            else:
+                unexpected = unexpected or exc
+        delivered._l10n_efact_aoc_mark_delivered()  # what the hub accepted is recorded whatever else failed
+        error = unexpected or error
+        self.env["einvoice.credential"]._einvoice_commit()
         if error:
             raise error
 
@@ -487,67 +486,87 @@ class L10nEfactAocInbox(models.Model):
         )
 
     def _l10n_efact_aoc_process(self, cache=None, trigger=True):
-        """Turn stored deliveries into bills, one at a time, each under a row lock taken with SKIP
-        LOCKED (a row another worker is processing is left to it) and committed on its own.
-        Returns the rows that are done (processed or duplicate); DELIVERED is the caller's business.
-        `cache`: lookups kept for a whole run (see account.move._l10n_efact_aoc_import)."""
+        """Turn stored deliveries into bills, under row locks taken with SKIP LOCKED (a row another
+        worker is processing is left to it), `PROCESS_BATCH` bills of a company per create, each
+        batch committed on its own. Returns the rows that are done (processed or duplicate);
+        DELIVERED is the caller's business. `cache`: lookups kept for a whole run (see
+        account.move._l10n_efact_aoc_prepare_import)."""
         Credential = self.env["einvoice.credential"]
         cache = {} if cache is None else cache
-        done = self.browse()
-        for inbox in self.sudo().with_context(l10n_efact_aoc_no_report_trigger=True):
-            # a row changed by a worker that committed after our snapshot was processed by it
-            if not self._l10n_efact_aoc_lock_where(SQL("id = %s", inbox.id)):
-                continue
-            if inbox.state in DONE_STATES:
-                done |= inbox
-                continue
-            if not inbox.attachment_id:
-                continue  # never downloaded: the next pull downloads it again
-            inbox._l10n_efact_aoc_process_one(cache)
-            Credential._einvoice_commit()  # the bill exists before eFACT is told DELIVERED
-            if inbox.state in DONE_STATES:
-                done |= inbox
+        if not self:
+            return self
+        # a row changed by a worker that committed after our snapshot was processed by it
+        rows = self._l10n_efact_aoc_lock_where(SQL("id IN %s", tuple(self.ids)))
+        rows = rows.with_context(l10n_efact_aoc_no_report_trigger=True)
+        done = rows.filtered(lambda r: r.state in DONE_STATES)
+        todo = rows.filtered(lambda r: r.state not in DONE_STATES and r.attachment_id)  # else: the next pull
+        for company in todo.company_id:
+            of_company = todo.filtered(lambda r, c=company: r.company_id == c)
+            for start in range(0, len(of_company), PROCESS_BATCH):
+                batch = of_company[start : start + PROCESS_BATCH]
+                batch._l10n_efact_aoc_process_batch(company, cache)
+                Credential._einvoice_commit()  # the bills exist before eFACT is told DELIVERED
+                done |= batch.filtered(lambda r: r.state in DONE_STATES)
         if done and trigger:
             self.env["l10n_efact_aoc.report"]._l10n_efact_aoc_trigger()  # ANNOTATED queued: once per batch
         return done.with_env(self.env)
 
-    def _l10n_efact_aoc_process_one(self, cache):
-        self.ensure_one()
-        Move = self.env["account.move"].sudo()
-        company = self.company_id
-        credential = self.credential_id
-        Doc = self.env["l10n_efact_aoc.document"].sudo()
-        doc = Doc.search(
-            [("company_id", "=", company.id), ("direction", "=", "in"), ("hub_id", "=", self.hub_id)],
-            limit=1,
-        )
-        attempts = self.attempts + 1
-        if doc.move_id:
-            self.write(
-                {
-                    "attempts": attempts,
-                    "state": "duplicate",
-                    "move_id": doc.move_id.id,
-                    "document_id": doc.id,
-                    "reason": _("eFACT invoice %s already has a bill: nothing created.", self.hub_id),
-                }
+    def _l10n_efact_aoc_process_batch(self, company, cache):
+        """These locked rows of `company`: each parsed and checked on its own (a refusal fails that
+        row only), then all their bills in one create (see account.move._l10n_efact_aoc_create_bills)."""
+        Move = self.env["account.move"].sudo().with_company(company)
+        docs = (
+            self.env["l10n_efact_aoc.document"]
+            .sudo()
+            .search(
+                [("company_id", "=", company.id), ("direction", "=", "in"), ("hub_id", "in", self.mapped("hub_id"))]
             )
-            return
-        pending, prefetched = self._l10n_efact_aoc_prefetched()
-        try:
-            with self.env.cr.savepoint():
-                if not credential:
-                    raise UserError(_("The eFACT connection of this delivery was deleted."))
-                doc = Move.with_company(company)._l10n_efact_aoc_import(
-                    credential, company, pending, doc, prefetched=prefetched, cache=cache
+        )
+        doc_of = {doc.hub_id: doc for doc in reversed(docs)}  # the first one in the model's order
+        prepared, waiting = [], self.browse()
+        for row in self:
+            doc = doc_of.get(row.hub_id, self.env["l10n_efact_aoc.document"])
+            if doc.move_id:
+                row.write(
+                    {
+                        "attempts": row.attempts + 1,
+                        "state": "duplicate",
+                        "move_id": doc.move_id.id,
+                        "document_id": doc.id,
+                        "reason": _("eFACT invoice %s already has a bill: nothing created.", row.hub_id),
+                    }
                 )
-        except (common_errors.EInvoiceError, documents.DocumentError, UserError, ValidationError) as exc:
-            state = "rejected" if isinstance(exc, documents.DocumentError) else "error"
-            self.write({"attempts": attempts, "state": state, "reason": _l10n_efact_aoc_reason(self.env, exc)})
-            return
+                continue
+            pending, prefetched = row._l10n_efact_aoc_prefetched()
+            try:
+                with self.env.cr.savepoint():  # a supplier created for a refused file is undone with it
+                    if not row.credential_id:
+                        raise UserError(_("The eFACT connection of this delivery was deleted."))
+                    result = Move._l10n_efact_aoc_prepare_import(
+                        row.credential_id, company, pending, doc, prefetched=prefetched, cache=cache
+                    )
+            except (common_errors.EInvoiceError, documents.DocumentError, UserError, ValidationError) as exc:
+                row._l10n_efact_aoc_failed(exc)
+                continue
+            if isinstance(result, dict):
+                prepared.append(result)
+                waiting |= row
+            else:
+                row._l10n_efact_aoc_processed(result)
+        for row, (doc, error) in zip(waiting, Move._l10n_efact_aoc_create_bills(company, prepared), strict=True):
+            if error:
+                row._l10n_efact_aoc_failed(error)
+            else:
+                row._l10n_efact_aoc_processed(doc)
+
+    def _l10n_efact_aoc_failed(self, exc):
+        state = "rejected" if isinstance(exc, documents.DocumentError) else "error"
+        self.write({"attempts": self.attempts + 1, "state": state, "reason": _l10n_efact_aoc_reason(self.env, exc)})
+
+    def _l10n_efact_aoc_processed(self, doc):
         self.write(
             {
-                "attempts": attempts,
+                "attempts": self.attempts + 1,
                 "state": "processed",
                 "reason": doc.move_id.l10n_efact_aoc_import_warning or False,
                 "move_id": doc.move_id.id,
@@ -681,14 +700,40 @@ def _l10n_efact_aoc_reason(env, exc):
 
 class _RowRecorder:
     """Exchange-log callback of one RCF run: each call is written against `record` (the inbox row
-    being handled) or, when none, against the company served (else the connection)."""
+    being handled, per thread) or, when none, against the company served (else the connection).
+    Inside `buffered()` the calls made by worker threads are kept and written by the caller's
+    thread at its end: no ORM in the threads."""
 
     def __init__(self, env, credential, company=None):
         self.env = env
         self.credential = credential
         self.company = company
-        self.record = None
+        self._local = threading.local()
+        self._buffer = None
+
+    @property
+    def record(self):
+        return getattr(self._local, "record", None)
+
+    @record.setter
+    def record(self, value):
+        self._local.record = value
+
+    @contextmanager
+    def buffered(self):
+        self._buffer = []
+        try:
+            yield
+        finally:
+            kept, self._buffer = self._buffer, None
+            self.env["einvoice.exchange"]._einvoice_record_many(self.credential, kept)
 
     def __call__(self, exchange):
         record = self.record or self.company or self.credential
+        if self._buffer is not None:
+            self._buffer.append((record, exchange))  # list.append is atomic: safe from threads
+        else:
+            self._write(record, exchange)
+
+    def _write(self, record, exchange):
         self.env["einvoice.exchange"]._einvoice_recorder(self.credential, record)(exchange)

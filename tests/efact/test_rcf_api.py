@@ -229,3 +229,44 @@ def test_sequential_pull_with_batched_delivery_and_a_limit(hub):
     assert sorted(delivered + delivered_2) == sorted(ids) == sorted(stored)
     assert set(app.state.deliveries.values()) == {1}
     assert injector.calls_to("/facturae", "GET") == 100
+
+
+def test_drain_in_batches_delivers_each_committed_batch_before_the_next(hub):
+    from .conftest import transport_for
+
+    app, injector, server = hub(page_size=40)
+    ids = [app.state.seed_invoice(nif=ENTITY_A, number=f"B{n}") for n in range(70)]
+    api = efact_client.RcfClient(transport_for(server, "rcf"))
+    batches, events = [], []
+
+    def process_batch(items):
+        batches.append(len(items))
+        events.append(("stored", len(items)))
+        return [p.id for p in items if p.id != ids[3]]  # one refused: stays pending, not offered again
+
+    def deliver(done):
+        events.append(("delivered", len(done)))
+        for invoice_id in done:
+            api.update_state(invoice_id, "DELIVERED")
+
+    delivered, refused = efact_client.drain_pending_batches(api, process_batch, deliver=deliver, chunk=25, limit=60)
+    assert batches == [25, 15, 20], "a page is cut in batches; the limit stops the run"
+    assert events[:2] == [("stored", 25), ("delivered", 24)], "a batch is delivered before the next one"
+    assert refused == [ids[3]] and len(delivered) == 59
+    assert set(app.state.deliveries.values()) == {1}
+    again, _ = efact_client.drain_pending_batches(api, process_batch, deliver=deliver, chunk=25)
+    assert sorted(delivered + again) == sorted(set(ids) - {ids[3]})
+    assert injector.calls_to("/factures-pendents", "GET") >= 3
+
+
+def test_map_concurrently_keeps_the_order_and_hands_back_errors():
+    def call(n):
+        if n == 2:
+            raise common_errors.TransientError("timeout")
+        return n * 10
+
+    results = efact_client.map_concurrently(call, range(6), workers=3)
+    assert [r for r, _e in results] == [0, 10, None, 30, 40, 50]
+    assert isinstance(results[2][1], common_errors.TransientError)
+    assert efact_client.map_concurrently(call, [], workers=3) == []
+    assert efact_client.map_concurrently(call, [1], workers=3) == [(10, None)]
