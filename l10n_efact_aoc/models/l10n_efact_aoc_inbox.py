@@ -32,7 +32,7 @@ INBOX_STATES = [
 ]
 DONE_STATES = ("processed", "duplicate")
 # pure HTTP calls overlapped per batch (downloads, DELIVERED): a few, to stay polite to the hub
-DOWNLOAD_WORKERS = 4
+DOWNLOAD_WORKERS = 8
 # bills of one create (then committed): small, so a crash loses little and the next run goes on
 PROCESS_BATCH = 25
 RETENTION_PARAM = "l10n_efact_aoc.inbox_retention_days"
