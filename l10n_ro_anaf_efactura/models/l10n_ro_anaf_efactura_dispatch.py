@@ -94,10 +94,8 @@ class L10nRoAnafEfacturaDocument(models.Model):
         return tokens[credential]
 
     def _l10n_ro_anaf_efactura_store_exchanges(self, exchanges):
-        if exchanges:
-            recorder = self.env["einvoice.exchange"]._einvoice_recorder(self.credential_id, self)
-            for exchange in exchanges:
-                recorder(exchange)
+        """The exchange log rows of the calls a thread made for this attempt (einvoice_common, one create)."""
+        self.env["einvoice.exchange"]._einvoice_record_many(self.credential_id, [(self, e) for e in exchanges])
 
     # -- uploads ---------------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_upload_concurrently(self, workers):

@@ -302,7 +302,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
 
     # -- outcome of many uploads from one list call ---------------------------------------------
     @api.model
-    def _l10n_ro_anaf_efactura_list_sweep(self, limit=500):
+    def _l10n_ro_anaf_efactura_list_sweep(self, limit=2000):
         """ANAF's paginated message list reports up to 500 processed uploads per call (id_solicitare = upload
         index): read it once per company instead of one stareMesaj per invoice. Attempts it does not answer
         (still processing, XML refused at upload) are polled one by one by the engine as before."""
