@@ -741,14 +741,22 @@ def drain_pending_batches(
     return delivered, refused
 
 
-def map_concurrently(function, items, workers=4):
+def map_concurrently(function, items, workers=4, stop=None):
     """[(result, None) or (None, exception)] of `function(item)` for each item, in order, run in a
-    small thread pool: for pure HTTP calls only (no database access in `function`)."""
+    small thread pool: for pure HTTP calls only (no database access in `function`). Once an
+    exception satisfies `stop` (e.g. refused credentials: every other call would fail the same
+    way), the items not started yet are skipped: (None, None).
+    """
+    stopped = []
 
     def guarded(item):
+        if stopped:
+            return None, None
         try:
             return function(item), None
         except Exception as exc:  # noqa: BLE001 - handed back to the caller, item by item
+            if stop is not None and stop(exc):
+                stopped.append(exc)
             return None, exc
 
     items = list(items)

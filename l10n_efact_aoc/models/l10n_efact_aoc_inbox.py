@@ -233,10 +233,12 @@ class L10nEfactAocInbox(models.Model):
             )
 
         with recorder.buffered():
-            results = efact_client.map_concurrently(fetch, pendings, workers=DOWNLOAD_WORKERS)
+            results = efact_client.map_concurrently(fetch, pendings, workers=DOWNLOAD_WORKERS, stop=_stops_the_run)
         stop = None
         for pending, (result, exc) in zip(pendings, results, strict=True):
             row = by_hub[pending.id]
+            if result is None and exc is None:
+                continue  # not tried after refused credentials: the next run downloads it
             try:
                 if exc is not None:
                     raise exc
@@ -245,7 +247,7 @@ class L10nEfactAocInbox(models.Model):
             except (common_errors.EInvoiceError, documents.DocumentError) as error:
                 state = "rejected" if isinstance(error, documents.DocumentError) else "error"
                 row.sudo().write({"state": state, "reason": _l10n_efact_aoc_reason(self.env, error), "attempts": 0})
-                if isinstance(error, common_errors.EInvoiceError) and error.kind in ("auth", "transient"):
+                if _stops_the_run(error):
                     stop = stop or error
         self.env["einvoice.credential"]._einvoice_commit()  # stored before anything is processed
         return stop
@@ -356,18 +358,19 @@ class L10nEfactAocInbox(models.Model):
                 # DELIVERED may have been accepted before our commit was lost: ask the hub
                 if api.get_invoice(hub_id).state in ("", "SENT", "REGISTERED"):
                     raise
+            return True
 
         with recorder.buffered():
             items = [(row, row.hub_id) for row in rows]
-            results = efact_client.map_concurrently(patch, items, workers=DOWNLOAD_WORKERS)
+            results = efact_client.map_concurrently(patch, items, workers=DOWNLOAD_WORKERS, stop=_auth_refused)
         delivered, error, unexpected = self.browse(), None, None
-        for row, (_done, exc) in zip(rows, results, strict=True):
-            if exc is None:
+        for row, (done, exc) in zip(rows, results, strict=True):
+            if done:
                 delivered |= row
             elif isinstance(exc, common_errors.EInvoiceError):
                 # this one waits for the next run; an auth error is the one worth reporting
                 error = exc if exc.kind == "auth" or error is None else error
-            else:
+            elif exc is not None:  # else not tried after refused credentials: the next run
                 unexpected = unexpected or exc
         delivered._l10n_efact_aoc_mark_delivered()  # what the hub accepted is recorded whatever else failed
         error = unexpected or error
@@ -690,6 +693,15 @@ class L10nEfactAocInbox(models.Model):
             "res_id": self.move_id.id,
             "view_mode": "form",
         }
+
+
+def _auth_refused(exc):
+    return isinstance(exc, common_errors.EInvoiceError) and exc.kind == "auth"
+
+
+def _stops_the_run(exc):
+    """Refused credentials or an unreachable hub: the other calls of the run would fail the same way."""
+    return isinstance(exc, common_errors.EInvoiceError) and exc.kind in ("auth", "transient")
 
 
 def _l10n_efact_aoc_reason(env, exc):

@@ -682,6 +682,24 @@ class TestEfactRcf(EfactCommon):
         self.assertEqual(self.injector.calls_to("/rcf/factures-pendents", "GET"), 1)
         self.assertTrue(fields.Datetime.now())
 
+    def test_credentials_refused_during_the_downloads_stop_the_batch_calls(self):
+        ids = [self.app.state.seed_invoice(nif=ENTITY_A, number=f"AU-{n}") for n in range(20)]
+        self.injector.inject("status", status=401, path="/rcf/factura/", method="GET")  # the first download
+        self.pull()
+        self.assertEqual(self.credential.state, "error")
+        rows = self.env["l10n_efact_aoc.inbox"].search([("hub_id", "in", ids)])
+        self.assertEqual(len(rows.filtered(lambda r: r.state == "error")), 1, "only the refused call marks its row")
+        tried = self.injector.calls_to("/rcf/factura/", "GET")
+        self.assertLess(tried, 2 * len(ids), "the calls not started when the refusal came are not made")
+        self.assertFalse(self.bills())
+        self.assertFalse(self.app.state.deliveries)
+        # the key fixed: the next pull finishes, each Facturae downloaded once
+        self.pull()
+        self.assertEqual(len(self.bills()), 20)
+        self.assertEqual(sorted(self.app.state.deliveries), sorted(ids))
+        for hub_id in ids:
+            self.assertEqual(self.injector.calls_to(f"/rcf/factura/{hub_id}/facturae", "GET"), 1)
+
     def test_test_connection_lists_entities_without_company(self):
         self.company_b.vat = "ESP0800003F"
         result = self.credential.action_l10n_efact_aoc_test_connection()

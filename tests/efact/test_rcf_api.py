@@ -270,3 +270,14 @@ def test_map_concurrently_keeps_the_order_and_hands_back_errors():
     assert isinstance(results[2][1], common_errors.TransientError)
     assert efact_client.map_concurrently(call, [], workers=3) == []
     assert efact_client.map_concurrently(call, [1], workers=3) == [(10, None)]
+
+
+def test_map_concurrently_skips_what_is_not_started_once_told_to_stop():
+    def call(n):
+        if n == 0:
+            raise common_errors.AuthError("refused")
+        return n
+
+    results = efact_client.map_concurrently(call, range(5), workers=1, stop=lambda exc: exc.kind == "auth")
+    assert isinstance(results[0][1], common_errors.AuthError)
+    assert results[1:] == [(None, None)] * 4, "nothing called after the refusal"
