@@ -139,10 +139,12 @@ def _sustained(odoo, registry, count, app, server, per_minute):
     return elapsed, len(app.state.calls) - calls, app.state.rate_limited - refused, app.state.most_calls_in_window()
 
 
-def _round(odoo, registry, name, count, server, app, profile=None):
+def _round(odoo, registry, name, count, server, app, profile=None, workers=None):
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         _connect(env, server, app)
+        if workers:
+            env["ir.config_parameter"].set_param("l10n_ro_anaf_efactura.concurrent_calls", workers)
         moves = _invoices(env, count)
         env.flush_all()
         calls = len(app.state.calls)
@@ -168,6 +170,7 @@ def main():
     parser.add_argument("--profile", choices=("core", "ours"), help="one round of that path under cProfile")
     parser.add_argument("--sustained", type=int, default=0, help="invoices sent at ANAF's quota (Send & Print)")
     parser.add_argument("--per-minute", type=int, default=1000, help="the sandbox's calls in any 60 s")
+    parser.add_argument("--workers", type=int, help="concurrent calls of ours (1: one after the other)")
     args = parser.parse_args()
     odoo, _registry = _env(args)
     import requests  # noqa: PLC0415
@@ -197,7 +200,7 @@ def main():
                 return
             for _round_no in range(args.rounds):
                 for name in ("core", "ours"):
-                    results[name].append(_round(odoo, registry, name, args.count, server, app))
+                    results[name].append(_round(odoo, registry, name, args.count, server, app, workers=args.workers))
     core, ours = (statistics.median(t for t, _c in results[k]) for k in ("core", "ours"))
     core_calls, our_calls = (statistics.median(c for _t, c in results[k]) for k in ("core", "ours"))
     print(
