@@ -540,10 +540,11 @@ class AccountMove(models.Model):
         return {c._l10n_efact_aoc_nif(): c for c in companies if c.vat}
 
     @api.model
-    def _l10n_efact_aoc_pull_invoices(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=25):
+    def _l10n_efact_aoc_pull_invoices(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=None):
         """Store first, process second: see `l10n_efact_aoc.inbox._l10n_efact_aoc_pull`."""
+        options = {"chunk": chunk} if chunk else {}
         return self.env["l10n_efact_aoc.inbox"]._l10n_efact_aoc_pull(
-            credential, nif=nif, oficina_comptable=oficina_comptable, limit=limit, chunk=chunk
+            credential, nif=nif, oficina_comptable=oficina_comptable, limit=limit, **options
         )
 
     def _l10n_efact_aoc_prepare_import(self, credential, company, pending, doc, prefetched=None, cache=None):

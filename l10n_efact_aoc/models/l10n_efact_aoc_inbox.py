@@ -33,8 +33,9 @@ INBOX_STATES = [
 DONE_STATES = ("processed", "duplicate")
 # pure HTTP calls overlapped per batch (downloads, DELIVERED): a few, to stay polite to the hub
 DOWNLOAD_WORKERS = 8
-# bills of one create (then committed): small, so a crash loses little and the next run goes on
-PROCESS_BATCH = 25
+# invoices of one batch: one create, one commit (small: a crash loses little and the next run goes on),
+# and whole rounds of the concurrent calls (a batch of 25 over 8 threads waits a 4th round for 1 call)
+PROCESS_BATCH = 4 * DOWNLOAD_WORKERS
 RETENTION_PARAM = "l10n_efact_aoc.inbox_retention_days"
 DEFAULT_RETENTION_DAYS = 400
 
@@ -263,7 +264,7 @@ class L10nEfactAocInbox(models.Model):
         return api, recorder
 
     @api.model
-    def _l10n_efact_aoc_pull(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=25):
+    def _l10n_efact_aoc_pull(self, credential, nif=None, oficina_comptable=None, limit=None, chunk=PROCESS_BATCH):
         """Store first, process second, one pending invoice at a time (no threads), with one pending
         list per company NIF the connection serves (logged against that company): see `_pull_nif`.
         Returns (delivered ids, refused or skipped ids)."""
