@@ -84,32 +84,78 @@ WITH stored AS (
          create_uid, create_date, write_uid, write_date)
     VALUES (%s, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0,
             %s, %s, %s, %s)
-    ON CONFLICT (credential_id, body_sha256) DO UPDATE
-        SET delivery_count = l10n_co_lafactura_inbox.delivery_count + 1,
-            last_received_at = EXCLUDED.last_received_at
-    RETURNING id, (xmax = 0) AS inserted
+    ON CONFLICT (credential_id, body_sha256) DO NOTHING
+    RETURNING id
 ), cron AS (
     SELECT res_id AS id FROM ir_model_data WHERE module = %s AND name = %s AND model = 'ir.cron'
 )
-SELECT stored.id, stored.inserted, cron.id, EXISTS (
+SELECT stored.id, cron.id, EXISTS (
     SELECT 1 FROM ir_cron_trigger
      WHERE cron_id = cron.id AND call_at <= (clock_timestamp() AT TIME ZONE 'UTC')
 ) FROM stored LEFT JOIN cron ON TRUE
+"""
+
+# A repeat of a stored body: counted on its row, unless the cron holds that row (booking it):
+# then parked in l10n_co_lafactura_inbox_repeat, never waiting for the cron's commit.
+REPEAT = """
+WITH target AS (
+    SELECT id FROM l10n_co_lafactura_inbox WHERE credential_id = %s AND body_sha256 = %s
+), counted AS (
+    UPDATE l10n_co_lafactura_inbox SET delivery_count = delivery_count + 1, last_received_at = %s
+     WHERE id = (SELECT id FROM l10n_co_lafactura_inbox WHERE id IN (SELECT id FROM target)
+                    FOR NO KEY UPDATE SKIP LOCKED)
+    RETURNING id
+), parked AS (
+    INSERT INTO l10n_co_lafactura_inbox_repeat (inbox_id, received_at)
+    SELECT id, %s FROM target WHERE NOT EXISTS (SELECT 1 FROM counted)
+    RETURNING inbox_id
+)
+SELECT target.id, EXISTS (SELECT 1 FROM parked) FROM target
+"""
+
+FOLD = """
+WITH held AS (
+    SELECT id FROM l10n_co_lafactura_inbox
+     WHERE id IN (SELECT inbox_id FROM l10n_co_lafactura_inbox_repeat %s)
+       FOR NO KEY UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM l10n_co_lafactura_inbox_repeat
+     WHERE inbox_id IN (SELECT id FROM held)
+        OR NOT EXISTS (SELECT 1 FROM l10n_co_lafactura_inbox WHERE id = inbox_id)
+    RETURNING inbox_id, received_at
+)
+UPDATE l10n_co_lafactura_inbox AS inbox
+   SET delivery_count = inbox.delivery_count + folded.repeats,
+       last_received_at = GREATEST(inbox.last_received_at, folded.last)
+  FROM (SELECT inbox_id, count(*) AS repeats, max(received_at) AS last FROM gone GROUP BY inbox_id) AS folded
+ WHERE inbox.id = folded.inbox_id
 """
 
 
 def store(cr, connection, delivery, body, remote_addr="", content_type=""):
     """Store one delivery (one row per distinct body); returns (row id, inserted).
 
-    INSERT ... ON CONFLICT: concurrent identical deliveries never fail nor double. The same
-    statement tells whether the processing cron is already due: during a burst only the first
-    delivery adds a trigger (and wakes the cron workers), the others do the insert alone.
+    A new body: one INSERT, which also tells whether the processing cron is already due, so
+    that during a burst only the first delivery adds a trigger (and wakes the cron workers).
+    A repeat: counted on its row in one more statement that never waits for a lock. Concurrent
+    identical deliveries never fail nor double.
     """
-    params = _row_values(connection, delivery, body, remote_addr, content_type) + list(CRON_XMLID)
+    values = _row_values(connection, delivery, body, remote_addr, content_type)
     # Two identical deliveries at once: the loser's serialization failure makes Odoo retry
     # the request (its body is cached); no need to log the query with the body.
-    cr.execute(SQL(INSERT, *params), log_exceptions=False)
-    row_id, inserted, cron_id, cron_due = cr.fetchone()
-    if inserted and delivery.state == "received" and cron_id and not cron_due:
+    cr.execute(SQL(INSERT, *values, *CRON_XMLID), log_exceptions=False)
+    stored = cr.fetchone()
+    if not stored:
+        now = values[2]
+        cr.execute(SQL(REPEAT, connection.id, delivery.sha256, now, now), log_exceptions=False)
+        return cr.fetchone()[0], False
+    row_id, cron_id, cron_due = stored
+    if delivery.state == "received" and cron_id and not cron_due:
         api.Environment(cr, SUPERUSER_ID, {})["ir.cron"].browse(cron_id)._trigger()
-    return row_id, inserted
+    return row_id, True
+
+
+def fold_repeats(cr, inbox_ids=None):
+    """Add the parked repeats to their rows' counts (rows another transaction holds: later)."""
+    where = SQL("WHERE inbox_id IN %s", tuple(inbox_ids)) if inbox_ids else SQL("")
+    cr.execute(SQL(FOLD, where), log_exceptions=False)

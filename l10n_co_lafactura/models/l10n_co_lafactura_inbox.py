@@ -138,6 +138,7 @@ class L10nCoLafacturaInbox(models.Model):
     @api.model
     def _cron_l10n_co_lafactura_process(self, limit=50):
         """Turn received deliveries into bills: batches of BATCH rows, one commit per batch, re-trigger."""
+        self._l10n_co_lafactura_fold_repeats()
         rows = self.sudo().search(self._l10n_co_lafactura_due_domain(), order="id", limit=limit)
         done = 0
         for start in range(0, len(rows), BATCH):
@@ -152,6 +153,19 @@ class L10nCoLafacturaInbox(models.Model):
         if len(rows) == limit or self.sudo().search_count([("state", "=", "received")], limit=1):
             self.env.ref("l10n_co_lafactura.ir_cron_l10n_co_lafactura_process").sudo()._trigger()
         return done
+
+    @api.model
+    def _l10n_co_lafactura_fold_repeats(self):
+        """Repeats parked while a batch held their rows and not counted by it (they came just
+        before its commit): counted now, in a transaction of their own; left for the next run
+        when a worker changed those rows meanwhile."""
+        try:
+            with self.env.cr.savepoint(flush=False):
+                inbox_ack.fold_repeats(self.env.cr)
+        except pg_errors.SerializationFailure:
+            _logger.info("LaFactura inbox: repeats counted at the next run (rows changed meanwhile)")
+        self.env["einvoice.credential"]._einvoice_commit()
+        self.invalidate_model(["delivery_count", "last_received_at"])
 
     @api.model
     def _l10n_co_lafactura_due_domain(self):
@@ -218,11 +232,15 @@ class L10nCoLafacturaInbox(models.Model):
         rows = self.filtered(lambda r: r.state in ("received", "error"))
         if not rows:
             return
+        rows.flush_recordset(["attempts"])  # "Process again" has just reset them
         self.env.cr.execute(
             SQL("UPDATE l10n_co_lafactura_inbox SET attempts = attempts + 1 WHERE id IN %s", tuple(rows.ids))
         )
         rows.invalidate_recordset(["attempts"])
         rows._l10n_co_lafactura_book_rows(BookCache(self.env))
+        # Repeats that came while these rows were held: counted now (rows written since we hold them)
+        inbox_ack.fold_repeats(self.env.cr, rows.ids)
+        rows.invalidate_recordset(["delivery_count", "last_received_at"])
 
     def _l10n_co_lafactura_book_rows(self, cache):
         checked, repeats = self._l10n_co_lafactura_check_many()
@@ -482,6 +500,7 @@ class L10nCoLafacturaInbox(models.Model):
                 with self.env.cr.savepoint():  # a refused document leaves nothing behind
                     planned.append((row, *row._l10n_co_lafactura_book(hook, info, cache)))
             except Exception as exc:  # noqa: BLE001 - recorded on its row; the others go on
+                cache.forget_partners()  # one may have been created in the savepoint just rolled back
                 row._l10n_co_lafactura_failed(exc)
         groups = {}
         for entry in planned:
@@ -944,6 +963,9 @@ class BookCache:
                 party, provider, company, credential
             )
         return self.memo[key]
+
+    def forget_partners(self):
+        self.memo = {key: value for key, value in self.memo.items() if key[0] not in ("partner", "account", "product")}
 
     def learned_account(self, partner, company):
         Inbox = self.env["l10n_co_lafactura.inbox"]

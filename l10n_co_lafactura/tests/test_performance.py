@@ -2,11 +2,15 @@ import json
 import threading
 from unittest.mock import patch
 
+from odoo import SUPERUSER_ID, api
 from odoo.sql_db import Cursor
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.einvoice_common import compat
+
 from ..lafactura import documents as lf_docs
 from ..lafactura import fixtures
+from ..models import inbox_ack
 from ..models import l10n_co_lafactura_inbox as inbox_module
 from .common import LaFacturaCommon
 
@@ -40,6 +44,60 @@ class TestLaFacturaQueries(LaFacturaCommon):
         self.assertEqual(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), 1)
         self.assertGreater(counts[0], 1)  # the first wakes the cron
         self.assertEqual(counts[1:], [1, 1])  # the next ones: the insert alone
+
+    def test_repeat_of_a_row_being_booked_is_parked_not_waited_for(self):
+        """A repeat that comes while the cron's batch holds its row is answered at once (parked, no
+        lock wait) and counted on the row afterwards. Committed rows on cursors of their own."""
+        body = json.dumps(fixtures.hook_body(self.document(number="HELD-1"))).encode()
+        delivery = lf_docs.inspect_delivery("POST", "application/json", body)
+
+        def cursor():
+            cr = self.registry.cursor()
+            cr.transaction = compat.Transaction(self.registry)
+            return cr
+
+        with cursor() as cr:
+            credential = api.Environment(cr, SUPERUSER_ID, {})["einvoice.credential"].search(
+                [("service", "=", "lafactura"), ("l10n_co_lafactura_webhook_secret", "!=", False)], limit=1
+            )
+            if not credential:
+                self.skipTest("no committed LaFactura connection (demo data)")
+            connection = inbox_ack.Connection(credential.id, credential.company_id.id, 64)
+            row_id, inserted = inbox_ack.store(cr, connection, delivery, body)
+        self.assertTrue(inserted)
+        self.addCleanup(self._drop_committed_row, cursor, row_id)
+        with cursor() as holder, cursor() as hook:
+            holder.execute("SELECT id FROM l10n_co_lafactura_inbox WHERE id = %s FOR UPDATE", [row_id])  # the batch
+            hook.execute("SET LOCAL lock_timeout = '5s'")  # waiting would fail the test, not hang it
+            self.assertEqual(inbox_ack.store(hook, connection, delivery, body), (row_id, False))
+            hook.commit()
+            holder.execute("SELECT delivery_count FROM l10n_co_lafactura_inbox WHERE id = %s", [row_id])
+            self.assertEqual(holder.fetchone()[0], 1)
+        with cursor() as cr:
+            cr.execute("SELECT count(*) FROM l10n_co_lafactura_inbox_repeat WHERE inbox_id = %s", [row_id])
+            self.assertEqual(cr.fetchone()[0], 1)
+            inbox_ack.fold_repeats(cr)
+            cr.execute(
+                "SELECT delivery_count, (SELECT count(*) FROM l10n_co_lafactura_inbox_repeat WHERE inbox_id = %s)"
+                " FROM l10n_co_lafactura_inbox WHERE id = %s",
+                [row_id, row_id],
+            )
+            self.assertEqual(cr.fetchone(), (2, 0))
+            cr.execute("DELETE FROM l10n_co_lafactura_inbox WHERE id = %s", [row_id])
+            cr.execute(
+                "INSERT INTO l10n_co_lafactura_inbox_repeat (inbox_id, received_at) VALUES (%s, now())", [row_id]
+            )
+            inbox_ack.fold_repeats(cr)  # a repeat of a row deleted since: dropped
+            cr.execute("SELECT count(*) FROM l10n_co_lafactura_inbox_repeat WHERE inbox_id = %s", [row_id])
+            self.assertEqual(cr.fetchone()[0], 0)
+
+    def _drop_committed_row(self, cursor, row_id):
+        with cursor() as cr:
+            cr.execute("DELETE FROM l10n_co_lafactura_inbox WHERE id = %s", [row_id])
+            cr.execute(
+                "DELETE FROM ir_cron_trigger WHERE cron_id IN (SELECT res_id FROM ir_model_data"
+                " WHERE module = 'l10n_co_lafactura' AND model = 'ir.cron')"
+            )
 
     def batch(self, count, prefix):
         for index in range(count):

@@ -226,11 +226,11 @@ class TestLaFacturaProcessing(LaFacturaCommon):
         self.faults.inject("status", status=503)
         with mute_logger("odoo.addons.einvoice_common"):
             self.process()
-        self.assertEqual((row.state, row.reason_code), ("error", "transient"))
+        self.assertEqual((row.state, row.reason_code, row.attempts), ("error", "transient", 1))
         self.assertTrue(row.next_attempt_at)
         self.credential.password = "wrong"
         row.action_l10n_co_lafactura_process_again()
-        self.assertEqual((row.state, row.reason_code), ("error", "auth"))
+        self.assertEqual((row.state, row.reason_code, row.attempts), ("error", "auth", 1))  # counted anew
         self.credential.password = next(iter(self.lafactura.users.values()))
         self.faults.clear()
         row.action_l10n_co_lafactura_process_again()
