@@ -3,7 +3,8 @@
 LaFactura.co's hook must be answered fast whatever the load, so the acknowledgement uses no
 user, no ORM record and no session: the controller hands its cursor to `find_connection`
 (the connection whose secret matches, compared in constant time) and to `store` (one
-INSERT ... ON CONFLICT that also says whether the processing cron is already due). Every
+statement that inserts a new body or counts a repeat, and says whether the processing cron is
+already due; it never waits for the cron's locks). Every
 value travels as a query parameter (never formatted into the SQL) and is cut to its column's
 size; the body's size was capped before it was read.
 """
@@ -45,72 +46,66 @@ def _clip(value, size):
 
 def _row_values(connection, delivery, body, remote_addr, content_type):
     keys = delivery.keys or {}
-    kind = keys.get("type") if keys.get("type") in ("fc", "nc", "nd") else None
-    mode = keys.get("mode") if keys.get("mode") in ("1", "2") else None
-    now = fields.Datetime.now()
-    return [
-        connection.id,
-        connection.company_id,
-        now,
-        now,
-        (remote_addr or "")[:64],
-        (content_type or "")[:128],
-        body.decode("utf-8", "replace").replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
-        delivery.sha256,
-        len(body),
-        keys.get("cufe") or None,
-        kind,
-        _clip(keys.get("type"), 16),
-        mode,
-        _clip(keys.get("num"), 64),
-        _clip(keys.get("provider_id"), 32),
-        _clip(keys.get("provider_name"), 256),
-        delivery.state,
-        delivery.reason or None,
-        delivery.code or None,
-        SUPERUSER_ID,
-        now,
-        SUPERUSER_ID,
-        now,
-    ]
+    return {
+        "credential": connection.id,
+        "company": connection.company_id,
+        "now": fields.Datetime.now(),
+        "remote_addr": (remote_addr or "")[:64],
+        "content_type": (content_type or "")[:128],
+        "body": body.decode("utf-8", "replace").replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
+        "sha": delivery.sha256,
+        "size": len(body),
+        "cufe": keys.get("cufe") or None,
+        "kind": keys.get("type") if keys.get("type") in ("fc", "nc", "nd") else None,
+        "kind_raw": _clip(keys.get("type"), 16),
+        "mode": keys.get("mode") if keys.get("mode") in ("1", "2") else None,
+        "number": _clip(keys.get("num"), 64),
+        "provider_vat": _clip(keys.get("provider_id"), 32),
+        "provider_name": _clip(keys.get("provider_name"), 256),
+        "state": delivery.state,
+        "reason": delivery.reason or None,
+        "code": delivery.code or None,
+        "uid": SUPERUSER_ID,
+        "module": CRON_XMLID[0],
+        "cron": CRON_XMLID[1],
+    }
 
 
-INSERT = """
-WITH stored AS (
-    INSERT INTO l10n_co_lafactura_inbox
-        (credential_id, company_id, received_at, last_received_at, delivery_count, remote_addr,
-         content_type, body, body_sha256, body_size, cufe, doc_type, doc_type_raw, mode, number,
-         provider_vat, provider_name, state, reason, reason_code, attempts,
-         create_uid, create_date, write_uid, write_date)
-    VALUES (%s, %s, %s, %s, 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0,
-            %s, %s, %s, %s)
-    ON CONFLICT (credential_id, body_sha256) DO NOTHING
-    RETURNING id
-), cron AS (
-    SELECT res_id AS id FROM ir_model_data WHERE module = %s AND name = %s AND model = 'ir.cron'
-)
-SELECT stored.id, cron.id, EXISTS (
-    SELECT 1 FROM ir_cron_trigger
-     WHERE cron_id = cron.id AND call_at <= (clock_timestamp() AT TIME ZONE 'UTC')
-) FROM stored LEFT JOIN cron ON TRUE
-"""
-
-# A repeat of a stored body: counted on its row, unless the cron holds that row (booking it):
-# then parked in l10n_co_lafactura_inbox_repeat, never waiting for the cron's commit.
-REPEAT = """
+# One statement: a repeat of a stored body (found with a plain read, which waits for nothing)
+# is counted on its row unless the cron's batch holds that row, then parked in
+# l10n_co_lafactura_inbox_repeat; a new body is inserted. Inserting a repeat instead would wait
+# in the unique index for the batch that is updating the row, then fail to serialize.
+DELIVER = """
 WITH target AS (
-    SELECT id FROM l10n_co_lafactura_inbox WHERE credential_id = %s AND body_sha256 = %s
+    SELECT id FROM l10n_co_lafactura_inbox WHERE credential_id = %(credential)s AND body_sha256 = %(sha)s
 ), counted AS (
-    UPDATE l10n_co_lafactura_inbox SET delivery_count = delivery_count + 1, last_received_at = %s
+    UPDATE l10n_co_lafactura_inbox SET delivery_count = delivery_count + 1, last_received_at = %(now)s
      WHERE id = (SELECT id FROM l10n_co_lafactura_inbox WHERE id IN (SELECT id FROM target)
                     FOR NO KEY UPDATE SKIP LOCKED)
     RETURNING id
 ), parked AS (
     INSERT INTO l10n_co_lafactura_inbox_repeat (inbox_id, received_at)
-    SELECT id, %s FROM target WHERE NOT EXISTS (SELECT 1 FROM counted)
+    SELECT id, %(now)s FROM target WHERE NOT EXISTS (SELECT 1 FROM counted)
     RETURNING inbox_id
+), stored AS (
+    INSERT INTO l10n_co_lafactura_inbox
+        (credential_id, company_id, received_at, last_received_at, delivery_count, remote_addr,
+         content_type, body, body_sha256, body_size, cufe, doc_type, doc_type_raw, mode, number,
+         provider_vat, provider_name, state, reason, reason_code, attempts,
+         create_uid, create_date, write_uid, write_date)
+    SELECT %(credential)s, %(company)s, %(now)s, %(now)s, 1, %(remote_addr)s, %(content_type)s, %(body)s,
+           %(sha)s, %(size)s, %(cufe)s, %(kind)s, %(kind_raw)s, %(mode)s, %(number)s, %(provider_vat)s,
+           %(provider_name)s, %(state)s, %(reason)s, %(code)s, 0, %(uid)s, %(now)s, %(uid)s, %(now)s
+     WHERE NOT EXISTS (SELECT 1 FROM target)
+    ON CONFLICT (credential_id, body_sha256) DO NOTHING
+    RETURNING id
+), cron AS (
+    SELECT res_id AS id FROM ir_model_data WHERE module = %(module)s AND name = %(cron)s AND model = 'ir.cron'
 )
-SELECT target.id, EXISTS (SELECT 1 FROM parked) FROM target
+SELECT COALESCE((SELECT id FROM stored), (SELECT id FROM target)), EXISTS (SELECT 1 FROM stored),
+       (SELECT id FROM cron), EXISTS (
+           SELECT 1 FROM ir_cron_trigger
+            WHERE cron_id = (SELECT id FROM cron) AND call_at <= (clock_timestamp() AT TIME ZONE 'UTC'))
 """
 
 FOLD = """
@@ -135,24 +130,16 @@ UPDATE l10n_co_lafactura_inbox AS inbox
 def store(cr, connection, delivery, body, remote_addr="", content_type=""):
     """Store one delivery (one row per distinct body); returns (row id, inserted).
 
-    A new body: one INSERT, which also tells whether the processing cron is already due, so
+    One statement (`DELIVER`), which also tells whether the processing cron is already due, so
     that during a burst only the first delivery adds a trigger (and wakes the cron workers).
-    A repeat: counted on its row in one more statement that never waits for a lock. Concurrent
-    identical deliveries never fail nor double.
     """
-    values = _row_values(connection, delivery, body, remote_addr, content_type)
-    # Two identical deliveries at once: the loser's serialization failure makes Odoo retry
+    # Two identical new deliveries at once: the loser's serialization failure makes Odoo retry
     # the request (its body is cached); no need to log the query with the body.
-    cr.execute(SQL(INSERT, *values, *CRON_XMLID), log_exceptions=False)
-    stored = cr.fetchone()
-    if not stored:
-        now = values[2]
-        cr.execute(SQL(REPEAT, connection.id, delivery.sha256, now, now), log_exceptions=False)
-        return cr.fetchone()[0], False
-    row_id, cron_id, cron_due = stored
-    if delivery.state == "received" and cron_id and not cron_due:
+    cr.execute(DELIVER, _row_values(connection, delivery, body, remote_addr, content_type), log_exceptions=False)
+    row_id, inserted, cron_id, cron_due = cr.fetchone()
+    if inserted and delivery.state == "received" and cron_id and not cron_due:
         api.Environment(cr, SUPERUSER_ID, {})["ir.cron"].browse(cron_id)._trigger()
-    return row_id, True
+    return row_id, inserted
 
 
 def fold_repeats(cr, inbox_ids=None):

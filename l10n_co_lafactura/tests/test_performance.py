@@ -189,7 +189,8 @@ class TestLaFacturaAckOverHttp(LaFacturaCommon, HttpCase):
         ours = [s for s in statements if not s.startswith(core)]
         self.assertEqual(len(ours), 2, ours)
         self.assertIn("FROM einvoice_credential", ours[0])
-        self.assertTrue(ours[1].startswith("WITH stored AS ( INSERT INTO l10n_co_lafactura_inbox"), ours[1])
+        self.assertTrue(ours[1].startswith("WITH target AS"), ours[1])
+        self.assertIn("INSERT INTO l10n_co_lafactura_inbox (", ours[1])
         self.assertNotIn("Set-Cookie", response.headers)
         row = self.Inbox.browse(response.json()["id"])
         # The answer did not wait for processing: the row is as stored, the cron has not run.
