@@ -12,6 +12,8 @@ size; the body's size was capped before it was read.
 import hmac
 from collections import namedtuple
 
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tools import SQL
 
@@ -25,19 +27,29 @@ def find_connection(cr, secret):
     """The active LaFactura connection whose webhook secret is `secret`, or None (one query)."""
     if not secret or len(secret) < MIN_SECRET:
         return None
-    cr.execute(
-        SQL(
-            """SELECT id, company_id, l10n_co_lafactura_max_body_kb, l10n_co_lafactura_webhook_secret
-                 FROM einvoice_credential
-                WHERE service = 'lafactura' AND active AND l10n_co_lafactura_webhook_secret IS NOT NULL"""
-        )
+    lookup = SQL(
+        """SELECT id, company_id, l10n_co_lafactura_max_body_kb, l10n_co_lafactura_webhook_secret
+             FROM einvoice_credential
+            WHERE service = 'lafactura' AND active AND l10n_co_lafactura_webhook_secret IS NOT NULL"""
     )
+    if _fresh_transaction(cr):
+        # The acknowledgement's transaction at READ COMMITTED: its one statement is atomic, and
+        # under Odoo's REPEATABLE READ a row committed by the cron or by an identical delivery
+        # after this lookup would make it fail to serialize (Odoo then sleeps before retrying).
+        lookup = SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; %s", lookup)
+    cr.execute(lookup)
     found = None
     given = secret.encode()
     for credential_id, company_id, max_body_kb, known in cr.fetchall():
         if hmac.compare_digest(known.encode(), given):  # every row compared: no early exit
             found = Connection(credential_id, company_id, max_body_kb)
     return found
+
+
+def _fresh_transaction(cr):
+    """True when nothing ran yet in this cursor's transaction (its isolation may still change)."""
+    connection = getattr(cr, "_cnx", None)  # a test cursor shares the test's open transaction
+    return connection is not None and connection.info.transaction_status == TRANSACTION_STATUS_IDLE
 
 
 def _clip(value, size):
@@ -137,6 +149,9 @@ def store(cr, connection, delivery, body, remote_addr="", content_type=""):
     # the request (its body is cached); no need to log the query with the body.
     cr.execute(DELIVER, _row_values(connection, delivery, body, remote_addr, content_type), log_exceptions=False)
     row_id, inserted, cron_id, cron_due = cr.fetchone()
+    if row_id is None:  # READ COMMITTED: an identical delivery committed its row meanwhile
+        cr.execute(DELIVER, _row_values(connection, delivery, body, remote_addr, content_type), log_exceptions=False)
+        row_id, inserted, cron_id, cron_due = cr.fetchone()
     if inserted and delivery.state == "received" and cron_id and not cron_due:
         api.Environment(cr, SUPERUSER_ID, {})["ir.cron"].browse(cron_id)._trigger()
     return row_id, inserted
