@@ -1,25 +1,46 @@
-"""ANAF calls made concurrently, as pure HTTP: no database, no Odoo in the threads.
+"""Pure HTTP calls overlapped in a few threads; everything else stays in the caller's thread.
 
-The Odoo layer does everything that needs the database in its own thread, before and after
-the call: it counts the call in the shared limiter, records the intent, hands the thread a
-`Transport` whose collaborators need nothing else (a token read beforehand, a throttle that
-spends only the calls already counted, a recorder that keeps the exchanges in memory), and
-records the answer, the exchanges and the new state once the call is back.
+Every service's cron spends most of its wait on the network: uploads, downloads, document
+lookups. The calls can overlap; the database work cannot (a cursor belongs to one thread).
+So the caller does all database work before and after, in its own thread, and hands the
+threads only calls that need nothing but HTTP: a client whose token was read beforehand
+(`FixedBearer`), whose throttle spends only calls the database limiter already counted
+(`CountedCalls`), and whose recorder keeps the exchanges in memory, written afterwards.
 
-    with Dispatcher(workers=4) as pool:
-        for key, outcome in pool.room():       # waits for a free thread, handing back what came back
-            ...
-        pool.submit(key, lambda: client.upload(...))   # counted just before: it leaves at once
-        for key, outcome in pool.drain():      # the rest, as they come back
-            ...
-
-A call is counted by the limiter only once a thread is free to make it (`room`): counted and sent stay
-milliseconds apart, so the service sees the pace the limiter allowed.
+Two shapes:
+- `map_concurrently(function, items)`: a batch, results in order (downloads, lookups);
+- `Dispatcher`: a stream, each call submitted once a thread is free and counted just before
+  (uploads under a rate limit: counted and sent stay milliseconds apart).
 """
 
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+
+
+def map_concurrently(function, items, workers=4, stop=None):
+    """[(result, None) or (None, exception)] of `function(item)` for each item, in order.
+
+    Once an exception satisfies `stop` (e.g. refused credentials: every other call would fail
+    the same way), the items not started yet are skipped: (None, None).
+    """
+    stopped = []
+
+    def guarded(item):
+        if stopped:
+            return None, None
+        try:
+            return function(item), None
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, item by item
+            if stop is not None and stop(exc):
+                stopped.append(exc)
+            return None, exc
+
+    items = list(items)
+    if len(items) <= 1 or workers <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="einvoice-call") as pool:
+        return list(pool.map(guarded, items))
 
 
 class FixedBearer:
@@ -69,11 +90,19 @@ class Outcome:
 
 
 class Dispatcher:
-    """A small thread pool for pure HTTP calls; results are read by the submitting thread."""
+    """A small thread pool for pure HTTP calls; results are read by the submitting thread.
+
+        with Dispatcher(workers=4) as pool:
+            for key, outcome in pool.room():       # waits for a free thread, handing back what came back
+                ...
+            pool.submit(key, lambda: client.upload(...))   # counted just before: it leaves at once
+            for key, outcome in pool.drain():      # the rest, as they come back
+                ...
+    """
 
     def __init__(self, workers=4):
         self.workers = max(1, workers)
-        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="anaf-call")
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="einvoice-call")
         self.pending = {}
 
     def submit(self, key, call, exchanges=None):
@@ -98,16 +127,17 @@ class Dispatcher:
         """The calls already back, then, while every thread is busy, each call as it comes back."""
         yield from self.finished()
         while len(self.pending) >= self.workers:
-            done, _running = wait(list(self.pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                yield self.pending.pop(future), future.result()
+            yield from self._next_back()
 
     def drain(self):
         """Every call still out, as each comes back."""
         while self.pending:
-            done, _running = wait(list(self.pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                yield self.pending.pop(future), future.result()
+            yield from self._next_back()
+
+    def _next_back(self):
+        done, _running = wait(list(self.pending), return_when=FIRST_COMPLETED)
+        for future in done:
+            yield self.pending.pop(future), future.result()
 
     def close(self):
         self.pool.shutdown(wait=True)
