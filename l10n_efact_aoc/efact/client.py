@@ -7,7 +7,6 @@ never retried. Service errors become the transport's taxonomy with eFACT's code.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import errors as efact_errors
@@ -739,31 +738,6 @@ def drain_pending_batches(
         if not more or not fresh or (limit is not None and len(offered) >= limit):
             break
     return delivered, refused
-
-
-def map_concurrently(function, items, workers=4, stop=None):
-    """[(result, None) or (None, exception)] of `function(item)` for each item, in order, run in a
-    small thread pool: for pure HTTP calls only (no database access in `function`). Once an
-    exception satisfies `stop` (e.g. refused credentials: every other call would fail the same
-    way), the items not started yet are skipped: (None, None).
-    """
-    stopped = []
-
-    def guarded(item):
-        if stopped:
-            return None, None
-        try:
-            return function(item), None
-        except Exception as exc:  # noqa: BLE001 - handed back to the caller, item by item
-            if stop is not None and stop(exc):
-                stopped.append(exc)
-            return None, exc
-
-    items = list(items)
-    if len(items) <= 1 or workers <= 1:
-        return [guarded(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(guarded, items))
 
 
 def drain_pending_states(client, apply, *, supplier_nif=None, max_pages=100):

@@ -1,13 +1,13 @@
-"""Concurrent ANAF calls (einvoice_common/einvoice/concurrent.py): pure HTTP in threads, counted calls only, outcomes back to the caller."""
+"""Concurrent ANAF calls through einvoice_common's concurrent.py: pure HTTP in threads, counted calls only."""
 
 import threading
 
 import pytest
 from anaf_support import SELLER, make_invoice
 
+from einvoice_common.einvoice import concurrent
 from einvoice_common.einvoice import errors as taxonomy
 from einvoice_common.einvoice.transport import Transport
-from einvoice_common.einvoice import concurrent
 from l10n_ro_anaf_efactura.anaf.client import AnafClient
 
 

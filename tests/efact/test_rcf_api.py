@@ -257,27 +257,3 @@ def test_drain_in_batches_delivers_each_committed_batch_before_the_next(hub):
     again, _ = efact_client.drain_pending_batches(api, process_batch, deliver=deliver, chunk=25)
     assert sorted(delivered + again) == sorted(set(ids) - {ids[3]})
     assert injector.calls_to("/factures-pendents", "GET") >= 3
-
-
-def test_map_concurrently_keeps_the_order_and_hands_back_errors():
-    def call(n):
-        if n == 2:
-            raise common_errors.TransientError("timeout")
-        return n * 10
-
-    results = efact_client.map_concurrently(call, range(6), workers=3)
-    assert [r for r, _e in results] == [0, 10, None, 30, 40, 50]
-    assert isinstance(results[2][1], common_errors.TransientError)
-    assert efact_client.map_concurrently(call, [], workers=3) == []
-    assert efact_client.map_concurrently(call, [1], workers=3) == [(10, None)]
-
-
-def test_map_concurrently_skips_what_is_not_started_once_told_to_stop():
-    def call(n):
-        if n == 0:
-            raise common_errors.AuthError("refused")
-        return n
-
-    results = efact_client.map_concurrently(call, range(5), workers=1, stop=lambda exc: exc.kind == "auth")
-    assert isinstance(results[0][1], common_errors.AuthError)
-    assert results[1:] == [(None, None)] * 4, "nothing called after the refusal"
