@@ -1,7 +1,6 @@
 import json
 import logging
 import queue
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from markupsafe import Markup, escape
@@ -12,6 +11,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, float_round
 
 from odoo.addons.einvoice_common import compat, dbtools
+from odoo.addons.einvoice_common.einvoice import concurrent
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..lafactura import documents as lf_docs
@@ -461,9 +461,9 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_ask(self, credential, asks):
         """{row: DocumentInfo or the exception} for [(row, hook)] of one connection.
 
-        The calls overlap, CONFIRM_THREADS at a time, each thread with a client of its own made
-        here; the threads do HTTP only (no ORM, no cursor): the exchange log is written
-        afterwards, from this thread.
+        The calls overlap, CONFIRM_THREADS at a time (einvoice_common's concurrent.py), each thread
+        with a client of its own made here; the threads do HTTP only (no ORM, no cursor): the
+        exchange log is written afterwards, from this thread.
         """
         try:
             clients = queue.SimpleQueue()
@@ -478,14 +478,12 @@ class L10nCoLafacturaInbox(models.Model):
             client = clients.get()
             client.transport.recorder = lambda exchange: exchanges.append((row, exchange))
             try:
-                return row, client.get_document_info(hook.cufe)
-            except Exception as exc:  # noqa: BLE001 - handed back to the caller's thread, recorded on the row
-                return row, exc
+                return client.get_document_info(hook.cufe)
             finally:
                 clients.put(client)
 
-        with ThreadPoolExecutor(max_workers=min(CONFIRM_THREADS, len(asks))) as pool:
-            answers = dict(pool.map(ask, asks))
+        results = concurrent.map_concurrently(ask, asks, workers=CONFIRM_THREADS)
+        answers = {row: info if exc is None else exc for (row, _hook), (info, exc) in zip(asks, results, strict=True)}
         while not clients.empty():
             clients.get().transport.close()
         self.env["einvoice.exchange"]._einvoice_record_many(credential, exchanges)
