@@ -92,12 +92,9 @@ class Outcome:
 class Dispatcher:
     """A small thread pool for pure HTTP calls; results are read by the submitting thread.
 
-        with Dispatcher(workers=4) as pool:
-            for key, outcome in pool.room():       # waits for a free thread, handing back what came back
-                ...
-            pool.submit(key, lambda: client.upload(...))   # counted just before: it leaves at once
-            for key, outcome in pool.drain():      # the rest, as they come back
-                ...
+    The caller loops: `room()` hands back what came back and waits while every thread is busy;
+    then it counts the next call in the limiter and `submit`s it (it leaves at once); at the end
+    `drain()` hands back the rest as they come back.
     """
 
     def __init__(self, workers=4):
