@@ -67,7 +67,7 @@ def _row_values(connection, delivery, body, remote_addr, content_type):
         "body": body.decode("utf-8", "replace").replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
         "sha": delivery.sha256,
         "size": len(body),
-        "cufe": keys.get("cufe") or None,
+        "cufe": _clip(keys.get("cufe"), 128),  # a CUFE is 96 characters; a huge one would not fit the index
         "kind": keys.get("type") if keys.get("type") in ("fc", "nc", "nd") else None,
         "kind_raw": _clip(keys.get("type"), 16),
         "mode": keys.get("mode") if keys.get("mode") in ("1", "2") else None,

@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import patch
@@ -187,6 +188,17 @@ class TestLaFacturaWebhookHostile(LaFacturaCommon, HttpCase):
         response = self.post(body)
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self.Inbox.browse(response.json()["id"]).number, "NUL-1")
+
+    def test_oversized_cufe_is_stored_not_a_server_error(self):
+        # A multi-kilobyte CUFE does not fit a btree index row (random hex: PostgreSQL cannot compress
+        # it under the limit): the ack must still store the delivery.
+        doc = self.document(number="BIG-1")
+        doc["general"]["cufe"] = os.urandom(4000).hex()
+        response = self.post(json.dumps(fixtures.hook_body(doc)).encode())
+        self.assertIn(response.status_code, (200, 400))
+        row = self.Inbox.browse(response.json()["id"])
+        self.assertTrue(row.exists())
+        self.assertLessEqual(len(row.cufe or ""), 128)
 
     def test_secret_in_a_header(self):
         body = json.dumps(fixtures.hook_body(self.document(number="HDR-1"))).encode()
