@@ -322,8 +322,7 @@ class L10nMxFactureappDocument(models.Model):
                     _logger.info("Facture APP bulk: the stamped XML of attempt %s cannot be read", doc.id)
         attachments = self.env["ir.attachment"].create(list(files.values()))
         prepared = tuple((doc.id, attachment.id) for doc, attachment in zip(files, attachments, strict=True))
-        for doc in self.with_context(l10n_mx_factureapp_stamped_xml_ids=prepared):
-            doc._l10n_mx_factureapp_zip_apply(report.items.get(doc.bulk_filename), stamped)
+        self.with_context(l10n_mx_factureapp_stamped_xml_ids=prepared)._l10n_mx_factureapp_zip_record(report, stamped)
         dbtools.commit(self.env)  # the answers of the whole ZIP: nothing afterwards rolls them back
         accepted = self.filtered(lambda doc: doc.state == "accepted")
         try:
@@ -334,6 +333,24 @@ class L10nMxFactureappDocument(models.Model):
         for doc in self - accepted:
             doc._einvoice_attempt_commit_and_notify("sending")
         dbtools.commit(self.env)
+
+    def _l10n_mx_factureapp_zip_record(self, report, stamped):
+        """Each file's answer on its attempt: all together, or, when one of them fails, each in its
+        own savepoint, so one unrecordable answer does not lose the others (it stays `sending`,
+        becomes unknown and is confirmed with Facture APP by its hash, never resent blindly)."""
+        try:
+            with self.env.cr.savepoint():
+                for doc in self:
+                    doc._l10n_mx_factureapp_zip_apply(report.items.get(doc.bulk_filename), stamped)
+            return
+        except Exception:  # noqa: BLE001 - retried one by one just below
+            _logger.warning("Facture APP bulk: recording the ZIP's answers failed; recording them one by one")
+        for doc in self:
+            try:
+                with self.env.cr.savepoint():
+                    doc._l10n_mx_factureapp_zip_apply(report.items.get(doc.bulk_filename), stamped)
+            except Exception:  # noqa: BLE001 - this one is confirmed later; the others are kept
+                _logger.warning("Facture APP bulk: attempt %s: its answer could not be recorded", doc.id, exc_info=True)
 
     def _l10n_mx_factureapp_after_bulk_stamp(self):
         """One chatter entry per stamped invoice (in one create), and the payments of PPD invoices

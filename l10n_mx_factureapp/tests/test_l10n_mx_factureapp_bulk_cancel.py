@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -170,6 +172,29 @@ class TestFactureAppBulkCancel(FactureAppCommon):
         self.assertEqual(moves[1].l10n_mx_factureapp_state, "stamped")
         self.assertEqual(len(self.app.cfdis), 3, "nothing was stamped twice")
         self.assertEqual(len(set(moves.mapped("l10n_mx_factureapp_uuid"))), 3)
+
+    def test_bulk_answer_not_recordable_for_one_keeps_the_others(self):
+        """Recording one file's answer fails: the other answers of the ZIP are still recorded
+        (one savepoint each after the batch's failed), and nothing is stamped twice."""
+        moves = self._invoice(price=10.0) | self._invoice(price=20.0) | self._invoice(price=30.0)
+        Document = type(self.env["l10n_mx_factureapp.document"])
+        original = Document._l10n_mx_factureapp_zip_apply
+
+        def flaky(doc, item, stamped):
+            if doc.move_id == moves[1]:
+                raise ValueError("cannot record this one")
+            return original(doc, item, stamped)
+
+        with (
+            patch.object(Document, "_l10n_mx_factureapp_zip_apply", flaky),
+            mute_logger("odoo.addons.l10n_mx_factureapp", "odoo.addons.einvoice_common"),
+        ):
+            moves.with_context(l10n_mx_factureapp_now=True).action_l10n_mx_factureapp_stamp_bulk()
+        states = moves.mapped("l10n_mx_factureapp_state")
+        self.assertEqual((states[0], states[2]), ("stamped", "stamped"))
+        self.assertNotIn(states[1], ("stamped", "error"), "its outcome is confirmed later, not given up")
+        self.assertEqual(len(self.app.cfdis), 3)
+        self.assertEqual(self.injector.calls_to("/rest/timbrado/masivoProduccion/", "POST"), 1)
 
     def test_bulk_answer_lost_all_unknown_then_looked_up(self):
         """The ZIP reached the PAC, its answer was lost: each of the N attempts is unknown (its intent
