@@ -551,6 +551,8 @@ class L10nEfactAocInbox(models.Model):
                         row.credential_id, company, pending, doc, prefetched=prefetched, cache=cache
                     )
             except (common_errors.EInvoiceError, documents.DocumentError, UserError, ValidationError) as exc:
+                for key in [key for key in cache if key[0] == "partner"]:  # one may be undone with the savepoint
+                    del cache[key]
                 row._l10n_efact_aoc_failed(exc)
                 continue
             if isinstance(result, dict):
