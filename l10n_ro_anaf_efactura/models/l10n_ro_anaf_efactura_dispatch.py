@@ -158,6 +158,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
     def _l10n_ro_anaf_efactura_record_upload(self, previous, outcome, tokens):
         """The engine's answer handling: refusal -> error, not sent -> waiting, unclear -> unknown."""
         self._l10n_ro_anaf_efactura_store_exchanges(outcome.exchanges)
+        dbtools.commit(self.env)  # the call happened: its exchanges stay even if recording the answer fails
         error, answer = outcome.error, outcome.answer
         if isinstance(error, einvoice_errors.AuthError) and error.status == 401:
             # the token was refused before ANAF took the file: refreshed (under the connection's lock) and
