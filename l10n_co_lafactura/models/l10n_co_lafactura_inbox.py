@@ -11,7 +11,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, float_round
 
 from odoo.addons.einvoice_common import compat, dbtools
-from odoo.addons.einvoice_common.einvoice import concurrent
+from odoo.addons.einvoice_common.einvoice import callpool
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..lafactura import documents as lf_docs
@@ -461,7 +461,7 @@ class L10nCoLafacturaInbox(models.Model):
     def _l10n_co_lafactura_ask(self, credential, asks):
         """{row: DocumentInfo or the exception} for [(row, hook)] of one connection.
 
-        The calls overlap, CONFIRM_THREADS at a time (einvoice_common's concurrent.py), each thread
+        The calls overlap, CONFIRM_THREADS at a time (einvoice_common's callpool.py), each thread
         with a client of its own made here; the threads do HTTP only (no ORM, no cursor): the
         exchange log is written afterwards, from this thread.
         """
@@ -482,7 +482,7 @@ class L10nCoLafacturaInbox(models.Model):
             finally:
                 clients.put(client)
 
-        results = concurrent.map_concurrently(ask, asks, workers=CONFIRM_THREADS)
+        results = callpool.map_concurrently(ask, asks, workers=CONFIRM_THREADS)
         answers = {row: info if exc is None else exc for (row, _hook), (info, exc) in zip(asks, results, strict=True)}
         while not clients.empty():
             clients.get().transport.close()

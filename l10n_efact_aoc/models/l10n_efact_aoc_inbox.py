@@ -15,7 +15,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from odoo.addons.einvoice_common import compat
-from odoo.addons.einvoice_common.einvoice import concurrent
+from odoo.addons.einvoice_common.einvoice import callpool
 from odoo.addons.einvoice_common.einvoice import errors as common_errors
 
 from ..efact import client as efact_client
@@ -235,7 +235,7 @@ class L10nEfactAocInbox(models.Model):
             )
 
         with recorder.buffered():
-            results = concurrent.map_concurrently(fetch, pendings, workers=DOWNLOAD_WORKERS, stop=_stops_the_run)
+            results = callpool.map_concurrently(fetch, pendings, workers=DOWNLOAD_WORKERS, stop=_stops_the_run)
         stop = None
         for pending, (result, exc) in zip(pendings, results, strict=True):
             row = by_hub[pending.id]
@@ -364,7 +364,7 @@ class L10nEfactAocInbox(models.Model):
 
         with recorder.buffered():
             items = [(row, row.hub_id) for row in rows]
-            results = concurrent.map_concurrently(patch, items, workers=DOWNLOAD_WORKERS, stop=_auth_refused)
+            results = callpool.map_concurrently(patch, items, workers=DOWNLOAD_WORKERS, stop=_auth_refused)
         delivered, error, unexpected = self.browse(), None, None
         for row, (done, exc) in zip(rows, results, strict=True):
             if done:

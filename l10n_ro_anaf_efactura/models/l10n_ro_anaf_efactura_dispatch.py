@@ -3,7 +3,7 @@
 einvoice.attempt's engine runs one attempt after the other: claim, intent committed, call, answer
 committed. For a batch, this thread still claims each attempt (SKIP LOCKED), builds its XML once,
 counts the call in PostgreSQL (`_l10n_ro_anaf_efactura_throttle`) and commits the intent; only the
-HTTP call goes to a small pool of threads (einvoice_common's `einvoice/concurrent.py`: no cursor, no
+HTTP call goes to a small pool of threads (einvoice_common's `einvoice/callpool.py`: no cursor, no
 ORM there). When a call is back, this thread stores its exchanges and the answer the way the engine does
 (`_einvoice_attempt_failed` / `_einvoice_attempt_apply`, committed, then people told). Building the
 next XML overlaps the calls already out. A worker that dies with calls out leaves them `sending`: the
@@ -16,7 +16,7 @@ from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 from odoo.addons.einvoice_common import dbtools
-from odoo.addons.einvoice_common.einvoice import concurrent
+from odoo.addons.einvoice_common.einvoice import callpool
 from odoo.addons.einvoice_common.einvoice import errors as einvoice_errors
 
 from ..anaf.client import AnafClient
@@ -80,9 +80,9 @@ class L10nRoAnafEfacturaDocument(models.Model):
         """A client for one call in a thread: the token read here, `calls` already counted by the limiter,
         exchanges kept in memory (stored by this thread afterwards)."""
         transport = self.credential_id._einvoice_transport(
-            auth=concurrent.FixedBearer(token),
+            auth=callpool.FixedBearer(token),
             record=self,
-            throttle=concurrent.CountedCalls(calls, einvoice_errors.QuotaError),
+            throttle=callpool.CountedCalls(calls, einvoice_errors.QuotaError),
         )
         transport.recorder = exchanges.append
         return AnafClient(transport)
@@ -100,7 +100,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
     # -- uploads ---------------------------------------------------------------------------------
     def _l10n_ro_anaf_efactura_upload_concurrently(self, workers):
         tokens = {}
-        with concurrent.Dispatcher(workers) as pool:
+        with callpool.Dispatcher(workers) as pool:
             for attempt in self:
                 for (done, previous), outcome in pool.room():
                     done._l10n_ro_anaf_efactura_guarded(
@@ -188,7 +188,7 @@ class L10nRoAnafEfacturaDocument(models.Model):
             for document in found:
                 concluded |= document._l10n_ro_anaf_efactura_conclude_listed(listed[document.index])
             return concluded
-        with concurrent.Dispatcher(workers) as pool:
+        with callpool.Dispatcher(workers) as pool:
             for document in found:
                 for (done, message), outcome in pool.room():
                     concluded |= done._l10n_ro_anaf_efactura_record_download(message, outcome)

@@ -1,11 +1,11 @@
-"""Concurrent ANAF calls through einvoice_common's concurrent.py: pure HTTP in threads, counted calls only."""
+"""Concurrent ANAF calls through einvoice_common's callpool.py: pure HTTP in threads, counted calls only."""
 
 import threading
 
 import pytest
 from anaf_support import SELLER, make_invoice
 
-from einvoice_common.einvoice import concurrent
+from einvoice_common.einvoice import callpool
 from einvoice_common.einvoice import errors as taxonomy
 from einvoice_common.einvoice.transport import Transport
 from l10n_ro_anaf_efactura.anaf.client import AnafClient
@@ -16,8 +16,8 @@ def _thread_client(anaf, exchanges, calls=1):
     transport = Transport(
         anaf.base,
         service="anaf",
-        auth=concurrent.FixedBearer(token),
-        throttle=concurrent.CountedCalls(calls, taxonomy.QuotaError),
+        auth=callpool.FixedBearer(token),
+        throttle=callpool.CountedCalls(calls, taxonomy.QuotaError),
         recorder=exchanges.append,
         sleep=lambda _s: None,
     )
@@ -42,7 +42,7 @@ def test_uploads_overlap_and_each_outcome_comes_back_with_its_exchanges(anaf):
 
     anaf.faults.sleep = counting_sleep
     outcomes = {}
-    with concurrent.Dispatcher(workers=4) as pool:
+    with callpool.Dispatcher(workers=4) as pool:
         for n in range(8):
             exchanges = []
             client = _thread_client(anaf, exchanges)
@@ -62,7 +62,7 @@ def test_a_retry_nobody_counted_is_not_sent(anaf):
     exchanges = []
     client = _thread_client(anaf, exchanges, calls=1)
     index = anaf.client.upload(make_invoice(), cif=SELLER).index
-    with concurrent.Dispatcher(workers=2) as pool:
+    with callpool.Dispatcher(workers=2) as pool:
         pool.submit("status", lambda: client.message_state(index), exchanges)
         ((_key, outcome),) = list(pool.drain())
     assert isinstance(outcome.error, taxonomy.QuotaError)
@@ -74,7 +74,7 @@ def test_a_refused_token_is_not_refreshed_in_the_thread(anaf):
     anaf.state.expire_access_tokens()
     exchanges = []
     client = _thread_client(anaf, exchanges)
-    with concurrent.Dispatcher(workers=2) as pool:
+    with callpool.Dispatcher(workers=2) as pool:
         pool.submit("upload", lambda: client.upload(make_invoice(), cif=SELLER), exchanges)
         ((_key, outcome),) = list(pool.drain())
     assert isinstance(outcome.error, taxonomy.AuthError) and outcome.error.status == 401
@@ -85,7 +85,7 @@ def test_a_lost_answer_comes_back_as_unknown_outcome(anaf):
     anaf.faults.inject("lost", path="/upload", method="POST")
     exchanges = []
     client = _thread_client(anaf, exchanges)
-    with concurrent.Dispatcher(workers=2) as pool:
+    with callpool.Dispatcher(workers=2) as pool:
         pool.submit("upload", lambda: client.upload(make_invoice(), cif=SELLER), exchanges)
         ((_key, outcome),) = list(pool.drain())
     assert isinstance(outcome.error, taxonomy.UnknownOutcome)
@@ -94,7 +94,7 @@ def test_a_lost_answer_comes_back_as_unknown_outcome(anaf):
 
 def test_finished_never_waits(anaf):
     release = threading.Event()
-    with concurrent.Dispatcher(workers=1) as pool:
+    with callpool.Dispatcher(workers=1) as pool:
         pool.submit("slow", release.wait)
         assert list(pool.finished()) == []
         release.set()
@@ -111,7 +111,7 @@ def test_no_counted_call_means_nothing_sent(anaf):
 def test_room_hands_back_calls_until_a_thread_is_free():
     """A call is counted only when a thread can make it at once: `room` waits for one, yielding what is back."""
     release = threading.Event()
-    with concurrent.Dispatcher(workers=2) as pool:
+    with callpool.Dispatcher(workers=2) as pool:
         pool.submit("first", release.wait)
         assert list(pool.room()) == []  # one thread still free: nothing to wait for
         pool.submit("second", lambda: "done")

@@ -1,10 +1,10 @@
-"""einvoice/concurrent.py: calls overlap, results come back in order, errors come back as values."""
+"""einvoice/callpool.py: calls overlap, results come back in order, errors come back as values."""
 
 import threading
 
 import pytest
 
-from einvoice_common.einvoice import concurrent, errors
+from einvoice_common.einvoice import callpool, errors
 
 
 def test_map_concurrently_keeps_the_order_and_hands_back_errors():
@@ -13,11 +13,11 @@ def test_map_concurrently_keeps_the_order_and_hands_back_errors():
             raise errors.TransientError("timeout")
         return n * 10
 
-    results = concurrent.map_concurrently(call, range(6), workers=3)
+    results = callpool.map_concurrently(call, range(6), workers=3)
     assert [r for r, _e in results] == [0, 10, None, 30, 40, 50]
     assert isinstance(results[2][1], errors.TransientError)
-    assert concurrent.map_concurrently(call, [], workers=3) == []
-    assert concurrent.map_concurrently(call, [1], workers=3) == [(10, None)]
+    assert callpool.map_concurrently(call, [], workers=3) == []
+    assert callpool.map_concurrently(call, [1], workers=3) == [(10, None)]
 
 
 def test_map_concurrently_skips_what_is_not_started_once_told_to_stop():
@@ -26,7 +26,7 @@ def test_map_concurrently_skips_what_is_not_started_once_told_to_stop():
             raise errors.AuthError("refused")
         return n
 
-    results = concurrent.map_concurrently(call, range(5), workers=1, stop=lambda exc: exc.kind == "auth")
+    results = callpool.map_concurrently(call, range(5), workers=1, stop=lambda exc: exc.kind == "auth")
     assert isinstance(results[0][1], errors.AuthError)
     assert results[1:] == [(None, None)] * 4, "nothing called after the refusal"
 
@@ -39,11 +39,11 @@ def test_map_concurrently_really_overlaps_the_calls():
         barrier.wait()
         return n
 
-    assert concurrent.map_concurrently(call, range(3), workers=3) == [(0, None), (1, None), (2, None)]
+    assert callpool.map_concurrently(call, range(3), workers=3) == [(0, None), (1, None), (2, None)]
 
 
 def test_dispatcher_hands_each_outcome_back_with_its_key():
-    with concurrent.Dispatcher(workers=2) as pool:
+    with callpool.Dispatcher(workers=2) as pool:
         pool.submit("a", lambda: 1)
         pool.submit("b", lambda: 1 / 0)
         back = dict(pool.drain())
@@ -52,7 +52,7 @@ def test_dispatcher_hands_each_outcome_back_with_its_key():
 
 
 def test_counted_calls_refuse_the_call_nobody_counted():
-    throttle = concurrent.CountedCalls(1, errors.QuotaError)
+    throttle = callpool.CountedCalls(1, errors.QuotaError)
     throttle("upload", {})
     with pytest.raises(errors.QuotaError) as info:
         throttle("upload", {})
